@@ -1,0 +1,65 @@
+"""A small training-like loop that logs every metric kind, then prints what it stored.
+
+Run it with ``make demo``. It writes to ``./runlog-store`` (or ``$RUNLOG_STORE``).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from runlog import Experiment, Run, Workspace  # noqa: E402
+
+
+def main() -> Run:
+    ws = Workspace.from_config()
+    experiment = Experiment(workspace=ws, name="quickstart")
+    random.seed(0)
+    with experiment.start_logging(display_name="quickstart demo") as run:
+        run.log("learning_rate", 0.01, description="the optimiser's step size")
+        run.log("optimizer", "sgd")
+        run.tag("demo")
+        loss = 2.0
+        for epoch in range(20):
+            loss *= 0.85 + random.random() * 0.05
+            run.log("loss", loss, step=epoch)
+            run.log("accuracy", 1 - loss / 2.5, step=epoch)
+            run.log_row("per-epoch", epoch=epoch, loss=loss, lr=0.01 * 0.95**epoch)
+        run.log_list("layer sizes", [784, 256, 64, 10])
+        run.log_table("confusion", {"class": ["cat", "dog"], "precision": [0.91, 0.88], "recall": [0.87, 0.93]})
+        xs = [i / 10 for i in range(-30, 31)]
+        plt.plot(xs, [math.tanh(x) for x in xs])
+        plt.title("tanh")
+        run.log_image("tanh", plot=plt)
+        run.upload_file("outputs/notes.txt", _notes())
+    fetched = Run(experiment, run.id)
+    print(f"run {fetched.id}: {fetched.get_status()}")
+    for name, value in fetched.get_metrics().items():
+        if isinstance(value, list):
+            shown = f"{len(value)} values, last {value[-1]}"
+        elif isinstance(value, dict):
+            shown = "table with columns " + ", ".join(value)
+        else:
+            shown = value
+        print(f"  {name}: {shown}")
+    print(f"files: {', '.join(fetched.get_file_names())}")
+    print(f"stored in: {fetched.path}")
+    print(f"look at it with: runlog show {fetched.id}")
+    return fetched
+
+
+def _notes() -> str:
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
+        fh.write("trained for 20 epochs\n")
+        return fh.name
+
+
+if __name__ == "__main__":
+    main()

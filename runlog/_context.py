@@ -1,0 +1,131 @@
+"""Which run is active: the one every producer (handler, processor, exporter) logs to.
+
+In order: the run of the innermost ``with run:`` / ``start_logging()`` in this
+context; else the newest running run started in this process (threads started
+before the run and forked children see it too); else the run a submitted script
+was started for, named by the ``RUNLOG_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from contextvars import ContextVar
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._run import Run
+
+__all__ = ["ENV_EXPERIMENT", "ENV_RUN_ID", "ENV_STORE", "active_run"]
+
+ENV_STORE = "RUNLOG_STORE"
+ENV_EXPERIMENT = "RUNLOG_EXPERIMENT"
+ENV_RUN_ID = "RUNLOG_RUN_ID"
+
+_log = logging.getLogger("runlog.run")
+
+_current: ContextVar[Run | None] = ContextVar("runlog_current_run", default=None)
+_process_runs: list[Run] = []
+_lock = threading.RLock()
+_env_run: Run | None = None
+_env_checked = False
+
+
+def active_run() -> Run | None:
+    """The run that producers log to now, or ``None`` when there is none."""
+    run = _current.get()
+    if run is not None and not run._finished:
+        return run
+    for run in reversed(_process_runs):
+        if not run._finished:
+            return run
+    return environment_run()
+
+
+def environment_run() -> Run | None:
+    """The run a submitted script was started for (``RUNLOG_RUN_ID``), if any."""
+    global _env_run, _env_checked
+    if _env_checked:
+        return _env_run if _env_run is not None and not _env_run._finished else None
+    with _lock:
+        if not _env_checked:
+            run_id = os.environ.get(ENV_RUN_ID)
+            if run_id:
+                from ._run import Run
+                from ._workspace import Experiment, Workspace
+
+                try:
+                    ws = Workspace(os.environ.get(ENV_STORE))
+                    exp = Experiment(ws, os.environ.get(ENV_EXPERIMENT) or ws.find_run_experiment(run_id))
+                    _env_run = Run(exp, run_id)
+                    _log.debug("found the submitted run %s in %s", run_id, ws.store)
+                except Exception as exc:  # never let a broken environment break the script
+                    _log.warning(
+                        "RUNLOG_RUN_ID=%s names no readable run (%s); logging to a new local run instead. "
+                        "Set the level of the 'runlog' logger to DEBUG for details",
+                        run_id,
+                        exc,
+                    )
+            _env_checked = True
+    return _env_run if _env_run is not None and not _env_run._finished else None
+
+
+def push(run: Run) -> object:
+    """Make ``run`` the active run of this context; returns a token for :func:`pop`."""
+    return _current.set(run)
+
+
+def pop(token: object) -> None:
+    try:
+        _current.reset(token)  # type: ignore[arg-type]
+    except ValueError:  # reset from another context (e.g. a generator finished elsewhere)
+        _current.set(None)
+
+
+def started(run: Run) -> None:
+    """Record a run started in this process (it becomes active for every thread)."""
+    with _lock:
+        _process_runs.append(run)
+    _current.set(run)
+
+
+def finished(run: Run) -> None:
+    with _lock:
+        if run in _process_runs:
+            _process_runs.remove(run)
+    if _current.get() is run:
+        _current.set(None)
+
+
+_uncaught: list[BaseException] = []
+
+
+def note_uncaught(exc: BaseException) -> None:
+    """Remember an uncaught exception so that runs ended at exit are marked Failed."""
+    _uncaught.append(exc)
+
+
+@atexit.register
+def _finish_at_exit() -> None:
+    pid = os.getpid()
+    for run in list(reversed(_process_runs)):
+        if run._finished or run._owner_pid != pid:
+            continue
+        try:
+            if _uncaught:
+                run.fail(error_details=_uncaught[-1])
+            else:
+                run.complete()
+        except Exception as exc:  # at exit there is nobody left to raise to
+            _log.warning("could not finish run %s at exit: %s", run.id, exc)
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,87 @@
+"""The one exception tree of runlog.
+
+Every error subclasses :class:`RunlogError` *and* the built-in that matches its
+meaning, so ``except ValueError`` in user code keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ExperimentNotFound",
+    "InvalidExperimentName",
+    "InvalidMetricValue",
+    "InvalidStatusTransition",
+    "RunFileNotFound",
+    "RunFinishedError",
+    "RunNotFound",
+    "RunlogError",
+    "StoreError",
+]
+
+
+class RunlogError(Exception):
+    """Base class of every error runlog raises on purpose."""
+
+
+class InvalidMetricValue(RunlogError, TypeError):
+    """A value given to ``run.log*`` cannot be stored as that metric kind."""
+
+    def __init__(self, message: str, *, name: str | None = None) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+class InvalidExperimentName(RunlogError, ValueError):
+    """An experiment name does not match the allowed pattern."""
+
+    def __init__(self, message: str, *, name: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+class RunNotFound(RunlogError, LookupError):
+    """No run with the given id exists in the store."""
+
+    def __init__(self, message: str, *, run_id: str, suggestions: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.suggestions = suggestions or []
+
+
+class ExperimentNotFound(RunlogError, LookupError):
+    """No experiment with the given name exists in the store."""
+
+    def __init__(self, message: str, *, name: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+class RunFinishedError(RunlogError, RuntimeError):
+    """Something was logged to a run that has already completed, failed or been canceled."""
+
+    def __init__(self, message: str, *, run_id: str, status: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.status = status
+
+
+class StoreError(RunlogError, OSError):
+    """The local store could not be read or written."""
+
+
+class RunFileNotFound(RunlogError, FileNotFoundError):
+    """A run has no file of the given name."""
+
+    def __init__(self, message: str, *, run_id: str, name: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.name = name
+
+
+class InvalidStatusTransition(RunlogError, RuntimeError):
+    """A status change that the run's current status does not allow."""
+
+    def __init__(self, message: str, *, run_id: str, status: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.status = status

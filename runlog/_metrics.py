@@ -1,0 +1,161 @@
+"""Metric kinds, their validation, and the shapes ``get_metrics()`` returns.
+
+Kinds as stored (first field of a metric event): ``s`` scalar (``run.log``),
+``l`` list (``run.log_list``), ``r`` row (``run.log_row``), ``t`` table
+(``run.log_table``), ``i`` image (``run.log_image``, the value is the stored
+file's name).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ._errors import InvalidMetricValue
+from ._store.writer import encode_scalar
+
+__all__ = ["MetricPoint", "encode_list", "encode_row", "encode_table", "history", "shape_metrics"]
+
+SCALAR, LIST, ROW, TABLE, IMAGE = "s", "l", "r", "t", "i"
+KIND_NAMES = {SCALAR: "scalar", LIST: "list", ROW: "row", TABLE: "table", IMAGE: "image"}
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    """One value of a scalar series, with its step (``None`` when not given) and time."""
+
+    value: Any
+    step: int | None
+    time: float
+
+
+def encode_list(name: str, value: Any) -> str:
+    if isinstance(value, Mapping):
+        raise InvalidMetricValue(
+            f"log_list takes an iterable of values for metric {name!r}; got a mapping. "
+            f"Use run.log_table for columns or run.log_row for one row",
+            name=name,
+        )
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable) or getattr(value, "ndim", 1) == 0:
+        raise InvalidMetricValue(
+            f"log_list takes an iterable of values (list, tuple, range, generator, numpy array) for "
+            f"metric {name!r}; got {type(value).__name__}. Use run.log for a single value",
+            name=name,
+        )
+    items = [_element(name, v) for v in value]
+    return "[" + ",".join(items) + "]"
+
+
+def _element(name: str, value: Any) -> str:
+    try:
+        return encode_scalar(value, name)
+    except InvalidMetricValue:
+        raise InvalidMetricValue(
+            f"the values of metric {name!r} must be scalars (int, float, bool, str, None); "
+            f"got a nested {type(value).__name__}",
+            name=name,
+        ) from None
+
+
+def encode_row(name: str, row: Mapping[str, Any]) -> str:
+    if not row:
+        raise InvalidMetricValue(
+            f"log_row needs at least one column for metric {name!r}: run.log_row({name!r}, x=1, y=2)",
+            name=name,
+        )
+    return "{" + ",".join(f"{json.dumps(str(k))}:{_element(name, v)}" for k, v in row.items()) + "}"
+
+
+def encode_table(name: str, value: Any) -> str:
+    if not isinstance(value, Mapping):
+        raise InvalidMetricValue(
+            f"log_table takes a dict of columns {{column: [values]}} for metric {name!r}; got "
+            f"{type(value).__name__}. Use run.log_row to add rows one at a time",
+            name=name,
+        )
+    columns: dict[str, list[str]] = {}
+    for column, values in value.items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+            raise InvalidMetricValue(
+                f"column {column!r} of table {name!r} must be a list of values; got {type(values).__name__}",
+                name=name,
+            )
+        columns[str(column)] = [_element(name, v) for v in values]
+    lengths = {c: len(v) for c, v in columns.items()}
+    if len(set(lengths.values())) > 1:
+        detail = ", ".join(f"{c!r}: {n}" for c, n in lengths.items())
+        raise InvalidMetricValue(
+            f"the columns of table {name!r} must all have the same length; got {detail}. "
+            f"Pad or trim them, or log rows with run.log_row",
+            name=name,
+        )
+    return "{" + ",".join(f"{json.dumps(c)}:[{','.join(v)}]" for c, v in columns.items()) + "}"
+
+
+def _rows_of(kind: str, value: Any) -> list[dict[str, Any]]:
+    if kind == ROW:
+        return [value]
+    n = max((len(v) for v in value.values()), default=0)
+    return [{c: v[i] for c, v in value.items()} for i in range(n)]
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    names: dict[str, None] = {}
+    for row in rows:
+        for c in row:
+            names.setdefault(c, None)
+    if len(rows) == 1:
+        return {c: rows[0].get(c) for c in names}
+    return {c: [row.get(c) for row in rows] for c in names}
+
+
+def shape_metrics(events: Iterable[list[Any]], name: str | None = None) -> dict[str, Any]:
+    """Azure ML's ``get_metrics()`` shapes from metric events in logged order.
+
+    A name logged once comes back as the bare value, several times as a list;
+    ``log_list`` always as a list; rows and tables as ``{column: value}`` for one
+    row and ``{column: [values]}`` for several; images as the stored file name.
+    """
+    kinds: dict[str, str] = {}
+    values: dict[str, list[Any]] = {}
+    for event in events:
+        kind, metric = event[0], event[1]
+        if name is not None and metric != name:
+            continue
+        bucket = values.get(metric)
+        if bucket is None:
+            bucket = values[metric] = []
+            kinds[metric] = kind
+        if kind == SCALAR or kind == IMAGE:
+            bucket.append(event[2])
+        elif kind == LIST:
+            bucket.extend(event[2])
+            kinds[metric] = LIST
+        else:
+            bucket.extend(_rows_of(kind, event[2]))
+    result: dict[str, Any] = {}
+    for metric, bucket in values.items():
+        kind = kinds[metric]
+        if kind in (ROW, TABLE):
+            result[metric] = _columns([r for r in bucket if isinstance(r, dict)])
+        elif kind == LIST:
+            result[metric] = bucket
+        else:
+            result[metric] = bucket[0] if len(bucket) == 1 else bucket
+    return result
+
+
+def history(events: Iterable[list[Any]], name: str) -> list[MetricPoint]:
+    """Every scalar (and list element) of ``name`` with its step and time, in logged order."""
+    points: list[MetricPoint] = []
+    for event in events:
+        if event[1] != name:
+            continue
+        kind = event[0]
+        if kind == SCALAR or kind == IMAGE:
+            points.append(MetricPoint(event[2], event[3], event[4]))
+        elif kind == LIST:
+            points.extend(MetricPoint(v, None, event[4]) for v in event[2])
+    return points

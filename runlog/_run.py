@@ -1,0 +1,656 @@
+"""Run: one training run, with the Azure ML SDK v1 run API on the local store."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import getpass
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from . import _context
+from ._errors import InvalidStatusTransition, RunFileNotFound, RunFinishedError
+from ._metrics import (
+    IMAGE,
+    LIST,
+    ROW,
+    TABLE,
+    MetricPoint,
+    encode_list,
+    encode_row,
+    encode_table,
+    history,
+    shape_metrics,
+)
+from ._store import RunReader, RunState, layout, writer_for
+from ._store.writer import _encode_str
+from ._workspace import Experiment, Workspace, validate_experiment_name
+
+__all__ = ["Run", "RunStatus"]
+
+_log = logging.getLogger("runlog.run")
+
+
+class RunStatus:
+    """The status values of a run (as Azure ML's ``RunStatus``)."""
+
+    NOT_STARTED = "NotStarted"
+    QUEUED = "Queued"
+    PREPARING = "Preparing"
+    PROVISIONING = "Provisioning"
+    STARTING = "Starting"
+    RUNNING = "Running"
+    CANCEL_REQUESTED = "CancelRequested"
+    CANCELED = "Canceled"
+    FINALIZING = "Finalizing"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+
+    TERMINAL = frozenset({COMPLETED, FAILED, CANCELED})
+
+    @classmethod
+    def list(cls) -> list[str]:
+        return [
+            cls.NOT_STARTED, cls.QUEUED, cls.PREPARING, cls.PROVISIONING, cls.STARTING, cls.RUNNING,
+            cls.CANCEL_REQUESTED, cls.CANCELED, cls.FINALIZING, cls.COMPLETED, cls.FAILED,
+        ]  # fmt: skip
+
+
+def _utc(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _new_run_id(experiment: str) -> str:
+    return f"{experiment}_{int(time.time())}_{secrets.token_hex(4)}"
+
+
+def make_error_details(error: Any, error_code: str | None = None) -> dict[str, Any]:
+    """Azure's error shape ``{"code", "message", ...}`` from an exception, str or dict."""
+    if isinstance(error, Mapping):
+        details = dict(error.get("error", error))
+        details.setdefault("code", error_code or "UserError")
+        return details
+    if isinstance(error, BaseException):
+        return {
+            "code": error_code or "UserError",
+            "message": f"{type(error).__name__}: {error}",
+            "type": type(error).__name__,
+            "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__)),
+        }
+    return {"code": error_code or "UserError", "message": "" if error is None else str(error)}
+
+
+class Run:
+    """A run of an experiment.
+
+    ``Run(experiment, run_id)`` fetches an existing run; new runs come from
+    ``experiment.start_logging()``, ``run.child_run()`` or ``Run.get_context()``.
+    """
+
+    def __init__(self, experiment: Experiment, run_id: str, outputs: Any = None, **kwargs: Any) -> None:
+        if not isinstance(experiment, Experiment):
+            raise TypeError(
+                f"Run(experiment, run_id) takes a runlog Experiment first; got {type(experiment).__name__}. "
+                f"To find a run by id alone use Workspace.from_config().get_run(run_id)"
+            )
+        self.experiment = experiment
+        self.id = run_id
+        self._dir = layout.run_dir(experiment.workspace.store, experiment.name, str(run_id))
+        self._reader = RunReader(self._dir)
+        if not isinstance(run_id, str) or "/" in run_id or not self._reader.exists():
+            raise experiment.workspace._run_not_found(str(run_id), experiment.name)
+        self._record: dict[str, Any] = self._reader.record()
+        self._writer = writer_for(self._dir)
+        self._owner_pid = -1
+        self._outputs: Path | None = None
+        self._finished = self._reader.state().status in RunStatus.TERMINAL
+        self._context_tokens: list[object] = []
+
+    # -- creation ------------------------------------------------------------------
+
+    @classmethod
+    def _create(
+        cls,
+        experiment: Experiment,
+        *,
+        parent: Run | None = None,
+        display_name: str | None = None,
+        run_id: str | None = None,
+        run_type: str = "local",
+        status: str = RunStatus.RUNNING,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Run:
+        run_id = run_id or _new_run_id(experiment.name)
+        if not re.match(r"^[\w\-.]{1,255}$", run_id):
+            raise ValueError(f"a run id may contain only letters, digits, '_', '-' and '.'; got {run_id!r}")
+        run_dir = layout.run_dir(experiment.workspace.store, experiment.name, run_id)
+        if (run_dir / layout.RUN_RECORD).exists():
+            raise ValueError(f"a run with id {run_id!r} already exists in experiment {experiment.name!r}")
+        record = {
+            "format": layout.FORMAT_VERSION,
+            "run_id": run_id,
+            "experiment": experiment.name,
+            "parent_id": parent.id if parent is not None else None,
+            "run_type": run_type,
+            "created": time.time(),
+            "host": _hostname(),
+            "pid": os.getpid(),
+            "user": _user(),
+            "python": sys.version.split()[0],
+            "argv": list(sys.argv),
+            "cwd": os.getcwd(),
+            **(extra or {}),
+        }
+        (run_dir / layout.EVENTS_DIR).mkdir(parents=True, exist_ok=True)
+        (run_dir / layout.FILES_DIR).mkdir(parents=True, exist_ok=True)
+        layout.write_json_atomic(run_dir / layout.RUN_RECORD, record)
+        run = cls(experiment, run_id)
+        if display_name:
+            run._writer.meta("name", None, str(display_name))
+        run._writer.meta("status", status, None)
+        run._finished = status in RunStatus.TERMINAL
+        _log.debug("created run %s of experiment %s at %s", run_id, experiment.name, run_dir)
+        return run
+
+    @classmethod
+    def _start(
+        cls,
+        experiment: Experiment,
+        *,
+        parent: Run | None = None,
+        display_name: str | None = None,
+        outputs: Any = "./outputs",
+        run_type: str = "local",
+        run_id: str | None = None,
+    ) -> Run:
+        run = cls._create(experiment, parent=parent, display_name=display_name, run_type=run_type, run_id=run_id)
+        run._owner_pid = os.getpid()
+        run._outputs = Path(outputs).absolute() if outputs else None
+        _context.started(run)
+        return run
+
+    @classmethod
+    def get_context(cls, allow_offline: bool = True, used_for_context_manager: bool = False, **kwargs: Any) -> Run:
+        """The run this code should log to.
+
+        The active run of this context or process; else the run a submitted script
+        was started for (``RUNLOG_RUN_ID``); else, when ``allow_offline``, a local run
+        of this script created now and completed when the interpreter exits.
+        """
+        run = _context.active_run()
+        if run is not None:
+            return run
+        if not allow_offline:
+            raise RuntimeError(
+                "Run.get_context(allow_offline=False) found no active run: start one with "
+                "experiment.start_logging() or submit the script with experiment.submit(...)"
+            )
+        ws = Workspace.from_config()
+        exp = Experiment(ws, _script_experiment_name())
+        run = cls._start(exp, outputs="./outputs")
+        _log.debug("Run.get_context(): no active run; started local run %s", run.id)
+        return run
+
+    @staticmethod
+    def get(workspace: Workspace, run_id: str) -> Run:
+        """Fetch a run by id from any experiment of the workspace."""
+        return workspace.get_run(run_id)
+
+    # -- identity -------------------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        """The run's folder in the store."""
+        return self._dir
+
+    @property
+    def parent(self) -> Run | None:
+        parent_id = self._record.get("parent_id")
+        return Run(self.experiment, parent_id) if parent_id else None
+
+    @property
+    def type(self) -> str:
+        return str(self._record.get("run_type", "local"))
+
+    @property
+    def display_name(self) -> str:
+        return self._reader.state().display_name or self.id
+
+    @display_name.setter
+    def display_name(self, value: str) -> None:
+        self._writer.meta("name", None, str(value))
+
+    @property
+    def name(self) -> str:
+        return self.display_name
+
+    @property
+    def description(self) -> str | None:
+        return self._reader.state().description
+
+    @description.setter
+    def description(self, value: str) -> None:
+        self._writer.meta("description", None, str(value))
+
+    @property
+    def status(self) -> str:
+        return self.get_status()
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return self.get_tags()
+
+    @property
+    def properties(self) -> dict[str, str]:
+        return self.get_properties()
+
+    # -- metrics ---------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._finished:
+            status = self.get_status()
+            raise RunFinishedError(
+                f"run {self.id} is {status}: nothing more can be logged to it. Start a new run with "
+                f"experiment.start_logging(), or log to a child run",
+                run_id=self.id,
+                status=status,
+            )
+
+    def _describe(self, name: str, description: str | None) -> None:
+        if description:
+            self._writer.meta("metric_description", name, str(description))
+
+    def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:
+        """Log one value of metric ``name`` (int, float, bool, str, None or a numpy scalar)."""
+        if self._finished:
+            self._check_open()
+        self._writer.scalar(name, value, step)
+        if description:
+            self._describe(name, description)
+
+    def log_list(self, name: str, value: Iterable[Any], description: str = "") -> None:
+        """Log a list of values (any iterable: list, tuple, range, generator, numpy array)."""
+        self._check_open()
+        self._writer.metric(LIST, name, encode_list(name, value))
+        self._describe(name, description)
+
+    def log_row(self, name: str, description: str | None = None, **kwargs: Any) -> None:
+        """Append one row (column=value keywords) to table metric ``name``."""
+        self._check_open()
+        self._writer.metric(ROW, name, encode_row(name, kwargs))
+        self._describe(name, description)
+
+    def log_table(self, name: str, value: Mapping[str, Iterable[Any]], description: str = "") -> None:
+        """Log a table ``{column: [values]}``; all columns must have the same length."""
+        self._check_open()
+        self._writer.metric(TABLE, name, encode_table(name, value))
+        self._describe(name, description)
+
+    def log_image(self, name: str, path: str | os.PathLike[str] | None = None, plot: Any = None, description: str = "") -> None:
+        """Log an image from a file ``path`` or a ``plot`` (anything with ``savefig``, e.g. pyplot)."""
+        self._check_open()
+        if (path is None) == (plot is None):
+            raise ValueError(
+                f"log_image({name!r}) takes exactly one of path= (an image file) or plot= (a matplotlib "
+                f"figure or pyplot); got {'both' if path is not None else 'neither'}"
+            )
+        stem = f"images/{layout.safe_file_stem(name)}_{int(time.time())}"
+        if plot is not None:
+            if not hasattr(plot, "savefig"):
+                raise TypeError(f"plot= must have a savefig method (a matplotlib figure or pyplot); got {type(plot).__name__}")
+            fd, tmp = tempfile.mkstemp(suffix=".png")
+            os.close(fd)
+            try:
+                plot.savefig(tmp, format="png")
+                stored = self._writer.add_file(self._free_name(stem, ".png"), tmp)
+            finally:
+                os.unlink(tmp)
+        else:
+            assert path is not None
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"log_image({name!r}, path={str(path)!r}): no such file; pass the path of an image file")
+            stored = self._writer.add_file(self._free_name(stem, Path(path).suffix or ".png"), path)
+        self._writer.metric(IMAGE, name, _encode_str(stored))
+        self._describe(name, description)
+
+    def _free_name(self, stem: str, suffix: str) -> str:
+        candidate, n = f"{stem}{suffix}", 1
+        while (self._dir / layout.FILES_DIR / candidate).exists():
+            candidate, n = f"{stem}_{n}{suffix}", n + 1
+        return candidate
+
+    def get_metrics(
+        self, name: str | None = None, recursive: bool = False, run_type: str | None = None, populate: bool = False
+    ) -> dict[str, Any]:
+        """The run's metrics in Azure ML's shapes (see :func:`runlog._metrics.shape_metrics`).
+
+        With ``recursive=True``: ``{run_id: metrics}`` over this run and its descendants.
+        """
+        if recursive:
+            runs = [self, *self.get_children(recursive=True)]
+            return {
+                r.id: shape_metrics(r._reader.metric_events(), name)
+                for r in runs
+                if run_type is None or r.type == run_type
+            }
+        return shape_metrics(self._reader.metric_events(), name)
+
+    def get_metric_history(self, name: str) -> list[MetricPoint]:
+        """Every value of a scalar or list metric with its step and time, in logged order."""
+        return history(self._reader.metric_events(), name)
+
+    # -- files ------------------------------------------------------------------------
+
+    def upload_file(self, name: str, path_or_stream: str | os.PathLike[str] | IO[bytes] | IO[str], datastore_name: str | None = None) -> str:
+        """Copy a file (a path or an open stream) into the run as ``name``; returns the stored name."""
+        return self._writer.add_file(name, path_or_stream)
+
+    def upload_files(self, names: list[str], paths: list[str], return_artifacts: bool = False, timeout_seconds: float | None = None, datastore_name: str | None = None) -> list[str]:
+        if len(names) != len(paths):
+            raise ValueError(f"upload_files needs as many names as paths; got {len(names)} names and {len(paths)} paths")
+        return [self._writer.add_file(n, p) for n, p in zip(names, paths)]
+
+    def upload_folder(self, name: str, path: str | os.PathLike[str], datastore_name: str | None = None) -> list[str]:
+        """Copy every file under folder ``path`` into the run under ``name/``."""
+        root = Path(path)
+        if not root.is_dir():
+            raise NotADirectoryError(f"upload_folder({name!r}, {str(path)!r}): not a folder; use upload_file for one file")
+        prefix = layout.check_file_name(name)
+        stored = []
+        for file in sorted(p for p in root.rglob("*") if p.is_file()):
+            stored.append(self._writer.add_file(f"{prefix}/{file.relative_to(root).as_posix()}", file))
+        return stored
+
+    def get_file_names(self) -> list[str]:
+        return self._reader.file_names()
+
+    def _file(self, name: str) -> Path:
+        path = self._reader.file_path(name)
+        if not path.is_file():
+            names = self.get_file_names()
+            import difflib
+
+            close = difflib.get_close_matches(name, names, n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else f" The run has: {', '.join(names[:10]) or 'no files'}."
+            raise RunFileNotFound(f"run {self.id} has no file {name!r}.{hint}", run_id=self.id, name=name)
+        return path
+
+    def download_file(self, name: str, output_file_path: str | os.PathLike[str] | None = None, _validate_checksum: bool = False) -> str:
+        """Copy run file ``name`` to ``output_file_path`` (a file or a folder; default: the current folder)."""
+        source = self._file(name)
+        target = Path(output_file_path) if output_file_path is not None else Path(Path(name).name)
+        if target.is_dir():
+            target = target / Path(name).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        return str(target)
+
+    def download_files(
+        self,
+        prefix: str | None = None,
+        output_directory: str | os.PathLike[str] | None = None,
+        output_paths: list[str] | None = None,
+        batch_size: int = 100,
+        append_prefix: bool = True,
+        timeout_seconds: float | None = None,
+    ) -> list[str]:
+        """Copy the run's files (those starting with ``prefix``) under ``output_directory``."""
+        names = [n for n in self.get_file_names() if prefix is None or n.startswith(prefix)]
+        out = Path(output_directory or ".")
+        if output_paths is not None and len(output_paths) != len(names):
+            raise ValueError(f"output_paths has {len(output_paths)} entries for {len(names)} files")
+        written = []
+        for i, n in enumerate(names):
+            if output_paths is not None:
+                target = Path(output_paths[i])
+            elif append_prefix or not prefix:
+                target = out / n
+            else:
+                target = out / n[len(prefix) :].lstrip("/")
+            written.append(self.download_file(n, target))
+        return written
+
+    def get_all_logs(self, destination: str | os.PathLike[str] | None = None) -> list[str]:
+        """Download every log file of the run into ``destination``; returns their paths."""
+        return self.download_files(prefix=layout.LOGS_PREFIX, output_directory=destination or ".")
+
+    # -- tags and properties ------------------------------------------------------------
+
+    def tag(self, key: str, value: Any = None) -> None:
+        """Set tag ``key`` (value ``""`` when omitted; values are stored as strings)."""
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"a tag key must be a non-empty str; got {key!r}")
+        self._writer.meta("tag", key, "" if value is None else str(value))
+
+    def set_tags(self, tags: Mapping[str, Any] | Iterable[str]) -> None:
+        items = tags.items() if isinstance(tags, Mapping) else ((t, None) for t in tags)
+        for key, value in items:
+            self.tag(key, value)
+
+    def get_tags(self) -> dict[str, str]:
+        return dict(self._reader.state().tags)
+
+    def remove_tags(self, tags: str | Iterable[str]) -> None:
+        for key in [tags] if isinstance(tags, str) else tags:
+            self._writer.meta("untag", key, None)
+
+    def add_properties(self, properties: Mapping[str, Any]) -> None:
+        """Add properties; they are immutable: a key keeps its first value."""
+        current = self.get_properties()
+        for key, value in properties.items():
+            if key in current and current[key] != str(value):
+                raise ValueError(
+                    f"property {key!r} is already {current[key]!r}; properties cannot change (use a tag for a value that changes)"
+                )
+        for key, value in properties.items():
+            if key not in current:
+                self._writer.meta("prop", str(key), str(value))
+
+    def get_properties(self) -> dict[str, str]:
+        return dict(self._reader.state().properties)
+
+    # -- status and details -------------------------------------------------------------
+
+    def _state(self) -> RunState:
+        return self._reader.state()
+
+    def get_status(self) -> str:
+        return self._reader.state().status
+
+    def get_details(self) -> dict[str, Any]:
+        """Azure's run details: ids, status, times, tags, properties, log files and any error."""
+        state = self._reader.state()
+        details: dict[str, Any] = {
+            "runId": self.id,
+            "displayName": state.display_name or self.id,
+            "experiment": self.experiment.name,
+            "parentRunId": self._record.get("parent_id"),
+            "target": "local",
+            "runType": self.type,
+            "status": state.status,
+            "startTimeUtc": _utc(state.start_time),
+            "endTimeUtc": _utc(state.end_time),
+            "tags": dict(state.tags),
+            "properties": dict(state.properties),
+            "inputDatasets": [],
+            "outputDatasets": [],
+            "submittedBy": self._record.get("user"),
+            "host": self._record.get("host"),
+            "logFiles": {n: str(self._dir / layout.FILES_DIR / n) for n in self._reader.iter_log_names()},
+        }
+        if state.description:
+            details["description"] = state.description
+        if state.error is not None:
+            details["error"] = {"error": state.error}
+        return details
+
+    def get_details_with_logs(self) -> dict[str, Any]:
+        """``get_details()`` with the content of each log file under ``logFiles``."""
+        details = self.get_details()
+        details["logFiles"] = {
+            n: Path(p).read_text(encoding="utf-8", errors="replace") for n, p in details["logFiles"].items()
+        }
+        return details
+
+    def _set_status(self, status: str, details: Any = None) -> None:
+        self._writer.meta("status", status, details)
+
+    def _end(self, status: str, details: dict[str, Any] | None = None) -> None:
+        if self._finished:
+            current = self.get_status()
+            if current == status:
+                return
+            raise InvalidStatusTransition(
+                f"run {self.id} is already {current}; it cannot become {status}", run_id=self.id, status=current
+            )
+        self._finished = True
+        self._collect_outputs()
+        self._set_status(status, details)
+        _context.finished(self)
+        self._writer.sync()
+        self._writer.close()
+        _log.debug("run %s ended: %s", self.id, status)
+
+    def _collect_outputs(self) -> None:
+        outputs = self._outputs
+        if outputs is None or not outputs.is_dir():
+            return
+        for file in sorted(p for p in outputs.rglob("*") if p.is_file()):
+            try:
+                self._writer.add_file(f"outputs/{file.relative_to(outputs).as_posix()}", file)
+            except OSError as exc:
+                _log.warning("could not keep output file %s in run %s: %s", file, self.id, exc)
+
+    def start(self) -> None:
+        """Mark a run that has not started yet as Running."""
+        status = self.get_status()
+        if status in RunStatus.TERMINAL:
+            raise InvalidStatusTransition(f"run {self.id} is already {status}", run_id=self.id, status=status)
+        self._set_status(RunStatus.RUNNING)
+
+    def complete(self, _set_status: bool = True) -> None:
+        """Mark the run Completed (a second call is a no-op)."""
+        self._end(RunStatus.COMPLETED)
+
+    def fail(self, error_details: Any = None, error_code: str | None = None, _set_status: bool = True) -> None:
+        """Mark the run Failed, recording ``error_details`` (an exception, a message or a dict)."""
+        self._end(RunStatus.FAILED, {"error": make_error_details(error_details, error_code)})
+
+    def cancel(self) -> None:
+        """Mark the run Canceled."""
+        self._end(RunStatus.CANCELED)
+
+    def flush(self, timeout_seconds: float = 300) -> None:
+        """Make everything logged so far durable on disk (fsync)."""
+        self._writer.sync()
+
+    # -- children -----------------------------------------------------------------------
+
+    def child_run(self, name: str | None = None, run_id: str | None = None, outputs: Any = None) -> Run:
+        """Start a child run of this run (in the same experiment)."""
+        child = Run._create(self.experiment, parent=self, display_name=name, run_id=run_id)
+        child._owner_pid = os.getpid()
+        child._outputs = Path(outputs).absolute() if outputs else None
+        return child
+
+    def get_children(
+        self,
+        recursive: bool = False,
+        tags: str | Mapping[str, str] | None = None,
+        properties: str | Mapping[str, str] | None = None,
+        type: str | None = None,
+        status: str | None = None,
+        _rehydrate_runs: bool = True,
+    ) -> Iterator[Run]:
+        """The child runs of this run, oldest first (and their descendants with ``recursive``)."""
+        from ._workspace import _matches
+
+        runs_dir = self._dir.parent
+        records = []
+        for run_dir in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
+            try:
+                record = layout.read_json(run_dir / layout.RUN_RECORD)
+            except (OSError, ValueError):
+                continue
+            records.append(record)
+        by_parent: dict[str, list[dict[str, Any]]] = {}
+        for record in records:
+            if record.get("parent_id"):
+                by_parent.setdefault(record["parent_id"], []).append(record)
+        pending = sorted(by_parent.get(self.id, []), key=lambda r: r.get("created", 0.0))
+        while pending:
+            record = pending.pop(0)
+            run = Run(self.experiment, record["run_id"])
+            if recursive:
+                pending.extend(sorted(by_parent.get(run.id, []), key=lambda r: r.get("created", 0.0)))
+            if type is not None and run.type != type:
+                continue
+            if status is not None and run.get_status() != status:
+                continue
+            if _matches(run.get_tags(), tags) and _matches(run.get_properties(), properties):
+                yield run
+
+    # -- context manager ---------------------------------------------------------------
+
+    def __enter__(self) -> Run:
+        self._context_tokens.append(_context.push(self))
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self._context_tokens:
+            _context.pop(self._context_tokens.pop())
+        if self._finished:
+            return
+        if exc is None or (isinstance(exc, SystemExit) and exc.code in (0, None)):
+            self.complete()
+        elif isinstance(exc, KeyboardInterrupt):
+            self.cancel()
+        else:
+            self.fail(error_details=exc)
+
+    def __repr__(self) -> str:
+        return f"Run(Experiment: {self.experiment.name},\nId: {self.id},\nType: {self.type},\nStatus: {self.get_status()})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Run) and other._dir == self._dir
+
+    def __hash__(self) -> int:
+        return hash(self._dir)
+
+
+def _script_experiment_name() -> str:
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None)
+    stem = Path(script).stem if script else "interactive"
+    name = re.sub(r"[^\w\-]+", "-", stem).strip("-_") or "default"
+    try:
+        validate_experiment_name(name)
+    except ValueError:
+        name = "default"
+    return name
+
+
+def _hostname() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"

@@ -1,0 +1,92 @@
+"""Where things live in a runlog store (see ``docs/store-format.md``).
+
+::
+
+    <store>/
+      store.json                                   {"format": 1, "name": ...}
+      experiments/<experiment>/experiment.json     {"name", "id", "created"}
+      experiments/<experiment>/runs/<run_id>/
+        run.json                                   the immutable run record
+        events/<proc>.metrics.jsonl                metric events of one process
+        events/<proc>.meta.jsonl                   status, tags, properties of one process
+        files/                                     the run's file namespace (get_file_names)
+          logs/driver_log.txt                      driver log(s), one per process
+          outputs/...                              files the run produced
+          images/...                               log_image files
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = 1
+
+STORE_RECORD = "store.json"
+EXPERIMENTS_DIR = "experiments"
+EXPERIMENT_RECORD = "experiment.json"
+RUNS_DIR = "runs"
+RUN_RECORD = "run.json"
+EVENTS_DIR = "events"
+FILES_DIR = "files"
+METRICS_SUFFIX = ".metrics.jsonl"
+META_SUFFIX = ".meta.jsonl"
+LOGS_PREFIX = "logs/"
+DRIVER_LOG = "logs/driver_log.txt"
+
+_SAFE_FILE_CHARS = re.compile(r"[^\w.\-]+")
+
+
+def experiment_dir(store: Path, experiment: str) -> Path:
+    return store / EXPERIMENTS_DIR / experiment
+
+
+def run_dir(store: Path, experiment: str, run_id: str) -> Path:
+    return store / EXPERIMENTS_DIR / experiment / RUNS_DIR / run_id
+
+
+def safe_file_stem(name: str) -> str:
+    """A metric name turned into something usable as a file name."""
+    return _SAFE_FILE_CHARS.sub("_", name).strip("._") or "image"
+
+
+def check_file_name(name: str) -> str:
+    """Validate a name in a run's file namespace and return it in posix form.
+
+    Names are relative paths such as ``outputs/model.pkl``; anything that would
+    leave the run's folder is refused.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"a run file name must be a non-empty relative path such as 'outputs/model.pkl'; got {name!r}")
+    posix = name.replace("\\", "/").strip()
+    parts = [p for p in posix.split("/") if p not in ("", ".")]
+    if posix.startswith("/") or re.match(r"^[A-Za-z]:", posix) or ".." in parts or not parts:
+        raise ValueError(
+            f"a run file name must be a relative path inside the run, without '..' or a leading '/'; got {name!r}"
+        )
+    return "/".join(parts)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON so that a reader sees the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)

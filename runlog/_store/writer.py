@@ -1,0 +1,325 @@
+"""The one writer of a run in this process.
+
+Every producer (the run API, the logging handler, the structlog processor, the
+OpenTelemetry exporters, captured output) hands its events to the
+:class:`RunWriter` of the run. Each event is one ``os.write`` of one whole line
+to a file opened with ``O_APPEND``: once the call has returned, the line is in
+the page cache and survives ``kill -9`` of the process, and lines of different
+processes or threads never interleave.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import socket
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any
+
+from .._errors import InvalidMetricValue, StoreError
+from . import layout
+
+__all__ = ["RunWriter", "encode_scalar", "writer_for"]
+
+_log = logging.getLogger("runlog.store")
+
+# C-accelerated, always ASCII output (lone surrogates become \\udXXX escapes).
+_encode_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+_now = time.time
+_OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+
+
+def _list_hint(name: str | None) -> str:
+    return (
+        f"run.log does not support list type. Use run.log_list instead "
+        f"(metric {name!r}: run.log takes one int, float, bool, str or None per call)."
+    )
+
+
+def encode_scalar(value: Any, name: str | None = None) -> str:
+    """The JSON text of one metric value, as ``run.log`` stores it.
+
+    int, float (NaN and +-inf kept, as Python's ``json`` writes them), bool, str,
+    None and numpy scalars are stored as themselves; sequences are refused with a
+    hint to use ``log_list``; any other object is stored as its ``repr`` (as the
+    Azure ML SDK does).
+    """
+    t = type(value)
+    if t is float:
+        if value - value == 0.0:
+            return repr(value)
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if t is int:
+        return repr(value)
+    if t is str:
+        return _encode_str(value)  # type: ignore[no-any-return]
+    if value is None:
+        return "null"
+    if t is bool:
+        return "true" if value else "false"
+    # Subclasses (numpy.float64 is a float) and numpy scalars.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return repr(int(value))
+    if isinstance(value, float):
+        return encode_scalar(float(value), name)
+    if isinstance(value, str):
+        return _encode_str(str(value))  # type: ignore[no-any-return]
+    if t.__module__ == "numpy":
+        if getattr(value, "ndim", 0) == 0 and hasattr(value, "item"):
+            return encode_scalar(value.item(), name)
+        raise InvalidMetricValue(_list_hint(name), name=name)
+    if isinstance(value, (list, tuple, range, set, frozenset)) or hasattr(value, "__next__"):
+        raise InvalidMetricValue(_list_hint(name), name=name)
+    if t.__module__.startswith(("torch", "jax", "tensorflow")) and hasattr(value, "item"):
+        try:
+            return encode_scalar(value.item(), name)
+        except (ValueError, RuntimeError) as exc:
+            raise InvalidMetricValue(_list_hint(name), name=name) from exc
+    return _encode_str(repr(value))  # type: ignore[no-any-return]
+
+
+def encode_step(step: Any, name: str | None = None) -> str:
+    if step is None:
+        return "null"
+    if type(step) is int:
+        return repr(step)
+    if isinstance(step, bool) or not hasattr(step, "__index__"):
+        raise InvalidMetricValue(
+            f"step must be an int (or None for the next one); got {step!r} of type "
+            f"{type(step).__name__} for metric {name!r}",
+            name=name,
+        )
+    return repr(step.__index__())
+
+
+class RunWriter:
+    """Appends a run's events and files for this process (see ``docs/store-format.md``)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.files_dir = run_dir / layout.FILES_DIR
+        self._events_dir = run_dir / layout.EVENTS_DIR
+        self._lock = threading.Lock()
+        self._names: dict[str, str] = {}
+        self._reset()
+        _all_writers.add(self)
+
+    def _reset(self) -> None:
+        """Forget this process's files (called in a forked child, and by close)."""
+        self._proc = ""
+        self._metrics_fd = -1
+        self._meta_fd = -1
+        self._log_fds: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    # -- opening -------------------------------------------------------------
+
+    def _proc_id(self) -> str:
+        if not self._proc:
+            host = socket.gethostname().split(".")[0] or "host"
+            self._proc = f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
+        return self._proc
+
+    def _open(self, path: Path) -> int:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(path, _OPEN_FLAGS, 0o644)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot open {path} for appending ({exc.strerror}); check that the store folder "
+                f"exists and is writable, or point RUNLOG_STORE somewhere that is"
+            ) from exc
+
+    def _open_metrics(self) -> int:
+        with self._lock:
+            if self._metrics_fd < 0:
+                path = self._events_dir / (self._proc_id() + layout.METRICS_SUFFIX)
+                self._metrics_fd = self._open(path)
+                _log.debug("opened metric events file %s", path)
+            return self._metrics_fd
+
+    def _open_meta(self) -> int:
+        with self._lock:
+            if self._meta_fd < 0:
+                self._meta_fd = self._open(self._events_dir / (self._proc_id() + layout.META_SUFFIX))
+            return self._meta_fd
+
+    def _open_log(self, name: str) -> int:
+        with self._lock:
+            fd = self._log_fds.get(name, -1)
+            if fd < 0:
+                path = self.files_dir / layout.check_file_name(name)
+                fd = self._log_fds[name] = self._open(path)
+                _log.debug("opened log file %s", path)
+            return fd
+
+    @staticmethod
+    def _write(fd: int, data: bytes) -> None:
+        try:
+            n = os.write(fd, data)
+            while n < len(data):  # a short write: only on a full disk or a signal
+                data = data[n:]
+                n = os.write(fd, data)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot append to the run store ({exc.strerror}); what was logged before is kept. "
+                f"Free disk space or check the store folder, then log again"
+            ) from exc
+
+    # -- events --------------------------------------------------------------
+
+    def _name(self, name: str) -> str:
+        encoded = self._names.get(name)
+        if encoded is None:
+            if not isinstance(name, str) or not name:
+                raise InvalidMetricValue(
+                    f"a metric name must be a non-empty str; got {name!r} of type {type(name).__name__}",
+                    name=None,
+                )
+            encoded = self._names[name] = _encode_str(name)
+        return encoded
+
+    def scalar(self, name: str, value: Any, step: Any = None) -> None:
+        """Append one ``run.log`` value (the hot path: one format, one write)."""
+        line = f'["s",{self._name(name)},{encode_scalar(value, name)},{encode_step(step, name)},{_now()!r}]\n'
+        fd = self._metrics_fd
+        if fd < 0:
+            fd = self._open_metrics()
+        self._write(fd, line.encode())
+
+    def scalars(self, values: dict[str, Any], step: Any = None) -> None:
+        """Append several scalars with one write (tagged metric events)."""
+        ts = repr(_now())
+        encoded_step = encode_step(step)
+        parts = [
+            f'["s",{self._name(n)},{encode_scalar(v, n)},{encoded_step},{ts}]\n' for n, v in values.items()
+        ]
+        if parts:
+            fd = self._metrics_fd
+            if fd < 0:
+                fd = self._open_metrics()
+            self._write(fd, "".join(parts).encode())
+
+    def metric(self, kind: str, name: str, value_json: str, step: Any = None) -> None:
+        """Append a metric event of any kind whose value is already JSON text."""
+        line = f'["{kind}",{self._name(name)},{value_json},{encode_step(step, name)},{_now()!r}]\n'
+        fd = self._metrics_fd
+        if fd < 0:
+            fd = self._open_metrics()
+        self._write(fd, line.encode())
+
+    def meta(self, kind: str, key: str | None, value: Any = None) -> None:
+        """Append a status, tag, property or description event."""
+        line = json.dumps([kind, key, value, None, _now()], ensure_ascii=True, default=repr) + "\n"
+        fd = self._meta_fd
+        if fd < 0:
+            fd = self._open_meta()
+        self._write(fd, line.encode())
+
+    # -- logs and files -----------------------------------------------------------
+
+    def write_log(self, text: str, name: str = layout.DRIVER_LOG) -> None:
+        """Append ``text`` (whole lines) to a log file of the run, in one write."""
+        fd = self._log_fds.get(name, -1)
+        if fd < 0:
+            fd = self._open_log(name)
+        self._write(fd, text.encode("utf-8", "backslashreplace"))
+
+    def add_file(self, name: str, source: str | os.PathLike[str] | IO[bytes] | IO[str]) -> str:
+        """Copy a file (a path or an open stream) into the run as ``name``; return the name."""
+        name = layout.check_file_name(name)
+        target = self.files_dir / name
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    if isinstance(source, (str, os.PathLike)):
+                        with open(source, "rb") as src:
+                            shutil.copyfileobj(src, out, 1 << 20)
+                    else:
+                        while chunk := source.read(1 << 20):
+                            out.write(chunk.encode() if isinstance(chunk, str) else chunk)
+                os.replace(tmp, target)
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(
+                f"cannot upload {source!r} as {name!r}: no such file; pass an existing path or an open stream"
+            ) from exc
+        except IsADirectoryError as exc:
+            raise IsADirectoryError(f"{source!r} is a folder: use run.upload_folder(name, path) for folders") from exc
+        _log.debug("stored file %s in run %s", name, self.run_dir.name)
+        return name
+
+    def add_files(self, pairs: Iterable[tuple[str, Path]]) -> list[str]:
+        return [self.add_file(name, path) for name, path in pairs]
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """fsync what this process wrote (survives a machine crash, not only a process crash)."""
+        with self._lock:
+            fds = [self._metrics_fd, self._meta_fd, *self._log_fds.values()]
+        for fd in fds:
+            if fd >= 0:
+                try:
+                    os.fsync(fd)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        """Close this process's files; a later write opens them again."""
+        with self._lock:
+            fds = [self._metrics_fd, self._meta_fd, *self._log_fds.values()]
+            self._metrics_fd = self._meta_fd = -1
+            self._log_fds = {}
+        for fd in fds:
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+
+_all_writers: weakref.WeakSet[RunWriter] = weakref.WeakSet()
+_writers: dict[str, RunWriter] = {}
+_writers_lock = threading.Lock()
+
+
+def writer_for(run_dir: Path) -> RunWriter:
+    """The one writer of ``run_dir`` in this process."""
+    key = str(run_dir)
+    writer = _writers.get(key)
+    if writer is None:
+        with _writers_lock:
+            writer = _writers.get(key)
+            if writer is None:
+                writer = _writers[key] = RunWriter(run_dir)
+    return writer
+
+
+def _after_fork_in_child() -> None:
+    # A forked child writes to files of its own: new names, new descriptors.
+    global _writers_lock
+    _writers_lock = threading.Lock()
+    for writer in list(_all_writers):
+        writer._reset()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

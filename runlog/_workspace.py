@@ -1,0 +1,307 @@
+"""Workspace (a handle on a store) and Experiment (a named group of runs)."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._context import ENV_STORE
+from ._errors import ExperimentNotFound, InvalidExperimentName, RunNotFound
+from ._store import layout
+
+if TYPE_CHECKING:
+    from ._run import Run
+
+__all__ = ["DEFAULT_STORE", "Experiment", "Workspace"]
+
+_log = logging.getLogger("runlog.store")
+
+DEFAULT_STORE = "runlog-store"
+CONFIG_NAMES = (".runlog/config.json", "runlog.json")
+_EXPERIMENT_NAME = re.compile(r"^[a-zA-Z0-9][\w\-]{0,254}$")
+
+
+class Workspace:
+    """A handle on a local runlog store.
+
+    ``Workspace()`` opens ``$RUNLOG_STORE`` if set, else ``./runlog-store``;
+    ``Workspace(store=path)`` opens ``path``. The folder is created on first use.
+    """
+
+    def __init__(
+        self,
+        store: str | os.PathLike[str] | None = None,
+        *,
+        name: str | None = None,
+        tracking_uri: str | None = None,
+    ) -> None:
+        location = store if store is not None else os.environ.get(ENV_STORE) or DEFAULT_STORE
+        self.store = Path(location).expanduser().absolute()
+        self._name = name
+        self.tracking_uri = tracking_uri
+        self._ensure()
+
+    def _ensure(self) -> None:
+        record = self.store / layout.STORE_RECORD
+        if record.is_file():
+            return
+        try:
+            (self.store / layout.EXPERIMENTS_DIR).mkdir(parents=True, exist_ok=True)
+            if not record.exists():
+                layout.write_json_atomic(
+                    record, {"format": layout.FORMAT_VERSION, "name": self._name or self.store.name}
+                )
+                _log.debug("created store %s", self.store)
+        except OSError as exc:
+            from ._errors import StoreError
+
+            raise StoreError(
+                f"cannot create the runlog store at {self.store} ({exc.strerror}); pass "
+                f"Workspace(store=...) or set RUNLOG_STORE to a writable folder"
+            ) from exc
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str] | None = None, _file_name: str | None = None) -> Workspace:
+        """Open the store named by a config file, else the default store.
+
+        ``path`` is a config file or a folder to start from (default: the current
+        folder, then its parents). A config file is ``.runlog/config.json`` or
+        ``runlog.json`` holding ``{"store": "<folder>", "name": "...", "tracking_uri": "..."}``;
+        a relative ``store`` is relative to the config file. ``RUNLOG_STORE`` overrides it.
+        """
+        config_file = _find_config(Path(path) if path is not None else None, _file_name)
+        config: dict[str, Any] = {}
+        if config_file is not None:
+            try:
+                config = layout.read_json(config_file)
+            except (OSError, ValueError) as exc:
+                raise ValueError(
+                    f"cannot read the runlog config file {config_file}: {exc}. It must be JSON such as "
+                    f'{{"store": "runlog-store"}}'
+                ) from exc
+            if not isinstance(config, dict):
+                raise ValueError(f"the runlog config file {config_file} must hold a JSON object, like {{\"store\": \"runlog-store\"}}")
+            _log.debug("read workspace config %s", config_file)
+        store: str | Path | None = os.environ.get(ENV_STORE) or None
+        if store is None and config.get("store"):
+            assert config_file is not None
+            base = config_file.parent.parent if config_file.parent.name == ".runlog" else config_file.parent
+            store = base / str(config["store"])
+        elif store is None and config_file is not None:
+            base = config_file.parent.parent if config_file.parent.name == ".runlog" else config_file.parent
+            store = base / DEFAULT_STORE
+        return cls(store, name=config.get("name"), tracking_uri=config.get("tracking_uri"))
+
+    @classmethod
+    def get(cls, name: str | None = None, **kwargs: Any) -> Workspace:
+        """Azure's ``Workspace.get``: here the store named by ``store=`` or the default one."""
+        return cls(kwargs.get("store"), name=name)
+
+    def write_config(self, path: str | os.PathLike[str] | None = None, file_name: str | None = None) -> Path:
+        target = Path(path or ".") / (file_name or CONFIG_NAMES[0])
+        layout.write_json_atomic(target, {"store": str(self.store), "name": self.name})
+        return target
+
+    @property
+    def name(self) -> str:
+        if self._name:
+            return self._name
+        try:
+            return str(layout.read_json(self.store / layout.STORE_RECORD).get("name") or self.store.name)
+        except (OSError, ValueError):
+            return self.store.name
+
+    @property
+    def experiments(self) -> dict[str, Experiment]:
+        """Every experiment of the store, by name."""
+        root = self.store / layout.EXPERIMENTS_DIR
+        try:
+            names = sorted(p.name for p in root.iterdir() if (p / layout.EXPERIMENT_RECORD).is_file())
+        except FileNotFoundError:
+            names = []
+        return {n: Experiment(self, n, _skip_name_validation=True) for n in names}
+
+    def get_run(self, run_id: str) -> Run:
+        from ._run import Run
+
+        return Run(Experiment(self, self.find_run_experiment(run_id), _skip_name_validation=True), run_id)
+
+    def find_run_experiment(self, run_id: str) -> str:
+        """The name of the experiment holding ``run_id``; RunNotFound with suggestions if none."""
+        root = self.store / layout.EXPERIMENTS_DIR
+        if isinstance(run_id, str) and run_id and "/" not in run_id and run_id not in (".", ".."):
+            for exp_dir in _subdirs(root):
+                if (exp_dir / layout.RUNS_DIR / run_id / layout.RUN_RECORD).is_file():
+                    return exp_dir.name
+        raise self._run_not_found(run_id)
+
+    def all_run_ids(self) -> list[str]:
+        root = self.store / layout.EXPERIMENTS_DIR
+        return [r.name for e in _subdirs(root) for r in _subdirs(e / layout.RUNS_DIR)]
+
+    def _run_not_found(self, run_id: str, experiment: str | None = None) -> RunNotFound:
+        ids = self.all_run_ids()
+        suggestions = difflib.get_close_matches(str(run_id), ids, n=3, cutoff=0.5)
+        if not suggestions:
+            suggestions = [i for i in ids if str(run_id) and str(run_id) in i][:3]
+        where = f"experiment {experiment!r} of " if experiment else ""
+        hint = f" Did you mean {', '.join(suggestions)}?" if suggestions else " List runs with `runlog runs`."
+        return RunNotFound(
+            f"no run {run_id!r} in {where}the store {self.store}.{hint}", run_id=str(run_id), suggestions=suggestions
+        )
+
+    def __repr__(self) -> str:
+        return f"Workspace.create(name='{self.name}', store='{self.store}')"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Workspace) and other.store == self.store
+
+    def __hash__(self) -> int:
+        return hash(self.store)
+
+
+def _subdirs(path: Path) -> list[Path]:
+    try:
+        return sorted(p for p in path.iterdir() if p.is_dir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _find_config(path: Path | None, file_name: str | None) -> Path | None:
+    names = (file_name,) if file_name else CONFIG_NAMES
+    if path is not None and path.is_file():
+        return path
+    start = (path or Path.cwd()).absolute()
+    for folder in (start, *start.parents):
+        for n in names:
+            candidate = folder / n
+            if candidate.is_file():
+                return candidate
+        if path is not None:  # an explicit folder is searched, not its parents
+            break
+    return None
+
+
+class Experiment:
+    """A named group of runs in a workspace (get-or-create, as Azure ML's ``Experiment``)."""
+
+    def __init__(self, workspace: Workspace, name: str, _skip_name_validation: bool = False, **kwargs: Any) -> None:
+        if not isinstance(workspace, Workspace):
+            raise TypeError(
+                f"Experiment(workspace, name) takes a runlog Workspace first; got {type(workspace).__name__}. "
+                f"Use Experiment(Workspace.from_config(), {name!r})"
+            )
+        if not _skip_name_validation:
+            validate_experiment_name(name)
+        self.workspace = workspace
+        self.name = name
+        self._dir = layout.experiment_dir(workspace.store, name)
+        record = self._dir / layout.EXPERIMENT_RECORD
+        if not record.is_file():
+            layout.write_json_atomic(
+                record,
+                {"name": name, "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"runlog:{name}")), "created": time.time()},
+            )
+            _log.debug("created experiment %s in %s", name, workspace.store)
+
+    @property
+    def id(self) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"runlog:{self.name}"))
+
+    @property
+    def path(self) -> Path:
+        return self._dir
+
+    @staticmethod
+    def list(workspace: Workspace, experiment_name: str | None = None, **kwargs: Any) -> list[Experiment]:
+        found = list(workspace.experiments.values())
+        return [e for e in found if experiment_name is None or e.name == experiment_name]
+
+    @classmethod
+    def from_name(cls, workspace: Workspace, name: str) -> Experiment:
+        """An existing experiment; ExperimentNotFound (with close names) if there is none."""
+        if not (layout.experiment_dir(workspace.store, name) / layout.EXPERIMENT_RECORD).is_file():
+            names = list(workspace.experiments)
+            close = difflib.get_close_matches(name, names, n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else f" Known: {', '.join(names) or 'none yet'}."
+            raise ExperimentNotFound(f"no experiment {name!r} in {workspace.store}.{hint}", name=name)
+        return cls(workspace, name, _skip_name_validation=True)
+
+    def start_logging(self, *args: Any, **kwargs: Any) -> Run:
+        """Start a run of this experiment in this process and make it the active run.
+
+        Keyword arguments as Azure ML: ``outputs`` (a folder whose files become part of
+        the run when it ends; default ``./outputs``, ``False`` for none),
+        ``snapshot_directory`` (accepted, not copied), ``display_name``.
+        """
+        from ._run import Run
+
+        return Run._start(
+            self,
+            display_name=kwargs.get("display_name"),
+            outputs=kwargs.get("outputs", "./outputs"),
+            run_type="local",
+        )
+
+    def get_runs(
+        self,
+        type: str | None = None,
+        tags: str | Mapping[str, str] | None = None,
+        properties: str | Mapping[str, str] | None = None,
+        include_children: bool = False,
+    ) -> Iterator[Run]:
+        """The runs of this experiment, newest first (top-level only unless ``include_children``)."""
+        from ._run import Run
+
+        runs = []
+        for run_dir in _subdirs(self._dir / layout.RUNS_DIR):
+            try:
+                record = layout.read_json(run_dir / layout.RUN_RECORD)
+            except (OSError, ValueError):
+                continue
+            if not include_children and record.get("parent_id"):
+                continue
+            if type is not None and record.get("run_type") != type:
+                continue
+            runs.append((record.get("created", 0.0), run_dir.name))
+        runs.sort(reverse=True)
+        for _, run_id in runs:
+            run = Run(self, run_id)
+            if _matches(run.get_tags(), tags) and _matches(run.get_properties(), properties):
+                yield run
+
+    def __repr__(self) -> str:
+        return f"Experiment(Name: {self.name},\nWorkspace: {self.workspace.name})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Experiment) and other.workspace == self.workspace and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash((self.workspace, self.name))
+
+
+def _matches(have: Mapping[str, str], want: str | Mapping[str, str] | None) -> bool:
+    if want is None:
+        return True
+    if isinstance(want, str):
+        return want in have
+    return all(k in have and (v is None or have[k] == str(v)) for k, v in want.items())
+
+
+def validate_experiment_name(name: Any) -> None:
+    if not isinstance(name, str) or not _EXPERIMENT_NAME.match(name):
+        got = f"{name!r}" if isinstance(name, str) else f"a {type(name).__name__}"
+        suggestion = re.sub(r"[^\w\-]+", "-", name).strip("-_")[:255] if isinstance(name, str) else ""
+        fix = f" Try {suggestion!r}." if suggestion and _EXPERIMENT_NAME.match(suggestion) else ""
+        raise InvalidExperimentName(
+            "an experiment name must start with a letter or digit and contain only letters, digits, "
+            f"'_' and '-' (at most 255 characters, no spaces); got {got}.{fix}",
+            name=str(name),
+        )
