@@ -550,8 +550,27 @@ class Run:
         self._end(RunStatus.FAILED, {"error": make_error_details(error_details, error_code)})
 
     def cancel(self) -> None:
-        """Mark the run Canceled."""
+        """Mark the run Canceled (a submitted script's whole process group is stopped first)."""
+        if self.type == "script" and not self._finished:
+            from ._submit import terminate_run_processes
+
+            terminate_run_processes(self)
         self._end(RunStatus.CANCELED)
+
+    def wait_for_completion(
+        self, show_output: bool = False, wait_post_processing: bool = False, raise_on_error: bool = True
+    ) -> dict[str, Any]:
+        """Wait for a submitted run to end; with ``show_output`` stream its driver log (as Azure ML)."""
+        from ._submit import wait_for_completion
+
+        return wait_for_completion(
+            self, show_output=show_output, wait_post_processing=wait_post_processing, raise_on_error=raise_on_error
+        )
+
+    def _repr_html_(self) -> str:
+        from ._html import run_html
+
+        return run_html(self)
 
     def flush(self, timeout_seconds: float = 300) -> None:
         """Make everything logged so far durable on disk (fsync)."""

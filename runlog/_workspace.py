@@ -250,6 +250,17 @@ class Experiment:
             run_type="local",
         )
 
+    def submit(self, config: Any, tags: Mapping[str, str] | None = None, **kwargs: Any) -> Run:
+        """Start a ``ScriptRunConfig`` as a run of this experiment in a child process; returns at once."""
+        from ._submit import submit
+
+        return submit(self, config, tags=tags, **kwargs)
+
+    def _repr_html_(self) -> str:
+        from ._html import experiment_html
+
+        return experiment_html(self)
+
     def get_runs(
         self,
         type: str | None = None,
