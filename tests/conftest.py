@@ -1,0 +1,68 @@
+"""Shared fixtures: a fresh store per test, and global state (logging, active run) restored after it."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import runlog
+from runlog import _context
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test gets its own store and working folder; logging and the active run are restored after."""
+    store = tmp_path / "store"
+    monkeypatch.setenv("RUNLOG_STORE", str(store))
+    for var in ("RUNLOG_RUN_ID", "RUNLOG_EXPERIMENT"):
+        monkeypatch.delenv(var, raising=False)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    root = logging.getLogger()
+    saved_handlers = root.handlers[:]
+    saved_level = root.level
+    runlog_logger = logging.getLogger("runlog")
+    saved_runlog = (runlog_logger.handlers[:], runlog_logger.level, runlog_logger.propagate)
+    saved_disable = logging.root.manager.disable
+    saved_runs = list(_context._process_runs)
+    token = _context._current.set(None)
+    _context._env_run, _context._env_checked = None, False
+    yield
+    _context._current.reset(token)
+    _context._env_run, _context._env_checked = None, False
+    for run in list(_context._process_runs):
+        if run not in saved_runs and not run._finished and run._owner_pid == os.getpid():
+            run._finished = True  # ended by the test's end, not marked: the store is thrown away
+    _context._process_runs[:] = saved_runs
+    _context._uncaught.clear()
+    for handler in root.handlers[:]:
+        if handler not in saved_handlers:
+            root.removeHandler(handler)
+            handler.close()
+    root.handlers[:] = saved_handlers
+    root.setLevel(saved_level)
+    runlog_logger.handlers[:], runlog_logger.level, runlog_logger.propagate = saved_runlog
+    logging.disable(saved_disable)
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> Path:
+    """The store folder of this test (also in $RUNLOG_STORE)."""
+    return tmp_path / "store"
+
+
+@pytest.fixture()
+def ws(store: Path) -> runlog.Workspace:
+    """A workspace on this test's store."""
+    return runlog.Workspace(store)
+
+
+@pytest.fixture()
+def exp(ws: runlog.Workspace) -> runlog.Experiment:
+    """An experiment named 'test-exp' in this test's store."""
+    return runlog.Experiment(ws, "test-exp")
