@@ -1,0 +1,26 @@
+"""Every example program runs (as `make demo` would) and produces what it promises."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_quickstart_logs_every_metric_kind(tmp_path: Path) -> None:
+    """examples/quickstart.py completes a run with scalars, lists, rows, a table, an image and a file."""
+    env = {**os.environ, "RUNLOG_STORE": str(tmp_path / "store"), "MPLBACKEND": "Agg"}
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLES / "quickstart.py")], capture_output=True, text=True, check=True, env=env, cwd=tmp_path
+    ).stdout
+    assert ": Completed" in out
+    for expected in ("loss: 20 values", "layer sizes: 4 values", "confusion: table with columns", "tanh: images/", "outputs/notes.txt"):
+        assert expected in out
+    import runlog
+
+    run_id = out.split()[1].rstrip(":")
+    run = runlog.Workspace(tmp_path / "store").get_run(run_id)
+    assert len(run.get_metrics()["loss"]) == 20

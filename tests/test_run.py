@@ -1,0 +1,376 @@
+"""The Azure ML SDK v1 run API on the local store: the logging-api notebook, shapes, errors, status."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+
+import runlog
+from runlog import Experiment, Run, RunStatus, Workspace
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def test_logging_api_notebook_runs_with_only_the_import_changed(tmp_path: Path) -> None:
+    """The code of Azure ML's logging-api notebook runs unchanged and reads back what it logged."""
+    ws = Workspace.from_config()
+    experiment = Experiment(workspace=ws, name="logging-api-test")
+    run = experiment.start_logging()
+    run.log(name="Category", value="Red")
+    run.log(name="scale factor", value=2)
+    run.log_list(name="Fibonacci", value=(i * 2 for i in [0, 1, 1, 2, 3, 5, 8]))
+    sines = {"angle": [], "sine": []}
+    for i in range(-10, 10):
+        run.log(name="Sigmoid", value=1 / (1 + np.exp(-i)))
+        run.log_row(name="Cosine Wave", angle=i / 2.0, cos=np.cos(i / 2.0))
+        sines["angle"].append(i / 2.0)
+        sines["sine"].append(math.sin(i / 2.0))
+    run.log_table(name="Sine Wave", value=sines)
+    x = np.linspace(-3, 3, 20)
+    plt.plot(x, np.tanh(x))
+    run.log_image(name="Hyperbolic Tangent", plot=plt)
+    plt.close("all")
+    os.makedirs("logging-api", exist_ok=True)
+    Path("logging-api/myfile.txt").write_text("hello\n")
+    run.upload_file(name="logging-api/myfile.txt", path_or_stream="logging-api/myfile.txt")
+    run.complete()
+
+    fetched = Run(experiment, run.id)
+    metrics = fetched.get_metrics()
+    assert metrics["Category"] == "Red"
+    assert metrics["scale factor"] == 2
+    assert metrics["Fibonacci"] == [0, 2, 2, 4, 6, 10, 16]
+    assert metrics["Sigmoid"] == pytest.approx([1 / (1 + math.exp(-i)) for i in range(-10, 10)])
+    assert metrics["Cosine Wave"]["angle"] == [i / 2.0 for i in range(-10, 10)]
+    assert metrics["Cosine Wave"]["cos"] == pytest.approx([math.cos(i / 2.0) for i in range(-10, 10)])
+    assert metrics["Sine Wave"] == sines
+    image = metrics["Hyperbolic Tangent"]
+    assert image.startswith("images/Hyperbolic_Tangent_") and image.endswith(".png")
+    assert fetched.get_metrics(name="scale factor") == {"scale factor": 2}
+    assert fetched.get_metrics(name="no such metric") == {}
+    names = fetched.get_file_names()
+    assert "logging-api/myfile.txt" in names and image in names
+    out = fetched.download_file("logging-api/myfile.txt", str(tmp_path / "copy.txt"))
+    assert Path(out).read_text() == "hello\n"
+    png = fetched.download_file(image, str(tmp_path))
+    assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    fetched.tag("My Favorite Run")
+    fetched.tag("Competition Rank", 1)
+    assert fetched.get_tags() == {"My Favorite Run": "", "Competition Rank": "1"}
+    assert fetched.get_status() == "Completed"
+
+
+def test_a_name_logged_once_is_bare_and_several_times_a_list_in_order(exp: Experiment) -> None:
+    """get_metrics: one value -> the value itself; several -> a list in logged order."""
+    run = exp.start_logging()
+    run.log("once", 1.5)
+    for v in (3, 1, 2):
+        run.log("many", v)
+    assert run.get_metrics() == {"once": 1.5, "many": [3, 1, 2]}
+
+
+def test_values_of_every_scalar_type_come_back_as_logged(exp: Experiment) -> None:
+    """int, float (NaN, +-inf), bool, str, None and numpy scalars round-trip through the store."""
+    run = exp.start_logging()
+    values = {
+        "int": 7, "float": 0.1, "nan": float("nan"), "inf": float("inf"), "-inf": float("-inf"),
+        "true": True, "str": "héllo \"quoted\"\n", "none": None, "np.float32": np.float32(0.5),
+        "np.int64": np.int64(3), "np.bool": np.bool_(False), "big": 2**70,
+    }  # fmt: skip
+    for name, value in values.items():
+        run.log(name, value)
+    got = run.get_metrics()
+    assert math.isnan(got.pop("nan"))
+    expected = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in values.items() if k != "nan"}
+    assert got == expected
+    assert type(got["true"]) is bool and type(got["np.int64"]) is int
+
+
+def test_other_objects_are_stored_as_their_repr(exp: Experiment) -> None:
+    """As in Azure ML, a value of another type is stored as repr(value)."""
+    run = exp.start_logging()
+    run.log("obj", {"a": 1})
+    assert run.get_metrics()["obj"] == "{'a': 1}"
+
+
+@pytest.mark.parametrize("value", [[1, 2], (1, 2), range(3), (i for i in range(3)), np.array([1.0, 2.0])])
+def test_log_of_a_list_says_to_use_log_list(exp: Experiment, value: object) -> None:
+    """run.log of a list, range, generator or array raises a TypeError pointing to log_list."""
+    run = exp.start_logging()
+    run.log("kept", 1)
+    with pytest.raises(runlog.InvalidMetricValue, match="Use run.log_list instead") as info:
+        run.log("bad", value)
+    assert isinstance(info.value, TypeError)
+    assert run.get_metrics() == {"kept": 1}
+
+
+def test_log_list_accepts_any_iterable_and_concatenates(exp: Experiment) -> None:
+    """log_list takes lists, tuples, ranges, generators and numpy arrays; always a list back."""
+    run = exp.start_logging()
+    run.log_list("one", [5])
+    run.log_list("l", range(3))
+    run.log_list("l", np.array([3.5, 4.5]))
+    assert run.get_metrics() == {"one": [5], "l": [0, 1, 2, 3.5, 4.5]}
+    with pytest.raises(runlog.InvalidMetricValue, match="Use run.log for a single value"):
+        run.log_list("s", "abc")
+    with pytest.raises(runlog.InvalidMetricValue, match="log_list takes an iterable"):
+        run.log_list("n", 3)
+    with pytest.raises(runlog.InvalidMetricValue, match="must be scalars"):
+        run.log_list("nested", [[1], [2]])
+
+
+def test_rows_and_tables_shapes(exp: Experiment) -> None:
+    """One row -> {col: value}; several rows (or a table) -> {col: [values]}."""
+    run = exp.start_logging()
+    run.log_row("single", a=1, b="x")
+    run.log_row("rows", a=1, b=2)
+    run.log_row("rows", a=3, b=4)
+    run.log_table("table", {"x": [1, 2, 3], "y": [0.5, 0.25, 0.125]})
+    run.log_table("one-row table", {"x": [1], "y": [2]})
+    assert run.get_metrics() == {
+        "single": {"a": 1, "b": "x"},
+        "rows": {"a": [1, 3], "b": [2, 4]},
+        "table": {"x": [1, 2, 3], "y": [0.5, 0.25, 0.125]},
+        "one-row table": {"x": 1, "y": 2},
+    }
+
+
+def test_table_columns_of_unequal_length_name_the_columns_and_lengths(exp: Experiment) -> None:
+    """log_table with ragged columns raises an error naming each column and its length."""
+    run = exp.start_logging()
+    with pytest.raises(runlog.InvalidMetricValue, match=r"'a': 2, 'b': 3"):
+        run.log_table("t", {"a": [1, 2], "b": [1, 2, 3]})
+    with pytest.raises(runlog.InvalidMetricValue, match="dict of columns"):
+        run.log_table("t", [1, 2])
+    with pytest.raises(runlog.InvalidMetricValue, match="at least one column"):
+        run.log_row("r")
+    assert run.get_metrics() == {}
+
+
+def test_steps_are_kept_in_the_history(exp: Experiment) -> None:
+    """run.log(step=...) stores the step; get_metric_history returns value, step and time."""
+    run = exp.start_logging()
+    run.log("loss", 0.5, step=10)
+    run.log("loss", 0.25, step=20)
+    run.log("loss", 0.2)
+    points = run.get_metric_history("loss")
+    assert [(p.value, p.step) for p in points] == [(0.5, 10), (0.25, 20), (0.2, None)]
+    assert points[0].time <= points[1].time <= points[2].time
+    with pytest.raises(runlog.InvalidMetricValue, match="step must be an int"):
+        run.log("loss", 1.0, step=1.5)
+    assert run.get_metrics(name="loss") == {"loss": [0.5, 0.25, 0.2]}
+
+
+def test_metric_names_must_be_non_empty_strings(exp: Experiment) -> None:
+    """A metric name that is not a non-empty str is refused with a clear error."""
+    run = exp.start_logging()
+    for bad in ("", None, 3):
+        with pytest.raises(runlog.InvalidMetricValue, match="metric name must be a non-empty str"):
+            run.log(bad, 1)  # type: ignore[arg-type]
+
+
+def test_log_image_from_a_path_and_argument_errors(exp: Experiment, tmp_path: Path) -> None:
+    """log_image(path=...) stores the file; both or neither of path/plot is an error."""
+    run = exp.start_logging()
+    fig = plt.figure()
+    plt.plot([1, 2])
+    fig.savefig(tmp_path / "x.png")
+    run.log_image("curve", path=str(tmp_path / "x.png"))
+    run.log_image("curve", plot=fig)
+    plt.close("all")
+    images = run.get_metrics()["curve"]
+    assert len(images) == 2 and len(set(images)) == 2
+    assert all(name in run.get_file_names() for name in images)
+    with pytest.raises(ValueError, match="exactly one of path= .* or plot="):
+        run.log_image("bad")
+    with pytest.raises(ValueError, match="got both"):
+        run.log_image("bad", path="x.png", plot=plt)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        run.log_image("bad", path=str(tmp_path / "missing.png"))
+
+
+def test_status_transitions_and_logging_to_a_finished_run(exp: Experiment) -> None:
+    """A started run is Running; complete() makes it Completed; logging after that is an error."""
+    run = exp.start_logging()
+    assert run.get_status() == RunStatus.RUNNING
+    run.log("a", 1)
+    run.complete()
+    run.complete()  # a second complete is a no-op
+    assert run.get_status() == "Completed"
+    with pytest.raises(runlog.RunFinishedError, match="is Completed") as info:
+        run.log("a", 2)
+    assert isinstance(info.value, RuntimeError) and info.value.run_id == run.id
+    with pytest.raises(runlog.InvalidStatusTransition, match="already Completed"):
+        run.fail()
+    assert Run(exp, run.id).get_metrics() == {"a": 1}
+
+
+def test_context_manager_completes_fails_and_treats_exit_zero_as_success(exp: Experiment) -> None:
+    """with run: completes on normal exit and on SystemExit(0); fails, with the error, on an exception."""
+    with exp.start_logging() as ok:
+        ok.log("x", 1)
+    assert ok.get_status() == "Completed"
+    with pytest.raises(SystemExit), exp.start_logging() as exited:
+        raise SystemExit(0)
+    assert exited.get_status() == "Completed"
+    with pytest.raises(ZeroDivisionError), exp.start_logging() as bad:
+        bad.log("y", 2)
+        1 / 0  # noqa: B018
+    assert bad.get_status() == "Failed"
+    error = bad.get_details()["error"]["error"]
+    assert "ZeroDivisionError" in error["message"] and "1 / 0" in error["traceback"]
+    assert bad.get_metrics() == {"y": 2}
+
+
+def test_fail_and_cancel_record_status_and_error(exp: Experiment) -> None:
+    """fail(error_details=...) records the message; cancel() marks Canceled; times are set."""
+    failed = exp.start_logging()
+    failed.fail(error_details="diverged", error_code="NaNLoss")
+    details = failed.get_details()
+    assert details["status"] == "Failed"
+    assert details["error"]["error"] == {"code": "NaNLoss", "message": "diverged"}
+    assert details["startTimeUtc"] <= details["endTimeUtc"]
+    canceled = exp.start_logging()
+    canceled.cancel()
+    assert canceled.get_status() == "Canceled"
+
+
+def test_tags_properties_and_display_name(exp: Experiment) -> None:
+    """Tags are mutable strings; properties are write-once; the display name can be set."""
+    run = exp.start_logging(display_name="first try")
+    assert run.display_name == "first try"
+    run.display_name = "renamed"
+    assert run.display_name == "renamed"
+    run.set_tags({"a": 1, "b": "two"})
+    run.remove_tags(["a"])
+    run.tag("c")
+    assert run.get_tags() == {"b": "two", "c": ""}
+    run.add_properties({"seed": 42})
+    run.add_properties({"seed": "42"})  # same value again is fine
+    with pytest.raises(ValueError, match="properties cannot change"):
+        run.add_properties({"seed": 43})
+    assert run.get_properties() == {"seed": "42"}
+    assert run.get_details()["tags"] == {"b": "two", "c": ""}
+
+
+def test_files_upload_folder_streams_and_download_files(exp: Experiment, tmp_path: Path) -> None:
+    """upload_folder, streams, download_files with a prefix, and refused names."""
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.txt").write_text("a")
+    (src / "sub" / "b.txt").write_text("b")
+    run = exp.start_logging()
+    run.upload_folder("data", str(src))
+    with open(src / "a.txt", "rb") as fh:
+        run.upload_file("outputs/stream.txt", fh)
+    assert run.get_file_names() == ["data/a.txt", "data/sub/b.txt", "outputs/stream.txt"]
+    written = run.download_files(prefix="data/", output_directory=str(tmp_path / "dl"))
+    assert sorted(Path(p).read_text() for p in written) == ["a", "b"]
+    assert (tmp_path / "dl" / "data" / "sub" / "b.txt").is_file()
+    for bad in ("../escape.txt", "/etc/passwd", ""):
+        with pytest.raises(ValueError, match="run file name"):
+            run.upload_file(bad, str(src / "a.txt"))
+    with pytest.raises(runlog.RunFileNotFound, match="Did you mean data/a.txt"):
+        run.download_file("data/a.tx", str(tmp_path / "x"))
+    with pytest.raises(IsADirectoryError, match="upload_folder"):
+        run.upload_file("dir", str(src))
+
+
+def test_outputs_folder_becomes_part_of_the_run_at_the_end(exp: Experiment) -> None:
+    """Files written under ./outputs during a start_logging run are kept when it completes."""
+    run = exp.start_logging()
+    Path("outputs").mkdir()
+    Path("outputs/model.txt").write_text("weights")
+    run.complete()
+    assert "outputs/model.txt" in run.get_file_names()
+
+
+def test_child_runs_and_recursive_metrics(exp: Experiment) -> None:
+    """child_run creates runs under the parent; get_metrics(recursive=True) maps run ids to metrics."""
+    parent = exp.start_logging()
+    parent.log("p", 1)
+    child = parent.child_run(name="fold-1")
+    child.log("c", 2)
+    grandchild = child.child_run()
+    grandchild.log("g", 3)
+    assert [r.id for r in parent.get_children()] == [child.id]
+    assert [r.id for r in parent.get_children(recursive=True)] == [child.id, grandchild.id]
+    assert child.parent == parent and child.display_name == "fold-1"
+    assert parent.get_metrics(recursive=True) == {parent.id: {"p": 1}, child.id: {"c": 2}, grandchild.id: {"g": 3}}
+    assert [r.id for r in exp.get_runs()] == [parent.id]
+    assert {r.id for r in exp.get_runs(include_children=True)} == {parent.id, child.id, grandchild.id}
+
+
+def test_fetching_an_unknown_run_suggests_close_ids(exp: Experiment) -> None:
+    """Run(experiment, bad_id) raises RunNotFound (a LookupError) with close matches."""
+    run = exp.start_logging()
+    with pytest.raises(runlog.RunNotFound, match="Did you mean") as info:
+        Run(exp, run.id[:-1])
+    assert isinstance(info.value, LookupError) and run.id in info.value.suggestions
+    assert Run.get(exp.workspace, run.id) == run
+
+
+def test_get_context_returns_the_active_run_or_a_real_local_run() -> None:
+    """Run.get_context(): the active run if any; else a real local run, completed at exit."""
+    ws = Workspace.from_config()
+    run = Experiment(ws, "ctx").start_logging()
+    assert Run.get_context() is run
+    run.complete()
+    offline = Run.get_context()
+    assert offline is not run and offline.get_status() == "Running"
+    offline.log("x", 1)
+    assert Run.get_context() is offline
+    with pytest.raises(RuntimeError, match="allow_offline=False"):
+        offline.complete()
+        Run.get_context(allow_offline=False)
+
+
+def test_with_block_makes_the_inner_run_active_and_restores_the_outer(exp: Experiment) -> None:
+    """The innermost `with run:` is the active run; leaving it makes the outer one active again."""
+    outer = exp.start_logging()
+    inner = outer.child_run()
+    with inner:
+        assert Run.get_context() is inner
+    assert Run.get_context() is outer
+
+
+def test_get_runs_filters_by_tags_and_is_newest_first(exp: Experiment) -> None:
+    """Experiment.get_runs yields newest first and filters by tags."""
+    first = exp.start_logging()
+    first.tag("keep", "yes")
+    first.complete()
+    second = exp.start_logging()
+    second.complete()
+    assert [r.id for r in exp.get_runs()][:2] == [second.id, first.id]
+    assert [r.id for r in exp.get_runs(tags={"keep": "yes"})] == [first.id]
+    assert [r.id for r in exp.get_runs(tags="keep")] == [first.id]
+
+
+def test_get_details_with_logs_returns_log_contents(exp: Experiment) -> None:
+    """get_details_with_logs() maps each log file to its content."""
+    run = exp.start_logging()
+    run._writer.write_log("hello log\n")
+    details = run.get_details_with_logs()
+    assert details["logFiles"] == {"logs/driver_log.txt": "hello log\n"}
+    assert run.get_details()["logFiles"]["logs/driver_log.txt"].endswith("driver_log.txt")
+
+
+def test_flush_is_safe_and_keeps_data(exp: Experiment) -> None:
+    """run.flush() fsyncs without losing or duplicating anything."""
+    run = exp.start_logging()
+    run.log("a", 1)
+    run.flush()
+    run.log("a", 2)
+    assert run.get_metrics() == {"a": [1, 2]}
+
+
+def test_repr_names_experiment_id_and_status(exp: Experiment) -> None:
+    """repr(run) follows Azure's Run(Experiment: ..., Id: ..., Type: ..., Status: ...)."""
+    run = exp.start_logging()
+    assert repr(run) == f"Run(Experiment: test-exp,\nId: {run.id},\nType: local,\nStatus: Running)"

@@ -1,0 +1,174 @@
+"""The local store: append-only events, crash tolerance, several writer processes, live readers."""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from runlog import Experiment, Run, Workspace
+from runlog._store import RunReader, encode_scalar, layout, parse_lines
+
+
+def test_a_killed_writer_loses_none_of_the_calls_that_returned(exp: Experiment, store: Path) -> None:
+    """A child killed with SIGKILL after reporting N returned run.log calls: all N are read back."""
+    run = exp.start_logging()
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from runlog import Experiment, Run, Workspace
+        run = Run(Experiment(Workspace({str(store)!r}), "test-exp"), {run.id!r})
+        i = 0
+        while True:
+            run.log("x", i)
+            i += 1
+            if i % 1000 == 0:
+                sys.stdout.write(f"{{i}}\\n")
+                sys.stdout.flush()
+        """
+    )
+    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) as child:
+        assert child.stdout is not None
+        reported = 0
+        while reported < 20000:
+            reported = int(child.stdout.readline())
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    values = Run(exp, run.id).get_metrics()["x"]
+    assert len(values) >= reported
+    assert values == list(range(len(values)))
+
+
+def test_a_torn_last_line_is_skipped_not_an_error(exp: Experiment) -> None:
+    """A partial last line (a writer killed mid-write) and a garbage line are skipped on read."""
+    run = exp.start_logging()
+    run.log("a", 1)
+    run.log("a", 2)
+    events = run.path / layout.EVENTS_DIR
+    metrics_file = next(p for p in events.iterdir() if p.name.endswith(layout.METRICS_SUFFIX))
+    with open(metrics_file, "ab") as fh:
+        fh.write(b'["s","a",3,null,17')
+    assert run.get_metrics() == {"a": [1, 2]}
+    with open(metrics_file, "ab") as fh:
+        fh.write(b"\nnot json\n")
+    run.log("a", 4)
+    assert run.get_metrics() == {"a": [1, 2, 4]}
+
+
+def _worker(store: str, run_id: str, worker: int, n: int) -> None:
+    run = Run(Experiment(Workspace(store), "test-exp"), run_id)
+    for i in range(n):
+        run.log(f"w{worker}", i)
+        run.log("shared", worker * n + i)
+
+
+def test_four_processes_writing_to_one_run_lose_nothing(exp: Experiment, store: Path) -> None:
+    """4 worker processes log to the same run at once; every value of every worker is there, in order."""
+    run = exp.start_logging()
+    n = 5000
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_worker, args=(str(store), run.id, w, n)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    metrics = Run(exp, run.id).get_metrics()
+    for w in range(4):
+        assert metrics[f"w{w}"] == list(range(n))
+    assert sorted(metrics["shared"]) == list(range(4 * n))
+
+
+def test_a_forked_child_writes_its_own_files_into_the_same_run(exp: Experiment) -> None:
+    """After fork, the child logs through new files of its own; the parent's keep working."""
+    run = exp.start_logging()
+    run.log("parent", 1)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            run.log("child", 2)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    run.log("parent", 3)
+    assert run.get_metrics() == {"parent": [1, 3], "child": 2}
+    files = [p.name for p in (run.path / layout.EVENTS_DIR).iterdir() if p.name.endswith(layout.METRICS_SUFFIX)]
+    assert len(files) == 2
+
+
+def test_a_reader_sees_a_run_while_it_is_being_written(exp: Experiment, store: Path) -> None:
+    """Another process reading a running run gets a consistent prefix of what was logged."""
+    run = exp.start_logging()
+    for i in range(100):
+        run.log("x", i)
+    code = textwrap.dedent(
+        f"""
+        import json
+        from runlog import Workspace
+        run = Workspace({str(store)!r}).get_run({run.id!r})
+        print(json.dumps([run.get_status(), run.get_metrics()["x"]]))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    status, values = json.loads(out)
+    assert status == "Running" and values == list(range(100))
+
+
+def test_events_files_follow_the_documented_line_format(exp: Experiment) -> None:
+    """Each line is a JSON array [kind, name, value, step, time] as docs/store-format.md says."""
+    run = exp.start_logging()
+    before = time.time()
+    run.log("loss", 0.5, step=3)
+    run.log_list("l", [1, 2])
+    reader = RunReader(run.path)
+    events = reader.metric_events()
+    assert [e[:4] for e in events] == [["s", "loss", 0.5, 3], ["l", "l", [1, 2], None]]
+    assert before <= events[0][4] <= time.time()
+    record = json.loads((run.path / layout.RUN_RECORD).read_text())
+    assert record["format"] == layout.FORMAT_VERSION and record["run_id"] == run.id
+    assert json.loads((run.path.parents[3] / layout.STORE_RECORD).read_text())["format"] == 1
+
+
+scalars = st.one_of(
+    st.integers(min_value=-(2**80), max_value=2**80),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.none(),
+    st.text(),
+)
+
+
+@given(st.lists(scalars, max_size=20))
+def test_scalar_encoding_round_trips(values: list[object]) -> None:
+    """Any int, float (NaN, inf), bool, None or str written as an event line reads back equal."""
+    lines = b"".join(f'["s","x",{encode_scalar(v)},null,1.0]\n'.encode() for v in values)
+    back = [e[2] for e in parse_lines(lines)]
+    assert len(back) == len(values)
+    for got, want in zip(back, values):
+        if isinstance(want, float) and math.isnan(want):
+            assert isinstance(got, float) and math.isnan(got)
+        else:
+            assert got == want and type(got) is type(want)
+
+
+def test_store_errors_say_what_to_do(tmp_path: Path) -> None:
+    """A store that cannot be created raises StoreError (an OSError) naming RUNLOG_STORE."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    import pytest
+
+    import runlog
+
+    with pytest.raises(runlog.StoreError, match="RUNLOG_STORE") as info:
+        Workspace(blocker / "store")
+    assert isinstance(info.value, OSError)
