@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._errors import InvalidMetricValue
+from ._store.reader import EventColumns
 from ._store.writer import encode_scalar
 
 __all__ = ["MetricPoint", "encode_list", "encode_row", "encode_table", "history", "shape_metrics"]
@@ -111,17 +112,39 @@ def _columns(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {c: [row.get(c) for row in rows] for c in names}
 
 
-def shape_metrics(events: Iterable[list[Any]], name: str | None = None) -> dict[str, Any]:
+def _scalars_only(columns: EventColumns, name: str | None) -> dict[str, Any]:
+    """The fast path of shape_metrics when every event is a scalar: no per-event objects."""
+    names, values = columns.names, columns.values
+    if name is not None:
+        selected = [v for v, m in zip(values, names) if m == name]
+        groups = {name: selected} if selected else {}
+    elif len(set(names)) == 1:
+        groups = {names[0]: values}
+    else:
+        groups = {}
+        for m, v in zip(names, values):
+            bucket = groups.get(m)
+            if bucket is None:
+                groups[m] = [v]
+            else:
+                bucket.append(v)
+    return {m: (vs[0] if len(vs) == 1 else vs) for m, vs in groups.items()}
+
+
+def shape_metrics(columns: EventColumns, name: str | None = None) -> dict[str, Any]:
     """Azure ML's ``get_metrics()`` shapes from metric events in logged order.
 
     A name logged once comes back as the bare value, several times as a list;
     ``log_list`` always as a list; rows and tables as ``{column: value}`` for one
     row and ``{column: [values]}`` for several; images as the stored file name.
     """
+    if not len(columns):
+        return {}
+    if columns.kinds.count(SCALAR) == len(columns):
+        return _scalars_only(columns, name)
     kinds: dict[str, str] = {}
     values: dict[str, list[Any]] = {}
-    for event in events:
-        kind, metric = event[0], event[1]
+    for kind, metric, value in zip(columns.kinds, columns.names, columns.values):
         if name is not None and metric != name:
             continue
         bucket = values.get(metric)
@@ -129,12 +152,12 @@ def shape_metrics(events: Iterable[list[Any]], name: str | None = None) -> dict[
             bucket = values[metric] = []
             kinds[metric] = kind
         if kind == SCALAR or kind == IMAGE:
-            bucket.append(event[2])
+            bucket.append(value)
         elif kind == LIST:
-            bucket.extend(event[2])
+            bucket.extend(value)
             kinds[metric] = LIST
-        else:
-            bucket.extend(_rows_of(kind, event[2]))
+        elif kind in (ROW, TABLE):
+            bucket.extend(_rows_of(kind, value))
     result: dict[str, Any] = {}
     for metric, bucket in values.items():
         kind = kinds[metric]
@@ -147,15 +170,14 @@ def shape_metrics(events: Iterable[list[Any]], name: str | None = None) -> dict[
     return result
 
 
-def history(events: Iterable[list[Any]], name: str) -> list[MetricPoint]:
+def history(columns: EventColumns, name: str) -> list[MetricPoint]:
     """Every scalar (and list element) of ``name`` with its step and time, in logged order."""
     points: list[MetricPoint] = []
-    for event in events:
-        if event[1] != name:
+    for kind, metric, value, step, ts in zip(columns.kinds, columns.names, columns.values, columns.steps, columns.times):
+        if metric != name:
             continue
-        kind = event[0]
         if kind == SCALAR or kind == IMAGE:
-            points.append(MetricPoint(event[2], event[3], event[4]))
+            points.append(MetricPoint(value, step, ts))
         elif kind == LIST:
-            points.extend(MetricPoint(v, None, event[4]) for v in event[2])
+            points.extend(MetricPoint(v, None, ts) for v in value)
     return points

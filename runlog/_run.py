@@ -342,15 +342,15 @@ class Run:
         if recursive:
             runs = [self, *self.get_children(recursive=True)]
             return {
-                r.id: shape_metrics(r._reader.metric_events(), name)
+                r.id: shape_metrics(r._reader.metric_columns(), name)
                 for r in runs
                 if run_type is None or r.type == run_type
             }
-        return shape_metrics(self._reader.metric_events(), name)
+        return shape_metrics(self._reader.metric_columns(), name)
 
     def get_metric_history(self, name: str) -> list[MetricPoint]:
         """Every value of a scalar or list metric with its step and time, in logged order."""
-        return history(self._reader.metric_events(), name)
+        return history(self._reader.metric_columns(), name)
 
     # -- files ------------------------------------------------------------------------
 

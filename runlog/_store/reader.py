@@ -17,25 +17,65 @@ from typing import Any
 
 from . import layout
 
-__all__ = ["RunReader", "RunState", "parse_lines"]
+__all__ = ["EventColumns", "RunReader", "RunState", "parse_columns", "parse_lines", "read_columns"]
 
 _log = logging.getLogger("runlog.store")
 
 
-def parse_lines(data: bytes) -> list[list[Any]]:
-    """Parse the whole lines of an events file; skip a torn last line and any bad line."""
+@dataclass
+class EventColumns:
+    """Events as five parallel lists (kind, name, value, step, time), in logged order."""
+
+    kinds: list[Any] = field(default_factory=list)
+    names: list[Any] = field(default_factory=list)
+    values: list[Any] = field(default_factory=list)
+    steps: list[Any] = field(default_factory=list)
+    times: list[Any] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.kinds)
+
+    def rows(self) -> list[list[Any]]:
+        return [list(e) for e in zip(self.kinds, self.names, self.values, self.steps, self.times)]
+
+    def extend(self, other: EventColumns) -> None:
+        self.kinds += other.kinds
+        self.names += other.names
+        self.values += other.values
+        self.steps += other.steps
+        self.times += other.times
+
+    def take(self, order: list[int]) -> EventColumns:
+        return EventColumns(
+            [self.kinds[i] for i in order],
+            [self.names[i] for i in order],
+            [self.values[i] for i in order],
+            [self.steps[i] for i in order],
+            [self.times[i] for i in order],
+        )
+
+
+def parse_columns(data: bytes) -> EventColumns:
+    """Parse the whole lines of an events file into columns; skip a torn last line and any bad line.
+
+    Every line is a five-element JSON array, so the body with each ``]<newline>[`` turned into
+    ``,`` is itself one flat JSON array of 5 x N values: one call into the C decoder, no list per
+    event, then five strided slices. A raw newline cannot occur inside a JSON string, so
+    ``]<newline>[`` only ever joins two lines.
+    """
     end = data.rfind(b"\n")
-    if end < 0:
-        return []
+    if end < 1:
+        return EventColumns()
     body = data[:end]
-    try:
-        # One call into the C decoder for the whole file: ~10x faster than per line.
-        parsed = json.loads(b"[" + body.replace(b"\n", b",") + b"]")
-        if isinstance(parsed, list):
-            return parsed
-    except ValueError:
-        pass
-    events = []
+    flat: Any = None
+    if body[:1] == b"[" and body[-1:] == b"]":
+        try:
+            flat = json.loads(body.replace(b"]\n[", b","))
+        except ValueError:
+            flat = None
+    if isinstance(flat, list) and len(flat) == 5 * (body.count(b"\n") + 1):
+        return EventColumns(flat[0::5], flat[1::5], flat[2::5], flat[3::5], flat[4::5])
+    columns = EventColumns()
     skipped = 0
     for line in body.split(b"\n"):
         try:
@@ -43,32 +83,45 @@ def parse_lines(data: bytes) -> list[list[Any]]:
         except ValueError:
             skipped += 1
             continue
-        if isinstance(event, list) and len(event) >= 5:
-            events.append(event)
+        if isinstance(event, list) and len(event) == 5:
+            columns.kinds.append(event[0])
+            columns.names.append(event[1])
+            columns.values.append(event[2])
+            columns.steps.append(event[3])
+            columns.times.append(event[4])
         else:
             skipped += 1
     if skipped:
         _log.debug("skipped %d unreadable line(s) in an events file", skipped)
-    return events
+    return columns
 
 
-def _read_events(files: list[Path]) -> list[list[Any]]:
-    per_file = []
+def parse_lines(data: bytes) -> list[list[Any]]:
+    """Parse the whole lines of an events file into ``[kind, name, value, step, time]`` lists."""
+    return parse_columns(data).rows()
+
+
+def read_columns(files: list[Path]) -> EventColumns:
+    """The events of several files of one run, merged by time (each file's own order kept)."""
+    parts = []
     for path in files:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
             continue
-        events = parse_lines(data)
-        if events:
-            per_file.append(events)
-    if not per_file:
-        return []
-    if len(per_file) == 1:
-        return per_file[0]
-    merged = [e for events in per_file for e in events]
-    merged.sort(key=lambda e: e[4])  # stable: one process's order is kept for equal times
-    return merged
+        columns = parse_columns(data)
+        if len(columns):
+            parts.append(columns)
+    if not parts:
+        return EventColumns()
+    if len(parts) == 1:
+        return parts[0]
+    merged = EventColumns()
+    for part in parts:
+        merged.extend(part)
+    times = merged.times
+    order = sorted(range(len(times)), key=times.__getitem__)  # stable: equal times keep file order
+    return merged.take(order)
 
 
 @dataclass
@@ -112,12 +165,16 @@ class RunReader:
             return []
         return [events_dir / n for n in sorted(names) if n.endswith(suffix)]
 
+    def metric_columns(self) -> EventColumns:
+        """Every metric event as columns, in logged order (the fast way to read many points)."""
+        return read_columns(self._event_files(layout.METRICS_SUFFIX))
+
     def metric_events(self) -> list[list[Any]]:
         """Every metric event ``[kind, name, value, step, time]``, in logged order."""
-        return _read_events(self._event_files(layout.METRICS_SUFFIX))
+        return self.metric_columns().rows()
 
     def meta_events(self) -> list[list[Any]]:
-        return _read_events(self._event_files(layout.META_SUFFIX))
+        return read_columns(self._event_files(layout.META_SUFFIX)).rows()
 
     def state(self) -> RunState:
         state = RunState()
