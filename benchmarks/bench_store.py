@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import machine, measure, table  # noqa: E402
+from _harness import machine, measure, table
 
-import runlog  # noqa: E402
+import runlog
 
 
 def bench_log(n: int, repeats: int) -> str:
@@ -32,7 +32,7 @@ def bench_log(n: int, repeats: int) -> str:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s:%(name)s:%(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    jsonl = open(tmp / "floor.jsonl", "a")  # noqa: SIM115
+    jsonl = open(tmp / "floor.jsonl", "a")
     import json
 
     def run_log(count: int) -> None:

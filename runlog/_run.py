@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 import datetime as _dt
 import getpass
-import json
 import logging
 import os
 import re
@@ -628,7 +628,7 @@ class Run:
         self._context_tokens.append(_context.push(self))
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(self, exc_type: builtins.type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if self._context_tokens:
             _context.pop(self._context_tokens.pop())
         if self._finished:

@@ -14,7 +14,7 @@ import runlog
 from runlog import Experiment, Run, RunStatus, Workspace
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def test_logging_api_notebook_runs_with_only_the_import_changed(tmp_path: Path) -> None:
