@@ -29,5 +29,17 @@ lint: $(STAMP_TEST)
 	$(BIN)/ruff check runlog tests
 	$(BIN)/mypy
 
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed: pyproject.toml
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install -q -e '.[bench]'
+	touch $@
+
+# Installs the peers (mlflow, wandb, ...) into their own environment, runs every benchmark,
+# writes benchmarks/results.md. BENCH_ARGS=--quick for a fast look.
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python benchmarks/run_all.py $(BENCH_ARGS)
+
 clean:
-	rm -rf $(VENV) runlog-store .pytest_cache .mypy_cache
+	rm -rf $(VENV) $(BENCH_VENV) runlog-store .pytest_cache .mypy_cache
