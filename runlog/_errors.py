@@ -16,6 +16,9 @@ __all__ = [
     "RunNotFound",
     "RunlogError",
     "StoreError",
+    "UploadError",
+    "UploadRejected",
+    "UploadUnavailable",
 ]
 
 
@@ -85,3 +88,30 @@ class InvalidStatusTransition(RunlogError, RuntimeError):
         super().__init__(message)
         self.run_id = run_id
         self.status = status
+
+
+class UploadError(RunlogError, ConnectionError):
+    """An upload to a remote target (e.g. an MLflow tracking server) did not go through."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class UploadUnavailable(UploadError):
+    """The target could not take the request now (down, slow, overloaded): worth retrying."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, code: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.retry_after = retry_after
+
+
+class UploadRejected(UploadError):
+    """The target refused the request itself (bad value, auth, missing run): retrying cannot help."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None, hint: str = "") -> None:
+        super().__init__(message, status=status, code=code)
+        self.hint = hint

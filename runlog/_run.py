@@ -180,6 +180,7 @@ class Run:
         run._owner_pid = os.getpid()
         run._outputs = Path(outputs).absolute() if outputs else None
         _context.started(run)
+        run._start_upload()
         return run
 
     @classmethod
@@ -495,6 +496,10 @@ class Run:
             details["description"] = state.description
         if state.error is not None:
             details["error"] = {"error": state.error}
+        if (self._dir / "upload").is_dir():
+            from ._upload import remote_run_id
+
+            details["mlflowRunId"] = remote_run_id(self, wait=0)
         return details
 
     def get_details_with_logs(self) -> dict[str, Any]:
@@ -523,6 +528,43 @@ class Run:
         self._writer.sync()
         self._writer.close()
         _log.debug("run %s ended: %s", self.id, status)
+        self._finish_upload()
+
+    # -- upload to a tracking server (runlog._upload) -------------------------------------
+
+    def _start_upload(self) -> None:
+        if self.experiment.workspace.tracking_uri:
+            from ._upload import attach
+
+            attach(self)
+
+    def _finish_upload(self) -> None:
+        if self.experiment.workspace.tracking_uri:
+            from ._upload import finish
+
+            finish(self)
+
+    @property
+    def mlflow_run_id(self) -> str | None:
+        """The id of this run's MLflow run on the workspace's tracking server (None until it exists).
+
+        Log into the same remote run with any MLflow client, e.g.
+        ``mlflow.start_run(run_id=run.mlflow_run_id)`` after
+        ``mlflow.set_tracking_uri(ws.get_mlflow_tracking_uri())``.
+        """
+        from ._upload import remote_run_id
+
+        return remote_run_id(self)
+
+    def get_remote_metrics(self, name: str | None = None) -> dict[str, list[MetricPoint]]:
+        """The metric histories of this run's MLflow run, read back from the tracking server.
+
+        ``{key: [MetricPoint(value, step, time), ...]}`` in the server's order; this includes
+        points other MLflow clients logged into the same remote run.
+        """
+        from ._upload import remote_metrics
+
+        return remote_metrics(self, name)
 
     def _collect_outputs(self) -> None:
         outputs = self._outputs
@@ -583,6 +625,7 @@ class Run:
         child = Run._create(self.experiment, parent=self, display_name=name, run_id=run_id)
         child._owner_pid = os.getpid()
         child._outputs = Path(outputs).absolute() if outputs else None
+        child._start_upload()
         return child
 
     def get_children(

@@ -45,8 +45,22 @@ class Workspace:
         location = store if store is not None else os.environ.get(ENV_STORE) or DEFAULT_STORE
         self.store = Path(location).expanduser().absolute()
         self._name = name
-        self.tracking_uri = tracking_uri
+        self.tracking_uri = tracking_uri or _tracking_uri_from_env()
         self._ensure()
+
+    def get_mlflow_tracking_uri(self) -> str:
+        """The MLflow tracking URI runs of this workspace are uploaded to (as Azure ML's).
+
+        ``Workspace(tracking_uri=...)``, else ``RUNLOG_TRACKING_URI``, else an http(s)
+        ``MLFLOW_TRACKING_URI``. Point any MLflow client at it, with the run's
+        ``run.mlflow_run_id``, to log into the same remote run.
+        """
+        if not self.tracking_uri:
+            raise ValueError(
+                "this workspace has no MLflow tracking URI: pass Workspace(tracking_uri='http://host:5000') "
+                "or set RUNLOG_TRACKING_URI (or MLFLOW_TRACKING_URI) to the URL of an MLflow tracking server"
+            )
+        return self.tracking_uri
 
     def _ensure(self) -> None:
         record = self.store / layout.STORE_RECORD
@@ -165,6 +179,15 @@ class Workspace:
 
     def __hash__(self) -> int:
         return hash(self.store)
+
+
+def _tracking_uri_from_env() -> str | None:
+    """``RUNLOG_TRACKING_URI``, else ``MLFLOW_TRACKING_URI`` when it names a server (http/https)."""
+    uri = os.environ.get("RUNLOG_TRACKING_URI", "").strip()
+    if uri:
+        return uri
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    return uri if uri.startswith(("http://", "https://")) else None
 
 
 def _subdirs(path: Path) -> list[Path]:

@@ -18,7 +18,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     """Each test gets its own store and working folder; logging and the active run are restored after."""
     store = tmp_path / "store"
     monkeypatch.setenv("RUNLOG_STORE", str(store))
-    for var in ("RUNLOG_RUN_ID", "RUNLOG_EXPERIMENT"):
+    for var in ("RUNLOG_RUN_ID", "RUNLOG_EXPERIMENT", "RUNLOG_TRACKING_URI", "MLFLOW_TRACKING_URI"):
         monkeypatch.delenv(var, raising=False)
     work = tmp_path / "work"
     work.mkdir()

@@ -1,0 +1,119 @@
+"""``runlog sync``: send runs (offline, interrupted, or not finished uploading) to the tracking server."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from .._errors import RunlogError, UploadError
+from .._store import layout
+from .._workspace import Workspace
+from . import Uploader, UploadOptions, make_target
+
+_log = logging.getLogger("runlog.upload")
+
+
+def _workspace(store: Path | None) -> Workspace:
+    return Workspace(store) if store is not None else Workspace.from_config()
+
+
+@click.command("sync")
+@click.argument("runs", nargs=-1, metavar="[RUN]...")
+@click.option("--all", "all_runs", is_flag=True, help="Sync every run of the store.")
+@click.option(
+    "--store",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    envvar="RUNLOG_STORE",
+    help="The store folder (default: $RUNLOG_STORE, a config file's store, or ./runlog-store).",
+)
+@click.option(
+    "--tracking-uri",
+    default=None,
+    help="The MLflow tracking server (default: the workspace's, $RUNLOG_TRACKING_URI or $MLFLOW_TRACKING_URI).",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="Seconds to keep retrying a run while the server is unreachable before giving up on it.",
+)
+def sync(runs: tuple[str, ...], all_runs: bool, store: Path | None, tracking_uri: str | None, timeout: float) -> None:
+    """Upload runs to the MLflow tracking server: what was not sent yet, and nothing twice.
+
+    Safe to run at any time, again and again: each run resumes from its upload
+    cursor, and a run that is up to date sends nothing.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    if not runs and not all_runs:
+        raise click.UsageError("name the runs to sync (runlog sync RUN_ID ...) or pass --all")
+    try:
+        ws = _workspace(store)
+    except RunlogError as exc:
+        raise click.ClickException(str(exc)) from exc
+    uri = tracking_uri or ws.tracking_uri
+    if not uri:
+        raise click.UsageError(
+            "no tracking server: pass --tracking-uri http://host:5000, or set RUNLOG_TRACKING_URI "
+            "(or MLFLOW_TRACKING_URI)"
+        )
+    run_ids = ws.all_run_ids() if all_runs else list(runs)
+    run_dirs = []
+    for run_id in run_ids:
+        try:
+            run_dirs.append(layout.run_dir(ws.store, ws.find_run_experiment(run_id), run_id))
+        except RunlogError as exc:
+            raise click.ClickException(str(exc)) from exc
+    options = UploadOptions()
+    console = Console(stderr=True)
+    uploaders = []
+    try:
+        for run_dir in run_dirs:
+            uploaders.append(Uploader(run_dir, make_target(uri, options), options))
+    except (ValueError, ImportError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    total = sum(u.pending().total_bytes for u in uploaders)
+    failed = 0
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"sync to {uploaders[0].target.endpoint if uploaders else uri}", total=total or 1)
+        for uploader in uploaders:
+            progress.update(task, description=f"{uploader.run_id}")
+            try:
+                locked_ok = uploader.sync(progress=lambda n: progress.advance(task, n), timeout=timeout)
+            except UploadError as exc:
+                failed += 1
+                hint = getattr(exc, "hint", "")
+                progress.console.print(
+                    f"[red]{uploader.run_id}: not synced[/red]: {exc}" + (f" ({hint})" if hint else "")
+                    + " - what was sent is kept; run `runlog sync` again"
+                )
+                continue
+            finally:
+                uploader.target.close()
+            if not locked_ok:
+                progress.console.print(
+                    f"[yellow]{uploader.run_id}: skipped[/yellow]: another process is uploading it right now"
+                )
+                continue
+            s = uploader.stats
+            if s.metric_events or s.meta_events or s.files:
+                summary = f"{s.metric_events} metric event(s), {s.meta_events} tag/property event(s), {s.files} file(s) sent"
+            else:
+                summary = "up to date"
+            dead = f", [red]{s.dead_letters} refused (see upload/*.dead.jsonl)[/red]" if s.dead_letters else ""
+            progress.console.print(f"{uploader.run_id}: {summary}{dead} -> MLflow run {uploader.remote_run_id}")
+        progress.update(task, completed=total or 1)
+    if failed:
+        raise click.ClickException(f"{failed} run(s) not fully synced; run `runlog sync` again when the server is reachable")
