@@ -1,0 +1,401 @@
+"""The viewer's ASGI app: the JSON API under ``/api/`` and the single-page app that uses it.
+
+Starlette, served by uvicorn (``runlog ui``). Every answer comes from
+:class:`runlog.ui.query.StoreQuery`; this module only maps HTTP onto it and adds
+the safety rules of ``docs/viewer.md`` (token gate, Host check, headers).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
+from contextlib import asynccontextmanager
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode
+
+try:
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+    from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "the runlog viewer needs Starlette and uvicorn: pip install 'runlog[ui]'"
+    ) from exc
+
+from .._errors import RunFileNotFound, RunNotFound
+from .openapi import openapi_schema
+from .query import DEFAULT_POINTS, IMAGE_TYPES, MetricNotFound, StoreQuery
+
+__all__ = ["TOKEN_COOKIE", "create_app"]
+
+_log = logging.getLogger("runlog.ui")
+
+STATIC_DIR = Path(__file__).parent / "static"
+TOKEN_COOKIE = "runlog_token"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+# A run's own files are shown as data, never as a page of this origin (an .html or .svg output
+# could otherwise run script with the viewer's cookie).
+FILE_CSP = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
+TEXT_SUFFIXES = frozenset(
+    {".txt", ".log", ".json", ".jsonl", ".csv", ".tsv", ".md", ".yaml", ".yml", ".py", ".cfg", ".ini", ".toml", ".out", ".err"}
+)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class JSON(JSONResponse):
+    """Compact JSON; values are made NaN-free by the query layer, so ``allow_nan=False`` holds."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
+def _error(status: int, code: str, message: str) -> JSON:
+    return JSON({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _int_param(request: Request, name: str, default: int | None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"query parameter {name!r} must be an integer; got {raw!r}") from None
+
+
+def _float_param(request: Request, name: str) -> float | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"query parameter {name!r} must be a number; got {raw!r}") from None
+
+
+def _required(request: Request, name: str) -> str:
+    value = request.query_params.get(name)
+    if not value:
+        raise ValueError(f"query parameter {name!r} is required, e.g. ?{name}=loss")
+    return value
+
+
+def _q(request: Request) -> StoreQuery:
+    query: StoreQuery = request.app.state.query
+    return query
+
+
+# -- endpoints ---------------------------------------------------------------------------
+
+
+async def index(request: Request) -> Response:
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8")
+
+
+def api_openapi(request: Request) -> JSON:
+    return JSON(openapi_schema())
+
+
+def api_experiments(request: Request) -> JSON:
+    return JSON({"experiments": _q(request).experiments()})
+
+
+def api_runs(request: Request) -> JSON:
+    p = request.query_params
+    return JSON(_q(request).runs(experiment=p.get("experiment"), status=p.get("status"), tag=p.get("tag"), search=p.get("q")))
+
+
+def api_run(request: Request) -> JSON:
+    return JSON(_q(request).run(request.path_params["run_id"]))
+
+
+def api_series(request: Request) -> JSON:
+    return JSON(
+        _q(request).series(
+            request.path_params["run_id"],
+            _required(request, "name"),
+            x=request.query_params.get("x", "step"),
+            points=_int_param(request, "points", DEFAULT_POINTS) or DEFAULT_POINTS,
+            xmin=_float_param(request, "xmin"),
+            xmax=_float_param(request, "xmax"),
+        )
+    )
+
+
+def api_table(request: Request) -> JSON:
+    return JSON(_q(request).table(request.path_params["run_id"], _required(request, "name")))
+
+
+def api_files(request: Request) -> JSON:
+    return JSON({"run_id": request.path_params["run_id"], "files": _q(request).files(request.path_params["run_id"])})
+
+
+def _stream_file(path: Path, size: int) -> Iterator[bytes]:
+    # Exactly `size` bytes: a log that grows while it is sent must not overrun Content-Length.
+    with open(path, "rb") as fh:
+        left = size
+        while left > 0:
+            chunk = fh.read(min(left, 1 << 20))
+            if not chunk:
+                return
+            left -= len(chunk)
+            yield chunk
+
+
+def api_file(request: Request) -> Response:
+    run_id, name = request.path_params["run_id"], request.path_params["name"]
+    path = _q(request).file_path(run_id, name)
+    size = path.stat().st_size
+    suffix = path.suffix.lower()
+    download = request.query_params.get("download") not in (None, "", "0", "false")
+    base = name.rsplit("/", 1)[-1]
+    headers = {"Content-Length": str(size), "Content-Security-Policy": FILE_CSP, "Cache-Control": "no-store"}
+    if download or (suffix not in IMAGE_TYPES and suffix not in TEXT_SUFFIXES):
+        media_type = "application/octet-stream"
+        disposition = "attachment"
+    else:
+        media_type = IMAGE_TYPES.get(suffix, "text/plain; charset=utf-8")
+        disposition = "inline"
+    quoted = quote(base)  # RFC 5987 for any name that is not plain ASCII (a quote, a newline, ...)
+    headers["Content-Disposition"] = (
+        f'{disposition}; filename="{base}"' if quoted == base else f"{disposition}; filename*=utf-8''{quoted}"
+    )
+    return StreamingResponse(_stream_file(path, size), media_type=media_type, headers=headers)
+
+
+def api_logs(request: Request) -> JSON:
+    run_id = request.path_params["run_id"]
+    name = request.query_params.get("name")
+    if not name:
+        return JSON({"run_id": run_id, "logs": _q(request).run(run_id)["logs"]})
+    return JSON(
+        _q(request).log(
+            run_id, name, offset=_int_param(request, "offset", None), max_bytes=_int_param(request, "max_bytes", 256 * 1024) or 1024
+        )
+    )
+
+
+def _spooled_zip(query: StoreQuery, run_id: str) -> tuple[Any, int]:
+    spool = tempfile.SpooledTemporaryFile(max_size=64 << 20)
+    query.zip_to(run_id, spool)
+    size = spool.tell()
+    spool.seek(0)
+    return spool, size
+
+
+def _iter_spool(spool: Any) -> Iterator[bytes]:
+    try:
+        while chunk := spool.read(1 << 20):
+            yield chunk
+    finally:
+        spool.close()
+
+
+def api_download(request: Request) -> Response:
+    run_id = request.path_params["run_id"]
+    spool, size = _spooled_zip(_q(request), run_id)
+    return StreamingResponse(
+        _iter_spool(spool),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{run_id}.zip"', "Content-Length": str(size)},
+    )
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return _error(404, type(exc).__name__, str(exc.args[0]) if exc.args else str(exc))
+
+
+async def _bad_request(request: Request, exc: Exception) -> Response:
+    return _error(400, "BadRequest", str(exc))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if request.url.path == "/api" or request.url.path.startswith("/api/") or exc.status_code != 404:
+        return _error(exc.status_code, "NotFound" if exc.status_code == 404 else "HTTPError", str(exc.detail))
+    return Response("Not Found", status_code=404, media_type="text/plain")
+
+
+# -- the gate: Host check, token, headers -----------------------------------------------------
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def _host_name(host_header: str) -> str:
+    if host_header.startswith("["):
+        return host_header[1 : host_header.find("]")]
+    return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
+
+
+class Gate:
+    """Checks every request before the app sees it.
+
+    Without a token (the server is bound to a loopback address): the Host header
+    must name a loopback host, so a web page elsewhere cannot reach the viewer by
+    DNS rebinding. With a token: every request must carry it, as
+    ``Authorization: Bearer <token>``, an ``X-Runlog-Token`` header, a ``token``
+    query parameter, or the cookie set after the first such request.
+    """
+
+    def __init__(self, app: ASGIApp, token: str | None) -> None:
+        self.app = app
+        self.token = token
+
+    def _carried(self, scope: Scope) -> tuple[str | None, str]:
+        auth = _header(scope, b"authorization")
+        if auth and auth.lower().startswith("bearer "):
+            return auth[7:].strip(), "header"
+        header = _header(scope, b"x-runlog-token")
+        if header:
+            return header, "header"
+        for key, value in parse_qsl(scope.get("query_string", b"").decode("latin-1")):
+            if key == "token":
+                return value, "query"
+        cookie = _header(scope, b"cookie")
+        if cookie:
+            jar: SimpleCookie = SimpleCookie()
+            try:
+                jar.load(cookie)
+            except Exception:
+                return None, ""
+            if TOKEN_COOKIE in jar:
+                return jar[TOKEN_COOKIE].value, "cookie"
+        return None, ""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if self.token is None:
+            host = _host_name(_header(scope, b"host") or "127.0.0.1")
+            if host not in LOOPBACK_HOSTS:
+                await _plain(send, 403, "This runlog viewer answers only to 127.0.0.1/localhost. Use --token to serve other hosts.")
+                return
+            await self.app(scope, receive, _with_headers(send, path, None))
+            return
+        carried, how = self._carried(scope)
+        if carried is None or not hmac.compare_digest(carried.encode(), self.token.encode()):
+            if path.startswith("/api/"):
+                body = {"error": {"code": "Unauthorized", "message": "this viewer needs its token: send 'Authorization: Bearer <token>' or ?token=<token>"}}
+                await _send(send, 401, json.dumps(body).encode(), b"application/json", [(b"www-authenticate", b"Bearer")])
+            else:
+                await _plain(send, 401, "This runlog viewer needs its token: open the address `runlog ui` printed (it ends in ?token=...).")
+            return
+        cookie = None
+        if how != "cookie":
+            cookie = f"{TOKEN_COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict"
+        if how == "query" and scope.get("method") == "GET" and not path.startswith("/api/"):
+            # Keep the token out of the address bar and history: set the cookie, drop the parameter.
+            rest = [(k, v) for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1")) if k != "token"]
+            location = path + ("?" + urlencode(rest) if rest else "")
+            await _send(send, 303, b"", b"text/plain", [(b"location", location.encode("latin-1")), (b"set-cookie", (cookie or "").encode())])
+            return
+        await self.app(scope, receive, _with_headers(send, path, cookie))
+
+
+def _with_headers(send: Send, path: str, cookie: str | None) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            names = {k.lower() for k, _ in headers}
+            headers.append((b"x-content-type-options", b"nosniff"))
+            headers.append((b"referrer-policy", b"no-referrer"))
+            headers.append((b"x-frame-options", b"DENY"))
+            if b"content-security-policy" not in names:
+                headers.append((b"content-security-policy", PAGE_CSP.encode()))
+            if path.startswith("/api/") and b"cache-control" not in names:
+                headers.append((b"cache-control", b"no-store"))
+            if cookie:
+                headers.append((b"set-cookie", cookie.encode("latin-1")))
+            message["headers"] = headers
+        await send(message)
+
+    return wrapped
+
+
+async def _send(send: Send, status: int, body: bytes, media_type: bytes, extra: list[tuple[bytes, bytes]]) -> None:
+    headers = [(b"content-type", media_type), (b"content-length", str(len(body)).encode()), *extra]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _plain(send: Send, status: int, text: str) -> None:
+    await _send(send, status, text.encode(), b"text/plain; charset=utf-8", [])
+
+
+# -- the app ------------------------------------------------------------------------------------
+
+
+ROUTES = [
+    Route("/", index),
+    Route("/api/openapi.json", api_openapi),
+    Route("/api/experiments", api_experiments),
+    Route("/api/runs", api_runs),
+    Route("/api/runs/{run_id}", api_run),
+    Route("/api/runs/{run_id}/series", api_series),
+    Route("/api/runs/{run_id}/table", api_table),
+    Route("/api/runs/{run_id}/files", api_files),
+    Route("/api/runs/{run_id}/files/{name:path}", api_file),
+    Route("/api/runs/{run_id}/logs", api_logs),
+    Route("/api/runs/{run_id}/download", api_download),
+]
+
+
+def create_app(store: str | os.PathLike[str], token: str | None = None, warm: bool = False) -> ASGIApp:
+    """The viewer app for ``store``.
+
+    ``token``: when set, every request must carry it (see :class:`Gate`); required
+    whenever the server listens on anything but a loopback address.
+    ``warm``: parse the whole store in a background thread at startup, so the first
+    page load answers from the cache.
+    """
+    query = StoreQuery(store)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if warm:
+            threading.Thread(target=query.warm, name="runlog-ui-warm", daemon=True).start()
+        yield
+
+    app = Starlette(
+        routes=[*ROUTES, Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")],
+        exception_handlers={
+            RunNotFound: _not_found,
+            RunFileNotFound: _not_found,
+            MetricNotFound: _not_found,
+            FileNotFoundError: _not_found,
+            ValueError: _bad_request,
+            HTTPException: _http_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.query = query
+    return Gate(app, token)

@@ -1,0 +1,564 @@
+"""The viewer's read side: what the JSON API answers, computed from the store.
+
+No web framework here: :class:`StoreQuery` turns a store folder into plain
+dicts and lists, so it is tested and benchmarked on its own.
+
+Reads never lock and never write: events files are append-only, so each one is
+parsed **incrementally** — a per-file cursor remembers how far it was parsed
+(up to the last whole line), and a later request parses only what was appended
+since. A file whose (inode, size, mtime) did not change is not touched at all,
+which is what makes the runs table of a large store answer from memory. A file
+that shrank or was replaced is parsed again from the start.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import logging
+import os
+import re
+import threading
+import time
+import zipfile
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from .._errors import RunFileNotFound, RunNotFound
+from .._store import RunReader, RunState, layout, parse_lines
+from .downsample import minmax_downsample
+
+__all__ = ["DEFAULT_POINTS", "MetricNotFound", "StoreQuery"]
+
+_log = logging.getLogger("runlog.ui")
+
+DEFAULT_POINTS = 2000
+MAX_POINTS = 100_000
+LOG_CHUNK = 256 * 1024
+PARSE_CHUNK = 8 << 20
+TERMINAL = frozenset({"Completed", "Failed", "Canceled"})
+_RUN_ID = re.compile(r"^[\w\-.]{1,255}$")
+_INF = float("inf")
+IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif", ".webp": "image/webp"}
+
+
+class MetricNotFound(LookupError):
+    """A run has no metric of the requested name (or not of a chartable kind)."""
+
+
+def safe_value(value: Any) -> Any:
+    """A value that ``json.dumps(allow_nan=False)`` accepts: NaN and infinities become strings."""
+    if type(value) is float and (value != value or value in (_INF, -_INF)):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, list):
+        return [safe_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): safe_value(v) for k, v in value.items()}
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    t = type(value)
+    return t is float or t is int
+
+
+class _Series:
+    """Everything one events file says about one metric name."""
+
+    __slots__ = ("columns", "count", "images", "kind", "last", "last_time", "max", "min", "monotonic", "rows", "ts", "xs", "ys")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.count = 0
+        self.xs = array("d")  # step (or index when no step was given)
+        self.ys = array("d")  # numeric value; NaN for non-numbers and non-finite values (a gap)
+        self.ts = array("d")  # wall time
+        self.monotonic = True
+        self.last: Any = None
+        self.last_time = 0.0
+        self.min: float | None = None
+        self.max: float | None = None
+        self.rows: list[dict[str, Any]] = []
+        self.columns: dict[str, None] = {}
+        self.images: list[tuple[str, float]] = []
+
+    def point(self, value: Any, step: Any, ts: float) -> None:
+        x = float(step) if type(step) is int else float(self.count)
+        if self.monotonic and self.count and x < self.xs[-1]:
+            self.monotonic = False
+        self.count += 1
+        self.last = value
+        self.last_time = ts
+        if _is_number(value):
+            y = float(value)
+            if y == y:
+                if self.min is None or y < self.min:
+                    self.min = y
+                if self.max is None or y > self.max:
+                    self.max = y
+            if y in (_INF, -_INF):
+                y = float("nan")
+        else:
+            y = float("nan")
+        self.xs.append(x)
+        self.ys.append(y)
+        self.ts.append(ts)
+
+    def add_rows(self, rows: list[dict[str, Any]], ts: float) -> None:
+        for row in rows:
+            for column in row:
+                if column not in self.columns:
+                    self.columns[column] = None
+        self.rows.extend(rows)
+        self.count += len(rows)
+        self.last = rows[-1] if rows else self.last
+        self.last_time = ts
+
+
+class _EventsFile:
+    """A metric events file parsed up to ``offset`` (the end of its last whole line)."""
+
+    __slots__ = ("key", "offset", "series")
+
+    def __init__(self) -> None:
+        self.key: tuple[int, int, int] = (-1, -1, -1)
+        self.offset = 0
+        self.series: dict[str, _Series] = {}
+
+    def refresh(self, path: Path) -> None:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if key == self.key:
+            return
+        if st.st_ino != self.key[0] or st.st_size < self.offset:
+            self.offset, self.series = 0, {}
+        self.key = key
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(self.offset)
+                self._read(fh)
+        except FileNotFoundError:
+            return
+
+    def _read(self, fh: IO[bytes]) -> None:
+        pending = b""
+        while True:
+            chunk = fh.read(PARSE_CHUNK)
+            if not chunk:
+                return
+            data = pending + chunk
+            end = data.rfind(b"\n")
+            if end < 0:
+                pending = data
+                continue
+            self._feed(parse_lines(data[: end + 1]))
+            self.offset += end + 1
+            pending = data[end + 1 :]
+
+    def _feed(self, events: list[Any]) -> None:
+        series = self.series
+        for event in events:
+            try:
+                kind, name, value, step, ts = event[:5]
+                s = series.get(name)
+                if s is None:
+                    s = series[name] = _Series(kind)
+                if kind == "s":
+                    s.point(value, step, ts)
+                elif kind == "l":
+                    if s.kind == "s":
+                        s.kind = "l"
+                    for v in value:
+                        s.point(v, None, ts)
+                elif kind == "r":
+                    s.add_rows([value], ts)
+                elif kind == "t":
+                    n = max((len(v) for v in value.values()), default=0)
+                    s.add_rows([{c: v[i] if i < len(v) else None for c, v in value.items()} for i in range(n)], ts)
+                elif kind == "i":
+                    s.images.append((value, ts))
+                    s.count += 1
+                    s.last, s.last_time = value, ts
+            except (TypeError, ValueError, AttributeError, KeyError):
+                _log.debug("skipped an unreadable metric event %r", event)
+
+
+@dataclass
+class _RunCache:
+    experiment: str
+    run_id: str
+    run_dir: Path
+    record: dict[str, Any] | None = None
+    meta_key: tuple[Any, ...] = ()
+    state: RunState = field(default_factory=RunState)
+    files: dict[str, _EventsFile] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def reader(self) -> RunReader:
+        return RunReader(self.run_dir)
+
+    def _event_names(self) -> list[str]:
+        try:
+            return sorted(os.listdir(self.run_dir / layout.EVENTS_DIR))
+        except FileNotFoundError:
+            return []
+
+    def refresh(self) -> None:
+        """Bring record, state and metrics up to date with the files (only what changed is read)."""
+        with self.lock:
+            if self.record is None:
+                self.record = self.reader.record()
+            names = self._event_names()
+            events_dir = self.run_dir / layout.EVENTS_DIR
+            meta_key = []
+            for n in names:
+                if n.endswith(layout.META_SUFFIX):
+                    try:
+                        st = os.stat(events_dir / n)
+                    except FileNotFoundError:
+                        continue
+                    meta_key.append((n, st.st_size, st.st_mtime_ns))
+                elif n.endswith(layout.METRICS_SUFFIX):
+                    self.files.setdefault(n, _EventsFile()).refresh(events_dir / n)
+            if tuple(meta_key) != self.meta_key:
+                self.state = self.reader.state()
+                self.meta_key = tuple(meta_key)
+
+    def series_by_name(self) -> dict[str, list[_Series]]:
+        found: dict[str, list[_Series]] = {}
+        for f in self.files.values():
+            for name, s in f.series.items():
+                found.setdefault(name, []).append(s)
+        return found
+
+
+def _summary(parts: list[_Series]) -> dict[str, Any]:
+    last = max(parts, key=lambda s: s.last_time)
+    mins = [s.min for s in parts if s.min is not None]
+    maxs = [s.max for s in parts if s.max is not None]
+    kinds = {s.kind for s in parts}
+    kind = "l" if "l" in kinds else last.kind
+    return {
+        "kind": kind,
+        "count": sum(s.count for s in parts),
+        "last": safe_value(last.last),
+        "min": safe_value(min(mins)) if mins else None,
+        "max": safe_value(max(maxs)) if maxs else None,
+    }
+
+
+class StoreQuery:
+    """Answers the viewer's questions about a store, from an incremental in-memory cache."""
+
+    def __init__(self, store: str | os.PathLike[str]) -> None:
+        self.store = Path(store).expanduser().absolute()
+        self._runs: dict[str, _RunCache] = {}
+        self._lock = threading.Lock()
+
+    # -- finding runs ----------------------------------------------------------------
+
+    def _scan(self) -> list[_RunCache]:
+        root = self.store / layout.EXPERIMENTS_DIR
+        found = []
+        try:
+            experiments = sorted(os.listdir(root))
+        except FileNotFoundError:
+            return []
+        for exp in experiments:
+            runs_dir = root / exp / layout.RUNS_DIR
+            try:
+                run_ids = os.listdir(runs_dir)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for run_id in run_ids:
+                cache = self._runs.get(run_id)
+                if cache is None or cache.experiment != exp:
+                    run_dir = runs_dir / run_id
+                    if not (run_dir / layout.RUN_RECORD).is_file():
+                        continue  # being created: its record is not written yet
+                    with self._lock:
+                        cache = self._runs[run_id] = _RunCache(exp, run_id, run_dir)
+                found.append(cache)
+        return found
+
+    def _run(self, run_id: str) -> _RunCache:
+        cache = self._runs.get(run_id)
+        if cache is None and isinstance(run_id, str) and _RUN_ID.match(run_id) and run_id not in (".", ".."):
+            self._scan()
+            cache = self._runs.get(run_id)
+        if cache is None or not (cache.run_dir / layout.RUN_RECORD).is_file():
+            raise RunNotFound(f"no run {run_id!r} in the store {self.store}; list runs with GET /api/runs", run_id=str(run_id))
+        cache.refresh()
+        return cache
+
+    def experiments(self) -> list[dict[str, Any]]:
+        counts: dict[str, int] = {}
+        for cache in self._scan():
+            counts[cache.experiment] = counts.get(cache.experiment, 0) + 1
+        root = self.store / layout.EXPERIMENTS_DIR
+        try:
+            names = sorted(p.name for p in root.iterdir() if (p / layout.EXPERIMENT_RECORD).is_file())
+        except FileNotFoundError:
+            names = []
+        return [{"name": n, "runs": counts.get(n, 0)} for n in names]
+
+    # -- the runs table ------------------------------------------------------------------
+
+    def _run_row(self, cache: _RunCache, now: float) -> dict[str, Any]:
+        state, record = cache.state, cache.record or {}
+        start, end = state.start_time, state.end_time
+        duration = None if start is None else (end if end is not None else now) - start
+        metrics = {}
+        for name, parts in cache.series_by_name().items():
+            if parts[0].kind in ("s", "l"):
+                metrics[name] = _summary(parts)
+        return {
+            "id": cache.run_id,
+            "experiment": cache.experiment,
+            "display_name": state.display_name or cache.run_id,
+            "status": state.status,
+            "parent_id": record.get("parent_id"),
+            "run_type": record.get("run_type"),
+            "created": record.get("created"),
+            "start_time": start,
+            "end_time": end,
+            "duration": duration,
+            "tags": dict(state.tags),
+            "metrics": metrics,
+        }
+
+    def runs(
+        self,
+        experiment: str | None = None,
+        status: str | None = None,
+        tag: str | None = None,
+        search: str | None = None,
+    ) -> dict[str, Any]:
+        """Every run (children too) with status, times, tags and last/min/max of each scalar metric."""
+        now = time.time()
+        rows = []
+        tag_key, _, tag_value = (tag or "").partition("=")
+        needle = (search or "").strip().lower()
+        for cache in self._scan():
+            if experiment and cache.experiment != experiment:
+                continue
+            try:
+                cache.refresh()
+            except (OSError, ValueError) as exc:
+                _log.debug("skipped unreadable run %s: %s", cache.run_dir, exc)
+                continue
+            state = cache.state
+            if status and state.status != status:
+                continue
+            if tag_key and (tag_key not in state.tags or ("=" in (tag or "") and state.tags[tag_key] != tag_value)):
+                continue
+            if needle and not any(
+                needle in s.lower() for s in (cache.run_id, state.display_name or "", cache.experiment)
+            ):
+                continue
+            rows.append(self._run_row(cache, now))
+        rows.sort(key=lambda r: r["created"] or 0.0, reverse=True)
+        names = sorted({m for r in rows for m in r["metrics"]})
+        return {"runs": rows, "metric_names": names}
+
+    # -- one run -----------------------------------------------------------------------
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        """A run's page: record, status, times, tags, properties, metrics, images, files and logs."""
+        cache = self._run(run_id)
+        row = self._run_row(cache, time.time())
+        state = cache.state
+        metrics = []
+        images: list[dict[str, Any]] = []
+        for name, parts in sorted(cache.series_by_name().items()):
+            kind = parts[0].kind
+            entry: dict[str, Any] = {"name": name, "description": state.metric_descriptions.get(name)}
+            if kind in ("s", "l"):
+                entry.update(_summary(parts))
+            elif kind in ("r", "t"):
+                columns: dict[str, None] = {}
+                for s in parts:
+                    columns.update(s.columns)
+                entry.update(kind="table", count=sum(s.count for s in parts), columns=list(columns))
+            elif kind == "i":
+                entry.update(kind="image", count=sum(s.count for s in parts))
+                images.extend({"name": name, "file": f, "time": t} for s in parts for f, t in s.images)
+            metrics.append(entry)
+        images.sort(key=lambda i: i["time"])
+        files = self.files(run_id)
+        record = cache.record or {}
+        row.update(
+            record={k: safe_value(v) for k, v in record.items()},
+            properties=dict(state.properties),
+            description=state.description,
+            error=safe_value(state.error),
+            metrics_list=metrics,
+            images=images,
+            files=files,
+            logs=[f["name"] for f in files if f["name"].startswith(layout.LOGS_PREFIX)],
+            live=state.status not in TERMINAL,
+        )
+        return row
+
+    def series(
+        self,
+        run_id: str,
+        name: str,
+        x: str = "step",
+        points: int = DEFAULT_POINTS,
+        xmin: float | None = None,
+        xmax: float | None = None,
+    ) -> dict[str, Any]:
+        """A scalar/list metric as ``{x: [...], y: [...]}``, min/max-downsampled to about ``points``."""
+        if x not in ("step", "time"):
+            raise ValueError(f"x must be 'step' or 'time'; got {x!r}")
+        points = max(4, min(int(points), MAX_POINTS))
+        cache = self._run(run_id)
+        with cache.lock:
+            parts = cache.series_by_name().get(name)
+            if not parts or parts[0].kind not in ("s", "l"):
+                raise MetricNotFound(self._no_metric(cache, name, "scalar or list"))
+            if len(parts) == 1:
+                s = parts[0]
+                xs, ys = (s.xs if x == "step" else s.ts), s.ys
+                monotonic = s.monotonic or x == "time"
+            else:  # several processes logged it: merge by wall time
+                merged = sorted(
+                    ((t, xv, yv) for s in parts for t, xv, yv in zip(s.ts, s.xs, s.ys)), key=lambda p: p[0]
+                )
+                xs = array("d", (p[0] if x == "time" else p[1] for p in merged))
+                ys = array("d", (p[2] for p in merged))
+                monotonic = x == "time" or all(a <= b for a, b in itertools.pairwise(xs))
+        total = len(xs)
+        if xmin is not None or xmax is not None:
+            lo = -_INF if xmin is None else xmin
+            hi = _INF if xmax is None else xmax
+            if monotonic:
+                i, j = bisect.bisect_left(xs, lo), bisect.bisect_right(xs, hi)
+                xs, ys = xs[i:j], ys[i:j]
+            else:
+                keep = [i for i, v in enumerate(xs) if lo <= v <= hi]
+                xs, ys = array("d", (xs[i] for i in keep)), array("d", (ys[i] for i in keep))
+        out_x, out_y = minmax_downsample(xs, ys, points)
+        return {
+            "run_id": run_id,
+            "name": name,
+            "x_axis": x,
+            "total": total,
+            "in_range": len(xs),
+            "downsampled": len(out_x) < len(xs),
+            "x": out_x,
+            "y": out_y,
+        }
+
+    def table(self, run_id: str, name: str) -> dict[str, Any]:
+        """A row/table metric as ``{columns: [...], data: {column: [values]}}``."""
+        cache = self._run(run_id)
+        with cache.lock:
+            parts = cache.series_by_name().get(name)
+            if not parts or parts[0].kind not in ("r", "t"):
+                raise MetricNotFound(self._no_metric(cache, name, "row or table"))
+            columns: dict[str, None] = {}
+            for s in parts:
+                columns.update(s.columns)
+            rows = [r for s in sorted(parts, key=lambda s: s.last_time) for r in s.rows]
+        data = {c: [safe_value(r.get(c)) for r in rows] for c in columns}
+        return {"run_id": run_id, "name": name, "columns": list(columns), "rows": len(rows), "data": data}
+
+    def _no_metric(self, cache: _RunCache, name: str, what: str) -> str:
+        have = sorted(cache.series_by_name())
+        return f"run {cache.run_id} has no {what} metric {name!r}; it has: {', '.join(have) or 'no metrics'}"
+
+    # -- files and logs ------------------------------------------------------------------
+
+    def files(self, run_id: str) -> list[dict[str, Any]]:
+        cache = self._runs.get(run_id) or self._run(run_id)
+        reader = cache.reader
+        out = []
+        for name in reader.file_names():
+            try:
+                st = reader.file_path(name).stat()
+            except (OSError, ValueError):
+                continue  # a dangling or outward symlink is not a file of the run
+            suffix = os.path.splitext(name)[1].lower()
+            out.append({"name": name, "size": st.st_size, "mtime": st.st_mtime, "image": suffix in IMAGE_TYPES})
+        return out
+
+    def file_path(self, run_id: str, name: str) -> Path:
+        """The path of run file ``name``; ValueError for a name outside the run, RunFileNotFound if absent."""
+        cache = self._runs.get(run_id) or self._run(run_id)
+        path = cache.reader.file_path(name)  # raises ValueError for '..', absolute paths, outward symlinks
+        if not path.is_file():
+            raise RunFileNotFound(f"run {run_id} has no file {name!r}; list them with GET /api/runs/{run_id}/files", run_id=run_id, name=name)
+        return path
+
+    def log(self, run_id: str, name: str, offset: int | None = None, max_bytes: int = LOG_CHUNK) -> dict[str, Any]:
+        """Whole lines of a log file from byte ``offset`` (default: its last ``max_bytes``).
+
+        Poll with ``offset=next_offset`` to follow it like ``tail -f``; a partial last
+        line is left for the next call. ``reset`` is true when the file shrank.
+        """
+        path = self.file_path(run_id, name)
+        max_bytes = max(1024, min(int(max_bytes), 4 << 20))
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            reset = False
+            if offset is None:
+                start = max(0, size - max_bytes)
+            elif offset > size or offset < 0:
+                start, reset = 0, offset > size
+            else:
+                start = offset
+            fh.seek(start)
+            data = fh.read(min(max_bytes, size - start))
+        if offset is None and start > 0:
+            cut = data.find(b"\n")
+            start, data = (start + cut + 1, data[cut + 1 :]) if cut >= 0 else (start, data)
+        end = data.rfind(b"\n")
+        if end >= 0:
+            data = data[: end + 1]
+        elif len(data) < max_bytes:
+            data = b""  # only a partial line so far: wait for its end
+        return {
+            "run_id": run_id,
+            "name": name,
+            "offset": start,
+            "next_offset": start + len(data),
+            "size": size,
+            "reset": reset,
+            "text": data.decode("utf-8", "replace"),
+        }
+
+    def zip_to(self, run_id: str, target: IO[bytes]) -> list[str]:
+        """Write every file of the run (and nothing else) into a zip on ``target``; return the names."""
+        cache = self._runs.get(run_id) or self._run(run_id)
+        reader = cache.reader
+        names = []
+        with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name in reader.file_names():
+                try:
+                    path = reader.file_path(name)
+                except ValueError:
+                    continue
+                if path.is_file():
+                    zf.write(path, name)
+                    names.append(name)
+        return names
+
+    def warm(self) -> None:
+        """Parse the whole store once (called in the background when the server starts)."""
+        for cache in self._scan():
+            try:
+                cache.refresh()
+            except (OSError, ValueError):
+                continue
+
+    def iter_run_ids(self) -> Iterator[str]:
+        return (c.run_id for c in self._scan())

@@ -1,0 +1,534 @@
+/* runlog viewer: a small single-page app over the JSON API (docs/viewer.md).
+ *
+ * Safety rule: every string that comes from a run (names, tags, log lines, file
+ * names, values) reaches the page through textContent or an attribute set with
+ * setAttribute; this file never assigns innerHTML.
+ */
+"use strict";
+
+const App = { timers: [], charts: [], runsCache: null };
+const PALETTE = ["#2f6fde", "#e4572e", "#17a398", "#f3a712", "#7d4fd0", "#29335c", "#d33f49", "#4f9d2d", "#a05a2c", "#00a8e8"];
+const TERMINAL = new Set(["Completed", "Failed", "Canceled"]);
+
+// -- helpers -------------------------------------------------------------------------------
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+async function api(path) {
+  const resp = await fetch(path, { credentials: "same-origin", cache: "no-store" });
+  if (!resp.ok) {
+    let message = resp.status + " " + resp.statusText;
+    try { message = (await resp.json()).error.message; } catch (e) { /* not JSON */ }
+    throw new Error(message);
+  }
+  return resp.json();
+}
+
+const enc = encodeURIComponent;
+const runPath = (id) => "/api/runs/" + enc(id);
+const filePath = (id, name) => runPath(id) + "/files/" + name.split("/").map(enc).join("/");
+
+function fmt(value) {
+  if (value === null || value === undefined) return "";
+  if (typeof value === "number") {
+    if (Number.isInteger(value)) return String(value);
+    const a = Math.abs(value);
+    return (a !== 0 && (a < 1e-3 || a >= 1e6)) ? value.toExponential(4) : String(+value.toPrecision(6));
+  }
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+function fmtTime(ts) {
+  if (ts === null || ts === undefined) return "";
+  const d = new Date(ts * 1000);
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+function fmtDuration(s) {
+  if (s === null || s === undefined) return "";
+  s = Math.max(0, Math.floor(s));
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+  return h ? `${h}h ${m}m ${sec}s` : m ? `${m}m ${sec}s` : `${sec}s`;
+}
+
+function statusBadge(status) { return el("span", { class: "status " + status, "data-status": status }, status); }
+
+function clearTimers() {
+  App.timers.forEach((t) => clearInterval(t));
+  App.timers = [];
+  App.charts.forEach((c) => c.destroy());
+  App.charts = [];
+}
+
+function every(ms, fn) { App.timers.push(setInterval(fn, ms)); }
+
+function mount(...nodes) {
+  const root = document.getElementById("app");
+  root.replaceChildren(...nodes.flat(Infinity));
+}
+
+function showError(err) { mount(el("p", { class: "error" }, String(err.message || err))); }
+
+// -- routing -------------------------------------------------------------------------------
+
+function parseHash() {
+  const raw = location.hash.replace(/^#\/?/, "");
+  const [path, query] = raw.split("?");
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  return { parts, params: new URLSearchParams(query || "") };
+}
+
+async function route() {
+  clearTimers();
+  const { parts, params } = parseHash();
+  try {
+    if (parts[0] === "run" && parts[1]) await runPage(parts[1], params.get("tab") || "overview");
+    else if (parts[0] === "compare") await comparePage((params.get("runs") || "").split(",").filter(Boolean));
+    else await runsPage(params);
+  } catch (err) {
+    showError(err);
+  }
+}
+
+window.addEventListener("hashchange", route);
+window.addEventListener("DOMContentLoaded", route);
+
+// -- runs table ------------------------------------------------------------------------------
+
+const RunsState = { sort: "created", desc: true, agg: "last", selected: new Set(), filters: { experiment: "", status: "", tag: "", q: "" } };
+
+async function runsPage() {
+  const experiments = (await api("/api/experiments")).experiments;
+  const f = RunsState.filters;
+  const expSelect = el("select", { id: "filter-experiment", onchange: (e) => { f.experiment = e.target.value; load(); } },
+    el("option", { value: "" }, "all experiments"),
+    experiments.map((x) => el("option", { value: x.name, selected: x.name === f.experiment }, `${x.name} (${x.runs})`)));
+  const statuses = ["", "Running", "Completed", "Failed", "Canceled", "NotStarted", "Queued"];
+  const statusSelect = el("select", { id: "filter-status", onchange: (e) => { f.status = e.target.value; load(); } },
+    statuses.map((s) => el("option", { value: s, selected: s === f.status }, s || "any status")));
+  const tagInput = el("input", { type: "text", id: "filter-tag", placeholder: "tag or tag=value", value: f.tag, onchange: (e) => { f.tag = e.target.value.trim(); load(); } });
+  const search = el("input", { type: "search", id: "filter-q", placeholder: "search name or id", value: f.q, oninput: (e) => { f.q = e.target.value; load(); } });
+  const agg = el("span", { class: "seg", id: "agg" }, ["last", "min", "max"].map((a) =>
+    el("label", {}, el("input", { type: "radio", name: "agg", value: a, checked: a === RunsState.agg, onchange: () => { RunsState.agg = a; render(); } }), a)));
+  const compare = el("button", { id: "compare", onclick: () => { location.hash = "#/compare?runs=" + [...RunsState.selected].map(enc).join(","); } }, "Compare");
+  const count = el("span", { class: "muted", id: "run-count" });
+  const wrap = el("div", { class: "table-wrap" });
+  mount(el("div", { class: "toolbar" }, expSelect, statusSelect, tagInput, search, el("span", { class: "muted" }, "metric value:"), agg, compare, count), wrap);
+
+  let data = { runs: [], metric_names: [] };
+  async function load() {
+    const p = new URLSearchParams();
+    for (const [k, v] of Object.entries(f)) if (v) p.set(k, v);
+    data = await api("/api/runs?" + p.toString());
+    render();
+  }
+
+  function sortValue(run, key) {
+    if (key.startsWith("m:")) {
+      const m = run.metrics[key.slice(2)];
+      return m ? m[RunsState.agg] : null;
+    }
+    if (key === "tags") return Object.entries(run.tags).map(([k, v]) => k + "=" + v).join(",");
+    return run[key];
+  }
+
+  function render() {
+    const key = RunsState.sort;
+    const rows = data.runs.slice().sort((a, b) => {
+      const x = sortValue(a, key), y = sortValue(b, key);
+      if (x === y) return 0;
+      if (x === null || x === undefined) return 1;
+      if (y === null || y === undefined) return -1;
+      const c = (typeof x === "number" && typeof y === "number") ? x - y : String(x).localeCompare(String(y));
+      return RunsState.desc ? -c : c;
+    });
+    const head = (label, k, cls) => el("th", { "data-sort": k, class: cls, onclick: () => {
+      RunsState.desc = RunsState.sort === k ? !RunsState.desc : false; RunsState.sort = k; render(); } },
+      label, RunsState.sort === k ? (RunsState.desc ? " ▼" : " ▲") : "");
+    const allBox = el("input", { type: "checkbox", title: "select all", onchange: (e) => {
+      rows.forEach((r) => e.target.checked ? RunsState.selected.add(r.id) : RunsState.selected.delete(r.id)); render(); } });
+    const thead = el("thead", {}, el("tr", {}, el("th", {}, allBox), head("Run", "display_name"), head("Experiment", "experiment"),
+      head("Status", "status"), head("Started", "start_time"), head("Duration", "duration"), head("Tags", "tags"),
+      data.metric_names.map((m) => head(m, "m:" + m, "num"))));
+    const tbody = el("tbody", {}, rows.map((run) => el("tr", { "data-run": run.id },
+      el("td", {}, el("input", { type: "checkbox", class: "select-run", "data-run": run.id, checked: RunsState.selected.has(run.id),
+        onchange: (e) => { e.target.checked ? RunsState.selected.add(run.id) : RunsState.selected.delete(run.id); updateCompare(); } })),
+      el("td", {}, el("a", { href: "#/run/" + enc(run.id), class: "run-link" }, run.display_name),
+        run.display_name !== run.id ? el("div", { class: "muted small" }, run.id) : null,
+        run.parent_id ? el("div", { class: "muted small" }, "child of " + run.parent_id) : null),
+      el("td", {}, run.experiment),
+      el("td", {}, statusBadge(run.status)),
+      el("td", {}, fmtTime(run.start_time)),
+      el("td", { class: "num" }, fmtDuration(run.duration)),
+      el("td", {}, Object.entries(run.tags).map(([k, v]) => el("span", { class: "tag" }, v ? k + "=" + v : k))),
+      data.metric_names.map((m) => {
+        const s = run.metrics[m];
+        return el("td", { class: "num metric", "data-metric": m }, s ? fmt(s[RunsState.agg]) : "");
+      }))));
+    wrap.replaceChildren(el("table", { class: "grid", id: "runs-table" }, thead, tbody));
+    count.textContent = `${rows.length} run(s)`;
+    updateCompare();
+  }
+
+  function updateCompare() {
+    const n = RunsState.selected.size;
+    compare.disabled = n === 0;
+    compare.textContent = n ? `Compare ${n} run(s)` : "Select runs to compare";
+  }
+
+  await load();
+  every(5000, () => { if (data.runs.some((r) => !TERMINAL.has(r.status))) load().catch(() => {}); });
+}
+
+// -- charts ------------------------------------------------------------------------------------
+
+function chartWidth(node) { return Math.max(320, (node.clientWidth || 480) - 4); }
+
+/* One uPlot chart: `sources` are [{label, x: [...], y: [...]}] aligned with uPlot.join. */
+function drawChart(target, sources, opts) {
+  const aligned = uPlot.join(sources.map((s) => [s.x, s.y]));
+  const series = [{ label: opts.xLabel || "x", value: opts.time ? undefined : (u, v) => (v === null || v === undefined ? "" : fmt(v)) }];
+  sources.forEach((s, i) => series.push({
+    label: s.label, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true,
+    points: { show: opts.points || false, size: 4 }, value: (u, v) => (v === null || v === undefined ? "" : fmt(v)),
+  }));
+  const chart = new uPlot({
+    width: chartWidth(target), height: opts.height || 240,
+    scales: { x: { time: !!opts.time } },
+    series,
+    cursor: { drag: { x: true, y: false } },
+    legend: { live: true },
+    hooks: opts.hooks || {},
+  }, aligned, target);
+  target.dataset.series = String(sources.length);
+  App.charts.push(chart);
+  return chart;
+}
+
+/* A card charting scalar metric(s) of one or more runs; refetches a zoomed range at full detail. */
+function seriesCard(title, requests, xAxis) {
+  const body = el("div", { class: "chart" });
+  const note = el("div", { class: "muted small" });
+  const card = el("div", { class: "card", "data-chart": title }, el("h3", {}, title), body, note);
+  let chart = null;
+  let zoomed = false;
+
+  async function fetchAll(range) {
+    const extra = range ? `&xmin=${range[0]}&xmax=${range[1]}` : "";
+    return Promise.all(requests.map(async (r) => {
+      const d = await api(`${runPath(r.run)}/series?name=${enc(r.metric)}&x=${xAxis}${extra}`);
+      return { label: r.label, x: d.x, y: d.y, total: d.total, downsampled: d.downsampled };
+    }));
+  }
+
+  function describe(sources) {
+    const total = sources.reduce((a, s) => a + s.total, 0);
+    const shown = sources.reduce((a, s) => a + s.x.length, 0);
+    note.textContent = sources.some((s) => s.downsampled) ? `${shown} of ${total} points shown (min/max per bucket; drag to zoom for detail)` : `${total} point(s)`;
+  }
+
+  async function load() {
+    const sources = await fetchAll(null);
+    describe(sources);
+    if (chart) { chart.setData(uPlot.join(sources.map((s) => [s.x, s.y]))); return; }
+    chart = drawChart(body, sources, {
+      time: xAxis === "time", xLabel: xAxis, points: sources.every((s) => s.x.length < 60),
+      hooks: {
+        setSelect: [async (u) => {
+          if (u.select.width < 2) return;
+          const lo = u.posToVal(u.select.left, "x"), hi = u.posToVal(u.select.left + u.select.width, "x");
+          zoomed = true;
+          const detail = await fetchAll([lo, hi]);
+          describe(detail);
+          u.setData(uPlot.join(detail.map((s) => [s.x, s.y])), false);
+          u.setScale("x", { min: lo, max: hi });
+        }],
+      },
+    });
+    chart.over.addEventListener("dblclick", () => { if (zoomed) { zoomed = false; chart.destroy(); App.charts = App.charts.filter((c) => c !== chart); chart = null; body.replaceChildren(); load(); } });
+  }
+  card.refresh = () => (zoomed ? Promise.resolve() : load());
+  load().catch((err) => body.replaceChildren(el("p", { class: "error" }, String(err.message))));
+  return card;
+}
+
+/* A card charting columns of a table metric: one column on x (chosen), one or more on y. */
+function tableCard(name, runs) {
+  const body = el("div", { class: "chart" });
+  const controls = el("div", { class: "toolbar small" });
+  const card = el("div", { class: "card", "data-chart": name, "data-kind": "table" }, el("h3", {}, name + " (table)"), controls, body);
+  let tables = [];
+  let chart = null;
+
+  function draw() {
+    const xCol = controls.querySelector("select.x-column").value;
+    const yCols = [...controls.querySelectorAll("input.y-column:checked")].map((i) => i.value);
+    if (chart) { chart.destroy(); App.charts = App.charts.filter((c) => c !== chart); chart = null; }
+    body.replaceChildren();
+    if (!yCols.length) { body.append(el("p", { class: "muted" }, "Choose a column for the y axis.")); return; }
+    const sources = [];
+    for (const t of tables) {
+      const xs = t.data[xCol];
+      if (!xs) continue;
+      const order = xs.map((_, i) => i).filter((i) => typeof xs[i] === "number").sort((a, b) => xs[a] - xs[b]);
+      for (const c of yCols) {
+        if (!t.data[c]) continue;
+        const label = runs.length > 1 ? `${t.label}: ${c}` : c;
+        sources.push({ label, x: order.map((i) => xs[i]), y: order.map((i) => (typeof t.data[c][i] === "number" ? t.data[c][i] : null)) });
+      }
+    }
+    if (!sources.length) { body.append(el("p", { class: "muted" }, `Column ${xCol} has no numbers to put on the x axis.`)); return; }
+    // uPlot.join needs distinct x values per source; duplicate x (e.g. ROC steps) are nudged apart.
+    sources.forEach((s) => { for (let i = 1; i < s.x.length; i++) if (s.x[i] <= s.x[i - 1]) s.x[i] = s.x[i - 1] + Math.abs(s.x[i - 1] || 1) * 1e-12 + 1e-15; });
+    chart = drawChart(body, sources, { xLabel: xCol, points: sources.every((s) => s.x.length < 60) });
+  }
+
+  async function load() {
+    tables = await Promise.all(runs.map(async (r) => ({ label: r.label, ...(await api(`${runPath(r.run)}/table?name=${enc(name)}`)) })));
+    const columns = [...new Set(tables.flatMap((t) => t.columns))];
+    const numeric = columns.filter((c) => tables.some((t) => (t.data[c] || []).some((v) => typeof v === "number")));
+    const previousX = controls.querySelector("select.x-column")?.value;
+    const previousY = new Set([...controls.querySelectorAll("input.y-column:checked")].map((i) => i.value));
+    const xDefault = previousX || numeric[0] || columns[0];
+    const xSelect = el("select", { class: "x-column", onchange: draw }, columns.map((c) => el("option", { value: c, selected: c === xDefault }, c)));
+    const yBoxes = columns.map((c) => el("label", {}, el("input", { type: "checkbox", class: "y-column", value: c,
+      checked: previousY.size ? previousY.has(c) : (c !== xDefault && numeric.includes(c)), onchange: draw }), c));
+    controls.replaceChildren(el("label", {}, "x:", xSelect), el("span", { class: "muted" }, "y:"), ...yBoxes);
+    draw();
+  }
+  card.refresh = load;
+  load().catch((err) => body.replaceChildren(el("p", { class: "error" }, String(err.message))));
+  return card;
+}
+
+/* The charts of one or several runs: one card per metric, a custom card for several metrics together. */
+function chartsView(runs, details) {
+  const xSelect = el("select", { id: "x-axis" }, el("option", { value: "step" }, "step"), el("option", { value: "time" }, "wall time"));
+  const scalarNames = [...new Set(details.flatMap((d) => d.metrics_list.filter((m) => m.kind === "s" || m.kind === "l").filter((m) => typeof m.min === "number").map((m) => m.name)))].sort();
+  const tableNames = [...new Set(details.flatMap((d) => d.metrics_list.filter((m) => m.kind === "table").map((m) => m.name)))].sort();
+  const combineBoxes = scalarNames.map((n) => el("label", {}, el("input", { type: "checkbox", class: "combine-metric", value: n }), n));
+  const custom = el("div", { class: "cards custom" });
+  const cards = el("div", { class: "cards", id: "charts" });
+  const combine = el("button", { class: "secondary", id: "combine", onclick: () => {
+    const chosen = combineBoxes.map((b) => b.querySelector("input")).filter((i) => i.checked).map((i) => i.value);
+    if (!chosen.length) return;
+    const req = runs.flatMap((r) => chosen.filter((m) => hasMetric(r.run, m)).map((m) => ({ run: r.run, metric: m, label: runs.length > 1 ? `${r.label}: ${m}` : m })));
+    custom.prepend(seriesCard(chosen.join(" + "), req, xSelect.value));
+  } }, "Chart together");
+  const byRun = new Map(details.map((d) => [d.id, new Set(d.metrics_list.map((m) => m.name))]));
+  const hasMetric = (run, m) => byRun.get(run)?.has(m);
+
+  function build() {
+    App.charts.forEach((c) => c.destroy());
+    App.charts = [];
+    custom.replaceChildren();
+    cards.replaceChildren(
+      ...scalarNames.map((m) => seriesCard(m, runs.filter((r) => hasMetric(r.run, m)).map((r) => ({ run: r.run, metric: m, label: r.label })), xSelect.value)),
+      ...tableNames.map((m) => tableCard(m, runs.filter((r) => hasMetric(r.run, m)))));
+    if (!scalarNames.length && !tableNames.length) cards.append(el("p", { class: "muted" }, "No chartable metrics yet."));
+  }
+  xSelect.addEventListener("change", build);
+  build();
+  const view = el("div", {},
+    el("div", { class: "toolbar" }, el("label", {}, "x axis:", xSelect),
+      scalarNames.length > 1 ? el("span", { class: "combine" }, el("span", { class: "muted" }, "several metrics on one chart:"), combineBoxes, combine) : null),
+    custom, cards);
+  view.refresh = () => [...cards.children, ...custom.children].forEach((c) => c.refresh && c.refresh().catch(() => {}));
+  return view;
+}
+
+async function comparePage(ids) {
+  if (!ids.length) { location.hash = "#/"; return; }
+  const details = await Promise.all(ids.map((id) => api(runPath(id))));
+  const runs = details.map((d) => ({ run: d.id, label: d.display_name }));
+  const view = chartsView(runs, details);
+  mount(el("div", { class: "run-head" }, el("h2", {}, `Comparing ${ids.length} run(s)`),
+    details.map((d, i) => el("span", {}, el("span", { style: `color:${PALETTE[i % PALETTE.length]}` }, "■ "), el("a", { href: "#/run/" + enc(d.id) }, d.display_name)))),
+    view);
+  every(3000, async () => {
+    const live = await Promise.all(ids.map((id) => api(runPath(id)))).catch(() => []);
+    if (live.some((d) => d.live)) view.refresh();
+  });
+}
+
+// -- run page ------------------------------------------------------------------------------------
+
+async function runPage(id, tab) {
+  let detail = await api(runPath(id));
+  const tabs = ["overview", "charts", "images", "files", "logs"];
+  const status = el("span", {}, statusBadge(detail.status));
+  const liveDot = el("span", { class: "muted small" });
+  const setLive = () => { liveDot.replaceChildren(...(detail.live ? [el("span", { class: "live-dot" }), "live"] : [])); };
+  setLive();
+  const head = el("div", { class: "run-head" },
+    el("h2", { id: "run-title" }, detail.display_name), status, liveDot,
+    el("span", { class: "muted" }, detail.experiment + " · " + detail.id),
+    el("a", { class: "button", id: "download-all", href: runPath(id) + "/download", download: id + ".zip" }, "Download all"));
+  const nav = el("div", { class: "tabs" }, tabs.map((t) => el("a", { href: `#/run/${enc(id)}?tab=${t}`, class: t === tab ? "active" : "", "data-tab": t }, t[0].toUpperCase() + t.slice(1))));
+  const body = el("div", { id: "tab-body" });
+  mount(head, nav, body);
+
+  let refresh = null;
+  if (tab === "charts") {
+    const view = chartsView([{ run: id, label: detail.display_name }], [detail]);
+    body.append(view);
+    refresh = () => view.refresh();
+  } else if (tab === "images") body.append(imagesView(detail));
+  else if (tab === "files") body.append(filesView(detail));
+  else if (tab === "logs") refresh = logsView(detail, body);
+  else body.append(overview(detail));
+
+  every(2000, async () => {
+    if (!detail.live) return;
+    try { detail = await api(runPath(id)); } catch (e) { return; }
+    status.replaceChildren(statusBadge(detail.status));
+    setLive();
+    if (tab === "overview") body.replaceChildren(overview(detail));
+    if (refresh) refresh(detail);
+  });
+}
+
+function kvList(obj) {
+  const entries = Object.entries(obj || {});
+  if (!entries.length) return el("p", { class: "muted" }, "none");
+  return el("dl", { class: "kv" }, entries.map(([k, v]) => [el("dt", {}, k), el("dd", {}, fmt(v))]));
+}
+
+function overview(d) {
+  const rec = d.record || {};
+  const info = {
+    status: d.status, experiment: d.experiment, "run id": d.id, "display name": d.display_name,
+    parent: d.parent_id || "", type: d.run_type, started: fmtTime(d.start_time), ended: fmtTime(d.end_time),
+    duration: fmtDuration(d.duration), user: rec.user, host: rec.host, python: rec.python,
+    command: Array.isArray(rec.argv) ? rec.argv.join(" ") : "",
+  };
+  const metrics = d.metrics_list.length ? el("table", { class: "grid", id: "metrics-list" },
+    el("thead", {}, el("tr", {}, ["metric", "kind", "last", "min", "max", "count", "description"].map((h) => el("th", {}, h)))),
+    el("tbody", {}, d.metrics_list.map((m) => el("tr", { "data-metric": m.name },
+      el("td", {}, m.name), el("td", {}, { s: "scalar", l: "list", table: "table", image: "image" }[m.kind] || m.kind),
+      el("td", { class: "num" }, m.kind === "table" ? (m.columns || []).join(", ") : fmt(m.last)),
+      el("td", { class: "num" }, fmt(m.min)), el("td", { class: "num" }, fmt(m.max)),
+      el("td", { class: "num" }, fmt(m.count)), el("td", {}, m.description || "")))))
+    : el("p", { class: "muted" }, "No metrics yet.");
+  return el("div", { class: "cards" },
+    el("div", { class: "card" }, el("h3", {}, "Details"), kvList(info), d.description ? el("p", {}, d.description) : null,
+      d.error ? el("pre", { class: "error" }, d.error.message || JSON.stringify(d.error, null, 2)) : null),
+    el("div", { class: "card" }, el("h3", {}, "Tags"), kvList(d.tags), el("h3", {}, "Properties"), kvList(d.properties)),
+    el("div", { class: "card", style: "grid-column: 1 / -1" }, el("h3", {}, "Metrics"), el("div", { class: "table-wrap" }, metrics)));
+}
+
+function imagesView(d) {
+  if (!d.images.length) return el("p", { class: "muted" }, "No images (run.log_image) yet.");
+  return el("div", { class: "gallery", id: "gallery" }, d.images.map((img) => el("figure", {},
+    el("a", { href: filePath(d.id, img.file), target: "_blank", rel: "noopener" }, el("img", { src: filePath(d.id, img.file), alt: img.name, loading: "lazy" })),
+    el("figcaption", {}, `${img.name} · ${fmtTime(img.time)}`))));
+}
+
+function filesView(d) {
+  const viewer = el("div", { id: "file-viewer" }, el("p", { class: "muted" }, "Choose a file."));
+  const root = {};
+  for (const f of d.files) {
+    let node = root;
+    const parts = f.name.split("/");
+    parts.slice(0, -1).forEach((p) => { node = node[p + "/"] = node[p + "/"] || {}; });
+    node[parts[parts.length - 1]] = f;
+  }
+  async function open(f) {
+    const url = filePath(d.id, f.name);
+    const actions = el("div", { class: "toolbar" }, el("strong", {}, f.name), el("span", { class: "muted" }, `${f.size} bytes`),
+      el("a", { class: "button secondary", href: url + "?download=1", download: f.name.split("/").pop() }, "Download"));
+    if (f.image) { viewer.replaceChildren(actions, el("img", { src: url, alt: f.name, style: "max-width:100%" })); return; }
+    if (f.size > 2 * 1024 * 1024) { viewer.replaceChildren(actions, el("p", { class: "muted" }, "Too large to show here: download it.")); return; }
+    const resp = await fetch(url, { credentials: "same-origin" });
+    const buf = new Uint8Array(await resp.arrayBuffer());
+    const binary = buf.subarray(0, 4096).some((b) => b === 0);
+    viewer.replaceChildren(actions, binary ? el("p", { class: "muted" }, "Binary file: download it.") : el("pre", { class: "file", id: "file-text" }, new TextDecoder().decode(buf)));
+  }
+  function list(node) {
+    return el("ul", {}, Object.keys(node).sort().map((key) => {
+      const v = node[key];
+      if (key.endsWith("/")) return el("li", {}, el("details", { open: true }, el("summary", {}, key), list(v)));
+      return el("li", { class: "file", "data-file": v.name },
+        el("a", { class: "name", href: "javascript:void 0", onclick: (e) => { e.preventDefault(); open(v); } }, key),
+        el("span", { class: "muted small" }, `${v.size} B`),
+        el("a", { class: "small", href: filePath(d.id, v.name) + "?download=1", download: key }, "download"));
+    }));
+  }
+  return el("div", { class: "files" },
+    el("div", { class: "card tree", id: "file-tree" }, el("div", { class: "toolbar" }, el("a", { class: "button", href: runPath(d.id) + "/download", download: d.id + ".zip" }, "Download all")),
+      d.files.length ? list(root) : el("p", { class: "muted" }, "No files.")),
+    el("div", {}, viewer));
+}
+
+/* The log view: tail -f by polling ?offset=, a search filter, follow-the-end. Returns the refresher. */
+function logsView(d, body) {
+  if (!d.logs.length) { body.append(el("p", { class: "muted" }, "No logs yet.")); return (nd) => { if (nd.logs.length) route(); }; }
+  const state = { name: d.logs.includes("logs/driver_log.txt") ? "logs/driver_log.txt" : d.logs[0], offset: null, lines: [], partial: "", busy: false };
+  const pick = el("select", { id: "log-name", onchange: (e) => { state.name = e.target.value; state.offset = null; state.lines = []; pre.replaceChildren(); poll(); } },
+    d.logs.map((n) => el("option", { value: n, selected: n === state.name }, n)));
+  const search = el("input", { type: "search", id: "log-search", placeholder: "search the log", oninput: () => rerender() });
+  const follow = el("input", { type: "checkbox", id: "log-follow", checked: true });
+  const info = el("span", { class: "muted small", id: "log-info" });
+  const pre = el("pre", { class: "log", id: "log" });
+  body.append(el("div", { class: "toolbar" }, pick, search, el("label", {}, follow, "follow the end"), info), pre);
+
+  function lineNode(line, needle) {
+    if (!needle) return document.createTextNode(line + "\n");
+    const span = el("span", {});
+    const low = line.toLowerCase();
+    let at = 0;
+    for (let i = low.indexOf(needle); i >= 0; i = low.indexOf(needle, at)) {
+      span.append(line.slice(at, i), el("mark", {}, line.slice(i, i + needle.length)));
+      at = i + needle.length;
+    }
+    span.append(line.slice(at) + "\n");
+    return span;
+  }
+  function rerender() {
+    const needle = search.value.toLowerCase();
+    const shown = needle ? state.lines.filter((l) => l.toLowerCase().includes(needle)) : state.lines;
+    pre.replaceChildren(...shown.slice(-20000).map((l) => lineNode(l, needle)));
+    info.textContent = needle ? `${shown.length} of ${state.lines.length} lines match` : `${state.lines.length} lines`;
+    if (follow.checked) pre.scrollTop = pre.scrollHeight;
+  }
+  function append(lines) {
+    const needle = search.value.toLowerCase();
+    const add = needle ? lines.filter((l) => l.toLowerCase().includes(needle)) : lines;
+    if (add.length) pre.append(...add.map((l) => lineNode(l, needle)));
+    info.textContent = `${state.lines.length} lines`;
+    if (follow.checked) pre.scrollTop = pre.scrollHeight;
+  }
+  async function poll() {
+    if (state.busy) return;
+    state.busy = true;
+    try {
+      const q = state.offset === null ? "" : `&offset=${state.offset}`;
+      const chunk = await api(`${runPath(d.id)}/logs?name=${enc(state.name)}${q}`);
+      if (chunk.reset) { state.lines = []; pre.replaceChildren(); }
+      state.offset = chunk.next_offset;
+      if (chunk.text) {
+        const lines = chunk.text.replace(/\n$/, "").split("\n");
+        state.lines.push(...lines);
+        append(lines);
+      } else if (!state.lines.length) info.textContent = "empty so far";
+    } finally { state.busy = false; }
+  }
+  poll();
+  every(1500, () => { if (d.live) poll().catch(() => {}); });
+  return (nd) => { const wasLive = d.live; d = nd; if (wasLive && !nd.live) poll().catch(() => {}); };
+}

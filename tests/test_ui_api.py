@@ -1,0 +1,452 @@
+"""The viewer's JSON API (runlog.ui), through a real uvicorn server on 127.0.0.1, and its read side."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from ui_helpers import seed, serve
+
+import runlog
+from runlog._store import layout
+from runlog.ui import query as query_module
+from runlog.ui.cli import is_loopback, serve_config, ui
+from runlog.ui.downsample import minmax_downsample
+from runlog.ui.query import StoreQuery
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    store = tmp_path_factory.mktemp("ui-api") / "store"
+    runs = seed(store)
+    with serve(store) as url:
+        runs["url"] = url
+        runs["store"] = store
+        runs["http"] = httpx.Client(base_url=url, timeout=10)
+        yield runs
+        runs["http"].close()
+    runs["live"].complete()
+
+
+def _get(seeded: dict[str, Any], path: str, **params: Any) -> Any:
+    resp = seeded["http"].get(path, params=params)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def _error(seeded: dict[str, Any], path: str, status: int, **params: Any) -> str:
+    resp = seeded["http"].get(path, params=params)
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert set(body["error"]) == {"code", "message"}
+    return str(body["error"]["message"])
+
+
+# -- the runs table ---------------------------------------------------------------------
+
+
+def test_runs_table_has_last_min_max_per_metric(seeded: dict[str, Any]) -> None:
+    """Each run row carries last, min and max of every scalar metric, NaN as a string, strings as last only."""
+    data = _get(seeded, "/api/runs")
+    by_id = {r["id"]: r for r in data["runs"]}
+    alpha = by_id[seeded["alpha"].id]
+    assert alpha["metrics"]["loss"] == {"kind": "s", "count": 4, "last": 0.5, "min": 0.4, "max": 0.9}
+    assert by_id[seeded["beta"].id]["metrics"]["loss"] == {"kind": "s", "count": 3, "last": 0.6, "min": 0.2, "max": 1.2}
+    assert alpha["metrics"]["note"]["last"] == "first <b>try</b>"
+    assert alpha["metrics"]["note"]["min"] is None
+    assert alpha["metrics"]["bad"]["last"] == "NaN"
+    assert "roc" not in alpha["metrics"]  # tables are not table columns
+    assert alpha["tags"] == {"lr": "0.1", "<img src=x onerror=alert(1)>": "<b>bold</b>"}
+    assert alpha["status"] == "Completed" and alpha["duration"] >= 0
+    assert seeded["child"].id in by_id and by_id[seeded["child"].id]["parent_id"] == seeded["alpha"].id
+    assert {"loss", "acc", "note", "bad"} <= set(data["metric_names"])
+
+
+def test_runs_filters(seeded: dict[str, Any]) -> None:
+    """experiment, status, tag (key or key=value) and q (search) narrow the runs list."""
+    ids = lambda **p: {r["id"] for r in _get(seeded, "/api/runs", **p)["runs"]}  # noqa: E731
+    assert ids(experiment="cifar") == {seeded["live"].id}
+    assert ids(status="Running") == {seeded["live"].id}
+    assert ids(tag="lr") == {seeded["alpha"].id, seeded["beta"].id}
+    assert ids(tag="lr=0.01") == {seeded["beta"].id}
+    assert ids(q="BETA") == {seeded["beta"].id}
+    assert ids(q=seeded["alpha"].id[-8:]) == {seeded["alpha"].id}
+
+
+def test_experiments(seeded: dict[str, Any]) -> None:
+    """The experiments list names each experiment with its number of runs (children included)."""
+    assert _get(seeded, "/api/experiments")["experiments"] == [{"name": "cifar", "runs": 1}, {"name": "mnist", "runs": 3}]
+
+
+# -- one run -------------------------------------------------------------------------------
+
+
+def test_run_details(seeded: dict[str, Any]) -> None:
+    """A run's page data: status, tags, properties, metric list with kinds, images, files and logs."""
+    d = _get(seeded, f"/api/runs/{seeded['alpha'].id}")
+    assert d["display_name"] == "alpha" and d["status"] == "Completed" and d["live"] is False
+    assert d["properties"] == {"seed": "42"}
+    kinds = {m["name"]: m["kind"] for m in d["metrics_list"]}
+    assert kinds == {"loss": "s", "acc": "s", "note": "s", "bad": "s", "roc": "table", "sample": "image"}
+    roc = next(m for m in d["metrics_list"] if m["name"] == "roc")
+    assert roc["columns"] == ["fpr", "tpr", "threshold"] and roc["count"] == 5
+    assert [i["name"] for i in d["images"]] == ["sample"]
+    assert d["images"][0]["file"].startswith("images/sample_")
+    assert {f["name"] for f in d["files"]} == set(seeded["alpha"].get_file_names())
+    assert d["logs"] == ["logs/driver_log.txt"]
+    assert d["record"]["run_id"] == seeded["alpha"].id
+    assert _get(seeded, f"/api/runs/{seeded['live'].id}")["live"] is True
+
+
+def test_unknown_run_is_a_json_404(seeded: dict[str, Any]) -> None:
+    """An unknown run id answers 404 with a message naming it; ids with path tricks too."""
+    assert "nope_123" in _error(seeded, "/api/runs/nope_123", 404)
+    _error(seeded, "/api/runs/..", 404)
+    _error(seeded, "/api/nothing-here", 404)
+
+
+# -- charts ----------------------------------------------------------------------------------
+
+
+def test_series_by_step_and_time(seeded: dict[str, Any]) -> None:
+    """A scalar metric comes back as x/y arrays, against step or wall time."""
+    rid = seeded["alpha"].id
+    s = _get(seeded, f"/api/runs/{rid}/series", name="loss")
+    assert (s["x"], s["y"], s["total"], s["downsampled"]) == ([0, 1, 2, 3], [0.9, 0.4, 0.7, 0.5], 4, False)
+    t = _get(seeded, f"/api/runs/{rid}/series", name="loss", x="time")
+    assert t["y"] == s["y"] and t["x"] == sorted(t["x"]) and t["x"][0] > 1e9
+    z = _get(seeded, f"/api/runs/{rid}/series", name="loss", xmin=1, xmax=2)
+    assert (z["x"], z["y"], z["in_range"]) == ([1, 2], [0.4, 0.7], 2)
+    nan = _get(seeded, f"/api/runs/{rid}/series", name="bad")
+    assert nan["y"] == [None]
+
+
+def test_series_errors(seeded: dict[str, Any]) -> None:
+    """A missing or unknown name, a table name, or a bad x answer 400/404 with a helpful message."""
+    rid = seeded["alpha"].id
+    assert "name" in _error(seeded, f"/api/runs/{rid}/series", 400)
+    assert "loss" in _error(seeded, f"/api/runs/{rid}/series", 404, name="lost")
+    _error(seeded, f"/api/runs/{rid}/series", 404, name="roc")
+    assert "step" in _error(seeded, f"/api/runs/{rid}/series", 400, name="loss", x="epoch")
+    assert "points" in _error(seeded, f"/api/runs/{rid}/series", 400, name="loss", points="many")
+
+
+def test_table_merges_rows_and_tables(seeded: dict[str, Any]) -> None:
+    """log_row rows and log_table columns come back as columns with every row, in order."""
+    a = _get(seeded, f"/api/runs/{seeded['alpha'].id}/table", name="roc")
+    assert a["columns"] == ["fpr", "tpr", "threshold"] and a["rows"] == 5
+    assert a["data"]["fpr"] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    b = _get(seeded, f"/api/runs/{seeded['beta'].id}/table", name="roc")
+    assert b["data"] == {"fpr": [0.0, 0.5, 1.0], "tpr": [0.0, 0.8, 1.0], "threshold": [1.0, 0.5, 0.0]}
+    _error(seeded, f"/api/runs/{seeded['beta'].id}/table", 404, name="loss")
+
+
+def test_long_series_is_downsampled_keeping_extremes(store: Path) -> None:
+    """A 50,000-point series comes back as about `points` points that still hold its min and max spikes."""
+    exp = runlog.Experiment(runlog.Workspace(store), "big")
+    run = exp.start_logging(outputs=False)
+    values = [float(i % 100) for i in range(50_000)]
+    values[12_345] = -500.0
+    values[40_000] = 900.0
+    for i, v in enumerate(values):
+        run._writer.scalar("loss", v, i)
+    run.complete()
+    s = StoreQuery(store).series(run.id, "loss", points=1000)
+    assert s["total"] == 50_000 and s["downsampled"] is True
+    assert len(s["x"]) <= 1002
+    assert min(s["y"]) == -500.0 and max(s["y"]) == 900.0
+    assert 12_345 in s["x"] and 40_000 in s["x"]
+    assert s["x"] == sorted(s["x"]) and s["x"][0] == 0 and s["x"][-1] == 49_999
+
+
+def test_minmax_downsample_edges() -> None:
+    """Short series pass through; NaN becomes None; the output keeps bucket min/max in x order."""
+    assert minmax_downsample([1, 2, 3], [1.0, float("nan"), 3.0], 10) == ([1, 2, 3], [1.0, None, 3.0])
+    xs = list(range(100))
+    ys = [0.0] * 100
+    ys[10], ys[11] = 5.0, -5.0
+    out_x, out_y = minmax_downsample(xs, ys, 10)
+    assert len(out_x) <= 10 and out_x == sorted(out_x)
+    assert (10, 5.0) in zip(out_x, out_y) and (11, -5.0) in zip(out_x, out_y)
+    with pytest.raises(ValueError, match="same length"):
+        minmax_downsample([1, 2], [1.0], 10)
+
+
+# -- files, logs, zip -----------------------------------------------------------------------
+
+
+def test_files_list_and_content(seeded: dict[str, Any]) -> None:
+    """Files are listed with sizes; text shows inline, images as images, anything else downloads."""
+    rid = seeded["alpha"].id
+    files = {f["name"]: f for f in _get(seeded, f"/api/runs/{rid}/files")["files"]}
+    assert files["outputs/model.txt"]["size"] == len("weights 1 2 3\n")
+    image = next(n for n in files if n.startswith("images/"))
+    assert files[image]["image"] is True
+    http = seeded["http"]
+    text = http.get(f"/api/runs/{rid}/files/outputs/model.txt")
+    assert text.text == "weights 1 2 3\n" and text.headers["content-type"].startswith("text/plain")
+    assert text.headers["x-content-type-options"] == "nosniff"
+    assert "sandbox" in text.headers["content-security-policy"]
+    assert http.get(f"/api/runs/{rid}/files/{image}").headers["content-type"] == "image/png"
+    html = http.get(f"/api/runs/{rid}/files/outputs/page.html")
+    assert html.headers["content-type"] == "application/octet-stream"
+    assert html.headers["content-disposition"].startswith("attachment")
+    dl = http.get(f"/api/runs/{rid}/files/outputs/model.txt", params={"download": "1"})
+    assert dl.headers["content-disposition"] == 'attachment; filename="model.txt"'
+    _error(seeded, f"/api/runs/{rid}/files/outputs/missing.txt", 404)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../run.json", "..%2Frun.json", "outputs/../../run.json", "%2Fetc%2Fpasswd", "..%2F..%2F..%2Fstore.json", "outputs%2F..%2F..%2Frun.json"],
+)
+def test_file_paths_outside_the_run_are_refused(seeded: dict[str, Any], name: str) -> None:
+    """A file name that leaves the run's files (.., absolute, encoded) is refused, never served."""
+    resp = seeded["http"].get(f"{seeded['url']}/api/runs/{seeded['alpha'].id}/files/{name}")
+    assert resp.status_code in (400, 404)
+    assert b'"format"' not in resp.content and b"root:" not in resp.content
+
+
+def test_outward_symlink_is_neither_listed_served_nor_zipped(store: Path) -> None:
+    """A symlink in the run's files pointing outside the run is not a file of the run."""
+    secret = store.parent / "secret.txt"
+    secret.parent.mkdir(parents=True, exist_ok=True)
+    secret.write_text("top secret")
+    run = runlog.Experiment(runlog.Workspace(store), "links").start_logging(outputs=False)
+    run.upload_file("outputs/ok.txt", io.BytesIO(b"fine"))
+    os.symlink(secret, run.path / layout.FILES_DIR / "outputs" / "leak.txt")
+    run.complete()
+    q = StoreQuery(store)
+    assert [f["name"] for f in q.files(run.id)] == ["outputs/ok.txt"]
+    with pytest.raises(ValueError, match="outside"):
+        q.file_path(run.id, "outputs/leak.txt")
+    buf = io.BytesIO()
+    assert q.zip_to(run.id, buf) == ["outputs/ok.txt"]
+    with zipfile.ZipFile(buf) as zf:
+        assert zf.namelist() == ["outputs/ok.txt"]
+
+
+def test_download_all_is_a_zip_of_the_runs_files_only(seeded: dict[str, Any]) -> None:
+    """The zip holds exactly the run's files with their content, not its events or record."""
+    run = seeded["alpha"]
+    resp = seeded["http"].get(f"/api/runs/{run.id}/download")
+    assert resp.status_code == 200 and resp.headers["content-type"] == "application/zip"
+    assert resp.headers["content-disposition"] == f'attachment; filename="{run.id}.zip"'
+    with zipfile.ZipFile(io.BytesIO(resp.content)) as zf:
+        assert sorted(zf.namelist()) == sorted(run.get_file_names())
+        assert zf.read("outputs/model.txt") == b"weights 1 2 3\n"
+        assert not any(n.endswith((".jsonl", "run.json")) for n in zf.namelist())
+
+
+def test_logs_tail_and_follow(seeded: dict[str, Any]) -> None:
+    """The log endpoint lists logs, returns whole lines, and from next_offset only what was appended."""
+    run = seeded["live"]
+    assert _get(seeded, f"/api/runs/{run.id}/logs")["logs"] == ["logs/driver_log.txt"]
+    first = _get(seeded, f"/api/runs/{run.id}/logs", name="logs/driver_log.txt")
+    assert first["text"] == "starting\n" and first["offset"] == 0
+    run._writer.write_log("step 1\nhalf a li")
+    second = _get(seeded, f"/api/runs/{run.id}/logs", name="logs/driver_log.txt", offset=first["next_offset"])
+    assert second["text"] == "step 1\n"  # the partial line waits for its end
+    run._writer.write_log("ne\n")
+    third = _get(seeded, f"/api/runs/{run.id}/logs", name="logs/driver_log.txt", offset=second["next_offset"])
+    assert third["text"] == "half a line\n" and third["next_offset"] == third["size"]
+    reset = _get(seeded, f"/api/runs/{run.id}/logs", name="logs/driver_log.txt", offset=10**9)
+    assert reset["reset"] is True and reset["offset"] == 0
+    _error(seeded, f"/api/runs/{run.id}/logs", 400, name="../run.json")
+
+
+def test_log_tail_starts_at_a_line_boundary(store: Path) -> None:
+    """Without an offset, a long log answers its last max_bytes, starting at a whole line."""
+    run = runlog.Experiment(runlog.Workspace(store), "logs").start_logging(outputs=False)
+    run._writer.write_log("".join(f"line {i:05d}\n" for i in range(1000)))
+    chunk = StoreQuery(store).log(run.id, "logs/driver_log.txt", max_bytes=1024)
+    lines = chunk["text"].splitlines()
+    assert lines[-1] == "line 00999" and all(re.fullmatch(r"line \d{5}", line) for line in lines)
+    assert chunk["offset"] > 0 and chunk["next_offset"] == chunk["size"]
+    run.complete()
+
+
+# -- the cache and a run being written -------------------------------------------------------
+
+
+def test_unchanged_events_files_are_not_parsed_again(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only appended bytes are parsed: a second runs() without writes parses nothing, a write parses one line."""
+    run = runlog.Experiment(runlog.Workspace(store), "cache").start_logging(outputs=False)
+    for i in range(100):
+        run.log("loss", float(i))
+    parsed: list[int] = []
+    real = query_module.parse_lines
+    monkeypatch.setattr(query_module, "parse_lines", lambda data: parsed.append(data.count(b"\n")) or real(data))
+    q = StoreQuery(store)
+    assert q.runs()["runs"][0]["metrics"]["loss"]["count"] == 100
+    assert parsed == [100]
+    q.runs()
+    assert parsed == [100]
+    run.log("loss", -1.0)
+    row = q.runs()["runs"][0]["metrics"]["loss"]
+    assert parsed == [100, 1]
+    assert (row["count"], row["last"], row["min"]) == (101, -1.0, -1.0)
+    run.complete()
+
+
+def test_a_torn_last_line_is_not_shown_until_whole(store: Path) -> None:
+    """A metric line being written (no newline yet) is invisible; once whole it is counted once."""
+    run = runlog.Experiment(runlog.Workspace(store), "torn").start_logging(outputs=False)
+    run.log("loss", 1.0)
+    events = next((run.path / layout.EVENTS_DIR).glob("*" + layout.METRICS_SUFFIX))
+    q = StoreQuery(store)
+    with open(events, "ab") as fh:
+        fh.write(b'["s","loss",0.5,null,')
+        fh.flush()
+        assert q.run(run.id)["metrics"]["loss"]["count"] == 1
+        fh.write(b"1717000000.0]\n")
+    loss = q.run(run.id)["metrics"]["loss"]
+    assert (loss["count"], loss["min"]) == (2, 0.5)
+    run.complete()
+
+
+def test_reads_while_a_writer_appends(store: Path) -> None:
+    """Reading in a loop while another process logs never fails, and counts only grow."""
+    run = runlog.Experiment(runlog.Workspace(store), "writer").start_logging(outputs=False)
+    script = (
+        "import sys, runlog\n"
+        "ws = runlog.Workspace(sys.argv[1])\n"
+        "run = ws.get_run(sys.argv[2])\n"
+        "for i in range(3000): run.log('x', float(i), step=i)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(store), run.id])
+    q = StoreQuery(store)
+    counts = []
+    while proc.poll() is None:
+        counts.append(q.runs()["runs"][0]["metrics"].get("x", {}).get("count", 0))
+    assert proc.wait() == 0
+    final = q.series(run.id, "x", points=10_000)
+    assert final["total"] == 3000 and final["y"] == [float(i) for i in range(3000)]
+    assert counts == sorted(counts)
+    run.complete()
+
+
+# -- safety: host check, token ------------------------------------------------------------------
+
+
+def test_loopback_server_refuses_other_host_headers(seeded: dict[str, Any]) -> None:
+    """Without a token the server answers only requests addressed to a loopback host (no DNS rebinding)."""
+    http = seeded["http"]
+    assert http.get("/api/runs", headers={"Host": "evil.example:5050"}).status_code == 403
+    assert http.get("/api/runs", headers={"Host": "localhost:5050"}).status_code == 200
+
+
+def test_page_and_security_headers(seeded: dict[str, Any]) -> None:
+    """The page is served with a strict CSP (no inline script), nosniff and no framing; static assets ship."""
+    http = seeded["http"]
+    page = http.get("/")
+    assert page.status_code == 200 and "/static/app.js" in page.text
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    assert page.headers["x-frame-options"] == "DENY"
+    for asset in ("/static/app.js", "/static/app.css", "/static/vendor/uPlot.iife.min.js", "/static/vendor/uPlot.min.css"):
+        assert http.get(asset).status_code == 200, asset
+
+
+def test_token_is_required_on_every_request(tmp_path: Path) -> None:
+    """With a token: no token or a wrong one is 401; header, query parameter and the cookie it sets work."""
+    store = tmp_path / "tokstore"
+    runlog.Experiment(runlog.Workspace(store), "t").start_logging(outputs=False).complete()
+    with serve(store, token="s3cret-token") as url, httpx.Client(base_url=url) as http:
+        assert http.get("/api/runs").status_code == 401
+        assert http.get("/").status_code == 401
+        assert http.get("/static/app.js").status_code == 401
+        assert http.get("/api/runs", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert http.get("/api/runs", headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
+        assert http.get("/api/runs", headers={"X-Runlog-Token": "s3cret-token"}).status_code == 200
+        assert http.get("/api/runs", params={"token": "s3cret-token"}).status_code == 200
+    with serve(store, token="s3cret-token") as url, httpx.Client(base_url=url) as browser:
+        landing = browser.get("/", params={"token": "s3cret-token", "x": "1"})
+        assert landing.status_code == 303 and landing.headers["location"] == "/?x=1"
+        assert "HttpOnly" in landing.headers["set-cookie"] and "SameSite=Strict" in landing.headers["set-cookie"]
+        # the client keeps the cookie: later requests need nothing else
+        assert browser.get("/").status_code == 200
+        assert browser.get("/api/runs").status_code == 200
+        browser.cookies.clear()
+        assert browser.get("/api/runs").status_code == 401
+
+
+def test_openapi_schema_lists_every_route(seeded: dict[str, Any]) -> None:
+    """/api/openapi.json is OpenAPI 3.1 and documents exactly the API routes the app serves."""
+    from runlog.ui.app import ROUTES
+
+    schema = _get(seeded, "/api/openapi.json")
+    assert schema["openapi"].startswith("3.1")
+    served = {r.path.replace("{name:path}", "{name}") for r in ROUTES if r.path.startswith("/api/")}
+    assert set(schema["paths"]) == served
+    for path, item in schema["paths"].items():
+        for param in item["get"].get("parameters", []):
+            if param["in"] == "path":
+                assert "{" + param["name"] + "}" in path
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+def test_non_loopback_host_gets_a_generated_token(store: Path) -> None:
+    """Binding to a non-loopback address without --token generates one; loopback needs none; --token is kept."""
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1") and is_loopback("127.1.2.3")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5") and not is_loopback("example.com")
+    _, _, token = serve_config(store, "0.0.0.0", 5050, None, warm=False)
+    assert token and len(token) >= 24
+    assert serve_config(store, "127.0.0.1", 5050, None, warm=False)[2] is None
+    assert serve_config(store, "0.0.0.0", 5050, "mine", warm=False)[2] == "mine"
+
+
+def test_ui_command_reports_a_busy_port(store: Path) -> None:
+    """`runlog ui` on a port in use fails with a message that says what to do."""
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    try:
+        result = CliRunner().invoke(ui, ["--store", str(store), "--port", str(busy.getsockname()[1])])
+    finally:
+        busy.close()
+    assert result.exit_code != 0
+    assert "--port" in result.output
+
+
+def test_ui_command_serves_and_prints_the_address(store: Path) -> None:
+    """`runlog ui --port 0` prints its address and answers the API there until stopped."""
+    run = runlog.Experiment(runlog.Workspace(store), "cli").start_logging(outputs=False)
+    run.log("loss", 0.5)
+    run.complete()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runlog.cli", "ui", "--store", str(store), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        address = None
+        deadline = time.monotonic() + 30
+        while address is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            found = re.search(r"open (http://127\.0\.0\.1:\d+/)", line)
+            address = found.group(1) if found else None
+        assert address, "runlog ui printed no address"
+        resp = httpx.get(address + "api/runs", timeout=10)
+        assert resp.json()["runs"][0]["metrics"]["loss"]["last"] == 0.5
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
