@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._errors import (
+    ActivityFailedError,
     ExperimentNotFound,
     InvalidExperimentName,
     InvalidMetricValue,
@@ -11,28 +12,39 @@ from ._errors import (
     RunFinishedError,
     RunlogError,
     RunNotFound,
+    SnapshotTooLargeError,
     StoreError,
+    UnsupportedConfigurationError,
 )
 from ._metrics import MetricPoint
 from ._run import Run, RunStatus
+from ._submit import Environment, MpiConfiguration, PyTorchConfiguration, ScriptRunConfig, TensorflowConfiguration
 from ._workspace import Experiment, Workspace
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActivityFailedError",
+    "Environment",
     "Experiment",
     "ExperimentNotFound",
     "InvalidExperimentName",
     "InvalidMetricValue",
     "InvalidStatusTransition",
     "MetricPoint",
+    "MpiConfiguration",
+    "PyTorchConfiguration",
     "Run",
     "RunFileNotFound",
     "RunFinishedError",
     "RunNotFound",
     "RunStatus",
     "RunlogError",
+    "ScriptRunConfig",
+    "SnapshotTooLargeError",
     "StoreError",
+    "TensorflowConfiguration",
+    "UnsupportedConfigurationError",
     "Workspace",
     "__version__",
 ]

@@ -61,6 +61,10 @@ def environment_run() -> Run | None:
                     exp = Experiment(ws, os.environ.get(ENV_EXPERIMENT) or ws.find_run_experiment(run_id))
                     _env_run = Run(exp, run_id)
                     _log.debug("found the submitted run %s in %s", run_id, ws.store)
+                    if os.environ.get("RANK") is not None:
+                        from ._distributed import register_process
+
+                        register_process(_env_run)
                 except Exception as exc:  # never let a broken environment break the script
                     _log.warning(
                         "RUNLOG_RUN_ID=%s names no readable run (%s); logging to a new local run instead. "
@@ -68,6 +72,16 @@ def environment_run() -> Run | None:
                         run_id,
                         exc,
                     )
+            elif os.environ.get("RANK") is not None and os.environ.get("WORLD_SIZE") is not None:
+                # Started by torchrun (or a similar launcher): the ranks share one run.
+                try:
+                    from ._distributed import launcher_run, register_process
+
+                    _env_run = launcher_run()
+                    if _env_run is not None:
+                        register_process(_env_run)
+                except Exception as exc:
+                    _log.warning("could not join the run of this multi-process job (%s); using a local run", exc)
             _env_checked = True
     return _env_run if _env_run is not None and not _env_run._finished else None
 

@@ -7,6 +7,7 @@ meaning, so ``except ValueError`` in user code keeps working.
 from __future__ import annotations
 
 __all__ = [
+    "ActivityFailedError",
     "ExperimentNotFound",
     "InvalidExperimentName",
     "InvalidMetricValue",
@@ -15,7 +16,9 @@ __all__ = [
     "RunFinishedError",
     "RunNotFound",
     "RunlogError",
+    "SnapshotTooLargeError",
     "StoreError",
+    "UnsupportedConfigurationError",
     "UploadError",
     "UploadRejected",
     "UploadUnavailable",
@@ -88,6 +91,29 @@ class InvalidStatusTransition(RunlogError, RuntimeError):
         super().__init__(message)
         self.run_id = run_id
         self.status = status
+
+
+class ActivityFailedError(RunlogError, RuntimeError):
+    """A submitted run ended Failed (``wait_for_completion(raise_on_error=True)``)."""
+
+    def __init__(self, message: str, *, run_id: str, exit_code: int | None, error: dict[str, object]) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.exit_code = exit_code
+        self.error = error
+
+
+class SnapshotTooLargeError(RunlogError, ValueError):
+    """The source directory of a submitted script is larger than the snapshot size cap."""
+
+    def __init__(self, message: str, *, size: int, limit: int) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
+
+
+class UnsupportedConfigurationError(RunlogError, NotImplementedError):
+    """A run configuration runlog does not run locally (conda, Docker, remote compute, multi-node)."""
 
 
 class UploadError(RunlogError, ConnectionError):

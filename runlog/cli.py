@@ -270,11 +270,19 @@ def download(store: Path | None, run_id: str, zip_path: Path | None, output: Pat
 @store_option
 @click.argument("run_id")
 @click.option("--name", "log_name", default=None, help="Which log file (default: every driver log of the run).")
-def logs(store: Path | None, run_id: str, log_name: str | None) -> None:
+@click.option("--follow", "-f", is_flag=True, help="Print the log as it grows until the run ends (rank 0's by default).")
+def logs(store: Path | None, run_id: str, log_name: str | None, follow: bool) -> None:
     """Print a run's driver log."""
     run = _run(store, run_id)
-    names = [n for n in run.get_file_names() if n.startswith("logs/")]
+    if follow:
+        from ._stream import follow as follow_log
+
+        name = log_name if log_name is None or log_name.startswith("logs/") else f"logs/{log_name}"
+        follow_log(run, name, sys.stdout)
+        return
+    names = [n for n in run.get_file_names() if n.startswith("logs/") and not n.endswith(".json")]
     if log_name is not None:
+        names = [n for n in run.get_file_names() if n.startswith("logs/")]
         if log_name not in names and f"logs/{log_name}" in names:
             log_name = f"logs/{log_name}"
         if log_name not in names:

@@ -1,0 +1,195 @@
+"""Waiting for a run and streaming its driver log as it grows (from any process).
+
+Everything here reads the store only: the run's status from its meta events and
+the log file by tailing it, so ``wait_for_completion`` and ``runlog logs --follow``
+work from another process or shell than the one that submitted the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from ._errors import ActivityFailedError
+from ._store import layout
+
+if TYPE_CHECKING:
+    from ._run import Run
+
+__all__ = ["LogTail", "follow", "main_log_name", "wait_for_completion"]
+
+POLL_SECONDS = 0.1
+
+
+def main_log_name(run: Run) -> str:
+    """The log that streaming follows: the one the record names, else the driver log, else rank 0's."""
+    name = run._record.get("driver_log")
+    if isinstance(name, str) and name:
+        return name
+    files = layout.FILES_DIR
+    for candidate in (layout.DRIVER_LOG, "logs/driver_log_rank_0.txt"):
+        if (run.path / files / candidate).exists():
+            return candidate
+    return layout.DRIVER_LOG
+
+
+class LogTail:
+    """Reads the whole lines appended to a file since the last call (the file may not exist yet)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: IO[bytes] | None = None
+        self._partial = b""
+
+    def read_lines(self, final: bool = False) -> list[str]:
+        if self._fh is None:
+            try:
+                self._fh = open(self.path, "rb")
+            except FileNotFoundError:
+                return []
+        data = self._partial + self._fh.read()
+        end = len(data) if final else data.rfind(b"\n") + 1
+        self._partial = data[end:]
+        text = data[:end].decode("utf-8", errors="replace")
+        return text.splitlines()
+
+    def exists(self) -> bool:
+        return self._fh is not None or self.path.exists()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def _supervisor_gone(run: Run) -> bool:
+    """True when the run's supervisor ran on this host and is no longer alive."""
+    from ._submit import pid_alive
+
+    pid = run._record.get("supervisor_pid")
+    if not pid or run._record.get("host") != socket.gethostname():
+        return False
+    return not pid_alive(int(pid))
+
+
+def _mark_lost(run: Run) -> None:
+    """The supervisor died without ending the run (kill -9, machine sleep): fail it, saying so."""
+    from ._run import Run as _Run
+
+    status = run.get_status()
+    if status in ("Completed", "Failed", "Canceled"):
+        return
+    fresh = _Run(run.experiment, run.id)
+    message = (
+        f"the runlog supervisor process (pid {run._record.get('supervisor_pid')}) of run {run.id} ended without "
+        f"ending the run (killed?); its script processes were stopped with it. See logs/supervisor_log.txt"
+    )
+    if status == "CancelRequested":
+        fresh._end("Canceled")
+    else:
+        fresh.fail(error_details={"code": "SupervisorLost", "message": message})
+
+
+def follow(run: Run, name: str | None = None, out: IO[str] | None = None, *, header: bool = False) -> str:
+    """Print log ``name`` of ``run`` as it grows until the run ends; returns the final status."""
+    from ._run import RunStatus
+
+    out = out if out is not None else sys.stdout
+    name = name or main_log_name(run)
+    tail = LogTail(run.path / layout.FILES_DIR / name)
+    announced = False
+    lost_checks = 0
+    try:
+        while True:
+            status = run.get_status()
+            done = status in RunStatus.TERMINAL
+            if header and not announced and (tail.exists() or done):
+                out.write(f"\nStreaming {name}\n{'=' * (len(name) + 10)}\n\n")
+                announced = True
+            for line in tail.read_lines(final=done):
+                out.write(line + "\n")
+            out.flush()
+            if done:
+                return status
+            if _supervisor_gone(run):
+                lost_checks += 1
+                if lost_checks >= 3:  # the supervisor may have ended the run just now: re-read first
+                    if run.get_status() not in RunStatus.TERMINAL:
+                        _mark_lost(run)
+                    continue
+            time.sleep(POLL_SECONDS)
+    finally:
+        tail.close()
+
+
+def _web_view(run: Run) -> str:
+    return run.path.absolute().as_uri()
+
+
+def wait_for_completion(
+    run: Run, show_output: bool = False, wait_post_processing: bool = False, raise_on_error: bool = True
+) -> dict[str, Any]:
+    """Wait until ``run`` is Completed, Failed or Canceled; return its details.
+
+    ``show_output=True`` prints ``RunId:``, ``Web View:``, then ``Streaming <log>``
+    with the driver log as it grows (rank 0's for multi-process runs), then an
+    ``Execution Summary``. A Failed run raises :class:`runlog.ActivityFailedError`
+    (``raise_on_error=True``) or has its error printed as indented JSON.
+    Ctrl-C stops the waiting only: the run keeps going, and a line says so.
+    ``wait_post_processing`` is accepted: the wait always includes collecting outputs.
+    """
+    from ._run import RunStatus
+
+    if run._owner_pid == os.getpid() and not run._finished:
+        raise RuntimeError(
+            f"run {run.id} was started by this process (start_logging / Run.get_context) and ends only when this "
+            f"process calls run.complete(): waiting for it here would wait forever"
+        )
+    out = sys.stdout
+    try:
+        if show_output:
+            out.write(f"RunId: {run.id}\nWeb View: {_web_view(run)}\n")
+            out.flush()
+            follow(run, None, out, header=True)
+        else:
+            lost_checks = 0
+            while run.get_status() not in RunStatus.TERMINAL:
+                if _supervisor_gone(run):
+                    lost_checks += 1
+                    if lost_checks >= 3 and run.get_status() not in RunStatus.TERMINAL:
+                        _mark_lost(run)
+                        continue
+                time.sleep(POLL_SECONDS)
+    except KeyboardInterrupt:
+        out.write(
+            f"\nStopped waiting for run {run.id}: the run keeps going (status {run.get_status()}). "
+            f"Follow it again with run.wait_for_completion(show_output=True) or `runlog logs {run.id} --follow`; "
+            f"stop it with run.cancel().\n"
+        )
+        out.flush()
+        return run.get_details()
+    run._finished = True
+    details = run.get_details()
+    error = details.get("error")
+    if show_output:
+        out.write(f"\nExecution Summary\n=================\nRunId: {run.id}\nWeb View: {_web_view(run)}\n")
+        if error and not raise_on_error:
+            out.write("\nError:\n" + json.dumps(error, indent=4, default=repr) + "\n")
+        out.write("\n")
+        out.flush()
+    if details["status"] == RunStatus.FAILED and raise_on_error:
+        inner = (error or {}).get("error", {}) if isinstance(error, dict) else {}
+        exit_code = inner.get("exit_code")
+        message = inner.get("message") or "the run failed; see its driver log"
+        raise ActivityFailedError(
+            f"run {run.id} failed: {message}",
+            run_id=run.id,
+            exit_code=exit_code if isinstance(exit_code, int) else None,
+            error=error or {},
+        )
+    return details

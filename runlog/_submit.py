@@ -1,0 +1,571 @@
+"""Script runs: ``ScriptRunConfig``, ``Environment`` and ``experiment.submit()``, run locally.
+
+``experiment.submit(ScriptRunConfig(...))`` snapshots the source directory into
+the run (``snapshot/``) and into a fresh working copy, starts a detached
+supervisor process (``python -m runlog._supervisor``, its own session) and
+returns at once. The supervisor starts the script (or N ranks), captures their
+stdout/stderr into the driver logs, and ends the run. See ``docs/script-runs.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._errors import UnsupportedConfigurationError
+from ._store import layout
+
+if TYPE_CHECKING:
+    from ._run import Run
+    from ._workspace import Experiment
+
+__all__ = [
+    "DockerSection",
+    "Environment",
+    "MpiConfiguration",
+    "PyTorchConfiguration",
+    "PythonSection",
+    "ScriptRunConfig",
+    "TensorflowConfiguration",
+    "rank_log_name",
+    "submit",
+    "terminate_run_processes",
+    "wait_for_completion",
+]
+
+_log = logging.getLogger("runlog.submit")
+
+SUPERVISOR_LOG = "logs/supervisor_log.txt"
+PROCESS_INFO = "logs/process_info.json"
+PROCESS_STATUS = "logs/process_status.json"
+ENV_SOURCE_DIRECTORY = "RUNLOG_SOURCE_DIRECTORY"
+CANCEL_GRACE_SECONDS = 10.0
+
+
+def rank_log_name(rank: int | None, world_size: int) -> str:
+    """The driver log of a process the supervisor starts (the rule of ``runlog._driverlog.driver_log_name``)."""
+    if rank is not None and world_size > 1:
+        return f"logs/driver_log_rank_{rank}.txt"
+    return layout.DRIVER_LOG
+
+
+# -- environments ---------------------------------------------------------------------------
+
+_CONDA_HINT = (
+    "runlog runs scripts locally with an interpreter that already exists; it does not build conda "
+    "environments. Create the environment yourself (e.g. `conda env create -f environment.yml`), then point "
+    "the Environment at its interpreter: env.python.user_managed_dependencies = True; "
+    "env.python.interpreter_path = '/path/to/envs/<name>/bin/python'"
+)
+_DOCKER_HINT = (
+    "runlog does not run scripts in Docker containers. Run runlog inside the container instead "
+    "(e.g. `docker run -v $PWD:/work -w /work IMAGE runlog submit train.py --experiment NAME`, with the "
+    "store on a mounted folder), and leave environment.docker.enabled False"
+)
+
+
+class PythonSection:
+    """Which Python runs the script (as Azure ML's ``PythonSection``).
+
+    ``interpreter_path``: default ``None``, the interpreter running ``submit``
+    (Azure's default ``"python"`` would pick whatever is first on PATH).
+    ``user_managed_dependencies`` is accepted; runlog never installs packages.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.user_managed_dependencies: bool = bool(kwargs.pop("user_managed_dependencies", False))
+        self.interpreter_path: str | None = kwargs.pop("interpreter_path", None)
+        self.conda_dependencies: Any = kwargs.pop("conda_dependencies", None)
+        self.conda_dependencies_file: str | None = kwargs.pop("conda_dependencies_file", None)
+        self.base_conda_environment: str | None = kwargs.pop("base_conda_environment", None)
+        if kwargs:
+            raise TypeError(f"PythonSection() got unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
+
+
+class DockerSection:
+    """Accepted so that Azure code runs; ``enabled=True`` or an image is refused at submit."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.enabled: bool = bool(kwargs.pop("enabled", False))
+        self.base_image: str | None = kwargs.pop("base_image", None)
+        self.base_dockerfile: str | None = kwargs.pop("base_dockerfile", None)
+        self.shm_size: str | None = kwargs.pop("shm_size", None)
+        self.arguments: list[str] = list(kwargs.pop("arguments", []))
+        if kwargs:
+            raise TypeError(f"DockerSection() got unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
+
+
+class Environment:
+    """The interpreter and environment variables of a script run (Azure ML's ``Environment``).
+
+    ``Environment(name)``; ``env.python.interpreter_path`` (default: the current
+    interpreter); ``env.environment_variables`` (a dict added to the script's
+    environment). Conda and Docker environments are out of scope: they raise
+    :class:`runlog.UnsupportedConfigurationError` saying what to do instead.
+    """
+
+    def __init__(self, name: str, **kwargs: Any) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"Environment(name) needs a non-empty name such as 'user-managed-env'; got {name!r}")
+        self.name = name
+        self.version: str | None = kwargs.pop("version", None)
+        self.python = PythonSection()
+        self.docker = DockerSection()
+        self.environment_variables: dict[str, str] = dict(kwargs.pop("environment_variables", None) or {})
+        self.inferencing_stack_version: str | None = kwargs.pop("inferencing_stack_version", None)
+        self.r: Any = None
+        self.spark: Any = None
+
+    def __repr__(self) -> str:
+        return f"Environment(name={self.name!r}, interpreter={self.python.interpreter_path or sys.executable!r})"
+
+    # Azure's factories that need a package manager or a container: out of scope, said clearly.
+    @staticmethod
+    def from_conda_specification(name: str, file_path: str) -> Environment:
+        raise UnsupportedConfigurationError(f"Environment.from_conda_specification({name!r}, {file_path!r}): {_CONDA_HINT}")
+
+    @staticmethod
+    def from_existing_conda_environment(name: str, conda_environment_name: str) -> Environment:
+        raise UnsupportedConfigurationError(
+            f"Environment.from_existing_conda_environment({name!r}, {conda_environment_name!r}): pass the "
+            f"environment's interpreter instead: env = Environment({name!r}); "
+            f"env.python.user_managed_dependencies = True; env.python.interpreter_path = "
+            f"'/path/to/envs/{conda_environment_name}/bin/python'"
+        )
+
+    @staticmethod
+    def from_pip_requirements(name: str, file_path: str, pip_version: str | None = None) -> Environment:
+        raise UnsupportedConfigurationError(
+            f"Environment.from_pip_requirements({name!r}, {file_path!r}): runlog does not install packages. "
+            f"Create a virtual environment (`python -m venv .venv && .venv/bin/pip install -r {file_path}`) and set "
+            f"env.python.interpreter_path to its python"
+        )
+
+    @staticmethod
+    def from_docker_image(name: str, image: str, **kwargs: Any) -> Environment:
+        raise UnsupportedConfigurationError(f"Environment.from_docker_image({name!r}, {image!r}): {_DOCKER_HINT}")
+
+    @staticmethod
+    def from_dockerfile(name: str, dockerfile: str, **kwargs: Any) -> Environment:
+        raise UnsupportedConfigurationError(f"Environment.from_dockerfile({name!r}, ...): {_DOCKER_HINT}")
+
+    def register(self, workspace: Any) -> Environment:
+        """Nothing to register locally: returns the environment itself."""
+        return self
+
+    def _interpreter(self) -> str:
+        if self.docker.enabled or self.docker.base_image or self.docker.base_dockerfile:
+            raise UnsupportedConfigurationError(f"environment {self.name!r} asks for Docker: {_DOCKER_HINT}")
+        if self.python.conda_dependencies is not None or self.python.conda_dependencies_file:
+            if not self.python.user_managed_dependencies:
+                raise UnsupportedConfigurationError(f"environment {self.name!r} has conda dependencies: {_CONDA_HINT}")
+        path = self.python.interpreter_path
+        if not path:
+            return sys.executable
+        import shutil
+
+        found = shutil.which(path) if os.sep not in path else (path if os.access(path, os.X_OK) else None)
+        if not found:
+            raise FileNotFoundError(
+                f"environment {self.name!r}: python.interpreter_path={path!r} is not an executable; pass the full "
+                f"path of a Python interpreter, or leave it None to use {sys.executable}"
+            )
+        return found
+
+
+# -- distributed job configurations -------------------------------------------------------------
+
+
+class PyTorchConfiguration:
+    """N processes on this machine with torchrun's variables (``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ...)."""
+
+    def __init__(self, communication_backend: str = "Nccl", process_count: int | None = None, node_count: int = 1) -> None:
+        self.communication_backend = communication_backend
+        self.process_count = process_count
+        self.node_count = node_count
+
+    def _world_size(self) -> int:
+        _single_node(type(self).__name__, self.node_count)
+        return _positive("process_count", self.process_count if self.process_count is not None else self.node_count)
+
+
+class MpiConfiguration:
+    """``process_count_per_node`` processes with torchrun's and Open MPI's rank variables (no mpirun)."""
+
+    def __init__(self, process_count_per_node: int = 1, node_count: int = 1) -> None:
+        self.process_count_per_node = process_count_per_node
+        self.node_count = node_count
+
+    def _world_size(self) -> int:
+        _single_node(type(self).__name__, self.node_count)
+        return _positive("process_count_per_node", self.process_count_per_node)
+
+
+class TensorflowConfiguration:
+    """``worker_count`` worker processes (parameter servers are not started)."""
+
+    def __init__(self, worker_count: int = 1, parameter_server_count: int = 1) -> None:
+        self.worker_count = worker_count
+        self.parameter_server_count = parameter_server_count
+
+    def _world_size(self) -> int:
+        return _positive("worker_count", self.worker_count)
+
+
+def _single_node(kind: str, node_count: Any) -> None:
+    if node_count != 1:
+        raise UnsupportedConfigurationError(
+            f"{kind}(node_count={node_count!r}): runlog runs every process on this machine; use node_count=1 and "
+            f"set the process count instead"
+        )
+
+
+def _positive(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1; got {value!r}")
+    return value
+
+
+# -- ScriptRunConfig ---------------------------------------------------------------------------
+
+
+class ScriptRunConfig:
+    """What to run: a script (or a command) in a source directory, with an environment.
+
+    Same arguments as Azure ML's ``ScriptRunConfig``. ``compute_target`` may be
+    ``None`` or ``"local"``; ``resume_from`` and ``docker_runtime_config`` are
+    out of scope. ``max_run_duration_seconds`` cancels a run that runs longer.
+    """
+
+    def __init__(
+        self,
+        source_directory: str | os.PathLike[str],
+        script: str | None = None,
+        arguments: Sequence[Any] | str | None = None,
+        run_config: Any = None,
+        _telemetry_values: Any = None,
+        compute_target: Any = None,
+        environment: Environment | None = None,
+        distributed_job_config: PyTorchConfiguration | MpiConfiguration | TensorflowConfiguration | None = None,
+        resume_from: Any = None,
+        max_run_duration_seconds: int | None = 2592000,
+        command: Sequence[Any] | str | None = None,
+        docker_runtime_config: Any = None,
+    ) -> None:
+        if script is None and command is None:
+            raise ValueError("ScriptRunConfig needs script= (a file in source_directory) or command= (a command line)")
+        if command is not None and (script is not None or arguments):
+            raise ValueError(
+                "ScriptRunConfig takes either script=/arguments= or command=, not both; to run a script with "
+                "command= write command=['python', 'train.py', '--arg', value]"
+            )
+        if compute_target not in (None, "local") and getattr(compute_target, "name", None) != "local":
+            raise UnsupportedConfigurationError(
+                f"compute_target={compute_target!r}: runlog runs scripts on this machine only; leave compute_target "
+                f"None (or 'local')"
+            )
+        if resume_from is not None:
+            raise UnsupportedConfigurationError(
+                "resume_from= is not supported: pass the checkpoint path to your script in arguments= instead"
+            )
+        if docker_runtime_config is not None:
+            raise UnsupportedConfigurationError(f"docker_runtime_config= is not supported: {_DOCKER_HINT}")
+        if environment is None and run_config is not None:
+            environment = getattr(run_config, "environment", None)
+        if environment is not None and not isinstance(environment, Environment):
+            raise TypeError(f"environment= must be a runlog Environment; got {type(environment).__name__}")
+        self.source_directory = str(source_directory)
+        self.script = script
+        self.arguments: list[str] = (
+            shlex.split(arguments) if isinstance(arguments, str) else [str(a) for a in (arguments or [])]
+        )
+        self.command: list[str] | str | None = (
+            command if isinstance(command, str) or command is None else [str(c) for c in command]
+        )
+        self.run_config = run_config
+        self.compute_target = compute_target
+        self.environment = environment if environment is not None else Environment("runlog-default")
+        self.distributed_job_config = distributed_job_config
+        self.max_run_duration_seconds = max_run_duration_seconds
+
+    def __repr__(self) -> str:
+        what = f"script={self.script!r}, arguments={self.arguments!r}" if self.script else f"command={self.command!r}"
+        return f"ScriptRunConfig(source_directory={self.source_directory!r}, {what})"
+
+    def _world_size(self) -> int | None:
+        config = self.distributed_job_config
+        if config is None:
+            return None
+        if not hasattr(config, "_world_size"):
+            raise TypeError(
+                f"distributed_job_config must be a PyTorchConfiguration, MpiConfiguration or TensorflowConfiguration; "
+                f"got {type(config).__name__}"
+            )
+        return int(config._world_size())
+
+    def _argv(self, interpreter: str, source: Path) -> list[str]:
+        if self.command is not None:
+            if isinstance(self.command, str):
+                return ["/bin/sh", "-c", self.command]
+            return list(self.command)
+        assert self.script is not None
+        script = Path(self.script)
+        if script.is_absolute():
+            try:
+                script = script.resolve().relative_to(source.resolve())
+            except ValueError:
+                raise ValueError(
+                    f"script={self.script!r} is not inside source_directory={self.source_directory!r}; the script "
+                    f"must be part of the source directory that is snapshotted"
+                ) from None
+        if not (source / script).is_file():
+            raise FileNotFoundError(
+                f"script={self.script!r} not found in source_directory={str(source)!r}; give the script's path "
+                f"relative to the source directory"
+            )
+        return [interpreter, "-u", script.as_posix(), *self.arguments]
+
+
+# -- submit -------------------------------------------------------------------------------------
+
+
+def submit(
+    experiment: Experiment,
+    config: Any,
+    *,
+    tags: Mapping[str, Any] | None = None,
+    show_output: bool = False,
+    run_id: str | None = None,
+    **kwargs: Any,
+) -> Run:
+    """Start ``config`` as a run of ``experiment`` in a detached process; returns the run at once.
+
+    With ``show_output=True`` the driver log is streamed until the run ends (as
+    ``run.wait_for_completion(show_output=True, raise_on_error=False)``) and the
+    ended run is returned.
+    """
+    from . import _snapshot
+    from ._run import Run, RunStatus, _new_run_id
+
+    if kwargs:
+        raise TypeError(f"experiment.submit() got unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
+    if not isinstance(config, ScriptRunConfig):
+        raise TypeError(
+            f"experiment.submit(config) takes a runlog ScriptRunConfig; got {type(config).__name__}. "
+            f"Build one with ScriptRunConfig(source_directory='.', script='train.py')"
+        )
+    source = Path(config.source_directory).absolute()
+    interpreter = config.environment._interpreter()
+    argv = config._argv(interpreter, source)
+    world_size = config._world_size()
+    store = experiment.workspace.store
+    snapshot = _snapshot.scan(source, exclude=[store])
+    if config.script is not None:
+        script_name = Path(argv[2]).as_posix()
+        if script_name not in snapshot.files:
+            raise ValueError(
+                f"script {script_name!r} is excluded from the snapshot by an ignore file (.gitignore or "
+                f".runlogignore) in {source}; un-ignore it (e.g. '!{script_name}' in .runlogignore)"
+            )
+    run_id = run_id or _new_run_id(experiment.name)
+    run_dir = layout.run_dir(store, experiment.name, run_id)
+    if (run_dir / layout.RUN_RECORD).exists():
+        raise ValueError(f"a run with id {run_id!r} already exists in experiment {experiment.name!r}")
+    logs_dir = run_dir / layout.FILES_DIR / "logs"
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    nproc = world_size or 1
+    supervisor_log = os.open(logs_dir / Path(SUPERVISOR_LOG).name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "runlog._supervisor"],
+            stdin=subprocess.PIPE,
+            stdout=supervisor_log,
+            stderr=supervisor_log,
+            start_new_session=True,
+            close_fds=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    finally:
+        os.close(supervisor_log)
+    assert proc.stdin is not None
+    workdir: str | None = None
+    try:
+        run = Run._create(
+            experiment,
+            run_id=run_id,
+            run_type="script",
+            status=RunStatus.QUEUED,
+            extra={
+                "pid": proc.pid,  # the run's process: the supervisor (the script's parent)
+                "submitter_pid": os.getpid(),
+                "supervisor_pid": proc.pid,
+                "pgid": proc.pid,
+                "script": config.script,
+                "arguments": config.arguments,
+                "command": argv,
+                "interpreter": interpreter,
+                "source_directory": str(source),
+                "environment": config.environment.name,
+                "process_count": nproc,
+                "distributed": type(config.distributed_job_config).__name__ if world_size else None,
+                "driver_log": rank_log_name(0 if world_size else None, nproc),
+                "snapshot": {"files": len(snapshot.files), "bytes": snapshot.size},
+            },
+        )
+        if tags:
+            run.set_tags(dict(tags))
+        for name, path in snapshot.files.items():
+            run._writer.add_file(f"snapshot/{name}", path)
+        workdir = tempfile.mkdtemp(prefix=f"runlog-{run_id}-")
+        snapshot.copy_to(Path(workdir))
+        spec = {
+            "store": str(store),
+            "experiment": experiment.name,
+            "run_id": run_id,
+            "argv": argv,
+            "workdir": workdir,
+            "source_directory": str(source),
+            "nproc": nproc,
+            "distributed": world_size is not None,
+            "env": {str(k): str(v) for k, v in config.environment.environment_variables.items()},
+            "max_run_duration_seconds": config.max_run_duration_seconds,
+            "mpi": isinstance(config.distributed_job_config, MpiConfiguration),
+        }
+        proc.stdin.write(json.dumps(spec).encode())
+        proc.stdin.close()
+    except BaseException as exc:
+        proc.stdin.close()  # EOF before a spec: the supervisor exits without starting anything
+        proc.wait()
+        if workdir:
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
+        if (run_dir / layout.RUN_RECORD).exists():
+            try:
+                failed = Run(experiment, run_id)
+                failed.fail(error_details=exc, error_code="SubmitError")
+            except Exception:
+                pass
+        raise
+    threading.Thread(target=proc.wait, name=f"runlog-reap-{proc.pid}", daemon=True).start()
+    _log.debug("submitted run %s: supervisor pid %d, %d process(es), working copy %s", run_id, proc.pid, nproc, workdir)
+    if show_output:
+        wait_for_completion(run, show_output=True, raise_on_error=False)
+    return run
+
+
+# -- ending and cancelling -----------------------------------------------------------------------
+
+
+def pid_alive(pid: int) -> bool:
+    """True when ``pid`` runs (a zombie is not running)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+        return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"
+    except OSError:
+        return True
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A group whose only members are zombies is gone for our purpose.
+    try:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as fh:
+                    stat = fh.read()
+            except OSError:
+                continue
+            fields = stat[stat.rfind(b")") + 2 :].split()
+            if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
+                return True
+        return False
+    except OSError:
+        return True
+
+
+def _process_groups(run: Run) -> list[int]:
+    try:
+        info = json.loads((run.path / layout.FILES_DIR / PROCESS_INFO).read_text(encoding="utf-8"))
+        return [int(p["pgid"]) for p in info.get("processes", []) if p.get("pgid")]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def terminate_run_processes(run: Run, grace_seconds: float = CANCEL_GRACE_SECONDS) -> None:
+    """Stop a submitted run's supervisor and every process group of its script (SIGTERM, then SIGKILL)."""
+    from ._run import RunStatus
+
+    record = run._record
+    import socket
+
+    if record.get("host") not in (None, socket.gethostname()):
+        _log.warning("run %s runs on host %s: its processes cannot be stopped from here", run.id, record.get("host"))
+        return
+    supervisor = int(record.get("supervisor_pid") or 0)
+    run._set_status(RunStatus.CANCEL_REQUESTED)
+    groups = _process_groups(run)
+
+    def signal_all(sig: int) -> None:
+        if supervisor and pid_alive(supervisor):
+            try:
+                os.kill(supervisor, sig)
+            except OSError:
+                pass
+        for pgid in groups:
+            try:
+                os.killpg(pgid, sig)
+            except OSError:
+                pass
+
+    def gone() -> bool:
+        return not (supervisor and pid_alive(supervisor)) and not any(_group_alive(g) for g in groups)
+
+    signal_all(signal.SIGTERM)
+    deadline = time.monotonic() + grace_seconds
+    while not gone() and time.monotonic() < deadline:
+        time.sleep(0.05)
+        groups = groups or _process_groups(run)
+    if not gone():
+        _log.warning("run %s: processes still running %.0f s after SIGTERM; sending SIGKILL", run.id, grace_seconds)
+        signal_all(signal.SIGKILL)
+        deadline = time.monotonic() + 5.0
+        while not gone() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    _log.debug("run %s: processes stopped", run.id)
+
+
+def wait_for_completion(
+    run: Run, show_output: bool = False, wait_post_processing: bool = False, raise_on_error: bool = True
+) -> dict[str, Any]:
+    """See :meth:`runlog.Run.wait_for_completion` (implemented in ``runlog._stream``)."""
+    from ._stream import wait_for_completion as _wait
+
+    return _wait(run, show_output=show_output, wait_post_processing=wait_post_processing, raise_on_error=raise_on_error)
