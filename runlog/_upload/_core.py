@@ -573,7 +573,7 @@ class Uploader:
             is_log = name.startswith(layout.LOGS_PREFIX)
             if is_log and not final and now - self._log_sent_at.get(name, -1e9) < self.options.log_interval:
                 continue
-            self._deliver(lambda items: self.target.send_file(items[0], path), [name], "file", f"file {name}")
+            self._deliver(lambda items, p=path: self.target.send_file(items[0], p), [name], "file", f"file {name}")
             self._log_sent_at[name] = now
             self.stats.files += 1
             with self._cursor_lock:

@@ -60,6 +60,9 @@ HISTORY_PAGE = 25_000
 RUN_ID_TAG = "runlog.run_id"
 TABLES_PREFIX = "runlog/tables/"
 
+# Test seam: the transport every MlflowTarget uses when none is given (e.g. httpx.MockTransport).
+default_transport: httpx.BaseTransport | None = None
+
 _STATUS = {"Completed": "FINISHED", "Failed": "FAILED", "Canceled": "KILLED"}
 _BAD_KEY_CHARS = re.compile(r"[^/\w.\- :]")
 
@@ -169,7 +172,7 @@ class MlflowTarget:
             verify = os.environ["MLFLOW_TRACKING_SERVER_CERT_PATH"]
         self._httpx = httpx
         self._client = httpx.Client(
-            transport=transport,
+            transport=transport if transport is not None else default_transport,
             timeout=httpx.Timeout(self.options.request_timeout, connect=min(10.0, self.options.request_timeout)),
             auth=auth,
             headers=headers,

@@ -1,0 +1,297 @@
+"""The uploader core with an in-memory target: cursor, deterministic steps, batching, give-up paths."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import runlog
+from runlog._errors import UploadRejected, UploadUnavailable
+from runlog._store import writer_for
+from runlog._upload import MetaEvent, MetricEvent, RunInfo, Target, Uploader, UploadOptions
+from runlog._upload._cursor import UploadCursor
+from runlog._upload._retry import call_with_retry
+
+
+class MemoryTarget:
+    """Records what it is sent; can fail on demand."""
+
+    name = "memory-test"
+    endpoint = "memory://test"
+
+    def __init__(self, max_points: int = 1000, max_meta: int = 100) -> None:
+        self.max_points = max_points
+        self.max_meta = max_meta
+        self.metric_calls: list[list[MetricEvent]] = []
+        self.meta_calls: list[list[MetaEvent]] = []
+        self.files: dict[str, bytes] = {}
+        self.finished: list[tuple[str, float | None]] = []
+        self.opened = 0
+        self.state: dict[str, Any] = {}
+        self.fail_metrics: list[BaseException] = []
+        self.reject_names: set[str] = set()
+        self.block = threading.Event()
+        self.block.set()
+
+    def open(self, run: RunInfo, state: dict[str, Any]) -> None:
+        self.state = state
+        if not state.get("run_id"):
+            self.opened += 1
+            state["run_id"] = f"remote-{run.run_id}"
+
+    def send_metrics(self, events: Sequence[MetricEvent]) -> None:
+        self.block.wait()
+        if self.fail_metrics:
+            raise self.fail_metrics.pop(0)
+        if any(e.name in self.reject_names for e in events):
+            raise UploadRejected("bad name", status=400, code="INVALID_PARAMETER_VALUE", hint="rename it")
+        self.metric_calls.append(list(events))
+
+    def send_meta(self, events: Sequence[MetaEvent]) -> None:
+        self.meta_calls.append(list(events))
+
+    def send_file(self, name: str, path: Path) -> None:
+        self.files[name] = path.read_bytes()
+
+    def flush(self, final: bool) -> None:
+        pass
+
+    def finish(self, status: str, end_time: float | None) -> None:
+        self.finished.append((status, end_time))
+
+    def close(self) -> None:
+        pass
+
+    def points(self) -> list[tuple[str, Any, int, float]]:
+        return [(e.name, e.value, e.seq, e.time) for call in self.metric_calls for e in call]
+
+
+FAST = {"retry_initial": 0.001, "retry_max": 0.01, "interval": 0.01, "log_interval": 0.0, "finish_timeout": 5.0}
+
+
+def uploader(run: runlog.Run, target: MemoryTarget, **kwargs: Any) -> Uploader:
+    return Uploader(run.path, target, UploadOptions(**{**FAST, **kwargs}))
+
+
+@pytest.fixture()
+def run(exp: runlog.Experiment) -> runlog.Run:
+    """A run with no tracking URI."""
+    return exp.start_logging(outputs=False)
+
+
+def test_memory_target_satisfies_the_protocol() -> None:
+    """The Target protocol is small and checkable at runtime."""
+    assert isinstance(MemoryTarget(), Target)
+
+
+def test_cursor_moves_only_past_acknowledged_events_and_resumes(run: runlog.Run) -> None:
+    """A second uploader starts where the first stopped: only new events are sent."""
+    target = MemoryTarget()
+    for i in range(10):
+        run.log("a", i)
+    assert uploader(run, target).sync()
+    for i in range(10, 15):
+        run.log("a", i)
+    second = MemoryTarget()
+    assert uploader(run, second).sync()
+    assert [p[1] for p in second.points()] == list(range(10, 15))
+    assert [p[2] for p in second.points()] == list(range(10, 15))  # steps continue from the cursor
+    assert second.opened == 0  # the remote run came from the cursor
+    saved = json.loads(UploadCursor.path_for(run.path, "memory-test").read_text())
+    assert saved["remote"] == {"run_id": f"remote-{run.id}"} and saved["version"] == 1
+
+
+def test_steps_are_derived_from_the_store_not_from_upload_order(run: runlog.Run) -> None:
+    """No step: previous step + 1 per name; lists take consecutive steps; rows count per table."""
+    run.log("a", 1.0)
+    run.log("a", 2.0, step=10)
+    run.log("a", 3.0)
+    run.log_list("l", [1, 2, 3])
+    run.log_list("l", [4])
+    run.log_row("t", x=1)
+    run.log_table("t", {"x": [2, 3]})
+    run.log_row("t", x=4)
+    target = MemoryTarget()
+    uploader(run, target).sync()
+    seqs = {(e.name, e.kind): [] for call in target.metric_calls for e in call}  # type: dict[tuple[str, str], list[int]]
+    for call in target.metric_calls:
+        for e in call:
+            seqs[(e.name, e.kind)].append(e.seq)
+    assert seqs[("a", "s")] == [0, 10, 11]
+    assert seqs[("l", "l")] == [0, 3]
+    assert seqs[("t", "r")] == [0, 3] and seqs[("t", "t")] == [1]
+
+
+def test_a_resend_after_a_crash_carries_identical_points(run: runlog.Run) -> None:
+    """Restoring an older cursor (a crash before saving) re-sends exactly the same (name, value, step, time)."""
+    for i in range(30):
+        run.log("a", float(i % 3))
+    first = MemoryTarget(max_points=10)
+    up = uploader(run, first)
+    up.sync()
+    cursor_path = UploadCursor.path_for(run.path, "memory-test")
+    saved = json.loads(cursor_path.read_text())
+    # Roll the cursor back to "after the first batch", as if the process died before saving the second.
+    state = first.metric_calls[0]
+    name = state[0].source
+    saved["metrics"][name] = {"offset": 0, "next_step": {}, "next_row": {}}
+    cursor_path.write_text(json.dumps(saved))
+    second = MemoryTarget(max_points=10)
+    uploader(run, second).sync()
+    assert second.points() == first.points()
+
+
+def test_batches_respect_the_target_limit_and_a_small_read_chunk(run: runlog.Run) -> None:
+    """max_points bounds each batch; a small read chunk bounds memory and still sends everything once."""
+    for i in range(1000):
+        run.log("a", i)
+    run.log_list("big", list(range(25)))  # one event larger than a batch goes alone
+    target = MemoryTarget(max_points=64)
+    uploader(run, target, read_chunk=4096).sync()
+    assert [p[1] for p in target.points() if p[0] == "a"] == list(range(1000))
+    assert all(sum(len(e.value) if e.kind == "l" else 1 for e in call) <= 64 for call in target.metric_calls)
+    assert len(target.metric_calls) > 1000 // 64
+
+
+def test_a_torn_last_line_waits_for_its_end(run: runlog.Run) -> None:
+    """A half-written line (a writer mid-write) is not sent, and not skipped either."""
+    run.log("a", 1)
+    events_file = next((run.path / "events").glob("*.metrics.jsonl"))
+    with open(events_file, "ab") as fh:
+        fh.write(b'["s","a",2,null,')
+    target = MemoryTarget()
+    up = uploader(run, target)
+    up.sync()
+    assert [p[1] for p in target.points()] == [1]
+    with open(events_file, "ab") as fh:
+        fh.write(b'1717000000.5]\n')
+    up.sync()
+    assert [p[1] for p in target.points()] == [1, 2]
+
+
+def test_events_files_of_several_processes_each_have_their_own_cursor(run: runlog.Run) -> None:
+    """Two writer processes' files are both sent, each with its own offsets and step counters."""
+    run.log("a", 1)
+    other = run.path / "events" / "otherhost-1-abc.metrics.jsonl"
+    other.write_text('["s","a",10,null,1.0]\n["s","a",11,null,2.0]\n')
+    target = MemoryTarget()
+    uploader(run, target).sync()
+    by_source: dict[str, list[tuple[Any, int]]] = {}
+    for call in target.metric_calls:
+        for e in call:
+            by_source.setdefault(e.source, []).append((e.value, e.seq))
+    assert by_source[other.name] == [(10, 0), (11, 1)]
+    cursor = UploadCursor.load(run.path, "memory-test")
+    assert set(cursor.metrics) == {other.name, next(iter(set(by_source) - {other.name}))}
+
+
+def test_meta_events_files_and_final_status(run: runlog.Run) -> None:
+    """Tags/properties go in batches of max_meta; files once per version; finish once with the end time."""
+    for i in range(5):
+        run.tag(f"t{i}", str(i))
+    writer_for(run.path).write_log("hello\n")
+    target = MemoryTarget(max_meta=2)
+    up = uploader(run, target)
+    up.sync()
+    assert all(len(c) <= 2 for c in target.meta_calls)
+    assert [e.key for c in target.meta_calls for e in c if e.kind == "tag"] == [f"t{i}" for i in range(5)]
+    assert target.files == {"logs/driver_log.txt": b"hello\n"}
+    assert target.finished == []  # still running
+    run.complete()
+    up.sync()
+    up.sync()
+    assert target.finished == [("Completed", run._reader.state().end_time)]
+
+
+def test_a_rejected_event_is_set_aside_and_the_rest_flows(run: runlog.Run, caplog: pytest.LogCaptureFixture) -> None:
+    """Bisection isolates the rejected event; it lands in the dead-letter file; a WARNING names cause and fix."""
+    for i in range(20):
+        run.log("ok", i)
+        if i == 13:
+            run.log("bad", i)
+    target = MemoryTarget()
+    target.reject_names = {"bad"}
+    caplog.set_level(logging.WARNING, logger="runlog.upload")
+    up = uploader(run, target)
+    up.sync()
+    assert [p[1] for p in target.points()] == list(range(20))
+    assert up.stats.dead_letters == 1 and UploadCursor.load(run.path, "memory-test").dead_letters == 1
+    lines = (run.path / "upload" / "memory-test.dead.jsonl").read_text().splitlines()
+    assert json.loads(lines[0])["items"][0]["name"] == "bad"
+    assert any("rename it" in r.getMessage() and "'bad'" in r.getMessage() for r in caplog.records)
+
+
+def test_unavailable_is_retried_until_it_works(run: runlog.Run) -> None:
+    """UploadUnavailable is retried (backoff), nothing is lost or doubled."""
+    run.log("a", 1)
+    target = MemoryTarget()
+    target.fail_metrics = [UploadUnavailable("down"), UploadUnavailable("down", retry_after=0.01)]
+    uploader(run, target).sync()
+    assert [p[1] for p in target.points()] == [1]
+
+
+def test_call_with_retry_gives_up_when_aborted_or_after_max_attempts() -> None:
+    """The abort event stops retrying (UploadAborted); max_attempts re-raises the last error."""
+    options = UploadOptions(retry_initial=0.001, retry_max=0.001)
+    calls = []
+
+    def always_down() -> None:
+        calls.append(1)
+        raise UploadUnavailable("down")
+
+    with pytest.raises(UploadUnavailable):
+        call_with_retry(always_down, "x", options, max_attempts=3)
+    assert len(calls) == 3
+    abort = threading.Event()
+    threading.Timer(0.05, abort.set).start()
+    from runlog._upload._retry import UploadAborted
+
+    with pytest.raises(UploadAborted):
+        call_with_retry(always_down, "x", options, abort=abort)
+
+
+def test_logging_never_waits_for_a_stuck_target(run: runlog.Run, caplog: pytest.LogCaptureFixture) -> None:
+    """While the target hangs, run.log keeps its local speed; finish() returns after its timeout."""
+    target = MemoryTarget()
+    target.block.clear()  # every send hangs
+    up = uploader(run, target, finish_timeout=0.2).start()
+    for i in range(5000):
+        run.log("a", i)  # returns at once: nothing here touches the network
+    assert target.metric_calls == []
+    started = time.monotonic()
+    assert up.finish(0.2) is False
+    assert time.monotonic() - started < 5
+    assert up.pending().metric_events == 5000
+    target.block.set()
+
+
+def test_only_one_uploader_per_run_and_target(run: runlog.Run) -> None:
+    """The upload lock keeps a second uploader (e.g. a `runlog sync` in another process) out."""
+    run.log("a", 1)
+    first = uploader(run, MemoryTarget())
+    assert first._try_lock()
+    second_target = MemoryTarget()
+    assert uploader(run, second_target).sync() is False
+    assert second_target.metric_calls == []
+    first._unlock()
+    assert uploader(run, second_target).sync() is True
+
+
+def test_an_unexpected_target_error_does_not_kill_the_uploader(run: runlog.Run, caplog: pytest.LogCaptureFixture) -> None:
+    """A bug in a target is a WARNING; the background uploader tries again and finishes."""
+    run.log("a", 1)
+    target = MemoryTarget()
+    target.fail_metrics = [RuntimeError("boom")]
+    caplog.set_level(logging.WARNING, logger="runlog.upload")
+    up = uploader(run, target).start()
+    run.complete()
+    assert up.finish(5.0)
+    assert [p[1] for p in target.points()] == [1]
+    assert any("boom" in r.getMessage() for r in caplog.records)
