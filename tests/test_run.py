@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -374,3 +377,42 @@ def test_repr_names_experiment_id_and_status(exp: Experiment) -> None:
     """repr(run) follows Azure's Run(Experiment: ..., Id: ..., Type: ..., Status: ...)."""
     run = exp.start_logging()
     assert repr(run) == f"Run(Experiment: test-exp,\nId: {run.id},\nType: local,\nStatus: Running)"
+
+
+def _run_script(code: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_get_context_in_a_script_without_a_run_creates_one_completed_at_exit(store: Path) -> None:
+    """A script that only calls Run.get_context().log(...) leaves a real, Completed run behind."""
+    proc = _run_script(
+        """
+        from runlog import Run
+        run = Run.get_context()
+        run.log("accuracy", 0.9)
+        print(run.id)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    run = Workspace(store).get_run(proc.stdout.strip())
+    assert run.get_status() == "Completed"
+    assert run.get_metrics() == {"accuracy": 0.9}
+
+
+def test_get_context_finds_the_run_named_by_the_environment(exp: Experiment, store: Path) -> None:
+    """A child started with RUNLOG_RUN_ID (as experiment.submit does) logs into that run."""
+    run = exp.start_logging()
+    proc = _run_script(
+        """
+        from runlog import Run
+        run = Run.get_context()
+        run.log("from_child", 1)
+        print(run.id)
+        """,
+        {"RUNLOG_RUN_ID": run.id, "RUNLOG_EXPERIMENT": exp.name, "RUNLOG_STORE": str(store)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == run.id
+    assert run.get_metrics() == {"from_child": 1}
+    assert run.get_status() == "Running"  # the child does not own the run: it does not complete it
