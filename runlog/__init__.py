@@ -18,7 +18,14 @@ from ._errors import (
 )
 from ._metrics import MetricPoint
 from ._run import Run, RunStatus
-from ._submit import Environment, MpiConfiguration, PyTorchConfiguration, ScriptRunConfig, TensorflowConfiguration
+from ._submit import (
+    Environment,
+    MpiConfiguration,
+    PyTorchConfiguration,
+    RunConfiguration,
+    ScriptRunConfig,
+    TensorflowConfiguration,
+)
 from ._workspace import Experiment, Workspace
 
 __version__ = "0.1.0"
@@ -35,6 +42,7 @@ __all__ = [
     "MpiConfiguration",
     "PyTorchConfiguration",
     "Run",
+    "RunConfiguration",
     "RunFileNotFound",
     "RunFinishedError",
     "RunNotFound",

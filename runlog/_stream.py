@@ -67,14 +67,44 @@ class LogTail:
             self._fh = None
 
 
-def _supervisor_gone(run: Run) -> bool:
-    """True when the run's supervisor ran on this host and is no longer alive."""
-    from ._submit import pid_alive
+SETTLE_SECONDS = 60.0
 
-    pid = run._record.get("supervisor_pid")
-    if not pid or run._record.get("host") != socket.gethostname():
+
+class _EndWatch:
+    """Decides when a run has ended for a waiter.
+
+    A terminal status is enough, except for a script run whose supervisor still
+    runs on this host: a script may end its own run (``run.fail()`` from an
+    exception hook) before the supervisor has written the exit code, the rest of
+    the log and the outputs, so the waiter also waits (up to a minute) for the
+    supervisor to exit. A supervisor that died without ending the run (``kill -9``)
+    makes the run Failed instead of a wait forever.
+    """
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        pid = run._record.get("supervisor_pid")
+        self.supervisor = int(pid) if pid and run._record.get("host") == socket.gethostname() else 0
+        self.terminal_since: float | None = None
+
+    def supervisor_alive(self) -> bool:
+        from ._submit import pid_alive
+
+        return bool(self.supervisor) and pid_alive(self.supervisor)
+
+    def ended(self) -> bool:
+        from ._run import RunStatus
+
+        alive = self.supervisor_alive()
+        if self.run.get_status() in RunStatus.TERMINAL:
+            if not alive:
+                return True
+            self.terminal_since = self.terminal_since or time.monotonic()
+            return time.monotonic() - self.terminal_since > SETTLE_SECONDS
+        if self.supervisor and not alive and self.run.get_status() not in RunStatus.TERMINAL:
+            _mark_lost(self.run)
+            return True
         return False
-    return not pid_alive(int(pid))
 
 
 def _mark_lost(run: Run) -> None:
@@ -97,17 +127,14 @@ def _mark_lost(run: Run) -> None:
 
 def follow(run: Run, name: str | None = None, out: IO[str] | None = None, *, header: bool = False) -> str:
     """Print log ``name`` of ``run`` as it grows until the run ends; returns the final status."""
-    from ._run import RunStatus
-
     out = out if out is not None else sys.stdout
     name = name or main_log_name(run)
     tail = LogTail(run.path / layout.FILES_DIR / name)
+    watch = _EndWatch(run)
     announced = False
-    lost_checks = 0
     try:
         while True:
-            status = run.get_status()
-            done = status in RunStatus.TERMINAL
+            done = watch.ended()
             if header and not announced and (tail.exists() or done):
                 out.write(f"\nStreaming {name}\n{'=' * (len(name) + 10)}\n\n")
                 announced = True
@@ -115,13 +142,7 @@ def follow(run: Run, name: str | None = None, out: IO[str] | None = None, *, hea
                 out.write(line + "\n")
             out.flush()
             if done:
-                return status
-            if _supervisor_gone(run):
-                lost_checks += 1
-                if lost_checks >= 3:  # the supervisor may have ended the run just now: re-read first
-                    if run.get_status() not in RunStatus.TERMINAL:
-                        _mark_lost(run)
-                    continue
+                return run.get_status()
             time.sleep(POLL_SECONDS)
     finally:
         tail.close()
@@ -157,13 +178,8 @@ def wait_for_completion(
             out.flush()
             follow(run, None, out, header=True)
         else:
-            lost_checks = 0
-            while run.get_status() not in RunStatus.TERMINAL:
-                if _supervisor_gone(run):
-                    lost_checks += 1
-                    if lost_checks >= 3 and run.get_status() not in RunStatus.TERMINAL:
-                        _mark_lost(run)
-                        continue
+            watch = _EndWatch(run)
+            while not watch.ended():
                 time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
         out.write(

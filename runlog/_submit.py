@@ -36,6 +36,7 @@ __all__ = [
     "MpiConfiguration",
     "PyTorchConfiguration",
     "PythonSection",
+    "RunConfiguration",
     "ScriptRunConfig",
     "TensorflowConfiguration",
     "rank_log_name",
@@ -237,7 +238,26 @@ def _positive(name: str, value: Any) -> int:
     return value
 
 
-# -- ScriptRunConfig ---------------------------------------------------------------------------
+# -- RunConfiguration and ScriptRunConfig --------------------------------------------------------
+
+
+class RunConfiguration:
+    """The parts of Azure ML's ``RunConfiguration`` that mean something locally.
+
+    ``environment``, ``environment_variables`` (added to the environment's),
+    ``target`` (``"local"`` only) and ``node_count`` (1 only).
+    """
+
+    def __init__(self, script: str | None = None, arguments: Sequence[Any] | None = None, framework: str | None = None, **kwargs: Any) -> None:
+        self.script = script
+        self.arguments = list(arguments or [])
+        self.framework = framework or "Python"
+        self.target: Any = kwargs.pop("target", "local")
+        self.node_count: int = kwargs.pop("node_count", 1)
+        self.environment: Environment = kwargs.pop("environment", None) or Environment("runlog-default")
+        self.environment_variables: dict[str, str] = dict(kwargs.pop("environment_variables", None) or {})
+        self.max_run_duration_seconds: int | None = kwargs.pop("max_run_duration_seconds", None)
+
 
 
 class ScriptRunConfig:
@@ -281,8 +301,10 @@ class ScriptRunConfig:
             )
         if docker_runtime_config is not None:
             raise UnsupportedConfigurationError(f"docker_runtime_config= is not supported: {_DOCKER_HINT}")
+        if run_config is not None and not isinstance(run_config, RunConfiguration):
+            raise TypeError(f"run_config= must be a runlog RunConfiguration; got {type(run_config).__name__}")
         if environment is None and run_config is not None:
-            environment = getattr(run_config, "environment", None)
+            environment = run_config.environment
         if environment is not None and not isinstance(environment, Environment):
             raise TypeError(f"environment= must be a runlog Environment; got {type(environment).__name__}")
         self.source_directory = str(source_directory)
@@ -293,11 +315,35 @@ class ScriptRunConfig:
         self.command: list[str] | str | None = (
             command if isinstance(command, str) or command is None else [str(c) for c in command]
         )
-        self.run_config = run_config
+        self.run_config = run_config if run_config is not None else RunConfiguration()
         self.compute_target = compute_target
-        self.environment = environment if environment is not None else Environment("runlog-default")
+        self.run_config.environment = environment if environment is not None else self.run_config.environment
         self.distributed_job_config = distributed_job_config
         self.max_run_duration_seconds = max_run_duration_seconds
+
+    @property
+    def environment(self) -> Environment:
+        """The environment of the run (the same object as ``run_config.environment``)."""
+        return self.run_config.environment
+
+    @environment.setter
+    def environment(self, value: Environment) -> None:
+        if not isinstance(value, Environment):
+            raise TypeError(f"environment must be a runlog Environment; got {type(value).__name__}")
+        self.run_config.environment = value
+
+    def _check_target(self) -> None:
+        target = self.compute_target if self.compute_target is not None else self.run_config.target
+        if target not in (None, "local") and getattr(target, "name", None) != "local":
+            raise UnsupportedConfigurationError(
+                f"compute target {target!r}: runlog runs scripts on this machine only; leave compute_target None "
+                f"(or 'local')"
+            )
+        _single_node("RunConfiguration", self.run_config.node_count)
+
+    def _environment_variables(self) -> dict[str, str]:
+        merged = {**self.environment.environment_variables, **self.run_config.environment_variables}
+        return {str(k): str(v) for k, v in merged.items()}
 
     def __repr__(self) -> str:
         what = f"script={self.script!r}, arguments={self.arguments!r}" if self.script else f"command={self.command!r}"
@@ -366,6 +412,7 @@ def submit(
             f"Build one with ScriptRunConfig(source_directory='.', script='train.py')"
         )
     source = Path(config.source_directory).absolute()
+    config._check_target()
     interpreter = config.environment._interpreter()
     argv = config._argv(interpreter, source)
     world_size = config._world_size()
@@ -438,7 +485,7 @@ def submit(
             "source_directory": str(source),
             "nproc": nproc,
             "distributed": world_size is not None,
-            "env": {str(k): str(v) for k, v in config.environment.environment_variables.items()},
+            "env": config._environment_variables(),
             "max_run_duration_seconds": config.max_run_duration_seconds,
             "mpi": isinstance(config.distributed_job_config, MpiConfiguration),
         }

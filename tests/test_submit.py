@@ -170,6 +170,26 @@ def test_failing_script_fails_the_run_with_exit_code_and_traceback(exp: Experime
     assert status["processes"][0]["exit_code"] == 1 and status["processes"][0]["status"] == "Failed"
 
 
+def test_a_script_ending_its_own_run_does_not_cut_the_wait_short(exp: Experiment, capsys: pytest.CaptureFixture[str]) -> None:
+    """A script that fails its own run early (as an exception hook does) still gets its exit code, late lines, outputs."""
+    write(Path("selffail.py"), """
+        import os, sys, time
+        from runlog import Run
+        Run.get_context().fail(error_details="failed by the script itself")
+        time.sleep(0.5)
+        print("late line", flush=True)
+        os.makedirs("outputs", exist_ok=True)
+        open("outputs/late.txt", "w").write("x")
+        sys.exit(2)
+    """)
+    run = exp.submit(ScriptRunConfig(source_directory=".", script="selffail.py"))
+    with pytest.raises(ActivityFailedError) as info:
+        run.wait_for_completion(show_output=True)
+    assert info.value.exit_code == 2
+    assert "late line" in capsys.readouterr().out
+    assert "outputs/late.txt" in run.get_file_names()
+
+
 def test_cancel_stops_the_whole_process_group(exp: Experiment) -> None:
     """run.cancel() stops the script and a process it started, leaves the run Canceled and keeps its log."""
     write(Path("sleepy.py"), """
@@ -439,13 +459,20 @@ def test_conda_docker_and_remote_configurations_are_refused_clearly(exp: Experim
     assert list(exp.get_runs()) == []
 
 
-def test_command_and_interpreter_path(exp: Experiment) -> None:
-    """command= runs a command line in the working copy; python.interpreter_path picks the interpreter."""
-    write(Path("show.py"), "import sys\nprint('exe', sys.executable)\n")
+def test_command_run_config_and_a_store_inside_the_source_directory() -> None:
+    """command= runs in the working copy with run_config's variables; a store inside the source folder is not snapshotted."""
+    write(Path("show.py"), "import os, sys\nprint('exe', sys.executable, os.environ['FROM_RUN_CONFIG'])\n")
+    exp = Experiment(runlog.Workspace("runlog-store"), "inner")  # the default store: ./runlog-store
     env = Environment("explicit")
     env.python.user_managed_dependencies = True
     env.python.interpreter_path = sys.executable
-    run = exp.submit(ScriptRunConfig(source_directory=".", command=f"{sys.executable} show.py && echo shell-ok", environment=env))
+    run_config = runlog.RunConfiguration()
+    run_config.environment = env
+    run_config.environment_variables = {"FROM_RUN_CONFIG": "yes"}
+    src = ScriptRunConfig(source_directory="./", command=f"{sys.executable} show.py && echo shell-ok", run_config=run_config)
+    assert src.environment is env
+    run = exp.submit(src)
     assert run.wait_for_completion()["status"] == "Completed"
     text = log_text(run)
-    assert f"exe {sys.executable}" in text and "shell-ok" in text
+    assert f"exe {sys.executable} yes" in text and "shell-ok" in text
+    assert [n for n in run.get_file_names() if n.startswith("snapshot/")] == ["snapshot/show.py"]
