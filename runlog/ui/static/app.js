@@ -464,7 +464,7 @@ function filesView(d) {
       const v = node[key];
       if (key.endsWith("/")) return el("li", {}, el("details", { open: true }, el("summary", {}, key), list(v)));
       return el("li", { class: "file", "data-file": v.name },
-        el("a", { class: "name", href: "javascript:void 0", onclick: (e) => { e.preventDefault(); open(v); } }, key),
+        el("button", { type: "button", class: "name link", onclick: () => open(v) }, key),
         el("span", { class: "muted small" }, `${v.size} B`),
         el("a", { class: "small", href: filePath(d.id, v.name) + "?download=1", download: key }, "download"));
     }));

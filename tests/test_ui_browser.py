@@ -1,0 +1,209 @@
+"""The viewer in a real headless Chromium (Debian's package, driven by Playwright).
+
+One browser for the module, one server on a seeded store. Screenshots go to
+``test-artifacts/`` (git-ignored) so a person can look at the pages.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from ui_helpers import seed, serve
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        raise RuntimeError("the browser tests need Debian's chromium: run `make test` (or apt-get install -y chromium)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    store = tmp_path_factory.mktemp("ui-browser") / "store"
+    runs = seed(store)
+    with serve(store) as url:
+        runs["url"] = url
+        yield runs
+    runs["live"].complete()
+
+
+@pytest.fixture()
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+    pg = context.new_page()
+    pg.dialogs = []  # type: ignore[attr-defined]
+    pg.errors = []  # type: ignore[attr-defined]
+    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))  # type: ignore[attr-defined]
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))  # type: ignore[attr-defined]
+    pg.set_default_timeout(15_000)
+    yield pg
+    assert pg.errors == []  # type: ignore[attr-defined]
+    context.close()
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _cell(page: Page, run_id: str, metric: str) -> str:
+    return page.locator(f'tr[data-run="{run_id}"] td[data-metric="{metric}"]').inner_text()
+
+
+def test_runs_table_shows_last_min_max(page: Page, site: dict[str, Any]) -> None:
+    """The runs table's metric columns show last, min or max values as the switch says."""
+    page.goto(site["url"] + "/")
+    page.wait_for_selector("#runs-table")
+    a, b = site["alpha"].id, site["beta"].id
+    assert (_cell(page, a, "loss"), _cell(page, b, "loss")) == ("0.5", "0.6")
+    page.locator("#agg label", has_text="min").click()
+    assert (_cell(page, a, "loss"), _cell(page, b, "loss")) == ("0.4", "0.2")
+    page.locator("#agg label", has_text="max").click()
+    assert (_cell(page, a, "loss"), _cell(page, b, "loss")) == ("0.9", "1.2")
+    shot(page, "runs-table-max")
+    # the tag with HTML in it is text, not markup
+    assert "<img src=x onerror=alert(1)>=<b>bold</b>" in page.locator(f'tr[data-run="{a}"]').inner_text()
+    assert page.locator("#runs-table img").count() == 0
+    page.fill("#filter-q", "beta")
+    expect(page.locator("#runs-table tbody tr")).to_have_count(1)
+    assert page.locator("#runs-table tbody tr").get_attribute("data-run") == b
+
+
+def test_two_selected_runs_draw_one_chart_with_two_series(page: Page, site: dict[str, Any]) -> None:
+    """Selecting two runs and comparing draws one loss chart holding a series per run."""
+    page.goto(site["url"] + "/")
+    page.wait_for_selector("#runs-table")
+    page.check(f'input.select-run[data-run="{site["alpha"].id}"]')
+    page.check(f'input.select-run[data-run="{site["beta"].id}"]')
+    page.click("#compare")
+    chart = page.locator('#charts .card[data-chart="loss"]')
+    chart.locator("canvas").wait_for()
+    assert page.locator('#charts .card[data-chart="loss"]').count() == 1
+    assert chart.locator(".chart").get_attribute("data-series") == "2"
+    legend = chart.locator(".u-legend .u-series").all_inner_texts()
+    assert len(legend) == 3  # the x axis and two runs
+    assert any("alpha" in s for s in legend) and any("beta" in s for s in legend)
+    # hover shows both runs' values at a step
+    box = chart.locator(".u-over").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.01, box["y"] + box["height"] / 2)
+    values = chart.locator(".u-legend .u-series .u-value").all_inner_texts()
+    assert values[1:] == ["0.9", "1.2"]
+    shot(page, "compare-two-runs")
+
+
+def test_table_metric_charts_one_column_against_another(page: Page, site: dict[str, Any]) -> None:
+    """A table metric is charted with a chosen column on x and others on y."""
+    page.goto(f"{site['url']}/#/run/{site['alpha'].id}?tab=charts")
+    card = page.locator('.card[data-chart="roc"]')
+    card.locator("canvas").wait_for()
+    assert card.locator("select.x-column").input_value() == "fpr"
+    assert card.locator(".u-legend .u-series").first.inner_text().strip().startswith("fpr")
+    card.locator("select.x-column").select_option("threshold")
+    card.locator("input.y-column[value=threshold]").uncheck()
+    card.locator("input.y-column[value=fpr]").uncheck()
+    legend = card.locator(".u-legend .u-series").all_inner_texts()
+    assert legend[0].strip().startswith("threshold") and [s.split(":")[0].strip() for s in legend[1:]] == ["tpr"]
+    assert card.locator(".chart").get_attribute("data-series") == "1"
+    # several metrics on one chart
+    page.check("input.combine-metric[value=loss]")
+    page.check("input.combine-metric[value=acc]")
+    page.click("#combine")
+    combined = page.locator('.custom .card[data-chart="acc + loss"]')
+    combined.locator("canvas").wait_for()
+    assert combined.locator(".chart").get_attribute("data-series") == "2"
+    shot(page, "run-charts-table")
+
+
+def test_log_view_follows_lines_appended_after_load(page: Page, site: dict[str, Any]) -> None:
+    """The log view of a running run shows a line written after the page loaded, within seconds."""
+    run = site["live"]
+    page.goto(f"{site['url']}/#/run/{run.id}?tab=logs")
+    expect(page.locator("#log")).to_contain_text("starting")
+    marker = f"appended after load {time.time()}"
+    run._writer.write_log(marker + "\n")
+    expect(page.locator("#log")).to_contain_text(marker, timeout=10_000)
+    page.fill("#log-search", "appended")
+    assert page.locator("#log mark").count() == 1
+    assert "starting" not in page.locator("#log").inner_text()
+    shot(page, "live-log")
+
+
+def test_xss_log_line_is_inert(page: Page, site: dict[str, Any]) -> None:
+    """A log line `<script>alert(1)</script>` is shown as text: no script element, no dialog."""
+    page.goto(f"{site['url']}/#/run/{site['alpha'].id}?tab=logs")
+    expect(page.locator("#log")).to_contain_text("alert(1)")
+    assert "<script>alert(1)</script>" in page.locator("#log").inner_text()
+    assert page.locator("#log script").count() == 0
+    page.goto(f"{site['url']}/#/run/{site['alpha'].id}?tab=overview")
+    page.wait_for_selector("#metrics-list")
+    assert "first <b>try</b>" in page.locator("#metrics-list").inner_text()
+    page.wait_for_timeout(300)
+    assert page.dialogs == []  # type: ignore[attr-defined]
+    shot(page, "xss-inert")
+
+
+def test_download_all_returns_a_zip_of_the_runs_files(page: Page, site: dict[str, Any]) -> None:
+    """Download all on the run page saves a zip holding exactly the run's files."""
+    run = site["alpha"]
+    page.goto(f"{site['url']}/#/run/{run.id}?tab=files")
+    page.wait_for_selector("#file-tree")
+    page.click('#file-tree li[data-file="outputs/model.txt"] .name')
+    page.wait_for_selector("#file-text")
+    assert page.locator("#file-text").inner_text().strip() == "weights 1 2 3"
+    shot(page, "run-files")
+    with page.expect_download() as info:
+        page.click("#download-all")
+    data = Path(info.value.path()).read_bytes()
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert sorted(zf.namelist()) == sorted(run.get_file_names())
+        assert zf.read("outputs/model.txt") == b"weights 1 2 3\n"
+    assert info.value.suggested_filename == f"{run.id}.zip"
+
+
+def test_live_run_charts_update_and_images_show(page: Page, site: dict[str, Any]) -> None:
+    """A running run's chart picks up new points by itself; logged images show in the gallery."""
+    run = site["live"]
+    page.goto(f"{site['url']}/#/run/{run.id}?tab=charts")
+    card = page.locator('.card[data-chart="loss"]')
+    expect(card.locator(".muted.small")).to_have_text("1 point(s)")
+    run.log("loss", 1.5, step=1)
+    run.log("loss", 1.0, step=2)
+    expect(card.locator(".muted.small")).to_have_text("3 point(s)", timeout=10_000)
+    page.goto(f"{site['url']}/#/run/{site['alpha'].id}?tab=images")
+    img = page.locator("#gallery img")
+    expect(img).to_have_count(1)
+    deadline = time.monotonic() + 10
+    while not img.evaluate("i => i.complete && i.naturalWidth") and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert img.evaluate("i => i.naturalWidth") == 1  # the PNG was served and decoded
+    assert "sample" in page.locator("#gallery figcaption").inner_text()

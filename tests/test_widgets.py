@@ -1,0 +1,81 @@
+"""runlog.widgets.RunDetails: a notebook view of a run that updates itself until the run ends."""
+
+from __future__ import annotations
+
+import builtins
+import time
+from typing import Any
+
+import pytest
+
+import runlog
+from runlog.widgets import RunDetails
+
+
+def _wait(condition: Any, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_run_details_follows_a_running_run_until_it_ends(exp: runlog.Experiment) -> None:
+    """While the run runs the view picks up new metrics and log lines; it stops following once the run ends."""
+    run = exp.start_logging(outputs=False)
+    run.log("loss", 1.0)
+    details = RunDetails(run, refresh_seconds=0.05)
+    assert "Running" in details.summary.value and "1" in details.summary.value
+    details.start()
+    assert details.following
+    run.log("loss", 0.125)
+    run._writer.write_log("epoch <1> done\n")
+    assert _wait(lambda: "0.125" in details.summary.value and "epoch &lt;1&gt; done" in details.log.value)
+    run.complete()
+    assert _wait(lambda: not details.following)
+    assert "Completed" in details.summary.value
+
+
+def test_run_details_of_a_finished_run_does_not_follow(exp: runlog.Experiment) -> None:
+    """A finished run is shown once; start() starts no thread; the widget is a VBox with the summary."""
+    run = exp.start_logging(outputs=False)
+    run.log("acc", 0.9)
+    run.complete()
+    details = RunDetails(run)
+    details.start()
+    assert not details.following
+    assert details.summary in details.widget.children
+    assert "0.9" in details.summary.value and "no log yet" in details.log.value
+    assert "application/vnd.jupyter.widget-view+json" in details._repr_mimebundle_()
+
+
+def test_show_displays_the_widget(exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """show() hands the widget to IPython's display and starts following a running run."""
+    shown: list[Any] = []
+    import IPython.display
+
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    run = exp.start_logging(outputs=False)
+    details = RunDetails(run, refresh_seconds=0.05)
+    details.show()
+    assert shown == [details.widget] and details.following
+    details.stop()
+    assert not details.following
+    run.complete()
+
+
+def test_missing_ipywidgets_names_the_extra(exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ipywidgets, RunDetails raises ImportError naming pip install 'runlog[widgets]'."""
+    real_import = builtins.__import__
+
+    def fake_import(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "ipywidgets":
+            raise ImportError("No module named 'ipywidgets'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    run = exp.start_logging(outputs=False)
+    with pytest.raises(ImportError, match=r"pip install 'runlog\[widgets\]'"):
+        RunDetails(run)
+    run.complete()
