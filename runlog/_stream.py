@@ -108,16 +108,33 @@ class _EndWatch:
 
 
 def _mark_lost(run: Run) -> None:
-    """The supervisor died without ending the run (kill -9, machine sleep): fail it, saying so."""
+    """The supervisor died without ending the run (``kill -9``): stop what it left running, fail the run."""
+    import shutil
+    import signal
+
     from ._run import Run as _Run
+    from ._submit import PROCESS_INFO
 
     status = run.get_status()
     if status in ("Completed", "Failed", "Canceled"):
         return
+    try:
+        info = json.loads((run.path / layout.FILES_DIR / PROCESS_INFO).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        info = {}
+    for proc in info.get("processes", []):
+        try:
+            os.killpg(int(proc["pgid"]), signal.SIGKILL)  # nobody is left to capture their output
+        except (OSError, KeyError, TypeError, ValueError):
+            pass
+    workdir = info.get("cwd")
+    if isinstance(workdir, str) and Path(workdir).name.startswith(f"runlog-{run.id}-"):
+        shutil.rmtree(workdir, ignore_errors=True)
     fresh = _Run(run.experiment, run.id)
     message = (
         f"the runlog supervisor process (pid {run._record.get('supervisor_pid')}) of run {run.id} ended without "
-        f"ending the run (killed?); its script processes were stopped with it. See logs/supervisor_log.txt"
+        f"ending the run (killed?); the script's processes were stopped and its outputs are lost. "
+        f"See logs/supervisor_log.txt"
     )
     if status == "CancelRequested":
         fresh._end("Canceled")

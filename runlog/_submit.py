@@ -577,6 +577,9 @@ def terminate_run_processes(run: Run, grace_seconds: float = CANCEL_GRACE_SECOND
         _log.warning("run %s runs on host %s: its processes cannot be stopped from here", run.id, record.get("host"))
         return
     supervisor = int(record.get("supervisor_pid") or 0)
+    if run.get_status() in RunStatus.TERMINAL:  # nothing runs any more; cancel() then keeps the status
+        run._finished = True
+        return
     run._set_status(RunStatus.CANCEL_REQUESTED)
     groups = _process_groups(run)
 
@@ -606,6 +609,8 @@ def terminate_run_processes(run: Run, grace_seconds: float = CANCEL_GRACE_SECOND
         deadline = time.monotonic() + 5.0
         while not gone() and time.monotonic() < deadline:
             time.sleep(0.05)
+    if run.get_status() in RunStatus.TERMINAL:  # the supervisor ended the run (Canceled, with its outputs)
+        run._finished = True
     _log.debug("run %s: processes stopped", run.id)
 
 

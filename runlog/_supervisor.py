@@ -269,6 +269,8 @@ class Supervisor:
     # -- ending -----------------------------------------------------------------------
 
     def finish(self) -> None:
+        if self.run.get_status() in RunStatus.TERMINAL and self.run._finished:
+            return  # ended before it started (a failed submit)
         canceled = self.cancel_reason is not None or self.run.get_status() in (RunStatus.CANCEL_REQUESTED, RunStatus.CANCELED)
         failed = [p for p in self.procs if p.returncode != 0]
         failed.sort(key=lambda p: p.ended or 0.0)
@@ -380,6 +382,8 @@ def main() -> int:
                 sup.run.fail(error_details={"code": "UserError", "message": f"could not start {spec['argv'][0]}: {exc}"})
                 return 1
             sup.run._set_status(RunStatus.RUNNING)
+            if sup.cancel_reason is not None:  # a cancel that came while the processes were starting
+                sup.signal_groups(signal.SIGTERM)
             sup.capture()
         sup.finish()
     except BaseException as exc:  # the run must never stay Running because the supervisor broke

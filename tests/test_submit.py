@@ -168,6 +168,9 @@ def test_failing_script_fails_the_run_with_exit_code_and_traceback(exp: Experime
     assert "\nError:\n{\n    \"error\": {" in out and "exited with exit code 1" in out
     status = json.loads(log_text(run, "logs/process_status.json"))
     assert status["processes"][0]["exit_code"] == 1 and status["processes"][0]["status"] == "Failed"
+    with pytest.raises(runlog.InvalidStatusTransition):  # an ended run cannot be canceled
+        runlog.Run(exp, run.id).cancel()
+    assert run.get_status() == "Failed"
 
 
 def test_a_script_ending_its_own_run_does_not_cut_the_wait_short(exp: Experiment, capsys: pytest.CaptureFixture[str]) -> None:
@@ -256,7 +259,8 @@ def test_killed_supervisor_does_not_leave_the_run_running(exp: Experiment) -> No
     with pytest.raises(ActivityFailedError, match="supervisor"):
         run.wait_for_completion()
     assert run.get_details()["error"]["error"]["code"] == "SupervisorLost"
-    os.killpg(info["processes"][0]["pgid"], signal.SIGKILL)  # the orphaned script
+    wait_until(lambda: not pid_alive(info["processes"][0]["pid"]), timeout=10)  # the orphaned script is stopped
+    assert not Path(info["cwd"]).exists()
 
 
 # -- multi-process ---------------------------------------------------------------------------
