@@ -382,6 +382,34 @@ def test_cli_submit_exits_with_the_scripts_status(tmp_path: Path, store: Path, w
     assert run.get_status() == "Failed"
 
 
+def test_ctrl_c_in_the_terminal_stops_runlog_submit_but_not_the_run(tmp_path: Path, store: Path, ws: runlog.Workspace) -> None:
+    """SIGINT to the terminal's process group ends `runlog submit` (130); the detached run keeps running."""
+    work = tmp_path / "work"
+    write(work / "slow.py", """
+        import time
+        print("working", flush=True)
+        time.sleep(60)
+    """)
+    env = {**os.environ, "RUNLOG_STORE": str(store), "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runlog.cli", "submit", "slow.py"],
+        cwd=work, env=env, stdout=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:  # streaming has reached the script's first line
+        if "working" in line:
+            break
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
+    rest = proc.stdout.read()
+    assert proc.wait(timeout=30) == 130
+    proc.stdout.close()
+    assert "the run keeps going" in rest
+    (run,) = Experiment(ws, "slow").get_runs()
+    assert run.get_status() == "Running"
+    run.cancel()
+    assert run.get_status() == "Canceled"
+
+
 def test_cli_submit_no_stream_then_logs_follow(store: Path, ws: runlog.Workspace) -> None:
     """`runlog submit --no-stream --nproc 2` prints the run id at once; `runlog logs RUN --follow` prints rank 0's log."""
     write(Path("ddp.py"), RANK_SCRIPT)
