@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._distributed import get_rank_metrics
 from ._errors import (
     ActivityFailedError,
     ExperimentNotFound,
@@ -54,6 +55,7 @@ __all__ = [
     "TensorflowConfiguration",
     "UnsupportedConfigurationError",
     "Workspace",
+    "get_rank_metrics",
     "__version__",
 ]
 

@@ -17,7 +17,7 @@
 
 Each rank records itself with a ``process`` meta event (pid, rank, local rank,
 world size, host and the stem of its events files), so the rank of every metric
-event can be told from the events file it is in.
+event can be told from the events file it is in: :func:`get_rank_metrics`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from ._store import layout
 if TYPE_CHECKING:
     from ._run import Run
 
-__all__ = ["launched_rank", "launcher_run", "register_process"]
+__all__ = ["get_rank_metrics", "launched_rank", "launcher_run", "register_process"]
 
 RENDEZVOUS_DIR = "rendezvous"
 RENDEZVOUS_TIMEOUT = 60.0
@@ -94,6 +94,25 @@ def register_process(run: Run) -> None:
         )
     except Exception:  # recording the rank must never stop the script
         pass
+
+
+def get_rank_metrics(run: Run) -> dict[int | None, dict[str, Any]]:
+    """Each rank's metrics (``get_metrics()`` shapes) by rank; ``None`` collects processes that recorded no rank.
+
+    ``run.get_metrics()`` merges every rank's values into one list per name (in
+    time order); this tells them apart, e.g. ``{0: {"loss": [...]}, 1: {"loss": [...]}}``.
+    """
+    from ._metrics import shape_metrics
+    from ._store.reader import read_columns
+
+    processes = run._reader.state().extra.get("process", {})
+    rank_of = {p.get("events"): p.get("rank") for p in processes.values() if isinstance(p, dict)}
+    groups: dict[int | None, list[Any]] = {}
+    for path in run._reader._event_files(layout.METRICS_SUFFIX):
+        stem = path.name[: -len(layout.METRICS_SUFFIX)]
+        groups.setdefault(rank_of.get(stem), []).append(path)
+    ordered = sorted(groups.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
+    return {rank: shape_metrics(read_columns(files)) for rank, files in ordered}
 
 
 def _int(value: str | None) -> int | None:

@@ -300,6 +300,7 @@ def test_two_process_job_has_per_rank_logs_and_one_run(exp: Experiment, capsys: 
     assert sorted(p["rank"] for p in processes.values()) == [0, 1]
     by_pid = {str(p["pid"]): p["rank"] for p in info["processes"]}
     assert {pid: p["rank"] for pid, p in processes.items()} == by_pid
+    assert runlog.get_rank_metrics(run) == {0: {"rank": 0, "loss": 1.0}, 1: {"rank": 1, "loss": 0.5}}
     assert {"outputs/rank0.txt", "outputs/rank1.txt"} <= set(run.get_file_names())
     # Download all: the zip holds the logs, the process records, the snapshot and the outputs.
     runner = CliRunner()
@@ -357,6 +358,7 @@ def test_ranks_started_by_torchrun_share_one_run(tmp_path: Path, store: Path, ws
     assert sorted(run.get_metrics()["rank"]) == [0, 1]
     assert sorted(p["rank"] for p in run._state().extra["process"].values()) == [0, 1]
     assert sorted(run._state().extra["rank_end"]) == ["0", "1"]
+    assert runlog.get_rank_metrics(run) == {0: {"rank": 0, "loss": 1.0}, 1: {"rank": 1, "loss": 0.5}}
 
 
 # -- the CLI ------------------------------------------------------------------------------------
