@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_DEMO := $(VENV)/.installed-demo
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,14 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 demo: $(STAMP_DEMO)
 	$(BIN)/python examples/quickstart.py
 
-test: $(STAMP_TEST)
+# Debian's chromium for the viewer's browser tests (tests/test_ui_browser.py): installed when
+# missing and running as root, a no-op when present. Playwright drives it; never `playwright install`.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "the browser tests need Debian's chromium: sudo apt-get install -y chromium" >&2; fi; }
+
+test: $(STAMP_TEST) browser
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP_TEST)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 import socket
@@ -17,6 +18,8 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from ui_helpers import seed, serve
 
 import runlog
@@ -287,8 +290,8 @@ def test_unchanged_events_files_are_not_parsed_again(store: Path, monkeypatch: p
     for i in range(100):
         run.log("loss", float(i))
     parsed: list[int] = []
-    real = query_module.parse_lines
-    monkeypatch.setattr(query_module, "parse_lines", lambda data: parsed.append(data.count(b"\n")) or real(data))
+    real = query_module.parse_columns
+    monkeypatch.setattr(query_module, "parse_columns", lambda data: parsed.append(data.count(b"\n")) or real(data))
     q = StoreQuery(store)
     assert q.runs()["runs"][0]["metrics"]["loss"]["count"] == 100
     assert parsed == [100]
@@ -450,3 +453,34 @@ def test_ui_command_serves_and_prints_the_address(store: Path) -> None:
         proc.wait(10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+_values = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-(2**40), 2**40),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=5),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(points=st.lists(st.tuples(_values, st.one_of(st.none(), st.integers(0, 1000))), min_size=1, max_size=60))
+def test_summary_and_series_match_a_reference(tmp_path: Path, points: list[tuple[Any, int | None]]) -> None:
+    """For any mix of values and steps, last/min/max and the chart series equal a straightforward fold."""
+    store = tmp_path / f"h{time.perf_counter_ns()}"
+    run = runlog.Experiment(runlog.Workspace(store), "prop").start_logging(outputs=False)
+    for value, step in points:
+        run._writer.scalar("m", value, step)
+    q = StoreQuery(store)
+    summary = q.runs()["runs"][0]["metrics"]["m"]
+    numbers = [float(v) for v, _ in points if type(v) in (int, float) and v == v]
+    assert summary["count"] == len(points)
+    assert summary["last"] == query_module.safe_value(points[-1][0])
+    assert summary["min"] == query_module.safe_value(min(numbers) if numbers else None)
+    assert summary["max"] == query_module.safe_value(max(numbers) if numbers else None)
+    series = q.series(run.id, "m", points=10_000)
+    assert series["x"] == [float(s) if s is not None else float(i) for i, (_, s) in enumerate(points)]
+    expected_y = [float(v) if type(v) in (int, float) and math.isfinite(v) else None for v, _ in points]
+    assert series["y"] == expected_y
+    run.complete()

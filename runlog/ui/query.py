@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .._errors import RunFileNotFound, RunNotFound
-from .._store import RunReader, RunState, layout, parse_lines
+from .._store import EventColumns, RunReader, RunState, layout, parse_columns
 from .downsample import minmax_downsample
 
 __all__ = ["DEFAULT_POINTS", "MetricNotFound", "StoreQuery"]
@@ -107,6 +107,40 @@ class _Series:
         self.ys.append(y)
         self.ts.append(ts)
 
+    def scalars(self, values: list[Any], steps: list[Any], times: list[Any]) -> None:
+        """Append many ``run.log`` values at once (the bulk path of a cold parse)."""
+        n = len(values)
+        if not n:
+            return
+        value_types = set(map(type, values))
+        step_types = set(map(type, steps))
+        if not value_types <= {float, int} or not (step_types <= {int} or step_types == {type(None)}):
+            for v, st, t in zip(values, steps, times):
+                self.point(v, st, t)
+            return
+        ys = array("d", values)
+        total = sum(ys)
+        if total != total or total in (_INF, -_INF):  # a NaN or an infinity somewhere: the careful path
+            for v, st, t in zip(values, steps, times):
+                self.point(v, st, t)
+            return
+        if step_types == {type(None)}:
+            xs = array("d", range(self.count, self.count + n))
+        else:
+            xs = array("d", steps)
+            if self.monotonic:
+                previous = self.xs[-1] if self.count else -_INF
+                self.monotonic = previous <= xs[0] and all(a <= b for a, b in itertools.pairwise(xs))
+        lo, hi = min(ys), max(ys)
+        self.min = lo if self.min is None else min(self.min, lo)
+        self.max = hi if self.max is None else max(self.max, hi)
+        self.count += n
+        self.last = values[-1]
+        self.last_time = times[-1]
+        self.xs.extend(xs)
+        self.ys.extend(ys)
+        self.ts.extend(array("d", times))
+
     def add_rows(self, rows: list[dict[str, Any]], ts: float) -> None:
         for row in rows:
             for column in row:
@@ -157,11 +191,34 @@ class _EventsFile:
             if end < 0:
                 pending = data
                 continue
-            self._feed(parse_lines(data[: end + 1]))
+            self._feed(parse_columns(data[: end + 1]))
             self.offset += end + 1
             pending = data[end + 1 :]
 
-    def _feed(self, events: list[Any]) -> None:
+    def _feed(self, columns: EventColumns) -> None:
+        kinds, names = columns.kinds, columns.names
+        if kinds.count("s") == len(kinds):
+            # Only run.log values (the usual case): group by name, then append each group in bulk.
+            groups: dict[Any, list[int]] = {}
+            for i, name in enumerate(names):
+                group = groups.get(name)
+                if group is None:
+                    groups[name] = [i]
+                else:
+                    group.append(i)
+            values, steps, times = columns.values, columns.steps, columns.times
+            for name, index in groups.items():
+                s = self.series.get(name)
+                if s is None:
+                    s = self.series[name] = _Series("s")
+                if len(groups) == 1:
+                    s.scalars(values, steps, times)
+                else:
+                    s.scalars([values[i] for i in index], [steps[i] for i in index], [times[i] for i in index])
+            return
+        self._feed_events(zip(kinds, names, columns.values, columns.steps, columns.times))
+
+    def _feed_events(self, events: Iterator[tuple[Any, ...]]) -> None:
         series = self.series
         for event in events:
             try:
