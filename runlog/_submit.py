@@ -385,6 +385,13 @@ class ScriptRunConfig:
 
 # -- submit -------------------------------------------------------------------------------------
 
+# `python -m runlog._supervisor`, importing this very runlog even when the submitter found it
+# through a sys.path of its own (the script's environment is left as it is).
+_SUPERVISOR_MAIN = (
+    f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r}); "
+    f"from runlog._supervisor import main; sys.exit(main())"
+)
+
 
 def submit(
     experiment: Experiment,
@@ -435,7 +442,7 @@ def submit(
     supervisor_log = os.open(logs_dir / Path(SUPERVISOR_LOG).name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "runlog._supervisor"],
+            [sys.executable, "-c", _SUPERVISOR_MAIN, "runlog-supervisor", run_id],
             stdin=subprocess.PIPE,
             stdout=supervisor_log,
             stderr=supervisor_log,
