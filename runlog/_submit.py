@@ -513,6 +513,7 @@ def submit(
                 pass
         raise
     threading.Thread(target=proc.wait, name=f"runlog-reap-{proc.pid}", daemon=True).start()
+    run._writer.close()  # a notebook submitting many runs keeps no descriptors open (a later write reopens)
     _log.debug("submitted run %s: supervisor pid %d, %d process(es), working copy %s", run_id, proc.pid, nproc, workdir)
     if show_output:
         wait_for_completion(run, show_output=True, raise_on_error=False)

@@ -40,6 +40,11 @@ from ._submit import (
 from ._workspace import Experiment, Workspace
 
 STRAGGLER_SECONDS = 2.0
+# A launcher's variables in the submitter's own environment (submitting from inside a torchrun
+# job) must not make a single-process script believe it is a rank.
+_LAUNCHER_VARS = frozenset(
+    {"RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"}
+)
 
 
 class _Proc:
@@ -91,8 +96,7 @@ class Supervisor:
 
     def environment(self, rank: int | None, nproc: int, port: int) -> dict[str, str]:
         spec = self.spec
-        env = dict(os.environ)
-        env.pop("PYTHONUNBUFFERED", None)
+        env = {k: v for k, v in os.environ.items() if k not in _LAUNCHER_VARS and not k.startswith("TORCHELASTIC_")}
         env.update(spec.get("env") or {})
         env.update(
             {

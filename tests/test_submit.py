@@ -79,8 +79,12 @@ def test_train_on_local_example(tmp_path: Path, store: Path, ws: runlog.Workspac
 # -- capture -------------------------------------------------------------------------------
 
 
-def test_output_is_captured_at_fd_level_with_timestamps_and_progress_collapsed(exp: Experiment, capsys: pytest.CaptureFixture[str]) -> None:
+def test_output_is_captured_at_fd_level_with_timestamps_and_progress_collapsed(
+    exp: Experiment, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """stdout, stderr (marked), os.write(1), a subprocess and a \\r progress bar land in the driver log, in order."""
+    monkeypatch.setenv("RANK", "5")  # submitting from inside a launched job: the script is no rank
+    monkeypatch.setenv("WORLD_SIZE", "8")
     write(Path("capture.py"), """
         import os, subprocess, sys, time
         print("first line")
