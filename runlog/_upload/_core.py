@@ -218,6 +218,13 @@ class Uploader:
         self._progress: Callable[[int], None] | None = None
         if self.cursor.remote.get("run_id"):
             self._opened.set()
+        if hasattr(target, "retry"):
+            # A target that makes several requests per call retries each one, so that a
+            # server failing every n-th request cannot starve a call made of n requests.
+            target.retry = self._retry_request
+
+    def _retry_request(self, fn: Callable[[], T], what: str) -> T:
+        return call_with_retry(fn, f"run {self.run_id}: {what}", self.options, abort=self._abort)
 
     @property
     def run_id(self) -> str:
@@ -573,7 +580,10 @@ class Uploader:
             is_log = name.startswith(layout.LOGS_PREFIX)
             if is_log and not final and now - self._log_sent_at.get(name, -1e9) < self.options.log_interval:
                 continue
-            self._deliver(lambda items, p=path: self.target.send_file(items[0], p), [name], "file", f"file {name}")
+            def send(items: list[str], file: Path = path) -> None:
+                self.target.send_file(items[0], file)
+
+            self._deliver(send, [name], "file", f"file {name}")
             self._log_sent_at[name] = now
             self.stats.files += 1
             with self._cursor_lock:

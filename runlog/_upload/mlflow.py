@@ -33,9 +33,9 @@ import re
 import time
 import urllib.parse
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .._errors import UploadRejected, UploadUnavailable
 from ._core import MetaEvent, MetricEvent, RunInfo, iter_metric_events
@@ -179,6 +179,8 @@ class MlflowTarget:
             verify=verify,
         )
         self.state: dict[str, Any] = {}
+        # Set by the uploader: retries one request with the one policy (see Uploader._retry_request).
+        self.retry: Callable[[Callable[[], Any], str], Any] | None = None
         self._run_dir: Path | None = None
         self._tables_at = -1e9
 
@@ -195,8 +197,28 @@ class MlflowTarget:
         content: Any = None,
         headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
+        if self.retry is not None:
+            return cast(
+                "dict[str, Any]",
+                self.retry(lambda: self._request_once(method, path, what, body=body, params=params, content=content, headers=headers), what),
+            )
+        return self._request_once(method, path, what, body=body, params=params, content=content, headers=headers)
+
+    def _request_once(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        content: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         httpx = self._httpx
         url = f"{self.base}/api/2.0/{path}"
+        if hasattr(content, "seek"):
+            content.seek(0)  # a file re-sent by a retry starts from its beginning
         try:
             response = self._client.request(method, url, json=body, params=params, content=content, headers=headers)
         except httpx.TimeoutException as exc:
