@@ -90,7 +90,11 @@ def test_runs_filters(seeded: dict[str, Any]) -> None:
 
 def test_experiments(seeded: dict[str, Any]) -> None:
     """The experiments list names each experiment with its number of runs (children included)."""
-    assert _get(seeded, "/api/experiments")["experiments"] == [{"name": "cifar", "runs": 1}, {"name": "mnist", "runs": 3}]
+    assert _get(seeded, "/api/experiments")["experiments"] == [
+        {"name": "cifar", "runs": 1},
+        {"name": "long", "runs": 1},
+        {"name": "mnist", "runs": 3},
+    ]
 
 
 # -- one run -------------------------------------------------------------------------------
@@ -320,6 +324,22 @@ def test_a_torn_last_line_is_not_shown_until_whole(store: Path) -> None:
     run.complete()
 
 
+def test_a_metric_logged_by_two_processes_is_merged_by_time(store: Path) -> None:
+    """Points of one metric from two processes' events files come back in wall-time order, counted once each."""
+    run = runlog.Experiment(runlog.Workspace(store), "procs").start_logging(outputs=False)
+    run.log("loss", 3.0, step=0)
+    script = "import sys, runlog\nrunlog.Workspace(sys.argv[1]).get_run(sys.argv[2]).log('loss', 2.0, step=1)\n"
+    subprocess.run([sys.executable, "-c", script, str(store), run.id], check=True)
+    run.log("loss", 1.0, step=2)
+    assert len(list((run.path / layout.EVENTS_DIR).glob("*" + layout.METRICS_SUFFIX))) == 2
+    q = StoreQuery(store)
+    s = q.series(run.id, "loss")
+    assert (s["x"], s["y"]) == ([0.0, 1.0, 2.0], [3.0, 2.0, 1.0])
+    summary = q.runs()["runs"][0]["metrics"]["loss"]
+    assert (summary["count"], summary["last"], summary["min"], summary["max"]) == (3, 1.0, 1.0, 3.0)
+    run.complete()
+
+
 def test_reads_while_a_writer_appends(store: Path) -> None:
     """Reading in a loop while another process logs never fails, and counts only grow."""
     run = runlog.Experiment(runlog.Workspace(store), "writer").start_logging(outputs=False)
@@ -407,10 +427,48 @@ def test_non_loopback_host_gets_a_generated_token(store: Path) -> None:
     """Binding to a non-loopback address without --token generates one; loopback needs none; --token is kept."""
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1") and is_loopback("127.1.2.3")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5") and not is_loopback("example.com")
-    _, _, token = serve_config(store, "0.0.0.0", 5050, None, warm=False)
-    assert token and len(token) >= 24
-    assert serve_config(store, "127.0.0.1", 5050, None, warm=False)[2] is None
-    assert serve_config(store, "0.0.0.0", 5050, "mine", warm=False)[2] == "mine"
+    config, token = serve_config(store, "0.0.0.0", 5050, None, warm=False)
+    assert token and len(token) >= 24 and config.app.token == token
+    assert serve_config(store, "127.0.0.1", 5050, None, warm=False)[1] is None
+    assert serve_config(store, "0.0.0.0", 5050, "mine", warm=False)[1] == "mine"
+
+
+def test_ui_command_prints_a_generated_token_for_a_public_host(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`runlog ui --host 0.0.0.0` prints an address with a fresh token, and the server it starts requires it."""
+    import uvicorn
+
+    from runlog.ui import cli as ui_cli
+
+    started: list[Any] = []
+
+    def fake_run(self: Any, sockets: list[socket.socket]) -> None:
+        started.append(self.config)
+        for sock in sockets:
+            sock.close()
+
+    monkeypatch.setattr(uvicorn.Server, "run", fake_run)
+
+    def loopback_instead(host: str, port: int) -> socket.socket:  # never listen beyond 127.0.0.1 in tests
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        return sock
+
+    monkeypatch.setattr(ui_cli, "_listen", loopback_instead)
+    result = CliRunner().invoke(ui, ["--store", str(store), "--host", "0.0.0.0"])
+    assert result.exit_code == 0, result.output
+    found = re.search(r"open http://0\.0\.0\.0:\d+/\?token=([\w-]{24,})", result.output)
+    assert found, result.output
+    assert started and started[0].app.token == found.group(1)
+    assert started[0].host == "0.0.0.0"
+
+
+def test_ui_is_a_runlog_command() -> None:
+    """`runlog ui` is reachable from the main command (loaded lazily) with its options."""
+    from runlog.cli import main
+
+    result = CliRunner().invoke(main, ["ui", "--help"])
+    assert result.exit_code == 0
+    assert "--host" in result.output and "--token" in result.output and "127.0.0.1" in result.output
 
 
 def test_ui_command_reports_a_busy_port(store: Path) -> None:

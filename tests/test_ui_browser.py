@@ -207,3 +207,22 @@ def test_live_run_charts_update_and_images_show(page: Page, site: dict[str, Any]
         page.wait_for_timeout(100)
     assert img.evaluate("i => i.naturalWidth") == 1  # the PNG was served and decoded
     assert "sample" in page.locator("#gallery figcaption").inner_text()
+
+
+def test_drag_zooms_into_full_detail(page: Page, site: dict[str, Any]) -> None:
+    """A 20,000-point series arrives downsampled, keeps its spike, and a drag refetches the range at full detail."""
+    page.goto(f"{site['url']}/#/run/{site['long'].id}?tab=charts")
+    card = page.locator('.card[data-chart="wave"]')
+    card.locator("canvas").wait_for()
+    expect(card.locator(".muted.small")).to_contain_text("of 20000 points shown")
+    over = card.locator(".u-over").bounding_box()
+    assert over is not None
+    y = over["y"] + over["height"] / 2
+    page.mouse.move(over["x"] + over["width"] * 0.40, y)
+    page.mouse.down()
+    page.mouse.move(over["x"] + over["width"] * 0.47, y, steps=5)
+    page.mouse.up()
+    expect(card.locator(".muted.small")).to_contain_text("of 20000 points in view")
+    in_view = int(card.locator(".muted.small").inner_text().split()[0])
+    assert 500 < in_view < 2000  # about 7% of the points, every one of them
+    shot(page, "zoomed-chart")

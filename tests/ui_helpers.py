@@ -81,10 +81,17 @@ def seed(store: Path) -> dict[str, Any]:
     b.tag("lr", "0.01")
     b.complete()
 
+    long_exp = runlog.Experiment(ws, "long")
+    d = long_exp.start_logging(outputs=False, display_name="delta-long")
+    d._writer.scalars({"wave": 0.0}, 0)
+    for i in range(1, 20_000):
+        d._writer.scalar("wave", math.sin(i / 500) + (5.0 if i == 9_000 else 0.0), i)
+    d.complete()
+
     c = other.start_logging(outputs=False, display_name="gamma-live")
     c.log("loss", 2.0, step=0)
     c._writer.write_log("starting\n")
-    runs.update(alpha=a, beta=b, child=child, live=c, ws=ws)
+    runs.update(alpha=a, beta=b, child=child, live=c, long=d, ws=ws)
     return runs
 
 

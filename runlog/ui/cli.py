@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +23,33 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve_config(store: Path, host: str, port: int, token: str | None, warm: bool = True) -> tuple[Any, str, str | None]:
-    """The uvicorn config, the address to print, and the token in force (generated when needed)."""
+def serve_config(store: Path, host: str, port: int, token: str | None, warm: bool = True) -> tuple[Any, str | None]:
+    """The uvicorn config of the viewer and the token in force (generated for a non-loopback host)."""
     try:
         import uvicorn
-    except ImportError as exc:
-        raise click.ClickException("the viewer needs uvicorn and Starlette: pip install 'runlog[ui]'") from exc
-    from .app import create_app
 
+        from .app import create_app
+    except ImportError as exc:
+        raise click.ClickException("the viewer needs Starlette and uvicorn: pip install 'runlog[ui]'") from exc
     if token is None and not is_loopback(host):
         token = secrets.token_urlsafe(24)
     app = create_app(store, token=token, warm=warm)
-    shown = f"[{host}]" if ":" in host else host
-    address = f"http://{shown}:{port}/"
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
-    return config, address, token
+    return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"), token
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket (bound here, so a busy port is a clear error and --port 0 gets a number)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise click.ClickException(
+            f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port (or --port 0 for any free one)"
+        ) from exc
+    return sock
 
 
 @click.command()
@@ -57,33 +70,21 @@ def serve_config(store: Path, host: str, port: int, token: str | None, warm: boo
 )
 def ui(store: Path | None, host: str, port: int, token: str | None) -> None:
     """Serve the web viewer of a store: runs table, charts, run pages, live logs."""
-    import socket
-
     from .._workspace import Workspace
 
     ws = Workspace(store) if store is not None else Workspace.from_config()
-    config, address, token = serve_config(ws.store, host, port, token)
-    import uvicorn
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host.strip("[]"), port))
-    except OSError as exc:
-        sock.close()
-        raise click.ClickException(
-            f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port (or --port 0 for any free one)"
-        ) from exc
+    config, token = serve_config(ws.store, host, port, token)
+    sock = _listen(host, port)
     port = sock.getsockname()[1]
-    shown = f"[{host}]" if ":" in host else host
+    shown = f"[{host.strip('[]')}]" if ":" in host else host
     address = f"http://{shown}:{port}/"
     click.echo(f"runlog ui: serving {ws.store}")
     if token:
         click.echo(f"  open {address}?token={token}")
-        click.echo("  (every request must carry this token; keep it secret)")
+        click.echo("  every request must carry this token; keep it secret (there is no TLS: use a tunnel across networks)")
     else:
         click.echo(f"  open {address}")
     click.echo("  press Ctrl+C to stop")
-    server = uvicorn.Server(config)
-    server.run(sockets=[sock])
+    import uvicorn
+
+    uvicorn.Server(config).run(sockets=[sock])

@@ -372,10 +372,8 @@ class StoreQuery:
         state, record = cache.state, cache.record or {}
         start, end = state.start_time, state.end_time
         duration = None if start is None else (end if end is not None else now) - start
-        metrics = {}
-        for name, parts in cache.series_by_name().items():
-            if parts[0].kind in ("s", "l"):
-                metrics[name] = _summary(parts)
+        with cache.lock:  # another request may be parsing this run's new lines right now
+            metrics = {name: _summary(parts) for name, parts in cache.series_by_name().items() if parts[0].kind in ("s", "l")}
         return {
             "id": cache.run_id,
             "experiment": cache.experiment,
@@ -434,20 +432,9 @@ class StoreQuery:
         state = cache.state
         metrics = []
         images: list[dict[str, Any]] = []
-        for name, parts in sorted(cache.series_by_name().items()):
-            kind = parts[0].kind
-            entry: dict[str, Any] = {"name": name, "description": state.metric_descriptions.get(name)}
-            if kind in ("s", "l"):
-                entry.update(_summary(parts))
-            elif kind in ("r", "t"):
-                columns: dict[str, None] = {}
-                for s in parts:
-                    columns.update(s.columns)
-                entry.update(kind="table", count=sum(s.count for s in parts), columns=list(columns))
-            elif kind == "i":
-                entry.update(kind="image", count=sum(s.count for s in parts))
-                images.extend({"name": name, "file": f, "time": t} for s in parts for f, t in s.images)
-            metrics.append(entry)
+        with cache.lock:
+            for name, parts in sorted(cache.series_by_name().items()):
+                metrics.append(self._describe_metric(name, parts, state, images))
         images.sort(key=lambda i: i["time"])
         files = self.files(run_id)
         record = cache.record or {}
@@ -463,6 +450,22 @@ class StoreQuery:
             live=state.status not in TERMINAL,
         )
         return row
+
+    @staticmethod
+    def _describe_metric(name: str, parts: list[_Series], state: RunState, images: list[dict[str, Any]]) -> dict[str, Any]:
+        kind = parts[0].kind
+        entry: dict[str, Any] = {"name": name, "description": state.metric_descriptions.get(name)}
+        if kind in ("s", "l"):
+            entry.update(_summary(parts))
+        elif kind in ("r", "t"):
+            columns: dict[str, None] = {}
+            for s in parts:
+                columns.update(s.columns)
+            entry.update(kind="table", count=sum(s.count for s in parts), columns=list(columns))
+        elif kind == "i":
+            entry.update(kind="image", count=sum(s.count for s in parts))
+            images.extend({"name": name, "file": f, "time": t} for s in parts for f, t in s.images)
+        return entry
 
     def series(
         self,
@@ -484,7 +487,8 @@ class StoreQuery:
                 raise MetricNotFound(self._no_metric(cache, name, "scalar or list"))
             if len(parts) == 1:
                 s = parts[0]
-                xs, ys = (s.xs if x == "step" else s.ts), s.ys
+                # Copies (a memcpy): another request may append to the live arrays once the lock is released.
+                xs, ys = (s.xs if x == "step" else s.ts)[:], s.ys[:]
                 monotonic = s.monotonic or x == "time"
             else:  # several processes logged it: merge by wall time
                 merged = sorted(

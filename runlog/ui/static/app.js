@@ -232,14 +232,16 @@ function seriesCard(title, requests, xAxis) {
     const extra = range ? `&xmin=${range[0]}&xmax=${range[1]}` : "";
     return Promise.all(requests.map(async (r) => {
       const d = await api(`${runPath(r.run)}/series?name=${enc(r.metric)}&x=${xAxis}${extra}`);
-      return { label: r.label, x: d.x, y: d.y, total: d.total, downsampled: d.downsampled };
+      return { label: r.label, x: d.x, y: d.y, total: d.total, inRange: d.in_range, downsampled: d.downsampled };
     }));
   }
 
   function describe(sources) {
-    const total = sources.reduce((a, s) => a + s.total, 0);
-    const shown = sources.reduce((a, s) => a + s.x.length, 0);
-    note.textContent = sources.some((s) => s.downsampled) ? `${shown} of ${total} points shown (min/max per bucket; drag to zoom for detail)` : `${total} point(s)`;
+    const sum = (key) => sources.reduce((a, s) => a + s[key], 0);
+    const total = sum("total"), inRange = sum("inRange"), shown = sources.reduce((a, s) => a + s.x.length, 0);
+    if (sources.some((s) => s.downsampled)) note.textContent = `${shown} of ${inRange} points shown (min/max per bucket; drag to zoom for detail)`;
+    else if (zoomed) note.textContent = `${inRange} of ${total} points in view (double-click to zoom out)`;
+    else note.textContent = `${total} point(s)`;
   }
 
   async function load() {
