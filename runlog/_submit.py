@@ -413,6 +413,11 @@ def submit(
 
     if kwargs:
         raise TypeError(f"experiment.submit() got unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
+    if os.name != "posix":
+        raise UnsupportedConfigurationError(
+            "experiment.submit needs a POSIX system (Linux, macOS): it stops runs through process groups and "
+            "signals. On Windows, run the script directly and log with Run.get_context() / start_logging()"
+        )
     if not isinstance(config, ScriptRunConfig):
         raise TypeError(
             f"experiment.submit(config) takes a runlog ScriptRunConfig; got {type(config).__name__}. "
