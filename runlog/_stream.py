@@ -166,7 +166,10 @@ def follow(run: Run, name: str | None = None, out: IO[str] | None = None, *, hea
 
 
 def _web_view(run: Run) -> str:
-    return run.path.absolute().as_uri()
+    """The run's page in the local viewer (``runlog ui``; ``RUNLOG_UI_URL``), as Azure links its studio."""
+    from ._html import viewer_url
+
+    return viewer_url(run.id)
 
 
 def wait_for_completion(
