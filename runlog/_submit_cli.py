@@ -24,7 +24,7 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
 
 
 def exit_code_of(details: dict[str, object]) -> int:
-    """The exit status ``runlog submit`` ends with: the script's (130 + 13 = 143 for a canceled run)."""
+    """The exit status ``runlog submit`` ends with: the script's; 143 (128 + SIGTERM) for a canceled run."""
     status = details.get("status")
     if status == "Completed":
         return 0

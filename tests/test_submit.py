@@ -57,6 +57,7 @@ def test_train_on_local_example(tmp_path: Path, store: Path, ws: runlog.Workspac
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert re.search(r"^RunId: train-on-local_\d+_[0-9a-f]{8}$", out, re.M)
+    assert re.search(r"^Web View: http://127\.0\.0\.1:5050/#/run/train-on-local_", out, re.M)
     assert "Streaming logs/driver_log.txt\n" + "=" * len("Streaming logs/driver_log.txt") + "\n" in out
     assert re.search(STAMP + r" alpha is 0\.95, and mse is \d+\.\d\d", out)
     assert out.index("Streaming") < out.index("Execution Summary\n=================\nRunId: ")
