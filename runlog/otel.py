@@ -1,0 +1,578 @@
+"""OpenTelemetry exporters that write to the active run.
+
+::
+
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from runlog.otel import RunLogExporter, RunMetricExporter
+
+    logger_provider = LoggerProvider()
+    logger_provider.add_log_record_processor(BatchLogRecordProcessor(RunLogExporter()))
+    meter_provider = MeterProvider(metric_readers=[PeriodicExportingMetricReader(RunMetricExporter())])
+
+Each exported log record becomes one driver-log line of the active run (time,
+severity, scope, body, attributes, trace and span ids); records carrying tagged
+metrics also feed the metric store. Each metric point becomes a metric event.
+The formats and naming rules are in ``docs/opentelemetry.md``.
+
+Supported SDK versions: ``opentelemetry-sdk >= 1.39, < 2`` (the ``LogRecordExporter``
+interface; the older ``LogExporter`` names are used when the new ones are missing).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+try:
+    from opentelemetry.sdk import metrics as _sdk_metrics
+    from opentelemetry.sdk._logs import export as _logs_export
+    from opentelemetry.sdk.metrics import (
+        Counter,
+        Histogram,
+        ObservableCounter,
+        ObservableGauge,
+        ObservableUpDownCounter,
+        UpDownCounter,
+    )
+    from opentelemetry.sdk.metrics.export import (
+        AggregationTemporality,
+        ExponentialHistogramDataPoint,
+        HistogramDataPoint,
+        MetricExporter,
+        MetricExportResult,
+        MetricsData,
+        NumberDataPoint,
+    )
+except ImportError as _exc:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError(
+        "runlog.otel needs the OpenTelemetry SDK, which is not installed: pip install 'runlog[otel]'"
+    ) from _exc
+
+from ._metrics import LIST, TABLE, encode_list, encode_table
+from ._store import writer_for
+from ._store.writer import RunWriter
+
+if TYPE_CHECKING:
+    from ._run import Run
+
+__all__ = ["METRIC_ATTRIBUTE_PREFIX", "STEP_ATTRIBUTE", "RunLogExporter", "RunMetricExporter"]
+
+_log = logging.getLogger("runlog.otel")
+
+# The current names (SDK >= 1.39) with a fallback to the deprecated ones, so that an
+# SDK that has only one of them works and a newer one never warns.
+_LogExporterBase: Any = getattr(_logs_export, "LogRecordExporter", None) or _logs_export.LogExporter
+_LogResult: Any = getattr(_logs_export, "LogRecordExportResult", None) or _logs_export.LogExportResult
+
+METRIC_ATTRIBUTE_PREFIX = "runlog.metric."
+"""Attributes named ``runlog.metric.<name>`` are metric values of the record."""
+STEP_ATTRIBUTE = "runlog.step"
+"""The step of a record's tagged metrics (also ``step`` beside a ``metrics`` mapping)."""
+
+_PENDING_MAX = 10_000
+_state = threading.local()
+
+
+def _in_export() -> bool:
+    return getattr(_state, "exporting", False)
+
+
+class _Exporting:
+    """Marks this thread as inside an export, so that anything it logs is not exported again."""
+
+    __slots__ = ("_previous",)
+
+    def __enter__(self) -> None:
+        self._previous = getattr(_state, "exporting", False)
+        _state.exporting = True
+
+    def __exit__(self, *exc: object) -> None:
+        _state.exporting = self._previous
+
+
+def _is_runlog_scope(name: str | None) -> bool:
+    return bool(name) and (name == "runlog" or name.startswith("runlog."))  # type: ignore[union-attr]
+
+
+def _target_run(explicit: Run | None) -> Run | None:
+    if explicit is not None:
+        return None if explicit._finished else explicit
+    from ._context import active_run
+
+    return active_run()
+
+
+def format_trace_id(trace_id: int | None) -> str:
+    return f"{trace_id:032x}" if trace_id else ""
+
+
+def format_span_id(span_id: int | None) -> str:
+    return f"{span_id:016x}" if span_id else ""
+
+
+def _driver_log_name(run: Run) -> str:
+    """The driver log of this process in ``run`` (main, ranked or per-pid; see docs/store-format.md)."""
+    import os
+
+    if run._owner_pid == os.getpid() or run._record.get("pid") == os.getpid():
+        return "logs/driver_log.txt"
+    rank = os.environ.get("RANK")
+    if rank is not None and rank.isdigit():
+        return f"logs/driver_log_rank_{rank}.txt"
+    return f"logs/driver_log_{os.getpid()}.txt"
+
+
+# -- log records -> driver-log lines ---------------------------------------------------------------
+
+
+def _local_time(ns: int) -> str:
+    seconds, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) + f",{frac // 1_000_000:03d}"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (tuple, list)):
+        return list(value)
+    return repr(value)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=_json_default, separators=(", ", ": "))
+
+
+def _severity(log_record: Any) -> str:
+    text = log_record.severity_text
+    if text:
+        return str(text)
+    number = log_record.severity_number
+    if number is not None and number.value:
+        return str(number.name)
+    return "UNSPECIFIED"
+
+
+# Attributes the SDK's LoggingHandler adds to every record; they are noise on a text line.
+_CODE_ATTRIBUTES = ("code.", "exception.stacktrace")
+
+
+def _record_fields(record: Any) -> tuple[Any, Any, str | None]:
+    """(API log record, resource-free attributes, scope name) of a ReadableLogRecord or an old LogData."""
+    log_record = record.log_record
+    scope = getattr(record, "instrumentation_scope", None)
+    return log_record, log_record.attributes, (scope.name if scope is not None else None)
+
+
+def format_record(record: Any, *, json_lines: bool = False) -> str:
+    """The driver-log line(s) of one exported record, ending with a newline.
+
+    Text (the default)::
+
+        2026-11-27 14:28:49,123 INFO:app.train:epoch done {"epoch": 3} trace_id=<32 hex> span_id=<16 hex>
+
+    JSON lines (``json_lines=True``): one object with ``asctime``, ``levelname``, ``name``
+    (the scope), ``message``, the attributes, ``trace_id`` and ``span_id``.
+    """
+    log_record, attributes, scope = _record_fields(record)
+    ns = log_record.timestamp or log_record.observed_timestamp or time.time_ns()
+    body = log_record.body
+    trace_id = format_trace_id(log_record.trace_id)
+    span_id = format_span_id(log_record.span_id)
+    if json_lines:
+        obj: dict[str, Any] = {
+            "asctime": _local_time(ns),
+            "levelname": _severity(log_record),
+            "name": scope or "",
+            "message": body if isinstance(body, str) else _dumps(body),
+        }
+        if attributes:
+            for key, value in attributes.items():
+                obj.setdefault(key, value)
+        if trace_id:
+            obj["trace_id"] = trace_id
+            obj["span_id"] = span_id
+        return json.dumps(obj, ensure_ascii=False, default=_json_default) + "\n"
+    message = body if isinstance(body, str) else ("" if body is None else _dumps(body))
+    parts = [f"{_local_time(ns)} {_severity(log_record)}:{scope or ''}:{message}"]
+    stacktrace = None
+    if attributes:
+        shown = {k: v for k, v in attributes.items() if not k.startswith(_CODE_ATTRIBUTES)}
+        stacktrace = attributes.get("exception.stacktrace")
+        if shown:
+            parts.append(_dumps(shown))
+    if trace_id:
+        parts.append(f"trace_id={trace_id} span_id={span_id}")
+    line = " ".join(parts)
+    if stacktrace:
+        line += "\n" + str(stacktrace).rstrip("\n")
+    # One record is one line group: embedded newlines stay, carriage returns do not split it.
+    return line.replace("\r\n", "\n") + "\n"
+
+
+def tagged_metrics(body: Any, attributes: Mapping[str, Any] | None) -> tuple[dict[str, Any], Any]:
+    """The tagged metrics of a record and their step (see ``docs/opentelemetry.md``).
+
+    Three forms, merged in this order: a ``metrics`` mapping (and ``step``) in a mapping
+    body; a ``metrics`` mapping (and ``step``) attribute, which is what the SDK's
+    ``LoggingHandler`` makes of ``extra=runlog.metrics(...)``; and attributes named
+    ``runlog.metric.<name>`` with ``runlog.step``.
+    """
+    metrics: dict[str, Any] = {}
+    step = None
+    if isinstance(body, Mapping):
+        found = body.get("metrics")
+        if isinstance(found, Mapping):
+            metrics.update(found)
+            step = body.get("step", step)
+    if attributes:
+        found = attributes.get("metrics")
+        if isinstance(found, Mapping):
+            metrics.update(found)
+            step = attributes.get("step", step)
+        for key, value in attributes.items():
+            if key.startswith(METRIC_ATTRIBUTE_PREFIX) and len(key) > len(METRIC_ATTRIBUTE_PREFIX):
+                metrics[key[len(METRIC_ATTRIBUTE_PREFIX) :]] = value
+        if STEP_ATTRIBUTE in attributes:
+            step = attributes[STEP_ATTRIBUTE]
+    return metrics, step
+
+
+def _write_metrics(writer: RunWriter, metrics: Mapping[str, Any], step: Any) -> None:
+    if isinstance(step, float) and step.is_integer():
+        step = int(step)
+    if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
+        _log.debug("ignoring step %r of tagged metrics %s: a step must be an int", step, sorted(metrics))
+        step = None
+    scalars = {}
+    for name, value in metrics.items():
+        if isinstance(value, (tuple, list)):
+            writer.metric(LIST, str(name), encode_list(str(name), value), None)
+        elif isinstance(value, Mapping):
+            _log.debug("ignoring tagged metric %r: a mapping is not a metric value", name)
+        else:
+            scalars[str(name)] = value
+    if scalars:
+        writer.scalars(scalars, step)
+
+
+class _Pending:
+    """What was exported while no run was active: kept (bounded) for the next run."""
+
+    def __init__(self, limit: int = _PENDING_MAX) -> None:
+        self.items: deque[tuple[str, dict[str, Any], Any]] = deque(maxlen=limit)
+        self.dropped = 0
+
+    def add(self, line: str, metrics: dict[str, Any], step: Any) -> None:
+        if len(self.items) == self.items.maxlen:
+            self.dropped += 1
+        self.items.append((line, metrics, step))
+
+
+class RunLogExporter(_LogExporterBase):  # type: ignore[misc]
+    """An OpenTelemetry log record exporter that writes each record to the run's driver log.
+
+    Args:
+        run: the run to write to; by default the active run at the time of each export.
+        json_lines: write JSON lines instead of text lines (as ``RunHandler(json=True)``).
+        max_pending: records kept while no run is active, written to the next run's driver
+            log (the oldest are dropped beyond this, and the count is logged at DEBUG).
+
+    Records of runlog's own loggers (scope ``runlog`` and ``runlog.*``) are not written,
+    and records emitted while this exporter is exporting are dropped, so that an
+    exporter that logs, or a ``LoggingHandler`` on the root logger, never loops back.
+    """
+
+    def __init__(self, run: Run | None = None, *, json_lines: bool = False, max_pending: int = 1000) -> None:
+        self._run = run
+        self._json_lines = json_lines
+        self._pending = _Pending(max_pending)
+        self._lock = threading.Lock()
+        self._shutdown = False
+        self._failures = 0
+
+    def export(self, batch: Sequence[Any]) -> Any:
+        """Write a batch of ``ReadableLogRecord`` to the run; never raises."""
+        if _in_export():
+            # Logged from inside an export (this one or another exporter of runlog's) and
+            # handed back synchronously, e.g. by a SimpleLogRecordProcessor: drop it.
+            return _LogResult.SUCCESS
+        if self._shutdown:
+            return _LogResult.FAILURE
+        with _Exporting():
+            try:
+                with self._lock:
+                    self._export(batch)
+                return _LogResult.SUCCESS
+            except Exception as exc:  # a failing exporter never breaks the program
+                self._failures += 1
+                if self._failures == 1 or self._failures % 1000 == 0:
+                    _log.warning(
+                        "could not write %d OpenTelemetry log record(s) to the run (%s); %d export(s) failed so far. "
+                        "Set the level of the 'runlog' logger to DEBUG for details",
+                        len(batch),
+                        exc,
+                        self._failures,
+                    )
+                _log.debug("RunLogExporter.export failed", exc_info=True)
+                return _LogResult.FAILURE
+
+    def _export(self, batch: Sequence[Any]) -> None:
+        run = _target_run(self._run)
+        lines = []
+        tagged: list[tuple[dict[str, Any], Any]] = []
+        skipped = 0
+        for record in batch:
+            log_record, attributes, scope = _record_fields(record)
+            if _is_runlog_scope(scope):
+                skipped += 1
+                continue
+            line = format_record(record, json_lines=self._json_lines)
+            metrics, step = tagged_metrics(log_record.body, attributes)
+            if run is None:
+                self._pending.add(line, metrics, step)
+            else:
+                lines.append(line)
+                if metrics:
+                    tagged.append((metrics, step))
+        if skipped == len(batch):
+            # Only runlog's own diagnostics, typically logged by the previous export and handed
+            # back by a batch processor: logging about them would feed the loop, so stay silent.
+            return
+        if run is None:
+            _log.debug(
+                "no active run: keeping %d OpenTelemetry record(s) for the next run (%d kept, %d dropped)",
+                len(batch) - skipped,
+                len(self._pending.items),
+                self._pending.dropped,
+            )
+            return
+        writer = writer_for(run._dir)
+        name = _driver_log_name(run)
+        if self._pending.items:
+            self._flush_pending(writer, name)
+        if lines:
+            writer.write_log("".join(lines), name)
+        for metrics, step in tagged:
+            _write_metrics(writer, metrics, step)
+        _log.debug("exported %d OpenTelemetry record(s) to %s of run %s", len(lines), name, run.id)
+
+    def _flush_pending(self, writer: RunWriter, name: str) -> None:
+        pending, dropped = list(self._pending.items), self._pending.dropped
+        self._pending.items.clear()
+        self._pending.dropped = 0
+        if dropped:
+            _log.debug("%d OpenTelemetry record(s) logged while no run was active were dropped", dropped)
+        writer.write_log("".join(line for line, _, _ in pending), name)
+        for _, metrics, step in pending:
+            if metrics:
+                _write_metrics(writer, metrics, step)
+
+    def force_flush(self, timeout_millis: float = 30_000) -> bool:
+        """Wait (at most ``timeout_millis``) for an export in progress; True if none is left."""
+        if not self._lock.acquire(timeout=max(0.0, timeout_millis / 1000)):
+            return False
+        try:
+            if self._pending.items and not self._shutdown:
+                run = _target_run(self._run)
+                if run is not None:
+                    with _Exporting():
+                        self._flush_pending(writer_for(run._dir), _driver_log_name(run))
+            return True
+        except Exception as exc:
+            _log.debug("RunLogExporter.force_flush failed: %s", exc)
+            return False
+        finally:
+            self._lock.release()
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        """Stop accepting records, after an export in progress ends (waiting at most ``timeout_millis``)."""
+        if self._shutdown:
+            return
+        self.force_flush(timeout_millis)
+        self._shutdown = True
+
+
+# -- metric points -> metric events ------------------------------------------------------------------
+
+
+def series_name(name: str, attributes: Mapping[str, Any] | None, suffix: str = "") -> str:
+    """``name[.suffix]{key=value,...}``: attributes sorted by key, omitted when there are none."""
+    base = f"{name}.{suffix}" if suffix else name
+    if not attributes:
+        return base
+    labels = ",".join(f"{k}={_label(v)}" for k, v in sorted(attributes.items()))
+    return f"{base}{{{labels}}}"
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return "[" + ",".join(_label(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _exponential_buckets(point: Any) -> tuple[list[float], list[int]]:
+    """Upper bounds and counts of an exponential histogram point, in ascending order."""
+    base = 2.0 ** (2.0 ** -point.scale)
+    bounds: list[float] = []
+    counts: list[int] = []
+    negative = point.negative
+    for i in reversed(range(len(negative.bucket_counts))):
+        # bucket index k covers (-base**(k+1), -base**k]
+        bounds.append(-(base ** (negative.offset + i)))
+        counts.append(negative.bucket_counts[i])
+    bounds.append(0.0)
+    counts.append(point.zero_count)
+    positive = point.positive
+    for i, count in enumerate(positive.bucket_counts):
+        bounds.append(base ** (positive.offset + i + 1))
+        counts.append(count)
+    return bounds, counts
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float) and math.isinf(value):
+        return None  # an empty histogram's min/max
+    return value
+
+
+class RunMetricExporter(MetricExporter):  # type: ignore[misc]
+    """An OpenTelemetry metric exporter that writes each point as a metric of the run.
+
+    Gauges and sums (counters, up-down counters, observable ones) become scalar series
+    named after the instrument (``name{key=value,...}`` with attributes); histograms
+    become ``<name>.count/.sum/.min/.max`` scalars and a ``<name>.buckets`` table.
+    The step of every point is this exporter's export sequence number (0, 1, 2, ...),
+    or none with ``export_step=False``. Sums are exported cumulative by default (each
+    export logs the running total); pass ``preferred_temporality`` to change that.
+    """
+
+    def __init__(
+        self,
+        run: Run | None = None,
+        *,
+        export_step: bool = True,
+        preferred_temporality: dict[type, AggregationTemporality] | None = None,
+        preferred_aggregation: dict[type, Any] | None = None,
+    ) -> None:
+        temporality = {
+            kind: AggregationTemporality.CUMULATIVE
+            for kind in (
+                Counter,
+                UpDownCounter,
+                Histogram,
+                # the synchronous Gauge (SDK >= 1.23) under its SDK name
+                getattr(_sdk_metrics, "_Gauge", ObservableGauge),
+                ObservableCounter,
+                ObservableUpDownCounter,
+                ObservableGauge,
+            )
+        }
+        temporality.update(preferred_temporality or {})
+        super().__init__(preferred_temporality=temporality, preferred_aggregation=preferred_aggregation)
+        self._run = run
+        self._export_step = export_step
+        self._sequence = 0
+        self._lock = threading.Lock()
+        self._shutdown = False
+        self._failures = 0
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        """Write every point of ``metrics_data`` to the run; never raises."""
+        if _in_export() or self._shutdown:
+            return MetricExportResult.FAILURE
+        with _Exporting():
+            if not self._lock.acquire(timeout=max(0.0, timeout_millis / 1000)):
+                return MetricExportResult.FAILURE
+            try:
+                run = _target_run(self._run)
+                if run is None:
+                    _log.debug("no active run: OpenTelemetry metric export %d not written", self._sequence)
+                    return MetricExportResult.FAILURE
+                step = self._sequence if self._export_step else None
+                count = self._write(writer_for(run._dir), metrics_data, step)
+                self._sequence += 1
+                _log.debug("exported %d OpenTelemetry metric point(s) to run %s (step %s)", count, run.id, step)
+                return MetricExportResult.SUCCESS
+            except Exception as exc:
+                self._failures += 1
+                if self._failures == 1 or self._failures % 1000 == 0:
+                    _log.warning(
+                        "could not write OpenTelemetry metrics to the run (%s); %d export(s) failed so far. "
+                        "Set the level of the 'runlog' logger to DEBUG for details",
+                        exc,
+                        self._failures,
+                    )
+                _log.debug("RunMetricExporter.export failed", exc_info=True)
+                return MetricExportResult.FAILURE
+            finally:
+                self._lock.release()
+
+    def _write(self, writer: RunWriter, metrics_data: MetricsData, step: int | None) -> int:
+        scalars: dict[str, Any] = {}
+        tables: list[tuple[str, dict[str, list[Any]]]] = []
+        for resource_metrics in metrics_data.resource_metrics:
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    for point in metric.data.data_points:
+                        self._point(metric.name, point, step, scalars, tables)
+        if scalars:
+            writer.scalars(scalars, step)
+        for name, table in tables:
+            writer.metric(TABLE, name, encode_table(name, table), step)
+        return len(scalars) + len(tables)
+
+    @staticmethod
+    def _point(
+        name: str, point: Any, step: int | None, scalars: dict[str, Any], tables: list[tuple[str, dict[str, list[Any]]]]
+    ) -> None:
+        attributes = point.attributes
+        if isinstance(point, NumberDataPoint):
+            scalars[series_name(name, attributes)] = point.value
+            return
+        if isinstance(point, HistogramDataPoint):
+            bounds = [*point.explicit_bounds, math.inf]
+            counts = list(point.bucket_counts)
+        elif isinstance(point, ExponentialHistogramDataPoint):
+            bounds, counts = _exponential_buckets(point)
+        else:  # a point type of a newer SDK: keep what is recognisably a value
+            value = getattr(point, "value", None)
+            if value is not None:
+                scalars[series_name(name, attributes)] = value
+            return
+        scalars[series_name(name, attributes, "count")] = point.count
+        scalars[series_name(name, attributes, "sum")] = point.sum
+        scalars[series_name(name, attributes, "min")] = _finite_or_none(point.min)
+        scalars[series_name(name, attributes, "max")] = _finite_or_none(point.max)
+        table: dict[str, list[Any]] = {"le": bounds, "count": counts}
+        if step is not None:
+            table = {"step": [step] * len(bounds), **table}
+        tables.append((series_name(name, attributes, "buckets"), table))
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        """Wait (at most ``timeout_millis``) for an export in progress to end."""
+        if not self._lock.acquire(timeout=max(0.0, timeout_millis / 1000)):
+            return False
+        self._lock.release()
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        """Stop exporting, after an export in progress ends (waiting at most the timeout).
+
+        ``PeriodicExportingMetricReader`` passes the timeout as ``timeout=`` (milliseconds).
+        """
+        timeout = kwargs.get("timeout", timeout_millis)
+        self.force_flush(timeout if isinstance(timeout, (int, float)) else timeout_millis)
+        self._shutdown = True
