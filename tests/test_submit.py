@@ -49,7 +49,7 @@ def wait_until(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-unt
 
 def test_train_on_local_example(tmp_path: Path, store: Path, ws: runlog.Workspace) -> None:
     """The notebook-like driver submits train.py (a real sklearn ridge sweep): 20 alphas and mses, outputs kept."""
-    env = {**os.environ, "RUNLOG_STORE": str(store), "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "RUNLOG_STORE": str(store), "PYTHONPATH": str(REPO), "RUNLOG_UI_URL": "http://127.0.0.1:5050"}
     proc = subprocess.run(
         [sys.executable, str(REPO / "examples/train-on-local/run_train_on_local.py")],
         cwd=tmp_path / "work", env=env, capture_output=True, text=True, timeout=120,
