@@ -515,3 +515,21 @@ def test_command_run_config_and_a_store_inside_the_source_directory() -> None:
     text = log_text(run)
     assert f"exe {sys.executable} yes" in text and "shell-ok" in text
     assert [n for n in run.get_file_names() if n.startswith("snapshot/")] == ["snapshot/show.py"]
+
+
+def test_interpreter_path_picks_the_interpreter(tmp_path: Path, exp: Experiment) -> None:
+    """python.interpreter_path runs the script with that interpreter (default: the one running submit)."""
+    other = tmp_path / "bin" / "other-python"
+    other.parent.mkdir()
+    other.symlink_to(sys.executable)
+    write(Path("which.py"), "import sys\nprint('exe', sys.executable)\n")
+    env = Environment("other")
+    env.python.user_managed_dependencies = True
+    env.python.interpreter_path = str(other)
+    run = exp.submit(ScriptRunConfig(source_directory=".", script="which.py", environment=env))
+    assert run.wait_for_completion()["status"] == "Completed"
+    assert f"exe {other}" in log_text(run)
+    assert run._record["interpreter"] == str(other)
+    default = exp.submit(ScriptRunConfig(source_directory=".", script="which.py"))
+    assert default._record["interpreter"] == sys.executable
+    default.wait_for_completion()
