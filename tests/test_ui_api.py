@@ -387,16 +387,16 @@ def test_token_is_required_on_every_request(tmp_path: Path) -> None:
     """With a token: no token or a wrong one is 401; header, query parameter and the cookie it sets work."""
     store = tmp_path / "tokstore"
     runlog.Experiment(runlog.Workspace(store), "t").start_logging(outputs=False).complete()
-    with serve(store, token="s3cret-token") as url, httpx.Client(base_url=url) as http:
+    with serve(store, token="s3cret-token-0123456") as url, httpx.Client(base_url=url) as http:
         assert http.get("/api/runs").status_code == 401
         assert http.get("/").status_code == 401
         assert http.get("/static/app.js").status_code == 401
         assert http.get("/api/runs", headers={"Authorization": "Bearer wrong"}).status_code == 401
-        assert http.get("/api/runs", headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
-        assert http.get("/api/runs", headers={"X-Runlog-Token": "s3cret-token"}).status_code == 200
-        assert http.get("/api/runs", params={"token": "s3cret-token"}).status_code == 200
-    with serve(store, token="s3cret-token") as url, httpx.Client(base_url=url) as browser:
-        landing = browser.get("/", params={"token": "s3cret-token", "x": "1"})
+        assert http.get("/api/runs", headers={"Authorization": "Bearer s3cret-token-0123456"}).status_code == 200
+        assert http.get("/api/runs", headers={"X-Runlog-Token": "s3cret-token-0123456"}).status_code == 200
+        assert http.get("/api/runs", params={"token": "s3cret-token-0123456"}).status_code == 200
+    with serve(store, token="s3cret-token-0123456") as url, httpx.Client(base_url=url) as browser:
+        landing = browser.get("/", params={"token": "s3cret-token-0123456", "x": "1"})
         assert landing.status_code == 303 and landing.headers["location"] == "/?x=1"
         assert "HttpOnly" in landing.headers["set-cookie"] and "SameSite=Strict" in landing.headers["set-cookie"]
         # the client keeps the cookie: later requests need nothing else
@@ -424,13 +424,15 @@ def test_openapi_schema_lists_every_route(seeded: dict[str, Any]) -> None:
 
 
 def test_non_loopback_host_gets_a_generated_token(store: Path) -> None:
-    """Binding to a non-loopback address without --token generates one; loopback needs none; --token is kept."""
+    """Binding to a non-loopback address without --token generates one; loopback needs none; --token is kept if usable."""
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1") and is_loopback("127.1.2.3")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5") and not is_loopback("example.com")
     config, token = serve_config(store, "0.0.0.0", 5050, None, warm=False)
     assert token and len(token) >= 24 and config.app.token == token
     assert serve_config(store, "127.0.0.1", 5050, None, warm=False)[1] is None
-    assert serve_config(store, "0.0.0.0", 5050, "mine", warm=False)[1] == "mine"
+    assert serve_config(store, "0.0.0.0", 5050, "my-own-token-0123", warm=False)[1] == "my-own-token-0123"
+    result = CliRunner().invoke(ui, ["--store", str(store), "--token", "short; x"])
+    assert result.exit_code == 2 and "--token" in result.output and "16 characters" in result.output
 
 
 def test_ui_command_prints_a_generated_token_for_a_public_host(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -26,10 +26,10 @@ def serve(store: Path, token: str | None = None) -> Iterator[str]:
 
     from runlog.ui import create_app
 
+    config = uvicorn.Config(create_app(store, token=token), log_level="warning", access_log=False, lifespan="on")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(store, token=token), log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -11,6 +11,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
@@ -42,6 +43,7 @@ _log = logging.getLogger("runlog.ui")
 
 STATIC_DIR = Path(__file__).parent / "static"
 TOKEN_COOKIE = "runlog_token"
+_TOKEN = re.compile(r"[A-Za-z0-9_.~-]{16,}")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
@@ -377,6 +379,11 @@ def create_app(store: str | os.PathLike[str], token: str | None = None, warm: bo
     ``warm``: parse the whole store in a background thread at startup, so the first
     page load answers from the cache.
     """
+    if token is not None and not _TOKEN.fullmatch(token):
+        raise ValueError(
+            "a viewer token must be at least 16 characters from A-Z a-z 0-9 - _ . ~ (it travels in a URL and "
+            "a cookie); leave it out to get a generated one"
+        )
     query = StoreQuery(store)
 
     @asynccontextmanager

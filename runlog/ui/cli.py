@@ -33,7 +33,10 @@ def serve_config(store: Path, host: str, port: int, token: str | None, warm: boo
         raise click.ClickException("the viewer needs Starlette and uvicorn: pip install 'runlog[ui]'") from exc
     if token is None and not is_loopback(host):
         token = secrets.token_urlsafe(24)
-    app = create_app(store, token=token, warm=warm)
+    try:
+        app = create_app(store, token=token, warm=warm)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--token") from exc
     return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"), token
 
 

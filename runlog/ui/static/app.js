@@ -118,11 +118,13 @@ async function runsPage() {
   const expSelect = el("select", { id: "filter-experiment", onchange: (e) => { f.experiment = e.target.value; load(); } },
     el("option", { value: "" }, "all experiments"),
     experiments.map((x) => el("option", { value: x.name, selected: x.name === f.experiment }, `${x.name} (${x.runs})`)));
-  const statuses = ["", "Running", "Completed", "Failed", "Canceled", "NotStarted", "Queued"];
+  const statuses = ["", "Running", "Completed", "Failed", "Canceled", "NotStarted", "Queued", "Preparing", "Starting", "Finalizing", "CancelRequested"];
   const statusSelect = el("select", { id: "filter-status", onchange: (e) => { f.status = e.target.value; load(); } },
     statuses.map((s) => el("option", { value: s, selected: s === f.status }, s || "any status")));
   const tagInput = el("input", { type: "text", id: "filter-tag", placeholder: "tag or tag=value", value: f.tag, onchange: (e) => { f.tag = e.target.value.trim(); load(); } });
-  const search = el("input", { type: "search", id: "filter-q", placeholder: "search name or id", value: f.q, oninput: (e) => { f.q = e.target.value; load(); } });
+  let typing = null;
+  const search = el("input", { type: "search", id: "filter-q", placeholder: "search name or id", value: f.q,
+    oninput: (e) => { f.q = e.target.value; clearTimeout(typing); typing = setTimeout(() => load().catch(showError), 200); } });
   const agg = el("span", { class: "seg", id: "agg" }, ["last", "min", "max"].map((a) =>
     el("label", {}, el("input", { type: "radio", name: "agg", value: a, checked: a === RunsState.agg, onchange: () => { RunsState.agg = a; render(); } }), a)));
   const compare = el("button", { id: "compare", onclick: () => { location.hash = "#/compare?runs=" + [...RunsState.selected].map(enc).join(","); } }, "Compare");
