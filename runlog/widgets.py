@@ -1,8 +1,11 @@
 """Jupyter widgets: ``RunDetails(run).show()`` (needs ``pip install 'runlog[widgets]'``).
 
 As Azure ML's ``azureml.widgets.RunDetails``: a view of a run in the notebook
-that updates itself while the run is running (status, latest metric values,
-the end of the driver log) and stops updating when the run ends.
+that updates itself while the run is running (status, latest metric values, a
+small chart per scalar metric, the end of the driver log) and stops updating
+when the run ends. It reads through the viewer's incremental cache
+(:class:`runlog.ui.query.StoreQuery`, no web framework needed), so following a
+long run re-reads only what was appended.
 """
 
 from __future__ import annotations
@@ -13,15 +16,17 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from ._html import run_html
+from .ui.query import StoreQuery
 
 if TYPE_CHECKING:
     from ._run import Run
 
-__all__ = ["RunDetails"]
+__all__ = ["RunDetails", "sparkline_svg"]
 
 _log = logging.getLogger("runlog.widgets")
 
 TERMINAL = frozenset({"Completed", "Failed", "Canceled"})
+MAX_CHARTS = 8
 
 
 def _ipywidgets() -> Any:
@@ -30,6 +35,24 @@ def _ipywidgets() -> Any:
     except ImportError as exc:
         raise ImportError("RunDetails needs ipywidgets: pip install 'runlog[widgets]'") from exc
     return ipywidgets
+
+
+def sparkline_svg(xs: list[float], ys: list[float | None], width: int = 240, height: int = 60) -> str:
+    """A small SVG line chart of ``ys`` against ``xs`` (``None`` values are gaps)."""
+    points = [(x, y) for x, y in zip(xs, ys) if y is not None]
+    if not points:
+        return f'<svg width="{width}" height="{height}"></svg>'
+    x0, x1 = min(p[0] for p in points), max(p[0] for p in points)
+    y0, y1 = min(p[1] for p in points), max(p[1] for p in points)
+    sx = (width - 4) / (x1 - x0) if x1 > x0 else 0.0
+    sy = (height - 4) / (y1 - y0) if y1 > y0 else 0.0
+    coords = " ".join(
+        f"{2 + (x - x0) * sx:.1f},{height - 2 - (y - y0) * sy if sy else height / 2:.1f}" for x, y in points
+    )
+    return (
+        f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+        f'<polyline fill="none" stroke="#2f6fde" stroke-width="1.5" points="{coords}"/></svg>'
+    )
 
 
 class RunDetails:
@@ -44,37 +67,44 @@ class RunDetails:
         self.run = run_instance
         self.refresh_seconds = refresh_seconds
         self.log_bytes = log_bytes
+        self._query = StoreQuery(run_instance.experiment.workspace.store)
         self.summary = widgets.HTML()
+        self.charts = widgets.HTML()
         self.log = widgets.HTML()
-        self.widget = widgets.VBox([self.summary, widgets.HTML("<b>Driver log</b>"), self.log])
+        self.widget = widgets.VBox([self.summary, self.charts, widgets.HTML("<b>Driver log</b>"), self.log])
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.refresh()
 
-    def _log_tail(self) -> str:
-        reader = self.run._reader
-        names = list(reader.iter_log_names())
+    def _charts_html(self, detail: dict[str, Any]) -> str:
+        cells = []
+        chartable = [m for m in detail["metrics_list"] if m.get("kind") in ("s", "l") and isinstance(m.get("min"), float)]
+        for metric in chartable[:MAX_CHARTS]:
+            series = self._query.series(self.run.id, metric["name"], points=200)
+            cells.append(
+                '<div style="display:inline-block;margin:4px 12px 4px 0;vertical-align:top">'
+                f'<div style="font-size:12px"><b>{escape(metric["name"])}</b> '
+                f"last {escape(str(metric['last']))} · min {metric['min']:.6g} · max {metric['max']:.6g}</div>"
+                f"{sparkline_svg(series['x'], series['y'])}</div>"
+            )
+        return "".join(cells)
+
+    def _log_tail(self, detail: dict[str, Any]) -> str:
+        names = detail["logs"]
         if not names:
             return ""
         name = "logs/driver_log.txt" if "logs/driver_log.txt" in names else names[0]
-        path = reader.file_path(name)
-        with open(path, "rb") as fh:
-            fh.seek(0, 2)
-            size = fh.tell()
-            fh.seek(max(0, size - self.log_bytes))
-            data = fh.read()
-        if size > self.log_bytes:
-            data = data[data.find(b"\n") + 1 :]
-        return data.decode("utf-8", "replace")
+        return str(self._query.log(self.run.id, name, max_bytes=self.log_bytes)["text"])
 
     def refresh(self) -> bool:
         """Re-read the run into the widget; True while the run is still running."""
-        status = self.run.get_status()
+        detail = self._query.run(self.run.id)
         self.summary.value = run_html(self.run)
-        tail = self._log_tail()
+        self.charts.value = self._charts_html(detail)
+        tail = self._log_tail(detail)
         style = "max-height:300px;overflow:auto;background:#0f1420;color:#e5e7eb;padding:6px;font-size:12px"
         self.log.value = f'<pre style="{style}">{escape(tail)}</pre>' if tail else "<i>no log yet</i>"
-        return status not in TERMINAL
+        return detail["status"] not in TERMINAL
 
     def _follow(self) -> None:
         while not self._stop.wait(self.refresh_seconds):

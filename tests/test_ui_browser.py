@@ -226,3 +226,19 @@ def test_drag_zooms_into_full_detail(page: Page, site: dict[str, Any]) -> None:
     in_view = int(card.locator(".muted.small").inner_text().split()[0])
     assert 500 < in_view < 2000  # about 7% of the points, every one of them
     shot(page, "zoomed-chart")
+
+
+def test_page_works_behind_a_token(browser: Browser, site: dict[str, Any]) -> None:
+    """With a token, the address printed by `runlog ui` opens the app; without the token the page is refused."""
+    store = site["ws"].store
+    with serve(store, token="browser-token-0123456789") as url:
+        context = browser.new_context()
+        try:
+            pg = context.new_page()
+            refused = pg.goto(url + "/")
+            assert refused is not None and refused.status == 401
+            pg.goto(url + "/?token=browser-token-0123456789")
+            assert "token" not in pg.url
+            expect(pg.locator(f'tr[data-run="{site["beta"].id}"]')).to_have_count(1)
+        finally:
+            context.close()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import runlog
-from runlog.widgets import RunDetails
+from runlog.widgets import RunDetails, sparkline_svg
 
 
 def _wait(condition: Any, timeout: float = 10.0) -> bool:
@@ -32,6 +32,7 @@ def test_run_details_follows_a_running_run_until_it_ends(exp: runlog.Experiment)
     run.log("loss", 0.125)
     run._writer.write_log("epoch <1> done\n")
     assert _wait(lambda: "0.125" in details.summary.value and "epoch &lt;1&gt; done" in details.log.value)
+    assert "<polyline" in details.charts.value and "min 0.125" in details.charts.value
     run.complete()
     assert _wait(lambda: not details.following)
     assert "Completed" in details.summary.value
@@ -79,3 +80,22 @@ def test_missing_ipywidgets_names_the_extra(exp: runlog.Experiment, monkeypatch:
     with pytest.raises(ImportError, match=r"pip install 'runlog\[widgets\]'"):
         RunDetails(run)
     run.complete()
+
+
+def test_metric_names_in_charts_are_escaped(exp: runlog.Experiment) -> None:
+    """A metric name with markup is shown as text in the charts."""
+    run = exp.start_logging(outputs=False)
+    run.log("<img src=x onerror=alert(1)>", 1.0)
+    run.log("<img src=x onerror=alert(1)>", 2.0)
+    details = RunDetails(run)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in details.charts.value
+    assert "<img" not in details.charts.value
+    run.complete()
+
+
+def test_sparkline_scales_points_into_the_box() -> None:
+    """The sparkline maps the data range onto the box and skips gaps; a flat or empty series is safe."""
+    svg = sparkline_svg([0.0, 1.0, 2.0], [0.0, None, 10.0], width=104, height=24)
+    assert 'points="2.0,22.0 102.0,2.0"' in svg
+    assert "polyline" in sparkline_svg([0.0, 1.0], [5.0, 5.0])
+    assert "polyline" not in sparkline_svg([], [])
