@@ -28,6 +28,7 @@ from ._submit import (
     TensorflowConfiguration,
 )
 from ._workspace import Experiment, Workspace
+from .stdlib import RunHandler, metrics
 
 __version__ = "0.1.0"
 
@@ -46,6 +47,7 @@ __all__ = [
     "RunConfiguration",
     "RunFileNotFound",
     "RunFinishedError",
+    "RunHandler",
     "RunNotFound",
     "RunStatus",
     "RunlogError",
@@ -57,8 +59,13 @@ __all__ = [
     "Workspace",
     "get_rank_metrics",
     "__version__",
+    "metrics",
 ]
 
 import logging as _logging
 
 _logging.getLogger("runlog").addHandler(_logging.NullHandler())
+
+from ._diagnostics import install as _install_redaction  # noqa: E402
+
+_install_redaction()

@@ -103,6 +103,9 @@ def started(run: Run) -> None:
     with _lock:
         _process_runs.append(run)
     _current.set(run)
+    from ._driverlog import on_run_started  # hooks for uncaught exceptions; records logged before the run
+
+    on_run_started(run)
 
 
 def finished(run: Run) -> None:

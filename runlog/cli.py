@@ -281,6 +281,8 @@ def logs(store: Path | None, run_id: str, log_name: str | None, follow: bool) ->
         follow_log(run, name, sys.stdout)
         return
     names = [n for n in run.get_file_names() if n.startswith("logs/") and not n.endswith(".json")]
+    # The driver logs; runlog's own system log (logs/runlog_system.txt) only when asked by --name.
+    names = [n for n in names if n.startswith("logs/driver_log")] or names
     if log_name is not None:
         names = [n for n in run.get_file_names() if n.startswith("logs/")]
         if log_name not in names and f"logs/{log_name}" in names:

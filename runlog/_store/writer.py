@@ -109,7 +109,7 @@ class RunWriter:
         self.run_dir = run_dir
         self.files_dir = run_dir / layout.FILES_DIR
         self._events_dir = run_dir / layout.EVENTS_DIR
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: a signal handler or __del__ may log while it is held
         self._names: dict[str, str] = {}
         self._reset()
         _all_writers.add(self)
@@ -120,7 +120,7 @@ class RunWriter:
         self._metrics_fd = -1
         self._meta_fd = -1
         self._log_fds: dict[str, int] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: a signal handler or __del__ may log while it is held
 
     # -- opening -------------------------------------------------------------
 
@@ -140,13 +140,18 @@ class RunWriter:
                 f"exists and is writable, or point RUNLOG_STORE somewhere that is"
             ) from exc
 
+    # The debug records are logged after the lock is released: a logging handler that
+    # writes through this writer (RunHandler) would otherwise deadlock on it.
     def _open_metrics(self) -> int:
+        opened = None
         with self._lock:
             if self._metrics_fd < 0:
-                path = self._events_dir / (self._proc_id() + layout.METRICS_SUFFIX)
-                self._metrics_fd = self._open(path)
-                _log.debug("opened metric events file %s", path)
-            return self._metrics_fd
+                opened = self._events_dir / (self._proc_id() + layout.METRICS_SUFFIX)
+                self._metrics_fd = self._open(opened)
+            fd = self._metrics_fd
+        if opened is not None:
+            _log.debug("opened metric events file %s", opened)
+        return fd
 
     def _open_meta(self) -> int:
         with self._lock:
@@ -155,13 +160,15 @@ class RunWriter:
             return self._meta_fd
 
     def _open_log(self, name: str) -> int:
+        opened = None
         with self._lock:
             fd = self._log_fds.get(name, -1)
             if fd < 0:
-                path = self.files_dir / layout.check_file_name(name)
-                fd = self._log_fds[name] = self._open(path)
-                _log.debug("opened log file %s", path)
-            return fd
+                opened = self.files_dir / layout.check_file_name(name)
+                fd = self._log_fds[name] = self._open(opened)
+        if opened is not None:
+            _log.debug("opened log file %s", opened)
+        return fd
 
     @staticmethod
     def _write(fd: int, data: bytes) -> None:
@@ -234,6 +241,29 @@ class RunWriter:
         if fd < 0:
             fd = self._open_log(name)
         self._write(fd, text.encode("utf-8", "backslashreplace"))
+
+    def reopen_log(self, name: str) -> bool:
+        """Open log ``name`` again after its file was removed; False when it was not open.
+
+        The new file takes the old descriptor's number (``dup2``), so a thread writing
+        at that moment never writes to a closed or reused descriptor. Raises
+        :class:`StoreError` when the run's folder itself is gone (it is not recreated).
+        """
+        with self._lock:
+            old = self._log_fds.get(name, -1)
+            if old < 0:
+                return False
+            if not (self.run_dir / layout.RUN_RECORD).exists():
+                raise StoreError(
+                    f"the run folder {self.run_dir} was removed; its logs are no longer kept. "
+                    f"Start a new run to keep logging"
+                )
+            new = self._open(self.files_dir / layout.check_file_name(name))
+            try:
+                os.dup2(new, old, inheritable=False)
+            finally:
+                os.close(new)
+        return True
 
     def add_file(self, name: str, source: str | os.PathLike[str] | IO[bytes] | IO[str]) -> str:
         """Copy a file (a path or an open stream) into the run as ``name``; return the name."""

@@ -1,0 +1,244 @@
+"""Driver-log naming, and the records logged while no run is active.
+
+**Which driver log a process writes** (:func:`driver_log_name`, the one place
+this rule lives; captured stdout/stderr of submitted scripts uses it too):
+
+- a process with ``RANK`` in its environment and ``WORLD_SIZE`` > 1 (torchrun,
+  DeepSpeed, MPI launchers): ``logs/driver_log_rank_<RANK>.txt``;
+- the process that created the run, or the main process of a submitted script
+  (it found the run through ``RUNLOG_RUN_ID``, its output is captured
+  (``RUNLOG_OUTPUT_CAPTURED=1``) and its parent created the run):
+  ``logs/driver_log.txt``;
+- any other process logging into the run (forked or spawned workers):
+  ``logs/driver_log_<pid>.txt``.
+
+**Records logged while no run is active** go to a bounded buffer of this process
+(the last :data:`PENDING_LIMIT` records; older ones are counted and dropped).
+When a run starts in this process (or the first record arrives after a run
+became active), the buffer is written to that run's driver log after a header
+line saying how many records it holds and how many were dropped; their tagged
+metrics are stored then, timestamped at that moment. What is still buffered at
+interpreter exit is reported by a WARNING on ``runlog.stdlib``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import os
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from ._diagnostics import get_logger
+from ._store import layout
+
+if TYPE_CHECKING:
+    from ._run import Run
+
+__all__ = [
+    "ENV_OUTPUT_CAPTURED",
+    "ThreadState",
+    "PENDING_LIMIT",
+    "drain_deferred",
+    "driver_log_name",
+    "format_utc",
+    "is_main_process",
+    "on_run_started",
+    "thread_state",
+]
+
+ENV_OUTPUT_CAPTURED = "RUNLOG_OUTPUT_CAPTURED"
+PENDING_LIMIT = 1000
+
+_log = get_logger("runlog.stdlib")
+
+
+class ThreadState(threading.local):
+    """Per-thread state of runlog's log producers.
+
+    ``busy`` is set while this thread writes a log line through the store: a record
+    logged meanwhile (by the writer, a ``__del__``, a signal handler) is deferred to
+    ``deferred`` and written right after, never re-entering the writer.
+    ``written_msg``/``written_created`` name the message object (a structlog event
+    dict, or a record's msg with its creation time) that ``runlog.structlog`` has just
+    written, so that a RunHandler seeing the same record does not write it twice.
+    """
+
+    busy = False
+    draining = False
+    deferred: list[tuple[Any, Any]] | None = None
+    written_msg: object = None
+    written_created: float | None = None
+
+
+thread_state = ThreadState()
+
+
+def drain_deferred(tls: ThreadState) -> None:
+    """Write the records that were logged while this thread was busy (in bounded rounds)."""
+    if tls.busy or tls.draining:
+        return
+    tls.draining = True
+    try:
+        for _ in range(5):
+            items = tls.deferred
+            if not items:
+                break
+            tls.deferred = None
+            for handler, record in items:
+                try:
+                    handler.emit(record)
+                except Exception:
+                    pass
+    finally:
+        tls.draining = False
+        tls.deferred = None
+
+
+def format_utc(created: float) -> str:
+    """``2026-11-27T14:28:36.123Z``: the timestamp of runlog's text lines (UTC, milliseconds)."""
+    return _time_prefix(created) + f".{int((created % 1) * 1000):03d}Z"
+
+
+_second_cache: tuple[int, str] = (-1, "")
+
+
+def _time_prefix(created: float) -> str:
+    global _second_cache
+    sec = int(created)
+    cached = _second_cache
+    if cached[0] != sec:
+        cached = _second_cache = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
+    return cached[1]
+
+
+def _rank() -> str | None:
+    rank = os.environ.get("RANK")
+    if rank is None:
+        return None
+    try:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            return str(int(rank))
+    except ValueError:
+        return None
+    return None
+
+
+def is_main_process(run: Run) -> bool:
+    """True when this process is the one that writes ``logs/driver_log.txt`` of ``run`` (see module doc)."""
+    pid = os.getpid()
+    if run._owner_pid == pid or run._record.get("pid") == pid:
+        return True
+    return (
+        run._owner_pid == -1
+        and os.environ.get(ENV_OUTPUT_CAPTURED) == "1"
+        and os.getppid() == run._record.get("pid")
+    )
+
+
+def driver_log_name(run: Run) -> str:
+    """The name (in the run's files) of the driver log this process writes for ``run``."""
+    rank = _rank()
+    if rank is not None:
+        return f"logs/driver_log_rank_{rank}.txt"
+    if is_main_process(run):
+        return layout.DRIVER_LOG
+    return f"logs/driver_log_{os.getpid()}.txt"
+
+
+# -- records logged while no run is active ------------------------------------------
+
+# (text with its trailing newline, tagged metrics or None, step)
+_pending: deque[tuple[str, Any, Any]] = deque(maxlen=PENDING_LIMIT)
+_pending_total = itertools.count()
+_pending_seen = 0  # value of the counter at the last flush
+
+
+def add_pending(text: str, metrics: Any = None, step: Any = None) -> None:
+    """Keep a record logged while no run is active (bounded: the oldest ones are dropped)."""
+    next(_pending_total)
+    _pending.append((text, metrics, step))
+
+
+def has_pending() -> bool:
+    return bool(_pending)
+
+
+def flush_pending(run: Run) -> int:
+    """Write the buffered records into ``run``'s driver log; returns how many were written."""
+    global _pending_seen, _pending_total
+    entries = []
+    while True:
+        try:
+            entries.append(_pending.popleft())
+        except IndexError:
+            break
+    if not entries:
+        return 0
+    total = next(_pending_total)  # counts this call too
+    logged = total - _pending_seen
+    _pending_seen = total + 1
+    dropped = max(0, logged - len(entries))
+    writer = run._writer
+    name = driver_log_name(run)
+    header = (
+        f"{format_utc(time.time())} INFO:runlog:{len(entries)} record(s) logged before run {run.id} was active"
+        + (f" ({dropped} older one(s) dropped: the buffer keeps the last {PENDING_LIMIT})" if dropped else "")
+        + ":\n"
+    )
+    tls = thread_state
+    was_busy, tls.busy = tls.busy, True
+    try:
+        writer.write_log(header + "".join(text for text, _, _ in entries), name)
+        for _, metrics, step in entries:
+            if metrics:
+                try:
+                    writer.scalars(dict(metrics), step)
+                except Exception as exc:
+                    _log.warning("a buffered tagged metric record could not be stored in run %s: %s", run.id, exc)
+    finally:
+        tls.busy = was_busy
+    drain_deferred(tls)
+    _log.debug("wrote %d buffered record(s) into %s of run %s (%d dropped)", len(entries), name, run.id, dropped)
+    return len(entries)
+
+
+def on_run_started(run: Run) -> None:
+    """Called by ``runlog._context.started``: hooks for uncaught exceptions, then the buffered records."""
+    from . import _diagnostics, _excepthook
+
+    _diagnostics.install()  # SDK loggers created since import get the redacting filter too
+    _excepthook.install()
+    if _pending:
+        try:
+            flush_pending(run)
+        except Exception as exc:  # never let a full disk stop a run from starting
+            _log.warning(
+                "could not write the records logged before run %s started: %s. "
+                "Set the level of the 'runlog' logger to DEBUG for details",
+                run.id,
+                exc,
+            )
+
+
+@atexit.register
+def _report_pending_at_exit() -> None:
+    if _pending:
+        _log.warning(
+            "%d log record(s) were logged while no runlog run was active and never reached a run; "
+            "start the run (experiment.start_logging()) before logging to keep them",
+            len(_pending),
+        )
+
+
+def _after_fork_in_child() -> None:
+    global _pending_total, _pending_seen
+    _pending.clear()
+    _pending_total = itertools.count()
+    _pending_seen = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,394 @@
+"""stdlib ``logging`` integration: :class:`RunHandler` and the :func:`metrics` helper.
+
+One line of set-up sends a program's logging to the active run::
+
+    logging.basicConfig(level=logging.INFO, handlers=[logging.StreamHandler(), runlog.RunHandler()])
+
+- Each record becomes one line (one ``os.write``) of the active run's driver log
+  (``logs/driver_log.txt``; other processes: see :func:`runlog._driverlog.driver_log_name`).
+  The default format is ``basicConfig``'s with a UTC timestamp:
+  ``2026-11-27T14:28:36.123Z INFO:train:epoch done``; any ``logging.Formatter``
+  can be given instead, and ``RunHandler(json=True)`` writes JSON lines.
+- Tagged metric events: ``log.info("epoch done", extra=runlog.metrics(loss=0.1, step=3))``
+  (or ``extra={"metrics": {...}, "step": 3}``) also stores the values as ``run.log`` would.
+- The active run is looked up for every record; records logged while no run is
+  active are kept in a bounded buffer and written to the next run's driver log.
+- Records of runlog's own ``runlog.*`` loggers never reach the driver log: they go
+  (redacted) to the run's system log ``logs/runlog_system.txt``.
+- Nothing here raises into the caller: a failed write goes through
+  ``Handler.handleError`` and one WARNING, and writing resumes when it can.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from . import _context, _driverlog, _excepthook
+from ._diagnostics import SYSTEM_LOG, get_logger, is_sdk_logger, redact
+from ._diagnostics import install as _install_redaction
+from ._driverlog import ENV_OUTPUT_CAPTURED, add_pending, drain_deferred, driver_log_name, flush_pending, format_utc
+from ._driverlog import thread_state as _tls
+from ._store.writer import encode_scalar, encode_step
+from ._trace import current_trace_ids
+
+if TYPE_CHECKING:
+    from ._run import Run
+    from ._store.writer import RunWriter
+
+__all__ = ["DEFAULT_FORMAT", "RunFormatter", "RunHandler", "metrics"]
+
+DEFAULT_FORMAT = "%(asctime)s %(levelname)s:%(name)s:%(message)s"
+SYSTEM_FORMAT = "%(asctime)s %(levelname)s:%(name)s:pid %(process)d:%(message)s"
+_CHECK_INTERVAL = 1.0  # seconds between checks that the driver log file still exists
+_DEFER_LIMIT = 100
+
+_log = get_logger("runlog.stdlib")
+
+
+def metrics(values: Mapping[str, Any] | None = None, /, *, step: int | None = None, **named: Any) -> dict[str, Any]:
+    """The ``extra`` dict of a tagged metric event: ``{"metrics": {...}, "step": step}``.
+
+    ``log.info("epoch done", extra=runlog.metrics(loss=0.1, acc=0.9, step=3))``;
+    names that are not identifiers go in a mapping: ``runlog.metrics({"val/loss": 0.2}, step=3)``.
+    Values are checked now (as ``run.log`` would check them), so a bad one fails at the call.
+    """
+    merged: dict[str, Any] = dict(values) if values is not None else {}
+    merged.update(named)
+    if not merged:
+        raise ValueError("runlog.metrics() needs at least one metric, e.g. runlog.metrics(loss=0.1, step=3)")
+    for name, value in merged.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"runlog.metrics(): a metric name must be a non-empty str; got {name!r}")
+        encode_scalar(value, name)
+    extra: dict[str, Any] = {"metrics": merged}
+    if step is not None:
+        encode_step(step)
+        extra["step"] = step
+    return extra
+
+
+class RunFormatter(logging.Formatter):
+    """``logging.Formatter`` with ``basicConfig``'s format and UTC ISO-8601 timestamps with milliseconds.
+
+    A structlog event dict reaching it (structlog wired to stdlib without a
+    ``ProcessorFormatter``) is rendered as ``event key=value ...``.
+    """
+
+    def __init__(self, fmt: str | None = None, datefmt: str | None = None, style: str = "%", validate: bool = True) -> None:
+        super().__init__(fmt or DEFAULT_FORMAT, datefmt, style, validate)  # type: ignore[arg-type]
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt:
+            return super().formatTime(record, datefmt)
+        return format_utc(record.created)
+
+    def format(self, record: logging.LogRecord) -> str:
+        msg = record.msg
+        if msg.__class__ is dict:
+            record = logging.makeLogRecord(record.__dict__)
+            record.msg, record.args = _render_event(msg), ()
+        return super().format(record)
+
+
+def _render_event(event: dict[str, Any]) -> str:
+    parts = [str(event.get("event", ""))]
+    parts.extend(f"{k}={v!r}" for k, v in event.items() if k != "event" and not k.startswith("_"))
+    return " ".join(parts)
+
+
+_pid = os.getpid()
+
+_TRACE_SUFFIX, _TRACE_FIELDS, _TRACE_NONE = 0, 1, 2
+
+
+def _trace_mode(formatter: logging.Formatter | None) -> int:
+    fmt = str(getattr(formatter, "_fmt", "") or "")
+    if "trace_id" in fmt or "span_id" in fmt:
+        return _TRACE_FIELDS
+    names = {c.__name__ for c in type(formatter).__mro__}
+    if names & {"RunJsonFormatter", "BaseJsonFormatter", "JsonFormatter", "ProcessorFormatter"}:
+        return _TRACE_NONE
+    return _TRACE_SUFFIX
+
+
+def _with_trace_suffix(text: str, ids: tuple[str, str]) -> str:
+    suffix = f" trace_id={ids[0]} span_id={ids[1]}"
+    i = text.find("\n")
+    return text + suffix if i < 0 else text[:i] + suffix + text[i:]
+
+
+def _is_console(stream: Any) -> bool:
+    if stream is sys.stdout or stream is sys.stderr or stream is sys.__stdout__ or stream is sys.__stderr__:
+        return True
+    try:
+        return stream.fileno() in (1, 2)  # type: ignore[no-any-return]
+    except Exception:
+        return False
+
+
+def _echoed_to_console(record: logging.LogRecord) -> bool:
+    """True when a StreamHandler on stdout/stderr in the record's logger chain prints it too."""
+    logger: logging.Logger | None
+    if record.name == "root":
+        logger = logging.root
+    else:
+        found = logging.root.manager.loggerDict.get(record.name)
+        logger = found if isinstance(found, logging.Logger) else logging.root
+    while logger is not None:
+        for h in logger.handlers:
+            if (
+                type(h) is logging.StreamHandler or (isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler))
+            ) and record.levelno >= h.level and _is_console(getattr(h, "stream", None)):
+                return True
+        if not logger.propagate:
+            break
+        logger = logger.parent
+    return False
+
+
+class _Sink:
+    """Where this handler writes for one run in one process."""
+
+    __slots__ = ("name", "path", "pid", "run", "writer")
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.pid = _pid
+        self.writer: RunWriter = run._writer
+        self.name = driver_log_name(run)
+        self.path = str(run._dir / "files" / self.name)
+
+
+class RunHandler(logging.Handler):
+    """Sends each record to the driver log of the active run (see the module documentation).
+
+    ``RunHandler(level=logging.NOTSET, *, json=False, fmt=None, datefmt=None, formatter=None)``:
+
+    - ``json=True``: JSON lines through python-json-logger (``time``, ``level``, ``logger``,
+      ``message`` and every ``extra`` field, ``metrics``/``step`` included);
+    - ``fmt``/``datefmt``: the format of the default formatter; ``formatter``: any
+      ``logging.Formatter`` (``setFormatter`` and dictConfig's ``"formatter"`` work as usual).
+
+    Usable from ``dictConfig`` (``{"class": "runlog.RunHandler"}`` or ``{"()": "runlog.RunHandler"}``)
+    and ``fileConfig`` (``class=runlog.RunHandler``).
+    """
+
+    def __init__(
+        self,
+        level: int | str = logging.NOTSET,
+        *,
+        json: bool = False,
+        fmt: str | None = None,
+        datefmt: str | None = None,
+        formatter: logging.Formatter | None = None,
+    ) -> None:
+        super().__init__(level)
+        if formatter is None:
+            if json:
+                from ._jsonformat import RunJsonFormatter
+
+                formatter = RunJsonFormatter(fmt, datefmt)
+            else:
+                formatter = RunFormatter(fmt, datefmt)
+        self.setFormatter(formatter)
+        self.json = json
+        self._captured = os.environ.get(ENV_OUTPUT_CAPTURED) == "1"
+        self._sink: _Sink | None = None
+        self._checked_formatter: logging.Formatter | None = None
+        self._trace = _TRACE_SUFFIX
+        self._failing = False
+        self._lost = 0
+        self._next_check = 0.0
+        self._warned_metrics: set[str] = set()
+        self._closed = False
+        if json:
+            _excepthook.json_lines = True
+        _install_redaction()
+        _excepthook.install()
+
+    def __repr__(self) -> str:
+        return f"<RunHandler ({logging.getLevelName(self.level)}{', json' if self.json else ''})>"
+
+    # No lock: each record is one os.write of a whole line on an O_APPEND descriptor, so
+    # threads never interleave, and a record logged from a signal handler or __del__ while
+    # this thread is inside emit cannot deadlock on a lock it already holds.
+    def handle(self, record: logging.LogRecord) -> Any:
+        rv = self.filter(record)
+        if rv:
+            self.emit(rv if isinstance(rv, logging.LogRecord) else record)
+        return rv
+
+    def emit(self, record: logging.LogRecord) -> None:
+        tls = _tls
+        if tls.busy:  # logged while this thread is inside emit: written right after it
+            deferred = tls.deferred
+            if deferred is None:
+                deferred = tls.deferred = []
+            if len(deferred) < _DEFER_LIMIT:
+                deferred.append((self, record))
+            return
+        if is_sdk_logger(record.name):
+            self._emit_diagnostic(record)
+            return
+        d = record.__dict__
+        if "_runlog_written" in d:
+            return
+        msg = record.msg
+        if msg is tls.written_msg and msg is not None:  # runlog.structlog has just written this event
+            tls.written_msg = None
+            if tls.written_created is None or tls.written_created == record.created:
+                record._runlog_written = True
+                return
+        record._runlog_written = True
+        tls.busy = True
+        try:
+            self._write(record, d, msg)
+        except RecursionError:
+            raise
+        except Exception as exc:
+            self._failed(record, exc)
+        finally:
+            tls.busy = False
+            if tls.deferred and not tls.draining:
+                drain_deferred(tls)
+
+    def _write(self, record: logging.LogRecord, d: dict[str, Any], msg: Any) -> None:
+        run = _context.active_run()
+        formatter = self.formatter
+        if formatter is not self._checked_formatter:
+            self._trace = _trace_mode(formatter)
+            self._checked_formatter = formatter
+        if self._trace == _TRACE_FIELDS:
+            ids = current_trace_ids()
+            record.trace_id, record.span_id = ids if ids is not None else ("", "")
+        text = self.format(record)
+        if self._trace == _TRACE_SUFFIX:
+            ids = current_trace_ids()
+            if ids is not None:
+                text = _with_trace_suffix(text, ids)
+        tagged = d.get("metrics")
+        step = d.get("step")
+        if tagged is None and msg.__class__ is dict:
+            tagged, step = msg.get("metrics"), msg.get("step")
+        if tagged is not None and not isinstance(tagged, Mapping):
+            tagged = None
+        if run is None:
+            add_pending(text + "\n", tagged, step)
+            return
+        if _driverlog.has_pending():
+            flush_pending(run)
+        sink = self._sink
+        if sink is None or sink.run is not run or sink.pid != _pid:
+            sink = self._sink = _Sink(run)
+            _log.debug("RunHandler: records of pid %d go to %s of run %s", _pid, sink.name, run.id)
+        if record.created >= self._next_check:  # a store removed under us: reopen, or fail once
+            self._next_check = record.created + _CHECK_INTERVAL
+            if not os.path.exists(sink.path) and sink.writer.reopen_log(sink.name):
+                _log.warning("the driver log %s of run %s was removed; it was opened again", sink.name, run.id)
+        if not (self._captured and _echoed_to_console(record)):
+            sink.writer.write_log(text + "\n", sink.name)
+        if tagged:
+            self._store_metrics(sink.writer, tagged, step, record)
+        if self._failing:
+            if os.path.exists(sink.path):
+                self._recovered(sink)
+            else:
+                self._lost += 1
+
+    def _store_metrics(self, writer: RunWriter, tagged: Mapping[str, Any], step: Any, record: logging.LogRecord) -> None:
+        values = tagged if type(tagged) is dict else dict(tagged)
+        try:
+            writer.scalars(values, step)
+            return
+        except TypeError:  # InvalidMetricValue: store the good values, warn once per bad name
+            pass
+        try:
+            encode_step(step)
+        except TypeError as exc:
+            self._warn_metric("step", f"{exc}; the record's metrics were not stored", record)
+            return
+        for name, value in values.items():
+            try:
+                writer.scalar(name, value, step)
+            except TypeError as exc:
+                self._warn_metric(str(name), str(exc), record)
+
+    def _warn_metric(self, key: str, problem: str, record: logging.LogRecord) -> None:
+        if key not in self._warned_metrics:
+            self._warned_metrics.add(key)
+            _log.warning(
+                "a tagged metric of logger %r (%s:%d) was not stored: %s", record.name, record.pathname, record.lineno, problem
+            )
+
+    def _emit_diagnostic(self, record: logging.LogRecord) -> None:
+        run = _context.active_run()
+        if run is None:
+            return
+        tls = _tls
+        tls.busy = True
+        try:
+            run._writer.write_log(redact(_SYSTEM_FORMATTER.format(record)) + "\n", SYSTEM_LOG)
+        except Exception:  # the system log is best effort; never report about the reporter
+            pass
+        finally:
+            tls.busy = False
+            if tls.deferred and not tls.draining:
+                drain_deferred(tls)
+
+    def _failed(self, record: logging.LogRecord, exc: Exception) -> None:
+        self._lost += 1
+        if self._failing:
+            return
+        self._failing = True
+        self.handleError(record)
+        _log.warning(
+            "RunHandler could not write to the run store (%s); records are dropped until it works again. "
+            "Set the level of the 'runlog' logger to DEBUG for details",
+            exc,
+        )
+
+    def _recovered(self, sink: _Sink) -> None:
+        lost, self._lost, self._failing = self._lost, 0, False
+        import time
+
+        sink.writer.write_log(
+            f"{format_utc(time.time())} WARNING:runlog:{lost} record(s) could not be written to this log "
+            f"while the store was failing\n",
+            sink.name,
+        )
+        _log.warning("RunHandler writes to run %s again (%d record(s) were lost)", sink.run.id, lost)
+
+    def flush(self) -> None:
+        """Nothing to flush: every line is in the operating system's page cache when ``emit`` returns."""
+
+    def close(self) -> None:
+        """Detach the handler (idempotent). Lines already written are kept; nothing is buffered."""
+        if self._closed:
+            return
+        self._closed = True
+        self._sink = None
+        super().close()
+
+
+_SYSTEM_FORMATTER = RunFormatter(SYSTEM_FORMAT)
+
+
+def _after_fork_in_child() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RunJsonFormatter":
+        from ._jsonformat import RunJsonFormatter
+
+        return RunJsonFormatter
+    raise AttributeError(f"module 'runlog.stdlib' has no attribute {name!r}")

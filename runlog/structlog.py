@@ -1,0 +1,180 @@
+"""structlog integration: :class:`RunProcessor` writes each event to the active run's driver log.
+
+Place it in a structlog pipeline, before the renderer::
+
+    structlog.configure(processors=[
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso"),
+        runlog.structlog.RunProcessor(),
+        structlog.dev.ConsoleRenderer(),
+    ])
+    log.info("epoch done", metrics={"loss": 0.1}, step=3)   # a tagged metric event
+
+- Each event becomes one JSON line of the driver log (``timestamp``, ``level``,
+  ``event`` and every other key; ``trace_id``/``span_id`` while an OpenTelemetry
+  span is recording; ``exc_info`` rendered as ``exception``), or whatever
+  ``renderer=`` returns. The event dict itself is passed on unchanged.
+- ``metrics=`` and ``step=`` keys store the values in the run's metric store.
+- ``RunProcessor(drop=True)`` ends the pipeline (raises ``structlog.DropEvent``) when
+  the run is the only destination.
+- Wired to stdlib logging (``wrap_for_formatter``/``ProcessorFormatter``, or in a
+  ``ProcessorFormatter``'s ``foreign_pre_chain``/``processors``) together with a
+  :class:`runlog.RunHandler`: each event is written once, by whichever sees it first.
+- Records of runlog's own ``runlog.*`` loggers are never written to the driver log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+try:
+    import structlog
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "runlog.structlog needs structlog, which is not installed: pip install 'runlog[structlog]'"
+    ) from exc
+
+from . import _context, _driverlog
+from ._diagnostics import get_logger, is_sdk_logger
+from ._driverlog import add_pending, drain_deferred, driver_log_name, flush_pending, format_utc, thread_state
+from ._trace import current_trace_ids
+
+if TYPE_CHECKING:
+    from ._run import Run
+
+__all__ = ["RunProcessor"]
+
+_log = get_logger("runlog.structlog")
+
+EventDict = MutableMapping[str, Any]
+Renderer = Callable[[Any, str, EventDict], "str | bytes"]
+
+
+def _json_default(obj: Any) -> Any:
+    return repr(obj)
+
+
+_dumps = json.JSONEncoder(default=_json_default, ensure_ascii=False).encode
+
+
+def _render_exception(exc_info: Any) -> str | None:
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    if isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    if isinstance(exc_info, tuple) and len(exc_info) == 3 and exc_info[0] is not None:
+        return "".join(traceback.format_exception(*exc_info)).rstrip("\n")
+    return None
+
+
+class RunProcessor:
+    """A structlog processor that writes each event to the active run (see the module documentation).
+
+    :param renderer: ``(logger, method_name, event_dict) -> str`` for the driver-log line
+        (e.g. ``structlog.processors.JSONRenderer()`` or ``KeyValueRenderer()``); it gets a
+        copy of the event. Default: runlog's JSON line.
+    :param drop: raise ``structlog.DropEvent`` after writing, to end the pipeline here.
+    """
+
+    def __init__(self, *, renderer: Renderer | None = None, drop: bool = False) -> None:
+        self.renderer = renderer
+        self.drop = drop
+        self._sink: tuple[Run, int, str] | None = None
+        self._warned = False
+
+    def __repr__(self) -> str:
+        return f"RunProcessor(renderer={self.renderer!r}, drop={self.drop})"
+
+    def __call__(self, logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
+        tls = thread_state
+        record = event_dict.get("_record")
+        if tls.busy or (
+            record is not None and ("_runlog_written" in record.__dict__ or is_sdk_logger(record.name))
+        ):
+            return event_dict
+        tls.busy = True
+        try:
+            self._write(logger, method_name, event_dict, record)
+        except Exception as exc:  # a logging call never fails because of runlog
+            if not self._warned:
+                self._warned = True
+                _log.warning(
+                    "runlog.structlog.RunProcessor could not write an event to the run (%s: %s); "
+                    "the event is passed on. Set the level of the 'runlog' logger to DEBUG for details",
+                    type(exc).__name__,
+                    exc,
+                )
+        finally:
+            tls.busy = False
+            if tls.deferred:
+                drain_deferred(tls)
+        if record is not None:
+            record._runlog_written = True
+            tls.written_msg, tls.written_created = record.msg, record.created
+        else:
+            tls.written_msg, tls.written_created = event_dict, None
+            if self.drop:
+                raise structlog.DropEvent
+        return event_dict
+
+    def _write(self, logger: Any, method_name: str, event_dict: EventDict, record: Any) -> None:
+        line = self._render(logger, method_name, event_dict, record)
+        tagged = event_dict.get("metrics")
+        if tagged is not None and not isinstance(tagged, Mapping):
+            tagged = None
+        step = event_dict.get("step")
+        run = _context.active_run()
+        if run is None:
+            add_pending(line, tagged, step)
+            return
+        if _driverlog.has_pending():
+            flush_pending(run)
+        pid = os.getpid()
+        sink = self._sink
+        if sink is None or sink[0] is not run or sink[1] != pid:
+            sink = self._sink = (run, pid, driver_log_name(run))
+        writer = run._writer
+        writer.write_log(line, sink[2])
+        if tagged:
+            writer.scalars(tagged if type(tagged) is dict else dict(tagged), step)
+
+    def _render(self, logger: Any, method_name: str, event_dict: EventDict, record: Any) -> str:
+        ids = current_trace_ids()
+        if self.renderer is not None:
+            ed = {k: v for k, v in event_dict.items() if k not in ("_record", "_from_structlog")}
+            if ids is not None:
+                ed["trace_id"], ed["span_id"] = ids
+            out = self.renderer(logger, method_name, ed)
+            text = out.decode("utf-8", "replace") if isinstance(out, bytes) else str(out)
+            return text if text.endswith("\n") else text + "\n"
+        if (
+            ids is None
+            and record is None
+            and "timestamp" in event_dict
+            and "level" in event_dict
+            and "exc_info" not in event_dict
+        ):
+            return _dumps(event_dict) + "\n"  # the common case: nothing to add, no copy
+        out_dict: dict[str, Any] = {}
+        if "timestamp" not in event_dict:
+            out_dict["timestamp"] = format_utc(record.created if record is not None else time.time())
+        if "level" not in event_dict:
+            out_dict["level"] = record.levelname.lower() if record is not None else method_name
+        if record is not None and "logger" not in event_dict:
+            out_dict["logger"] = record.name
+        out_dict.update(event_dict)
+        out_dict.pop("_record", None)
+        out_dict.pop("_from_structlog", None)
+        if "exc_info" in out_dict:
+            rendered = _render_exception(out_dict.pop("exc_info"))
+            if rendered is not None:
+                out_dict["exception"] = rendered
+        if ids is not None:
+            out_dict["trace_id"], out_dict["span_id"] = ids
+        return _dumps(out_dict) + "\n"

@@ -1,0 +1,549 @@
+"""runlog.stdlib: RunHandler wiring, tagged metric events, driver-log naming, buffering, failures, trace ids."""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.config
+import multiprocessing
+import os
+import re
+import shutil
+import sys
+import textwrap
+import threading
+import weakref
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import runlog
+from runlog import _driverlog, _excepthook
+from runlog.cli import main as cli_main
+from runlog.stdlib import RunFormatter
+
+LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARNING|ERROR|CRITICAL):[\w.]+:.*$")
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture(autouse=True)
+def _restore_hooks() -> Iterator[None]:
+    """RunHandler installs exception hooks and sets module flags: put them back after each test."""
+    saved = sys.excepthook, threading.excepthook
+    yield
+    _excepthook.uninstall()
+    sys.excepthook, threading.excepthook = saved
+    _excepthook.json_lines = False
+    _driverlog._pending.clear()
+
+
+def no_root_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logging.root, "handlers", [])
+
+
+def log_text(run: runlog.Run, name: str = "logs/driver_log.txt") -> str:
+    path = run.path / "files" / name
+    return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+def test_basicconfig_writes_formatted_lines(exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """basicConfig with a RunHandler: each record is one line in basicConfig's format with an ISO UTC timestamp."""
+    no_root_handlers(monkeypatch)
+    logging.basicConfig(level=logging.INFO, handlers=[logging.StreamHandler(), runlog.RunHandler()])
+    run = exp.start_logging()
+    logging.getLogger("train").info("epoch %d done", 1)
+    logging.getLogger("train").debug("not at this level")
+    lines = log_text(run).splitlines()
+    assert len(lines) == 1
+    assert LINE.match(lines[0]) and lines[0].endswith(" INFO:train:epoch 1 done")
+
+
+def test_addhandler_and_exception_block(exp: runlog.Experiment) -> None:
+    """addHandler on the root logger: an exception record is written whole, traceback included."""
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    root.addHandler(runlog.RunHandler())
+    run = exp.start_logging()
+    try:
+        raise ValueError("bad batch")
+    except ValueError:
+        logging.getLogger("app").exception("step failed")
+    text = log_text(run)
+    assert "ERROR:app:step failed\nTraceback (most recent call last):" in text
+    assert text.endswith("ValueError: bad batch\n")
+
+
+def test_dictconfig_class_form_with_formatter(exp: runlog.Experiment) -> None:
+    """dictConfig {"class": "runlog.RunHandler"} takes the configured formatter and level."""
+    logging.config.dictConfig({
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"short": {"format": "%(levelname)s|%(name)s|%(message)s"}},
+        "handlers": {"run": {"class": "runlog.RunHandler", "level": "WARNING", "formatter": "short"}},
+        "root": {"level": "DEBUG", "handlers": ["run"]},
+    })  # fmt: skip
+    run = exp.start_logging()
+    logging.getLogger("svc").info("quiet")
+    logging.getLogger("svc").warning("loud")
+    assert log_text(run) == "WARNING|svc|loud\n"
+
+
+def test_dictconfig_factory_form_json(exp: runlog.Experiment) -> None:
+    """dictConfig {"()": "runlog.RunHandler", "json": True} writes JSON lines with the extra fields."""
+    logging.config.dictConfig({
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"run": {"()": "runlog.RunHandler", "json": True, "level": "INFO"}},
+        "root": {"level": "INFO", "handlers": ["run"]},
+    })  # fmt: skip
+    run = exp.start_logging()
+    logging.getLogger("svc").info("user %s", "ann", extra={"user_id": 7, **runlog.metrics(loss=0.5, step=2)})
+    (line,) = log_text(run).splitlines()
+    data = json.loads(line)
+    assert data["message"] == "user ann" and data["level"] == "INFO" and data["logger"] == "svc"
+    assert data["user_id"] == 7 and data["metrics"] == {"loss": 0.5} and data["step"] == 2
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", data["time"])
+    assert run.get_metrics() == {"loss": 0.5}
+
+
+def test_fileconfig(exp: runlog.Experiment, tmp_path: Path) -> None:
+    """fileConfig with class=runlog.RunHandler (kwargs json) works."""
+    ini = tmp_path / "logging.ini"
+    ini.write_text(textwrap.dedent("""\
+        [loggers]
+        keys=root
+        [handlers]
+        keys=run
+        [formatters]
+        keys=plain
+        [logger_root]
+        level=INFO
+        handlers=run
+        [handler_run]
+        class=runlog.RunHandler
+        level=INFO
+        formatter=plain
+        args=()
+        [formatter_plain]
+        format=%(name)s says %(message)s
+        """))
+    logging.config.fileConfig(ini, disable_existing_loggers=False)
+    run = exp.start_logging()
+    logging.getLogger("cfg").info("hello")
+    assert log_text(run) == "cfg says hello\n"
+
+
+def test_tagged_metric_events(exp: runlog.Experiment) -> None:
+    """extra={"metrics":..., "step":...} and runlog.metrics() store values like run.log, and keep the line."""
+    log = logging.getLogger("train")
+    log.setLevel(logging.INFO)
+    log.addHandler(runlog.RunHandler())
+    run = exp.start_logging()
+    log.info("epoch done", extra={"metrics": {"loss": 0.25, "acc": 0.75}, "step": 1})
+    log.info("epoch done", extra=runlog.metrics(loss=0.125, acc=0.875, step=2))
+    log.info("val", extra=runlog.metrics({"val/loss": 0.5}))
+    assert run.get_metrics() == {"loss": [0.25, 0.125], "acc": [0.75, 0.875], "val/loss": 0.5}
+    assert [p.step for p in run.get_metric_history("loss")] == [1, 2]
+    assert log_text(run).count("INFO:train:epoch done") == 2
+
+
+def test_metrics_helper_checks_values() -> None:
+    """runlog.metrics() refuses lists, empty calls and bad steps at the call, with the fix in the message."""
+    assert runlog.metrics(a=1) == {"metrics": {"a": 1}}
+    with pytest.raises(runlog.InvalidMetricValue, match="log_list"):
+        runlog.metrics(loss=[1, 2])
+    with pytest.raises(ValueError, match="at least one metric"):
+        runlog.metrics()
+    with pytest.raises(runlog.InvalidMetricValue, match="step must be an int"):
+        runlog.metrics(a=1, step="x")  # type: ignore[arg-type]
+
+
+def test_bad_tagged_value_keeps_the_good_ones(exp: runlog.Experiment, caplog: pytest.LogCaptureFixture) -> None:
+    """A tagged record with one bad value stores the others, warns once, and does not raise."""
+    log = logging.getLogger("train")
+    log.addHandler(runlog.RunHandler())
+    log.setLevel(logging.INFO)
+    run = exp.start_logging()
+    with caplog.at_level(logging.WARNING, logger="runlog"):
+        log.info("mixed", extra={"metrics": {"good": 1.0, "bad": [1, 2]}})
+        log.info("mixed", extra={"metrics": {"good": 2.0, "bad": [1, 2]}})
+    assert run.get_metrics() == {"good": [1.0, 2.0]}
+    assert [r.getMessage() for r in caplog.records if "was not stored" in r.getMessage()].__len__() == 1
+    assert log_text(run).count("INFO:train:mixed") == 2
+
+
+def test_eight_threads_every_line_whole(exp: runlog.Experiment) -> None:
+    """8 threads x 10,000 records: every line is in the driver log, whole, none interleaved."""
+    log = logging.getLogger("load")
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    handler = runlog.RunHandler(fmt="%(message)s")
+    log.addHandler(handler)
+    run = exp.start_logging()
+
+    def work(t: int) -> None:
+        for i in range(10_000):
+            log.info("t%d-%d-%s", t, i, "x" * (i % 50))
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    log.removeHandler(handler)
+    lines = log_text(run).splitlines()
+    assert len(lines) == 80_000
+    expected = {f"t{t}-{i}-{'x' * (i % 50)}" for t in range(8) for i in range(10_000)}
+    assert set(lines) == expected
+
+
+def test_threads_started_before_run_and_pools(exp: runlog.Experiment) -> None:
+    """A thread started before the run and a thread pool log into the run started later."""
+    log = logging.getLogger("bg")
+    log.setLevel(logging.INFO)
+    log.addHandler(runlog.RunHandler(fmt="%(message)s"))
+    go, done = threading.Event(), threading.Event()
+
+    def early() -> None:
+        go.wait(10)
+        log.info("from early thread")
+        done.set()
+
+    th = threading.Thread(target=early)
+    th.start()
+    run = exp.start_logging()
+    go.set()
+    assert done.wait(10)
+    th.join()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda i: log.info("pool %d", i), range(8)))
+    lines = log_text(run).splitlines()
+    assert "from early thread" in lines
+    assert sorted(x for x in lines if x.startswith("pool")) == [f"pool {i}" for i in range(8)]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX only")
+def test_forked_child_logs_into_parents_run(exp: runlog.Experiment) -> None:
+    """A forked child's records reach the parent's run in logs/driver_log_<pid>.txt, with its metrics."""
+    log = logging.getLogger("fork")
+    log.setLevel(logging.INFO)
+    log.addHandler(runlog.RunHandler(fmt="%(process)d %(message)s"))
+    run = exp.start_logging()
+    log.info("parent before")
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 0
+        try:
+            log.info("child line", extra=runlog.metrics(child_metric=3.0, step=0))
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    log.info("parent after")
+    assert log_text(run) == f"{os.getpid()} parent before\n{os.getpid()} parent after\n"
+    assert log_text(run, f"logs/driver_log_{pid}.txt") == f"{pid} child line\n"
+    assert run.get_metrics() == {"child_metric": 3.0}
+
+
+def _spawned_child(queue: multiprocessing.Queue[int]) -> None:  # pragma: no cover - runs in the child
+    import logging
+
+    import runlog
+
+    logging.basicConfig(level=logging.INFO, handlers=[runlog.RunHandler(fmt="%(message)s")])
+    logging.getLogger("spawned").info("hello from the spawned child", extra=runlog.metrics(spawned=1))
+    queue.put(os.getpid())
+
+
+def test_spawned_child_logs_into_parents_run(exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch, store: Path) -> None:
+    """A spawned child finds the parent's run through RUNLOG_* variables and writes driver_log_<pid>.txt."""
+    run = exp.start_logging()
+    monkeypatch.setenv("RUNLOG_STORE", str(store))
+    monkeypatch.setenv("RUNLOG_EXPERIMENT", exp.name)
+    monkeypatch.setenv("RUNLOG_RUN_ID", run.id)
+    ctx = multiprocessing.get_context("spawn")
+    queue: multiprocessing.Queue[int] = ctx.Queue()
+    proc = ctx.Process(target=_spawned_child, args=(queue,))
+    proc.start()
+    child_pid = queue.get(timeout=60)
+    proc.join(60)
+    assert proc.exitcode == 0
+    assert log_text(run, f"logs/driver_log_{child_pid}.txt") == "hello from the spawned child\n"
+    assert run.get_metrics() == {"spawned": 1}
+
+
+def test_driver_log_names(exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The naming rule: owner -> driver_log.txt, RANK with WORLD_SIZE > 1 -> rank file, else the pid."""
+    run = exp.start_logging()
+    assert _driverlog.driver_log_name(run) == "logs/driver_log.txt"
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert _driverlog.driver_log_name(run) == "logs/driver_log.txt"
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert _driverlog.driver_log_name(run) == "logs/driver_log_rank_3.txt"
+    monkeypatch.delenv("RANK")
+    fetched = runlog.Run(exp, run.id)  # not the owner: like a worker process that found the run
+    fetched._record = {**fetched._record, "pid": -5}
+    assert _driverlog.driver_log_name(fetched) == f"logs/driver_log_{os.getpid()}.txt"
+    fetched._record["pid"] = os.getppid()
+    assert _driverlog.driver_log_name(fetched) == f"logs/driver_log_{os.getpid()}.txt"
+    monkeypatch.setenv("RUNLOG_OUTPUT_CAPTURED", "1")  # the submitted script's main process
+    assert _driverlog.driver_log_name(fetched) == "logs/driver_log.txt"
+
+
+def test_records_before_a_run_are_buffered_and_bounded(exp: runlog.Experiment) -> None:
+    """Records logged with no active run: the last 1000 go to the next run's driver log, drops are counted."""
+    log = logging.getLogger("early")
+    log.setLevel(logging.INFO)
+    log.addHandler(runlog.RunHandler(fmt="%(message)s"))
+    for i in range(1500):
+        log.info("early %d", i)
+    log.info("tagged early", extra=runlog.metrics(early_metric=1.5))
+    run = exp.start_logging()
+    log.info("in run")
+    lines = log_text(run).splitlines()
+    assert "1000 record(s) logged before run" in lines[0] and "(501 older one(s) dropped" in lines[0]
+    assert lines[1] == "early 501" and lines[-3] == "early 1499"
+    assert lines[-2:] == ["tagged early", "in run"]
+    assert run.get_metrics() == {"early_metric": 1.5}
+    assert not _driverlog.has_pending()
+
+
+def test_buffer_reaches_a_run_found_from_the_environment(exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run that becomes active without starting here (RUNLOG_RUN_ID) gets the buffer on the first record."""
+    log = logging.getLogger("env")
+    log.setLevel(logging.INFO)
+    log.addHandler(runlog.RunHandler(fmt="%(message)s"))
+    log.info("buffered")
+    run = exp.start_logging()
+    runlog._context.finished(run)  # not active in this process any more...
+    monkeypatch.setenv("RUNLOG_RUN_ID", run.id)  # ...but named by the environment
+    runlog._context._env_checked = False
+    log.info("first")
+    assert log_text(run).splitlines()[1:] == ["buffered", "first"]
+
+
+def test_output_captured_skips_lines_printed_to_the_console(
+    exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With RUNLOG_OUTPUT_CAPTURED=1 a line a StreamHandler prints is not written twice; metrics still are."""
+    monkeypatch.setenv("RUNLOG_OUTPUT_CAPTURED", "1")
+    echo = logging.getLogger("echo")
+    echo.setLevel(logging.INFO)
+    echo.propagate = False
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.WARNING)
+    echo.addHandler(console)
+    echo.addHandler(runlog.RunHandler(fmt="%(message)s"))
+    run = exp.start_logging()
+    echo.warning("printed by the console handler", extra=runlog.metrics(m=1))
+    echo.info("below the console handler's level")
+    assert log_text(run) == "below the console handler's level\n"
+    assert run.get_metrics() == {"m": 1}
+
+
+def test_trace_ids_in_text_json_and_fields(exp: runlog.Experiment) -> None:
+    """With a recording OpenTelemetry span, text lines get a trace suffix, JSON lines fields, %(trace_id)s works."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer = TracerProvider().get_tracer("test")
+    text, js = logging.getLogger("t.text"), logging.getLogger("t.json")
+    fields = logging.getLogger("t.fields")
+    for lg, handler in (
+        (text, runlog.RunHandler(fmt="%(message)s")),
+        (js, runlog.RunHandler(json=True)),
+        (fields, runlog.RunHandler(formatter=logging.Formatter("%(message)s [%(trace_id)s/%(span_id)s]"))),
+    ):
+        lg.setLevel(logging.INFO)
+        lg.propagate = False
+        lg.addHandler(handler)
+    run = exp.start_logging()
+    text.info("outside")
+    fields.info("outside")
+    with tracer.start_as_current_span("step") as span:
+        ctx = span.get_span_context()
+        tid, sid = format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
+        assert runlog._trace.current_trace_ids() == (tid, sid)
+        text.info("inside")
+        js.info("inside")
+        fields.info("inside")
+    assert runlog._trace.current_trace_ids() is None
+    lines = log_text(run).splitlines()
+    assert lines[:2] == ["outside", "outside [/]"]
+    assert f"inside trace_id={tid} span_id={sid}" in lines
+    assert f"inside [{tid}/{sid}]" in lines
+    (data,) = [json.loads(x) for x in lines if x.startswith("{")]
+    assert data["trace_id"] == tid and data["span_id"] == sid
+
+
+def test_disk_full_does_not_raise_and_resumes(
+    exp: runlog.Experiment, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A write error (ENOSPC) goes to handleError and one WARNING; logging resumes and counts the lost lines."""
+    log = logging.getLogger("full")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    handler = runlog.RunHandler(fmt="%(message)s")
+    log.addHandler(handler)
+    run = exp.start_logging()
+    log.info("before")
+    fd = run._writer._log_fds["logs/driver_log.txt"]
+    saved = os.dup(fd)
+    full = os.open("/dev/full", os.O_WRONLY)
+    os.dup2(full, fd)
+    try:
+        with caplog.at_level(logging.WARNING, logger="runlog"):
+            for i in range(3):
+                log.info("lost %d", i)  # must not raise
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(full)
+    log.info("after")
+    assert "--- Logging error ---" in capsys.readouterr().err
+    warnings = [r for r in caplog.records if "could not write to the run store" in r.getMessage()]
+    assert len(warnings) == 1
+    lines = log_text(run).splitlines()
+    assert lines[:2] == ["before", "after"] and "3 record(s) could not be written" in lines[2]
+
+
+def test_store_removed_under_the_handler(exp: runlog.Experiment, capsys: pytest.CaptureFixture[str]) -> None:
+    """Removing the run's folder while logging never raises; a removed log file alone is opened again."""
+    log = logging.getLogger("gone")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    handler = runlog.RunHandler(fmt="%(message)s")
+    log.addHandler(handler)
+    run = exp.start_logging()
+    log.info("one")
+    (run.path / "files" / "logs" / "driver_log.txt").unlink()
+    handler._next_check = 0.0
+    log.info("two")
+    assert log_text(run) == "two\n"
+    shutil.rmtree(run.path)
+    handler._next_check = 0.0
+    log.info("three")  # must not raise
+    log.info("four")
+    assert "--- Logging error ---" in capsys.readouterr().err
+    assert not run.path.exists()
+
+
+def test_close_is_idempotent_and_shutdown_keeps_lines(exp: runlog.Experiment) -> None:
+    """handler.close() twice is fine; after logging.shutdown() every line is in the driver log."""
+    handler = runlog.RunHandler(fmt="%(message)s")
+    log = logging.getLogger("closing")
+    log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    run = exp.start_logging()
+    for i in range(100):
+        log.info("line %d", i)
+    logging.shutdown([weakref.ref(handler)])
+    handler.close()
+    handler.close()
+    log.removeHandler(handler)
+    assert log_text(run).splitlines() == [f"line {i}" for i in range(100)]
+
+
+def test_structlog_dict_message_is_rendered(exp: runlog.Experiment) -> None:
+    """A structlog event dict reaching the default formatter is rendered as 'event key=value'."""
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, {"event": "hi", "a": 1, "_x": 2}, None, None)
+    assert RunFormatter("%(message)s").format(record) == "hi a=1"
+    assert record.msg == {"event": "hi", "a": 1, "_x": 2}
+
+
+def test_uncaught_thread_exception_is_written(exp: runlog.Experiment) -> None:
+    """An exception escaping a thread lands in the driver log with its traceback and is noted for the run."""
+    threading.excepthook = lambda args: None  # the previous hook: keep pytest's out of it
+    _excepthook.install()
+    run = exp.start_logging()
+
+    def boom() -> None:
+        raise RuntimeError("worker exploded")
+
+    th = threading.Thread(target=boom, name="worker-1")
+    th.start()
+    th.join()
+    text = log_text(run)
+    assert "CRITICAL:uncaught:Uncaught exception in thread worker-1" in text
+    assert "RuntimeError: worker exploded" in text and "Traceback" in text
+    assert isinstance(runlog._context._uncaught[-1], RuntimeError)
+    assert run.get_status() == "Running"  # the main thread may still be training
+
+
+def test_hooks_are_chained_and_restorable() -> None:
+    """install() wraps the previous hooks once and calls them; uninstall() restores them."""
+    seen: list[str] = []
+    sys.excepthook = lambda *a: seen.append("sys")
+    threading.excepthook = lambda args: seen.append("thread")
+    before = sys.excepthook, threading.excepthook
+    _excepthook.install()
+    _excepthook.install()
+    assert sys.excepthook is not before[0]
+    try:
+        raise KeyError("x")
+    except KeyError as exc:
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+    assert seen == ["sys"]
+    _excepthook.uninstall()
+    assert (sys.excepthook, threading.excepthook) == before
+
+
+def test_uncaught_main_thread_exception_fails_the_run(tmp_path: Path, store: Path) -> None:
+    """A script dying of an uncaught exception: traceback in its driver log, run marked Failed."""
+    import subprocess
+
+    script = tmp_path / "dies.py"
+    script.write_text(textwrap.dedent("""\
+        import logging, runlog
+        logging.basicConfig(level=logging.INFO, handlers=[runlog.RunHandler()])
+        run = runlog.Experiment(runlog.Workspace(), "dies").start_logging()
+        print(run.id, flush=True)
+        logging.getLogger("s").info("about to fail")
+        raise SystemError("fatal in main")
+        """))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "fatal in main" in proc.stderr
+    run = runlog.Workspace(store).get_run(proc.stdout.strip())
+    assert run.get_status() == "Failed"
+    text = log_text(run)
+    assert "INFO:s:about to fail" in text and "CRITICAL:uncaught:Uncaught exception in thread MainThread" in text
+    assert "SystemError: fatal in main" in text
+
+
+def test_logs_are_readable_back(exp: runlog.Experiment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """runlog logs, get_file_names, download_file and get_details_with_logs show the driver log."""
+    no_root_handlers(monkeypatch)
+    logging.basicConfig(level=logging.DEBUG, handlers=[runlog.RunHandler(fmt="%(name)s %(message)s")])
+    run = exp.start_logging()
+    logging.getLogger("app").info("readable")
+    assert "logs/driver_log.txt" in run.get_file_names() and "logs/runlog_system.txt" in run.get_file_names()
+    result = CliRunner().invoke(cli_main, ["logs", run.id])
+    assert result.exit_code == 0, result.output
+    assert result.output == "app readable\n"  # the driver log only, not the system log
+    result = CliRunner().invoke(cli_main, ["logs", run.id, "--name", "runlog_system.txt"])
+    assert "runlog.stdlib" in result.output
+    target = run.download_file("logs/driver_log.txt", tmp_path / "dl.txt")
+    assert Path(target).read_text() == "app readable\n"
+    assert run.get_details_with_logs()["logFiles"]["logs/driver_log.txt"] == "app readable\n"
+
+
+def test_runlog_handler_repr_and_exports() -> None:
+    """RunHandler and metrics are exported from runlog; the repr names the level."""
+    assert "RunHandler" in runlog.__all__ and "metrics" in runlog.__all__
+    assert repr(runlog.RunHandler(logging.INFO, json=True)) == "<RunHandler (INFO, json)>"
+
+
+@pytest.mark.parametrize("name", ["logging_basicconfig.py", "existing_app.py"])
+def test_examples_run(name: str, store: Path) -> None:
+    """The stdlib examples run and leave a run with a driver log and metrics."""
+    import subprocess
+
+    proc = subprocess.run([sys.executable, str(EXAMPLES / name)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    found = list(store.glob("experiments/*/runs/*/files/logs/driver_log.txt"))
+    assert found and found[0].read_text(), proc.stdout + proc.stderr
+    assert list(store.glob("experiments/*/runs/*/events/*.metrics.jsonl"))
