@@ -191,7 +191,7 @@ def test_download_all_returns_a_zip_of_the_runs_files(page: Page, site: dict[str
 
 
 def test_live_run_charts_update_and_images_show(page: Page, site: dict[str, Any]) -> None:
-    """A running run's chart picks up new points by itself; logged images show in the gallery."""
+    """A running run's charts pick up new points and new metrics by themselves; images show in the gallery."""
     run = site["live"]
     page.goto(f"{site['url']}/#/run/{run.id}?tab=charts")
     card = page.locator('.card[data-chart="loss"]')
@@ -199,6 +199,8 @@ def test_live_run_charts_update_and_images_show(page: Page, site: dict[str, Any]
     run.log("loss", 1.5, step=1)
     run.log("loss", 1.0, step=2)
     expect(card.locator(".muted.small")).to_have_text("3 point(s)", timeout=10_000)
+    run.log("lr", 0.01, step=2)  # a metric that did not exist when the page loaded
+    expect(page.locator('.card[data-chart="lr"] canvas')).to_have_count(1, timeout=10_000)
     page.goto(f"{site['url']}/#/run/{site['alpha'].id}?tab=images")
     img = page.locator("#gallery img")
     expect(img).to_have_count(1)

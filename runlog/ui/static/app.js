@@ -106,6 +106,11 @@ async function route() {
 }
 
 window.addEventListener("hashchange", route);
+let resizing = null;
+window.addEventListener("resize", () => {
+  clearTimeout(resizing);
+  resizing = setTimeout(() => App.charts.forEach((c) => c.setSize({ width: chartWidth(c.root.parentNode), height: c.height })), 150);
+});
 window.addEventListener("DOMContentLoaded", route);
 
 // -- runs table ------------------------------------------------------------------------------
@@ -388,13 +393,31 @@ async function runPage(id, tab) {
   mount(head, nav, body);
 
   let refresh = null;
+  const names = (d) => d.metrics_list.map((m) => m.name + ":" + m.kind).join("\n");
   if (tab === "charts") {
-    const view = chartsView([{ run: id, label: detail.display_name }], [detail]);
+    let view = chartsView([{ run: id, label: detail.display_name }], [detail]);
+    let known = names(detail);
     body.append(view);
-    refresh = () => view.refresh();
-  } else if (tab === "images") body.append(imagesView(detail));
-  else if (tab === "files") body.append(filesView(detail));
-  else if (tab === "logs") refresh = logsView(detail, body);
+    refresh = (d) => {
+      if (names(d) === known) { view.refresh(); return; }
+      known = names(d);  // a metric appeared: lay the charts out again
+      App.charts.forEach((c) => c.destroy());
+      App.charts = [];
+      view = chartsView([{ run: id, label: d.display_name }], [d]);
+      body.replaceChildren(view);
+    };
+  } else if (tab === "images") {
+    body.append(imagesView(detail));
+    let count = detail.images.length;
+    refresh = (d) => { if (d.images.length !== count) { count = d.images.length; body.replaceChildren(imagesView(d)); } };
+  } else if (tab === "files") {
+    body.append(filesView(detail));
+    let known = detail.files.map((f) => f.name).join("\n");
+    refresh = (d) => {
+      const now = d.files.map((f) => f.name).join("\n");
+      if (now !== known && !document.getElementById("file-text")) { known = now; body.replaceChildren(filesView(d)); }
+    };
+  } else if (tab === "logs") refresh = logsView(detail, body);
   else body.append(overview(detail));
 
   every(2000, async () => {
