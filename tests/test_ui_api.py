@@ -369,6 +369,9 @@ def test_loopback_server_refuses_other_host_headers(seeded: dict[str, Any]) -> N
     http = seeded["http"]
     assert http.get("/api/runs", headers={"Host": "evil.example:5050"}).status_code == 403
     assert http.get("/api/runs", headers={"Host": "localhost:5050"}).status_code == 200
+    assert http.get("/api/runs", headers={"Host": "LocalHost"}).status_code == 200
+    assert http.get("/api/runs", headers={"Host": "[::1]:5050"}).status_code == 200
+    assert http.get("/api/runs", headers={"Host": "127.0.0.1.evil.example"}).status_code == 403
 
 
 def test_page_and_security_headers(seeded: dict[str, Any]) -> None:

@@ -297,7 +297,7 @@ class Gate:
             return
         path = scope.get("path", "")
         if self.token is None:
-            host = _host_name(_header(scope, b"host") or "127.0.0.1")
+            host = _host_name((_header(scope, b"host") or "127.0.0.1").lower())
             if host not in LOOPBACK_HOSTS:
                 await _plain(send, 403, "This runlog viewer answers only to 127.0.0.1/localhost. Use --token to serve other hosts.")
                 return

@@ -256,6 +256,19 @@ class _RunCache:
     state: RunState = field(default_factory=RunState)
     files: dict[str, _EventsFile] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    summary_key: tuple[Any, ...] | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def summaries(self) -> dict[str, Any]:
+        """last/min/max of each scalar/list metric, recomputed only when an events file changed."""
+        with self.lock:  # another request may be parsing this run's new lines right now
+            key = tuple((n, f.key) for n, f in self.files.items())
+            if key != self.summary_key:
+                self.summary = {
+                    name: _summary(parts) for name, parts in self.series_by_name().items() if parts[0].kind in ("s", "l")
+                }
+                self.summary_key = key
+            return self.summary
 
     @property
     def reader(self) -> RunReader:
@@ -372,8 +385,7 @@ class StoreQuery:
         state, record = cache.state, cache.record or {}
         start, end = state.start_time, state.end_time
         duration = None if start is None else (end if end is not None else now) - start
-        with cache.lock:  # another request may be parsing this run's new lines right now
-            metrics = {name: _summary(parts) for name, parts in cache.series_by_name().items() if parts[0].kind in ("s", "l")}
+        metrics = dict(cache.summaries())
         return {
             "id": cache.run_id,
             "experiment": cache.experiment,
