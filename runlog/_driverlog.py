@@ -5,9 +5,9 @@ this rule lives; captured stdout/stderr of submitted scripts uses it too):
 
 - a process with ``RANK`` in its environment and ``WORLD_SIZE`` > 1 (torchrun,
   DeepSpeed, MPI launchers): ``logs/driver_log_rank_<RANK>.txt``;
-- the process that created the run, or the main process of a submitted script
-  (it found the run through ``RUNLOG_RUN_ID``, its output is captured
-  (``RUNLOG_OUTPUT_CAPTURED=1``) and its parent created the run):
+- the process that created the run, or a process of a submitted script (it found
+  the run through ``RUNLOG_RUN_ID`` and its output is captured into the driver log,
+  ``RUNLOG_OUTPUT_CAPTURED=1``; processes it forks share that captured output):
   ``logs/driver_log.txt``;
 - any other process logging into the run (forked or spawned workers):
   ``logs/driver_log_<pid>.txt``.
@@ -131,11 +131,8 @@ def is_main_process(run: Run) -> bool:
     pid = os.getpid()
     if run._owner_pid == pid or run._record.get("pid") == pid:
         return True
-    return (
-        run._owner_pid == -1
-        and os.environ.get(ENV_OUTPUT_CAPTURED) == "1"
-        and os.getppid() == run._record.get("pid")
-    )
+    # A submitted script (and what it forks: their stdout lands in the same captured log anyway).
+    return run._owner_pid == -1 and os.environ.get(ENV_OUTPUT_CAPTURED) == "1"
 
 
 def driver_log_name(run: Run) -> str:

@@ -60,6 +60,7 @@ def _json_default(obj: Any) -> Any:
     return repr(obj)
 
 
+_META = frozenset(("_record", "_from_structlog"))
 _dumps = json.JSONEncoder(default=_json_default, ensure_ascii=False).encode
 
 
@@ -126,9 +127,11 @@ class RunProcessor:
     def _write(self, logger: Any, method_name: str, event_dict: EventDict, record: Any) -> None:
         line = self._render(logger, method_name, event_dict, record)
         tagged = event_dict.get("metrics")
+        step = event_dict.get("step")
+        if tagged is None and record is not None:  # a stdlib record: extra=runlog.metrics(...)
+            tagged, step = record.__dict__.get("metrics"), record.__dict__.get("step")
         if tagged is not None and not isinstance(tagged, Mapping):
             tagged = None
-        step = event_dict.get("step")
         run = _context.active_run()
         if run is None:
             add_pending(line, tagged, step)
@@ -147,34 +150,32 @@ class RunProcessor:
     def _render(self, logger: Any, method_name: str, event_dict: EventDict, record: Any) -> str:
         ids = current_trace_ids()
         if self.renderer is not None:
-            ed = {k: v for k, v in event_dict.items() if k not in ("_record", "_from_structlog")}
+            ed = {k: v for k, v in event_dict.items() if k not in _META}
             if ids is not None:
                 ed["trace_id"], ed["span_id"] = ids
-            out = self.renderer(logger, method_name, ed)
-            text = out.decode("utf-8", "replace") if isinstance(out, bytes) else str(out)
+            rendered_line = self.renderer(logger, method_name, ed)
+            text = (
+                rendered_line.decode("utf-8", "replace") if isinstance(rendered_line, bytes) else str(rendered_line)
+            )
             return text if text.endswith("\n") else text + "\n"
-        if (
-            ids is None
-            and record is None
-            and "timestamp" in event_dict
-            and "level" in event_dict
-            and "exc_info" not in event_dict
-        ):
-            return _dumps(event_dict) + "\n"  # the common case: nothing to add, no copy
-        out_dict: dict[str, Any] = {}
-        if "timestamp" not in event_dict:
-            out_dict["timestamp"] = format_utc(record.created if record is not None else time.time())
-        if "level" not in event_dict:
-            out_dict["level"] = record.levelname.lower() if record is not None else method_name
-        if record is not None and "logger" not in event_dict:
-            out_dict["logger"] = record.name
-        out_dict.update(event_dict)
-        out_dict.pop("_record", None)
-        out_dict.pop("_from_structlog", None)
-        if "exc_info" in out_dict:
-            rendered = _render_exception(out_dict.pop("exc_info"))
+        # timestamp, level, logger and event first (as a reader scans a log), then the rest.
+        out: dict[str, Any] = {
+            "timestamp": event_dict.get("timestamp")
+            or format_utc(record.created if record is not None else time.time()),
+            "level": event_dict.get("level")
+            or (record.levelname.lower() if record is not None else method_name),
+        }
+        name = event_dict.get("logger") or (record.name if record is not None else None)
+        if name is not None:
+            out["logger"] = name
+        out["event"] = event_dict.get("event")
+        for key, value in event_dict.items():
+            if key not in out and key not in _META:
+                out[key] = value
+        if "exc_info" in out:
+            rendered = _render_exception(out.pop("exc_info"))
             if rendered is not None:
-                out_dict["exception"] = rendered
+                out["exception"] = rendered
         if ids is not None:
-            out_dict["trace_id"], out_dict["span_id"] = ids
-        return _dumps(out_dict) + "\n"
+            out["trace_id"], out["span_id"] = ids
+        return _dumps(out) + "\n"

@@ -289,10 +289,10 @@ def test_driver_log_names(exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatc
     fetched = runlog.Run(exp, run.id)  # not the owner: like a worker process that found the run
     fetched._record = {**fetched._record, "pid": -5}
     assert _driverlog.driver_log_name(fetched) == f"logs/driver_log_{os.getpid()}.txt"
-    fetched._record["pid"] = os.getppid()
-    assert _driverlog.driver_log_name(fetched) == f"logs/driver_log_{os.getpid()}.txt"
-    monkeypatch.setenv("RUNLOG_OUTPUT_CAPTURED", "1")  # the submitted script's main process
+    monkeypatch.setenv("RUNLOG_OUTPUT_CAPTURED", "1")  # a submitted script: its output is captured there
     assert _driverlog.driver_log_name(fetched) == "logs/driver_log.txt"
+    monkeypatch.setenv("RANK", "1")
+    assert _driverlog.driver_log_name(fetched) == "logs/driver_log_rank_1.txt"
 
 
 def test_records_before_a_run_are_buffered_and_bounded(exp: runlog.Experiment) -> None:
