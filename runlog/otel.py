@@ -28,7 +28,6 @@ import logging
 import math
 import threading
 import time
-from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +56,8 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess test
         "runlog.otel needs the OpenTelemetry SDK, which is not installed: pip install 'runlog[otel]'"
     ) from _exc
 
+from . import _driverlog
+from ._driverlog import driver_log_name
 from ._metrics import LIST, TABLE, encode_list, encode_table
 from ._store import writer_for
 from ._store.writer import RunWriter
@@ -78,7 +79,6 @@ METRIC_ATTRIBUTE_PREFIX = "runlog.metric."
 STEP_ATTRIBUTE = "runlog.step"
 """The step of a record's tagged metrics (also ``step`` beside a ``metrics`` mapping)."""
 
-_PENDING_MAX = 10_000
 _state = threading.local()
 
 
@@ -119,24 +119,21 @@ def format_span_id(span_id: int | None) -> str:
     return f"{span_id:016x}" if span_id else ""
 
 
-def _driver_log_name(run: Run) -> str:
-    """The driver log of this process in ``run`` (main, ranked or per-pid; see docs/store-format.md)."""
-    import os
-
-    if run._owner_pid == os.getpid() or run._record.get("pid") == os.getpid():
-        return "logs/driver_log.txt"
-    rank = os.environ.get("RANK")
-    if rank is not None and rank.isdigit():
-        return f"logs/driver_log_rank_{rank}.txt"
-    return f"logs/driver_log_{os.getpid()}.txt"
-
-
 # -- log records -> driver-log lines ---------------------------------------------------------------
 
 
-def _local_time(ns: int) -> str:
+_time_cache: tuple[int, str] = (-1, "")
+
+
+def _utc_time(ns: int) -> str:
+    """``2026-11-27T14:28:49.123Z``: the timestamp of runlog's driver-log lines (UTC, milliseconds)."""
+    global _time_cache
     seconds, frac = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) + f",{frac // 1_000_000:03d}"
+    cached_second, prefix = _time_cache
+    if cached_second != seconds:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _time_cache = (seconds, prefix)
+    return f"{prefix}.{frac // 1_000_000:03d}Z"
 
 
 def _json_default(value: Any) -> Any:
@@ -163,15 +160,60 @@ def _severity(log_record: Any) -> str:
     return "UNSPECIFIED"
 
 
-# Attributes the SDK's LoggingHandler adds to every record; they are noise on a text line.
-_CODE_ATTRIBUTES = ("code.", "exception.stacktrace")
+def _plain(attributes: Any) -> Mapping[str, Any]:
+    """The attributes as a plain mapping (``BoundedAttributes`` iterates under a lock: slow)."""
+    if not attributes:
+        return {}
+    inner = getattr(attributes, "_dict", None)
+    return inner if isinstance(inner, dict) else dict(attributes)
 
 
-def _record_fields(record: Any) -> tuple[Any, Any, str | None]:
-    """(API log record, resource-free attributes, scope name) of a ReadableLogRecord or an old LogData."""
-    log_record = record.log_record
-    scope = getattr(record, "instrumentation_scope", None)
-    return log_record, log_record.attributes, (scope.name if scope is not None else None)
+# Attributes that the SDK's LoggingHandler adds to every record: noise on a text line.
+_CODE_PREFIX = "code."
+_STACKTRACE = "exception.stacktrace"
+
+
+class _Converted:
+    """One exported record, converted once: its line(s), tagged metrics and step."""
+
+    __slots__ = ("line", "metrics", "scope", "step")
+
+    def __init__(self, record: Any, json_lines: bool) -> None:
+        log_record = record.log_record
+        scope_obj = getattr(record, "instrumentation_scope", None)  # LogData of old SDKs has it too
+        self.scope: str = scope_obj.name if scope_obj is not None else ""
+        attributes = _plain(log_record.attributes)
+        body = log_record.body
+        self.metrics, self.step = tagged_metrics(body, attributes)
+        ns = log_record.timestamp or log_record.observed_timestamp or time.time_ns()
+        trace_id = log_record.trace_id
+        if json_lines:
+            obj: dict[str, Any] = {
+                "time": _utc_time(ns),
+                "level": _severity(log_record),
+                "logger": self.scope,
+                "message": body if isinstance(body, str) else _dumps(body),
+            }
+            for key, value in attributes.items():
+                obj.setdefault(key, value)
+            if trace_id:
+                obj["trace_id"] = format_trace_id(trace_id)
+                obj["span_id"] = format_span_id(log_record.span_id)
+            self.line = json.dumps(obj, ensure_ascii=False, default=_json_default) + "\n"
+            return
+        message = body if isinstance(body, str) else ("" if body is None else _dumps(body))
+        line = f"{_utc_time(ns)} {_severity(log_record)}:{self.scope}:{message}"
+        stacktrace = None
+        if attributes:
+            shown = {k: v for k, v in attributes.items() if not k.startswith(_CODE_PREFIX)}
+            stacktrace = shown.pop(_STACKTRACE, None)
+            if shown:
+                line = f"{line} {_dumps(shown)}"
+        if trace_id:
+            line = f"{line} trace_id={format_trace_id(trace_id)} span_id={format_span_id(log_record.span_id)}"
+        if stacktrace:
+            line = f"{line}\n{str(stacktrace).rstrip()}"
+        self.line = line + "\n"
 
 
 def format_record(record: Any, *, json_lines: bool = False) -> str:
@@ -179,45 +221,14 @@ def format_record(record: Any, *, json_lines: bool = False) -> str:
 
     Text (the default)::
 
-        2026-11-27 14:28:49,123 INFO:app.train:epoch done {"epoch": 3} trace_id=<32 hex> span_id=<16 hex>
+        2026-11-27T14:28:49.123Z INFO:app.train:epoch done {"epoch": 3} trace_id=<32 hex> span_id=<16 hex>
 
-    JSON lines (``json_lines=True``): one object with ``asctime``, ``levelname``, ``name``
-    (the scope), ``message``, the attributes, ``trace_id`` and ``span_id``.
+    followed by the exception's stack trace, if the record has one (the layout of
+    ``RunHandler``'s default format). JSON lines (``json_lines=True``): one object with
+    ``time``, ``level``, ``logger`` (the scope), ``message``, the attributes, ``trace_id``
+    and ``span_id`` (the keys of ``RunHandler(json=True)``).
     """
-    log_record, attributes, scope = _record_fields(record)
-    ns = log_record.timestamp or log_record.observed_timestamp or time.time_ns()
-    body = log_record.body
-    trace_id = format_trace_id(log_record.trace_id)
-    span_id = format_span_id(log_record.span_id)
-    if json_lines:
-        obj: dict[str, Any] = {
-            "asctime": _local_time(ns),
-            "levelname": _severity(log_record),
-            "name": scope or "",
-            "message": body if isinstance(body, str) else _dumps(body),
-        }
-        if attributes:
-            for key, value in attributes.items():
-                obj.setdefault(key, value)
-        if trace_id:
-            obj["trace_id"] = trace_id
-            obj["span_id"] = span_id
-        return json.dumps(obj, ensure_ascii=False, default=_json_default) + "\n"
-    message = body if isinstance(body, str) else ("" if body is None else _dumps(body))
-    parts = [f"{_local_time(ns)} {_severity(log_record)}:{scope or ''}:{message}"]
-    stacktrace = None
-    if attributes:
-        shown = {k: v for k, v in attributes.items() if not k.startswith(_CODE_ATTRIBUTES)}
-        stacktrace = attributes.get("exception.stacktrace")
-        if shown:
-            parts.append(_dumps(shown))
-    if trace_id:
-        parts.append(f"trace_id={trace_id} span_id={span_id}")
-    line = " ".join(parts)
-    if stacktrace:
-        line += "\n" + str(stacktrace).rstrip("\n")
-    # One record is one line group: embedded newlines stay, carriage returns do not split it.
-    return line.replace("\r\n", "\n") + "\n"
+    return _Converted(record, json_lines).line
 
 
 def tagged_metrics(body: Any, attributes: Mapping[str, Any] | None) -> tuple[dict[str, Any], Any]:
@@ -240,9 +251,9 @@ def tagged_metrics(body: Any, attributes: Mapping[str, Any] | None) -> tuple[dic
         if isinstance(found, Mapping):
             metrics.update(found)
             step = attributes.get("step", step)
-        for key, value in attributes.items():
-            if key.startswith(METRIC_ATTRIBUTE_PREFIX) and len(key) > len(METRIC_ATTRIBUTE_PREFIX):
-                metrics[key[len(METRIC_ATTRIBUTE_PREFIX) :]] = value
+        for key in attributes:
+            if key[:7] == "runlog." and key.startswith(METRIC_ATTRIBUTE_PREFIX) and len(key) > len(METRIC_ATTRIBUTE_PREFIX):
+                metrics[key[len(METRIC_ATTRIBUTE_PREFIX) :]] = attributes[key]
         if STEP_ATTRIBUTE in attributes:
             step = attributes[STEP_ATTRIBUTE]
     return metrics, step
@@ -266,37 +277,24 @@ def _write_metrics(writer: RunWriter, metrics: Mapping[str, Any], step: Any) -> 
         writer.scalars(scalars, step)
 
 
-class _Pending:
-    """What was exported while no run was active: kept (bounded) for the next run."""
-
-    def __init__(self, limit: int = _PENDING_MAX) -> None:
-        self.items: deque[tuple[str, dict[str, Any], Any]] = deque(maxlen=limit)
-        self.dropped = 0
-
-    def add(self, line: str, metrics: dict[str, Any], step: Any) -> None:
-        if len(self.items) == self.items.maxlen:
-            self.dropped += 1
-        self.items.append((line, metrics, step))
-
-
 class RunLogExporter(_LogExporterBase):  # type: ignore[misc]
     """An OpenTelemetry log record exporter that writes each record to the run's driver log.
 
     Args:
         run: the run to write to; by default the active run at the time of each export.
         json_lines: write JSON lines instead of text lines (as ``RunHandler(json=True)``).
-        max_pending: records kept while no run is active, written to the next run's driver
-            log (the oldest are dropped beyond this, and the count is logged at DEBUG).
+
+    Records exported while no run is active join the bounded buffer that ``RunHandler``
+    uses too: they are written to the next run's driver log (see ``docs/opentelemetry.md``).
 
     Records of runlog's own loggers (scope ``runlog`` and ``runlog.*``) are not written,
     and records emitted while this exporter is exporting are dropped, so that an
     exporter that logs, or a ``LoggingHandler`` on the root logger, never loops back.
     """
 
-    def __init__(self, run: Run | None = None, *, json_lines: bool = False, max_pending: int = 1000) -> None:
+    def __init__(self, run: Run | None = None, *, json_lines: bool = False) -> None:
         self._run = run
         self._json_lines = json_lines
-        self._pending = _Pending(max_pending)
         self._lock = threading.Lock()
         self._shutdown = False
         self._failures = 0
@@ -332,68 +330,46 @@ class RunLogExporter(_LogExporterBase):  # type: ignore[misc]
         lines = []
         tagged: list[tuple[dict[str, Any], Any]] = []
         skipped = 0
+        json_lines = self._json_lines
         for record in batch:
-            log_record, attributes, scope = _record_fields(record)
-            if _is_runlog_scope(scope):
+            scope = getattr(record, "instrumentation_scope", None)
+            if scope is not None and _is_runlog_scope(scope.name):
                 skipped += 1
                 continue
-            line = format_record(record, json_lines=self._json_lines)
-            metrics, step = tagged_metrics(log_record.body, attributes)
+            converted = _Converted(record, json_lines)
             if run is None:
-                self._pending.add(line, metrics, step)
+                _driverlog.add_pending(converted.line, converted.metrics or None, converted.step)
             else:
-                lines.append(line)
-                if metrics:
-                    tagged.append((metrics, step))
+                lines.append(converted.line)
+                if converted.metrics:
+                    tagged.append((converted.metrics, converted.step))
         if skipped == len(batch):
             # Only runlog's own diagnostics, typically logged by the previous export and handed
             # back by a batch processor: logging about them would feed the loop, so stay silent.
             return
         if run is None:
-            _log.debug(
-                "no active run: keeping %d OpenTelemetry record(s) for the next run (%d kept, %d dropped)",
-                len(batch) - skipped,
-                len(self._pending.items),
-                self._pending.dropped,
-            )
+            _log.debug("no active run: %d OpenTelemetry record(s) kept for the next run", len(batch) - skipped)
             return
+        if _driverlog.has_pending():
+            _driverlog.flush_pending(run)
         writer = writer_for(run._dir)
-        name = _driver_log_name(run)
-        if self._pending.items:
-            self._flush_pending(writer, name)
+        name = driver_log_name(run)
         if lines:
             writer.write_log("".join(lines), name)
         for metrics, step in tagged:
             _write_metrics(writer, metrics, step)
         _log.debug("exported %d OpenTelemetry record(s) to %s of run %s", len(lines), name, run.id)
 
-    def _flush_pending(self, writer: RunWriter, name: str) -> None:
-        pending, dropped = list(self._pending.items), self._pending.dropped
-        self._pending.items.clear()
-        self._pending.dropped = 0
-        if dropped:
-            _log.debug("%d OpenTelemetry record(s) logged while no run was active were dropped", dropped)
-        writer.write_log("".join(line for line, _, _ in pending), name)
-        for _, metrics, step in pending:
-            if metrics:
-                _write_metrics(writer, metrics, step)
-
     def force_flush(self, timeout_millis: float = 30_000) -> bool:
-        """Wait (at most ``timeout_millis``) for an export in progress; True if none is left."""
+        """Wait (at most ``timeout_millis``) for an export in progress; True when none is left.
+
+        Every export writes through to the store before it returns, so there is nothing
+        else to flush.
+        """
         if not self._lock.acquire(timeout=max(0.0, timeout_millis / 1000)):
             return False
-        try:
-            if self._pending.items and not self._shutdown:
-                run = _target_run(self._run)
-                if run is not None:
-                    with _Exporting():
-                        self._flush_pending(writer_for(run._dir), _driver_log_name(run))
-            return True
-        except Exception as exc:
-            _log.debug("RunLogExporter.force_flush failed: %s", exc)
-            return False
-        finally:
-            self._lock.release()
+        self._lock.release()
+        return True
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         """Stop accepting records, after an export in progress ends (waiting at most ``timeout_millis``)."""

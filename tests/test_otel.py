@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -148,7 +150,7 @@ def test_log_line_fields_severity_scope_attributes_and_exception(run: runlog.Run
     text = driver_log(run)
     first, second, third, *trace = text.splitlines()
     assert first.endswith(' WARN:svc.db:slow query {"ms": 812, "table": "users"}')
-    assert first[:4].isdigit() and first[10] == " " and first[19] == ","  # 2026-11-27 14:28:49,123
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ", first)  # 2026-11-27T14:28:49.123Z, UTC
     assert second.endswith(' DEBUG:svc.db:{"k": [1, 2]}')
     assert ' ERROR:svc.db:failed {"exception.type": "ValueError", "exception.message": "bad row"}' in third
     assert trace[0].startswith("Traceback (most recent call last):")
@@ -169,6 +171,46 @@ def test_trace_and_span_ids_in_exported_lines(run: runlog.Run, providers: Provid
     assert "trace_id" not in outside
 
 
+def test_runhandler_structlog_and_exporter_lines_share_the_span(run: runlog.Run, providers: Providers) -> None:
+    """Inside one span, lines from RunHandler, the structlog processor and the exporter all carry its ids."""
+    import json
+
+    import structlog
+
+    from runlog.structlog import RunProcessor
+
+    provider = providers.logs(SimpleLogRecordProcessor(RunLogExporter()))
+    tracer = providers.traces().get_tracer("test")
+    std_logger = logging.getLogger("otel.join.std")
+    std_logger.propagate = False
+    std_logger.setLevel(logging.INFO)
+    handler = runlog.RunHandler()
+    std_logger.addHandler(handler)
+    slog = structlog.wrap_logger(
+        structlog.PrintLogger(file=io.StringIO()),
+        processors=[structlog.processors.add_log_level, RunProcessor(), structlog.processors.JSONRenderer()],
+    )
+    try:
+        with tracer.start_as_current_span("epoch") as span:
+            std_logger.info("from RunHandler")
+            slog.info("from structlog")
+            provider.get_logger("otel.join.otel").emit(body="from the exporter", severity_text="INFO")
+            ctx = span.get_span_context()
+        std_logger.info("after the span")
+    finally:
+        std_logger.removeHandler(handler)
+        handler.close()
+    tid, sid = f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
+    lines = driver_log(run).splitlines()
+    assert len(lines) == 4
+    std_line, struct_line, otel_line, after = lines
+    assert std_line.endswith(f"from RunHandler trace_id={tid} span_id={sid}")
+    event = json.loads(struct_line)
+    assert event["event"] == "from structlog" and (event["trace_id"], event["span_id"]) == (tid, sid)
+    assert otel_line.endswith(f"from the exporter trace_id={tid} span_id={sid}")
+    assert "trace_id" not in after
+
+
 def test_json_lines(run: runlog.Run, providers: Providers) -> None:
     """With json_lines=True each record is one JSON object with the documented keys."""
     import json
@@ -178,9 +220,9 @@ def test_json_lines(run: runlog.Run, providers: Providers) -> None:
     with tracer.start_as_current_span("s") as span:
         provider.get_logger("app").emit(body="hi", severity_text="INFO", attributes={"user": "ada"})
     (obj,) = [json.loads(line) for line in driver_log(run).splitlines()]
-    assert obj["levelname"] == "INFO" and obj["name"] == "app" and obj["message"] == "hi" and obj["user"] == "ada"
+    assert obj["level"] == "INFO" and obj["logger"] == "app" and obj["message"] == "hi" and obj["user"] == "ada"
     assert obj["trace_id"] == f"{span.get_span_context().trace_id:032x}"
-    assert set(obj) >= {"asctime", "span_id"}
+    assert set(obj) >= {"time", "span_id"}
 
 
 def test_tagged_metric_forms(run: runlog.Run, providers: Providers) -> None:
@@ -429,17 +471,22 @@ def test_metric_exporter_timeouts_and_reader_shutdown(run: runlog.Run, providers
 
 
 def test_records_without_active_run_go_to_the_next_run(exp: runlog.Experiment, providers: Providers) -> None:
-    """Records exported while no run is active are kept (bounded) and written to the next run's driver log."""
-    exporter = RunLogExporter(max_pending=3)
-    provider = providers.logs(SimpleLogRecordProcessor(exporter))
+    """Records exported while no run is active join RunHandler's bounded buffer and open the next run's driver log."""
+    from runlog import _driverlog
+
+    _driverlog._pending.clear()
+    provider = providers.logs(SimpleLogRecordProcessor(RunLogExporter()))
     log = provider.get_logger("app")
-    for i in range(5):
+    total = _driverlog.PENDING_LIMIT + 2
+    for i in range(total):
         log.emit(body=f"early {i}", attributes={"runlog.metric.x": i})
     run = exp.start_logging()
     log.emit(body="late")
-    lines = driver_log(run).splitlines()
-    assert [line.split(":app:")[1].split(" {")[0] for line in lines] == ["early 2", "early 3", "early 4", "late"]
-    assert run.get_metrics()["x"] == [2, 3, 4]
+    header, *lines = driver_log(run).splitlines()
+    assert "2 older one(s) dropped" in header
+    bodies = [line.split(":app:")[1].split(" {")[0] for line in lines]
+    assert bodies == [f"early {i}" for i in range(2, total)] + ["late"]
+    assert run.get_metrics()["x"] == list(range(2, total))
 
 
 def test_explicit_run_and_runlog_scopes_skipped(exp: runlog.Experiment, providers: Providers) -> None:
