@@ -128,12 +128,18 @@ def test_unknown_run_is_a_json_404(seeded: dict[str, Any]) -> None:
 
 
 def test_series_by_step_and_time(seeded: dict[str, Any]) -> None:
-    """A scalar metric comes back as x/y arrays, against step or wall time."""
+    """A scalar metric comes back as x/y arrays, against step, wall time or time since the run started."""
     rid = seeded["alpha"].id
     s = _get(seeded, f"/api/runs/{rid}/series", name="loss")
     assert (s["x"], s["y"], s["total"], s["downsampled"]) == ([0, 1, 2, 3], [0.9, 0.4, 0.7, 0.5], 4, False)
     t = _get(seeded, f"/api/runs/{rid}/series", name="loss", x="time")
     assert t["y"] == s["y"] and t["x"] == sorted(t["x"]) and t["x"][0] > 1e9
+    r = _get(seeded, f"/api/runs/{rid}/series", name="loss", x="relative")
+    start = _get(seeded, f"/api/runs/{rid}")["start_time"]
+    assert r["x"] == pytest.approx([v - start for v in t["x"]]) and 0 <= r["x"][0] < 60
+    rx = r["x"]
+    zr = _get(seeded, f"/api/runs/{rid}/series", name="loss", x="relative", xmin=(rx[0] + rx[1]) / 2, xmax=(rx[2] + rx[3]) / 2)
+    assert zr["x"] == pytest.approx(r["x"][1:3])
     z = _get(seeded, f"/api/runs/{rid}/series", name="loss", xmin=1, xmax=2)
     assert (z["x"], z["y"], z["in_range"]) == ([1, 2], [0.4, 0.7], 2)
     nan = _get(seeded, f"/api/runs/{rid}/series", name="bad")

@@ -120,7 +120,7 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "run_id": _STR,
             "name": _STR,
-            "x_axis": {"type": "string", "enum": ["step", "time"]},
+            "x_axis": {"type": "string", "enum": ["step", "time", "relative"]},
             "total": {"type": "integer", "description": "Points logged in all."},
             "in_range": {"type": "integer", "description": "Points between xmin and xmax."},
             "downsampled": {"type": "boolean"},
@@ -181,7 +181,7 @@ def openapi_schema() -> dict[str, Any]:
                 "parameters": [
                     _RUN_ID,
                     _param("name", "query", "The metric name.", _STR, required=True),
-                    _param("x", "query", "The x axis: `step` (the step given to run.log, else the index) or `time` (unix seconds).", {"type": "string", "enum": ["step", "time"], "default": "step"}),
+                    _param("x", "query", "The x axis: `step` (the step given to run.log, else the index), `time` (unix seconds) or `relative` (seconds since the run started).", {"type": "string", "enum": ["step", "time", "relative"], "default": "step"}),
                     _param("points", "query", "About how many points to return (4..100000); each bucket keeps its min and max.", {"type": "integer", "default": 2000}),
                     _param("xmin", "query", "Only points with x >= xmin (zoom).", _NUM),
                     _param("xmax", "query", "Only points with x <= xmax (zoom).", _NUM),

@@ -488,9 +488,14 @@ class StoreQuery:
         xmin: float | None = None,
         xmax: float | None = None,
     ) -> dict[str, Any]:
-        """A scalar/list metric as ``{x: [...], y: [...]}``, min/max-downsampled to about ``points``."""
-        if x not in ("step", "time"):
-            raise ValueError(f"x must be 'step' or 'time'; got {x!r}")
+        """A scalar/list metric as ``{x: [...], y: [...]}``, min/max-downsampled to about ``points``.
+
+        ``x``: ``step`` (the step given to ``run.log``, else the index), ``time`` (unix
+        seconds) or ``relative`` (seconds since the run started).
+        """
+        if x not in ("step", "time", "relative"):
+            raise ValueError(f"x must be 'step', 'time' or 'relative'; got {x!r}")
+        by_time = x != "step"
         points = max(4, min(int(points), MAX_POINTS))
         cache = self._run(run_id)
         with cache.lock:
@@ -500,19 +505,23 @@ class StoreQuery:
             if len(parts) == 1:
                 s = parts[0]
                 # Copies (a memcpy): another request may append to the live arrays once the lock is released.
-                xs, ys = (s.xs if x == "step" else s.ts)[:], s.ys[:]
-                monotonic = s.monotonic or x == "time"
+                xs, ys = (s.ts if by_time else s.xs)[:], s.ys[:]
+                monotonic = s.monotonic or by_time
             else:  # several processes logged it: merge by wall time
                 merged = sorted(
                     ((t, xv, yv) for s in parts for t, xv, yv in zip(s.ts, s.xs, s.ys)), key=lambda p: p[0]
                 )
-                xs = array("d", (p[0] if x == "time" else p[1] for p in merged))
+                xs = array("d", (p[0] if by_time else p[1] for p in merged))
                 ys = array("d", (p[2] for p in merged))
-                monotonic = x == "time" or all(a <= b for a, b in itertools.pairwise(xs))
+                monotonic = by_time or all(a <= b for a, b in itertools.pairwise(xs))
         total = len(xs)
+        base = 0.0  # x="relative": seconds since the run started (its first Running status, else first point)
+        if x == "relative":
+            start_time = cache.state.start_time
+            base = start_time if start_time is not None else (xs[0] if total else 0.0)
         if xmin is not None or xmax is not None:
-            lo = -_INF if xmin is None else xmin
-            hi = _INF if xmax is None else xmax
+            lo = -_INF if xmin is None else xmin + base
+            hi = _INF if xmax is None else xmax + base
             if monotonic:
                 i, j = bisect.bisect_left(xs, lo), bisect.bisect_right(xs, hi)
                 xs, ys = xs[i:j], ys[i:j]
@@ -520,6 +529,8 @@ class StoreQuery:
                 keep = [i for i, v in enumerate(xs) if lo <= v <= hi]
                 xs, ys = array("d", (xs[i] for i in keep)), array("d", (ys[i] for i in keep))
         out_x, out_y = minmax_downsample(xs, ys, points)
+        if base:
+            out_x = [v - base for v in out_x]
         return {
             "run_id": run_id,
             "name": name,

@@ -327,7 +327,8 @@ function tableCard(name, runs) {
 
 /* The charts of one or several runs: one card per metric, a custom card for several metrics together. */
 function chartsView(runs, details) {
-  const xSelect = el("select", { id: "x-axis" }, el("option", { value: "step" }, "step"), el("option", { value: "time" }, "wall time"));
+  const xSelect = el("select", { id: "x-axis" }, el("option", { value: "step" }, "step"),
+    el("option", { value: "relative" }, "relative time (s)"), el("option", { value: "time" }, "wall time"));
   const scalarNames = [...new Set(details.flatMap((d) => d.metrics_list.filter((m) => m.kind === "s" || m.kind === "l").filter((m) => typeof m.min === "number").map((m) => m.name)))].sort();
   const tableNames = [...new Set(details.flatMap((d) => d.metrics_list.filter((m) => m.kind === "table").map((m) => m.name)))].sort();
   const combineBoxes = scalarNames.map((n) => el("label", {}, el("input", { type: "checkbox", class: "combine-metric", value: n }), n));
