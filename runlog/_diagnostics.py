@@ -37,7 +37,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # key=value, key: value, "key": "value", ?key=value& (query strings, env dumps, dict reprs)
     (
         re.compile(
-            r"""(?P<key>["']?\b""" + _SECRET_KEY + r"""\b["']?)(?P<sep>\s*[=:]\s*)(?P<q>["']?)(?P<val>[^\s"'&,;}\])]+)""",
+            r"""(?P<key>["']?\b""" + _SECRET_KEY + r"""\b["']?)(?P<sep>\s*[=:]\s*)(?P<q>["']?)(?!\*\*\*)(?!(?:Bearer|Basic|Token)\s)(?P<val>[^\s"'&,;}\])]+)""",
             re.IGNORECASE,
         ),
         r"\g<key>\g<sep>\g<q>" + MASK,

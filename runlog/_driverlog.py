@@ -153,6 +153,27 @@ _pending_total = itertools.count()
 _pending_seen = 0  # value of the counter at the last flush
 
 
+# runlog's own diagnostics logged while no run is active (e.g. "created run ..."), for the system log.
+_pending_system: deque[str] = deque(maxlen=200)
+
+
+def add_pending_system(text: str) -> None:
+    _pending_system.append(text)
+
+
+def flush_pending_system(run: Run) -> None:
+    from ._diagnostics import SYSTEM_LOG
+
+    entries = []
+    while True:
+        try:
+            entries.append(_pending_system.popleft())
+        except IndexError:
+            break
+    if entries:
+        run._writer.write_log("".join(entries), SYSTEM_LOG)
+
+
 def add_pending(text: str, metrics: Any = None, step: Any = None) -> None:
     """Keep a record logged while no run is active (bounded: the oldest ones are dropped)."""
     next(_pending_total)
@@ -233,6 +254,7 @@ def _report_pending_at_exit() -> None:
 def _after_fork_in_child() -> None:
     global _pending_total, _pending_seen
     _pending.clear()
+    _pending_system.clear()
     _pending_total = itertools.count()
     _pending_seen = 0
 

@@ -325,13 +325,17 @@ class RunHandler(logging.Handler):
             )
 
     def _emit_diagnostic(self, record: logging.LogRecord) -> None:
-        run = _context.active_run()
-        if run is None:
-            return
         tls = _tls
         tls.busy = True
         try:
-            run._writer.write_log(redact(_SYSTEM_FORMATTER.format(record)) + "\n", SYSTEM_LOG)
+            text = redact(_SYSTEM_FORMATTER.format(record)) + "\n"
+            run = _context.active_run()
+            if run is None:  # kept (bounded) for the next run's system log
+                _driverlog.add_pending_system(text)
+                return
+            if _driverlog._pending_system:
+                _driverlog.flush_pending_system(run)
+            run._writer.write_log(text, SYSTEM_LOG)
         except Exception:  # the system log is best effort; never report about the reporter
             pass
         finally:
