@@ -206,6 +206,15 @@ async function runsPage() {
 
 function chartWidth(node) { return Math.max(320, (node.clientWidth || 480) - 4); }
 
+/* A single x value (one point per series) gets a small range around it, not uPlot's 0..100. */
+function xScale(time) {
+  const pad = time ? 60 : 1;
+  return { time, range: (u, lo, hi) => {
+    const xs = u.data[0];
+    return xs.length === 1 && xs[0] !== null ? [xs[0] - pad, xs[0] + pad] : [lo, hi];
+  } };
+}
+
 /* One uPlot chart: `sources` are [{label, x: [...], y: [...]}] aligned with uPlot.join. */
 function drawChart(target, sources, opts) {
   const aligned = uPlot.join(sources.map((s) => [s.x, s.y]));
@@ -216,7 +225,7 @@ function drawChart(target, sources, opts) {
   }));
   const chart = new uPlot({
     width: chartWidth(target), height: opts.height || 240,
-    scales: { x: { time: !!opts.time } },
+    scales: { x: xScale(!!opts.time) },
     series,
     cursor: { drag: { x: true, y: false } },
     legend: { live: true },
