@@ -80,7 +80,7 @@ def _cell(page: Page, run_id: str, metric: str) -> str:
 
 
 def test_runs_table_shows_last_min_max(page: Page, site: dict[str, Any]) -> None:
-    """The runs table's metric columns show last, min or max values as the switch says."""
+    """The runs table's metric columns show last, min or max values as the switch says, and sort by them."""
     page.goto(site["url"] + "/")
     page.wait_for_selector("#runs-table")
     a, b = site["alpha"].id, site["beta"].id
@@ -90,6 +90,13 @@ def test_runs_table_shows_last_min_max(page: Page, site: dict[str, Any]) -> None
     page.locator("#agg label", has_text="max").click()
     assert (_cell(page, a, "loss"), _cell(page, b, "loss")) == ("0.9", "1.2")
     shot(page, "runs-table-max")
+    # sortable: the loss column (max values shown) ascending, then descending
+    page.click('#runs-table th[data-sort="m:loss"]')
+    order = [r for r in page.locator("#runs-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)") if r in (a, b)]
+    assert order == [a, b]  # max 0.9 before 1.2
+    page.click('#runs-table th[data-sort="m:loss"]')
+    order = [r for r in page.locator("#runs-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)") if r in (a, b)]
+    assert order == [b, a]
     # the tag with HTML in it is text, not markup
     assert "<img src=x onerror=alert(1)>=<b>bold</b>" in page.locator(f'tr[data-run="{a}"]').inner_text()
     assert page.locator("#runs-table img").count() == 0
