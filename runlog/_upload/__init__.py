@@ -47,7 +47,11 @@ _live_lock = threading.Lock()
 
 
 def make_target(tracking_uri: str, options: UploadOptions | None = None) -> Target:
-    """The target for a tracking URI (an MLflow server today)."""
+    """The target for a tracking URI: an MLflow server, or OTLP for ``otlp:`` / ``otlp+http(s)://host:4318``."""
+    if tracking_uri.startswith("otlp"):
+        from .otlp import target_for_uri
+
+        return target_for_uri(tracking_uri, options)
     from .mlflow import MlflowTarget
 
     return MlflowTarget(tracking_uri, options=options)

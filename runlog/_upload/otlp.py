@@ -1,0 +1,610 @@
+"""The OTLP target: ships a run's driver logs and metrics to an OpenTelemetry (OTLP/HTTP) endpoint.
+
+The mapping (documented in ``docs/opentelemetry.md``):
+
+* every line of the run's log files (``logs/*``: the driver logs of all processes) -> one
+  OTLP log record on ``/v1/logs``, with the time, severity, logger (as the scope) and trace
+  context parsed back from runlog's line layouts, and the attributes ``runlog.log`` (the
+  file) and ``runlog.seq`` (the line's index in it, from 0): a deterministic identity, so a
+  re-send after a crash is recognisable;
+* numeric scalars, list elements and numeric row/table columns -> gauge points on
+  ``/v1/metrics`` at the event's stored time (a re-send repeats the point exactly: same
+  series, timestamp and value, which time-series stores treat as one sample);
+* the run -> resource attributes ``service.name`` (``OTEL_SERVICE_NAME`` or the experiment),
+  ``service.instance.id`` and ``runlog.run_id`` (the run id), ``runlog.experiment``;
+* the end of the run -> one log record ``run <id> <status>`` with ``runlog.status``.
+
+Strings, images, other files, tags and properties have no OTLP counterpart and stay in the
+local store. Configuration follows the OpenTelemetry exporter variables
+(``OTEL_EXPORTER_OTLP_ENDPOINT``, ``..._HEADERS``, ``..._TIMEOUT``, ``..._COMPRESSION`` and the
+``..._LOGS_*`` / ``..._METRICS_*`` variants) unless given explicitly. Requests are protobuf
+messages of ``opentelemetry-proto``; retries, the cursor and the dead-letter file are the
+uploader core's.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as _dt
+import gzip
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .._errors import UploadRejected, UploadUnavailable
+from .._store import layout
+from ._core import MetaEvent, MetricEvent, RunInfo
+from ._retry import RETRYABLE_STATUS, UploadOptions, parse_retry_after
+
+try:
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+        ExportLogsServiceRequest,
+        ExportLogsServiceResponse,
+    )
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+        ExportMetricsServiceResponse,
+    )
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, InstrumentationScope, KeyValue
+    from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+    from opentelemetry.proto.metrics.v1.metrics_pb2 import Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics
+    from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+except ImportError as _exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "uploading to an OTLP endpoint needs opentelemetry-proto: pip install 'runlog[otel]'"
+    ) from _exc
+
+__all__ = ["OtlpConfig", "OtlpTarget", "parse_headers", "parse_line", "target_for_uri", "target_name"]
+
+_log = logging.getLogger("runlog.upload")
+
+T = TypeVar("T")
+
+DEFAULT_ENDPOINT = "http://localhost:4318"
+MAX_RECORDS = 1000  # log records or metric points per request
+MAX_REQUEST_BYTES = 1_000_000
+SCOPE = "runlog"
+_INT64 = (-(2**63), 2**63 - 1)
+
+# -- configuration -----------------------------------------------------------------------------
+
+
+def _env(signal: str, name: str) -> str | None:
+    """``OTEL_EXPORTER_OTLP_<SIGNAL>_<NAME>``, else ``OTEL_EXPORTER_OTLP_<NAME>`` (the spec's precedence)."""
+    for var in (f"OTEL_EXPORTER_OTLP_{signal}_{name}", f"OTEL_EXPORTER_OTLP_{name}"):
+        value = os.environ.get(var)
+        if value is not None and value.strip():
+            return value.strip()
+    return None
+
+
+def parse_headers(text: str | None) -> dict[str, str]:
+    """``key1=value1,key2=value2`` (values URL-encoded, as the OTLP exporter variables define them)."""
+    headers: dict[str, str] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            _log.warning("ignoring a malformed OTLP header entry (expected key=value); check OTEL_EXPORTER_OTLP_HEADERS")
+            continue
+        headers[urllib.parse.unquote(key.strip()).lower()] = urllib.parse.unquote(value.strip())
+    return headers
+
+
+def _signal_url(signal: str, base: str | None, explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    per_signal = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT", "").strip()
+    if base is None and per_signal:
+        return per_signal  # used as is (the spec: no path appended)
+    root = (base or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip() or DEFAULT_ENDPOINT).rstrip("/")
+    return f"{root}/v1/{signal}"
+
+
+def redact(url: str) -> str:
+    """``url`` without credentials or query (for messages, logs and the cursor)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    netloc = (f"***@{host}" if parts.username or parts.password else host) + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query="", fragment=""))
+
+
+class OtlpConfig:
+    """Where and how to send: explicit values win, then the ``OTEL_EXPORTER_OTLP_*`` variables, then defaults.
+
+    ``endpoint`` is the base URL (``http://collector:4318``; ``/v1/logs`` and ``/v1/metrics``
+    are appended); ``logs_endpoint``/``metrics_endpoint`` are full URLs used as given.
+    ``timeout`` is in seconds (the variables are in milliseconds, default 10 s).
+    """
+
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        *,
+        logs_endpoint: str | None = None,
+        metrics_endpoint: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        compression: str | None = None,
+    ) -> None:
+        self.logs_url = _signal_url("logs", endpoint, logs_endpoint)
+        self.metrics_url = _signal_url("metrics", endpoint, metrics_endpoint)
+        for url in (self.logs_url, self.metrics_url):
+            if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+                raise ValueError(
+                    f"an OTLP/HTTP endpoint must be an http:// or https:// URL such as http://localhost:4318; "
+                    f"got {redact(url)!r}. Set OTEL_EXPORTER_OTLP_ENDPOINT or pass endpoint="
+                )
+        self.headers = {
+            signal: {**parse_headers(_env(signal.upper(), "HEADERS")), **{k.lower(): v for k, v in (headers or {}).items()}}
+            for signal in ("logs", "metrics")
+        }
+        self.timeout = {signal: timeout if timeout is not None else _timeout_from_env(signal) for signal in ("logs", "metrics")}
+        self.compression = {signal: (compression or _env(signal.upper(), "COMPRESSION") or "none").lower() for signal in ("logs", "metrics")}
+        for value in self.compression.values():
+            if value not in ("none", "gzip"):
+                raise ValueError(f"OTLP compression must be 'gzip' or 'none'; got {value!r} (OTEL_EXPORTER_OTLP_COMPRESSION)")
+
+
+def _timeout_from_env(signal: str) -> float:
+    raw = _env(signal.upper(), "TIMEOUT")
+    if raw is None:
+        return 10.0
+    try:
+        return max(0.001, float(raw) / 1000.0)
+    except ValueError:
+        _log.warning("OTEL_EXPORTER_OTLP_TIMEOUT=%r is not a number of milliseconds; using 10 s", raw)
+        return 10.0
+
+
+def target_name(config: OtlpConfig) -> str:
+    """The cursor name of an OTLP endpoint pair: ``otlp-<8 hex digits>`` (URLs without credentials)."""
+    key = redact(config.logs_url) + " " + redact(config.metrics_url)
+    return "otlp-" + hashlib.sha1(key.encode()).hexdigest()[:8]
+
+
+# -- values --------------------------------------------------------------------------------------
+
+
+def _any(value: Any) -> AnyValue:
+    if value is None:
+        return AnyValue()
+    if isinstance(value, bool):
+        return AnyValue(bool_value=value)
+    if isinstance(value, int):
+        if _INT64[0] <= value <= _INT64[1]:
+            return AnyValue(int_value=value)
+        return AnyValue(string_value=str(value))
+    if isinstance(value, float):
+        return AnyValue(double_value=value)
+    if isinstance(value, str):
+        return AnyValue(string_value=value)
+    if isinstance(value, bytes):
+        return AnyValue(bytes_value=value)
+    if isinstance(value, (list, tuple)):
+        return AnyValue(array_value=ArrayValue(values=[_any(v) for v in value]))
+    return AnyValue(string_value=json.dumps(value, default=repr, ensure_ascii=False))
+
+
+def _kv(key: str, value: Any) -> KeyValue:
+    return KeyValue(key=key, value=_any(value))
+
+
+_SEVERITY = {
+    "TRACE": 1, "DEBUG": 5, "INFO": 9, "NOTICE": 10, "WARN": 13, "WARNING": 13,
+    "ERROR": 17, "EXCEPTION": 17, "CRITICAL": 21, "FATAL": 21,
+}  # fmt: skip
+_TEXT_LINE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z ([A-Z][A-Z0-9_]*):([^:]*):(.*)", re.S)
+_TRACE_SUFFIX = re.compile(r" trace_id=([0-9a-f]{32}) span_id=([0-9a-f]{16})$")
+_second_cache: dict[str, int] = {}
+
+
+def _utc_seconds(text: str) -> int:
+    seconds = _second_cache.get(text)
+    if seconds is None:
+        if len(_second_cache) > 4096:
+            _second_cache.clear()
+        seconds = _second_cache[text] = calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%S"))
+    return seconds
+
+
+def _iso_ns(value: Any) -> int:
+    try:
+        return int(_dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() * 1e9)
+    except ValueError:
+        return 0
+
+
+def parse_line(line: str) -> tuple[int, str, int, str, Any, dict[str, Any], bytes, bytes]:
+    """``(time ns, severity text, severity number, logger, body, attributes, trace id, span id)`` of a driver-log line.
+
+    Understands runlog's text layout (``<UTC time> LEVEL:logger:message [trace_id=.. span_id=..]``)
+    and its JSON lines; any other line (captured ``print`` output) is a body with unknown time.
+    """
+    attributes: dict[str, Any] = {}
+    trace_id = span_id = b""
+    match = _TEXT_LINE.fullmatch(line)
+    if match:
+        second, frac, level, logger, message = match.groups()
+        ns = _utc_seconds(second) * 1_000_000_000 + (int((frac[1:] + "000000000")[:9]) if frac else 0)
+        found = _TRACE_SUFFIX.search(message)
+        if found:
+            trace_id, span_id = bytes.fromhex(found.group(1)), bytes.fromhex(found.group(2))
+            message = message[: found.start()]
+        return ns, level, _SEVERITY.get(level, 0), logger, message, attributes, trace_id, span_id
+    if line.startswith("{"):
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict):
+            ns = _iso_ns(obj.pop("time", obj.pop("timestamp", ""))) if ("time" in obj or "timestamp" in obj) else 0
+            level = str(obj.pop("level", obj.pop("levelname", "")) or "").upper()
+            logger = str(obj.pop("logger", obj.pop("name", "")) or "")
+            body = obj.pop("message", obj.pop("event", line))
+            tid, sid = obj.pop("trace_id", None), obj.pop("span_id", None)
+            if isinstance(tid, str) and isinstance(sid, str) and len(tid) == 32 and len(sid) == 16:
+                try:
+                    trace_id, span_id = bytes.fromhex(tid), bytes.fromhex(sid)
+                except ValueError:
+                    pass
+            return ns, level, _SEVERITY.get(level, 0), logger, body, obj, trace_id, span_id
+    return 0, "", 0, "", line, attributes, trace_id, span_id
+
+
+# -- the target ----------------------------------------------------------------------------------------
+
+
+def _no_retry(fn: Callable[[], T], what: str) -> T:
+    return fn()
+
+
+class OtlpTarget:
+    """An OTLP/HTTP endpoint (a collector, or a backend that takes OTLP) as an upload target.
+
+    Args:
+        endpoint: base URL (``http://collector:4318``); default ``OTEL_EXPORTER_OTLP_ENDPOINT``.
+        logs_endpoint, metrics_endpoint: full URLs (default: the ``..._LOGS_ENDPOINT`` /
+            ``..._METRICS_ENDPOINT`` variables, else the base URL with ``/v1/logs``, ``/v1/metrics``).
+        headers: extra request headers (e.g. ``{"authorization": "Bearer ..."}``), on top of
+            ``OTEL_EXPORTER_OTLP_HEADERS``; never logged.
+        timeout: seconds per request (default ``OTEL_EXPORTER_OTLP_TIMEOUT``, 10 s).
+        compression: ``"gzip"`` or ``"none"`` (default ``OTEL_EXPORTER_OTLP_COMPRESSION``).
+        step_attribute: also put ``runlog.step`` on metric points (off by default: an attribute
+            per step makes every point its own time series in most backends).
+    """
+
+    max_points = MAX_RECORDS
+    max_meta = 1000
+
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        *,
+        logs_endpoint: str | None = None,
+        metrics_endpoint: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        compression: str | None = None,
+        step_attribute: bool = False,
+        options: UploadOptions | None = None,
+    ) -> None:
+        self.config = OtlpConfig(
+            endpoint,
+            logs_endpoint=logs_endpoint,
+            metrics_endpoint=metrics_endpoint,
+            headers=headers,
+            timeout=timeout,
+            compression=compression,
+        )
+        self.name = target_name(self.config)
+        logs, metrics = redact(self.config.logs_url), redact(self.config.metrics_url)
+        self.endpoint = logs[: -len("/v1/logs")] if logs.endswith("/v1/logs") and metrics == logs[:-4] + "metrics" else f"{logs} + {metrics}"
+        self.step_attribute = step_attribute
+        self.options = options or UploadOptions()
+        # The uploader core replaces this with its retry policy, applied to each request.
+        self.retry: Callable[[Callable[[], Any], str], Any] = _no_retry
+        self._run: RunInfo | None = None
+        self._state: dict[str, Any] = {}
+        self._resource = Resource()
+        self._rejected_warnings = 0
+
+    def __repr__(self) -> str:
+        return f"OtlpTarget({self.endpoint!r})"
+
+    # -- Target protocol --------------------------------------------------------------------------
+
+    def open(self, run: RunInfo, state: dict[str, Any]) -> None:
+        """Remember the run (no request: OTLP has no run to create); ``state`` keeps the log positions."""
+        self._run = run
+        self._state = state
+        state.setdefault("run_id", run.run_id)
+        state.setdefault("logs", {})
+        self._resource = Resource(attributes=[_kv(k, v) for k, v in self._resource_attributes(run).items()])
+
+    @staticmethod
+    def _resource_attributes(run: RunInfo) -> dict[str, Any]:
+        attributes: dict[str, Any] = {}
+        for item in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
+            key, sep, value = item.partition("=")
+            if sep and key.strip():
+                attributes[urllib.parse.unquote(key.strip())] = urllib.parse.unquote(value.strip())
+        attributes["service.name"] = os.environ.get("OTEL_SERVICE_NAME", "").strip() or run.experiment
+        attributes.update(
+            {
+                "service.instance.id": run.run_id,
+                "runlog.run_id": run.run_id,
+                "runlog.experiment": run.experiment,
+            }
+        )
+        if run.display_name:
+            attributes["runlog.run_name"] = run.display_name
+        if run.parent_id:
+            attributes["runlog.parent_run_id"] = run.parent_id
+        if run.record.get("host"):
+            attributes["host.name"] = str(run.record["host"])
+        return attributes
+
+    def send_metrics(self, events: Sequence[MetricEvent]) -> None:
+        """Numeric values as gauge points, at their stored times (one request per call)."""
+        series: dict[str, list[NumberDataPoint]] = {}
+        for event in events:
+            for name, value, ns, step in _points(event):
+                point = NumberDataPoint(time_unix_nano=ns)
+                if isinstance(value, int) and _INT64[0] <= value <= _INT64[1]:
+                    point.as_int = value
+                else:
+                    point.as_double = float(value)
+                if self.step_attribute:
+                    point.attributes.append(_kv("runlog.step", step))
+                series.setdefault(name, []).append(point)
+        if not series:
+            return
+        request = ExportMetricsServiceRequest(
+            resource_metrics=[
+                ResourceMetrics(
+                    resource=self._resource,
+                    scope_metrics=[
+                        ScopeMetrics(
+                            scope=InstrumentationScope(name=SCOPE),
+                            metrics=[Metric(name=n, gauge=Gauge(data_points=p)) for n, p in series.items()],
+                        )
+                    ],
+                )
+            ]
+        )
+        count = sum(len(p) for p in series.values())
+        self.retry(lambda: self._post("metrics", request.SerializeToString()), f"send {count} OTLP metric point(s)")
+
+    def send_meta(self, events: Sequence[MetaEvent]) -> None:
+        """Tags, properties and names have no OTLP counterpart: nothing is sent (they stay in the store)."""
+
+    def send_file(self, name: str, path: Path) -> None:
+        """New whole lines of a log file (``logs/...``) as log records; other files are not sent."""
+        if not name.startswith(layout.LOGS_PREFIX):
+            return
+        logs: dict[str, list[int]] = self._state.setdefault("logs", {})
+        offset, seq = logs.get(name, [0, 0])
+        while True:
+            data = _read_lines(path, offset, self.options.read_chunk)
+            if not data:
+                return
+            lines = data.split(b"\n")[:-1]
+            start = 0
+            while start < len(lines):
+                end, size = start, 0
+                while end < len(lines) and end - start < MAX_RECORDS and (size < MAX_REQUEST_BYTES or end == start):
+                    size += len(lines[end]) + 1
+                    end += 1
+                chunk = lines[start:end]
+                body = self._log_request(name, chunk, seq).SerializeToString()
+                self.retry(lambda body=body: self._post("logs", body), f"send {len(chunk)} line(s) of {name}")  # type: ignore[misc]
+                # Acknowledged: the position moves (saved with the cursor by the core).
+                offset += size
+                seq += len(chunk)
+                logs[name] = [offset, seq]
+                start = end
+
+    def flush(self, final: bool) -> None:
+        """Nothing is derived from several events."""
+
+    def finish(self, status: str, end_time: float | None) -> None:
+        """One log record saying how the run ended."""
+        run_id = self._run.run_id if self._run is not None else "?"
+        ns = int((end_time or time.time()) * 1e9)
+        record = LogRecord(
+            time_unix_nano=ns,
+            observed_time_unix_nano=ns,
+            severity_text="ERROR" if status == "Failed" else "INFO",
+            severity_number=17 if status == "Failed" else 9,  # type: ignore[arg-type]
+            body=_any(f"run {run_id} {status}"),
+            attributes=[_kv("runlog.status", status), _kv("runlog.event", "status")],
+        )
+        request = ExportLogsServiceRequest(
+            resource_logs=[
+                ResourceLogs(
+                    resource=self._resource,
+                    scope_logs=[ScopeLogs(scope=InstrumentationScope(name=SCOPE), log_records=[record])],
+                )
+            ]
+        )
+        self.retry(lambda: self._post("logs", request.SerializeToString()), f"send status {status}")
+
+    def close(self) -> None:
+        """Nothing to release: each request has its own connection."""
+
+    # -- requests ------------------------------------------------------------------------------------
+
+    def _log_request(self, name: str, lines: list[bytes], first_seq: int) -> ExportLogsServiceRequest:
+        scopes: dict[str, list[LogRecord]] = {}
+        observed = time.time_ns()
+        for i, raw in enumerate(lines):
+            text = raw.decode("utf-8", "replace").rstrip("\r")
+            ns, level, number, logger, body, extra, trace_id, span_id = parse_line(text)
+            record = LogRecord(
+                time_unix_nano=ns,
+                observed_time_unix_nano=observed,
+                severity_text=level,
+                severity_number=number,  # type: ignore[arg-type]
+                body=_any(body),
+                trace_id=trace_id,
+                span_id=span_id,
+            )
+            record.attributes.extend(_kv(k, v) for k, v in extra.items())
+            record.attributes.append(_kv("runlog.log", name))
+            record.attributes.append(_kv("runlog.seq", first_seq + i))
+            scopes.setdefault(logger or SCOPE, []).append(record)
+        return ExportLogsServiceRequest(
+            resource_logs=[
+                ResourceLogs(
+                    resource=self._resource,
+                    scope_logs=[ScopeLogs(scope=InstrumentationScope(name=s), log_records=r) for s, r in scopes.items()],
+                )
+            ]
+        )
+
+    def _post(self, signal: str, body: bytes) -> None:
+        url = self.config.logs_url if signal == "logs" else self.config.metrics_url
+        headers = {"Content-Type": "application/x-protobuf", "User-Agent": "runlog-otlp", **self.config.headers[signal]}
+        if self.config.compression[signal] == "gzip":
+            body = gzip.compress(body)
+            headers["Content-Encoding"] = "gzip"
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        where = redact(url)
+        try:
+            with urllib.request.urlopen(request, timeout=self.config.timeout[signal]) as response:
+                answer = response.read()
+                content_type = response.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as exc:
+            text = _read_error(exc)
+            raise _error(exc.code, exc.headers, text, where) from exc
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise UploadUnavailable(f"{where}: {reason}") from exc
+        self._check_partial_success(signal, answer, content_type, where)
+
+    def _check_partial_success(self, signal: str, answer: bytes, content_type: str, where: str) -> None:
+        if not answer or "protobuf" not in content_type:
+            return
+        try:
+            if signal == "logs":
+                logs_response = ExportLogsServiceResponse.FromString(answer)
+                rejected, message = logs_response.partial_success.rejected_log_records, logs_response.partial_success.error_message
+            else:
+                metrics_response = ExportMetricsServiceResponse.FromString(answer)
+                rejected = metrics_response.partial_success.rejected_data_points
+                message = metrics_response.partial_success.error_message
+        except Exception:  # an unreadable 2xx body: the data was accepted
+            return
+        if rejected:
+            # The spec: a partial success must not be retried. Say so, a few times.
+            self._rejected_warnings += 1
+            _log.log(
+                logging.WARNING if self._rejected_warnings <= 5 else logging.DEBUG,
+                "%s accepted the request but rejected %d %s (%s); they are kept in the local store only",
+                where, rejected, "log record(s)" if signal == "logs" else "metric point(s)", message or "no reason given",
+            )  # fmt: skip
+
+
+def _read_error(exc: urllib.error.HTTPError) -> str:
+    try:
+        return exc.read()[:2000].decode("utf-8", "replace")
+    except Exception:
+        return ""
+    finally:
+        exc.close()
+
+
+def _error(status: int, headers: Any, body: str, where: str) -> UploadRejected | UploadUnavailable:
+    detail = f"{where}: HTTP {status}" + (f": {body.strip()[:300]}" if body.strip() and "\x00" not in body else "")
+    if status in RETRYABLE_STATUS:
+        return UploadUnavailable(detail, status=status, retry_after=parse_retry_after(headers.get("Retry-After")))
+    if status in (401, 403):
+        hint = "check the credentials: set OTEL_EXPORTER_OTLP_HEADERS (e.g. authorization=Bearer%20<token>)"
+    elif status == 404:
+        hint = "check the endpoint: OTEL_EXPORTER_OTLP_ENDPOINT is the base URL (http://host:4318), /v1/logs and /v1/metrics are appended"
+    elif status == 413:
+        hint = "the request is too large for the endpoint or a proxy in front of it; raise its body size limit"
+    elif status == 415:
+        hint = "the endpoint does not take OTLP protobuf over HTTP; point it at an OTLP/HTTP receiver (port 4318)"
+    else:
+        hint = "the endpoint refused this data as invalid; it is kept in the dead-letter file next to the upload cursor"
+    return UploadRejected(detail, status=status, hint=hint)
+
+
+def _read_lines(path: Path, offset: int, limit: int) -> bytes:
+    """Whole lines from ``offset`` (at most about ``limit`` bytes; one longer line is read whole)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read(limit)
+            while data and b"\n" not in data:
+                more = fh.read(limit)
+                if not more:
+                    return b""
+                data += more
+    except FileNotFoundError:
+        return b""
+    end = data.rfind(b"\n")
+    return data[: end + 1] if end >= 0 else b""
+
+
+def _number(value: Any) -> int | float | None:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)):
+        return value
+    return None
+
+
+def _points(event: MetricEvent) -> list[tuple[str, int | float, int, int]]:
+    """``(series name, value, time ns, step)`` of the numeric values of one metric event.
+
+    The values of one list or table share the event's time: each gets ``+index`` ns, so that
+    they stay distinct points of their series, identically on every re-send.
+    """
+    ns = int(event.time * 1e9)
+    kind, value = event.kind, event.value
+    out: list[tuple[str, int | float, int, int]] = []
+    if kind == "s":
+        number = _number(value)
+        if number is not None:
+            out.append((event.name, number, ns, event.seq))
+    elif kind == "l" and isinstance(value, list):
+        for i, item in enumerate(value):
+            number = _number(item)
+            if number is not None:
+                out.append((event.name, number, ns + i, event.seq + i))
+    elif kind in ("r", "t") and isinstance(value, dict):
+        rows = [value] if kind == "r" else [
+            {c: v[i] for c, v in value.items() if isinstance(v, list) and i < len(v)}
+            for i in range(max((len(v) for v in value.values() if isinstance(v, list)), default=0))
+        ]  # fmt: skip
+        for i, row in enumerate(rows):
+            for column, item in row.items():
+                number = _number(item)
+                if number is not None:
+                    out.append((f"{event.name}.{column}", number, ns + i, event.seq + i))
+    return out
+
+
+def target_for_uri(uri: str, options: UploadOptions | None = None) -> OtlpTarget:
+    """``otlp:`` (endpoint from the ``OTEL_EXPORTER_OTLP_*`` variables) or ``otlp+http(s)://host:port``."""
+    if uri in ("otlp", "otlp:", "otlp://"):
+        return OtlpTarget(options=options)
+    if uri.startswith(("otlp+http://", "otlp+https://")):
+        return OtlpTarget(uri[len("otlp+") :], options=options)
+    raise ValueError(
+        f"an OTLP tracking URI is 'otlp:' (endpoint from OTEL_EXPORTER_OTLP_ENDPOINT) or "
+        f"'otlp+http://host:4318'; got {redact(uri.replace('otlp+', '', 1))!r}"
+    )

@@ -1,0 +1,425 @@
+"""The OTLP upload target, against a real OTLP/HTTP receiver on 127.0.0.1 that decodes the protobuf."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.sdk.trace import TracerProvider
+
+import runlog
+from runlog._upload import Uploader, UploadOptions, make_target
+from runlog._upload.otlp import OtlpConfig, OtlpTarget, parse_headers, parse_line
+from runlog.otel import RunLogExporter
+
+
+def _value(value: AnyValue) -> Any:
+    kind = value.WhichOneof("value")
+    return None if kind is None else getattr(value, kind)
+
+
+def _attrs(key_values: Any) -> dict[str, Any]:
+    return {kv.key: _value(kv.value) for kv in key_values}
+
+
+class Receiver:
+    """A small OTLP/HTTP receiver: decodes /v1/logs and /v1/metrics with opentelemetry-proto and keeps what it got.
+
+    ``refuse`` makes it answer the next N requests with 503 (``Retry-After: 0``) without keeping them;
+    ``reject`` answers 400 to metric requests containing that metric name.
+    """
+
+    def __init__(self, port: int = 0) -> None:
+        self.port = port
+        self.logs: list[dict[str, Any]] = []
+        self.points: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.refuse = 0
+        self.refused = 0
+        self.reject: str | None = None
+        self.lock = threading.Lock()
+        self.server: ThreadingHTTPServer | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                with receiver.lock:
+                    receiver.headers.append({k.lower(): v for k, v in self.headers.items()})
+                    if receiver.refuse > 0:
+                        receiver.refuse -= 1
+                        receiver.refused += 1
+                        self.send_response(503)
+                        self.send_header("Retry-After", "0")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                if self.headers.get("Content-Type") != "application/x-protobuf":
+                    self._answer(415, b"")
+                elif self.path == "/v1/logs":
+                    self._answer(200, receiver.take_logs(ExportLogsServiceRequest.FromString(body)))
+                elif self.path == "/v1/metrics":
+                    request = ExportMetricsServiceRequest.FromString(body)
+                    names = {m.name for rm in request.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+                    if receiver.reject in names:
+                        self._answer(400, b"bad metric")
+                    else:
+                        self._answer(200, receiver.take_metrics(request))
+                else:
+                    self._answer(404, b"")
+
+            def _answer(self, status: int, payload: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+        if self.thread is not None:
+            self.thread.join(10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def take_logs(self, request: ExportLogsServiceRequest) -> bytes:
+        with self.lock:
+            for rl in request.resource_logs:
+                resource = _attrs(rl.resource.attributes)
+                for sl in rl.scope_logs:
+                    for r in sl.log_records:
+                        self.logs.append(
+                            {
+                                "resource": resource,
+                                "scope": sl.scope.name,
+                                "time": r.time_unix_nano,
+                                "severity": r.severity_text,
+                                "severity_number": r.severity_number,
+                                "body": _value(r.body),
+                                "attributes": _attrs(r.attributes),
+                                "trace_id": r.trace_id.hex(),
+                                "span_id": r.span_id.hex(),
+                            }
+                        )
+        return ExportLogsServiceResponse().SerializeToString()
+
+    def take_metrics(self, request: ExportMetricsServiceRequest) -> bytes:
+        with self.lock:
+            for rm in request.resource_metrics:
+                resource = _attrs(rm.resource.attributes)
+                for sm in rm.scope_metrics:
+                    for m in sm.metrics:
+                        for p in m.gauge.data_points:
+                            value = p.as_int if p.WhichOneof("value") == "as_int" else p.as_double
+                            self.points.append(
+                                {"resource": resource, "name": m.name, "time": p.time_unix_nano, "value": value,
+                                 "attributes": _attrs(p.attributes)}
+                            )  # fmt: skip
+        return ExportMetricsServiceResponse().SerializeToString()
+
+
+@pytest.fixture()
+def receiver() -> Iterator[Receiver]:
+    """A running receiver on a free port of 127.0.0.1, stopped after the test."""
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def fast_options() -> UploadOptions:
+    return UploadOptions(retry_initial=0.02, retry_max=0.1, interval=0.05, log_interval=0.0, finish_timeout=60, read_chunk=4096)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met within the deadline")
+        time.sleep(0.02)
+
+
+def log_lines(run: runlog.Run) -> list[tuple[str, int, str]]:
+    """(file, index, text) of every line of the run's log files."""
+    out = []
+    for name in run.get_file_names():
+        if name.startswith("logs/"):
+            text = (run.path / "files" / name).read_text(encoding="utf-8")
+            out.extend((name, i, line) for i, line in enumerate(text.splitlines()))
+    return out
+
+
+def expected_points(run: runlog.Run) -> list[tuple[str, Any]]:
+    """(name, value) of every numeric point the target should send, from the store."""
+    out: list[tuple[str, Any]] = []
+    for kind, name, value, _step, _ts in (e[:5] for e in run._reader.metric_events()):
+        if kind == "s" and isinstance(value, (int, float)):
+            out.append((name, int(value) if isinstance(value, bool) else value))
+        elif kind == "l":
+            out.extend((name, v) for v in value if isinstance(v, (int, float)))
+        elif kind == "r":
+            out.extend((f"{name}.{c}", v) for c, v in value.items() if isinstance(v, (int, float)))
+    return out
+
+
+def produce(run: runlog.Run, start: int, count: int, provider: LoggerProvider, tracer: Any) -> None:
+    """Metric events of every numeric kind, string values, and driver-log lines from the exporter and plain text."""
+    log = provider.get_logger("train")
+    for i in range(start, start + count):
+        run.log("loss", 1.0 / (i + 1), step=i)
+        run.log("note", f"text {i}")  # a string: stays local
+        if i % 10 == 0:
+            run.log_list("lr", [0.1, 0.01])
+            run.log_row("eval", acc=0.5 + i / 1000, split="val")
+        with tracer.start_as_current_span(f"step-{i}"):
+            log.emit(body=f"step {i}", severity_text="INFO", severity_number=SeverityNumber.INFO, attributes={"i": i})
+        if i % 25 == 0:
+            run._writer.write_log(f"plain print output {i}\n")
+
+
+def test_exactly_once_across_an_outage_and_a_503_burst(exp: runlog.Experiment) -> None:
+    """Every driver-log line and metric point arrives exactly once although the receiver is first down, then answers 503s."""
+    port = free_port()
+    run = exp.start_logging()
+    provider = LoggerProvider(shutdown_on_exit=False)
+    provider.add_log_record_processor(SimpleLogRecordProcessor(RunLogExporter()))
+    tracer_provider = TracerProvider(shutdown_on_exit=False)
+    tracer = tracer_provider.get_tracer("test")
+    produce(run, 0, 120, provider, tracer)
+
+    target = OtlpTarget(f"http://127.0.0.1:{port}")
+    attempts: list[str] = []
+    post = target._post
+
+    def counting_post(signal: str, body: bytes) -> None:
+        attempts.append(signal)
+        post(signal, body)
+
+    target._post = counting_post  # type: ignore[method-assign]
+    uploader = Uploader(run.path, target, fast_options()).start()
+    receiver = Receiver(port)
+    try:
+        wait_for(lambda: len(attempts) >= 3)  # the receiver is down: connection refused, retried
+        receiver.refuse = 6
+        receiver.start()
+        produce(run, 120, 120, provider, tracer)  # logged while the upload is catching up
+        wait_for(lambda: receiver.refused == 6 and len(receiver.points) > 0)
+        run.complete()
+        assert uploader.finish(60), uploader.last_error
+    finally:
+        uploader.stop()
+        receiver.stop()
+        provider.shutdown()
+        tracer_provider.shutdown()
+
+    lines = log_lines(run)
+    got_logs = [r for r in receiver.logs if "runlog.log" in r["attributes"]]
+    keys = [(r["attributes"]["runlog.log"], r["attributes"]["runlog.seq"]) for r in got_logs]
+    assert len(keys) == len(set(keys)) == len(lines)  # exactly once
+    assert sorted(keys) == sorted((name, i) for name, i, _ in lines)
+    by_key = {k: r for k, r in zip(keys, got_logs)}
+    exporter_line = next(r for r in got_logs if r["body"] == 'step 7 {"i": 7}')  # the line's text, kept whole
+    assert exporter_line["severity"] == "INFO" and exporter_line["scope"] == "train"
+    assert len(exporter_line["trace_id"]) == 32 and len(exporter_line["span_id"]) == 16
+    assert exporter_line["attributes"]["runlog.log"] == "logs/driver_log.txt"
+    assert exporter_line["time"] > 0
+    plain = [r for r in got_logs if str(r["body"]).startswith("plain print output")]
+    assert len(plain) == 10 and all(r["time"] == 0 and r["severity"] == "" for r in plain)
+    assert all(by_key[(n, i)]["body"] in text for n, i, text in lines)
+
+    expected = expected_points(run)
+    got_points = [(p["name"], p["value"]) for p in receiver.points]
+    identities = [(p["name"], p["time"]) for p in receiver.points]
+    assert len(identities) == len(set(identities))  # exactly once
+    assert sorted(got_points) == sorted(expected)
+    assert not any(name == "note" for name, _ in got_points)
+    resource = receiver.points[0]["resource"]
+    assert resource["runlog.run_id"] == run.id == resource["service.instance.id"]
+    assert resource["runlog.experiment"] == exp.name == resource["service.name"]
+    status = [r for r in receiver.logs if r["attributes"].get("runlog.event") == "status"]
+    assert [r["attributes"]["runlog.status"] for r in status] == ["Completed"]
+
+
+def test_resend_after_lost_cursor_is_recognisable(exp: runlog.Experiment, receiver: Receiver) -> None:
+    """Sending again without the saved cursor (a crash after a 2xx) repeats identical identities: deduplication is exact."""
+    run = exp.start_logging()
+    for i in range(30):
+        run.log("loss", i * 0.5, step=i)
+    run._writer.write_log("".join(f"line {i}\n" for i in range(40)))
+    run.complete()
+    options = fast_options()
+    assert Uploader(run.path, OtlpTarget(receiver.url), options).sync(timeout=30)
+    first_logs, first_points = list(receiver.logs), list(receiver.points)
+    for cursor in (run.path / "upload").glob("otlp-*.json"):
+        cursor.unlink()  # as if the process died before saving it
+    assert Uploader(run.path, OtlpTarget(receiver.url), options).sync(timeout=30)
+
+    def log_key(r: dict[str, Any]) -> tuple[Any, ...]:
+        a = r["attributes"]
+        return (a.get("runlog.log", ""), a.get("runlog.seq", -1), a.get("runlog.event", ""))
+
+    assert sorted(map(log_key, receiver.logs[len(first_logs) :])) == sorted(map(log_key, first_logs))
+    assert len({log_key(r) for r in receiver.logs}) == len(first_logs) == 40 + 1
+    second = [(p["name"], p["time"], p["value"]) for p in receiver.points[len(first_points) :]]
+    assert sorted(second) == sorted((p["name"], p["time"], p["value"]) for p in first_points)
+    assert len({(p["name"], p["time"]) for p in receiver.points}) == 30
+
+
+def test_a_second_sync_sends_nothing(exp: runlog.Experiment, receiver: Receiver) -> None:
+    """With the cursor saved, syncing again sends no record and no point."""
+    run = exp.start_logging()
+    run.log("x", 1)
+    run._writer.write_log("hello\n")
+    run.complete()
+    assert Uploader(run.path, OtlpTarget(receiver.url), fast_options()).sync(timeout=30)
+    before = (len(receiver.logs), len(receiver.points))
+    assert Uploader(run.path, OtlpTarget(receiver.url), fast_options()).sync(timeout=30)
+    assert (len(receiver.logs), len(receiver.points)) == before == (2, 1)
+
+
+def test_rejected_batch_is_set_aside_and_the_rest_flows(exp: runlog.Experiment, receiver: Receiver) -> None:
+    """A 400 for one metric puts that batch in the dead-letter file; other metrics and the logs still arrive."""
+    run = exp.start_logging()
+    run.log("good", 1.0)
+    run.log("poison", 2.0)
+    run.log("good", 3.0)
+    run._writer.write_log("a line\n")
+    run.complete()
+    receiver.reject = "poison"
+    uploader = Uploader(run.path, OtlpTarget(receiver.url), fast_options())
+    assert uploader.sync(timeout=30)
+    assert sorted(p["value"] for p in receiver.points) == [1.0, 3.0]
+    assert [r["body"] for r in receiver.logs if "runlog.log" in r["attributes"]] == ["a line"]
+    dead = (run.path / "upload" / f"{uploader.target.name}.dead.jsonl").read_text()
+    assert "poison" in dead and "HTTP 400" in dead
+
+
+def test_configuration_from_otel_environment(
+    monkeypatch: pytest.MonkeyPatch, exp: runlog.Experiment, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """OTEL_EXPORTER_OTLP_ENDPOINT/HEADERS/COMPRESSION are honoured; headers are sent and never logged."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url + "/")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20s3cr3t-token,x-tenant=team-a")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "trainer")
+    caplog.set_level(logging.DEBUG, logger="runlog")
+    target = OtlpTarget()
+    assert target.config.logs_url == receiver.url + "/v1/logs"
+    assert target.config.metrics_url == receiver.url + "/v1/metrics"
+    assert target.endpoint == receiver.url
+    run = exp.start_logging()
+    run.log("x", 1)
+    run._writer.write_log("hello\n")
+    run.complete()
+    assert Uploader(run.path, target, fast_options()).sync(timeout=30)
+    assert receiver.headers and all(h["authorization"] == "Bearer s3cr3t-token" for h in receiver.headers)
+    assert all(h["x-tenant"] == "team-a" and h["content-encoding"] == "gzip" for h in receiver.headers)
+    assert receiver.points[0]["resource"]["service.name"] == "trainer"
+    assert caplog.records and "s3cr3t" not in caplog.text
+    assert "s3cr3t" not in "".join(p.read_text() for p in (run.path / "upload").glob("*.json"))
+
+
+def test_per_signal_endpoints_and_explicit_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per-signal variables are full URLs; explicit arguments win over the environment; bad values are named."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://base:4318")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://metrics:9000/custom")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "a=1")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "2500")
+    config = OtlpConfig()
+    assert config.logs_url == "http://base:4318/v1/logs"
+    assert config.metrics_url == "http://metrics:9000/custom"
+    assert config.headers["logs"] == {"a": "1"} and config.headers["metrics"] == {}
+    assert config.timeout["logs"] == 2.5
+    explicit = OtlpConfig("https://user:pw@collector:4318", headers={"X-Key": "k"}, timeout=1)
+    assert explicit.logs_url == "https://user:pw@collector:4318/v1/logs"
+    assert explicit.headers["metrics"] == {"x-key": "k"}
+    assert "pw" not in OtlpTarget("https://user:pw@collector:4318").endpoint
+    with pytest.raises(ValueError, match="http:// or https://"):
+        OtlpConfig("grpc://collector:4317")
+    assert parse_headers("k%201=v%3D1, bad ,x=") == {"k 1": "v=1", "x": ""}
+
+
+def test_make_target_and_sync_command(exp: runlog.Experiment, receiver: Receiver, store: Path) -> None:
+    """`otlp+http://...` tracking URIs make an OtlpTarget; `runlog sync --tracking-uri` ships a run with it."""
+    from runlog.cli import main
+
+    assert isinstance(make_target(f"otlp+{receiver.url}"), OtlpTarget)
+    run = exp.start_logging()
+    run.log("x", 2.5)
+    run._writer.write_log("from sync\n")
+    run.complete()
+    result = CliRunner().invoke(main, ["sync", run.id, "--store", str(store), "--tracking-uri", f"otlp+{receiver.url}"])
+    assert result.exit_code == 0, result.output
+    assert [p["value"] for p in receiver.points] == [2.5]
+    assert "from sync" in [r["body"] for r in receiver.logs]
+
+
+def test_live_upload_of_a_run_on_an_otlp_workspace(store: Path, receiver: Receiver) -> None:
+    """Workspace(tracking_uri='otlp+http://...'): the run uploads in the background and run.complete() waits for it."""
+    ws = runlog.Workspace(store, tracking_uri=f"otlp+{receiver.url}")
+    run = runlog.Experiment(ws, "live").start_logging()
+    for i in range(50):
+        run.log("acc", i / 50, step=i)
+    run._writer.write_log("".join(f"epoch {i}\n" for i in range(5)))
+    run.complete()
+    assert sorted(p["value"] for p in receiver.points) == [i / 50 for i in range(50)]
+    bodies = [r["body"] for r in receiver.logs if "runlog.log" in r["attributes"]]
+    assert bodies == [f"epoch {i}" for i in range(5)]
+    assert [r["body"] for r in receiver.logs if "runlog.status" in r["attributes"]] == [f"run {run.id} Completed"]
+
+
+def test_parse_line_layouts() -> None:
+    """Text lines, JSON lines and plain output are parsed back into time, severity, logger, body and trace ids."""
+    tid, sid = "ab" * 16, "cd" * 8
+    ns, level, number, logger, body, attrs, trace, span = parse_line(
+        f"2026-11-27T14:28:49.123Z WARNING:app.db:slow: 3 s trace_id={tid} span_id={sid}"
+    )
+    assert (level, number, logger, body) == ("WARNING", 13, "app.db", "slow: 3 s")
+    assert ns == 1795789729_123_000_000 and trace.hex() == tid and span.hex() == sid
+    ns, level, number, logger, body, attrs, trace, span = parse_line(
+        '{"time": "2026-11-27T14:28:49.500Z", "level": "error", "logger": "x", "message": "m", "user": "ada"}'
+    )
+    assert (ns, level, number, logger, body, attrs) == (1795789729_500_000_000, "ERROR", 17, "x", "m", {"user": "ada"})
+    assert parse_line("Epoch 1/3 ... 100%") == (0, "", 0, "", "Epoch 1/3 ... 100%", {}, b"", b"")
