@@ -281,13 +281,20 @@ def test_logs_tail_and_follow(seeded: dict[str, Any]) -> None:
 
 
 def test_log_tail_starts_at_a_line_boundary(store: Path) -> None:
-    """Without an offset, a long log answers its last max_bytes, starting at a whole line."""
+    """Without an offset, a long log answers its last max_bytes from a whole line; before= pages back to the start."""
     run = runlog.Experiment(runlog.Workspace(store), "logs").start_logging(outputs=False)
     run._writer.write_log("".join(f"line {i:05d}\n" for i in range(1000)))
     chunk = StoreQuery(store).log(run.id, "logs/driver_log.txt", max_bytes=1024)
     lines = chunk["text"].splitlines()
     assert lines[-1] == "line 00999" and all(re.fullmatch(r"line \d{5}", line) for line in lines)
     assert chunk["offset"] > 0 and chunk["next_offset"] == chunk["size"]
+    pages = [chunk["text"]]
+    while chunk["offset"] > 0:  # page back to the start: whole lines, nothing lost or repeated
+        chunk = StoreQuery(store).log(run.id, "logs/driver_log.txt", max_bytes=1024, before=chunk["offset"])
+        pages.append(chunk["text"])
+    assert "".join(reversed(pages)) == "".join(f"line {i:05d}\n" for i in range(1000))
+    with pytest.raises(ValueError, match="not both"):
+        StoreQuery(store).log(run.id, "logs/driver_log.txt", offset=0, before=10)
     run.complete()
 
 

@@ -251,3 +251,16 @@ def test_page_works_behind_a_token(browser: Browser, site: dict[str, Any]) -> No
             expect(pg.locator(f'tr[data-run="{site["beta"].id}"]')).to_have_count(1)
         finally:
             context.close()
+
+
+def test_log_view_pages_back_to_the_start(page: Page, site: dict[str, Any]) -> None:
+    """A log longer than one chunk opens at its end; 'Show earlier lines' brings back the start."""
+    run = site["beta"]
+    run._writer.write_log("".join(f"row {i:05d} of a long log..........\n" for i in range(9000)))  # ~330 KB
+    page.goto(f"{site['url']}/#/run/{run.id}?tab=logs")
+    expect(page.locator("#log")).to_contain_text("row 08999")
+    assert "row 00000 " not in page.locator("#log").inner_text()
+    page.click("#log-earlier")
+    expect(page.locator("#log")).to_contain_text("row 00000 ")
+    expect(page.locator("#log-earlier")).to_be_hidden()
+    assert page.locator("#log-info").inner_text() == "9000 lines"

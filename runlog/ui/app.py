@@ -191,7 +191,11 @@ def api_logs(request: Request) -> JSON:
         return JSON({"run_id": run_id, "logs": _q(request).run(run_id)["logs"]})
     return JSON(
         _q(request).log(
-            run_id, name, offset=_int_param(request, "offset", None), max_bytes=_int_param(request, "max_bytes", 256 * 1024) or 1024
+            run_id,
+            name,
+            offset=_int_param(request, "offset", None),
+            max_bytes=_int_param(request, "max_bytes", 256 * 1024) or 1024,
+            before=_int_param(request, "before", None),
         )
     )
 

@@ -218,6 +218,7 @@ def openapi_schema() -> dict[str, Any]:
                     _RUN_ID,
                     _param("name", "query", "A log file, e.g. `logs/driver_log.txt`.", _STR),
                     _param("offset", "query", "Start here (next_offset of the previous answer); omitted: the last max_bytes.", _INT),
+                    _param("before", "query", "Instead of offset: the whole lines that end at this byte (the offset of the first line shown), to page back.", _INT),
                     _param("max_bytes", "query", "At most this many bytes (1 KiB..4 MiB).", {"type": "integer", "default": 262144}),
                 ],
                 "responses": {

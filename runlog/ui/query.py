@@ -583,14 +583,22 @@ class StoreQuery:
             raise RunFileNotFound(f"run {run_id} has no file {name!r}; list them with GET /api/runs/{run_id}/files", run_id=run_id, name=name)
         return path
 
-    def log(self, run_id: str, name: str, offset: int | None = None, max_bytes: int = LOG_CHUNK) -> dict[str, Any]:
+    def log(
+        self, run_id: str, name: str, offset: int | None = None, max_bytes: int = LOG_CHUNK, before: int | None = None
+    ) -> dict[str, Any]:
         """Whole lines of a log file from byte ``offset`` (default: its last ``max_bytes``).
 
         Poll with ``offset=next_offset`` to follow it like ``tail -f``; a partial last
         line is left for the next call. ``reset`` is true when the file shrank.
+        ``before=N``: the whole lines that end at byte ``N`` (the ``offset`` of what is
+        shown), to page back towards the start.
         """
         path = self.file_path(run_id, name)
         max_bytes = max(1024, min(int(max_bytes), 4 << 20))
+        if before is not None:
+            if offset is not None:
+                raise ValueError("pass offset= (read forward) or before= (read back), not both")
+            return self._log_before(run_id, name, path, before, max_bytes)
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             reset = False
@@ -617,6 +625,27 @@ class StoreQuery:
             "next_offset": start + len(data),
             "size": size,
             "reset": reset,
+            "text": data.decode("utf-8", "replace"),
+        }
+
+    def _log_before(self, run_id: str, name: str, path: Path, before: int, max_bytes: int) -> dict[str, Any]:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            end = max(0, min(before, size))
+            start = max(0, end - max_bytes)
+            fh.seek(start)
+            data = fh.read(end - start)
+        if start > 0:
+            cut = data.find(b"\n")
+            if cut >= 0:
+                start, data = start + cut + 1, data[cut + 1 :]
+        return {
+            "run_id": run_id,
+            "name": name,
+            "offset": start,
+            "next_offset": end,
+            "size": size,
+            "reset": False,
             "text": data.decode("utf-8", "replace"),
         }
 

@@ -515,14 +515,24 @@ function filesView(d) {
 /* The log view: tail -f by polling ?offset=, a search filter, follow-the-end. Returns the refresher. */
 function logsView(d, body) {
   if (!d.logs.length) { body.append(el("p", { class: "muted" }, "No logs yet.")); return (nd) => { if (nd.logs.length) route(); }; }
-  const state = { name: d.logs.includes("logs/driver_log.txt") ? "logs/driver_log.txt" : d.logs[0], offset: null, lines: [], partial: "", busy: false };
+  const state = { name: d.logs.includes("logs/driver_log.txt") ? "logs/driver_log.txt" : d.logs[0], offset: null, first: 0, lines: [], busy: false };
+  const earlier = el("button", { type: "button", class: "secondary", id: "log-earlier", hidden: true, onclick: async () => {
+    const chunk = await api(`${runPath(d.id)}/logs?name=${enc(state.name)}&before=${state.first}`);
+    state.first = chunk.offset;
+    earlier.hidden = state.first === 0;
+    if (chunk.text) state.lines.unshift(...chunk.text.replace(/\n$/, "").split("\n"));
+    follow.checked = false;
+    const fromBottom = pre.scrollHeight - pre.scrollTop;
+    rerender();
+    pre.scrollTop = pre.scrollHeight - fromBottom;  // stay on the lines that were in view
+  } }, "Show earlier lines");
   const pick = el("select", { id: "log-name", onchange: (e) => { state.name = e.target.value; state.offset = null; state.lines = []; pre.replaceChildren(); poll(); } },
     d.logs.map((n) => el("option", { value: n, selected: n === state.name }, n)));
   const search = el("input", { type: "search", id: "log-search", placeholder: "search the log", oninput: () => rerender() });
   const follow = el("input", { type: "checkbox", id: "log-follow", checked: true });
   const info = el("span", { class: "muted small", id: "log-info" });
   const pre = el("pre", { class: "log", id: "log" });
-  body.append(el("div", { class: "toolbar" }, pick, search, el("label", {}, follow, "follow the end"), info), pre);
+  body.append(el("div", { class: "toolbar" }, pick, search, el("label", {}, follow, "follow the end"), earlier, info), pre);
 
   function lineNode(line, needle) {
     if (!needle) return document.createTextNode(line + "\n");
@@ -557,6 +567,7 @@ function logsView(d, body) {
       const q = state.offset === null ? "" : `&offset=${state.offset}`;
       const chunk = await api(`${runPath(d.id)}/logs?name=${enc(state.name)}${q}`);
       if (chunk.reset) { state.lines = []; pre.replaceChildren(); }
+      if (state.offset === null || chunk.reset) { state.first = chunk.offset; earlier.hidden = state.first === 0; }
       state.offset = chunk.next_offset;
       if (chunk.text) {
         const lines = chunk.text.replace(/\n$/, "").split("\n");
