@@ -18,7 +18,8 @@ metrics also feed the metric store. Each metric point becomes a metric event.
 The formats and naming rules are in ``docs/opentelemetry.md``.
 
 Supported SDK versions: ``opentelemetry-sdk >= 1.39, < 2`` (the ``LogRecordExporter``
-interface; the older ``LogExporter`` names are used when the new ones are missing).
+interface; tested with 1.39.0 and 1.45.2). Older SDKs (<= 1.38, ``LogExporter`` and
+``LogData``) are not supported: the ``otel`` extra's pin says so.
 """
 
 from __future__ import annotations
@@ -69,10 +70,11 @@ __all__ = ["METRIC_ATTRIBUTE_PREFIX", "STEP_ATTRIBUTE", "RunLogExporter", "RunMe
 
 _log = logging.getLogger("runlog.otel")
 
-# The current names (SDK >= 1.39) with a fallback to the deprecated ones, so that an
-# SDK that has only one of them works and a newer one never warns.
-_LogExporterBase: Any = getattr(_logs_export, "LogRecordExporter", None) or _logs_export.LogExporter
-_LogResult: Any = getattr(_logs_export, "LogRecordExportResult", None) or _logs_export.LogExportResult
+# The current interface (SDK >= 1.39). The deprecated aliases LogExporter/LogExportResult
+# are not used: they warn, and SDKs that have only them (<= 1.38) pass LogData, not
+# ReadableLogRecord, and are outside the supported range of the `otel` extra.
+_LogExporterBase: Any = _logs_export.LogRecordExporter
+_LogResult: Any = _logs_export.LogRecordExportResult
 
 METRIC_ATTRIBUTE_PREFIX = "runlog.metric."
 """Attributes named ``runlog.metric.<name>`` are metric values of the record."""
@@ -180,7 +182,7 @@ class _Converted:
 
     def __init__(self, record: Any, json_lines: bool) -> None:
         log_record = record.log_record
-        scope_obj = getattr(record, "instrumentation_scope", None)  # LogData of old SDKs has it too
+        scope_obj = record.instrumentation_scope
         self.scope: str = scope_obj.name if scope_obj is not None else ""
         attributes = _plain(log_record.attributes)
         body = log_record.body
