@@ -101,7 +101,7 @@ def test_experiments(seeded: dict[str, Any]) -> None:
 
 
 def test_run_details(seeded: dict[str, Any]) -> None:
-    """A run's page data: status, tags, properties, metric list with kinds, images, files and logs."""
+    """A run's page data: status, tags, properties, metric list with kinds, images, files, logs, child runs."""
     d = _get(seeded, f"/api/runs/{seeded['alpha'].id}")
     assert d["display_name"] == "alpha" and d["status"] == "Completed" and d["live"] is False
     assert d["properties"] == {"seed": "42"}
@@ -115,6 +115,8 @@ def test_run_details(seeded: dict[str, Any]) -> None:
     assert d["logs"] == ["logs/driver_log.txt"]
     assert d["record"]["run_id"] == seeded["alpha"].id
     assert _get(seeded, f"/api/runs/{seeded['live'].id}")["live"] is True
+    assert [(c["id"], c["display_name"], c["status"]) for c in d["children"]] == [(seeded["child"].id, "alpha-child", "Completed")]
+    assert _get(seeded, f"/api/runs/{seeded['child'].id}")["parent_id"] == seeded["alpha"].id
 
 
 def test_unknown_run_is_a_json_404(seeded: dict[str, Any]) -> None:

@@ -174,9 +174,12 @@ def test_xss_log_line_is_inert(page: Page, site: dict[str, Any]) -> None:
     page.goto(f"{site['url']}/#/run/{site['alpha'].id}?tab=overview")
     page.wait_for_selector("#metrics-list")
     assert "first <b>try</b>" in page.locator("#metrics-list").inner_text()
+    shot(page, "xss-inert")
+    page.click("#children a")  # the child run's page links back to its parent
+    expect(page.locator("#run-title")).to_have_text("alpha-child")
+    expect(page.locator(f'a[href="#/run/{site["alpha"].id}"]')).to_have_count(1)
     page.wait_for_timeout(300)
     assert page.dialogs == []  # type: ignore[attr-defined]
-    shot(page, "xss-inert")
 
 
 def test_download_all_returns_a_zip_of_the_runs_files(page: Page, site: dict[str, Any]) -> None:

@@ -111,6 +111,11 @@ _SCHEMAS: dict[str, Any] = {
                     "files": {"type": "array", "items": {"$ref": "#/components/schemas/File"}},
                     "logs": {"type": "array", "items": _STR},
                     "live": {"type": "boolean", "description": "True until the run is Completed, Failed or Canceled."},
+                    "children": {
+                        "type": "array",
+                        "description": "Child runs, oldest first.",
+                        "items": {"type": "object", "properties": {"id": _STR, "display_name": _STR, "status": _STR, "created": _NUM}},
+                    },
                 },
             },
         ]

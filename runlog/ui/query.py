@@ -460,8 +460,28 @@ class StoreQuery:
             files=files,
             logs=[f["name"] for f in files if f["name"].startswith(layout.LOGS_PREFIX)],
             live=state.status not in TERMINAL,
+            children=self._children(cache),
         )
         return row
+
+    def _children(self, parent: _RunCache) -> list[dict[str, Any]]:
+        found = []
+        for cache in self._scan():
+            if cache.experiment != parent.experiment or cache is parent:
+                continue
+            try:
+                if cache.record is None:
+                    cache.refresh()
+                if (cache.record or {}).get("parent_id") != parent.run_id:
+                    continue
+                cache.refresh()
+            except (OSError, ValueError):
+                continue
+            found.append(
+                {"id": cache.run_id, "display_name": cache.state.display_name or cache.run_id, "status": cache.state.status, "created": (cache.record or {}).get("created")}
+            )
+        found.sort(key=lambda c: c["created"] or 0.0)
+        return found
 
     @staticmethod
     def _describe_metric(name: str, parts: list[_Series], state: RunState, images: list[dict[str, Any]]) -> dict[str, Any]:

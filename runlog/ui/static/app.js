@@ -450,7 +450,7 @@ function overview(d) {
   const rec = d.record || {};
   const info = {
     status: d.status, experiment: d.experiment, "run id": d.id, "display name": d.display_name,
-    parent: d.parent_id || "", type: d.run_type, started: fmtTime(d.start_time), ended: fmtTime(d.end_time),
+    type: d.run_type, started: fmtTime(d.start_time), ended: fmtTime(d.end_time),
     duration: fmtDuration(d.duration), user: rec.user, host: rec.host, python: rec.python,
     command: Array.isArray(rec.argv) ? rec.argv.join(" ") : "",
   };
@@ -462,8 +462,12 @@ function overview(d) {
       el("td", { class: "num" }, fmt(m.min)), el("td", { class: "num" }, fmt(m.max)),
       el("td", { class: "num" }, fmt(m.count)), el("td", {}, m.description || "")))))
     : el("p", { class: "muted" }, "No metrics yet.");
+  const related = el("dl", { class: "kv" },
+    d.parent_id ? [el("dt", {}, "parent run"), el("dd", {}, el("a", { href: "#/run/" + enc(d.parent_id) }, d.parent_id))] : null,
+    d.children.length ? [el("dt", {}, "child runs"), el("dd", { id: "children" }, d.children.map((c) =>
+      el("div", {}, el("a", { href: "#/run/" + enc(c.id) }, c.display_name), " ", statusBadge(c.status))))] : null);
   return el("div", { class: "cards" },
-    el("div", { class: "card" }, el("h3", {}, "Details"), kvList(info), d.description ? el("p", {}, d.description) : null,
+    el("div", { class: "card" }, el("h3", {}, "Details"), kvList(info), related, d.description ? el("p", {}, d.description) : null,
       d.error ? el("pre", { class: "error" }, d.error.message || JSON.stringify(d.error, null, 2)) : null),
     el("div", { class: "card" }, el("h3", {}, "Tags"), kvList(d.tags), el("h3", {}, "Properties"), kvList(d.properties)),
     el("div", { class: "card", style: "grid-column: 1 / -1" }, el("h3", {}, "Metrics"), el("div", { class: "table-wrap" }, metrics)));
