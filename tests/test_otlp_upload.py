@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 import socket
 import threading
@@ -182,10 +183,10 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
 
 
 def log_lines(run: runlog.Run) -> list[tuple[str, int, str]]:
-    """(file, index, text) of every line of the run's log files."""
+    """(file, index, text) of every line of the run's driver logs."""
     out = []
     for name in run.get_file_names():
-        if name.startswith("logs/"):
+        if name.startswith("logs/driver_log"):
             text = (run.path / "files" / name).read_text(encoding="utf-8")
             out.extend((name, i, line) for i, line in enumerate(text.splitlines()))
     return out
@@ -408,6 +409,19 @@ def test_live_upload_of_a_run_on_an_otlp_workspace(store: Path, receiver: Receiv
     bodies = [r["body"] for r in receiver.logs if "runlog.log" in r["attributes"]]
     assert bodies == [f"epoch {i}" for i in range(5)]
     assert [r["body"] for r in receiver.logs if "runlog.status" in r["attributes"]] == [f"run {run.id} Completed"]
+
+
+def test_only_driver_logs_are_sent(exp: runlog.Experiment, receiver: Receiver) -> None:
+    """Driver logs of every process are sent; runlog's system logs and other files are not."""
+    run = exp.start_logging()
+    run._writer.write_log("main\n")
+    run._writer.write_log("rank one\n", "logs/driver_log_rank_1.txt")
+    run._writer.write_log("uploading batch 3\n", "logs/runlog_system.txt")
+    run.upload_file("outputs/model.txt", io.StringIO("weights"))
+    run.complete()
+    assert Uploader(run.path, OtlpTarget(receiver.url), fast_options()).sync(timeout=30)
+    sent = sorted((r["attributes"]["runlog.log"], r["body"]) for r in receiver.logs if "runlog.log" in r["attributes"])
+    assert sent == [("logs/driver_log.txt", "main"), ("logs/driver_log_rank_1.txt", "rank one")]
 
 
 def test_parse_line_layouts() -> None:

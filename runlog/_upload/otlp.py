@@ -2,7 +2,7 @@
 
 The mapping (documented in ``docs/opentelemetry.md``):
 
-* every line of the run's log files (``logs/*``: the driver logs of all processes) -> one
+* every line of the run's driver logs (``logs/driver_log*.txt``, one per process) -> one
   OTLP log record on ``/v1/logs``, with the time, severity, logger (as the scope) and trace
   context parsed back from runlog's line layouts, and the attributes ``runlog.log`` (the
   file) and ``runlog.seq`` (the line's index in it, from 0): a deterministic identity, so a
@@ -262,6 +262,11 @@ def parse_line(line: str) -> tuple[int, str, int, str, Any, dict[str, Any], byte
     return 0, "", 0, "", line, attributes, trace_id, span_id
 
 
+def is_driver_log(name: str) -> bool:
+    """True for the driver logs of a run's processes: ``logs/driver_log.txt``, ``..._rank_<N>.txt``, ``..._<pid>.txt``."""
+    return name.startswith(layout.LOGS_PREFIX + "driver_log") and name.endswith(".txt") and "/" not in name[len(layout.LOGS_PREFIX) :]
+
+
 # -- the target ----------------------------------------------------------------------------------------
 
 
@@ -390,8 +395,12 @@ class OtlpTarget:
         """Tags, properties and names have no OTLP counterpart: nothing is sent (they stay in the store)."""
 
     def send_file(self, name: str, path: Path) -> None:
-        """New whole lines of a log file (``logs/...``) as log records; other files are not sent."""
-        if not name.startswith(layout.LOGS_PREFIX):
+        """New whole lines of a driver log (``logs/driver_log*.txt``) as log records; other files are not sent.
+
+        runlog's own system logs (``logs/runlog_system.txt``, ``logs/supervisor_log.txt``) are
+        not sent: they hold the uploader's diagnostics, and sending them would feed them.
+        """
+        if not is_driver_log(name):
             return
         logs: dict[str, list[int]] = self._state.setdefault("logs", {})
         offset, seq = logs.get(name, [0, 0])
