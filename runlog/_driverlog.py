@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 ENV_OUTPUT_CAPTURED = "RUNLOG_OUTPUT_CAPTURED"
+current_pid = os.getpid()  # kept up to date in forked children (cheaper than a getpid() per record)
 PENDING_LIMIT = 1000
 
 _log = get_logger("runlog.stdlib")
@@ -252,7 +253,8 @@ def _report_pending_at_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _pending_total, _pending_seen
+    global _pending_total, _pending_seen, current_pid
+    current_pid = os.getpid()
     _pending.clear()
     _pending_system.clear()
     _pending_total = itertools.count()

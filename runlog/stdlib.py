@@ -27,10 +27,19 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import _context, _driverlog, _excepthook
-from ._diagnostics import SYSTEM_LOG, get_logger, is_sdk_logger, redact
+from . import _driverlog, _excepthook
+from ._context import active_run
+from ._diagnostics import SYSTEM_LOG, get_logger, redact
 from ._diagnostics import install as _install_redaction
-from ._driverlog import ENV_OUTPUT_CAPTURED, add_pending, drain_deferred, driver_log_name, flush_pending, format_utc
+from ._driverlog import (
+    ENV_OUTPUT_CAPTURED,
+    _pending,
+    add_pending,
+    drain_deferred,
+    driver_log_name,
+    flush_pending,
+    format_utc,
+)
 from ._driverlog import thread_state as _tls
 from ._store.writer import encode_scalar, encode_step
 from ._trace import current_trace_ids
@@ -101,6 +110,7 @@ def _render_event(event: dict[str, Any]) -> str:
 
 
 _pid = os.getpid()
+_modules = sys.modules
 
 _TRACE_SUFFIX, _TRACE_FIELDS, _TRACE_NONE = 0, 1, 2
 
@@ -231,81 +241,79 @@ class RunHandler(logging.Handler):
             if len(deferred) < _DEFER_LIMIT:
                 deferred.append((self, record))
             return
-        if is_sdk_logger(record.name):
+        name = record.name
+        if name[:6] == "runlog" and (len(name) == 6 or name[6] == "."):
             self._emit_diagnostic(record)
             return
         d = record.__dict__
-        if "_runlog_written" in d:
+        if "_runlog_written" in d:  # another RunHandler or runlog.structlog wrote it already
             return
         msg = record.msg
         if msg is tls.written_msg and msg is not None:  # runlog.structlog has just written this event
             tls.written_msg = None
             if tls.written_created is None or tls.written_created == record.created:
-                record._runlog_written = True
+                d["_runlog_written"] = True
                 return
-        record._runlog_written = True
+        d["_runlog_written"] = True
         tls.busy = True
         try:
-            self._write(record, d, msg)
+            # Everything here is on the hot path: one format, one os.write (two when tagged).
+            run = active_run()
+            formatter = self.formatter
+            if formatter is not self._checked_formatter:
+                self._trace = _trace_mode(formatter)
+                self._checked_formatter = formatter
+            trace = self._trace
+            if trace == _TRACE_FIELDS:
+                ids = current_trace_ids()
+                d["trace_id"], d["span_id"] = ids if ids is not None else ("", "")
+            text = self.format(record)
+            if trace == _TRACE_SUFFIX and _modules.get("opentelemetry.trace") is not None:
+                ids = current_trace_ids()
+                if ids is not None:
+                    text = _with_trace_suffix(text, ids)
+            tagged = d.get("metrics")
+            step = d.get("step")
+            if tagged is None and msg.__class__ is dict:
+                tagged, step = msg.get("metrics"), msg.get("step")
+            if tagged is not None and type(tagged) is not dict:
+                tagged = dict(tagged) if isinstance(tagged, Mapping) else None
+            if run is None:
+                add_pending(text + "\n", tagged, step)
+                return
+            if _pending:
+                flush_pending(run)
+            sink = self._sink
+            if sink is None or sink.run is not run or sink.pid != _pid:
+                sink = self._sink = _Sink(run)
+                _log.debug("RunHandler: records of pid %d go to %s of run %s", _pid, sink.name, run.id)
+            writer = sink.writer
+            if record.created >= self._next_check:  # a store removed under us: reopen, or fail once
+                self._next_check = record.created + _CHECK_INTERVAL
+                if not os.path.exists(sink.path) and writer.reopen_log(sink.name):
+                    _log.warning("the driver log %s of run %s was removed; it was opened again", sink.name, run.id)
+            if not self._captured or not _echoed_to_console(record):
+                writer.write_log(text + "\n", sink.name)
+            if tagged:
+                try:
+                    writer.scalars(tagged, step)
+                except TypeError:  # InvalidMetricValue: store the good values, warn once per bad name
+                    self._store_metrics(writer, tagged, step, record)
+            if self._failing:
+                if os.path.exists(sink.path):
+                    self._recovered(sink)
+                else:
+                    self._lost += 1
         except RecursionError:
             raise
         except Exception as exc:
             self._failed(record, exc)
         finally:
             tls.busy = False
-            if tls.deferred and not tls.draining:
+            if tls.deferred is not None and not tls.draining:
                 drain_deferred(tls)
 
-    def _write(self, record: logging.LogRecord, d: dict[str, Any], msg: Any) -> None:
-        run = _context.active_run()
-        formatter = self.formatter
-        if formatter is not self._checked_formatter:
-            self._trace = _trace_mode(formatter)
-            self._checked_formatter = formatter
-        if self._trace == _TRACE_FIELDS:
-            ids = current_trace_ids()
-            record.trace_id, record.span_id = ids if ids is not None else ("", "")
-        text = self.format(record)
-        if self._trace == _TRACE_SUFFIX:
-            ids = current_trace_ids()
-            if ids is not None:
-                text = _with_trace_suffix(text, ids)
-        tagged = d.get("metrics")
-        step = d.get("step")
-        if tagged is None and msg.__class__ is dict:
-            tagged, step = msg.get("metrics"), msg.get("step")
-        if tagged is not None and not isinstance(tagged, Mapping):
-            tagged = None
-        if run is None:
-            add_pending(text + "\n", tagged, step)
-            return
-        if _driverlog.has_pending():
-            flush_pending(run)
-        sink = self._sink
-        if sink is None or sink.run is not run or sink.pid != _pid:
-            sink = self._sink = _Sink(run)
-            _log.debug("RunHandler: records of pid %d go to %s of run %s", _pid, sink.name, run.id)
-        if record.created >= self._next_check:  # a store removed under us: reopen, or fail once
-            self._next_check = record.created + _CHECK_INTERVAL
-            if not os.path.exists(sink.path) and sink.writer.reopen_log(sink.name):
-                _log.warning("the driver log %s of run %s was removed; it was opened again", sink.name, run.id)
-        if not (self._captured and _echoed_to_console(record)):
-            sink.writer.write_log(text + "\n", sink.name)
-        if tagged:
-            self._store_metrics(sink.writer, tagged, step, record)
-        if self._failing:
-            if os.path.exists(sink.path):
-                self._recovered(sink)
-            else:
-                self._lost += 1
-
-    def _store_metrics(self, writer: RunWriter, tagged: Mapping[str, Any], step: Any, record: logging.LogRecord) -> None:
-        values = tagged if type(tagged) is dict else dict(tagged)
-        try:
-            writer.scalars(values, step)
-            return
-        except TypeError:  # InvalidMetricValue: store the good values, warn once per bad name
-            pass
+    def _store_metrics(self, writer: RunWriter, values: dict[str, Any], step: Any, record: logging.LogRecord) -> None:
         try:
             encode_step(step)
         except TypeError as exc:
@@ -329,7 +337,7 @@ class RunHandler(logging.Handler):
         tls.busy = True
         try:
             text = redact(_SYSTEM_FORMATTER.format(record)) + "\n"
-            run = _context.active_run()
+            run = active_run()
             if run is None:  # kept (bounded) for the next run's system log
                 _driverlog.add_pending_system(text)
                 return

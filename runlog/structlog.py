@@ -26,7 +26,6 @@ Place it in a structlog pipeline, before the renderer::
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 import traceback
@@ -40,9 +39,10 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "runlog.structlog needs structlog, which is not installed: pip install 'runlog[structlog]'"
     ) from exc
 
-from . import _context, _driverlog
+from . import _driverlog
+from ._context import active_run
 from ._diagnostics import get_logger, is_sdk_logger
-from ._driverlog import add_pending, drain_deferred, driver_log_name, flush_pending, format_utc, thread_state
+from ._driverlog import _pending, add_pending, drain_deferred, driver_log_name, flush_pending, format_utc, thread_state
 from ._trace import current_trace_ids
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ def _json_default(obj: Any) -> Any:
     return repr(obj)
 
 
+_modules = sys.modules
 _META = frozenset(("_record", "_from_structlog"))
 _dumps = json.JSONEncoder(default=_json_default, ensure_ascii=False).encode
 
@@ -94,14 +95,33 @@ class RunProcessor:
 
     def __call__(self, logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
         tls = thread_state
+        if tls.busy:
+            return event_dict
         record = event_dict.get("_record")
-        if tls.busy or (
-            record is not None and ("_runlog_written" in record.__dict__ or is_sdk_logger(record.name))
-        ):
+        if record is not None and ("_runlog_written" in record.__dict__ or is_sdk_logger(record.name)):
             return event_dict
         tls.busy = True
         try:
-            self._write(logger, method_name, event_dict, record)
+            line = self._render(logger, method_name, event_dict, record)
+            tagged = event_dict.get("metrics")
+            step = event_dict.get("step")
+            if tagged is None and record is not None:  # a stdlib record: extra=runlog.metrics(...)
+                tagged, step = record.__dict__.get("metrics"), record.__dict__.get("step")
+            if tagged is not None and type(tagged) is not dict:
+                tagged = dict(tagged) if isinstance(tagged, Mapping) else None
+            run = active_run()
+            if run is None:
+                add_pending(line, tagged, step)
+            else:
+                if _pending:
+                    flush_pending(run)
+                sink = self._sink
+                if sink is None or sink[0] is not run or sink[1] != _driverlog.current_pid:
+                    sink = self._sink = (run, _driverlog.current_pid, driver_log_name(run))
+                writer = run._writer
+                writer.write_log(line, sink[2])
+                if tagged:
+                    writer.scalars(tagged, step)
         except Exception as exc:  # a logging call never fails because of runlog
             if not self._warned:
                 self._warned = True
@@ -113,7 +133,7 @@ class RunProcessor:
                 )
         finally:
             tls.busy = False
-            if tls.deferred:
+            if tls.deferred is not None:
                 drain_deferred(tls)
         if record is not None:
             record._runlog_written = True
@@ -124,31 +144,17 @@ class RunProcessor:
                 raise structlog.DropEvent
         return event_dict
 
-    def _write(self, logger: Any, method_name: str, event_dict: EventDict, record: Any) -> None:
-        line = self._render(logger, method_name, event_dict, record)
-        tagged = event_dict.get("metrics")
-        step = event_dict.get("step")
-        if tagged is None and record is not None:  # a stdlib record: extra=runlog.metrics(...)
-            tagged, step = record.__dict__.get("metrics"), record.__dict__.get("step")
-        if tagged is not None and not isinstance(tagged, Mapping):
-            tagged = None
-        run = _context.active_run()
-        if run is None:
-            add_pending(line, tagged, step)
-            return
-        if _driverlog.has_pending():
-            flush_pending(run)
-        pid = os.getpid()
-        sink = self._sink
-        if sink is None or sink[0] is not run or sink[1] != pid:
-            sink = self._sink = (run, pid, driver_log_name(run))
-        writer = run._writer
-        writer.write_log(line, sink[2])
-        if tagged:
-            writer.scalars(tagged if type(tagged) is dict else dict(tagged), step)
-
     def _render(self, logger: Any, method_name: str, event_dict: EventDict, record: Any) -> str:
-        ids = current_trace_ids()
+        ids = current_trace_ids() if "opentelemetry.trace" in _modules else None
+        if (
+            ids is None
+            and record is None
+            and self.renderer is None
+            and "timestamp" in event_dict
+            and "level" in event_dict
+            and "exc_info" not in event_dict
+        ):
+            return _dumps(event_dict) + "\n"  # the common case (structlog's own key order), no copy
         if self.renderer is not None:
             ed = {k: v for k, v in event_dict.items() if k not in _META}
             if ids is not None:

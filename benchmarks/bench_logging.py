@@ -1,0 +1,144 @@
+"""Side-by-side cost of runlog's logging paths (ratios in one run; not a pass/fail test).
+
+    .venv/bin/python benchmarks/bench_logging.py [--records 100000] [--repeat 3]
+
+Rows, each the best of ``--repeat`` interleaved rounds of N records through a logger with one handler:
+
+- ``FileHandler``: ``logging.FileHandler`` with RunHandler's default formatter (the baseline;
+  it flushes after every record, as the stdlib does).
+- ``RunHandler plain``: the same records and formatter into the active run's driver log.
+- ``RunHandler tagged``: records with ``extra=runlog.metrics(loss=..., acc=..., step=i)``
+  (line + two metric values) — compared with the FileHandler plain row.
+- ``RunHandler json``: ``RunHandler(json=True)`` (python-json-logger), for information.
+- ``structlog JSONRenderer``: structlog writing JSON lines to a file (``WriteLoggerFactory``).
+- ``structlog RunProcessor``: the same pipeline ending in ``RunProcessor(drop=True)``.
+
+Targets (issue 3): RunHandler plain / FileHandler <= 1.0; tagged / FileHandler <= 1.3;
+RunProcessor / JSONRenderer <= 1.0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+def _logger(name: str, handler: logging.Handler) -> logging.Logger:
+    log = logging.getLogger(name)
+    log.handlers[:] = [handler]
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    return log
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    n, repeat = args.records, args.repeat
+
+    tmp = Path(tempfile.mkdtemp(prefix="runlog-bench-"))
+    os.environ["RUNLOG_STORE"] = str(tmp / "store")
+    import structlog
+
+    import runlog
+    from runlog.stdlib import RunFormatter
+    from runlog.structlog import RunProcessor
+
+    run = runlog.Experiment(runlog.Workspace(), "bench").start_logging()
+    formatter = RunFormatter()
+    cases: dict[str, Callable[[], float]] = {}
+
+    def stdlib_case(label: str, make: Callable[[], logging.Handler], tagged: bool = False) -> None:
+        def once() -> float:
+            handler = make()
+            log = _logger(f"bench.{label}", handler)
+            info = log.info
+            t0 = time.perf_counter()
+            if tagged:
+                for i in range(n):
+                    info("epoch %d done", i, extra={"metrics": {"loss": 0.5, "acc": 0.25}, "step": i})
+            else:
+                for i in range(n):
+                    info("epoch %d done", i)
+            elapsed = time.perf_counter() - t0
+            handler.close()
+            return elapsed
+
+        cases[label] = once
+
+    counter = iter(range(1_000_000))
+
+    def file_handler() -> logging.Handler:
+        h = logging.FileHandler(tmp / f"file-{next(counter)}.log")
+        h.setFormatter(formatter)
+        return h
+
+    def run_handler() -> logging.Handler:
+        return runlog.RunHandler(formatter=formatter)
+
+    stdlib_case("FileHandler", file_handler)
+    stdlib_case("RunHandler plain", run_handler)
+    stdlib_case("RunHandler tagged", run_handler, tagged=True)
+    stdlib_case("RunHandler json", lambda: runlog.RunHandler(json=True))
+
+    shared = [structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True)]
+
+    def structlog_case(label: str, processors: list[object], factory: Callable[[], object]) -> None:
+        def once() -> float:
+            structlog.configure(processors=processors, logger_factory=factory(), cache_logger_on_first_use=True)  # type: ignore[arg-type]
+            log = structlog.get_logger()
+            t0 = time.perf_counter()
+            for i in range(n):
+                log.info("epoch done", epoch=i)
+            return time.perf_counter() - t0
+
+        cases[label] = once
+
+    files: list[object] = []
+
+    def write_factory() -> object:
+        fh = open(tmp / f"structlog-{next(counter)}.jsonl", "w")  # noqa: SIM115 - closed at the end
+        files.append(fh)
+        return structlog.WriteLoggerFactory(fh)
+
+    structlog_case("structlog JSONRenderer", [*shared, structlog.processors.JSONRenderer()], write_factory)
+    structlog_case("structlog RunProcessor", [*shared, RunProcessor(drop=True)], structlog.ReturnLoggerFactory)
+    # Interleaved rounds, best of each: the machine's load changes less within a round than across.
+    results = {label: float("inf") for label in cases}
+    for _ in range(repeat):
+        for label, once in cases.items():
+            results[label] = min(results[label], once())
+    run.complete()
+    for fh in files:
+        fh.close()  # type: ignore[attr-defined]
+
+    base = results["FileHandler"]
+    rows = [
+        ("FileHandler", base, "1.00", ""),
+        ("RunHandler plain", results["RunHandler plain"], f"{results['RunHandler plain'] / base:.2f}", "<= 1.0"),
+        ("RunHandler tagged", results["RunHandler tagged"], f"{results['RunHandler tagged'] / base:.2f}", "<= 1.3"),
+        ("RunHandler json", results["RunHandler json"], f"{results['RunHandler json'] / base:.2f}", "(info)"),
+        ("structlog JSONRenderer", results["structlog JSONRenderer"], "1.00", ""),
+        (
+            "structlog RunProcessor",
+            results["structlog RunProcessor"],
+            f"{results['structlog RunProcessor'] / results['structlog JSONRenderer']:.2f}",
+            "<= 1.0 (vs JSONRenderer)",
+        ),
+    ]
+    print(f"{n:,} records, best of {repeat}; Python {sys.version.split()[0]}")
+    print(f"{'path':<24} {'total s':>8} {'us/record':>10} {'ratio':>6}  target")
+    for label, seconds, ratio, target in rows:
+        print(f"{label:<24} {seconds:>8.3f} {seconds / n * 1e6:>10.2f} {ratio:>6}  {target}")
+
+
+if __name__ == "__main__":
+    main()
