@@ -27,8 +27,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +84,18 @@ STEP_ATTRIBUTE = "runlog.step"
 """The step of a record's tagged metrics (also ``step`` beside a ``metrics`` mapping)."""
 
 _state = threading.local()
+# Every exporter, so that a forked child gets fresh locks (a parent's export thread may hold one
+# at the moment of the fork, and it does not exist in the child).
+_exporters: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for exporter in list(_exporters):
+        exporter._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _in_export() -> bool:
@@ -298,6 +312,7 @@ class RunLogExporter(_LogExporterBase):  # type: ignore[misc]
         self._run = run
         self._json_lines = json_lines
         self._lock = threading.Lock()
+        _exporters.add(self)
         self._shutdown = False
         self._failures = 0
 
@@ -329,6 +344,10 @@ class RunLogExporter(_LogExporterBase):  # type: ignore[misc]
 
     def _export(self, batch: Sequence[Any]) -> None:
         run = _target_run(self._run)
+        if run is None and self._run is not None:
+            # Bound to a run that has ended: its records belong to no other run.
+            _log.debug("run %s has ended: %d OpenTelemetry record(s) not written", self._run.id, len(batch))
+            return
         lines = []
         tagged: list[tuple[dict[str, Any], Any]] = []
         skipped = 0
@@ -464,6 +483,7 @@ class RunMetricExporter(MetricExporter):  # type: ignore[misc]
         self._export_step = export_step
         self._sequence = 0
         self._lock = threading.Lock()
+        _exporters.add(self)
         self._shutdown = False
         self._failures = 0
 

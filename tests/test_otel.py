@@ -506,6 +506,34 @@ def test_explicit_run_and_runlog_scopes_skipped(exp: runlog.Experiment, provider
     assert "to target" in driver_log(target)
     assert "diagnostic" not in driver_log(target)
     assert driver_log(other) == ""
+    target.complete()
+    provider.get_logger("app").emit(body="after the end")
+    assert "after the end" not in driver_log(target) + driver_log(other)
+
+
+def test_forked_child_exports_to_its_own_driver_log(run: runlog.Run) -> None:
+    """An exporter whose lock was held at fork time still exports in the child, into driver_log_<pid>.txt."""
+    exporter = RunLogExporter()
+    provider = LoggerProvider(shutdown_on_exit=False)
+    memory = InMemoryLogRecordExporter()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
+    provider.get_logger("app").emit(body="from the child")
+    records = memory.get_finished_logs()
+    exporter._lock.acquire()  # as if the parent's export thread were writing at the moment of the fork
+    try:
+        with warnings.catch_warnings():  # 3.12+ warns about fork() with threads running; that is the point here
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # the child: export, then leave without running the parent's exit hooks
+            ok = exporter.export(records) is LogRecordExportResult.SUCCESS
+            os._exit(0 if ok else 1)
+    finally:
+        exporter._lock.release()
+    _, status = os.waitpid(pid, 0)
+    provider.shutdown()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert "from the child" in driver_log(run, f"logs/driver_log_{pid}.txt")
+    assert "from the child" not in driver_log(run)
 
 
 def test_exporters_implement_the_sdk_interfaces() -> None:
