@@ -424,6 +424,20 @@ def test_only_driver_logs_are_sent(exp: runlog.Experiment, receiver: Receiver) -
     assert sent == [("logs/driver_log.txt", "main"), ("logs/driver_log_rank_1.txt", "rank one")]
 
 
+def test_driver_log_replaced_under_the_uploader(exp: runlog.Experiment, receiver: Receiver) -> None:
+    """A driver log removed and written again is sent from its start, numbering going on (no line lost or reused)."""
+    run = exp.start_logging()
+    run._writer.write_log("".join(f"old {i}\n" for i in range(5)))
+    target = OtlpTarget(receiver.url)
+    assert Uploader(run.path, target, fast_options()).sync(timeout=30)
+    log_file = run.path / "files" / "logs" / "driver_log.txt"
+    log_file.unlink()
+    log_file.write_text("new 0\nnew 1\n")
+    assert Uploader(run.path, OtlpTarget(receiver.url), fast_options()).sync(timeout=30)
+    got = [(r["attributes"]["runlog.seq"], r["body"]) for r in receiver.logs if "runlog.log" in r["attributes"]]
+    assert got == [*((i, f"old {i}") for i in range(5)), (5, "new 0"), (6, "new 1")]
+
+
 def test_parse_line_layouts() -> None:
     """Text lines, JSON lines and plain output are parsed back into time, severity, logger, body and trace ids."""
     tid, sid = "ab" * 16, "cd" * 8

@@ -404,6 +404,14 @@ class OtlpTarget:
             return
         logs: dict[str, list[int]] = self._state.setdefault("logs", {})
         offset, seq = logs.get(name, [0, 0])
+        try:
+            if path.stat().st_size < offset:
+                # The file was replaced (removed and written again): its lines are new ones.
+                # Numbering goes on, so identities stay unique.
+                _log.debug("%s is shorter than what was sent: sending it from its start", name)
+                offset = 0
+        except OSError:
+            return
         while True:
             data = _read_lines(path, offset, self.options.read_chunk)
             if not data:
