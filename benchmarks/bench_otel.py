@@ -1,6 +1,6 @@
 """Per-record cost of LoggingHandler -> BatchLogRecordProcessor -> RunLogExporter vs the SDK's in-memory exporter.
 
-    python benchmarks/bench_otel.py [--n 20000] [--repeats 5]
+    python benchmarks/bench_otel.py [--n 20000] [--repeats 5] [--quick]
 
 Both pipelines are the same up to the exporter: a stdlib logger with the SDK's
 ``LoggingHandler``, a ``LoggerProvider`` and a ``BatchLogRecordProcessor``. Each case logs
@@ -63,7 +63,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="5,000 records x 3 (what `run_all.py --quick` passes)")
     args = parser.parse_args()
+    if args.quick:
+        args.n, args.repeats = 5_000, 3
 
     tmp = Path(tempfile.mkdtemp(prefix="runlog-bench-otel-"))
     run = runlog.Experiment(runlog.Workspace(tmp / "store"), "bench-otel").start_logging(outputs=False)
