@@ -185,7 +185,7 @@ def _plain(attributes: Any) -> Mapping[str, Any]:
 
 
 # Attributes that the SDK's LoggingHandler adds to every record: noise on a text line.
-_CODE_PREFIX = "code."
+_CODE_PREFIX = "code."  # (5 characters: compared as key[:5])
 _STACKTRACE = "exception.stacktrace"
 
 
@@ -200,7 +200,11 @@ class _Converted:
         self.scope: str = scope_obj.name if scope_obj is not None else ""
         attributes = _plain(log_record.attributes)
         body = log_record.body
-        self.metrics, self.step = tagged_metrics(body, attributes)
+        body_is_str = body.__class__ is str
+        self.metrics: dict[str, Any] = {}
+        self.step: Any = None
+        if json_lines or not body_is_str:
+            self.metrics, self.step = tagged_metrics(body, attributes)
         ns = log_record.timestamp or log_record.observed_timestamp or time.time_ns()
         trace_id = log_record.trace_id
         if json_lines:
@@ -208,7 +212,7 @@ class _Converted:
                 "time": _utc_time(ns),
                 "level": _severity(log_record),
                 "logger": self.scope,
-                "message": body if isinstance(body, str) else _dumps(body),
+                "message": body if body_is_str else _dumps(body),
             }
             for key, value in attributes.items():
                 obj.setdefault(key, value)
@@ -217,16 +221,29 @@ class _Converted:
                 obj["span_id"] = format_span_id(log_record.span_id)
             self.line = json.dumps(obj, ensure_ascii=False, default=_json_default) + "\n"
             return
-        message = body if isinstance(body, str) else ("" if body is None else _dumps(body))
+        message = body if body_is_str else ("" if body is None else _dumps(body))
         line = f"{_utc_time(ns)} {_severity(log_record)}:{self.scope}:{message}"
         stacktrace = None
         if attributes:
-            shown = {k: v for k, v in attributes.items() if not k.startswith(_CODE_PREFIX)}
-            stacktrace = shown.pop(_STACKTRACE, None)
+            shown = None
+            tagged = False
+            for key, value in attributes.items():
+                if key[:5] == _CODE_PREFIX:
+                    continue
+                if key == _STACKTRACE:
+                    stacktrace = value
+                    continue
+                if key[:7] == "runlog." or key == "metrics":
+                    tagged = True
+                if shown is None:
+                    shown = {}
+                shown[key] = value
             if shown:
                 line = f"{line} {_dumps(shown)}"
+            if tagged and body_is_str:
+                self.metrics, self.step = tagged_metrics(body, attributes)
         if trace_id:
-            line = f"{line} trace_id={format_trace_id(trace_id)} span_id={format_span_id(log_record.span_id)}"
+            line = f"{line} trace_id={trace_id:032x} span_id={log_record.span_id:016x}"
         if stacktrace:
             line = f"{line}\n{str(stacktrace).rstrip()}"
         self.line = line + "\n"
@@ -257,20 +274,23 @@ def tagged_metrics(body: Any, attributes: Mapping[str, Any] | None) -> tuple[dic
     """
     metrics: dict[str, Any] = {}
     step = None
-    if isinstance(body, Mapping):
+    if body.__class__ is not str and isinstance(body, Mapping):
         found = body.get("metrics")
         if isinstance(found, Mapping):
             metrics.update(found)
             step = body.get("step", step)
     if attributes:
         found = attributes.get("metrics")
-        if isinstance(found, Mapping):
+        if found is not None and isinstance(found, Mapping):
             metrics.update(found)
             step = attributes.get("step", step)
+        prefixed = False
         for key in attributes:
-            if key[:7] == "runlog." and key.startswith(METRIC_ATTRIBUTE_PREFIX) and len(key) > len(METRIC_ATTRIBUTE_PREFIX):
-                metrics[key[len(METRIC_ATTRIBUTE_PREFIX) :]] = attributes[key]
-        if STEP_ATTRIBUTE in attributes:
+            if key[:7] == "runlog.":
+                prefixed = True
+                if key.startswith(METRIC_ATTRIBUTE_PREFIX) and len(key) > len(METRIC_ATTRIBUTE_PREFIX):
+                    metrics[key[len(METRIC_ATTRIBUTE_PREFIX) :]] = attributes[key]
+        if prefixed and STEP_ATTRIBUTE in attributes:
             step = attributes[STEP_ATTRIBUTE]
     return metrics, step
 
