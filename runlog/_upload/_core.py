@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from .._errors import UploadRejected
 from .._store import RunReader, layout
@@ -32,11 +32,13 @@ T = TypeVar("T")
 _TERMINAL = frozenset({"Completed", "Failed", "Canceled"})
 _BATCH_BYTES = 512 * 1024
 _MAX_REJECT_WARNINGS = 5
+# While the run is live, the uploader sleeps this many times the CPU time a batch cost it,
+# so that a training loop logging flat out keeps >= ~85% of the GIL (it catches up later).
+_LIVE_CPU_SHARE_FACTOR = 6.0
 TEST_EXIT_ENV = "RUNLOG_UPLOAD_TEST_EXIT_AFTER_BATCHES"
 
 
-@dataclass(frozen=True)
-class MetricEvent:
+class MetricEvent(NamedTuple):
     """One metric event of the store, with its deterministic position.
 
     ``seq`` is derived from the event's place in its events file, never from
@@ -56,8 +58,7 @@ class MetricEvent:
     source: str
 
 
-@dataclass(frozen=True)
-class MetaEvent:
+class MetaEvent(NamedTuple):
     """One status/tag/property/name/description event (see ``docs/store-format.md``)."""
 
     kind: str
@@ -216,6 +217,7 @@ class Uploader:
         self._log_sent_at: dict[str, float] = {}
         self._reject_warnings = 0
         self._progress: Callable[[int], None] | None = None
+        self._cpu_mark = 0.0
         if self.cursor.remote.get("run_id"):
             self._opened.set()
         if hasattr(target, "retry"):
@@ -494,12 +496,21 @@ class Uploader:
     def _deliver_metrics(self, batch: list[MetricEvent], advance: FileCursor, source: str, nbytes: int) -> None:
         self._deliver(self.target.send_metrics, batch, "metrics", f"{len(batch)} metric event(s) of {source}")
         self.stats.metric_events += len(batch)
+        self._throttle()
         _maybe_exit_for_test()
         with self._cursor_lock:
             self.cursor.metrics[source] = advance
             self.cursor.save(self.run_dir)
         if self._progress is not None:
             self._progress(nbytes)
+
+    def _throttle(self) -> None:
+        """In the background while the run is live: give the training loop the GIL back."""
+        cpu = time.thread_time()
+        used, self._cpu_mark = cpu - self._cpu_mark, cpu
+        if self._thread is not None and threading.current_thread() is self._thread and not self._final.is_set():
+            self._final.wait(min(1.0, used * _LIVE_CPU_SHARE_FACTOR))
+            self._cpu_mark = time.thread_time()
 
     def _deliver(self, send: Callable[[Any], None], items: list[Any], kind: str, what: str) -> None:
         """Send ``items``; a rejected batch is split in halves until the culprit is alone, then set aside."""
@@ -521,7 +532,7 @@ class Uploader:
             "error": str(exc),
             "status": exc.status,
             "code": exc.code,
-            "items": [getattr(i, "__dict__", i) for i in items],
+            "items": [i._asdict() if hasattr(i, "_asdict") else i for i in items],
         }
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
