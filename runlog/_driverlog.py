@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 ENV_OUTPUT_CAPTURED = "RUNLOG_OUTPUT_CAPTURED"
+structlog_used = False  # set by runlog.structlog.RunProcessor: RunHandler then checks for its events
 current_pid = os.getpid()  # kept up to date in forked children (cheaper than a getpid() per record)
 PENDING_LIMIT = 1000
 

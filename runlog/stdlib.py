@@ -227,6 +227,9 @@ class RunHandler(logging.Handler):
     # threads never interleave, and a record logged from a signal handler or __del__ while
     # this thread is inside emit cannot deadlock on a lock it already holds.
     def handle(self, record: logging.LogRecord) -> Any:
+        if not self.filters:
+            self.emit(record)
+            return True
         rv = self.filter(record)
         if rv:
             self.emit(rv if isinstance(rv, logging.LogRecord) else record)
@@ -242,14 +245,14 @@ class RunHandler(logging.Handler):
                 deferred.append((self, record))
             return
         name = record.name
-        if name[:6] == "runlog" and (len(name) == 6 or name[6] == "."):
+        if name.startswith("runlog") and (len(name) == 6 or name[6] == "."):
             self._emit_diagnostic(record)
             return
         d = record.__dict__
         if "_runlog_written" in d:  # another RunHandler or runlog.structlog wrote it already
             return
         msg = record.msg
-        if msg is tls.written_msg and msg is not None:  # runlog.structlog has just written this event
+        if _driverlog.structlog_used and msg is tls.written_msg and msg is not None:  # written by runlog.structlog
             tls.written_msg = None
             if tls.written_created is None or tls.written_created == record.created:
                 d["_runlog_written"] = True
@@ -267,7 +270,7 @@ class RunHandler(logging.Handler):
             if trace == _TRACE_FIELDS:
                 ids = current_trace_ids()
                 d["trace_id"], d["span_id"] = ids if ids is not None else ("", "")
-            text = self.format(record)
+            text = (formatter or _DEFAULT_FORMATTER).format(record)
             if trace == _TRACE_SUFFIX and _modules.get("opentelemetry.trace") is not None:
                 ids = current_trace_ids()
                 if ids is not None:
@@ -387,6 +390,7 @@ class RunHandler(logging.Handler):
 
 
 _SYSTEM_FORMATTER = RunFormatter(SYSTEM_FORMAT)
+_DEFAULT_FORMATTER = RunFormatter()
 
 
 def _after_fork_in_child() -> None:

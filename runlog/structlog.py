@@ -88,6 +88,7 @@ class RunProcessor:
         self.renderer = renderer
         self.drop = drop
         self._sink: tuple[Run, int, str] | None = None
+        _driverlog.structlog_used = True
         self._warned = False
 
     def __repr__(self) -> str:
