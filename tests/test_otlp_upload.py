@@ -231,22 +231,31 @@ def test_exactly_once_across_an_outage_and_a_503_burst(exp: runlog.Experiment) -
     produce(run, 0, 120, provider, tracer)
 
     target = OtlpTarget(f"http://127.0.0.1:{port}")
-    attempts: list[str] = []
+    failures: list[str] = []
     post = target._post
 
     def counting_post(signal: str, body: bytes) -> None:
-        attempts.append(signal)
-        post(signal, body)
+        try:
+            post(signal, body)
+        except runlog.RunlogError as exc:
+            failures.append(str(exc))
+            raise
 
     target._post = counting_post  # type: ignore[method-assign]
     uploader = Uploader(run.path, target, fast_options()).start()
     receiver = Receiver(port)
     try:
-        wait_for(lambda: len(attempts) >= 3)  # the receiver is down: connection refused, retried
-        receiver.refuse = 6
+        wait_for(lambda: len(failures) >= 3)  # down at start: connection refused, retried
+        receiver.refuse = 6  # then up, answering a burst of 503s first
         receiver.start()
-        produce(run, 120, 120, provider, tracer)  # logged while the upload is catching up
+        produce(run, 120, 60, provider, tracer)  # logged while the upload is catching up
         wait_for(lambda: receiver.refused == 6 and len(receiver.points) > 0)
+        receiver.stop()  # an outage in the middle of the run
+        before = len(failures)
+        produce(run, 180, 60, provider, tracer)
+        wait_for(lambda: len(failures) >= before + 3)
+        receiver.start()  # back, on the same port
+        produce(run, 240, 30, provider, tracer)
         run.complete()
         assert uploader.finish(60), uploader.last_error
     finally:
@@ -254,6 +263,7 @@ def test_exactly_once_across_an_outage_and_a_503_burst(exp: runlog.Experiment) -
         receiver.stop()
         provider.shutdown()
         tracer_provider.shutdown()
+    assert any("503" in f for f in failures) and any("refused" in f.lower() for f in failures)
 
     lines = log_lines(run)
     got_logs = [r for r in receiver.logs if "runlog.log" in r["attributes"]]
@@ -267,7 +277,7 @@ def test_exactly_once_across_an_outage_and_a_503_burst(exp: runlog.Experiment) -
     assert exporter_line["attributes"]["runlog.log"] == "logs/driver_log.txt"
     assert exporter_line["time"] > 0
     plain = [r for r in got_logs if str(r["body"]).startswith("plain print output")]
-    assert len(plain) == 10 and all(r["time"] == 0 and r["severity"] == "" for r in plain)
+    assert len(plain) == 11 and all(r["time"] == 0 and r["severity"] == "" for r in plain)
     assert all(by_key[(n, i)]["body"] in text for n, i, text in lines)
 
     expected = expected_points(run)
