@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import runlog
-from runlog import _context
+from runlog import _context, _driverlog, _excepthook
 
 
 @pytest.fixture(autouse=True)
@@ -40,6 +40,9 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
             run._finished = True  # ended by the test's end, not marked: the store is thrown away
     _context._process_runs[:] = saved_runs
     _context._uncaught.clear()
+    _excepthook.uninstall()  # hooks installed when a run started or a RunHandler was created
+    _driverlog._pending.clear()  # records logged with no active run must not reach the next test's run
+    _driverlog._pending_system.clear()
     for handler in root.handlers[:]:
         if handler not in saved_handlers:
             root.removeHandler(handler)
