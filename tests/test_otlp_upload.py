@@ -318,6 +318,37 @@ def test_resend_after_lost_cursor_is_recognisable(exp: runlog.Experiment, receiv
     assert len({(p["name"], p["time"]) for p in receiver.points}) == 30
 
 
+def test_killed_between_a_2xx_and_the_cursor_save(exp: runlog.Experiment, receiver: Receiver) -> None:
+    """An uploader process that dies right after an acknowledged batch re-sends it on resume: identical, so deduplicable."""
+    import os
+    import subprocess
+    import sys
+
+    from runlog._upload._core import TEST_EXIT_ENV
+
+    run = exp.start_logging()
+    for i in range(1500):  # two batches of at most 1000 points
+        run.log("loss", i / 1500, step=i)
+    run.complete()
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from runlog._upload import Uploader, UploadOptions\n"
+        "from runlog._upload.otlp import OtlpTarget\n"
+        "Uploader(Path(sys.argv[1]), OtlpTarget(sys.argv[2]), UploadOptions(retry_initial=0.02)).sync(timeout=30)\n"
+    )
+    env = {**os.environ, TEST_EXIT_ENV: "1"}
+    died = subprocess.run([sys.executable, "-c", code, str(run.path), receiver.url], env=env, timeout=60)
+    assert died.returncode == 75  # the test hook: exit after the first acknowledged batch, before saving
+    first = len(receiver.points)
+    assert first == 1000
+    assert Uploader(run.path, OtlpTarget(receiver.url), fast_options()).sync(timeout=30)
+    identities = [(p["name"], p["time"], p["value"]) for p in receiver.points]
+    assert len(identities) == 2500  # the first batch twice: OTLP receivers do not deduplicate
+    assert len(set(identities)) == 1500  # but every re-sent point is identical to the first one
+    assert sorted(v for _, _, v in set(identities)) == sorted(i / 1500 for i in range(1500))
+
+
 def test_a_second_sync_sends_nothing(exp: runlog.Experiment, receiver: Receiver) -> None:
     """With the cursor saved, syncing again sends no record and no point."""
     run = exp.start_logging()
