@@ -68,7 +68,15 @@ from ._store.writer import RunWriter
 if TYPE_CHECKING:
     from ._run import Run
 
-__all__ = ["METRIC_ATTRIBUTE_PREFIX", "STEP_ATTRIBUTE", "RunLogExporter", "RunMetricExporter"]
+__all__ = [
+    "METRIC_ATTRIBUTE_PREFIX",
+    "STEP_ATTRIBUTE",
+    "RunLogExporter",
+    "RunMetricExporter",
+    "format_record",
+    "series_name",
+    "tagged_metrics",
+]
 
 _log = logging.getLogger("runlog.otel")
 
@@ -116,7 +124,7 @@ class _Exporting:
 
 
 def _is_runlog_scope(name: str | None) -> bool:
-    return bool(name) and (name == "runlog" or name.startswith("runlog."))  # type: ignore[union-attr]
+    return name is not None and (name == "runlog" or name.startswith("runlog."))
 
 
 def _target_run(explicit: Run | None) -> Run | None:
@@ -127,11 +135,11 @@ def _target_run(explicit: Run | None) -> Run | None:
     return active_run()
 
 
-def format_trace_id(trace_id: int | None) -> str:
+def _hex_trace_id(trace_id: int | None) -> str:
     return f"{trace_id:032x}" if trace_id else ""
 
 
-def format_span_id(span_id: int | None) -> str:
+def _hex_span_id(span_id: int | None) -> str:
     return f"{span_id:016x}" if span_id else ""
 
 
@@ -217,8 +225,8 @@ class _Converted:
             for key, value in attributes.items():
                 obj.setdefault(key, value)
             if trace_id:
-                obj["trace_id"] = format_trace_id(trace_id)
-                obj["span_id"] = format_span_id(log_record.span_id)
+                obj["trace_id"] = _hex_trace_id(trace_id)
+                obj["span_id"] = _hex_span_id(log_record.span_id)
             self.line = json.dumps(obj, ensure_ascii=False, default=_json_default) + "\n"
             return
         message = body if body_is_str else ("" if body is None else _dumps(body))
