@@ -49,7 +49,7 @@ def main() -> runlog.Run:
         for epoch in range(3):
             with tracer.start_as_current_span(f"epoch-{epoch}"):
                 samples.add(64, {"split": "train"})
-                log.info("epoch %d done", epoch, extra=runlog_metrics(loss=loss, step=epoch))
+                log.info("epoch %d done", epoch, extra=runlog.metrics(loss=loss, step=epoch))
             loss /= 2
         batches.record(12.5)
         # Flush before the run ends, so that everything lands in it.
@@ -60,14 +60,6 @@ def main() -> runlog.Run:
     meter_provider.shutdown()
     print(f"run {run.id}: {sorted(run.get_metrics())}")
     return run
-
-
-def runlog_metrics(step: int | None = None, **values: float) -> dict[str, object]:
-    """The tagged-metric ``extra`` dict (``runlog.metrics`` builds the same one when it is available)."""
-    helper = getattr(runlog, "metrics", None)
-    if callable(helper):
-        return dict(helper(step=step, **values))
-    return {"metrics": values, "step": step}
 
 
 if __name__ == "__main__":
