@@ -127,6 +127,14 @@ def _is_runlog_scope(name: str | None) -> bool:
     return name is not None and (name == "runlog" or name.startswith("runlog."))
 
 
+_WRITTEN_MARK = "_runlog_written"  # set on a stdlib LogRecord by RunHandler / runlog.structlog
+
+
+def _written_by_runlog(record: Any) -> bool:
+    attributes = record.log_record.attributes
+    return bool(attributes) and _WRITTEN_MARK in attributes
+
+
 def _target_run(explicit: Run | None) -> Run | None:
     if explicit is not None:
         return None if explicit._finished else explicit
@@ -223,7 +231,8 @@ class _Converted:
                 "message": body if body_is_str else _dumps(body),
             }
             for key, value in attributes.items():
-                obj.setdefault(key, value)
+                if key != _WRITTEN_MARK:
+                    obj.setdefault(key, value)
             if trace_id:
                 obj["trace_id"] = _hex_trace_id(trace_id)
                 obj["span_id"] = _hex_span_id(log_record.span_id)
@@ -240,6 +249,8 @@ class _Converted:
                     continue
                 if key == _STACKTRACE:
                     stacktrace = value
+                    continue
+                if key == _WRITTEN_MARK:
                     continue
                 if key[:7] == "runlog." or key == "metrics":
                     tagged = True
@@ -380,10 +391,14 @@ class RunLogExporter(_LogExporterBase):  # type: ignore[misc]
         tagged: list[tuple[dict[str, Any], Any]] = []
         skipped = 0
         json_lines = self._json_lines
+        bound = self._run is not None
         for record in batch:
             scope = getattr(record, "instrumentation_scope", None)
             if scope is not None and _is_runlog_scope(scope.name):
                 skipped += 1
+                continue
+            if not bound and _written_by_runlog(record):
+                skipped += 1  # RunHandler (or runlog.structlog) wrote this stdlib record already
                 continue
             converted = _Converted(record, json_lines)
             if run is None:
@@ -393,8 +408,9 @@ class RunLogExporter(_LogExporterBase):  # type: ignore[misc]
                 if converted.metrics:
                     tagged.append((converted.metrics, converted.step))
         if skipped == len(batch):
-            # Only runlog's own diagnostics, typically logged by the previous export and handed
-            # back by a batch processor: logging about them would feed the loop, so stay silent.
+            # Nothing to write: typically only runlog's own diagnostics, logged by the previous
+            # export and handed back by a batch processor: logging about them would feed the
+            # loop, so stay silent.
             return
         if run is None:
             _log.debug("no active run: %d OpenTelemetry record(s) kept for the next run", len(batch) - skipped)

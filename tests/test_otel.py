@@ -265,6 +265,22 @@ def test_stdlib_logging_handler_with_runlog_metrics_extra(run: runlog.Run, provi
     assert "code.file.path" not in line  # the handler's code.* attributes are kept off text lines
 
 
+def test_record_written_by_runhandler_is_not_written_again(run: runlog.Run, providers: Providers) -> None:
+    """RunHandler and then the SDK's LoggingHandler on the root logger: each record is one driver-log line."""
+    provider = providers.logs(SimpleLogRecordProcessor(RunLogExporter()))
+    run_handler = runlog.RunHandler()
+    root = logging.getLogger()
+    root.addHandler(run_handler)
+    try:
+        with on_root(sdk_logging_handler(provider)):
+            logging.getLogger("app").warning("once")
+    finally:
+        root.removeHandler(run_handler)
+        run_handler.close()
+    (line,) = driver_log(run).splitlines()
+    assert line.endswith("WARNING:app:once")
+
+
 def test_every_instrument_kind(run: runlog.Run, providers: Providers) -> None:
     """Counters, up-down counters, gauges, histograms and the observable ones become series, attributes in the name."""
     exporter = RunMetricExporter()
