@@ -250,3 +250,54 @@ def test_uploader_killed_between_a_request_and_its_cursor_save(store: Path, prox
     result = CliRunner().invoke(main, ["sync", run_id, "--store", str(store), "--tracking-uri", proxy.url])
     assert result.exit_code == 0, result.output
     assert_server_has_exactly_the_local_run(run, client, remote_id)
+
+
+EXITS_WITHOUT_COMPLETE = textwrap.dedent(
+    """
+    import sys, runlog
+    from runlog._store import writer_for
+    ws = runlog.Workspace(sys.argv[1], tracking_uri=sys.argv[2])
+    run = runlog.Experiment(ws, "faults").start_logging(outputs=False)
+    print(run.id, flush=True)
+    for i in range(500):
+        run.log("loss", 1.0 / (i + 1))
+        if i % 50 == 0:
+            run.log("acc", i / 10.0, step=i)
+            writer_for(run.path).write_log(f"step {i}\\n")
+    # no run.complete(): the interpreter's exit completes the run and gives the upload its bounded time
+    """
+)
+
+
+def test_at_exit_the_upload_gets_a_bounded_time_then_sync_sends_the_rest(store: Path, proxy: FaultProxy, client: Any) -> None:
+    """A script that just ends: with the server down it still exits (after RUNLOG_UPLOAD_TIMEOUT); sync finishes."""
+    proxy.refuse()
+    child = subprocess.Popen(
+        [sys.executable, "-c", EXITS_WITHOUT_COMPLETE, str(store), proxy.url],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "RUNLOG_UPLOAD_TIMEOUT": "1"},
+    )
+    assert child.stdout is not None
+    run_id = child.stdout.readline().strip()
+    assert child.wait(60) == 0  # did not hang at exit
+    child.stdout.close()
+    proxy.up()
+    run = runlog.Workspace(store, tracking_uri=proxy.url).get_run(run_id)
+    assert run.get_status() == "Completed"
+    assert run.mlflow_run_id is None  # nothing reached the server
+    result = CliRunner().invoke(main, ["sync", run_id, "--store", str(store), "--tracking-uri", proxy.url])
+    assert result.exit_code == 0, result.output
+    assert_server_has_exactly_the_local_run(run, client)
+    assert client.get_run(run.mlflow_run_id).info.status == "FINISHED"
+
+
+def test_at_exit_with_the_server_up_everything_is_uploaded(store: Path, proxy: FaultProxy, client: Any) -> None:
+    """A script that ends without complete(): the exit hook completes the run and the upload finishes."""
+    child = subprocess.run(
+        [sys.executable, "-c", EXITS_WITHOUT_COMPLETE, str(store), proxy.url],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    run = runlog.Workspace(store, tracking_uri=proxy.url).get_run(child.stdout.strip())
+    assert_server_has_exactly_the_local_run(run, client)
+    assert client.get_run(run.mlflow_run_id).info.status == "FINISHED"

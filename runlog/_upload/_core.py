@@ -397,11 +397,17 @@ class Uploader:
         self._send_metric_files()
         self._send_meta_files()
         self._send_files(final)
-        self._retry(lambda: self.target.flush(final), "derived data")
+        try:
+            self._retry(lambda: self.target.flush(final), "derived data")
+        except UploadRejected as exc:
+            self._dead_letter("derived", ["derived data (tables)"], exc)
         self._save()
         state = self.reader.state()
         if state.status in _TERMINAL and self.cursor.finished != state.status and not self.pending():
-            self._retry(lambda: self.target.finish(state.status, state.end_time), f"status {state.status}")
+            try:
+                self._retry(lambda: self.target.finish(state.status, state.end_time), f"status {state.status}")
+            except UploadRejected as exc:
+                self._dead_letter("status", [f"status {state.status}"], exc)
             self.cursor.finished = state.status
             self._save()
 
