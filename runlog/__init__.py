@@ -58,8 +58,8 @@ __all__ = [
     "UnsupportedConfigurationError",
     "Workspace",
     "get_rank_metrics",
-    "__version__",
     "metrics",
+    "__version__",
 ]
 
 import logging as _logging
