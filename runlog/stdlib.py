@@ -332,7 +332,12 @@ class RunHandler(logging.Handler):
         if key not in self._warned_metrics:
             self._warned_metrics.add(key)
             _log.warning(
-                "a tagged metric of logger %r (%s:%d) was not stored: %s", record.name, record.pathname, record.lineno, problem
+                "a tagged metric of logger %r (%s:%d) was not stored: %s. "
+                "Set the level of the 'runlog' logger to DEBUG for details",
+                record.name,
+                record.pathname,
+                record.lineno,
+                problem,
             )
 
     def _emit_diagnostic(self, record: logging.LogRecord) -> None:

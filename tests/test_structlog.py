@@ -182,6 +182,27 @@ def test_foreign_pre_chain_with_runhandler_no_duplicates(exp: runlog.Experiment,
     assert run.get_metrics() == {"m": 1.0}
 
 
+def test_processorformatter_as_the_runhandlers_formatter(exp: runlog.Experiment) -> None:
+    """A ProcessorFormatter (with RunProcessor in it) as RunHandler's own formatter: one line per record."""
+    handler = runlog.RunHandler(
+        formatter=structlog.stdlib.ProcessorFormatter(
+            processors=[
+                RunProcessor(),
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.JSONRenderer(),
+            ],
+        )
+    )
+    lib = logging.getLogger("pf")
+    lib.setLevel(logging.INFO)
+    lib.propagate = False
+    lib.addHandler(handler)
+    run = exp.start_logging()
+    lib.info("rendered by the formatter")
+    (line,) = driver_lines(run)
+    assert json.loads(line)["event"] == "rendered by the formatter"
+
+
 def test_sdk_records_never_reach_the_driver_log(exp: runlog.Experiment) -> None:
     """runlog's own records going through a ProcessorFormatter chain with RunProcessor are not written."""
     console = logging.StreamHandler(io.StringIO())
