@@ -61,9 +61,10 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess test
 
 from . import _driverlog
 from ._driverlog import driver_log_name
+from ._errors import InvalidMetricValue
 from ._metrics import LIST, TABLE, encode_list, encode_table
 from ._store import writer_for
-from ._store.writer import RunWriter
+from ._store.writer import RunWriter, encode_scalar
 
 if TYPE_CHECKING:
     from ._run import Run
@@ -314,6 +315,21 @@ def tagged_metrics(body: Any, attributes: Mapping[str, Any] | None) -> tuple[dic
     return metrics, step
 
 
+_bad_metric_warnings = 0
+
+
+def _bad_metric(name: Any, exc: Exception) -> None:
+    """A tagged value that cannot be stored: skipped, the others of the record are kept."""
+    global _bad_metric_warnings
+    _bad_metric_warnings += 1
+    _log.log(
+        logging.WARNING if _bad_metric_warnings <= 5 else logging.DEBUG,
+        "tagged metric %r of an OpenTelemetry record was not stored: %s",
+        name,
+        exc,
+    )
+
+
 def _write_metrics(writer: RunWriter, metrics: Mapping[str, Any], step: Any) -> None:
     if isinstance(step, float) and step.is_integer():
         step = int(step)
@@ -322,12 +338,17 @@ def _write_metrics(writer: RunWriter, metrics: Mapping[str, Any], step: Any) -> 
         step = None
     scalars = {}
     for name, value in metrics.items():
-        if isinstance(value, (tuple, list)):
-            writer.metric(LIST, str(name), encode_list(str(name), value), None)
-        elif isinstance(value, Mapping):
-            _log.debug("ignoring tagged metric %r: a mapping is not a metric value", name)
-        else:
-            scalars[str(name)] = value
+        key = str(name)
+        try:
+            if isinstance(value, (tuple, list)):
+                writer.metric(LIST, key, encode_list(key, value), None)
+            elif isinstance(value, Mapping):
+                _log.debug("ignoring tagged metric %r: a mapping is not a metric value", name)
+            else:
+                encode_scalar(value, key)  # refuses what run.log refuses, before anything is written
+                scalars[key] = value
+        except InvalidMetricValue as exc:
+            _bad_metric(name, exc)
     if scalars:
         writer.scalars(scalars, step)
 

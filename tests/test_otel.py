@@ -247,6 +247,20 @@ def test_tagged_metric_forms(run: runlog.Run, providers: Providers) -> None:
     assert len(driver_log(run).splitlines()) == 4  # a tagged record is still a driver-log line
 
 
+def test_bad_tagged_value_is_skipped_and_the_rest_kept(
+    run: runlog.Run, providers: Providers, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A tagged value run.log would refuse is skipped with a WARNING; the record's other values and later records stay."""
+    provider = providers.logs(SimpleLogRecordProcessor(RunLogExporter()))
+    log = provider.get_logger("app")
+    log.emit(body="mixed", attributes={"runlog.metric.nested": [[1, 2]], "runlog.metric.ok": 1.5, "runlog.step": 1})
+    log.emit(body="next", attributes={"runlog.metric.ok": 2.5, "runlog.step": 2})
+    assert [(p.value, p.step) for p in run.get_metric_history("ok")] == [(1.5, 1), (2.5, 2)]
+    assert "nested" not in run.get_metrics()
+    assert len(driver_log(run).splitlines()) == 2
+    assert any(r.levelno == logging.WARNING and "'nested'" in r.getMessage() for r in caplog.records)
+
+
 def test_stdlib_logging_handler_with_runlog_metrics_extra(run: runlog.Run, providers: Providers) -> None:
     """Through the SDK LoggingHandler, extra={'metrics': ..., 'step': ...} (what runlog.metrics builds) feeds the store."""
     provider = providers.logs(SimpleLogRecordProcessor(RunLogExporter()))
