@@ -281,8 +281,9 @@ class RunHandler(logging.Handler):
                 tagged, step = msg.get("metrics"), msg.get("step")
             if tagged is not None and type(tagged) is not dict:
                 tagged = dict(tagged) if isinstance(tagged, Mapping) else None
+            echoed = self._captured and _echoed_to_console(record)  # stdout/stderr already go to the log
             if run is None:
-                add_pending(text + "\n", tagged, step)
+                add_pending("" if echoed else text + "\n", tagged, step)
                 return
             if _pending:
                 flush_pending(run)
@@ -295,7 +296,7 @@ class RunHandler(logging.Handler):
                 self._next_check = record.created + _CHECK_INTERVAL
                 if not os.path.exists(sink.path) and writer.reopen_log(sink.name):
                     _log.warning("the driver log %s of run %s was removed; it was opened again", sink.name, run.id)
-            if not self._captured or not _echoed_to_console(record):
+            if not echoed:
                 writer.write_log(text + "\n", sink.name)
             if tagged:
                 try:

@@ -273,6 +273,28 @@ def test_seed_scenario_basicconfig_debug_script(store: Path) -> None:
     assert "DEBUG:runlog.run:" in read(run, _diagnostics.SYSTEM_LOG)
 
 
+def test_seed_scenario_without_a_runhandler(tmp_path: Path) -> None:
+    """Only basicConfig(level=DEBUG): runlog's play-by-play (run, files, flush) is on stderr while metrics are logged."""
+    code = textwrap.dedent("""\
+        import logging
+        logging.basicConfig(level=logging.DEBUG)
+        import runlog
+        run = runlog.Experiment(runlog.Workspace(), "seed").start_logging()
+        for step in range(3):
+            run.log("loss", 1.0 / (step + 1), step=step)
+        run.flush()
+        run.complete()
+        print(run.get_metrics())
+        """)
+    env = {**os.environ, "RUNLOG_STORE": str(tmp_path / "s")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "{'loss': [1.0, 0.5, 0.3333333333333333]}" in proc.stdout
+    for expected in ("DEBUG:runlog.run:created run seed_", "DEBUG:runlog.store:opened metric events file",
+                     "DEBUG:runlog.store:flushed (fsync)", "DEBUG:runlog.run:run seed_"):  # fmt: skip
+        assert expected in proc.stderr, expected
+
+
 def test_records_never_reaching_a_run_are_reported_at_exit(tmp_path: Path) -> None:
     """Records still buffered at exit (no run ever started) produce one WARNING naming the fix."""
     code = textwrap.dedent("""\

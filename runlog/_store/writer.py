@@ -313,6 +313,7 @@ class RunWriter:
                     os.fsync(fd)
                 except OSError:
                     pass
+        _log.debug("flushed (fsync) %d file(s) of run %s", sum(fd >= 0 for fd in fds), self.run_dir.name)
 
     def close(self) -> None:
         """Close this process's files; a later write opens them again."""
