@@ -215,6 +215,7 @@ class Uploader:
         self._lock_fd = -1
         self._cursor_lock = threading.Lock()
         self._log_sent_at: dict[str, float] = {}
+        self._log_cost: dict[str, float] = {}
         self._reject_warnings = 0
         self._progress: Callable[[int], None] | None = None
         self._cpu_mark = 0.0
@@ -299,6 +300,9 @@ class Uploader:
         try:
             while not self._abort.is_set():
                 final = self._final.is_set()
+                if not self.run_dir.is_dir():
+                    _log.debug("run folder %s is gone; the uploader stops", self.run_dir)
+                    return
                 if self._try_lock():
                     try:
                         self.step(final=final)
@@ -595,13 +599,17 @@ class Uploader:
             if self.cursor.files.get(name) == signature:
                 continue
             is_log = name.startswith(layout.LOGS_PREFIX)
-            if is_log and not final and now - self._log_sent_at.get(name, -1e9) < self.options.log_interval:
+            # A growing log is re-sent whole: at most every log_interval, and never more than
+            # a tenth of the time (a big log is re-sent less often while the run is live).
+            wait = max(self.options.log_interval, 10 * self._log_cost.get(name, 0.0))
+            if is_log and not final and now - self._log_sent_at.get(name, -1e9) < wait:
                 continue
             def send(items: list[str], file: Path = path) -> None:
                 self.target.send_file(items[0], file)
 
             self._deliver(send, [name], "file", f"file {name}")
-            self._log_sent_at[name] = now
+            self._log_cost[name] = time.monotonic() - now
+            self._log_sent_at[name] = now = time.monotonic()
             self.stats.files += 1
             with self._cursor_lock:
                 self.cursor.files[name] = signature
