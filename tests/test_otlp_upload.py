@@ -53,6 +53,7 @@ class Receiver:
         self.logs: list[dict[str, Any]] = []
         self.points: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.paths: list[str] = []
         self.refuse = 0
         self.refused = 0
         self.reject: str | None = None
@@ -73,6 +74,7 @@ class Receiver:
                     body = gzip.decompress(body)
                 with receiver.lock:
                     receiver.headers.append({k.lower(): v for k, v in self.headers.items()})
+                    receiver.paths.append(self.path)
                     if receiver.refuse > 0:
                         receiver.refuse -= 1
                         receiver.refused += 1
@@ -347,6 +349,17 @@ def test_killed_between_a_2xx_and_the_cursor_save(exp: runlog.Experiment, receiv
     assert len(identities) == 2500  # the first batch twice: OTLP receivers do not deduplicate
     assert len(set(identities)) == 1500  # but every re-sent point is identical to the first one
     assert sorted(v for _, _, v in set(identities)) == sorted(i / 1500 for i in range(1500))
+
+
+def test_large_table_is_split_into_requests(exp: runlog.Experiment, receiver: Receiver) -> None:
+    """A table of 1,200 numeric cells is sent as requests of at most 1,000 points, each cell once."""
+    run = exp.start_logging()
+    run.log_table("curve", {"x": list(range(600)), "y": [i * 0.5 for i in range(600)], "label": ["a"] * 600})
+    run.complete()
+    assert Uploader(run.path, OtlpTarget(receiver.url), fast_options()).sync(timeout=30)
+    assert receiver.paths.count("/v1/metrics") == 2
+    assert sorted(p["value"] for p in receiver.points if p["name"] == "curve.y") == [i * 0.5 for i in range(600)]
+    assert len({(p["name"], p["time"]) for p in receiver.points}) == len(receiver.points) == 1200
 
 
 def test_a_second_sync_sends_nothing(exp: runlog.Experiment, receiver: Receiver) -> None:

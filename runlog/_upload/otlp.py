@@ -40,10 +40,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .._errors import UploadRejected, UploadUnavailable
+from .._errors import UploadError, UploadRejected, UploadUnavailable
 from .._store import layout
 from ._core import MetaEvent, MetricEvent, RunInfo
-from ._retry import RETRYABLE_STATUS, UploadOptions, parse_retry_after
+from ._retry import UploadOptions, error_for_response
 
 try:
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
@@ -361,21 +361,25 @@ class OtlpTarget:
         return attributes
 
     def send_metrics(self, events: Sequence[MetricEvent]) -> None:
-        """Numeric values as gauge points, at their stored times (one request per call)."""
+        """Numeric values as gauge points, at their stored times (requests of at most 1000 points)."""
+        points = [p for event in events for p in _points(event)]
+        for start in range(0, len(points), MAX_RECORDS):
+            chunk = points[start : start + MAX_RECORDS]
+            body = self._metrics_request(chunk).SerializeToString()
+            self.retry(lambda body=body: self._post("metrics", body), f"send {len(chunk)} OTLP metric point(s)")  # type: ignore[misc]
+
+    def _metrics_request(self, points: list[tuple[str, int | float, int, int]]) -> ExportMetricsServiceRequest:
         series: dict[str, list[NumberDataPoint]] = {}
-        for event in events:
-            for name, value, ns, step in _points(event):
-                point = NumberDataPoint(time_unix_nano=ns)
-                if isinstance(value, int) and _INT64[0] <= value <= _INT64[1]:
-                    point.as_int = value
-                else:
-                    point.as_double = float(value)
-                if self.step_attribute:
-                    point.attributes.append(_kv("runlog.step", step))
-                series.setdefault(name, []).append(point)
-        if not series:
-            return
-        request = ExportMetricsServiceRequest(
+        for name, value, ns, step in points:
+            point = NumberDataPoint(time_unix_nano=ns)
+            if isinstance(value, int) and _INT64[0] <= value <= _INT64[1]:
+                point.as_int = value
+            else:
+                point.as_double = float(value)
+            if self.step_attribute:
+                point.attributes.append(_kv("runlog.step", step))
+            series.setdefault(name, []).append(point)
+        return ExportMetricsServiceRequest(
             resource_metrics=[
                 ResourceMetrics(
                     resource=self._resource,
@@ -388,8 +392,6 @@ class OtlpTarget:
                 )
             ]
         )
-        count = sum(len(p) for p in series.values())
-        self.retry(lambda: self._post("metrics", request.SerializeToString()), f"send {count} OTLP metric point(s)")
 
     def send_meta(self, events: Sequence[MetaEvent]) -> None:
         """Tags, properties and names have no OTLP counterpart: nothing is sent (they stay in the store)."""
@@ -504,7 +506,7 @@ class OtlpTarget:
                 content_type = response.headers.get("Content-Type", "")
         except urllib.error.HTTPError as exc:
             text = _read_error(exc)
-            raise _error(exc.code, exc.headers, text, where) from exc
+            raise _error(exc.code, exc.headers, text, signal, where) from exc
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise UploadUnavailable(f"{where}: {reason}") from exc
@@ -534,7 +536,10 @@ class OtlpTarget:
 
 
 def _read_error(exc: urllib.error.HTTPError) -> str:
+    """The text of an error answer (empty for a protobuf ``google.rpc.Status``, which is binary)."""
     try:
+        if "protobuf" in (exc.headers.get("Content-Type") or ""):
+            return ""
         return exc.read()[:2000].decode("utf-8", "replace")
     except Exception:
         return ""
@@ -542,10 +547,11 @@ def _read_error(exc: urllib.error.HTTPError) -> str:
         exc.close()
 
 
-def _error(status: int, headers: Any, body: str, where: str) -> UploadRejected | UploadUnavailable:
-    detail = f"{where}: HTTP {status}" + (f": {body.strip()[:300]}" if body.strip() and "\x00" not in body else "")
-    if status in RETRYABLE_STATUS:
-        return UploadUnavailable(detail, status=status, retry_after=parse_retry_after(headers.get("Retry-After")))
+def _error(status: int, headers: Any, body: str, signal: str, where: str) -> UploadError:
+    """``_retry.error_for_response`` decides what is retryable; a refusal gets an OTLP-specific hint."""
+    error = error_for_response(status, headers, body, what=f"OTLP {signal}", where=where)
+    if not isinstance(error, UploadRejected):
+        return error
     if status in (401, 403):
         hint = "check the credentials: set OTEL_EXPORTER_OTLP_HEADERS (e.g. authorization=Bearer%20<token>)"
     elif status == 404:
@@ -556,7 +562,7 @@ def _error(status: int, headers: Any, body: str, where: str) -> UploadRejected |
         hint = "the endpoint does not take OTLP protobuf over HTTP; point it at an OTLP/HTTP receiver (port 4318)"
     else:
         hint = "the endpoint refused this data as invalid; it is kept in the dead-letter file next to the upload cursor"
-    return UploadRejected(detail, status=status, hint=hint)
+    return UploadRejected(f"{where}: {error}", status=status, code=error.code, hint=hint)
 
 
 def _read_lines(path: Path, offset: int, limit: int) -> bytes:
