@@ -38,7 +38,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from .._errors import UploadError, UploadRejected, UploadUnavailable
 from .._store import layout
@@ -67,7 +67,6 @@ __all__ = ["OtlpConfig", "OtlpTarget", "parse_headers", "parse_line", "target_fo
 
 _log = logging.getLogger("runlog.upload")
 
-T = TypeVar("T")
 
 DEFAULT_ENDPOINT = "http://localhost:4318"
 MAX_RECORDS = 1000  # log records or metric points per request
@@ -270,10 +269,6 @@ def is_driver_log(name: str) -> bool:
 # -- the target ----------------------------------------------------------------------------------------
 
 
-def _no_retry(fn: Callable[[], T], what: str) -> T:
-    return fn()
-
-
 class OtlpTarget:
     """An OTLP/HTTP endpoint (a collector, or a backend that takes OTLP) as an upload target.
 
@@ -317,8 +312,9 @@ class OtlpTarget:
         self.endpoint = logs[: -len("/v1/logs")] if logs.endswith("/v1/logs") and metrics == logs[:-4] + "metrics" else f"{logs} + {metrics}"
         self.step_attribute = step_attribute
         self.options = options or UploadOptions()
-        # The uploader core replaces this with its retry policy, applied to each request.
-        self.retry: Callable[[Callable[[], Any], str], Any] = _no_retry
+        # Declared None, as docs/upload-core.md asks: the uploader core sets its retry policy
+        # here, and every request goes through it (see _call).
+        self.retry: Callable[[Callable[[], Any], str], Any] | None = None
         self._run: RunInfo | None = None
         self._state: dict[str, Any] = {}
         self._resource = Resource()
@@ -326,6 +322,13 @@ class OtlpTarget:
 
     def __repr__(self) -> str:
         return f"OtlpTarget({self.endpoint!r})"
+
+    def _call(self, fn: Callable[[], None], what: str) -> None:
+        """One request, through the core's retry policy when the core has set it."""
+        if self.retry is None:
+            fn()
+        else:
+            self.retry(fn, what)
 
     # -- Target protocol --------------------------------------------------------------------------
 
@@ -366,7 +369,7 @@ class OtlpTarget:
         for start in range(0, len(points), MAX_RECORDS):
             chunk = points[start : start + MAX_RECORDS]
             body = self._metrics_request(chunk).SerializeToString()
-            self.retry(lambda body=body: self._post("metrics", body), f"send {len(chunk)} OTLP metric point(s)")  # type: ignore[misc]
+            self._call(lambda body=body: self._post("metrics", body), f"send {len(chunk)} OTLP metric point(s)")  # type: ignore[misc]
 
     def _metrics_request(self, points: list[tuple[str, int | float, int, int]]) -> ExportMetricsServiceRequest:
         series: dict[str, list[NumberDataPoint]] = {}
@@ -427,7 +430,7 @@ class OtlpTarget:
                     end += 1
                 chunk = lines[start:end]
                 body = self._log_request(name, chunk, seq).SerializeToString()
-                self.retry(lambda body=body: self._post("logs", body), f"send {len(chunk)} line(s) of {name}")  # type: ignore[misc]
+                self._call(lambda body=body: self._post("logs", body), f"send {len(chunk)} line(s) of {name}")  # type: ignore[misc]
                 # Acknowledged: the position moves (saved with the cursor by the core).
                 offset += size
                 seq += len(chunk)
@@ -457,7 +460,7 @@ class OtlpTarget:
                 )
             ]
         )
-        self.retry(lambda: self._post("logs", request.SerializeToString()), f"send status {status}")
+        self._call(lambda: self._post("logs", request.SerializeToString()), f"send status {status}")
 
     def close(self) -> None:
         """Nothing to release: each request has its own connection."""
