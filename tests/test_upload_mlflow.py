@@ -440,3 +440,22 @@ def test_remote_history_is_read_page_by_page(exp: runlog.Experiment, fake: FakeM
     points = list(target.metric_history(fake.only_run(), "a"))
     assert [p["step"] for p in points] == list(range(20))
     assert sum(p.endswith("get-history") for p in fake.paths()) == 3
+
+
+def test_a_run_create_whose_answer_is_lost_does_not_create_a_second_run(exp: runlog.Experiment, fake: FakeMlflow) -> None:
+    """runs/create succeeds but the answer times out: the retry searches first and finds the run."""
+    lost = []
+
+    def create_then_time_out(request: httpx.Request) -> httpx.Response | None:
+        if request.url.path.endswith("runs/create") and not lost:
+            lost.append(fake._route(request))
+            raise httpx.ReadTimeout("answer lost", request=request)
+        return None
+
+    fake.faults.append(create_then_time_out)
+    run = offline_run(exp)
+    run.log("a", 1.0)
+    sync(run)
+    assert lost and len(fake.runs) == 1
+    assert fake.history(fake.only_run(), "a") == [(1.0, 0)]
+    assert sum(p.endswith("runs/create") for p in fake.paths()) == 1

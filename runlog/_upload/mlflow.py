@@ -242,6 +242,9 @@ class MlflowTarget:
     def _api(self, method: str, endpoint: str, what: str, body: Any = None, params: dict[str, Any] | None = None) -> dict[str, Any]:
         return self._request(method, f"mlflow/{endpoint}", what, body=body, params=params)
 
+    def _with_retry(self, fn: Callable[[], Any], what: str) -> Any:
+        return fn() if self.retry is None else self.retry(fn, what)
+
     # -- the remote run ------------------------------------------------------------------------
 
     def open(self, run: RunInfo, state: dict[str, Any]) -> None:
@@ -252,7 +255,12 @@ class MlflowTarget:
         experiment_id = self._experiment_id(run.experiment)
         found = self._find_run(experiment_id, run.run_id)
         if found is None:
-            found = self._create_run(experiment_id, run)
+            # runs/create is not idempotent: a create whose answer was lost may have worked, so
+            # each new attempt searches first, and the create itself is never repeated blindly.
+            found = self._with_retry(
+                lambda: self._find_run(experiment_id, run.run_id) or self._create_run(experiment_id, run),
+                f"create the remote run of {run.run_id}",
+            )
         info = found.get("info", {})
         state.update(
             run_id=info.get("run_id") or info.get("run_uuid"),
@@ -317,7 +325,8 @@ class MlflowTarget:
             "run_name": run.display_name or run.run_id,
             "tags": [{"key": k, "value": v[:MAX_TAG_VALUE]} for k, v in tags.items() if v],
         }
-        created = self._api("POST", "runs/create", f"create the remote run of {run.run_id}", body=body)
+        what = f"create the remote run of {run.run_id}"
+        created = self._request_once("POST", "mlflow/runs/create", what, body=body)
         return dict(created.get("run", {}))
 
     @property
