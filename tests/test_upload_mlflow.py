@@ -427,6 +427,10 @@ def test_workspace_tracking_uri_defaults_from_the_environment(store: Path, monke
     monkeypatch.setenv("RUNLOG_TRACKING_URI", "http://b:2")
     assert runlog.Workspace(store).get_mlflow_tracking_uri() == "http://b:2"
     assert runlog.Workspace(store, tracking_uri="http://c:3").get_mlflow_tracking_uri() == "http://c:3"
+    monkeypatch.delenv("RUNLOG_TRACKING_URI")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    Path("runlog.json").write_text(json.dumps({"store": str(store), "tracking_uri": "http://d:4"}))
+    assert runlog.Workspace.from_config().get_mlflow_tracking_uri() == "http://d:4"
 
 
 def test_remote_history_is_read_page_by_page(exp: runlog.Experiment, fake: FakeMlflow, monkeypatch: pytest.MonkeyPatch) -> None:
