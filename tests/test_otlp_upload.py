@@ -447,6 +447,7 @@ def test_make_target_and_sync_command(exp: runlog.Experiment, receiver: Receiver
     run.complete()
     result = CliRunner().invoke(main, ["sync", run.id, "--store", str(store), "--tracking-uri", f"otlp+{receiver.url}"])
     assert result.exit_code == 0, result.output
+    assert f"-> {receiver.url}" in result.output and "MLflow" not in result.output
     assert [p["value"] for p in receiver.points] == [2.5]
     assert "from sync" in [r["body"] for r in receiver.logs]
 

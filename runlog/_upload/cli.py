@@ -113,7 +113,10 @@ def sync(runs: tuple[str, ...], all_runs: bool, store: Path | None, tracking_uri
             else:
                 summary = "up to date"
             dead = f", [red]{s.dead_letters} refused (see upload/*.dead.jsonl)[/red]" if s.dead_letters else ""
-            progress.console.print(f"{uploader.run_id}: {summary}{dead} -> MLflow run {uploader.remote_run_id}")
+            where = (
+                f"MLflow run {uploader.remote_run_id}" if uploader.target.name.startswith("mlflow") else uploader.target.endpoint
+            )
+            progress.console.print(f"{uploader.run_id}: {summary}{dead} -> {where}")
         progress.update(task, completed=total or 1)
     if failed:
         raise click.ClickException(f"{failed} run(s) not fully synced; run `runlog sync` again when the server is reachable")
