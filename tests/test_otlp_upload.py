@@ -194,6 +194,10 @@ def log_lines(run: runlog.Run) -> list[tuple[str, int, str]]:
     return out
 
 
+def driver_lines(run: runlog.Run) -> list[str]:
+    return (run.path / "files" / "logs" / "driver_log.txt").read_text(encoding="utf-8").splitlines()
+
+
 def expected_points(run: runlog.Run) -> list[tuple[str, Any]]:
     """(name, value) of every numeric point the target should send, from the store."""
     out: list[tuple[str, Any]] = []
@@ -491,6 +495,40 @@ def test_driver_log_replaced_under_the_uploader(exp: runlog.Experiment, receiver
     assert Uploader(run.path, OtlpTarget(receiver.url), fast_options()).sync(timeout=30)
     got = [(r["attributes"]["runlog.seq"], r["body"]) for r in receiver.logs if "runlog.log" in r["attributes"]]
     assert got == [*((i, f"old {i}") for i in range(5)), (5, "new 0"), (6, "new 1")]
+
+
+def test_a_record_and_its_traceback_are_one_log_record(exp: runlog.Experiment, receiver: Receiver) -> None:
+    """A record logged with its exception is one OTLP record; a printed traceback is one; other lines stay single."""
+    run = exp.start_logging()
+    logger = logging.getLogger("otlp.tb")
+    logger.propagate = False
+    handler = runlog.RunHandler()
+    logger.addHandler(handler)
+    try:
+        try:
+            try:
+                raise KeyError("k")
+            except KeyError as exc:
+                raise ValueError("bad row") from exc
+        except ValueError:
+            logger.exception("failed")
+        logger.warning("after")
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    run._writer.write_log("Epoch 1/3\nTraceback (most recent call last):\n  File \"t.py\", line 1\nSystemExit: 2\nbye\n")
+    run.complete()
+    assert Uploader(run.path, OtlpTarget(receiver.url), fast_options()).sync(timeout=30)
+    records = [r for r in receiver.logs if "runlog.log" in r["attributes"]]
+    failed = records[0]
+    assert failed["severity"] == "ERROR" and str(failed["body"]).startswith("failed\nTraceback (most recent call last):")
+    assert "The above exception was the direct cause" in failed["body"] and failed["body"].endswith("ValueError: bad row")
+    assert [str(r["body"]).split("\n")[0] for r in records[1:]] == [
+        "after", "Epoch 1/3", "Traceback (most recent call last):", "bye",
+    ]  # fmt: skip
+    assert records[3]["body"].endswith("SystemExit: 2")
+    covered = [r["attributes"]["runlog.seq"] + i for r in records for i in range(r["attributes"].get("runlog.lines", 1))]
+    assert covered == list(range(len(driver_lines(run))))  # every line once, in order
 
 
 def test_parse_line_layouts() -> None:

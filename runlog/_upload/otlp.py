@@ -63,7 +63,7 @@ except ImportError as _exc:  # pragma: no cover - depends on the environment
         "uploading to an OTLP endpoint needs opentelemetry-proto: pip install 'runlog[otel]'"
     ) from _exc
 
-__all__ = ["OtlpConfig", "OtlpTarget", "parse_headers", "parse_line", "target_for_uri", "target_name"]
+__all__ = ["OtlpConfig", "OtlpTarget", "group_lines", "parse_headers", "parse_line", "target_for_uri", "target_name"]
 
 _log = logging.getLogger("runlog.upload")
 
@@ -261,6 +261,50 @@ def parse_line(line: str) -> tuple[int, str, int, str, Any, dict[str, Any], byte
     return 0, "", 0, "", line, attributes, trace_id, span_id
 
 
+_TRACEBACK_HEAD = b"Traceback (most recent call last):"
+_CHAIN_HEADS = (b"During handling of the above exception", b"The above exception was the direct cause")
+_EXCEPTION_LINE = re.compile(rb"[A-Za-z_][\w.]*(: .*)?")
+
+
+def group_lines(lines: list[bytes]) -> list[list[bytes]]:
+    """Lines grouped into records: a runlog record line and the traceback written with it.
+
+    A traceback (``Traceback (most recent call last):``, its indented frame lines, chained
+    exception headers with their blank lines, and the closing ``SomeError: message`` line)
+    belongs to the record line right before it (a record logged with its exception);
+    otherwise (a traceback the interpreter printed) it is a record of its own. Every other
+    line is a record of its own. The grouping depends only on the lines, so a re-sent range
+    groups the same way.
+    """
+    groups: list[list[bytes]] = []
+    state = ""  # "" | "record" (a lone record line) | "tb" (inside a traceback) | "end" (after its last line) | "chain"
+    count = len(lines)
+    for i, line in enumerate(lines):
+        stripped = line.rstrip(b"\r")
+        continues = False
+        if stripped.startswith(_TRACEBACK_HEAD):
+            continues = state in ("record", "chain")
+            next_state = "tb"
+        elif state == "tb" and line[:1] in (b" ", b"\t"):
+            continues, next_state = True, "tb"
+        elif state == "tb" and _EXCEPTION_LINE.fullmatch(stripped):
+            continues, next_state = True, "end"
+        elif state in ("end", "chain") and not stripped and i + 1 < count:
+            following = lines[i + 1]
+            continues = following.startswith(_CHAIN_HEADS) or (state == "chain" and following.startswith(_TRACEBACK_HEAD))
+            next_state = state if continues else ""
+        elif state == "end" and stripped.startswith(_CHAIN_HEADS):
+            continues, next_state = True, "chain"
+        else:
+            next_state = "record" if _TEXT_LINE.fullmatch(stripped.decode("utf-8", "replace")) else ""
+        if continues and groups:
+            groups[-1].append(line)
+        else:
+            groups.append([line])
+        state = next_state
+    return groups
+
+
 def is_driver_log(name: str) -> bool:
     """True for the driver logs of a run's processes: ``logs/driver_log.txt``, ``..._rank_<N>.txt``, ``..._<pid>.txt``."""
     return name.startswith(layout.LOGS_PREFIX + "driver_log") and name.endswith(".txt") and "/" not in name[len(layout.LOGS_PREFIX) :]
@@ -421,19 +465,20 @@ class OtlpTarget:
             data = _read_lines(path, offset, self.options.read_chunk)
             if not data:
                 return
-            lines = data.split(b"\n")[:-1]
+            groups = group_lines(data.split(b"\n")[:-1])
             start = 0
-            while start < len(lines):
-                end, size = start, 0
-                while end < len(lines) and end - start < MAX_RECORDS and (size < MAX_REQUEST_BYTES or end == start):
-                    size += len(lines[end]) + 1
+            while start < len(groups):
+                end, size, count = start, 0, 0
+                while end < len(groups) and end - start < MAX_RECORDS and (size < MAX_REQUEST_BYTES or end == start):
+                    size += sum(len(line) + 1 for line in groups[end])
+                    count += len(groups[end])
                     end += 1
-                chunk = lines[start:end]
+                chunk = groups[start:end]
                 body = self._log_request(name, chunk, seq).SerializeToString()
-                self._call(lambda body=body: self._post("logs", body), f"send {len(chunk)} line(s) of {name}")  # type: ignore[misc]
+                self._call(lambda body=body: self._post("logs", body), f"send {count} line(s) of {name}")  # type: ignore[misc]
                 # Acknowledged: the position moves (saved with the cursor by the core).
                 offset += size
-                seq += len(chunk)
+                seq += count
                 logs[name] = [offset, seq]
                 start = end
 
@@ -467,12 +512,16 @@ class OtlpTarget:
 
     # -- requests ------------------------------------------------------------------------------------
 
-    def _log_request(self, name: str, lines: list[bytes], first_seq: int) -> ExportLogsServiceRequest:
+    def _log_request(self, name: str, groups: list[list[bytes]], first_seq: int) -> ExportLogsServiceRequest:
         scopes: dict[str, list[LogRecord]] = {}
         observed = time.time_ns()
-        for i, raw in enumerate(lines):
-            text = raw.decode("utf-8", "replace").rstrip("\r")
+        seq = first_seq
+        for group in groups:
+            text = group[0].decode("utf-8", "replace").rstrip("\r")
             ns, level, number, logger, body, extra, trace_id, span_id = parse_line(text)
+            if len(group) > 1:
+                rest = b"\n".join(group[1:]).decode("utf-8", "replace").replace("\r\n", "\n")
+                body = f"{body if isinstance(body, str) else json.dumps(body, default=repr)}\n{rest}"
             record = LogRecord(
                 time_unix_nano=ns,
                 observed_time_unix_nano=observed,
@@ -484,7 +533,10 @@ class OtlpTarget:
             )
             record.attributes.extend(_kv(k, v) for k, v in extra.items())
             record.attributes.append(_kv("runlog.log", name))
-            record.attributes.append(_kv("runlog.seq", first_seq + i))
+            record.attributes.append(_kv("runlog.seq", seq))
+            if len(group) > 1:
+                record.attributes.append(_kv("runlog.lines", len(group)))
+            seq += len(group)
             scopes.setdefault(logger or SCOPE, []).append(record)
         return ExportLogsServiceRequest(
             resource_logs=[
