@@ -490,6 +490,7 @@ def submit(
         snapshot.copy_to(Path(workdir))
         spec = {
             "store": str(store),
+            "tracking_uri": experiment.workspace.tracking_uri,
             "experiment": experiment.name,
             "run_id": run_id,
             "argv": argv,

@@ -62,8 +62,11 @@ class _Proc:
 class Supervisor:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.spec = spec
-        ws = Workspace(spec["store"])
+        ws = Workspace(spec["store"], tracking_uri=spec.get("tracking_uri"))
         self.run = Run(Experiment(ws, spec["experiment"], _skip_name_validation=True), spec["run_id"])
+        # The supervisor outlives the script's processes: it uploads the run while it runs, and
+        # the run's end waits (bounded) for the upload like any other run.
+        self.run._start_upload()
         self.writer = self.run._writer
         self.procs: list[_Proc] = []
         self.cancel_reason: str | None = None

@@ -301,3 +301,29 @@ def test_at_exit_with_the_server_up_everything_is_uploaded(store: Path, proxy: F
     run = runlog.Workspace(store, tracking_uri=proxy.url).get_run(child.stdout.strip())
     assert_server_has_exactly_the_local_run(run, client)
     assert client.get_run(run.mlflow_run_id).info.status == "FINISHED"
+
+
+def test_a_submitted_script_is_uploaded_while_it_runs(store: Path, proxy: FaultProxy, client: Any, tmp_path: Path) -> None:
+    """experiment.submit on a workspace with a tracking URI: the supervisor uploads the run, so the
+    server has every point and the captured driver log when wait_for_completion returns."""
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "train.py").write_text(
+        textwrap.dedent(
+            """
+            from runlog import Run
+            run = Run.get_context()
+            for i in range(200):
+                run.log("loss", 1.0 / (i + 1))
+                if i % 50 == 0:
+                    run.log("acc", i / 10.0, step=i)
+                    print(f"step {i}", flush=True)
+            """
+        )
+    )
+    ws = runlog.Workspace(store, tracking_uri=proxy.url)
+    run = runlog.Experiment(ws, "submitted").submit(runlog.ScriptRunConfig(source_directory=str(source), script="train.py"))
+    run.wait_for_completion(raise_on_error=True)
+    assert run.get_status() == "Completed"
+    wait_for(lambda: run.mlflow_run_id is not None, 30, "the remote run")
+    assert_server_has_exactly_the_local_run(run, client)
