@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _logging_helpers import restored_logging
 
 import runlog
-from runlog import _diagnostics, _driverlog, _excepthook
+from runlog import _diagnostics
 from runlog._diagnostics import redact
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -24,31 +25,11 @@ SECRET = "hunter2-s3cr3t"
 TOKEN = "tok_9f8e7d6c5b4a"
 
 
-def _logger_state() -> dict[str, tuple[list[logging.Handler], int, bool]]:
-    loggers = [v for v in logging.root.manager.loggerDict.values() if isinstance(v, logging.Logger)]
-    return {lg.name: (lg.handlers[:], lg.level, lg.propagate) for lg in loggers}
-
-
-def _restore_loggers(saved: dict[str, tuple[list[logging.Handler], int, bool]]) -> None:
-    """Named loggers get back their handlers, level and propagate flag (conftest restores the root)."""
-    for name, lg in list(logging.root.manager.loggerDict.items()):
-        if isinstance(lg, logging.Logger) and not name.startswith("runlog"):
-            handlers, level, propagate = saved.get(name, ([], logging.NOTSET, True))
-            lg.handlers[:] = handlers
-            lg.level, lg.propagate = level, propagate
-    logging.root.manager._clear_cache()  # type: ignore[attr-defined]
-
-
 @pytest.fixture(autouse=True)
 def _restore_hooks() -> Iterator[None]:
     """Exception hooks and the pending buffer are put back after each test."""
-    saved = sys.excepthook, threading.excepthook
-    loggers = _logger_state()
-    yield
-    _restore_loggers(loggers)
-    _excepthook.uninstall()
-    sys.excepthook, threading.excepthook = saved
-    _driverlog._pending.clear()
+    with restored_logging():
+        yield
 
 
 @pytest.fixture()

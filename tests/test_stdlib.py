@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from _logging_helpers import restored_logging
 from click.testing import CliRunner
 
 import runlog
@@ -29,32 +30,12 @@ LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARNING|
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def _logger_state() -> dict[str, tuple[list[logging.Handler], int, bool]]:
-    loggers = [v for v in logging.root.manager.loggerDict.values() if isinstance(v, logging.Logger)]
-    return {lg.name: (lg.handlers[:], lg.level, lg.propagate) for lg in loggers}
-
-
-def _restore_loggers(saved: dict[str, tuple[list[logging.Handler], int, bool]]) -> None:
-    """Named loggers get back their handlers, level and propagate flag (conftest restores the root)."""
-    for name, lg in list(logging.root.manager.loggerDict.items()):
-        if isinstance(lg, logging.Logger) and not name.startswith("runlog"):
-            handlers, level, propagate = saved.get(name, ([], logging.NOTSET, True))
-            lg.handlers[:] = handlers
-            lg.level, lg.propagate = level, propagate
-    logging.root.manager._clear_cache()  # type: ignore[attr-defined]
-
-
 @pytest.fixture(autouse=True)
 def _restore_hooks() -> Iterator[None]:
     """RunHandler installs exception hooks and sets module flags: put them back after each test."""
-    saved = sys.excepthook, threading.excepthook
-    loggers = _logger_state()
-    yield
-    _restore_loggers(loggers)
-    _excepthook.uninstall()
-    sys.excepthook, threading.excepthook = saved
+    with restored_logging():
+        yield
     _excepthook.json_lines = False
-    _driverlog._pending.clear()
 
 
 def no_root_handlers(monkeypatch: pytest.MonkeyPatch) -> None:

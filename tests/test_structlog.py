@@ -7,46 +7,25 @@ import json
 import logging
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import structlog
+from _logging_helpers import restored_logging
 
 import runlog
-from runlog import _driverlog, _excepthook
 from runlog.structlog import RunProcessor
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def _logger_state() -> dict[str, tuple[list[logging.Handler], int, bool]]:
-    loggers = [v for v in logging.root.manager.loggerDict.values() if isinstance(v, logging.Logger)]
-    return {lg.name: (lg.handlers[:], lg.level, lg.propagate) for lg in loggers}
-
-
-def _restore_loggers(saved: dict[str, tuple[list[logging.Handler], int, bool]]) -> None:
-    """Named loggers get back their handlers, level and propagate flag (conftest restores the root)."""
-    for name, lg in list(logging.root.manager.loggerDict.items()):
-        if isinstance(lg, logging.Logger) and not name.startswith("runlog"):
-            handlers, level, propagate = saved.get(name, ([], logging.NOTSET, True))
-            lg.handlers[:] = handlers
-            lg.level, lg.propagate = level, propagate
-    logging.root.manager._clear_cache()  # type: ignore[attr-defined]
-
-
 @pytest.fixture(autouse=True)
 def _restore_structlog() -> Iterator[None]:
     """structlog's global configuration, the exception hooks and the pending buffer are restored after each test."""
-    saved = sys.excepthook, threading.excepthook
-    loggers = _logger_state()
-    yield
-    _restore_loggers(loggers)
-    structlog.reset_defaults()
-    _excepthook.uninstall()
-    sys.excepthook, threading.excepthook = saved
-    _driverlog._pending.clear()
+    with restored_logging():
+        yield
+        structlog.reset_defaults()
 
 
 def driver_lines(run: runlog.Run) -> list[str]:
