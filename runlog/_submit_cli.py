@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ._errors import RunlogError
+from .cli import _workspace, store_option
 
 __all__ = ["submit"]
 
@@ -51,13 +52,7 @@ def exit_code_of(details: dict[str, object]) -> int:
 @click.option("--python", "interpreter", default=None, help="Interpreter to run the script (default: this one).")
 @click.option("--env", "env_vars", multiple=True, metavar="KEY=VALUE", help="Extra environment variable (repeatable).")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag of the run (repeatable).")
-@click.option(
-    "--store",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    envvar="RUNLOG_STORE",
-    help="The store folder (default: $RUNLOG_STORE, a config file's store, or ./runlog-store).",
-)
+@store_option
 def submit(
     script: Path,
     script_args: tuple[str, ...],
@@ -79,7 +74,7 @@ def submit(
     Exits with the script's exit status (143 if the run was canceled).
     """
     from ._submit import Environment, PyTorchConfiguration, ScriptRunConfig
-    from ._workspace import Experiment, Workspace
+    from ._workspace import Experiment
 
     args = list(script_args)
     if args and args[0] == "--":
@@ -100,7 +95,7 @@ def submit(
     env.python.interpreter_path = interpreter
     env.environment_variables = _pairs(env_vars, "--env")
     try:
-        ws = Workspace(store) if store is not None else Workspace.from_config()
+        ws = _workspace(store)
         exp = Experiment(ws, name)
         config = ScriptRunConfig(
             source_directory=str(source),

@@ -9,26 +9,16 @@ import click
 
 from .._errors import RunlogError, UploadError
 from .._store import layout
-from .._workspace import Workspace
+from ..cli import _workspace, store_option
 from . import Uploader, UploadOptions, make_target
 
 _log = logging.getLogger("runlog.upload")
 
 
-def _workspace(store: Path | None) -> Workspace:
-    return Workspace(store) if store is not None else Workspace.from_config()
-
-
 @click.command("sync")
 @click.argument("runs", nargs=-1, metavar="[RUN]...")
 @click.option("--all", "all_runs", is_flag=True, help="Sync every run of the store.")
-@click.option(
-    "--store",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    envvar="RUNLOG_STORE",
-    help="The store folder (default: $RUNLOG_STORE, a config file's store, or ./runlog-store).",
-)
+@store_option
 @click.option(
     "--tracking-uri",
     default=None,

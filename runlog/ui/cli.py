@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from ..cli import _workspace, store_option
+
 __all__ = ["is_loopback", "serve_config", "ui"]
 
 
@@ -56,13 +58,7 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 @click.command()
-@click.option(
-    "--store",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    envvar="RUNLOG_STORE",
-    help="The store folder (default: $RUNLOG_STORE, a config file's store, or ./runlog-store).",
-)
+@store_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on. Anything but loopback needs a token.")
 @click.option("--port", default=5050, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free port).")
 @click.option(
@@ -73,9 +69,7 @@ def _listen(host: str, port: int) -> socket.socket:
 )
 def ui(store: Path | None, host: str, port: int, token: str | None) -> None:
     """Serve the web viewer of a store: runs table, charts, run pages, live logs."""
-    from .._workspace import Workspace
-
-    ws = Workspace(store) if store is not None else Workspace.from_config()
+    ws = _workspace(store)
     config, token = serve_config(ws.store, host, port, token)
     sock = _listen(host, port)
     port = sock.getsockname()[1]
