@@ -42,7 +42,7 @@ from typing import Any
 
 from .._errors import UploadError, UploadRejected, UploadUnavailable
 from .._store import layout
-from ._core import MetaEvent, MetricEvent, RunInfo
+from ._core import MetaEvent, MetricEvent, RunInfo, _read_whole_lines
 from ._retry import UploadOptions, error_for_response
 
 try:
@@ -462,7 +462,7 @@ class OtlpTarget:
         except OSError:
             return
         while True:
-            data = _read_lines(path, offset, self.options.read_chunk)
+            data = _read_whole_lines(path, offset, self.options.read_chunk)
             if not data:
                 return
             groups = group_lines(data.split(b"\n")[:-1])
@@ -618,23 +618,6 @@ def _error(status: int, headers: Any, body: str, signal: str, where: str) -> Upl
     else:
         hint = "the endpoint refused this data as invalid; it is kept in the dead-letter file next to the upload cursor"
     return UploadRejected(f"{where}: {error}", status=status, code=error.code, hint=hint)
-
-
-def _read_lines(path: Path, offset: int, limit: int) -> bytes:
-    """Whole lines from ``offset`` (at most about ``limit`` bytes; one longer line is read whole)."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(offset)
-            data = fh.read(limit)
-            while data and b"\n" not in data:
-                more = fh.read(limit)
-                if not more:
-                    return b""
-                data += more
-    except FileNotFoundError:
-        return b""
-    end = data.rfind(b"\n")
-    return data[: end + 1] if end >= 0 else b""
 
 
 def _number(value: Any) -> int | float | None:
