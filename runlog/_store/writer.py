@@ -16,7 +16,6 @@ import os
 import secrets
 import shutil
 import socket
-import tempfile
 import threading
 import time
 import weakref
@@ -273,8 +272,7 @@ class RunWriter:
         target = self.files_dir / name
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
-            try:
+            with layout.temp_file(target.parent, ".upload-") as (fd, tmp):
                 with os.fdopen(fd, "wb") as out:
                     if isinstance(source, (str, os.PathLike)):
                         with open(source, "rb") as src:
@@ -283,12 +281,6 @@ class RunWriter:
                         while chunk := source.read(1 << 20):
                             out.write(chunk.encode() if isinstance(chunk, str) else chunk)
                 os.replace(tmp, target)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
         except FileNotFoundError as exc:
             raise FileNotFoundError(
                 f"cannot upload {source!r} as {name!r}: no such file; pass an existing path or an open stream"
