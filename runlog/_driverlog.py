@@ -1,7 +1,8 @@
 """Driver-log naming, and the records logged while no run is active.
 
-**Which driver log a process writes** (:func:`driver_log_name`, the one place
-this rule lives; captured stdout/stderr of submitted scripts uses it too):
+**Which driver log a process writes** (:func:`driver_log_name_for`, the one place
+this rule lives; :func:`driver_log_name` applies it to this process, and the
+supervisor to the captured stdout/stderr of submitted scripts):
 
 - a process with ``RANK`` in its environment and ``WORLD_SIZE`` > 1 (torchrun,
   DeepSpeed, MPI launchers): ``logs/driver_log_rank_<RANK>.txt``;
@@ -43,6 +44,7 @@ __all__ = [
     "PENDING_LIMIT",
     "drain_deferred",
     "driver_log_name",
+    "driver_log_name_for",
     "format_utc",
     "is_main_process",
     "on_run_started",
@@ -116,16 +118,14 @@ def _time_prefix(created: float) -> str:
     return cached[1]
 
 
-def _rank() -> str | None:
-    rank = os.environ.get("RANK")
-    if rank is None:
+def _env_int(name: str, default: str | None = None) -> int | None:
+    value = os.environ.get(name, default)
+    if value is None:
         return None
     try:
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            return str(int(rank))
+        return int(value)
     except ValueError:
         return None
-    return None
 
 
 def is_main_process(run: Run) -> bool:
@@ -137,14 +137,22 @@ def is_main_process(run: Run) -> bool:
     return run._owner_pid == -1 and os.environ.get(ENV_OUTPUT_CAPTURED) == "1"
 
 
+def driver_log_name_for(rank: int | None, world_size: int | None, main: bool, pid: int) -> str:
+    """The driver log (name in the run's files) of a process with this rank, world size, role and pid.
+
+    The naming rule of the module doc, without reading the environment: used for this
+    process by :func:`driver_log_name` and by the supervisor for the processes it starts.
+    """
+    if rank is not None and world_size is not None and world_size > 1:
+        return f"logs/driver_log_rank_{rank}.txt"
+    if main:
+        return layout.DRIVER_LOG
+    return f"logs/driver_log_{pid}.txt"
+
+
 def driver_log_name(run: Run) -> str:
     """The name (in the run's files) of the driver log this process writes for ``run``."""
-    rank = _rank()
-    if rank is not None:
-        return f"logs/driver_log_rank_{rank}.txt"
-    if is_main_process(run):
-        return layout.DRIVER_LOG
-    return f"logs/driver_log_{os.getpid()}.txt"
+    return driver_log_name_for(_env_int("RANK"), _env_int("WORLD_SIZE", "1"), is_main_process(run), os.getpid())
 
 
 # -- records logged while no run is active ------------------------------------------

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._driverlog import driver_log_name_for
 from ._errors import UnsupportedConfigurationError
 from ._store import layout
 
@@ -55,10 +56,8 @@ CANCEL_GRACE_SECONDS = 10.0
 
 
 def rank_log_name(rank: int | None, world_size: int) -> str:
-    """The driver log of a process the supervisor starts (the rule of ``runlog._driverlog.driver_log_name``)."""
-    if rank is not None and world_size > 1:
-        return f"logs/driver_log_rank_{rank}.txt"
-    return layout.DRIVER_LOG
+    """The driver log of a process the supervisor starts: its output is captured, so it is a main process."""
+    return driver_log_name_for(rank, world_size, main=True, pid=os.getpid())
 
 
 # -- environments ---------------------------------------------------------------------------
