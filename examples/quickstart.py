@@ -5,6 +5,7 @@ Run it with ``make demo``. It writes to ``./runlog-store`` (or ``$RUNLOG_STORE``
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 
@@ -13,10 +14,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+import runlog  # noqa: E402
 from runlog import Experiment, Run, Workspace  # noqa: E402
+
+log = logging.getLogger("quickstart")
 
 
 def main() -> Run:
+    # The program's own logging reaches the run's driver log with one extra handler.
+    logging.basicConfig(level=logging.INFO, handlers=[logging.StreamHandler(), runlog.RunHandler()])
     ws = Workspace.from_config()
     experiment = Experiment(workspace=ws, name="quickstart")
     random.seed(0)
@@ -30,6 +36,8 @@ def main() -> Run:
             run.log("loss", loss, step=epoch)
             run.log("accuracy", 1 - loss / 2.5, step=epoch)
             run.log_row("per-epoch", epoch=epoch, loss=loss, lr=0.01 * 0.95**epoch)
+            if epoch % 5 == 4:  # a tagged record: a log line and metrics in one call
+                log.info("epoch %d done", epoch, extra=runlog.metrics(val_loss=loss * 1.1, step=epoch))
         run.log_list("layer sizes", [784, 256, 64, 10])
         run.log_table("confusion", {"class": ["cat", "dog"], "precision": [0.91, 0.88], "recall": [0.87, 0.93]})
         xs = [i / 10 for i in range(-30, 31)]
@@ -48,8 +56,9 @@ def main() -> Run:
             shown = value
         print(f"  {name}: {shown}")
     print(f"files: {', '.join(fetched.get_file_names())}")
+    print(f"driver log: {len(fetched.get_details_with_logs()['logFiles']['logs/driver_log.txt'].splitlines())} lines")
     print(f"stored in: {fetched.path}")
-    print(f"look at it with: runlog show {fetched.id}")
+    print(f"look at it with: runlog show {fetched.id}   (or in the browser: runlog ui)")
     return fetched
 
 

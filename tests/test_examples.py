@@ -17,10 +17,15 @@ def test_quickstart_logs_every_metric_kind(tmp_path: Path) -> None:
         [sys.executable, str(EXAMPLES / "quickstart.py")], capture_output=True, text=True, check=True, env=env, cwd=tmp_path
     ).stdout
     assert ": Completed" in out
-    for expected in ("loss: 20 values", "layer sizes: 4 values", "confusion: table with columns", "tanh: images/", "outputs/notes.txt"):
+    for expected in (
+        "loss: 20 values", "val_loss: 4 values", "layer sizes: 4 values", "confusion: table with columns",
+        "tanh: images/", "outputs/notes.txt", "driver log: 4 lines",
+    ):  # fmt: skip
         assert expected in out
     import runlog
 
     run_id = out.split()[1].rstrip(":")
     run = runlog.Workspace(tmp_path / "store").get_run(run_id)
     assert len(run.get_metrics()["loss"]) == 20
+    log = run.get_details_with_logs()["logFiles"]["logs/driver_log.txt"]
+    assert "INFO:quickstart:epoch 19 done" in log
