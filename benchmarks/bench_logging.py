@@ -108,7 +108,7 @@ def main() -> None:
     files: list[object] = []
 
     def write_factory() -> object:
-        fh = open(tmp / f"structlog-{next(counter)}.jsonl", "w")  # noqa: SIM115 - closed at the end
+        fh = open(tmp / f"structlog-{next(counter)}.jsonl", "w")
         files.append(fh)
         return structlog.WriteLoggerFactory(fh)
 

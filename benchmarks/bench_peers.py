@@ -27,9 +27,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import machine  # noqa: E402
+from _harness import machine
 
-import runlog  # noqa: E402
+import runlog
 
 Case = Callable[[int], None]
 
@@ -92,7 +92,7 @@ def runlog_cases(tmp: Path) -> dict[str, tuple[Case, float]]:
         for i in range(n):
             log("loss", i * 0.001, step=i)
 
-    fh = open(tmp / "floor.jsonl", "a")  # noqa: SIM115
+    fh = open(tmp / "floor.jsonl", "a")
 
     def json_floor(n: int) -> None:
         fd, dumps, write, now = fh.fileno(), json.dumps, os.write, time.time
@@ -116,11 +116,13 @@ def mlflow_cases(tmp: Path, tracking_uri: str, label: str) -> dict[str, tuple[Ca
     async_run = client.create_run(exp_id).info.run_id
 
     def sync(n: int) -> None:
+        mlflow.set_tracking_uri(tracking_uri)  # the fluent API is global: each case sets its own
         with mlflow.start_run(run_id=sync_run):
             for i in range(n):
                 mlflow.log_metric("loss", i * 0.001, step=i)
 
     def asynchronous(n: int) -> None:
+        mlflow.set_tracking_uri(tracking_uri)
         with mlflow.start_run(run_id=async_run):
             _marks["calls_start"] = time.perf_counter()
             for i in range(n):

@@ -11,9 +11,12 @@ Run: ``.venv/bin/python benchmarks/bench_upload.py [--points 100000]``.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -128,26 +131,32 @@ def main() -> None:
             for r in range(args.repeat):  # interleaved, so that a busy moment of the machine hits both
                 batch_times.append(bench_log_batch(url, n))
                 runlog_times.append(bench_runlog_sync(url, root / f"store{r}", n))
-            t_runlog, t_batch = min(runlog_times), min(batch_times)
-            t_async = bench_log_metric_async(url, args.async_points) * n / args.async_points
+            with contextlib.redirect_stdout(io.StringIO()):  # mlflow prints "View run ..." lines
+                async_times = [bench_log_metric_async(url, args.async_points) * n / args.async_points]
             for r in range(3):
-                off.append(bench_run_log_cost(None, root / f"store-off{r}", n))
-                on.append(bench_run_log_cost(url, root / f"store-on{r}", n))
-            cost_off, cost_on = min(off), min(on)
+                off.append(bench_run_log_cost(None, root / f"store-off{r}", n) / n * 1e6)
+                on.append(bench_run_log_cost(url, root / f"store-on{r}", n) / n * 1e6)
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(15)
-    print(f"upload of {n:,} points to one MLflow server (sqlite) on 127.0.0.1")
-    print(f"  runlog uploader (runlog sync)          {t_runlog:8.2f} s  {n / t_runlog:10,.0f} points/s")
-    print(f"  MlflowClient.log_batch (1000 per call) {t_batch:8.2f} s  {n / t_batch:10,.0f} points/s")
-    print(
-        f"  mlflow.log_metric(synchronous=False)   {t_async:8.2f} s  {n / t_async:10,.0f} points/s"
-        f"  (measured on {args.async_points:,} points)"
-    )
-    print(f"  runlog vs log_batch: {t_batch / t_runlog:.2f}x   runlog vs async log_metric: {t_async / t_runlog:.1f}x")
-    print(f"run.log cost for {n:,} calls (best of 3)")
-    print(f"  without uploader {cost_off * 1e6 / n:6.2f} us/call   with uploader attached {cost_on * 1e6 / n:6.2f} us/call")
-    print(f"  ratio with/without: {cost_on / cost_off:.2f}")
+    t_runlog = statistics.median(runlog_times)
+    print(f"### Upload of {n:,} points to one MLflow server (sqlite) on 127.0.0.1\n")
+    print("| path | median s | min | max | points/s | ratio: runlog faster by |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for label, times in (
+        ("runlog uploader (`runlog sync`)", runlog_times),
+        ("`MlflowClient.log_batch`, 1000 per call", batch_times),
+        (f"`mlflow.log_metric(synchronous=False)` (measured on {args.async_points:,} points, scaled)", async_times),
+    ):
+        med = statistics.median(times)
+        print(f"| {label} | {med:.2f} | {min(times):.2f} | {max(times):.2f} | {n / med:,.0f} | {med / t_runlog:.2f} |")
+    print(f"\n### `run.log` cost with an uploader attached ({n:,} calls, 3 repetitions)\n")
+    print("| case | median µs/call | min | max | ratio to without |")
+    print("|---|---:|---:|---:|---:|")
+    base = statistics.median(off)
+    for label, values in (("without uploader", off), ("with uploader attached (server up)", on)):
+        med = statistics.median(values)
+        print(f"| {label} | {med:.2f} | {min(values):.2f} | {max(values):.2f} | {med / base:.2f} |")
 
 
 if __name__ == "__main__":
