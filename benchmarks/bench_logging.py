@@ -92,6 +92,15 @@ def main() -> None:
     stdlib_case("RunHandler tagged", run_handler, tagged=True)
     stdlib_case("RunHandler json", lambda: runlog.RunHandler(json=True))
 
+    def json_file_handler() -> logging.Handler:
+        from pythonjsonlogger.json import JsonFormatter
+
+        h = logging.FileHandler(tmp / f"json-{next(counter)}.log")
+        h.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        return h
+
+    stdlib_case("JsonFormatter on FileHandler", json_file_handler)
+
     shared = [structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True)]
 
     def structlog_case(label: str, processors: list[object], factory: Callable[[], object]) -> None:
@@ -131,6 +140,8 @@ def main() -> None:
         ("RunHandler tagged", "FileHandler tagged", "<= 1.3 (the same tagged record through FileHandler)"),
         ("RunHandler tagged", "FileHandler", "(info: vs a plain record through FileHandler)"),
         ("RunHandler json", "FileHandler", "(info)"),
+        ("JsonFormatter on FileHandler", "FileHandler", "(python-json-logger, for comparison)"),
+        ("RunHandler json", "JsonFormatter on FileHandler", "(info: JSON lines vs python-json-logger on a file)"),
         ("structlog JSONRenderer", "structlog JSONRenderer", ""),
         ("structlog RunProcessor", "structlog JSONRenderer", "<= 1.0"),
     ]

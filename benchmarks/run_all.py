@@ -39,6 +39,18 @@ def versions() -> str:
     return ", ".join(found)
 
 
+def _sections(text: str) -> dict[str, str]:
+    """The header ("") and each script's section of a results file, keyed by script name."""
+    found: dict[str, list[str]] = {"": []}
+    key = ""
+    for line in text.splitlines():
+        if line.startswith("## bench_"):
+            key = line.split()[1]
+            found[key] = []
+        found[key].append(line)
+    return {k: "\n".join(v) for k, v in found.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -72,7 +84,14 @@ def main() -> None:
         else:
             sections.append(body.strip() + "\n")
     out = HERE / "results.md"
-    out.write_text("\n".join(sections))
+    if args.only and out.exists():
+        # Keep the other scripts' sections of the last full run; replace only what ran now.
+        old = _sections(out.read_text())
+        new = _sections("\n".join(sections))
+        old.update({k: v for k, v in new.items() if k != ""})
+        out.write_text("\n".join(old.values()))
+    else:
+        out.write_text("\n".join(sections))
     print(f"wrote {out}")
 
 
