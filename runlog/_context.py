@@ -109,19 +109,38 @@ def started(run: Run) -> None:
 
 
 def finished(run: Run) -> None:
+    """Forget ``run`` (ended): every object of this process for the same run is marked finished too.
+
+    A run can be ended through another object than the one that started it
+    (``Run(experiment, run.id).complete()``); the started one must then stop being
+    active and refuse ``run.log`` as well.
+    """
+    global _env_run
     with _lock:
-        if run in _process_runs:
-            _process_runs.remove(run)
-    if _current.get() is run:
+        for other in [r for r in _process_runs if r == run]:
+            other._finished = True
+            _process_runs.remove(other)
+        _uncaught_in.pop(run, None)
+        if _env_run is not None and _env_run == run:
+            _env_run._finished = True
+    current = _current.get()
+    if current is not None and current == run:
+        current._finished = True
         _current.set(None)
 
 
 _uncaught: list[BaseException] = []
+# The last uncaught exception noted while each run was running: only those runs end Failed at exit.
+_uncaught_in: dict[Run, BaseException] = {}
 
 
 def note_uncaught(exc: BaseException) -> None:
-    """Remember an uncaught exception so that runs ended at exit are marked Failed."""
+    """Remember an uncaught exception so that the runs running now, if ended at exit, are marked Failed."""
     _uncaught.append(exc)
+    with _lock:
+        for run in _process_runs:
+            if not run._finished:
+                _uncaught_in[run] = exc
 
 
 @atexit.register
@@ -131,8 +150,11 @@ def _finish_at_exit() -> None:
         if run._finished or run._owner_pid != pid:
             continue
         try:
-            if _uncaught:
-                run.fail(error_details=_uncaught[-1])
+            if run._ended_elsewhere():  # e.g. canceled from another process: keep that status
+                continue
+            uncaught = _uncaught_in.get(run)
+            if uncaught is not None:
+                run.fail(error_details=uncaught)
             else:
                 run.complete()
         except Exception as exc:  # at exit there is nobody left to raise to

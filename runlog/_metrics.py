@@ -145,7 +145,7 @@ def shape_metrics(columns: EventColumns, name: str | None = None) -> dict[str, A
     kinds: dict[str, str] = {}
     values: dict[str, list[Any]] = {}
     for kind, metric, value in zip(columns.kinds, columns.names, columns.values):
-        if name is not None and metric != name:
+        if (name is not None and metric != name) or kind not in KIND_NAMES:  # unknown kinds are ignored
             continue
         bucket = values.get(metric)
         if bucket is None:

@@ -77,6 +77,16 @@ def _new_run_id(experiment: str) -> str:
     return f"{experiment}_{int(time.time())}_{secrets.token_hex(4)}"
 
 
+def validate_run_id(run_id: Any) -> str:
+    """``run_id`` if it can name a run folder (``[\\w\\-.]{1,255}``, not ``.`` or ``..``); else ValueError."""
+    if not isinstance(run_id, str) or not re.fullmatch(r"[\w\-.]{1,255}", run_id) or run_id in (".", ".."):
+        raise ValueError(
+            f"a run id may contain only letters, digits, '_', '-' and '.' (at most 255, not '.' or '..'); "
+            f"got {run_id!r}. Leave run_id out to get a generated one"
+        )
+    return run_id
+
+
 def make_error_details(error: Any, error_code: str | None = None) -> dict[str, Any]:
     """Azure's error shape ``{"code", "message", ...}`` from an exception, str or dict."""
     if isinstance(error, Mapping):
@@ -133,9 +143,7 @@ class Run:
         status: str = RunStatus.RUNNING,
         extra: Mapping[str, Any] | None = None,
     ) -> Run:
-        run_id = run_id or _new_run_id(experiment.name)
-        if not re.match(r"^[\w\-.]{1,255}$", run_id):
-            raise ValueError(f"a run id may contain only letters, digits, '_', '-' and '.'; got {run_id!r}")
+        run_id = validate_run_id(run_id or _new_run_id(experiment.name))
         run_dir = layout.run_dir(experiment.workspace.store, experiment.name, run_id)
         if (run_dir / layout.RUN_RECORD).exists():
             raise ValueError(f"a run with id {run_id!r} already exists in experiment {experiment.name!r}")
@@ -513,7 +521,25 @@ class Run:
     def _set_status(self, status: str, details: Any = None) -> None:
         self._writer.meta("status", status, details)
 
+    def _ended_elsewhere(self) -> bool:
+        """True (and this object marked finished) when the store says the run ended already.
+
+        Another process (``run.cancel()`` from elsewhere, a wait that found the supervisor
+        gone) may have ended the run while this object still thinks it open.
+        """
+        if self._finished or self.get_status() not in RunStatus.TERMINAL:
+            return False
+        self._finished = True
+        _context.finished(self)
+        self._writer.close()
+        self._finish_upload()
+        return True
+
     def _end(self, status: str, details: dict[str, Any] | None = None) -> None:
+        if not self._finished:
+            current = self.get_status()
+            if current in RunStatus.TERMINAL and current != status:
+                self._ended_elsewhere()
         if self._finished:
             current = self.get_status()
             if current == status:
@@ -674,7 +700,7 @@ class Run:
     def __exit__(self, exc_type: builtins.type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if self._context_tokens:
             _context.pop(self._context_tokens.pop())
-        if self._finished:
+        if self._finished or self._ended_elsewhere():
             return
         if exc is None or (isinstance(exc, SystemExit) and exc.code in (0, None)):
             self.complete()

@@ -408,7 +408,7 @@ def submit(
     ended run is returned.
     """
     from . import _snapshot
-    from ._run import Run, RunStatus, _new_run_id
+    from ._run import Run, RunStatus, _new_run_id, validate_run_id
 
     if kwargs:
         raise TypeError(f"experiment.submit() got unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
@@ -436,7 +436,7 @@ def submit(
                 f"script {script_name!r} is excluded from the snapshot by an ignore file (.gitignore or "
                 f".runlogignore) in {source}; un-ignore it (e.g. '!{script_name}' in .runlogignore)"
             )
-    run_id = run_id or _new_run_id(experiment.name)
+    run_id = validate_run_id(run_id or _new_run_id(experiment.name))
     run_dir = layout.run_dir(store, experiment.name, run_id)
     if (run_dir / layout.RUN_RECORD).exists():
         raise ValueError(f"a run with id {run_id!r} already exists in experiment {experiment.name!r}")

@@ -231,12 +231,7 @@ class Supervisor:
                 proc.stderr.tick()  # type: ignore[union-attr]
             self.poll_processes()
             now = time.monotonic()
-            if deadline is not None and now > deadline and self.cancel_reason is None:
-                self.request_cancel(f"the run exceeded max_run_duration_seconds={limit}")
-            if self.cancel_at is not None and now > self.cancel_at and not self.killed:
-                self.say("processes still running after SIGTERM: SIGKILL")
-                self.signal_groups(signal.SIGKILL)
-                self.killed = True
+            self.enforce_limits(now, deadline, limit)
             if all(p.returncode is not None for p in self.procs):
                 all_exited_at = all_exited_at or now
                 # A process the script started may still hold the pipe: stop it, then stop reading.
@@ -251,10 +246,22 @@ class Supervisor:
                         sel.unregister(key.fileobj)
                         key.fileobj.close()  # type: ignore[union-attr]
         sel.close()
+        # Every pipe is closed, but a process may still run (it closed its stdout and stderr):
+        # the duration limit and a cancel's SIGKILL still apply.
         while any(p.returncode is None for p in self.procs):
             self.poll_processes()
+            self.enforce_limits(time.monotonic(), deadline, limit)
             time.sleep(0.05)
         self.signal_groups(signal.SIGKILL)  # nothing the script started outlives the run
+
+    def enforce_limits(self, now: float, deadline: float | None, limit: Any) -> None:
+        """Cancel past ``max_run_duration_seconds``; SIGKILL what a cancel's SIGTERM did not stop."""
+        if deadline is not None and now > deadline and self.cancel_reason is None:
+            self.request_cancel(f"the run exceeded max_run_duration_seconds={limit}")
+        if self.cancel_at is not None and now > self.cancel_at and not self.killed:
+            self.say("processes still running after SIGTERM: SIGKILL")
+            self.signal_groups(signal.SIGKILL)
+            self.killed = True
 
     def poll_processes(self) -> None:
         for proc in self.procs:

@@ -330,10 +330,10 @@ def _matches(have: Mapping[str, str], want: str | Mapping[str, str] | None) -> b
 
 
 def validate_experiment_name(name: Any) -> None:
-    if not isinstance(name, str) or not _EXPERIMENT_NAME.match(name):
+    if not isinstance(name, str) or not _EXPERIMENT_NAME.fullmatch(name):
         got = f"{name!r}" if isinstance(name, str) else f"a {type(name).__name__}"
         suggestion = re.sub(r"[^\w\-]+", "-", name).strip("-_")[:255] if isinstance(name, str) else ""
-        fix = f" Try {suggestion!r}." if suggestion and _EXPERIMENT_NAME.match(suggestion) else ""
+        fix = f" Try {suggestion!r}." if suggestion and _EXPERIMENT_NAME.fullmatch(suggestion) else ""
         raise InvalidExperimentName(
             "an experiment name must start with a letter or digit and contain only letters, digits, "
             f"'_' and '-' (at most 255 characters, no spaces); got {got}.{fix}",

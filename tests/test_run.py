@@ -416,3 +416,73 @@ def test_get_context_finds_the_run_named_by_the_environment(exp: Experiment, sto
     assert proc.stdout.strip() == run.id
     assert run.get_metrics() == {"from_child": 1}
     assert run.get_status() == "Running"  # the child does not own the run: it does not complete it
+
+
+def test_a_run_ended_through_another_handle_is_no_longer_active_or_open(exp: Experiment) -> None:
+    """Run(exp, id).complete() on a run started here ends it for the original object too: not active, not loggable."""
+    from runlog import _context
+
+    run = exp.start_logging()
+    Run(exp, run.id).complete()
+    assert _context.active_run() is None
+    with pytest.raises(runlog.RunFinishedError, match="is Completed"):
+        run.log("x", 1)
+
+
+def test_a_run_ended_by_another_process_keeps_that_status(exp: Experiment) -> None:
+    """A run canceled by another process is not turned Completed by this one (with-block exit or interpreter exit)."""
+    from runlog import _context
+    from runlog._store import RunWriter
+
+    with exp.start_logging() as run:
+        RunWriter(run.path).meta("status", "Canceled", None)  # what run.cancel() in another process writes
+    assert run.get_status() == "Canceled"
+    assert _context.active_run() is None
+
+    left_open = exp.start_logging()
+    RunWriter(left_open.path).meta("status", "Failed", {"error": {"code": "UserError", "message": "elsewhere"}})
+    _context._finish_at_exit()
+    assert left_open.get_status() == "Failed"
+    with pytest.raises(runlog.InvalidStatusTransition, match="already Failed"):
+        left_open.complete()
+
+
+@pytest.mark.parametrize("bad", ["..", ".", "ok\n"])
+def test_run_ids_that_leave_the_runs_folder_are_refused(exp: Experiment, bad: str) -> None:
+    """child_run(run_id=...) refuses '.', '..' and ids with a trailing newline, creating nothing outside the run."""
+    parent = exp.start_logging()
+    before = sorted(p.name for p in exp.path.iterdir())
+    with pytest.raises(ValueError, match="run id may contain only"):
+        parent.child_run(run_id=bad)
+    assert sorted(p.name for p in exp.path.iterdir()) == before
+    assert not (exp.path / "run.json").exists()
+
+
+def test_get_metrics_ignores_metric_kinds_it_does_not_know(exp: Experiment) -> None:
+    """Events of a kind a newer writer added are ignored: no empty entry, no change of another metric's shape."""
+    run = exp.start_logging()
+    run._writer.metric("z", "acc", '{"future": 1}')  # an unknown kind first...
+    run.log("acc", 0.9)  # ...then a scalar: still a bare value
+    run.log("loss", 0.5)
+    run._writer.metric("z", "only_new", "1")
+    assert run.get_metrics() == {"acc": 0.9, "loss": 0.5}
+    assert run.get_metrics(name="only_new") == {}
+
+
+def test_a_thread_crash_during_an_earlier_run_does_not_fail_a_later_run_at_exit(exp: Experiment) -> None:
+    """Only the runs that were running when a thread died uncaught end Failed at interpreter exit."""
+    from runlog import _context
+
+    first = exp.start_logging()
+    _context.note_uncaught(ZeroDivisionError("a worker thread died"))  # what threading.excepthook notes
+    first.complete()  # the program ended this one explicitly
+    later = exp.start_logging()  # left open: ended by the exit hook
+    running_during_crash = exp.start_logging()
+    _context.note_uncaught(RuntimeError("crash while both were running"))
+    _context._finish_at_exit()
+    assert first.get_status() == "Completed"
+    assert running_during_crash.get_status() == "Failed"
+    assert later.get_status() == "Failed"  # it was running when the RuntimeError was noted
+    another = exp.start_logging()
+    _context._finish_at_exit()
+    assert another.get_status() == "Completed"

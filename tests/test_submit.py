@@ -533,3 +533,20 @@ def test_interpreter_path_picks_the_interpreter(tmp_path: Path, exp: Experiment)
     default = exp.submit(ScriptRunConfig(source_directory=".", script="which.py"))
     assert default._record["interpreter"] == sys.executable
     default.wait_for_completion()
+
+
+def test_submit_refuses_a_run_id_outside_the_experiment_before_creating_anything(exp: Experiment, store: Path) -> None:
+    """submit(run_id='..') raises the run-id error and creates no folder or supervisor log outside the run."""
+    write(Path("ok.py"), "print('hi')\n")
+    before = sorted(str(p.relative_to(store)) for p in store.rglob("*"))
+    with pytest.raises(ValueError, match="run id may contain only"):
+        exp.submit(ScriptRunConfig(source_directory=".", script="ok.py"), run_id="..")
+    assert sorted(str(p.relative_to(store)) for p in store.rglob("*")) == before
+
+
+def test_max_run_duration_applies_to_a_script_that_closed_its_output(exp: Experiment) -> None:
+    """A script that closed stdout and stderr (the capture has nothing left to read) is still stopped at max_run_duration_seconds."""
+    write(Path("quiet.py"), "import os, time\nos.close(1)\nos.close(2)\ntime.sleep(30)\n")
+    run = exp.submit(ScriptRunConfig(source_directory=".", script="quiet.py", max_run_duration_seconds=1))
+    assert run.wait_for_completion()["status"] == "Canceled"
+    assert "max_run_duration_seconds=1" in log_text(run, "logs/supervisor_log.txt")

@@ -73,3 +73,9 @@ def test_experiment_needs_a_workspace() -> None:
     """Passing something else than a Workspace is a TypeError that shows the right call."""
     with pytest.raises(TypeError, match="Workspace.from_config"):
         Experiment("not a workspace", "x")  # type: ignore[arg-type]
+
+
+def test_an_experiment_name_with_a_trailing_newline_is_refused() -> None:
+    """'name\\n' is not a valid experiment name (a regex '$' would accept it)."""
+    with pytest.raises(runlog.InvalidExperimentName, match="must start with a letter"):
+        Experiment(Workspace.from_config(), "mnist\n")
