@@ -240,7 +240,7 @@ class Run:
 
     @display_name.setter
     def display_name(self, value: str) -> None:
-        self._writer.meta("name", None, str(value))
+        self._meta("name", None, str(value))
 
     @property
     def name(self) -> str:
@@ -252,7 +252,7 @@ class Run:
 
     @description.setter
     def description(self, value: str) -> None:
-        self._writer.meta("description", None, str(value))
+        self._meta("description", None, str(value))
 
     @property
     def status(self) -> str:
@@ -278,9 +278,14 @@ class Run:
                 status=status,
             )
 
+    def _meta(self, kind: str, key: str | None, value: Any = None) -> None:
+        # Only a running run started here keeps its meta file open; a fetched or ended one
+        # (tagged after the fact, maybe one of thousands) opens and closes it per event.
+        self._writer.meta(kind, key, value, keep_open=not self._finished and self._owner_pid == os.getpid())
+
     def _describe(self, name: str, description: str | None) -> None:
         if description:
-            self._writer.meta("metric_description", name, str(description))
+            self._meta("metric_description", name, str(description))
 
     def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:
         """Log one value of metric ``name`` (int, float, bool, str, None or a numpy scalar)."""
@@ -442,7 +447,7 @@ class Run:
         """Set tag ``key`` (value ``""`` when omitted; values are stored as strings)."""
         if not isinstance(key, str) or not key:
             raise ValueError(f"a tag key must be a non-empty str; got {key!r}")
-        self._writer.meta("tag", key, "" if value is None else str(value))
+        self._meta("tag", key, "" if value is None else str(value))
 
     def set_tags(self, tags: Mapping[str, Any] | Iterable[str]) -> None:
         items = tags.items() if isinstance(tags, Mapping) else ((t, None) for t in tags)
@@ -454,7 +459,7 @@ class Run:
 
     def remove_tags(self, tags: str | Iterable[str]) -> None:
         for key in [tags] if isinstance(tags, str) else tags:
-            self._writer.meta("untag", key, None)
+            self._meta("untag", key, None)
 
     def add_properties(self, properties: Mapping[str, Any]) -> None:
         """Add properties; they are immutable: a key keeps its first value."""
@@ -466,7 +471,7 @@ class Run:
                 )
         for key, value in properties.items():
             if key not in current:
-                self._writer.meta("prop", str(key), str(value))
+                self._meta("prop", str(key), str(value))
 
     def get_properties(self) -> dict[str, str]:
         return dict(self._reader.state().properties)
@@ -519,7 +524,7 @@ class Run:
         return details
 
     def _set_status(self, status: str, details: Any = None) -> None:
-        self._writer.meta("status", status, details)
+        self._meta("status", status, details)
 
     def _ended_elsewhere(self) -> bool:
         """True (and this object marked finished) when the store says the run ended already.

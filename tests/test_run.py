@@ -486,3 +486,33 @@ def test_a_thread_crash_during_an_earlier_run_does_not_fail_a_later_run_at_exit(
     another = exp.start_logging()
     _context._finish_at_exit()
     assert another.get_status() == "Completed"
+
+
+def _store_fds(store: Path) -> list[str]:
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(store)):
+            found.append(target)
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_tagging_ended_or_fetched_runs_keeps_no_descriptor_open(exp: Experiment, store: Path) -> None:
+    """Tags, properties and names set on a finished run, or through a fetched Run, leave no file open (long sweeps)."""
+    for _ in range(3):
+        run = exp.start_logging()
+        run.log("x", 1)
+        run.complete()
+        run.tag("after", "done")  # as the logging-api notebook does on the fetched run
+        Run(exp, run.id).add_properties({"score": 1})
+        run.display_name = "renamed"
+        assert run.get_tags() == {"after": "done"} and run.get_properties() == {"score": "1"}
+    running = exp.start_logging()
+    fetched = Run(exp, running.id)
+    fetched.tag("from", "elsewhere")
+    running.complete()
+    assert _store_fds(store) == []

@@ -226,13 +226,25 @@ class RunWriter:
             fd = self._open_metrics()
         self._write(fd, line.encode())
 
-    def meta(self, kind: str, key: str | None, value: Any = None) -> None:
-        """Append a status, tag, property or description event."""
+    def meta(self, kind: str, key: str | None, value: Any = None, *, keep_open: bool = True) -> None:
+        """Append a status, tag, property or description event.
+
+        ``keep_open=False`` (a run that has ended, or one this process only looks at):
+        the file is closed again unless this process had it open already, so that
+        tagging many such runs in one process keeps no descriptor per run.
+        """
         line = json.dumps([kind, key, value, None, _now()], ensure_ascii=True, default=repr) + "\n"
         fd = self._meta_fd
-        if fd < 0:
-            fd = self._open_meta()
-        self._write(fd, line.encode())
+        if fd >= 0 or keep_open:
+            if fd < 0:
+                fd = self._open_meta()
+            self._write(fd, line.encode())
+            return
+        fd = self._open(self._events_dir / (self._proc_id() + layout.META_SUFFIX))
+        try:
+            self._write(fd, line.encode())
+        finally:
+            os.close(fd)
 
     # -- logs and files -----------------------------------------------------------
 
