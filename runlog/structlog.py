@@ -90,6 +90,7 @@ class RunProcessor:
         self._sink: tuple[Run, int, str] | None = None
         _driverlog.structlog_used = True
         self._warned = False
+        self._warned_metrics: set[str] = set()
 
     def __repr__(self) -> str:
         return f"RunProcessor(renderer={self.renderer!r}, drop={self.drop})"
@@ -122,7 +123,10 @@ class RunProcessor:
                 writer = run._writer
                 writer.write_log(line, sink[2])
                 if tagged:
-                    writer.scalars(tagged, step)
+                    try:
+                        writer.scalars(tagged, step)
+                    except TypeError:  # InvalidMetricValue: store the good values, warn once per bad name
+                        self._store_each(writer, tagged, step, event_dict.get("event"))
         except Exception as exc:  # a logging call never fails because of runlog
             if not self._warned:
                 self._warned = True
@@ -144,6 +148,30 @@ class RunProcessor:
             if self.drop:
                 raise structlog.DropEvent
         return event_dict
+
+    def _store_each(self, writer: Any, values: dict[str, Any], step: Any, event: Any) -> None:
+        from ._store.writer import encode_step
+
+        problems: list[tuple[str, str]] = []
+        try:
+            encode_step(step)
+        except TypeError as exc:
+            problems.append(("step", f"{exc}; the event's metrics were not stored"))
+        else:
+            for name, value in values.items():
+                try:
+                    writer.scalar(name, value, step)
+                except TypeError as exc:
+                    problems.append((str(name), str(exc)))
+        for key, problem in problems:
+            if key not in self._warned_metrics:
+                self._warned_metrics.add(key)
+                _log.warning(
+                    "a tagged metric of the structlog event %r was not stored: %s. "
+                    "Set the level of the 'runlog' logger to DEBUG for details",
+                    event,
+                    problem,
+                )
 
     def _render(self, logger: Any, method_name: str, event_dict: EventDict, record: Any) -> str:
         ids = current_trace_ids() if "opentelemetry.trace" in _modules else None

@@ -230,3 +230,18 @@ def test_structlog_example_runs(store: Path) -> None:
     events = [json.loads(x) for x in log.read_text().splitlines()]
     assert [e["event"] for e in events][:2] == ["training started", "a stdlib record from a library"]
     assert sum(1 for e in events if "metrics" in e) == 3
+
+
+def test_a_bad_tagged_value_keeps_the_good_ones(exp: runlog.Experiment, caplog: pytest.LogCaptureFixture) -> None:
+    """metrics= with one bad value: the other values and the line are stored, one WARNING per bad name (as RunHandler)."""
+    structlog.configure(processors=[structlog.processors.add_log_level, RunProcessor(drop=True)])
+    run = exp.start_logging()
+    log = structlog.get_logger()
+    with caplog.at_level(logging.WARNING, logger="runlog"):
+        log.info("mixed", metrics={"good": 1.0, "bad": [1, 2]})
+        log.info("mixed", metrics={"good": 2.0, "bad": [1, 2]})
+        log.info("other", metrics={"good": 3.0, "worse": [3]})
+    assert run.get_metrics() == {"good": [1.0, 2.0, 3.0]}
+    warned = [r.getMessage() for r in caplog.records if "was not stored" in r.getMessage()]
+    assert len(warned) == 2 and "'bad'" in warned[0] and "'worse'" in warned[1]
+    assert [json.loads(x)["event"] for x in driver_lines(run)] == ["mixed", "mixed", "other"]
