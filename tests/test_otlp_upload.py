@@ -544,3 +544,73 @@ def test_parse_line_layouts() -> None:
     )
     assert (ns, level, number, logger, body, attrs) == (1795789729_500_000_000, "ERROR", 17, "x", "m", {"user": "ada"})
     assert parse_line("Epoch 1/3 ... 100%") == (0, "", 0, "", "Epoch 1/3 ... 100%", {}, b"", b"")
+
+
+class _Redirecting:
+    """An endpoint in front of a login page: every POST answers 302 to /login, whose GET answers 200."""
+
+    def __init__(self) -> None:
+        self.gets: list[dict[str, str]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                self.send_response(302)
+                self.send_header("Location", "/login")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_GET(self) -> None:
+                outer.gets.append({k.lower(): v for k, v in self.headers.items()})
+                payload = b"<html>please log in</html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+
+def test_a_redirect_is_not_taken_for_an_acknowledgement(exp: runlog.Experiment) -> None:
+    """A 302 answer to a POST is not followed as a GET (whose 200 would mark unsent data as sent, with the headers)."""
+    endpoint = _Redirecting()
+    try:
+        run = exp.start_logging()
+        run.log("x", 1.0)
+        run._writer.write_log("a line\n")
+        run.complete()
+        target = OtlpTarget(endpoint.url, headers={"authorization": "Bearer s3cr3t-token"})
+        uploader = Uploader(run.path, target, fast_options())
+        assert uploader.sync(timeout=30)
+    finally:
+        endpoint.stop()
+    assert endpoint.gets == []  # neither the data nor the credentials went anywhere else
+    assert uploader.stats.dead_letters >= 1  # refused, set aside (not counted as delivered)
+    assert "302" in (run.path / "upload" / f"{target.name}.dead.jsonl").read_text()
+
+
+def test_a_header_value_with_a_newline_is_refused_without_showing_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A credential with a stray line break is trimmed at its ends and refused inside, naming the header, never its value."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s3cr3t%0A")
+    assert OtlpConfig("http://collector:4318").headers["logs"] == {"x-api-key": "s3cr3t"}
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s3cr3t%0Ainside")
+    with pytest.raises(ValueError, match="x-api-key") as info:
+        OtlpTarget("http://collector:4318")
+    assert "s3cr3t" not in str(info.value)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_HEADERS")
+    with pytest.raises(ValueError, match="authorization") as info:
+        OtlpTarget("http://collector:4318", headers={"authorization": "Bearer s3cr3t\r\nx"})
+    assert "s3cr3t" not in str(info.value)

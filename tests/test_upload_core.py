@@ -295,3 +295,32 @@ def test_an_unexpected_target_error_does_not_kill_the_uploader(run: runlog.Run, 
     assert up.finish(5.0)
     assert [p[1] for p in target.points()] == [1]
     assert any("boom" in r.getMessage() for r in caplog.records)
+
+
+def test_a_file_that_keeps_growing_does_not_starve_the_rest_of_the_pass(run: runlog.Run) -> None:
+    """A pass sends what an events file held when the pass began; events logged meanwhile wait for the next pass.
+
+    Otherwise a training loop that logs as fast as the server takes it keeps the uploader on
+    that one file: tags, files, other processes' events and the final status never go.
+    """
+    for i in range(5):
+        run.log("a", i)
+    run.tag("t", "v")
+    appended = []
+
+    class Racing(MemoryTarget):
+        def send_metrics(self, events: Sequence[MetricEvent]) -> None:
+            super().send_metrics(events)
+            if len(appended) < 200:  # the loop logs on while each batch travels
+                appended.append(1)
+                run.log("a", 100 + len(appended))
+
+    target = Racing(max_points=1)
+    up = uploader(run, target)
+    assert up._try_lock()
+    up.step()
+    assert [p[1] for p in target.points()] == [0, 1, 2, 3, 4]
+    assert [e.key for c in target.meta_calls for e in c if e.kind == "tag"] == ["t"]
+    up.step()  # the next pass picks up what was logged during the first one
+    assert [p[1] for p in target.points()][:10] == [0, 1, 2, 3, 4, 101, 102, 103, 104, 105]
+    up._unlock()

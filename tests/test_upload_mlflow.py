@@ -463,3 +463,45 @@ def test_a_run_create_whose_answer_is_lost_does_not_create_a_second_run(exp: run
     assert lost and len(fake.runs) == 1
     assert fake.history(fake.only_run(), "a") == [(1.0, 0)]
     assert sum(p.endswith("runs/create") for p in fake.paths()) == 1
+
+
+def test_a_token_with_a_stray_newline_is_sent_clean_and_never_shown(
+    exp: runlog.Experiment, fake: FakeMlflow, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A token read from a mounted secret ends with a newline: it is stripped; a control character inside is refused unnamed."""
+    caplog.set_level(logging.DEBUG)
+    run = offline_run(exp)
+    run.log("a", 1.0)
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "s3cret-token\n")
+    sync(run)
+    assert all(r.headers["Authorization"] == "Bearer s3cret-token" for r in fake.requests)
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "s3cret\ntoken")
+    with pytest.raises(ValueError, match="MLFLOW_TRACKING_TOKEN") as info:
+        MlflowTarget(URI)
+    assert "s3cret" not in str(info.value)
+
+
+def test_a_request_the_client_cannot_send_is_reported_without_its_headers() -> None:
+    """httpx's LocalProtocolError quotes the offending header value (a credential): the upload error never carries it."""
+
+    def bad_header(request: httpx.Request) -> httpx.Response:
+        raise httpx.LocalProtocolError("Illegal header value b'Bearer s3cret-token\\x00'")
+
+    target = MlflowTarget(URI, transport=httpx.MockTransport(bad_header), options=fast_options())
+    with pytest.raises(UploadUnavailable) as info:
+        target._request_once("GET", "mlflow/experiments/get-by-name", "look up experiment 'e'")
+    assert "s3cret-token" not in str(info.value) and "LocalProtocolError" in str(info.value)
+    target.close()
+
+
+def test_retry_after_dates_without_a_zone_are_gmt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP dates are GMT in all three formats; asctime's has no zone and must not be read as local time."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        now = 784111777.0 - 10  # 10 s before Sun, 06 Nov 1994 08:49:37 GMT
+        for value in ("Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"):
+            assert parse_retry_after(value, now=now) == pytest.approx(10.0), value
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

@@ -448,13 +448,20 @@ class Uploader:
 
     def _send_metric_files(self) -> None:
         for path in self._event_files(layout.METRICS_SUFFIX):
-            while self._send_metric_chunk(path):
+            # Up to the size the file has now: what a training loop logs while this pass runs
+            # waits for the next pass, so a file that grows as fast as the server takes it
+            # cannot keep the pass from the other files, the meta events, files and status.
+            end = _size(path)
+            while self._send_metric_chunk(path, end):
                 pass
 
-    def _send_metric_chunk(self, path: Path) -> bool:
-        """Send the next chunk of ``path``; False when the file is caught up."""
+    def _send_metric_chunk(self, path: Path, end: int) -> bool:
+        """Send the next chunk of ``path`` below byte ``end``; False when that much is caught up."""
         done = self.cursor.metrics.get(path.name) or FileCursor()
-        data = _read_whole_lines(path, done.offset, self.options.read_chunk)
+        if done.offset >= end:
+            return False
+        # (at least 64 KiB: a line still being written at `end` must not be read a byte at a time)
+        data = _read_whole_lines(path, done.offset, min(self.options.read_chunk, max(end - done.offset, 64 << 10)))
         if not data:
             return False
         work = done.copy()

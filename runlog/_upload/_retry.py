@@ -14,6 +14,7 @@ Waits grow exponentially with jitter (tenacity), or follow ``Retry-After``.
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import json
 import logging
@@ -100,6 +101,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # asctime's format has no zone; HTTP dates are always GMT
+        when = when.replace(tzinfo=datetime.timezone.utc)
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 

@@ -160,10 +160,17 @@ class MlflowTarget:
         headers = {"User-Agent": "runlog"}
         auth: Any = None
         user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
-        token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+        # A token read from a file or a mounted secret often ends with a newline: an HTTP client
+        # refuses that header and quotes its value (the credential) in its error.
+        token = (os.environ.get("MLFLOW_TRACKING_TOKEN") or "").strip()
         if user and password:
             auth = httpx.BasicAuth(user, password)
         elif token:
+            if any(ord(c) < 32 or ord(c) == 127 for c in token):
+                raise ValueError(
+                    "MLFLOW_TRACKING_TOKEN contains a control character (a line break?), which cannot be sent in an "
+                    "HTTP header; set it to the token alone"
+                )
             headers["Authorization"] = f"Bearer {token}"
         verify: Any = True
         if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() in ("1", "true"):
@@ -223,6 +230,9 @@ class MlflowTarget:
             response = self._client.request(method, url, json=body, params=params, content=content, headers=headers)
         except httpx.TimeoutException as exc:
             raise UploadUnavailable(f"{what}: no answer from {self.endpoint} in time ({type(exc).__name__})") from exc
+        except httpx.LocalProtocolError as exc:
+            # Its message quotes the offending header value, which may be a credential.
+            raise UploadUnavailable(f"{what}: the request to {self.endpoint} could not be sent ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
             raise UploadUnavailable(f"{what}: cannot reach {self.endpoint} ({type(exc).__name__}: {exc})") from exc
         if response.status_code >= 300:

@@ -28,6 +28,7 @@ import calendar
 import datetime as _dt
 import gzip
 import hashlib
+import http.client
 import json
 import logging
 import os
@@ -96,8 +97,18 @@ def parse_headers(text: str | None) -> dict[str, str]:
         if not sep or not key.strip():
             _log.warning("ignoring a malformed OTLP header entry (expected key=value); check OTEL_EXPORTER_OTLP_HEADERS")
             continue
-        headers[urllib.parse.unquote(key.strip()).lower()] = urllib.parse.unquote(value.strip())
+        headers[urllib.parse.unquote(key.strip()).lower()] = urllib.parse.unquote(value.strip()).strip()
     return headers
+
+
+def _check_headers(headers: Mapping[str, str]) -> None:
+    """Refuse a header an HTTP client cannot send, naming it but never its value (often a credential)."""
+    for key, value in headers.items():
+        if any(ord(c) < 32 or ord(c) == 127 for c in key + value) or not key:
+            raise ValueError(
+                f"the OTLP header {key!r} has a control character (a line break?) in its name or value, which "
+                f"cannot be sent over HTTP; check OTEL_EXPORTER_OTLP_HEADERS or the headers passed"
+            )
 
 
 def _signal_url(signal: str, base: str | None, explicit: str | None) -> str:
@@ -145,9 +156,14 @@ class OtlpConfig:
                     f"got {redact(url)!r}. Set OTEL_EXPORTER_OTLP_ENDPOINT or pass endpoint="
                 )
         self.headers = {
-            signal: {**parse_headers(_env(signal.upper(), "HEADERS")), **{k.lower(): v for k, v in (headers or {}).items()}}
+            signal: {
+                **parse_headers(_env(signal.upper(), "HEADERS")),
+                **{k.strip().lower(): str(v).strip() for k, v in (headers or {}).items()},
+            }
             for signal in ("logs", "metrics")
         }
+        for signal_headers in self.headers.values():
+            _check_headers(signal_headers)
         self.timeout = {signal: timeout if timeout is not None else _timeout_from_env(signal) for signal in ("logs", "metrics")}
         self.compression = {signal: (compression or _env(signal.upper(), "COMPRESSION") or "none").lower() for signal in ("logs", "metrics")}
         for value in self.compression.values():
@@ -203,6 +219,16 @@ _SEVERITY = {
     "TRACE": 1, "DEBUG": 5, "INFO": 9, "NOTICE": 10, "WARN": 13, "WARNING": 13,
     "ERROR": 17, "EXCEPTION": 17, "CRITICAL": 21, "FATAL": 21,
 }  # fmt: skip
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A 3xx is an answer, not an acknowledgement: urllib would turn the POST into a GET of the
+    new address (with the headers, i.e. the credentials) and take that GET's 200 for success."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
 _TEXT_LINE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z ([A-Z][A-Z0-9_]*):([^:]*):(.*)", re.S)
 _TRACE_SUFFIX = re.compile(r" trace_id=([0-9a-f]{32}) span_id=([0-9a-f]{16})$")
 _second_cache: dict[str, int] = {}
@@ -556,7 +582,7 @@ class OtlpTarget:
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         where = redact(url)
         try:
-            with urllib.request.urlopen(request, timeout=self.config.timeout[signal]) as response:
+            with _opener.open(request, timeout=self.config.timeout[signal]) as response:
                 answer = response.read()
                 content_type = response.headers.get("Content-Type", "")
         except urllib.error.HTTPError as exc:
@@ -565,6 +591,8 @@ class OtlpTarget:
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise UploadUnavailable(f"{where}: {reason}") from exc
+        except http.client.HTTPException as exc:  # e.g. an answer cut short (IncompleteRead): worth retrying
+            raise UploadUnavailable(f"{where}: {type(exc).__name__}") from exc
         self._check_partial_success(signal, answer, content_type, where)
 
     def _check_partial_success(self, signal: str, answer: bytes, content_type: str, where: str) -> None:
@@ -607,7 +635,11 @@ def _error(status: int, headers: Any, body: str, signal: str, where: str) -> Upl
     error = error_for_response(status, headers, body, what=f"OTLP {signal}", where=where)
     if not isinstance(error, UploadRejected):
         return error
-    if status in (401, 403):
+    if 300 <= status < 400:
+        location = headers.get("Location") if headers is not None else None
+        to = f" to {redact(urllib.parse.urljoin(where, location))}" if location else ""
+        hint = f"the endpoint redirects{to}: set OTEL_EXPORTER_OTLP_ENDPOINT (or the endpoint passed) to the final address"
+    elif status in (401, 403):
         hint = "check the credentials: set OTEL_EXPORTER_OTLP_HEADERS (e.g. authorization=Bearer%20<token>)"
     elif status == 404:
         hint = "check the endpoint: OTEL_EXPORTER_OTLP_ENDPOINT is the base URL (http://host:4318), /v1/logs and /v1/metrics are appended"
