@@ -179,8 +179,32 @@ def _json_default(value: Any) -> Any:
     return repr(value)
 
 
+def _jsonable(value: Any, depth: int = 0) -> Any:
+    """``value`` with mapping keys JSON can hold, and no cycles (deep or odd parts as their repr)."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if depth > 20:
+        return repr(value)
+    if isinstance(value, Mapping):
+        return {
+            (k if k is None or isinstance(k, (str, int, float, bool)) else repr(k)): _jsonable(v, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v, depth + 1) for v in value]
+    return _json_default(value)
+
+
+def _to_json(value: Any, **options: Any) -> str:
+    """``json.dumps`` that never fails: a record that JSON cannot hold as such must not cost its batch."""
+    try:
+        return json.dumps(value, ensure_ascii=False, default=_json_default, **options)
+    except (TypeError, ValueError, RecursionError):  # e.g. tuple keys, a cycle
+        return json.dumps(_jsonable(value), ensure_ascii=False, default=_json_default, **options)
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=_json_default, separators=(", ", ": "))
+    return _to_json(value, separators=(", ", ": "))
 
 
 def _severity(log_record: Any) -> str:
@@ -237,7 +261,7 @@ class _Converted:
             if trace_id:
                 obj["trace_id"] = _hex_trace_id(trace_id)
                 obj["span_id"] = _hex_span_id(log_record.span_id)
-            self.line = json.dumps(obj, ensure_ascii=False, default=_json_default) + "\n"
+            self.line = _to_json(obj) + "\n"
             return
         message = body if body_is_str else ("" if body is None else _dumps(body))
         line = f"{_utc_time(ns)} {_severity(log_record)}:{self.scope}:{message}"
@@ -263,7 +287,7 @@ class _Converted:
             if tagged and body_is_str:
                 self.metrics, self.step = tagged_metrics(body, attributes)
         if trace_id:
-            line = f"{line} trace_id={trace_id:032x} span_id={log_record.span_id:016x}"
+            line = f"{line} trace_id={trace_id:032x} span_id={_hex_span_id(log_record.span_id) or '0' * 16}"
         if stacktrace:
             line = f"{line}\n{str(stacktrace).rstrip()}"
         self.line = line + "\n"

@@ -55,6 +55,10 @@ def sparkline_svg(xs: list[float], ys: list[float | None], width: int = 240, hei
     )
 
 
+def _number(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, (int, float)) else escape(str(value))
+
+
 class RunDetails:
     """A self-updating notebook view of a run.
 
@@ -78,13 +82,14 @@ class RunDetails:
 
     def _charts_html(self, detail: dict[str, Any]) -> str:
         cells = []
-        chartable = [m for m in detail["metrics_list"] if m.get("kind") in ("s", "l") and isinstance(m.get("min"), float)]
+        # min/max are None without a number, and the strings "Infinity"/"-Infinity" for infinite values.
+        chartable = [m for m in detail["metrics_list"] if m.get("kind") in ("s", "l") and m.get("min") is not None]
         for metric in chartable[:MAX_CHARTS]:
             series = self._query.series(self.run.id, metric["name"], points=200)
             cells.append(
                 '<div style="display:inline-block;margin:4px 12px 4px 0;vertical-align:top">'
                 f'<div style="font-size:12px"><b>{escape(metric["name"])}</b> '
-                f"last {escape(str(metric['last']))} · min {metric['min']:.6g} · max {metric['max']:.6g}</div>"
+                f"last {escape(str(metric['last']))} · min {_number(metric['min'])} · max {_number(metric['max'])}</div>"
                 f"{sparkline_svg(series['x'], series['y'])}</div>"
             )
         return "".join(cells)

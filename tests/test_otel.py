@@ -633,3 +633,23 @@ class _Collect(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.into.append(record)
+
+
+def test_one_record_that_cannot_be_written_as_json_does_not_lose_its_batch(run: runlog.Run) -> None:
+    """A body JSON cannot hold as such (a mapping with tuple keys) still becomes a line; the other records are kept."""
+    provider = LoggerProvider(shutdown_on_exit=False)
+    memory = InMemoryLogRecordExporter()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
+    log = provider.get_logger("app")
+    log.emit(body="before")
+    log.emit(body={("a", 1): 2, "b": 3})
+    log.emit(body="after")
+    for json_lines in (False, True):
+        exporter = RunLogExporter(json_lines=json_lines)
+        assert exporter.export(memory.get_finished_logs()) is LogRecordExportResult.SUCCESS
+    lines = driver_log(run).splitlines()
+    assert len(lines) == 6
+    assert lines[0].endswith("INFO:app:before") or lines[0].endswith(":app:before")
+    assert "('a', 1)" in lines[1] and lines[2].endswith(":app:after")
+    assert '"message": "after"' in lines[5] and "('a', 1)" in lines[4]
+    provider.shutdown()

@@ -424,6 +424,21 @@ def test_token_is_required_on_every_request(tmp_path: Path) -> None:
         assert browser.get("/api/runs").status_code == 401
 
 
+def test_a_lone_surrogate_in_run_data_does_not_break_the_api(tmp_path: Path) -> None:
+    """A string that is not valid Unicode (a non-UTF-8 file name or argv decoded with surrogateescape) is still JSON."""
+    store = tmp_path / "surrogates"
+    run = runlog.Experiment(runlog.Workspace(store), "s").start_logging(outputs=False)
+    run.log("path", "model-\udcff.pt")
+    run.log("loss", 0.5)
+    run.complete()
+    with serve(store) as url, httpx.Client(base_url=url) as http:
+        runs = http.get("/api/runs")
+        assert runs.status_code == 200, runs.text
+        row = runs.json()["runs"][0]
+        assert row["metrics"]["path"]["last"] == "model-\udcff.pt" and row["metrics"]["loss"]["last"] == 0.5
+        assert http.get(f"/api/runs/{run.id}").status_code == 200
+
+
 def test_openapi_schema_lists_every_route(seeded: dict[str, Any]) -> None:
     """/api/openapi.json is OpenAPI 3.1 and documents exactly the API routes the app serves."""
     from runlog.ui.app import ROUTES

@@ -99,3 +99,16 @@ def test_sparkline_scales_points_into_the_box() -> None:
     assert 'points="2.0,22.0 102.0,2.0"' in svg
     assert "polyline" in sparkline_svg([0.0, 1.0], [5.0, 5.0])
     assert "polyline" not in sparkline_svg([], [])
+
+
+def test_a_metric_that_reached_infinity_still_shows(exp: runlog.Experiment) -> None:
+    """A diverging loss (+inf after finite values) does not break the view: its max reads Infinity, the chart skips it."""
+    run = exp.start_logging(outputs=False)
+    run.log("loss", 1.0)
+    run.log("loss", float("inf"))
+    run.log("gain", float("-inf"))
+    run.log("gain", 2.0)
+    details = RunDetails(run)
+    assert "min 1 · max Infinity" in details.charts.value
+    assert "min -Infinity · max 2" in details.charts.value
+    run.complete()

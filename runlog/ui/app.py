@@ -67,7 +67,13 @@ class JSON(JSONResponse):
     """Compact JSON; values are made NaN-free by the query layer, so ``allow_nan=False`` holds."""
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate (a non-UTF-8 file name or argument decoded with surrogateescape) has no
+            # UTF-8 form; as a \uXXXX escape it is valid JSON that every parser reads back.
+            return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 def _error(status: int, code: str, message: str) -> JSON:
