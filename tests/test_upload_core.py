@@ -324,3 +324,35 @@ def test_a_file_that_keeps_growing_does_not_starve_the_rest_of_the_pass(run: run
     up.step()  # the next pass picks up what was logged during the first one
     assert [p[1] for p in target.points()][:10] == [0, 1, 2, 3, 4, 101, 102, 103, 104, 105]
     up._unlock()
+
+
+def test_uploads_waited_for_at_exit_share_one_timeout(run: runlog.Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At interpreter exit every upload still waited for shares one RUNLOG_UPLOAD_TIMEOUT (server down: no N x 30 s hang)."""
+    from runlog import _upload
+
+    clock = [1000.0]
+
+    class Clock:
+        @staticmethod
+        def monotonic() -> float:
+            return clock[0]
+
+    monkeypatch.setattr(_upload, "time", Clock)
+    monkeypatch.setattr(_upload, "_exit_deadline", None, raising=False)
+    given: list[float] = []
+
+    def stuck(timeout: float | None = None) -> bool:  # a server that never answers: each wait uses all it gets
+        given.append(float(timeout or 0.0))
+        clock[0] += float(timeout or 0.0)
+        return False
+
+    uploaders = []
+    for owner in (run.child_run(), run.child_run(), run):  # two children nobody completed, and the main run
+        up = uploader(owner, MemoryTarget(), finish_timeout=5.0)
+        monkeypatch.setattr(up, "finish", stuck)
+        monkeypatch.setitem(_upload._live, owner.path, up)
+        uploaders.append(up)
+    _upload._at_exit()  # the children's last passes (the main run is left to the run machinery)
+    assert all(u._final.is_set() for u in uploaders[:2]) and not uploaders[2]._final.is_set()
+    assert _upload.finish(run) is False  # then the run machinery completes the main run
+    assert len(given) == 3 and sum(given) <= 5.0

@@ -44,6 +44,9 @@ _log = logging.getLogger("runlog.upload")
 
 _live: dict[Path, Uploader] = {}
 _live_lock = threading.Lock()
+# Set when the interpreter exits: every upload still waited for then shares one
+# RUNLOG_UPLOAD_TIMEOUT, so N open runs with the server down do not hold the exit N times.
+_exit_deadline: float | None = None
 
 
 def make_target(tracking_uri: str, options: UploadOptions | None = None) -> Target:
@@ -93,6 +96,8 @@ def finish(run: Run, timeout: float | None = None) -> bool:
 def _finish(uploader: Uploader, timeout: float | None) -> bool:
     timeout = uploader.options.finish_timeout if timeout is None else timeout
     started = time.monotonic()
+    if _exit_deadline is not None:
+        timeout = min(timeout, max(0.0, _exit_deadline - started))
     if uploader.finish(timeout):
         _log.debug("run %s: upload complete in %.2f s", uploader.run_id, time.monotonic() - started)
         return True
@@ -177,16 +182,27 @@ def _at_exit() -> None:
     # Runs started in this process are ended (and wait for their uploads) by the run
     # machinery's own exit hook; uploaders of runs nobody ends (a child run left open)
     # get their bounded final pass here.
+    # This hook runs before the run machinery's (registered earlier), so the budget set here
+    # also bounds the waits of the runs it completes afterwards.
+    global _exit_deadline
     from .. import _context
 
     pid = os.getpid()
     with _live_lock:
         pending = list(_live.items())
+    if not pending:
+        return
+    _exit_deadline = time.monotonic() + max(u.options.finish_timeout for _, u in pending)
+    orphans = []
     for path, uploader in pending:
         if any(r.path == path and r._owner_pid == pid and not r._finished for r in _context._process_runs):
             continue
         with _live_lock:
             _live.pop(path, None)
+        orphans.append(uploader)
+        uploader._final.set()  # their last passes run side by side
+        uploader.wake()
+    for uploader in orphans:
         try:
             _finish(uploader, None)
         except Exception:  # at exit there is nobody left to raise to
