@@ -84,7 +84,12 @@ class _EndWatch:
     def __init__(self, run: Run) -> None:
         self.run = run
         pid = run._record.get("supervisor_pid")
-        self.supervisor = int(pid) if pid and run._record.get("host") == socket.gethostname() else 0
+        here = run._record.get("host") == socket.gethostname()
+        self.supervisor = int(pid) if pid and here else 0
+        # A run started with start_logging()/Run.get_context() is ended only by the process
+        # that created it: when that process is gone (kill -9, OOM killer), nobody will end it.
+        owner = run._record.get("pid")
+        self.owner = int(owner) if here and not pid and run.type == "local" and isinstance(owner, int) else 0
         self.terminal_since: float | None = None
 
     def supervisor_alive(self) -> bool:
@@ -104,7 +109,36 @@ class _EndWatch:
         if self.supervisor and not alive and self.run.get_status() not in RunStatus.TERMINAL:
             _mark_lost(self.run)
             return True
+        if self.owner and not _pid_alive(self.owner):
+            _mark_owner_lost(self.run, self.owner)
+            return True
         return False
+
+
+def _pid_alive(pid: int) -> bool:
+    from ._submit import pid_alive
+
+    return pid_alive(pid)
+
+
+def _mark_owner_lost(run: Run, pid: int) -> None:
+    """The process that started a local run died without ending it: fail the run (nobody else will)."""
+    from ._run import Run as _Run
+    from ._run import RunStatus
+
+    fresh = _Run(run.experiment, run.id)
+    if fresh.get_status() in RunStatus.TERMINAL:  # it ended the run just before it exited
+        return
+    try:
+        fresh.fail(
+            error_details={
+                "code": "ProcessLost",
+                "message": f"the process (pid {pid}) that started run {run.id} ended without ending the run "
+                f"(killed? out of memory?); what it logged until then is kept",
+            }
+        )
+    except Exception:  # another waiter ended it at the same moment
+        pass
 
 
 def _mark_lost(run: Run) -> None:

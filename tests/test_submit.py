@@ -550,3 +550,27 @@ def test_max_run_duration_applies_to_a_script_that_closed_its_output(exp: Experi
     run = exp.submit(ScriptRunConfig(source_directory=".", script="quiet.py", max_run_duration_seconds=1))
     assert run.wait_for_completion()["status"] == "Canceled"
     assert "max_run_duration_seconds=1" in log_text(run, "logs/supervisor_log.txt")
+
+
+def test_following_a_local_run_whose_process_was_killed_ends(exp: Experiment, store: Path) -> None:
+    """`runlog logs --follow` / wait_for_completion of a start_logging run whose process died (kill -9, OOM) end, Failed."""
+    code = textwrap.dedent(
+        f"""
+        import os, signal, runlog
+        run = runlog.Experiment(runlog.Workspace({str(store)!r}), {exp.name!r}).start_logging()
+        run.log("loss", 0.5)
+        print(run.id, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    run = runlog.Run(exp, proc.stdout.strip())
+    assert run.get_status() == "Running"
+    follower = subprocess.run(
+        [sys.executable, "-m", "runlog.cli", "logs", run.id, "--follow", "--store", str(store)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert follower.returncode == 0, follower.stderr
+    assert run.get_status() == "Failed"
+    assert run.get_details()["error"]["error"]["code"] == "ProcessLost"
+    assert run.get_metrics() == {"loss": 0.5}
