@@ -298,7 +298,7 @@ class Supervisor:
                     "pid": p.popen.pid,
                     "status": status,
                     "exit_code": _exit_code(code),
-                    "signal": signal.Signals(-code).name if code is not None and code < 0 else None,
+                    "signal": _signal_name(-code) if code is not None and code < 0 else None,
                     "started": format_time(p.started),
                     "ended": format_time(p.ended or time.time()),
                     "driver_log": p.log_name,
@@ -350,15 +350,19 @@ def _exit_code(code: int | None) -> int | None:
     return 128 - code if code < 0 else code
 
 
+def _signal_name(number: int) -> str:
+    """``SIGKILL``; a signal Python's enum does not name (``SIGRTMIN+1``) as ``signal 35``."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 def _describe_exit(code: int | None) -> str:
     if code is None:
         return "no exit code"
     if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        return f"exit code {128 - code} (killed by {name})"
+        return f"exit code {128 - code} (killed by {_signal_name(-code)})"
     return f"exit code {code}"
 
 

@@ -574,3 +574,16 @@ def test_following_a_local_run_whose_process_was_killed_ends(exp: Experiment, st
     assert run.get_status() == "Failed"
     assert run.get_details()["error"]["error"]["code"] == "ProcessLost"
     assert run.get_metrics() == {"loss": 0.5}
+
+
+def test_a_script_killed_by_a_realtime_signal_fails_with_its_exit_code(exp: Experiment) -> None:
+    """A signal without a name in Python's Signals enum (SIGRTMIN+1) still gives exit code 128+N and process_status.json."""
+    write(Path("rt.py"), "import os, signal\nos.kill(os.getpid(), signal.SIGRTMIN + 1)\n")
+    run = exp.submit(ScriptRunConfig(source_directory=".", script="rt.py"))
+    with pytest.raises(ActivityFailedError) as info:
+        run.wait_for_completion()
+    expected = 128 + signal.SIGRTMIN + 1
+    assert info.value.exit_code == expected
+    assert run.get_details()["error"]["error"]["code"] == "UserError"
+    status = json.loads(log_text(run, "logs/process_status.json"))
+    assert status["processes"][0]["exit_code"] == expected
