@@ -356,3 +356,25 @@ def test_uploads_waited_for_at_exit_share_one_timeout(run: runlog.Run, monkeypat
     assert all(u._final.is_set() for u in uploaders[:2]) and not uploaders[2]._final.is_set()
     assert _upload.finish(run) is False  # then the run machinery completes the main run
     assert len(given) == 3 and sum(given) <= 5.0
+
+
+def test_a_failure_that_repeats_every_pass_is_one_warning(run: runlog.Run, caplog: pytest.LogCaptureFixture) -> None:
+    """The background uploader retries a target bug every pass; the same failure is a WARNING once, then DEBUG."""
+    run.log("a", 1)
+    target = MemoryTarget()
+    up = uploader(run, target)
+    target.fail_metrics = [RuntimeError("boom") for _ in range(5)]
+    original = target.send_metrics
+
+    def send(events: Sequence[MetricEvent]) -> None:
+        if len(target.fail_metrics) == 1:
+            up._final.set()  # the next pass is the last one
+        original(events)
+
+    target.send_metrics = send  # type: ignore[method-assign]
+    caplog.set_level(logging.DEBUG, logger="runlog.upload")
+    up._loop()  # the thread's body, in this thread: five failing passes, then the final one
+    assert [p[1] for p in target.points()] == [1]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "boom" in r.getMessage()]
+    assert len(warnings) == 1
+    assert sum("boom" in r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG) >= 4

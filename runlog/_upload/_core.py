@@ -206,6 +206,7 @@ class Uploader:
         self.cursor = UploadCursor.load(self.run_dir, target.name, target.endpoint)
         self.stats = UploadStats()
         self.last_error: str | None = None
+        self._warned_error: str | None = None
         self.done = False
         self._abort = threading.Event()
         self._wake = threading.Event()
@@ -306,7 +307,7 @@ class Uploader:
                 if self._try_lock():
                     try:
                         self.step(final=final)
-                        self.last_error = None
+                        self.last_error = self._warned_error = None
                         if final:
                             self.done = True
                             return
@@ -323,7 +324,10 @@ class Uploader:
                         return
                     except Exception as exc:  # an uploader never kills the program
                         self.last_error = f"{type(exc).__name__}: {exc}"
-                        _log.warning(
+                        # Tried again every pass: the same failure is one WARNING, not one a second.
+                        repeated, self._warned_error = self._warned_error == self.last_error, self.last_error
+                        _log.log(
+                            logging.DEBUG if repeated else logging.WARNING,
                             "run %s: the upload to %s failed unexpectedly (%s); it will be tried again. Set the "
                             "level of the 'runlog' logger to DEBUG for details",
                             self.run_id, self.target.endpoint, self.last_error,
