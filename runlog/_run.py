@@ -12,6 +12,7 @@ import secrets
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Iterable, Iterator, Mapping
@@ -40,6 +41,16 @@ from ._workspace import Experiment, Workspace, validate_experiment_name
 __all__ = ["Run", "RunStatus"]
 
 _log = logging.getLogger("runlog.run")
+_offline_lock = threading.RLock()  # re-entrant: a logging handler may call get_context while a run is created
+
+
+def _after_fork_in_child() -> None:
+    global _offline_lock
+    _offline_lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class RunStatus:
@@ -207,9 +218,13 @@ class Run:
                 "Run.get_context(allow_offline=False) found no active run: start one with "
                 "experiment.start_logging() or submit the script with experiment.submit(...)"
             )
-        ws = Workspace.from_config()
-        exp = Experiment(ws, _script_experiment_name())
-        run = cls._start(exp, outputs="./outputs")
+        with _offline_lock:  # threads asking at the same moment share one new run
+            run = _context.active_run()
+            if run is not None:
+                return run
+            ws = Workspace.from_config()
+            exp = Experiment(ws, _script_experiment_name())
+            run = cls._start(exp, outputs="./outputs")
         _log.debug("Run.get_context(): no active run; started local run %s", run.id)
         return run
 

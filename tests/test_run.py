@@ -516,3 +516,35 @@ def test_tagging_ended_or_fetched_runs_keeps_no_descriptor_open(exp: Experiment,
     fetched.tag("from", "elsewhere")
     running.complete()
     assert _store_fds(store) == []
+
+
+def test_threads_calling_get_context_at_once_share_one_offline_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two threads that both find no active run get the same new local run, not one each."""
+    import threading
+
+    real = Workspace.from_config.__func__  # type: ignore[attr-defined]
+    first_inside, second_inside, release = threading.Event(), threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def slow_from_config(cls: type[Workspace], *args: object, **kwargs: object) -> Workspace:
+        calls.append(1)
+        if len(calls) == 1:
+            first_inside.set()
+            release.wait(10)
+        else:
+            second_inside.set()
+        return real(cls, *args, **kwargs)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(Workspace, "from_config", classmethod(slow_from_config))
+    got: list[Run] = []
+    first = threading.Thread(target=lambda: got.append(Run.get_context()))
+    first.start()
+    assert first_inside.wait(10)
+    second = threading.Thread(target=lambda: got.append(Run.get_context()))
+    second.start()
+    second_inside.wait(1)  # with the bug the second thread gets here too; without it, it waits for the first
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert len(got) == 2 and got[0] is got[1]
+    assert len(calls) == 1
