@@ -505,3 +505,36 @@ def test_retry_after_dates_without_a_zone_are_gmt(monkeypatch: pytest.MonkeyPatc
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+def test_a_growing_log_is_streamed_up_to_its_size_not_read_whole(
+    exp: runlog.Experiment, fake: FakeMlflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A driver log is sent in chunks with its size as Content-Length (memory does not grow with the log), retries included."""
+    run = offline_run(exp)
+    log = run.path / "files" / "logs" / "driver_log.txt"
+    writer_for(run.path).write_log("".join(f"line {i}\n" for i in range(300_000)))  # ~3 MB
+    size = log.stat().st_size
+    seen: list[tuple[bool, str | None]] = []
+
+    class Recording(httpx.BaseTransport):
+        """Notes how each log upload's body is held before the fake server reads it."""
+
+        def __init__(self, inner: httpx.BaseTransport) -> None:
+            self.inner = inner
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.method == "PUT" and request.url.path.endswith("logs/driver_log.txt"):
+                seen.append((isinstance(request.stream, httpx.ByteStream), request.headers.get("Content-Length")))
+                if len(seen) == 1:
+                    with open(log, "ab") as fh:  # the run logs on while the first attempt travels
+                        fh.write(b"written during the upload\n")
+                    return httpx.Response(503)
+            return self.inner.handle_request(request)
+
+    monkeypatch.setattr(mlflow_target, "default_transport", Recording(fake.transport()))
+    sync(run)
+    assert [whole for whole, _ in seen] == [False, False]
+    assert seen[0][1] == str(size) and seen[1][1] == str(log.stat().st_size)
+    key = next(k for k in fake.artifacts if k.endswith("logs/driver_log.txt"))
+    assert fake.artifacts[key] == log.read_bytes()

@@ -441,7 +441,17 @@ class MlflowTarget:
 
     def send_file(self, name: str, path: Path) -> None:
         if name.startswith("logs/"):
-            self._put(name, path.read_bytes())  # a growing file: what is read is what is sent
+            # A growing file: each attempt sends the size it has then, streamed (a log of
+            # gigabytes is not read into memory), with that size as Content-Length.
+            what = f"upload artifact {name!r}"
+            url = self._artifact_path(name)
+
+            def put_once() -> Any:
+                size = path.stat().st_size
+                headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+                return self._request_once("PUT", url, what, content=_FileHead(path, size), headers=headers)
+
+            self._with_retry(put_once, what)
             return
         with open(path, "rb") as fh:
             self._put(name, fh)
@@ -496,6 +506,24 @@ class MlflowTarget:
 
     def close(self) -> None:
         self._client.close()
+
+
+class _FileHead:
+    """The first ``size`` bytes of a file as a body that can be sent again (each iteration reads anew)."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path = path
+        self.size = size
+
+    def __iter__(self) -> Iterator[bytes]:
+        with open(self.path, "rb") as fh:
+            left = self.size
+            while left > 0:
+                chunk = fh.read(min(left, 1 << 20))
+                if not chunk:
+                    return
+                left -= len(chunk)
+                yield chunk
 
 
 def _split_batches(
