@@ -187,7 +187,8 @@ def flush_pending_system(run: Run) -> None:
 def add_pending(text: str, metrics: Any = None, step: Any = None) -> None:
     """Keep a record logged while no run is active (bounded: the oldest ones are dropped)."""
     next(_pending_total)
-    _pending.append((text, metrics, step))
+    # A copy: the caller may reuse (and change) the same dict for its next record.
+    _pending.append((text, dict(metrics) if metrics else None, step))
 
 
 def has_pending() -> bool:

@@ -545,3 +545,16 @@ def test_examples_run(name: str, store: Path) -> None:
     found = list(store.glob("experiments/*/runs/*/files/logs/driver_log.txt"))
     assert found and found[0].read_text(), proc.stdout + proc.stderr
     assert list(store.glob("experiments/*/runs/*/events/*.metrics.jsonl"))
+
+
+def test_buffered_tagged_metrics_keep_the_values_they_were_logged_with(exp: runlog.Experiment) -> None:
+    """A metrics dict reused (and changed) between records logged before the run keeps each record's own values."""
+    log = logging.getLogger("reuse")
+    log.setLevel(logging.INFO)
+    log.addHandler(runlog.RunHandler(fmt="%(message)s"))
+    values: dict[str, float] = {}
+    for step in range(3):
+        values["loss"] = 1.0 / (step + 1)
+        log.info("epoch", extra={"metrics": values, "step": step})
+    run = exp.start_logging()
+    assert run.get_metrics() == {"loss": [1.0, 0.5, 1.0 / 3]}
