@@ -378,3 +378,27 @@ def test_a_failure_that_repeats_every_pass_is_one_warning(run: runlog.Run, caplo
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "boom" in r.getMessage()]
     assert len(warnings) == 1
     assert sum("boom" in r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG) >= 4
+
+
+def test_table_events_are_read_without_decoding_every_event(run: runlog.Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """iter_metric_events(kinds=...) decodes only lines of those kinds: the MLflow target's table flush
+    (every few seconds while a table grows) must not decode a run's million scalars each time."""
+    from runlog._upload import _core
+
+    for i in range(5000):
+        run.log("loss", i)
+        if i % 1000 == 0:
+            run.log_row("eval", step=i, acc=i / 5000)
+    run.log_table("roc", {"fpr": [0.0, 1.0], "tpr": [0.0, 1.0]})
+    decoded: list[int] = []
+    original = _core._parse_chunk
+
+    def spy(data: bytes) -> list[Any]:
+        decoded.append(data.count(b"\n"))
+        return original(data)
+
+    monkeypatch.setattr(_core, "_parse_chunk", spy)
+    events = list(_core.iter_metric_events(run.path, kinds=("r", "t")))
+    assert [(k, n) for k, n, _ in events] == [("r", "eval")] * 5 + [("t", "roc")]
+    assert events[1][2] == {"step": 1000, "acc": 0.2}
+    assert sum(decoded) == 6

@@ -655,19 +655,34 @@ class Uploader:
         return left
 
 
-def iter_metric_events(run_dir: Path, kinds: Sequence[str] | None = None) -> Iterator[tuple[str, str, Any]]:
-    """``(kind, name, value)`` of every metric event of a run (of ``kinds``), files merged by time."""
+def iter_metric_events(
+    run_dir: Path, kinds: Sequence[str] | None = None, chunk: int = 1 << 20
+) -> Iterator[tuple[str, str, Any]]:
+    """``(kind, name, value)`` of every metric event of a run (of ``kinds``), files merged by time.
+
+    Files are read ``chunk`` bytes at a time, and with ``kinds`` only lines starting with
+    ``["<kind>"`` are decoded: the tables of a run are found without decoding its scalars.
+    """
     events: list[list[Any]] = []
     folder = Path(run_dir) / layout.EVENTS_DIR
+    prefixes = None if kinds is None else tuple(b'["' + k.encode() + b'"' for k in kinds)
     try:
         names = sorted(n for n in os.listdir(folder) if n.endswith(layout.METRICS_SUFFIX))
     except FileNotFoundError:
         names = []
     for n in names:
-        data = _read_whole_lines(folder / n, 0, -1)
-        events.extend(
-            e for e in _parse_chunk(data) if isinstance(e, list) and len(e) >= 5 and (kinds is None or e[0] in kinds)
-        )
+        offset = 0
+        while data := _read_whole_lines(folder / n, offset, chunk):
+            offset += len(data)
+            if prefixes is not None:
+                if not any(p in data for p in prefixes):
+                    continue
+                data = b"".join(line + b"\n" for line in data.split(b"\n")[:-1] if line.startswith(prefixes))
+                if not data:
+                    continue
+            events.extend(
+                e for e in _parse_chunk(data) if isinstance(e, list) and len(e) >= 5 and (kinds is None or e[0] in kinds)
+            )
     if len(names) > 1:
         events.sort(key=lambda e: e[4] if isinstance(e[4], (int, float)) else 0.0)
     for e in events:
