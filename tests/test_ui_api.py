@@ -389,6 +389,29 @@ def test_loopback_server_refuses_other_host_headers(seeded: dict[str, Any]) -> N
     assert http.get("/api/runs", headers={"Host": "127.0.0.1.evil.example"}).status_code == 403
 
 
+def test_a_server_bound_to_another_loopback_address_answers_it(tmp_path: Path) -> None:
+    """`runlog ui --host 127.0.0.2` needs no token (loopback): requests addressed to it are served, names still refused."""
+    from runlog.ui.app import Gate
+
+    answered: list[int] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def send(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            answered.append(message["status"])
+
+    import asyncio
+
+    gate = Gate(app, None)
+    for host in (b"127.0.0.2:5050", b"127.1.2.3", b"[::1]:5050", b"rebind.example:5050", b"127.0.0.2.nip.io"):
+        scope = {"type": "http", "path": "/api/runs", "method": "GET", "headers": [(b"host", host)], "query_string": b""}
+        asyncio.run(gate(scope, None, send))  # type: ignore[arg-type]
+    assert answered == [200, 200, 200, 403, 403]
+
+
 def test_page_and_security_headers(seeded: dict[str, Any]) -> None:
     """The page is served with a strict CSP (no inline script), nosniff and no framing; static assets ship."""
     http = seeded["http"]

@@ -8,6 +8,7 @@ the safety rules of ``docs/viewer.md`` (token gate, Host check, headers).
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import logging
 import os
@@ -266,6 +267,14 @@ def _host_name(host_header: str) -> str:
     return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
 
 
+def _is_loopback_ip(host: str) -> bool:
+    # Any loopback address literal (`runlog ui --host 127.0.0.2`): a rebinding page's Host is its name.
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class Gate:
     """Checks every request before the app sees it.
 
@@ -308,7 +317,7 @@ class Gate:
         path = scope.get("path", "")
         if self.token is None:
             host = _host_name((_header(scope, b"host") or "127.0.0.1").lower())
-            if host not in LOOPBACK_HOSTS:
+            if host not in LOOPBACK_HOSTS and not _is_loopback_ip(host):
                 await _plain(send, 403, "This runlog viewer answers only to 127.0.0.1/localhost. Use --token to serve other hosts.")
                 return
             await self.app(scope, receive, _with_headers(send, path, None))
