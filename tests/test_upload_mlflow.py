@@ -538,3 +538,13 @@ def test_a_growing_log_is_streamed_up_to_its_size_not_read_whole(
     assert seen[0][1] == str(size) and seen[1][1] == str(log.stat().st_size)
     key = next(k for k in fake.artifacts if k.endswith("logs/driver_log.txt"))
     assert fake.artifacts[key] == log.read_bytes()
+
+
+def test_cli_sync_prints_server_messages_as_text(exp: runlog.Experiment, fake: FakeMlflow) -> None:
+    """A server message with brackets (`[/red]`) is printed as is, not taken for console markup (which crashed sync)."""
+    fake.fail_next(httpx.Response(401, json={"error_code": "UNAUTHENTICATED", "message": "token [/red] refused"}))
+    run = offline_run(exp)
+    run.log("a", 1.0)
+    result = CliRunner().invoke(main, ["sync", run.id, "--tracking-uri", URI, "--timeout", "5"])
+    assert result.exit_code == 1 and "not synced" in result.output, (result.output, result.exception)
+    assert "token [/red] refused" in result.output

@@ -38,6 +38,7 @@ def sync(runs: tuple[str, ...], all_runs: bool, store: Path | None, tracking_uri
     cursor, and a run that is up to date sends nothing.
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
     if not runs and not all_runs:
@@ -85,8 +86,9 @@ def sync(runs: tuple[str, ...], all_runs: bool, store: Path | None, tracking_uri
             except UploadError as exc:
                 failed += 1
                 hint = getattr(exc, "hint", "")
+                # (server messages and hints are text: a "[/x]" in them is not console markup)
                 progress.console.print(
-                    f"[red]{uploader.run_id}: not synced[/red]: {exc}" + (f" ({hint})" if hint else "")
+                    f"[red]{uploader.run_id}: not synced[/red]: {escape(str(exc))}" + (f" ({escape(hint)})" if hint else "")
                     + " - what was sent is kept; run `runlog sync` again"
                 )
                 continue
@@ -106,7 +108,7 @@ def sync(runs: tuple[str, ...], all_runs: bool, store: Path | None, tracking_uri
             where = (
                 f"MLflow run {uploader.remote_run_id}" if uploader.target.name.startswith("mlflow") else uploader.target.endpoint
             )
-            progress.console.print(f"{uploader.run_id}: {summary}{dead} -> {where}")
+            progress.console.print(f"{uploader.run_id}: {summary}{dead} -> {escape(str(where))}")
         progress.update(task, completed=total or 1)
     if failed:
         raise click.ClickException(f"{failed} run(s) not fully synced; run `runlog sync` again when the server is reachable")
