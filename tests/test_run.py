@@ -515,7 +515,8 @@ def test_tagging_ended_or_fetched_runs_keeps_no_descriptor_open(exp: Experiment,
     fetched = Run(exp, running.id)
     fetched.tag("from", "elsewhere")
     running.complete()
-    assert _store_fds(store) == []
+    # Only the files of the run that ended last may still be open (retired until the next run ends).
+    assert [path for path in _store_fds(store) if not path.startswith(str(running.path))] == []
 
 
 def test_threads_calling_get_context_at_once_share_one_offline_run(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -172,3 +172,24 @@ def test_store_errors_say_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(runlog.StoreError, match="RUNLOG_STORE") as info:
         Workspace(blocker / "store")
     assert isinstance(info.value, OSError)
+
+
+def test_a_write_racing_with_the_runs_end_never_lands_in_another_run(exp: Experiment) -> None:
+    """A line whose writer read the descriptor just before the run ended goes to that run (or nowhere), never to the next run's files."""
+    from runlog._errors import StoreError
+    from runlog._store import RunWriter
+
+    first = exp.start_logging()
+    first.log("loss", 1.0)
+    fd = first._writer._metrics_fd  # what a logging thread holds between reading the descriptor and writing
+    first.complete()
+    second = exp.start_logging()
+    second.log("acc", 0.5)
+    second.tag("k", "v")
+    try:
+        RunWriter._write(fd, b'["s","loss",2.0,null,1.0]\n')  # the thread's write, a moment late
+    except StoreError:
+        pass  # dropped: acceptable for a line logged as its run ended
+    for path in (second.path / layout.EVENTS_DIR).iterdir():
+        assert b"loss" not in path.read_bytes(), path.name
+    assert second.get_metrics() == {"acc": 0.5}

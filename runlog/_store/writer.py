@@ -320,17 +320,34 @@ class RunWriter:
         _log.debug("flushed (fsync) %d file(s) of run %s", sum(fd >= 0 for fd in fds), self.run_dir.name)
 
     def close(self) -> None:
-        """Close this process's files; a later write opens them again."""
+        """Close this process's files; a later write opens them again.
+
+        The descriptors are retired, not closed at once: the write path reads a descriptor
+        without a lock, so another thread may be about to write to one (a record logged
+        as the run ends). Closed now, its number could be reused by the next run's files
+        and that line would land there. They are closed at the next ``close()`` (of any
+        run), by which time no write can still be holding them.
+        """
         with self._lock:
             fds = [self._metrics_fd, self._meta_fd, *self._log_fds.values()]
             self._metrics_fd = self._meta_fd = -1
             self._log_fds = {}
-        for fd in fds:
-            if fd >= 0:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        _retire([fd for fd in fds if fd >= 0])
+
+
+_retired: list[int] = []  # descriptors of closed writers, closed at the next close() (see RunWriter.close)
+_retired_lock = threading.Lock()
+
+
+def _retire(fds: list[int]) -> None:
+    global _retired
+    with _retired_lock:
+        old, _retired = _retired, fds
+    for fd in old:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 _all_writers: weakref.WeakSet[RunWriter] = weakref.WeakSet()
@@ -352,8 +369,9 @@ def writer_for(run_dir: Path) -> RunWriter:
 
 def _after_fork_in_child() -> None:
     # A forked child writes to files of its own: new names, new descriptors.
-    global _writers_lock
+    global _writers_lock, _retired_lock
     _writers_lock = threading.Lock()
+    _retired_lock = threading.Lock()
     for writer in list(_all_writers):
         writer._reset()
 
