@@ -74,8 +74,12 @@ def _duration(start: float | None, end: float | None) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def run_html(run: Run) -> str:
-    """A run as a small HTML table: id, status, link to its viewer page, latest metric values."""
+def run_html(run: Run, latest: dict[str, Any] | None = None) -> str:
+    """A run as a small HTML table: id, status, link to its viewer page, latest metric values.
+
+    ``latest``: the latest value of each metric when the caller has them already
+    (``RunDetails`` keeps them up to date incrementally); by default they are read from the store.
+    """
     state = run._reader.state()
     link = f'<a href="{escape(viewer_url(run.id))}" target="_blank" rel="noopener">Link to runlog viewer</a>'
     head = _row("Experiment", "Id", "Type", "Status", "Duration", "Details Page", header=True)
@@ -93,7 +97,8 @@ def run_html(run: Run) -> str:
     if state.tags:
         tags = ", ".join(f"{escape(k)}={escape(v)}" if v else escape(k) for k, v in state.tags.items())
         parts.append(f"<p>Tags: {tags}</p>")
-    latest = metric_summary(run._reader.metric_events())
+    if latest is None:
+        latest = metric_summary(run._reader.metric_events())
     if latest:
         rows = "".join(_row(escape(name), escape(_fmt(value))) for name, value in list(latest.items())[:MAX_METRICS])
         more = f"<p>... and {len(latest) - MAX_METRICS} more metric(s)</p>" if len(latest) > MAX_METRICS else ""

@@ -55,6 +55,20 @@ def sparkline_svg(xs: list[float], ys: list[float | None], width: int = 240, hei
     )
 
 
+def _latest(detail: dict[str, Any]) -> dict[str, Any]:
+    """The latest value of each metric of a run page (``StoreQuery.run``), as ``run_html`` shows them."""
+    images = {i["name"]: i["file"] for i in detail.get("images", [])}  # sorted by time: the last one wins
+    latest: dict[str, Any] = {}
+    for m in detail["metrics_list"]:
+        if m.get("kind") in ("s", "l"):
+            latest[m["name"]] = m.get("last")
+        elif m.get("kind") == "table":
+            latest[m["name"]] = f"table, {m.get('count', 0)} row(s)"
+        elif m.get("kind") == "image" and m["name"] in images:
+            latest[m["name"]] = images[m["name"]]
+    return latest
+
+
 def _number(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, (int, float)) else escape(str(value))
 
@@ -104,7 +118,9 @@ class RunDetails:
     def refresh(self) -> bool:
         """Re-read the run into the widget; True while the run is still running."""
         detail = self._query.run(self.run.id)
-        self.summary.value = run_html(self.run)
+        # Latest values from the incremental cache: re-decoding every event of a long run at
+        # each refresh (every 2 s) would keep the notebook's kernel busy.
+        self.summary.value = run_html(self.run, _latest(detail))
         self.charts.value = self._charts_html(detail)
         tail = self._log_tail(detail)
         style = "max-height:300px;overflow:auto;background:#0f1420;color:#e5e7eb;padding:6px;font-size:12px"

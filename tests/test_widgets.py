@@ -112,3 +112,25 @@ def test_a_metric_that_reached_infinity_still_shows(exp: runlog.Experiment) -> N
     assert "min 1 · max Infinity" in details.charts.value
     assert "min -Infinity · max 2" in details.charts.value
     run.complete()
+
+
+def test_refresh_reads_only_through_the_incremental_cache(exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every refresh (each 2 s) reads new lines only: it never decodes all of the run's events again (docs/viewer.md)."""
+    from runlog._store import RunReader
+
+    run = exp.start_logging(outputs=False)
+    run.log("loss", 1.0)
+    run.log_list("lr", [0.1, 0.01])
+    run.log_row("eval", acc=0.5)
+    details = RunDetails(run)
+
+    def whole_run(self: Any) -> Any:
+        raise AssertionError("RunDetails.refresh decoded every event of the run")
+
+    monkeypatch.setattr(RunReader, "metric_events", whole_run)
+    run.log("loss", 0.25)
+    run.log_row("eval", acc=0.75)
+    assert details.refresh() is True
+    summary = details.summary.value
+    assert "0.25" in summary and "0.01" in summary and "table, 2 row(s)" in summary
+    run.complete()
