@@ -432,8 +432,8 @@ def test_per_signal_endpoints_and_explicit_values(monkeypatch: pytest.MonkeyPatc
     assert config.headers["logs"] == {"a": "1"} and config.headers["metrics"] == {}
     assert config.timeout["logs"] == 2.5
     explicit = OtlpConfig("https://user:pw@collector:4318", headers={"X-Key": "k"}, timeout=1)
-    assert explicit.logs_url == "https://user:pw@collector:4318/v1/logs"
-    assert explicit.headers["metrics"] == {"x-key": "k"}
+    assert explicit.logs_url == "https://collector:4318/v1/logs"  # the user info is an authorization header
+    assert explicit.headers["metrics"] == {"x-key": "k", "authorization": "Basic dXNlcjpwdw=="}
     assert "pw" not in OtlpTarget("https://user:pw@collector:4318").endpoint
     with pytest.raises(ValueError, match="http:// or https://"):
         OtlpConfig("grpc://collector:4317")
@@ -614,3 +614,16 @@ def test_a_header_value_with_a_newline_is_refused_without_showing_it(monkeypatch
     with pytest.raises(ValueError, match="authorization") as info:
         OtlpTarget("http://collector:4318", headers={"authorization": "Bearer s3cr3t\r\nx"})
     assert "s3cr3t" not in str(info.value)
+
+
+def test_credentials_in_the_endpoint_url_are_sent_as_basic_auth(exp: runlog.Experiment, receiver: Receiver) -> None:
+    """`otlp+http://user:password@host:4318`: the user info becomes an Authorization header (urllib would look up the host `user:password@host`)."""
+    run = exp.start_logging()
+    run.log("x", 1.0)
+    run.complete()
+    url = receiver.url.replace("http://", "http://ada:pa%3Ass@")
+    target = make_target(f"otlp+{url}", fast_options())
+    assert isinstance(target, OtlpTarget) and "pa%3Ass" not in target.endpoint and "ada" not in target.endpoint
+    assert Uploader(run.path, target, fast_options()).sync(timeout=10)
+    assert [p["value"] for p in receiver.points] == [1.0]
+    assert {h["authorization"] for h in receiver.headers} == {"Basic YWRhOnBhOnNz"}  # base64("ada:pa:ss")

@@ -24,6 +24,7 @@ uploader core's.
 
 from __future__ import annotations
 
+import base64
 import calendar
 import datetime as _dt
 import gzip
@@ -162,6 +163,9 @@ class OtlpConfig:
             }
             for signal in ("logs", "metrics")
         }
+        # user:password@ in an endpoint is HTTP Basic auth: urllib would take it for part of the host name.
+        self.logs_url = _userinfo_to_header(self.logs_url, self.headers["logs"])
+        self.metrics_url = _userinfo_to_header(self.metrics_url, self.headers["metrics"])
         for signal_headers in self.headers.values():
             _check_headers(signal_headers)
         self.timeout = {signal: timeout if timeout is not None else _timeout_from_env(signal) for signal in ("logs", "metrics")}
@@ -169,6 +173,17 @@ class OtlpConfig:
         for value in self.compression.values():
             if value not in ("none", "gzip"):
                 raise ValueError(f"OTLP compression must be 'gzip' or 'none'; got {value!r} (OTEL_EXPORTER_OTLP_COMPRESSION)")
+
+
+def _userinfo_to_header(url: str, headers: dict[str, str]) -> str:
+    """``url`` without its user info, which becomes an ``authorization: Basic`` header (unless one is set)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    user = urllib.parse.unquote(parts.username or "")
+    password = urllib.parse.unquote(parts.password or "")
+    headers.setdefault("authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii"))
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _timeout_from_env(signal: str) -> float:
