@@ -267,3 +267,15 @@ def test_log_view_pages_back_to_the_start(page: Page, site: dict[str, Any]) -> N
     expect(page.locator("#log")).to_contain_text("row 00000 ")
     expect(page.locator("#log-earlier")).to_be_hidden()
     assert page.locator("#log-info").inner_text() == "9000 lines"
+
+
+def test_log_view_renders_at_most_20000_lines(page: Page, site: dict[str, Any]) -> None:
+    """A log whose last chunk holds more than 20,000 lines (or that is followed for hours) keeps at most 20,000 in the page."""
+    import runlog
+
+    run = runlog.Experiment(site["ws"], "biglog").start_logging(outputs=False)
+    run._writer.write_log("".join(f"line {i:05d}\n" for i in range(30000)))  # ~330 KB: the first chunk is ~24,000 lines
+    run.complete()
+    page.goto(f"{site['url']}/#/run/{run.id}?tab=logs")
+    expect(page.locator("#log")).to_contain_text("line 29999")
+    assert page.evaluate("document.getElementById('log').childNodes.length") == 20000

@@ -9,6 +9,7 @@
 const App = { timers: [], charts: [], runsCache: null };
 const PALETTE = ["#2f6fde", "#e4572e", "#17a398", "#f3a712", "#7d4fd0", "#29335c", "#d33f49", "#4f9d2d", "#a05a2c", "#00a8e8"];
 const TERMINAL = new Set(["Completed", "Failed", "Canceled"]);
+const MAX_LOG_LINES = 20000;  // the log view renders at most this many lines (docs/viewer.md)
 
 // -- helpers -------------------------------------------------------------------------------
 
@@ -338,7 +339,7 @@ function tableCard(name, runs) {
 function chartsView(runs, details) {
   const xSelect = el("select", { id: "x-axis" }, el("option", { value: "step" }, "step"),
     el("option", { value: "relative" }, "relative time (s)"), el("option", { value: "time" }, "wall time"));
-  const scalarNames = [...new Set(details.flatMap((d) => d.metrics_list.filter((m) => m.kind === "s" || m.kind === "l").filter((m) => typeof m.min === "number").map((m) => m.name)))].sort();
+  const scalarNames = [...new Set(details.flatMap((d) => d.metrics_list.filter((m) => m.kind === "s" || m.kind === "l").filter((m) => m.min !== null && m.min !== undefined).map((m) => m.name)))].sort();
   const tableNames = [...new Set(details.flatMap((d) => d.metrics_list.filter((m) => m.kind === "table").map((m) => m.name)))].sort();
   const combineBoxes = scalarNames.map((n) => el("label", {}, el("input", { type: "checkbox", class: "combine-metric", value: n }), n));
   const custom = el("div", { class: "cards custom" });
@@ -524,7 +525,7 @@ function logsView(d, body) {
     const chunk = await api(`${runPath(d.id)}/logs?name=${enc(state.name)}&before=${state.first}`);
     state.first = chunk.offset;
     earlier.hidden = state.first === 0;
-    if (chunk.text) state.lines.unshift(...chunk.text.replace(/\n$/, "").split("\n"));
+    if (chunk.text) state.lines = chunk.text.replace(/\n$/, "").split("\n").concat(state.lines);
     follow.checked = false;
     const fromBottom = pre.scrollHeight - pre.scrollTop;
     rerender();
@@ -553,14 +554,16 @@ function logsView(d, body) {
   function rerender() {
     const needle = search.value.toLowerCase();
     const shown = needle ? state.lines.filter((l) => l.toLowerCase().includes(needle)) : state.lines;
-    pre.replaceChildren(...shown.slice(-20000).map((l) => lineNode(l, needle)));
+    pre.replaceChildren(...shown.slice(-MAX_LOG_LINES).map((l) => lineNode(l, needle)));
     info.textContent = needle ? `${shown.length} of ${state.lines.length} lines match` : `${state.lines.length} lines`;
     if (follow.checked) pre.scrollTop = pre.scrollHeight;
   }
   function append(lines) {
     const needle = search.value.toLowerCase();
-    const add = needle ? lines.filter((l) => l.toLowerCase().includes(needle)) : lines;
+    const add = (needle ? lines.filter((l) => l.toLowerCase().includes(needle)) : lines).slice(-MAX_LOG_LINES);
     if (add.length) pre.append(...add.map((l) => lineNode(l, needle)));
+    // A followed log keeps growing: the view keeps its newest MAX_LOG_LINES lines, as rerender() does.
+    for (let extra = pre.childNodes.length - MAX_LOG_LINES; extra > 0; extra--) pre.firstChild.remove();
     info.textContent = `${state.lines.length} lines`;
     if (follow.checked) pre.scrollTop = pre.scrollHeight;
   }
@@ -575,7 +578,7 @@ function logsView(d, body) {
       state.offset = chunk.next_offset;
       if (chunk.text) {
         const lines = chunk.text.replace(/\n$/, "").split("\n");
-        state.lines.push(...lines);
+        for (const line of lines) state.lines.push(line);  // (a spread of 100,000+ arguments throws)
         append(lines);
       } else if (!state.lines.length) info.textContent = "empty so far";
     } finally { state.busy = false; }
