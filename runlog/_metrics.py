@@ -137,6 +137,8 @@ def shape_metrics(columns: EventColumns, name: str | None = None) -> dict[str, A
     A name logged once comes back as the bare value, several times as a list;
     ``log_list`` always as a list; rows and tables as ``{column: value}`` for one
     row and ``{column: [values]}`` for several; images as the stored file name.
+    A name logged both as rows/tables and as values comes back as a list of
+    everything in logged order (rows as dicts), so that nothing is hidden.
     """
     if not len(columns):
         return {}
@@ -144,6 +146,7 @@ def shape_metrics(columns: EventColumns, name: str | None = None) -> dict[str, A
         return _scalars_only(columns, name)
     kinds: dict[str, str] = {}
     values: dict[str, list[Any]] = {}
+    mixed: set[str] = set()  # names logged both as rows/tables and as values
     for kind, metric, value in zip(columns.kinds, columns.names, columns.values):
         if (name is not None and metric != name) or kind not in KIND_NAMES:  # unknown kinds are ignored
             continue
@@ -151,6 +154,8 @@ def shape_metrics(columns: EventColumns, name: str | None = None) -> dict[str, A
         if bucket is None:
             bucket = values[metric] = []
             kinds[metric] = kind
+        elif (kind in (ROW, TABLE)) != (kinds[metric] in (ROW, TABLE)):
+            mixed.add(metric)
         if kind == SCALAR or kind == IMAGE:
             bucket.append(value)
         elif kind == LIST:
@@ -161,7 +166,9 @@ def shape_metrics(columns: EventColumns, name: str | None = None) -> dict[str, A
     result: dict[str, Any] = {}
     for metric, bucket in values.items():
         kind = kinds[metric]
-        if kind in (ROW, TABLE):
+        if metric in mixed:  # no table shape fits: every value in logged order, rows as dicts
+            result[metric] = bucket
+        elif kind in (ROW, TABLE):
             result[metric] = _columns([r for r in bucket if isinstance(r, dict)])
         elif kind == LIST:
             result[metric] = bucket

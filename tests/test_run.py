@@ -549,3 +549,15 @@ def test_threads_calling_get_context_at_once_share_one_offline_run(monkeypatch: 
     second.join(10)
     assert len(got) == 2 and got[0] is got[1]
     assert len(calls) == 1
+
+
+def test_get_metrics_of_a_name_mixing_rows_and_values_loses_nothing(exp: Experiment) -> None:
+    """A name logged both as table rows and as values comes back as every value in logged order (rows as dicts)."""
+    run = exp.start_logging()
+    run.log_row("m", a=1)
+    run.log("m", 5)
+    run.log("n", 5)
+    run.log_row("n", a=1, b=2)
+    run.log_row("ok", a=1)
+    run.log_table("ok", {"a": [2, 3]})
+    assert run.get_metrics() == {"m": [{"a": 1}, 5], "n": [5, {"a": 1, "b": 2}], "ok": {"a": [1, 2, 3]}}
