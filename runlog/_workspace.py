@@ -85,11 +85,17 @@ class Workspace:
     def from_config(cls, path: str | os.PathLike[str] | None = None, _file_name: str | None = None) -> Workspace:
         """Open the store named by a config file, else the default store.
 
-        ``path`` is a config file or a folder to start from (default: the current
+        ``path`` is an existing config file or folder to start from (default: the current
         folder, then its parents). A config file is ``.runlog/config.json`` or
         ``runlog.json`` holding ``{"store": "<folder>", "name": "...", "tracking_uri": "..."}``;
         a relative ``store`` is relative to the config file. ``RUNLOG_STORE`` overrides it.
         """
+        if path is not None and not Path(path).exists():
+            raise FileNotFoundError(
+                f"Workspace.from_config({str(path)!r}): no such file or folder. Pass a runlog config file "
+                f"(.runlog/config.json or runlog.json), the folder holding one, or no path to search from the "
+                f"current folder up"
+            )
         config_file = _find_config(Path(path) if path is not None else None, _file_name)
         config: dict[str, Any] = {}
         if config_file is not None:

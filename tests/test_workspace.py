@@ -79,3 +79,11 @@ def test_an_experiment_name_with_a_trailing_newline_is_refused() -> None:
     """'name\\n' is not a valid experiment name (a regex '$' would accept it)."""
     with pytest.raises(runlog.InvalidExperimentName, match="must start with a letter"):
         Experiment(Workspace.from_config(), "mnist\n")
+
+
+def test_from_config_with_a_path_that_does_not_exist_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """from_config(path) with a path that does not exist raises instead of silently opening the default store."""
+    monkeypatch.delenv("RUNLOG_STORE")
+    with pytest.raises(FileNotFoundError, match="no-such-config.json"):
+        Workspace.from_config(str(tmp_path / "no-such-config.json"))
+    assert not (Path.cwd() / "runlog-store").exists()
