@@ -479,14 +479,15 @@ class Run:
     def add_properties(self, properties: Mapping[str, Any]) -> None:
         """Add properties; they are immutable: a key keeps its first value."""
         current = self.get_properties()
-        for key, value in properties.items():
-            if key in current and current[key] != str(value):
+        given = {str(key): str(value) for key, value in properties.items()}  # stored as str: compare as str
+        for key, value in given.items():
+            if key in current and current[key] != value:
                 raise ValueError(
                     f"property {key!r} is already {current[key]!r}; properties cannot change (use a tag for a value that changes)"
                 )
-        for key, value in properties.items():
+        for key, value in given.items():
             if key not in current:
-                self._meta("prop", str(key), str(value))
+                self._meta("prop", key, value)
 
     def get_properties(self) -> dict[str, str]:
         return dict(self._reader.state().properties)

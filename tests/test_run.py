@@ -561,3 +561,12 @@ def test_get_metrics_of_a_name_mixing_rows_and_values_loses_nothing(exp: Experim
     run.log_row("ok", a=1)
     run.log_table("ok", {"a": [2, 3]})
     assert run.get_metrics() == {"m": [{"a": 1}, 5], "n": [5, {"a": 1, "b": 2}], "ok": {"a": [1, 2, 3]}}
+
+
+def test_a_property_with_a_non_str_key_cannot_change_either(exp: Experiment) -> None:
+    """add_properties stores keys as str; changing the value of such a key raises like any other."""
+    run = exp.start_logging()
+    run.add_properties({1: "a"})
+    with pytest.raises(ValueError, match="properties cannot change"):
+        run.add_properties({1: "b"})
+    assert run.get_properties() == {"1": "a"}
