@@ -569,9 +569,11 @@ class Run:
                 f"run {self.id} is already {current}; it cannot become {status}", run_id=self.id, status=current
             )
         self._finished = True
-        self._collect_outputs()
-        self._set_status(status, details)
-        _context.finished(self)
+        try:
+            self._collect_outputs()
+        finally:  # even when interrupted (Ctrl-C while a big ./outputs is copied): never left Running
+            self._set_status(status, details)
+            _context.finished(self)
         self._writer.sync()
         self._writer.close()
         _log.debug("run %s ended: %s", self.id, status)

@@ -570,3 +570,19 @@ def test_a_property_with_a_non_str_key_cannot_change_either(exp: Experiment) -> 
     with pytest.raises(ValueError, match="properties cannot change"):
         run.add_properties({1: "b"})
     assert run.get_properties() == {"1": "a"}
+
+
+def test_an_interrupt_while_outputs_are_collected_still_ends_the_run(exp: Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while complete() copies ./outputs (a second Ctrl-C on a big checkpoint folder) leaves no run Running forever."""
+    from runlog import _context
+
+    run = exp.start_logging()
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "_collect_outputs", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run.complete()
+    assert run.get_status() == "Completed"
+    assert _context.active_run() is None
