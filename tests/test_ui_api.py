@@ -412,6 +412,31 @@ def test_a_server_bound_to_another_loopback_address_answers_it(tmp_path: Path) -
     assert answered == [200, 200, 200, 403, 403]
 
 
+def test_the_token_landing_redirect_stays_on_this_server() -> None:
+    """`?token=` on a page redirects to the same path on this server: `//host` is not another site, non-ASCII is no 500."""
+    import asyncio
+
+    from runlog.ui.app import Gate
+
+    token = "landing-token-0123456789"
+    answers: list[tuple[int, dict[bytes, bytes]]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def send(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            answers.append((message["status"], dict(message["headers"])))
+
+    gate = Gate(app, token)
+    for path, raw in (("//evil.example/x", b"//evil.example/x"), ("/caf\u00e9", b"/caf%C3%A9")):
+        scope = {"type": "http", "method": "GET", "path": path, "raw_path": raw, "headers": [(b"host", b"lan:5050")],
+                 "query_string": f"token={token}&x=1".encode()}  # fmt: skip
+        asyncio.run(gate(scope, None, send))  # type: ignore[arg-type]
+    assert [(status, h[b"location"]) for status, h in answers] == [(303, b"/evil.example/x?x=1"), (303, b"/caf%C3%A9?x=1")]
+
+
 def test_page_and_security_headers(seeded: dict[str, Any]) -> None:
     """The page is served with a strict CSP (no inline script), nosniff and no framing; static assets ship."""
     http = seeded["http"]

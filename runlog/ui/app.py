@@ -336,7 +336,10 @@ class Gate:
         if how == "query" and scope.get("method") == "GET" and not path.startswith("/api/"):
             # Keep the token out of the address bar and history: set the cookie, drop the parameter.
             rest = [(k, v) for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1")) if k != "token"]
-            location = path + ("?" + urlencode(rest) if rest else "")
+            # The path as it came (percent-encoded), and never `//host/...`: that would be another site.
+            raw = scope.get("raw_path")
+            target = raw.decode("latin-1") if isinstance(raw, bytes) else quote(path)
+            location = "/" + target.lstrip("/") + ("?" + urlencode(rest) if rest else "")
             await _send(send, 303, b"", b"text/plain", [(b"location", location.encode("latin-1")), (b"set-cookie", (cookie or "").encode())])
             return
         await self.app(scope, receive, _with_headers(send, path, cookie))
