@@ -397,6 +397,7 @@ def main() -> int:
                 sup.launch()
             except OSError as exc:
                 sup.say(f"could not start the script: {exc}")
+                sup.signal_groups(signal.SIGKILL)  # ranks started before the failure must not outlive the run
                 sup.run.fail(error_details={"code": "UserError", "message": f"could not start {spec['argv'][0]}: {exc}"})
                 return 1
             sup.run._set_status(RunStatus.RUNNING)

@@ -587,3 +587,46 @@ def test_a_script_killed_by_a_realtime_signal_fails_with_its_exit_code(exp: Expe
     assert run.get_details()["error"]["error"]["code"] == "UserError"
     status = json.loads(log_text(run, "logs/process_status.json"))
     assert status["processes"][0]["exit_code"] == expected
+
+
+def test_a_launch_failing_half_way_stops_the_processes_already_started(
+    exp: Experiment, store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If starting rank 1 fails (e.g. too many open files), rank 0, already running, is stopped and the run fails."""
+    import io
+
+    from runlog import _supervisor
+
+    write(tmp_path / "wd" / "w.py", "import time\nprint('up', flush=True)\ntime.sleep(60)\n")
+    run = runlog.Run._create(exp, run_type="script", status="Queued")
+    spec = {
+        "store": str(store), "tracking_uri": None, "experiment": exp.name, "run_id": run.id,
+        "argv": [sys.executable, "-u", "w.py"], "workdir": str(tmp_path / "wd"), "source_directory": str(tmp_path),
+        "nproc": 2, "distributed": True, "env": {}, "max_run_duration_seconds": None, "mpi": False,
+    }  # fmt: skip
+    real_popen = subprocess.Popen
+    started: list[subprocess.Popen[bytes]] = []
+
+    def popen(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
+        if started:
+            raise OSError(24, "Too many open files")
+        started.append(real_popen(*args, **kwargs))  # type: ignore[call-overload]
+        assert started[0].stdout is not None
+        started[0].stdout.readline()  # rank 0 runs
+        return started[0]
+
+    monkeypatch.setattr(_supervisor.subprocess, "Popen", popen)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(json.dumps(spec).encode())))
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    try:
+        assert _supervisor.main() == 1
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+    try:
+        started[0].wait(timeout=20)  # stopped by the supervisor, not left running after the run failed
+    finally:
+        started[0].kill()
+        started[0].wait()
+    assert started[0].returncode == -signal.SIGKILL
+    assert runlog.Run(exp, run.id).get_status() == "Failed"
