@@ -628,5 +628,8 @@ def test_a_launch_failing_half_way_stops_the_processes_already_started(
     finally:
         started[0].kill()
         started[0].wait()
+        for pipe in (started[0].stdout, started[0].stderr):
+            if pipe is not None:
+                pipe.close()
     assert started[0].returncode == -signal.SIGKILL
     assert runlog.Run(exp, run.id).get_status() == "Failed"
