@@ -556,8 +556,11 @@ class Run:
         self._finish_upload()
         return True
 
-    def _end(self, status: str, details: dict[str, Any] | None = None) -> None:
-        if not self._finished:
+    def _end(self, status: str, details: dict[str, Any] | None = None, *, authoritative: bool = False) -> None:
+        # ``authoritative``: the caller decides the end whatever the store says already (the
+        # supervisor of a submitted script: the script's exit status wins over a run.complete()
+        # the script called itself).
+        if not self._finished and not authoritative:
             current = self.get_status()
             if current in RunStatus.TERMINAL and current != status:
                 self._ended_elsewhere()

@@ -309,7 +309,7 @@ class Supervisor:
         self.run._outputs = _outputs_dir(self.spec["workdir"])
         if canceled:
             self.say(f"run canceled ({self.cancel_reason or 'cancel requested'})")
-            self.run._end(RunStatus.CANCELED)
+            self.run._end(RunStatus.CANCELED, authoritative=True)
         elif failed:
             first = failed[0]
             code = _exit_code(first.returncode)
@@ -328,10 +328,10 @@ class Supervisor:
             if tb:
                 details["traceback"] = tb
             self.say(f"run failed: {_who(first)} exited with {_describe_exit(first.returncode)}")
-            self.run.fail(error_details=details)
+            self.run._end(RunStatus.FAILED, {"error": details}, authoritative=True)
         else:
             self.say("every process exited with code 0: run completed")
-            self.run.complete()
+            self.run._end(RunStatus.COMPLETED, authoritative=True)
 
 
 def _outputs_dir(workdir: str) -> Any:

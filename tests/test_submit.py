@@ -633,3 +633,21 @@ def test_a_launch_failing_half_way_stops_the_processes_already_started(
                 pipe.close()
     assert started[0].returncode == -signal.SIGKILL
     assert runlog.Run(exp, run.id).get_status() == "Failed"
+
+
+def test_a_script_that_completed_its_run_but_exits_non_zero_fails_it(exp: Experiment) -> None:
+    """The script's exit status decides a submitted run's end, even after the script called run.complete() itself."""
+    write(Path("done_then_fail.py"), """
+        import os, sys
+        from runlog import Run
+        os.makedirs("outputs", exist_ok=True)
+        open("outputs/model.txt", "w").write("x")
+        Run.get_context().complete()
+        sys.exit(3)
+    """)
+    run = exp.submit(ScriptRunConfig(source_directory=".", script="done_then_fail.py"))
+    with pytest.raises(ActivityFailedError) as info:
+        run.wait_for_completion()
+    assert info.value.exit_code == 3
+    assert run.get_details()["error"]["error"]["code"] == "UserError"
+    assert "outputs/model.txt" in run.get_file_names()
