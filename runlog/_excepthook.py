@@ -8,8 +8,9 @@ hook that was installed before it. :func:`uninstall` puts the previous hooks bac
 (only if nobody wrapped ours since).
 
 - Main thread: the active run is marked **Failed** at once when this process is
-  the run's main process (it created the run, or it is the submitted script);
-  a worker process only writes the traceback.
+  the run's main process (it created the run, or it is the submitted script),
+  right after the previous hook has printed the traceback (ending a run may wait
+  for its outputs and uploads); a worker process only writes the traceback.
 - Other threads: the traceback is written and the exception noted, so a run that
   ends at interpreter exit ends Failed; the run is *not* failed at once, because
   that would make the main thread's next ``run.log`` raise while it may still be
@@ -76,12 +77,21 @@ def uninstall() -> None:
 
 
 def _sys_hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    to_fail = None
     try:
-        _record(exc_type, exc, tb, threading.current_thread().name, main_thread=True,
-                default_hook=_prev_sys is sys.__excepthook__)  # fmt: skip
+        to_fail = _record(exc_type, exc, tb, threading.current_thread().name, main_thread=True,
+                          default_hook=_prev_sys is sys.__excepthook__)  # fmt: skip
     except Exception:  # the hook must never hide the original error
         pass
-    (_prev_sys or sys.__excepthook__)(exc_type, exc, tb)
+    try:
+        # Printed first: ending the run may wait (outputs copied, uploads given their time).
+        (_prev_sys or sys.__excepthook__)(exc_type, exc, tb)
+    finally:
+        if to_fail is not None:
+            try:
+                to_fail.fail(error_details=exc)
+            except Exception:
+                pass
 
 
 def _threading_hook(args: Any) -> None:
@@ -103,13 +113,14 @@ def _record(
     *,
     main_thread: bool,
     default_hook: bool,
-) -> None:
+) -> Any:
+    """Write the traceback to the active run's driver log; return the run to fail (main thread), if any."""
     if exc is None:
         exc = exc_type()
     _context.note_uncaught(exc)
     run = _context.active_run()
     if run is None:
-        return
+        return None
     import time
 
     if not (default_hook and os.environ.get(ENV_OUTPUT_CAPTURED) == "1"):
@@ -130,6 +141,7 @@ def _record(
         finally:
             tls.busy = was_busy
         drain_deferred(tls)
-    if main_thread and is_main_process(run) and not run._finished:
-        run.fail(error_details=exc)
     _log.debug("uncaught %s in thread %s recorded in run %s", exc_type.__name__, thread_name, run.id)
+    if main_thread and is_main_process(run) and not run._finished:
+        return run  # failed by _sys_hook once the previous hook has printed the traceback
+    return None

@@ -558,3 +558,25 @@ def test_buffered_tagged_metrics_keep_the_values_they_were_logged_with(exp: runl
         log.info("epoch", extra={"metrics": values, "step": step})
     run = exp.start_logging()
     assert run.get_metrics() == {"loss": [1.0, 0.5, 1.0 / 3]}
+
+
+def test_an_uncaught_exception_is_printed_before_the_run_is_ended(exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The previous hook (which prints the traceback) runs before the run's end, which may wait for outputs and uploads."""
+    order: list[str] = []
+    sys.excepthook = lambda *a: order.append("printed")
+    _excepthook.install()
+    run = exp.start_logging()
+    real_fail = runlog.Run.fail
+
+    def fail(self: runlog.Run, *args: object, **kwargs: object) -> None:
+        order.append("failed")
+        real_fail(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runlog.Run, "fail", fail)
+    try:
+        raise ValueError("diverged")
+    except ValueError as exc:
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+    assert order == ["printed", "failed"]
+    assert run.get_status() == "Failed"
+    assert "ValueError: diverged" in log_text(run)
