@@ -87,9 +87,11 @@ class _EndWatch:
         here = run._record.get("host") == socket.gethostname()
         self.supervisor = int(pid) if pid and here else 0
         # A run started with start_logging()/Run.get_context() is ended only by the process
-        # that created it: when that process is gone (kill -9, OOM killer), nobody will end it.
+        # that created it (at its exit at the latest): when that process is gone (kill -9, OOM
+        # killer), nobody will end it. (Child runs are not ended at exit: another process may.)
         owner = run._record.get("pid")
-        self.owner = int(owner) if here and not pid and run.type == "local" and isinstance(owner, int) else 0
+        top_level_local = run.type == "local" and not run._record.get("parent_id")
+        self.owner = int(owner) if here and not pid and top_level_local and isinstance(owner, int) else 0
         self.terminal_since: float | None = None
 
     def supervisor_alive(self) -> bool:
