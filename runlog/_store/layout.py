@@ -99,3 +99,16 @@ def write_json_atomic(path: Path, data: Any) -> None:
 def read_json(path: Path) -> Any:
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def iter_file_prefix(path: Path, size: int, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    """The first ``size`` bytes of a file, in chunks: a file that grows while it is sent (a live
+    log) never overruns a Content-Length taken before."""
+    with open(path, "rb") as fh:
+        left = size
+        while left > 0:
+            chunk = fh.read(min(left, chunk_size))
+            if not chunk:
+                return
+            left -= len(chunk)
+            yield chunk

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from .._errors import UploadRejected, UploadUnavailable
+from .._store import layout
 from ._core import MetaEvent, MetricEvent, RunInfo, iter_metric_events
 from ._retry import UploadOptions, error_for_response
 
@@ -516,14 +517,7 @@ class _FileHead:
         self.size = size
 
     def __iter__(self) -> Iterator[bytes]:
-        with open(self.path, "rb") as fh:
-            left = self.size
-            while left > 0:
-                chunk = fh.read(min(left, 1 << 20))
-                if not chunk:
-                    return
-                left -= len(chunk)
-                yield chunk
+        return layout.iter_file_prefix(self.path, self.size)
 
 
 def _split_batches(

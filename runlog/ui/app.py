@@ -35,6 +35,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from .._errors import RunFileNotFound, RunNotFound
+from .._store import layout
 from .openapi import openapi_schema
 from .query import DEFAULT_POINTS, IMAGE_TYPES, MetricNotFound, StoreQuery
 
@@ -160,14 +161,7 @@ def api_files(request: Request) -> JSON:
 
 def _stream_file(path: Path, size: int) -> Iterator[bytes]:
     # Exactly `size` bytes: a log that grows while it is sent must not overrun Content-Length.
-    with open(path, "rb") as fh:
-        left = size
-        while left > 0:
-            chunk = fh.read(min(left, 1 << 20))
-            if not chunk:
-                return
-            left -= len(chunk)
-            yield chunk
+    return layout.iter_file_prefix(path, size)
 
 
 def api_file(request: Request) -> Response:
