@@ -99,9 +99,16 @@ def pop(token: object) -> None:
 
 
 def started(run: Run) -> None:
-    """Record a run started in this process (it becomes active for every thread)."""
+    """Record a run started in this process (it becomes active for every thread).
+
+    The run is also named in the ``RUNLOG_*`` environment variables (unless this process
+    already runs for a submitted run), so that processes started from here by spawn or
+    exec (multiprocessing "spawn" workers, subprocesses) find it through
+    ``Run.get_context()`` and the logging handler, as forked children do.
+    """
     with _lock:
         _process_runs.append(run)
+        _export(run)
     _current.set(run)
     from ._driverlog import on_run_started  # hooks for uncaught exceptions; records logged before the run
 
@@ -120,6 +127,7 @@ def finished(run: Run) -> None:
         for other in [r for r in _process_runs if r == run]:
             other._finished = True
             _process_runs.remove(other)
+        _unexport(run)
         _uncaught_in.pop(run, None)
         if _env_run is not None and _env_run == run:
             _env_run._finished = True
@@ -127,6 +135,43 @@ def finished(run: Run) -> None:
     if current is not None and current == run:
         current._finished = True
         _current.set(None)
+
+
+# Runs whose names this process put into the environment, oldest first, with what was there before.
+_exported: list[tuple[Run, dict[str, str | None]]] = []
+_ENV_NAMES = (ENV_STORE, ENV_EXPERIMENT, ENV_RUN_ID)
+
+
+def _export(run: Run) -> None:
+    if os.environ.get(ENV_RUN_ID) and not _exported:
+        return  # this process runs for a run named by its parent (a submitted script): keep that name
+    before = {name: os.environ.get(name) for name in _ENV_NAMES}
+    _exported.append((run, before))
+    os.environ[ENV_STORE] = str(run.experiment.workspace.store)
+    os.environ[ENV_EXPERIMENT] = run.experiment.name
+    os.environ[ENV_RUN_ID] = run.id
+
+
+def _unexport(run: Run) -> None:
+    for i, (exported, before) in enumerate(_exported):
+        if exported == run:
+            del _exported[i]
+            if i == len(_exported):  # it was the newest: name the previous run again, or what was there
+                previous = _exported[-1][0] if _exported else None
+                if previous is not None:
+                    os.environ[ENV_STORE] = str(previous.experiment.workspace.store)
+                    os.environ[ENV_EXPERIMENT] = previous.experiment.name
+                    os.environ[ENV_RUN_ID] = previous.id
+                else:
+                    for name, value in (before if not _exported else {}).items():
+                        if value is None:
+                            os.environ.pop(name, None)
+                        else:
+                            os.environ[name] = value
+            elif i < len(_exported):  # a newer one inherits what was there before this one
+                newer, _ = _exported[i]
+                _exported[i] = (newer, before)
+            return
 
 
 _uncaught: list[BaseException] = []

@@ -39,6 +39,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
         if run not in saved_runs and not run._finished and run._owner_pid == os.getpid():
             run._finished = True  # ended by the test's end, not marked: the store is thrown away
     _context._process_runs[:] = saved_runs
+    _context._exported.clear()  # the RUNLOG_* variables themselves are restored by monkeypatch
     _context._uncaught.clear()
     _excepthook.uninstall()  # hooks installed when a run started or a RunHandler was created
     _driverlog._pending.clear()  # records logged with no active run must not reach the next test's run

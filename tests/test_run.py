@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -586,3 +587,45 @@ def test_an_interrupt_while_outputs_are_collected_still_ends_the_run(exp: Experi
         run.complete()
     assert run.get_status() == "Completed"
     assert _context.active_run() is None
+
+
+def _spawned_get_context(queue: Any) -> None:  # pragma: no cover - runs in the child
+    from runlog import Run
+
+    run = Run.get_context()
+    run.log("from_spawned_child", 1)
+    queue.put(run.id)
+
+
+def test_a_spawned_child_finds_the_run_started_in_its_parent(exp: Experiment) -> None:
+    """start_logging names the run in RUNLOG_* variables, so a multiprocessing 'spawn' child's
+    Run.get_context() logs into it; the variables are removed when the run ends."""
+    import multiprocessing
+
+    assert "RUNLOG_RUN_ID" not in os.environ
+    run = exp.start_logging()
+    assert os.environ["RUNLOG_RUN_ID"] == run.id
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_spawned_get_context, args=(queue,))
+    child.start()
+    assert queue.get(timeout=60) == run.id
+    child.join(60)
+    assert child.exitcode == 0
+    assert run.get_metrics() == {"from_spawned_child": 1}
+    run.complete()
+    assert "RUNLOG_RUN_ID" not in os.environ
+
+
+def test_nested_runs_name_the_newest_and_restore_the_older(exp: Experiment) -> None:
+    """With two runs started, the variables name the newer; when it ends, the older again."""
+    first = exp.start_logging()
+    second = exp.start_logging()
+    assert os.environ["RUNLOG_RUN_ID"] == second.id
+    second.complete()
+    assert os.environ["RUNLOG_RUN_ID"] == first.id
+    third = exp.start_logging()
+    first.complete()  # not the newest: the newest keeps its name
+    assert os.environ["RUNLOG_RUN_ID"] == third.id
+    third.complete()
+    assert "RUNLOG_RUN_ID" not in os.environ
