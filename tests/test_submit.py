@@ -398,18 +398,17 @@ def test_ctrl_c_in_the_terminal_stops_runlog_submit_but_not_the_run(tmp_path: Pa
         time.sleep(60)
     """)
     env = {**os.environ, "RUNLOG_STORE": str(store), "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
+    with subprocess.Popen(  # closes the pipe even when an assertion fails
         [sys.executable, "-m", "runlog.cli", "submit", "slow.py"],
         cwd=work, env=env, stdout=subprocess.PIPE, text=True, start_new_session=True,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:  # streaming has reached the script's first line
-        if "working" in line:
-            break
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
-    rest = proc.stdout.read()
-    assert proc.wait(timeout=30) == 130
-    proc.stdout.close()
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # streaming has reached the script's first line
+            if "working" in line:
+                break
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
+        rest = proc.stdout.read()
+        assert proc.wait(timeout=30) == 130, rest
     assert "the run keeps going" in rest
     (run,) = Experiment(ws, "slow").get_runs()
     assert run.get_status() == "Running"
