@@ -234,10 +234,16 @@ def test_ctrl_c_while_streaming_stops_streaming_only(exp: Experiment, capsys: py
     """)
     run = exp.submit(ScriptRunConfig(source_directory=".", script="slow.py"))
     wait_until(lambda: "working" in (log_text(run) if (run.path / "files/logs/driver_log.txt").exists() else ""))
+    # A test runner started in the background (`cmd &`) inherits SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt handler: install it for this test, as a terminal would have it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
     timer.start()
-    details = run.wait_for_completion(show_output=True)
-    timer.join()
+    try:
+        details = run.wait_for_completion(show_output=True)
+    finally:
+        timer.join()
+        signal.signal(signal.SIGINT, previous)
     out = capsys.readouterr().out
     assert details["status"] == "Running"
     assert "the run keeps going" in out
@@ -398,10 +404,17 @@ def test_ctrl_c_in_the_terminal_stops_runlog_submit_but_not_the_run(tmp_path: Pa
         time.sleep(60)
     """)
     env = {**os.environ, "RUNLOG_STORE": str(store), "PYTHONPATH": str(REPO)}
-    with subprocess.Popen(  # closes the pipe even when an assertion fails
-        [sys.executable, "-m", "runlog.cli", "submit", "slow.py"],
-        cwd=work, env=env, stdout=subprocess.PIPE, text=True, start_new_session=True,
-    ) as proc:
+    # The child must start with SIGINT at its default, as under a terminal: a test runner started
+    # in the background (`cmd &`) has it ignored, and an ignored SIGINT is inherited.
+    previous = signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "runlog.cli", "submit", "slow.py"],
+            cwd=work, env=env, stdout=subprocess.PIPE, text=True, start_new_session=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    with proc:  # closes the pipe even when an assertion fails
         assert proc.stdout is not None
         for line in proc.stdout:  # streaming has reached the script's first line
             if "working" in line:
