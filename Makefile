@@ -26,7 +26,11 @@ demo: $(STAMP_DEMO)
 # missing and running as root, a no-op when present. Playwright drives it; never `playwright install`.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    for attempt in 1 2 3; do \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium && break; \
+	      echo "apt-get failed (attempt $$attempt); retrying" >&2; sleep 10; \
+	    done; \
 	  else echo "the browser tests need Debian's chromium: sudo apt-get install -y chromium" >&2; fi; }
 
 test: $(STAMP_TEST) browser
