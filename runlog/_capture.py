@@ -19,6 +19,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from ._driverlog import format_utc
+
 __all__ = ["LineAssembler", "format_time", "last_traceback"]
 
 PROGRESS_INTERVAL = 5.0
@@ -26,10 +28,8 @@ MAX_LINE = 64 * 1024
 _TAIL_LINES = 400
 
 
-def format_time(ts: float) -> str:
-    """``2026-11-27T14:30:00.123Z`` (UTC, milliseconds)."""
-    whole = int(ts)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((ts - whole) * 1000):03d}Z"
+# ``2026-11-27T14:30:00.123Z`` (UTC, milliseconds): the one timestamp of runlog's text lines.
+format_time = format_utc
 
 
 class LineAssembler:

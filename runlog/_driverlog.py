@@ -46,6 +46,7 @@ __all__ = [
     "driver_log_name",
     "driver_log_name_for",
     "format_utc",
+    "format_utc_ns",
     "is_main_process",
     "on_run_started",
     "thread_state",
@@ -104,6 +105,12 @@ def drain_deferred(tls: ThreadState) -> None:
 def format_utc(created: float) -> str:
     """``2026-11-27T14:28:36.123Z``: the timestamp of runlog's text lines (UTC, milliseconds)."""
     return _time_prefix(created) + f".{int((created % 1) * 1000):03d}Z"
+
+
+def format_utc_ns(ns: int) -> str:
+    """:func:`format_utc` of a time in integer nanoseconds (OpenTelemetry's), without float rounding."""
+    seconds, frac = divmod(ns, 1_000_000_000)
+    return _time_prefix(seconds) + f".{frac // 1_000_000:03d}Z"
 
 
 _second_cache: tuple[int, str] = (-1, "")

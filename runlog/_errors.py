@@ -25,6 +25,14 @@ __all__ = [
 ]
 
 
+def did_you_mean(name: str, candidates: list[str], otherwise: str = "") -> str:
+    """A message tail naming the close matches of ``name`` (or ``otherwise`` when there are none)."""
+    import difflib  # only on the error path: keeps `import runlog` cheap
+
+    close = difflib.get_close_matches(name, candidates, n=3)
+    return f" Did you mean {', '.join(close)}?" if close else otherwise
+
+
 class RunlogError(Exception):
     """Base class of every error runlog raises on purpose."""
 

@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from . import _context
-from ._errors import InvalidStatusTransition, RunFileNotFound, RunFinishedError
+from ._errors import InvalidStatusTransition, RunFileNotFound, RunFinishedError, did_you_mean
 from ._metrics import (
     IMAGE,
     LIST,
@@ -299,8 +299,10 @@ class Run:
         self._writer.meta(kind, key, value, keep_open=not self._finished and self._owner_pid == os.getpid())
 
     def _describe(self, name: str, description: str | None) -> None:
-        if description:
+        # run.log(..., description=...) in a loop: one meta event per new text, not one per call.
+        if description and self._writer.described.get(name) != description:
             self._meta("metric_description", name, str(description))
+            self._writer.described[name] = description
 
     def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:
         """Log one value of metric ``name`` (int, float, bool, str, None or a numpy scalar)."""
@@ -410,10 +412,7 @@ class Run:
         path = self._reader.file_path(name)
         if not path.is_file():
             names = self.get_file_names()
-            import difflib
-
-            close = difflib.get_close_matches(name, names, n=3)
-            hint = f" Did you mean {', '.join(close)}?" if close else f" The run has: {', '.join(names[:10]) or 'no files'}."
+            hint = did_you_mean(name, names, f" The run has: {', '.join(names[:10]) or 'no files'}.")
             raise RunFileNotFound(f"run {self.id} has no file {name!r}.{hint}", run_id=self.id, name=name)
         return path
 
@@ -690,7 +689,7 @@ class Run:
         _rehydrate_runs: bool = True,
     ) -> Iterator[Run]:
         """The child runs of this run, oldest first (and their descendants with ``recursive``)."""
-        from ._workspace import _matches
+        from ._workspace import _run_matches
 
         runs_dir = self._dir.parent
         records = []
@@ -714,7 +713,7 @@ class Run:
                 continue
             if status is not None and run.get_status() != status:
                 continue
-            if _matches(run.get_tags(), tags) and _matches(run.get_properties(), properties):
+            if _run_matches(run, tags, properties):
                 yield run
 
     # -- context manager ---------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._context import ENV_STORE
-from ._errors import ExperimentNotFound, InvalidExperimentName, RunNotFound
+from ._errors import ExperimentNotFound, InvalidExperimentName, RunNotFound, did_you_mean
 from ._store import layout
 
 if TYPE_CHECKING:
@@ -258,8 +258,7 @@ class Experiment:
         """An existing experiment; ExperimentNotFound (with close names) if there is none."""
         if not (layout.experiment_dir(workspace.store, name) / layout.EXPERIMENT_RECORD).is_file():
             names = list(workspace.experiments)
-            close = difflib.get_close_matches(name, names, n=3)
-            hint = f" Did you mean {', '.join(close)}?" if close else f" Known: {', '.join(names) or 'none yet'}."
+            hint = did_you_mean(name, names, f" Known: {', '.join(names) or 'none yet'}.")
             raise ExperimentNotFound(f"no experiment {name!r} in {workspace.store}.{hint}", name=name)
         return cls(workspace, name, _skip_name_validation=True)
 
@@ -314,7 +313,7 @@ class Experiment:
         runs.sort(reverse=True)
         for _, run_id in runs:
             run = Run(self, run_id)
-            if _matches(run.get_tags(), tags) and _matches(run.get_properties(), properties):
+            if _run_matches(run, tags, properties):
                 yield run
 
     def __repr__(self) -> str:
@@ -325,6 +324,14 @@ class Experiment:
 
     def __hash__(self) -> int:
         return hash((self.workspace, self.name))
+
+
+def _run_matches(run: Run, tags: str | Mapping[str, str] | None, properties: str | Mapping[str, str] | None) -> bool:
+    """The tag/property filter of get_runs/get_children; reads the run's state only when filtering."""
+    if tags is None and properties is None:
+        return True
+    state = run._state()
+    return _matches(state.tags, tags) and _matches(state.properties, properties)
 
 
 def _matches(have: Mapping[str, str], want: str | Mapping[str, str] | None) -> bool:

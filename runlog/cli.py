@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from . import _store
-from ._errors import RunlogError, RunNotFound
+from ._errors import RunlogError, RunNotFound, did_you_mean
 from ._run import Run, _utc
 from ._workspace import Experiment, Workspace
 
@@ -99,7 +99,7 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _duration(details: dict[str, Any], state: _store.RunState) -> str:
+def _duration(state: _store.RunState) -> str:
     if state.start_time is None:
         return ""
     end = state.end_time or time.time()
@@ -150,13 +150,11 @@ def runs(store: Path | None, experiment_name: str | None, limit: int) -> None:
     rows.sort(key=lambda r: r[0], reverse=True)
     table = Table("run", "experiment", "status", "started", "duration", "metrics (last value)")
     for _, exp_name, run, state in rows[:limit]:
-        last = {}
-        for event in run._reader.metric_events():
-            if event[0] == "s":
-                last[event[1]] = event[2]
+        columns = run._reader.metric_columns()
+        last = {n: v for kind, n, v in zip(columns.kinds, columns.names, columns.values) if kind == "s"}
         metrics = ", ".join(f"{k}={_fmt(v)}" for k, v in last.items())
         started = _utc(state.start_time) or ""
-        table.add_row(run.id, exp_name, state.status, started[:19].replace("T", " "), _duration({}, state), metrics)
+        table.add_row(run.id, exp_name, state.status, started[:19].replace("T", " "), _duration(state), metrics)
     _console().print(table)
 
 
@@ -202,8 +200,7 @@ def metrics(store: Path | None, run_id: str, names: tuple[str, ...], fmt: str) -
     if names:
         missing = [n for n in names if n not in found]
         if missing:
-            close = difflib.get_close_matches(missing[0], list(found), n=3)
-            hint = f" Did you mean {', '.join(close)}?" if close else f" The run has: {', '.join(found) or 'no metrics'}."
+            hint = did_you_mean(missing[0], list(found), f" The run has: {', '.join(found) or 'no metrics'}.")
             raise click.ClickException(f"run {run.id} has no metric {missing[0]!r}.{hint}")
         found = {n: found[n] for n in names}
     if fmt == "json":
@@ -253,8 +250,7 @@ def download(store: Path | None, run_id: str, zip_path: Path | None, output: Pat
     chosen = list(names) or all_names
     for name in chosen:
         if name not in all_names:
-            close = difflib.get_close_matches(name, all_names, n=3)
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            hint = did_you_mean(name, all_names)
             raise click.ClickException(f"run {run.id} has no file {name!r}.{hint}")
     if zip_path is not None:
         with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as zf:

@@ -60,7 +60,7 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess test
     ) from _exc
 
 from . import _driverlog
-from ._driverlog import driver_log_name
+from ._driverlog import driver_log_name, format_utc_ns
 from ._errors import InvalidMetricValue
 from ._metrics import LIST, TABLE, encode_list, encode_table
 from ._store import writer_for
@@ -155,18 +155,7 @@ def _hex_span_id(span_id: int | None) -> str:
 # -- log records -> driver-log lines ---------------------------------------------------------------
 
 
-_time_cache: tuple[int, str] = (-1, "")
-
-
-def _utc_time(ns: int) -> str:
-    """``2026-11-27T14:28:49.123Z``: the timestamp of runlog's driver-log lines (UTC, milliseconds)."""
-    global _time_cache
-    seconds, frac = divmod(ns, 1_000_000_000)
-    cached_second, prefix = _time_cache
-    if cached_second != seconds:
-        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-        _time_cache = (seconds, prefix)
-    return f"{prefix}.{frac // 1_000_000:03d}Z"
+_utc_time = format_utc_ns  # the timestamp of runlog's driver-log lines, shared with RunHandler
 
 
 def _json_default(value: Any) -> Any:

@@ -110,6 +110,7 @@ class RunWriter:
         self._events_dir = run_dir / layout.EVENTS_DIR
         self._lock = threading.RLock()  # re-entrant: a signal handler or __del__ may log while it is held
         self._names: dict[str, str] = {}
+        self.described: dict[str, str] = {}  # metric descriptions already written (see Run._describe)
         self._reset()
         _all_writers.add(self)
 

@@ -205,12 +205,10 @@ class MlflowTarget:
         content: Any = None,
         headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        if self.retry is not None:
-            return cast(
-                "dict[str, Any]",
-                self.retry(lambda: self._request_once(method, path, what, body=body, params=params, content=content, headers=headers), what),
-            )
-        return self._request_once(method, path, what, body=body, params=params, content=content, headers=headers)
+        def once() -> dict[str, Any]:
+            return self._request_once(method, path, what, body=body, params=params, content=content, headers=headers)
+
+        return once() if self.retry is None else cast("dict[str, Any]", self.retry(once, what))
 
     def _request_once(
         self,
