@@ -1,7 +1,19 @@
 """The local store: on-disk layout, the one writer per run, and readers."""
 
 from . import layout
-from .reader import EventColumns, RunReader, RunState, parse_columns, parse_lines, read_columns
+from .reader import (
+    EventColumns,
+    RunReader,
+    RunState,
+    decode_points,
+    merge_by_time,
+    parse_columns,
+    parse_lines,
+    point_names,
+    points_path,
+    read_columns,
+    read_process,
+)
 from .writer import RunWriter, encode_scalar, encode_step, writer_for
 
 __all__ = [
@@ -9,11 +21,16 @@ __all__ = [
     "RunReader",
     "RunState",
     "RunWriter",
+    "decode_points",
     "encode_scalar",
     "encode_step",
     "layout",
+    "merge_by_time",
     "parse_columns",
     "parse_lines",
+    "point_names",
+    "points_path",
     "read_columns",
+    "read_process",
     "writer_for",
 ]

@@ -3,11 +3,12 @@
 ::
 
     <store>/
-      store.json                                   {"format": 1, "name": ...}
+      store.json                                   {"format": 2, "name": ...}
       experiments/<experiment>/experiment.json     {"name", "id", "created"}
       experiments/<experiment>/runs/<run_id>/
         run.json                                   the immutable run record
         events/<proc>.metrics.jsonl                metric events of one process
+        events/<proc>.points.bin                   its numeric run.log points (32-byte records)
         events/<proc>.meta.jsonl                   status, tags, properties of one process
         files/                                     the run's file namespace (get_file_names)
           logs/driver_log.txt                      driver log(s), one per process
@@ -26,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 STORE_RECORD = "store.json"
 EXPERIMENTS_DIR = "experiments"
@@ -36,6 +37,7 @@ RUN_RECORD = "run.json"
 EVENTS_DIR = "events"
 FILES_DIR = "files"
 METRICS_SUFFIX = ".metrics.jsonl"
+POINTS_SUFFIX = ".points.bin"
 META_SUFFIX = ".meta.jsonl"
 LOGS_PREFIX = "logs/"
 DRIVER_LOG = "logs/driver_log.txt"

@@ -17,7 +17,22 @@ from typing import Any
 
 from . import layout
 
-__all__ = ["EventColumns", "RunReader", "RunState", "parse_columns", "parse_lines", "read_columns"]
+__all__ = [
+    "EventColumns",
+    "RunReader",
+    "RunState",
+    "decode_points",
+    "merge_by_time",
+    "parse_columns",
+    "parse_lines",
+    "point_names",
+    "read_columns",
+    "points_path",
+    "read_process",
+]
+
+POINT_SIZE = 32  # see writer.py: <IIdqd> name id, value type, value, step, time
+NO_STEP = -(1 << 63)
 
 _log = logging.getLogger("runlog.store")
 
@@ -101,17 +116,61 @@ def parse_lines(data: bytes) -> list[list[Any]]:
     return parse_columns(data).rows()
 
 
-def read_columns(files: list[Path]) -> EventColumns:
-    """The events of several files of one run, merged by time (each file's own order kept)."""
-    parts = []
-    for path in files:
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            continue
-        columns = parse_columns(data)
-        if len(columns):
-            parts.append(columns)
+def point_names(columns: EventColumns) -> dict[int, str]:
+    """The name ids defined by the ``n`` events of a metrics file (for its points file)."""
+    return {
+        nid: name
+        for kind, name, nid in zip(columns.kinds, columns.names, columns.values)
+        if kind == "n" and type(nid) is int and isinstance(name, str)
+    }
+
+
+def decode_points(data: bytes | memoryview, names: dict[int, str]) -> EventColumns:
+    """The whole 32-byte records of a points file as ``s`` events (see ``docs/store-format.md``).
+
+    Decoding is done column by column with strided ``memoryview`` casts (no per-record
+    ``struct.unpack``). Reading stops before the first record whose name id ``names``
+    does not define (only possible for a file read in an unlucky order; see
+    :func:`read_process`) and before a torn last record.
+    """
+    n = len(data) // POINT_SIZE
+    if not n:
+        return EventColumns()
+    view = memoryview(data)[: n * POINT_SIZE]
+    u32 = view.cast("I")
+    ids = u32[0::8].tolist()
+    types = u32[1::8].tolist()
+    if len(names) <= max(ids) or any(i not in names for i in set(ids)):
+        known = 0
+        while known < n and ids[known] in names:
+            known += 1
+        if known < n:
+            _log.debug("points file: stopped at a record with an undefined name id %d", ids[known])
+            return decode_points(view[: known * POINT_SIZE], names) if known else EventColumns()
+    f64 = view.cast("d")
+    i64 = view.cast("q")
+    kinds = set(types)
+    if kinds == {0}:
+        values: list[Any] = f64[1::4].tolist()
+    elif kinds == {1}:
+        values = i64[1::4].tolist()
+    else:
+        floats = f64[1::4].tolist()
+        ints = i64[1::4].tolist()
+        values = [
+            floats[i] if t == 0 else ints[i] if t == 1 else bool(ints[i]) if t == 2 else None
+            for i, t in enumerate(types)
+        ]
+    steps: list[Any] = i64[2::4].tolist()
+    if NO_STEP in steps:
+        steps = [None if st == NO_STEP else st for st in steps]
+    name_list = [names[i] for i in ids] if len(names) > 1 else [names[ids[0]]] * n
+    return EventColumns(["s"] * n, name_list, values, steps, f64[3::4].tolist())
+
+
+def merge_by_time(parts: list[EventColumns]) -> EventColumns:
+    """Several event columns (each in its own logged order) as one, ordered by time (stable)."""
+    parts = [p for p in parts if len(p)]
     if not parts:
         return EventColumns()
     if len(parts) == 1:
@@ -122,6 +181,42 @@ def read_columns(files: list[Path]) -> EventColumns:
     times = merged.times
     order = sorted(range(len(times)), key=times.__getitem__)  # stable: equal times keep file order
     return merged.take(order)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+def points_path(metrics_path: Path) -> Path:
+    """The points file that goes with a ``<proc>.metrics.jsonl`` file."""
+    return metrics_path.with_name(metrics_path.name[: -len(layout.METRICS_SUFFIX)] + layout.POINTS_SUFFIX)
+
+
+def read_process(metrics_path: Path) -> EventColumns:
+    """Every metric event one process wrote (its metrics file and its points file), in order.
+
+    The points file is read first: every point in it was written after the ``n`` line
+    defining its name, so the metrics file read afterwards defines all of them.
+    """
+    points = _read(points_path(metrics_path))
+    columns = parse_columns(_read(metrics_path))
+    if "n" in columns.kinds:
+        names = point_names(columns)
+        keep = [i for i, k in enumerate(columns.kinds) if k != "n"]
+        columns = columns.take(keep)
+    else:
+        names = {}
+    if not points:
+        return columns
+    return merge_by_time([columns, decode_points(points, names)])
+
+
+def read_columns(files: list[Path]) -> EventColumns:
+    """The events of the metrics files of one run (with their points files), merged by time."""
+    return merge_by_time([read_process(path) for path in files])
 
 
 @dataclass
@@ -174,7 +269,7 @@ class RunReader:
         return self.metric_columns().rows()
 
     def meta_events(self) -> list[list[Any]]:
-        return read_columns(self._event_files(layout.META_SUFFIX)).rows()
+        return merge_by_time([parse_columns(_read(p)) for p in self._event_files(layout.META_SUFFIX)]).rows()
 
     def state(self) -> RunState:
         state = RunState()

@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 import socket
+import struct
 import threading
 import time
 import weakref
@@ -26,7 +27,7 @@ from typing import IO, Any
 from .._errors import InvalidMetricValue, StoreError
 from . import layout
 
-__all__ = ["RunWriter", "encode_scalar", "writer_for"]
+__all__ = ["POINT_SIZE", "RunWriter", "encode_scalar", "writer_for"]
 
 _log = logging.getLogger("runlog.store")
 
@@ -34,6 +35,14 @@ _log = logging.getLogger("runlog.store")
 _encode_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 _now = time.time
 _OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+
+# A numeric run.log point in <proc>.points.bin (see docs/store-format.md): name id (u32),
+# value type (u32), value (f64 or i64), step (i64; NO_STEP for none), unix time (f64).
+POINT_SIZE = 32
+NO_STEP = -(1 << 63)
+T_FLOAT, T_INT, T_BOOL, T_NONE = 0, 1, 2, 3
+_pack_float = struct.Struct("<IIdqd").pack
+_pack_int = struct.Struct("<IIqqd").pack
 
 
 def _list_hint(name: str | None) -> str:
@@ -87,6 +96,25 @@ def encode_scalar(value: Any, name: str | None = None) -> str:
     return _encode_str(repr(value))  # type: ignore[no-any-return]
 
 
+def _plain(value: Any) -> Any:
+    """A float/int subclass or a numpy/torch/jax scalar as the Python number it holds; else ``value``."""
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, int):
+        return int(value)
+    module = type(value).__module__
+    if module.startswith(("numpy", "torch", "jax", "tensorflow")) and getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        try:
+            item = value.item()
+        except (ValueError, RuntimeError):
+            return value
+        if type(item) in (float, int, bool):
+            return item
+    return value
+
+
 def encode_step(step: Any, name: str | None = None) -> str:
     if step is None:
         return "null"
@@ -110,6 +138,7 @@ class RunWriter:
         self._events_dir = run_dir / layout.EVENTS_DIR
         self._lock = threading.RLock()  # re-entrant: a signal handler or __del__ may log while it is held
         self._names: dict[str, str] = {}
+        self._ids: dict[str, int] = {}  # metric name -> id in this process's points file
         self.described: dict[str, str] = {}  # metric descriptions already written (see Run._describe)
         self._reset()
         _all_writers.add(self)
@@ -118,8 +147,10 @@ class RunWriter:
         """Forget this process's files (called in a forked child, and by close)."""
         self._proc = ""
         self._metrics_fd = -1
+        self._points_fd = -1
         self._meta_fd = -1
         self._log_fds: dict[str, int] = {}
+        self._ids = {}
         self._lock = threading.RLock()  # re-entrant: a signal handler or __del__ may log while it is held
 
     # -- opening -------------------------------------------------------------
@@ -152,6 +183,12 @@ class RunWriter:
         if opened is not None:
             _log.debug("opened metric events file %s", opened)
         return fd
+
+    def _open_points(self) -> int:
+        with self._lock:
+            if self._points_fd < 0:
+                self._points_fd = self._open(self._events_dir / (self._proc_id() + layout.POINTS_SUFFIX))
+            return self._points_fd
 
     def _open_meta(self) -> int:
         with self._lock:
@@ -196,9 +233,84 @@ class RunWriter:
             encoded = self._names[name] = _encode_str(name)
         return encoded
 
+    def _id(self, name: str) -> int:
+        """The id of ``name`` in this process's points file, defined (one ``n`` line) on first use.
+
+        The definition is written to the metrics file before the id is handed out, so a
+        reader that finds a point in the points file finds its name in the metrics file.
+        """
+        with self._lock:
+            nid = self._ids.get(name)
+            if nid is None:
+                nid = len(self._ids)
+                line = f'["n",{self._name(name)},{nid},null,{_now()!r}]\n'
+                fd = self._metrics_fd
+                if fd < 0:
+                    fd = self._open_metrics()
+                self._write(fd, line.encode())
+                self._ids[name] = nid
+            return nid
+
+    def _point(self, name: str, value: Any, step: Any, now: float) -> bytes | None:
+        """One points-file record, or None for a value that is stored as a JSON line instead.
+
+        float, int (within int64), bool and None are points; str, bigger ints and any
+        other object are JSON lines (``encode_scalar``), as are steps outside int64.
+        """
+        t = type(value)
+        if step is None:
+            st = NO_STEP
+        elif type(step) is int:
+            st = step
+        else:
+            st = int(encode_step(step, name))  # refuses a bad step with the fix in the message
+        if t is not float and t is not int and value is not None and t is not bool:
+            value = _plain(value)
+            t = type(value)
+        if t is float:
+            pack, kind = _pack_float, T_FLOAT
+        elif t is int:
+            if not -(1 << 63) <= value < (1 << 63):
+                return None
+            pack, kind = _pack_int, T_INT
+        elif value is None:
+            pack, kind, value = _pack_int, T_NONE, 0
+        elif t is bool:
+            pack, kind = _pack_int, T_BOOL
+        else:
+            return None
+        if not -(1 << 63) < st < (1 << 63):
+            return None
+        nid = self._ids.get(name)
+        if nid is None:
+            nid = self._id(name)
+        return pack(nid, kind, value, st, now)  # type: ignore[no-any-return]
+
     def scalar(self, name: str, value: Any, step: Any = None) -> None:
-        """Append one ``run.log`` value (the hot path: one format, one write)."""
-        line = f'["s",{self._name(name)},{encode_scalar(value, name)},{encode_step(step, name)},{_now()!r}]\n'
+        """Append one ``run.log`` value (the hot path: one pack, one write)."""
+        now = _now()
+        t = type(value)
+        if (t is float or t is int) and (step is None or type(step) is int):
+            nid = self._ids.get(name)
+            if nid is not None:
+                try:
+                    if t is float:
+                        record = _pack_float(nid, T_FLOAT, value, NO_STEP if step is None else step, now)
+                    else:
+                        record = _pack_int(nid, T_INT, value, NO_STEP if step is None else step, now)
+                except struct.error:
+                    record = None
+            else:
+                record = self._point(name, value, step, now)
+        else:
+            record = self._point(name, value, step, now)
+        if record is not None:
+            fd = self._points_fd
+            if fd < 0:
+                fd = self._open_points()
+            self._write(fd, record)
+            return
+        line = f'["s",{self._name(name)},{encode_scalar(value, name)},{encode_step(step, name)},{now!r}]\n'
         fd = self._metrics_fd
         if fd < 0:
             fd = self._open_metrics()
@@ -206,18 +318,35 @@ class RunWriter:
 
     def scalars(self, values: dict[str, Any], step: Any = None) -> None:
         """Append several scalars with one write (tagged metric events)."""
-        tail = f",{encode_step(step)},{_now()!r}]\n"
-        names = self._names
-        parts = []
+        now = _now()
+        st = NO_STEP if step is None else step if type(step) is int else int(encode_step(step))
+        ids = self._ids
+        records = []
+        lines = []
         for n, v in values.items():  # inlined fast path for floats and ints: this runs per tagged record
             t = type(v)
-            ev = repr(v) if t is int or (t is float and v - v == 0.0) else encode_scalar(v, n)
-            parts.append(f'["s",{names.get(n) or self._name(n)},{ev}{tail}')
-        if parts:
+            nid = ids.get(n)
+            if nid is not None and (t is float or t is int):
+                try:
+                    records.append(_pack_float(nid, T_FLOAT, v, st, now) if t is float else _pack_int(nid, T_INT, v, st, now))
+                    continue
+                except struct.error:
+                    pass
+            record = self._point(n, v, step, now)
+            if record is not None:
+                records.append(record)
+            else:
+                lines.append(f'["s",{self._name(n)},{encode_scalar(v, n)},{encode_step(step)},{now!r}]\n')
+        if records:
+            fd = self._points_fd
+            if fd < 0:
+                fd = self._open_points()
+            self._write(fd, b"".join(records) if len(records) > 1 else records[0])
+        if lines:
             fd = self._metrics_fd
             if fd < 0:
                 fd = self._open_metrics()
-            self._write(fd, "".join(parts).encode())
+            self._write(fd, "".join(lines).encode())
 
     def metric(self, kind: str, name: str, value_json: str, step: Any = None) -> None:
         """Append a metric event of any kind whose value is already JSON text."""
@@ -311,7 +440,7 @@ class RunWriter:
     def sync(self) -> None:
         """fsync what this process wrote (survives a machine crash, not only a process crash)."""
         with self._lock:
-            fds = [self._metrics_fd, self._meta_fd, *self._log_fds.values()]
+            fds = [self._metrics_fd, self._points_fd, self._meta_fd, *self._log_fds.values()]
         for fd in fds:
             if fd >= 0:
                 try:
@@ -330,8 +459,8 @@ class RunWriter:
         run), by which time no write can still be holding them.
         """
         with self._lock:
-            fds = [self._metrics_fd, self._meta_fd, *self._log_fds.values()]
-            self._metrics_fd = self._meta_fd = -1
+            fds = [self._metrics_fd, self._points_fd, self._meta_fd, *self._log_fds.values()]
+            self._metrics_fd = self._points_fd = self._meta_fd = -1
             self._log_fds = {}
         _retire([fd for fd in fds if fd >= 0])
 
