@@ -7,6 +7,7 @@ import math
 import multiprocessing
 import os
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
@@ -136,7 +137,100 @@ def test_events_files_follow_the_documented_line_format(exp: Experiment) -> None
     assert before <= events[0][4] <= time.time()
     record = json.loads((run.path / layout.RUN_RECORD).read_text())
     assert record["format"] == layout.FORMAT_VERSION and record["run_id"] == run.id
-    assert json.loads((run.path.parents[3] / layout.STORE_RECORD).read_text())["format"] == 1
+    assert json.loads((run.path.parents[3] / layout.STORE_RECORD).read_text())["format"] == layout.FORMAT_VERSION == 2
+
+
+def test_points_file_follows_the_documented_record_format(exp: Experiment) -> None:
+    """Numeric run.log values are 32-byte records <IIdqd> (name id, type, value, step, time) in
+    <proc>.points.bin, each name defined by an "n" line of the same process's metrics file before
+    its first point; strings and ints beyond int64 stay JSON lines."""
+    run = exp.start_logging()
+    before = time.time()
+    run.log("loss", 0.5, step=3)
+    run.log("count", 7)
+    run.log("flag", True, step=1)
+    run.log("loss", None)
+    run.log("phase", "warmup")
+    run.log("huge", 2**70)
+    events = run.path / layout.EVENTS_DIR
+    points = next(events.glob("*" + layout.POINTS_SUFFIX)).read_bytes()
+    metrics = next(events.glob("*" + layout.METRICS_SUFFIX)).read_text().splitlines()
+    assert len(points) == 4 * 32
+    f = [struct.unpack_from("<IIdqd", points, i * 32) for i in range(4)]
+    q = [struct.unpack_from("<IIqqd", points, i * 32) for i in range(4)]
+    no_step = -(1 << 63)
+    assert f[0][:4] == (0, 0, 0.5, 3)
+    assert q[1][:4] == (1, 1, 7, no_step)
+    assert q[2][:4] == (2, 2, 1, 1)
+    assert q[3][:4] == (0, 3, 0, no_step)
+    assert all(before <= r[4] <= time.time() for r in f)
+    lines = [json.loads(line) for line in metrics]
+    assert [e[:4] for e in lines if e[0] == "n"] == [["n", "loss", 0, None], ["n", "count", 1, None], ["n", "flag", 2, None]]
+    assert [e[:4] for e in lines if e[0] == "s"] == [["s", "phase", "warmup", None], ["s", "huge", 2**70, None]]
+    assert run.get_metrics() == {"loss": [0.5, None], "count": 7, "flag": True, "phase": "warmup", "huge": 2**70}
+
+
+def test_a_torn_last_point_is_skipped_until_whole(exp: Experiment) -> None:
+    """A partial 32-byte record at the end of a points file (a writer killed mid-write) is not read."""
+    run = exp.start_logging()
+    run.log("a", 1.5)
+    points = next((run.path / layout.EVENTS_DIR).glob("*" + layout.POINTS_SUFFIX))
+    record = struct.pack("<IIdqd", 0, 0, 2.5, -(1 << 63), time.time())
+    with open(points, "ab") as fh:
+        fh.write(record[:31])
+    assert run.get_metrics() == {"a": 1.5}
+    with open(points, "ab") as fh:
+        fh.write(record[31:])
+    assert run.get_metrics() == {"a": [1.5, 2.5]}
+
+
+def test_threads_naming_new_metrics_at_once_never_mix_names(exp: Experiment) -> None:
+    """8 threads each log 25 new metric names at the same moment: every point reads back under its own name."""
+    import threading
+
+    run = exp.start_logging()
+    start = threading.Barrier(8)
+
+    def work(t: int) -> None:
+        start.wait()
+        for i in range(200):
+            run.log(f"t{t}_m{i % 25}", t * 1000 + i)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    metrics = run.get_metrics()
+    assert len(metrics) == 200
+    for t in range(8):
+        for m in range(25):
+            assert metrics[f"t{t}_m{m}"] == [t * 1000 + i for i in range(m, 200, 25)]
+
+
+@given(st.lists(st.tuples(st.one_of(st.floats(), st.integers(-(2**70), 2**70), st.booleans(), st.none(), st.text(max_size=3)), st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1))), min_size=1, max_size=30))
+def test_any_run_log_value_reads_back_as_logged(values: list[tuple[object, int | None]]) -> None:
+    """Whatever run.log accepts (points or JSON lines, any step) comes back from the store equal, with its type and step, in order."""
+    ws = Workspace(Path(os.environ["RUNLOG_STORE"]))
+    run = Experiment(ws, "prop").start_logging(outputs=False)
+    for value, step in values:
+        run.log("m", value, step=step)
+        run._writer.scalars({"k": value, "other": 1.0}, step)  # the tagged-metric path
+    events = run._reader.metric_events()
+    for name in ("m", "k"):
+        got = [(e[2], e[3]) for e in events if e[1] == name]
+        assert len(got) == len(values)
+        _same(got, values)
+    run.complete()
+
+
+def _same(got: list[tuple[object, object]], values: list[tuple[object, int | None]]) -> None:
+    for (g, gs), (want, ws_) in zip(got, values):
+        assert gs == ws_
+        if isinstance(want, float) and math.isnan(want):
+            assert isinstance(g, float) and math.isnan(g)
+        else:
+            assert g == want and type(g) is type(want)
 
 
 scalars = st.one_of(
@@ -181,15 +275,18 @@ def test_a_write_racing_with_the_runs_end_never_lands_in_another_run(exp: Experi
 
     first = exp.start_logging()
     first.log("loss", 1.0)
-    fd = first._writer._metrics_fd  # what a logging thread holds between reading the descriptor and writing
+    first.log("phase", "a")
+    # what a logging thread holds between reading a descriptor and writing
+    fd, points_fd = first._writer._metrics_fd, first._writer._points_fd
     first.complete()
     second = exp.start_logging()
     second.log("acc", 0.5)
     second.tag("k", "v")
-    try:
-        RunWriter._write(fd, b'["s","loss",2.0,null,1.0]\n')  # the thread's write, a moment late
-    except StoreError:
-        pass  # dropped: acceptable for a line logged as its run ended
+    for late_fd, data in ((fd, b'["s","loss",2.0,null,1.0]\n'), (points_fd, struct.pack("<IIdqd", 0, 0, 2.0, 0, 1.0))):
+        try:
+            RunWriter._write(late_fd, data)  # the thread's write, a moment late
+        except StoreError:
+            pass  # dropped: acceptable for a line logged as its run ended
     for path in (second.path / layout.EVENTS_DIR).iterdir():
         assert b"loss" not in path.read_bytes(), path.name
     assert second.get_metrics() == {"acc": 0.5}

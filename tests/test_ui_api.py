@@ -304,22 +304,38 @@ def test_log_tail_starts_at_a_line_boundary(store: Path) -> None:
 
 
 def test_unchanged_events_files_are_not_parsed_again(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Only appended bytes are parsed: a second runs() without writes parses nothing, a write parses one line."""
+    """Only appended bytes are parsed: a second runs() without writes parses nothing, a write parses one event.
+
+    Numbers are points (32-byte records of the points file), strings are JSON lines: both are
+    read incrementally.
+    """
     run = runlog.Experiment(runlog.Workspace(store), "cache").start_logging(outputs=False)
     for i in range(100):
         run.log("loss", float(i))
-    parsed: list[int] = []
-    real = query_module.parse_columns
-    monkeypatch.setattr(query_module, "parse_columns", lambda data: parsed.append(data.count(b"\n")) or real(data))
+        run.log("phase", f"p{i}")
+    lines: list[int] = []
+    records: list[int] = []
+    real_parse, real_points = query_module.parse_columns, query_module._EventsFile._feed_points
+    monkeypatch.setattr(query_module, "parse_columns", lambda data: lines.append(data.count(b"\n")) or real_parse(data))
+
+    def feed_points(self: Any, data: bytes) -> None:
+        records.append(len(data) // 32)
+        real_points(self, data)
+
+    monkeypatch.setattr(query_module._EventsFile, "_feed_points", feed_points)
     q = StoreQuery(store)
-    assert q.runs()["runs"][0]["metrics"]["loss"]["count"] == 100
-    assert parsed == [100]
+    metrics = q.runs()["runs"][0]["metrics"]
+    assert (metrics["loss"]["count"], metrics["phase"]["count"]) == (100, 100)
+    assert (lines, records) == ([101], [100])  # 100 strings + the "n" line naming loss; 100 points
     q.runs()
-    assert parsed == [100]
+    assert (lines, records) == ([101], [100])
     run.log("loss", -1.0)
     row = q.runs()["runs"][0]["metrics"]["loss"]
-    assert parsed == [100, 1]
+    assert (lines, records) == ([101], [100, 1])
     assert (row["count"], row["last"], row["min"]) == (101, -1.0, -1.0)
+    run.log("phase", "last")
+    assert q.runs()["runs"][0]["metrics"]["phase"]["last"] == "last"
+    assert (lines, records) == ([101, 1], [100, 1])
     run.complete()
 
 
@@ -336,6 +352,39 @@ def test_a_torn_last_line_is_not_shown_until_whole(store: Path) -> None:
         fh.write(b"1717000000.0]\n")
     loss = q.run(run.id)["metrics"]["loss"]
     assert (loss["count"], loss["min"]) == (2, 0.5)
+    run.complete()
+
+
+def test_a_torn_or_undefined_point_is_not_shown_until_whole_and_named(store: Path) -> None:
+    """Points: a half-written 32-byte record is invisible until whole; a record whose name id is not
+    defined yet (its "n" line not read) waits for the definition, then counts once."""
+    import struct
+
+    run = runlog.Experiment(runlog.Workspace(store), "torn").start_logging(outputs=False)
+    run.log("loss", 1.0)
+    events = run.path / layout.EVENTS_DIR
+    points = next(events.glob("*" + layout.POINTS_SUFFIX))
+    metrics = next(events.glob("*" + layout.METRICS_SUFFIX))
+    q = StoreQuery(store)
+    record = struct.pack("<IIdqd", 0, 0, 0.5, -(1 << 63), 1717000000.0)
+    with open(points, "ab") as fh:
+        fh.write(record[:20])
+        fh.flush()
+        assert q.run(run.id)["metrics"]["loss"]["count"] == 1
+        fh.write(record[20:])
+        fh.flush()
+        loss = q.run(run.id)["metrics"]["loss"]
+        assert (loss["count"], loss["min"]) == (2, 0.5)
+        fh.write(struct.pack("<IIdqd", 7, 1, 0.0, 3, 1717000001.0)[:8] + struct.pack("<q", 42) + struct.pack("<qd", 3, 1717000001.0))
+        fh.write(struct.pack("<IIdqd", 0, 0, 0.25, -(1 << 63), 1717000002.0))
+    assert "acc" not in q.run(run.id)["metrics"]
+    assert q.run(run.id)["metrics"]["loss"]["count"] == 2  # behind the undefined record: waits too
+    with open(metrics, "ab") as fh:
+        fh.write(b'["n","acc",7,null,1717000000.5]\n')
+    found = q.run(run.id)["metrics"]
+    assert (found["acc"]["count"], found["acc"]["last"]) == (1, 42)
+    assert (found["loss"]["count"], found["loss"]["min"]) == (3, 0.25)
+    assert q.series(run.id, "acc")["x"] == [3.0]
     run.complete()
 
 

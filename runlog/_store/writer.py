@@ -279,8 +279,8 @@ class RunWriter:
             pack, kind = _pack_int, T_BOOL
         else:
             return None
-        if not -(1 << 63) < st < (1 << 63):
-            return None
+        if step is not None and not NO_STEP < st < (1 << 63):
+            return None  # beyond int64, or the value that means "no step": a JSON line
         nid = self._ids.get(name)
         if nid is None:
             nid = self._id(name)
@@ -290,7 +290,7 @@ class RunWriter:
         """Append one ``run.log`` value (the hot path: one pack, one write)."""
         now = _now()
         t = type(value)
-        if (t is float or t is int) and (step is None or type(step) is int):
+        if (t is float or t is int) and (step is None or (type(step) is int and step != NO_STEP)):
             nid = self._ids.get(name)
             if nid is not None:
                 try:
@@ -320,13 +320,14 @@ class RunWriter:
         """Append several scalars with one write (tagged metric events)."""
         now = _now()
         st = NO_STEP if step is None else step if type(step) is int else int(encode_step(step))
+        plain_step = step is None or st != NO_STEP
         ids = self._ids
         records = []
         lines = []
         for n, v in values.items():  # inlined fast path for floats and ints: this runs per tagged record
             t = type(v)
             nid = ids.get(n)
-            if nid is not None and (t is float or t is int):
+            if nid is not None and plain_step and (t is float or t is int):
                 try:
                     records.append(_pack_float(nid, T_FLOAT, v, st, now) if t is float else _pack_int(nid, T_INT, v, st, now))
                     continue

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from .._errors import RunFileNotFound, RunNotFound
-from .._store import EventColumns, RunReader, RunState, layout, parse_columns
+from .._store import EventColumns, RunReader, RunState, layout, parse_columns, point_names, points_path, read_process
+from .._store.writer import NO_STEP, POINT_SIZE, T_BOOL, T_FLOAT, T_INT
 from .downsample import minmax_downsample
 
 __all__ = ["DEFAULT_POINTS", "MetricNotFound", "StoreQuery"]
@@ -130,7 +131,7 @@ class _Series:
             xs = array("d", steps)
             if self.monotonic:
                 previous = self.xs[-1] if self.count else -_INF
-                self.monotonic = previous <= xs[0] and all(a <= b for a, b in itertools.pairwise(xs))
+                self.monotonic = previous <= xs[0] and steps == sorted(steps)
         lo, hi = min(ys), max(ys)
         self.min = lo if self.min is None else min(self.min, lo)
         self.max = hi if self.max is None else max(self.max, hi)
@@ -153,32 +154,79 @@ class _Series:
 
 
 class _EventsFile:
-    """A metric events file parsed up to ``offset`` (the end of its last whole line)."""
+    """The metric events of one writer process, parsed up to where they were whole.
 
-    __slots__ = ("key", "offset", "series")
+    Two files: ``<proc>.metrics.jsonl`` up to ``offset`` (the end of its last whole line) and
+    ``<proc>.points.bin`` up to ``points_offset`` (the end of its last whole 32-byte record
+    whose name id was defined). The points file is read before the metrics file, so every
+    id in the points read is defined by then (see docs/store-format.md).
+
+    The two files fill separate series (``series`` and ``points``). A name found in both
+    (a metric that got strings and numbers from one process: rare) needs them merged by
+    time, so from then on the process is read whole, merged, whenever it changed (``exact``).
+    """
+
+    __slots__ = ("exact", "ids", "key", "offset", "points", "points_offset", "series")
 
     def __init__(self) -> None:
-        self.key: tuple[int, int, int] = (-1, -1, -1)
+        self.key: tuple[int, ...] = ()
         self.offset = 0
+        self.points_offset = 0
+        self.ids: dict[int, str] = {}
         self.series: dict[str, _Series] = {}
+        self.points: dict[str, _Series] = {}
+        self.exact = False
+
+    def all_series(self) -> Iterator[tuple[str, _Series]]:
+        yield from self.series.items()
+        yield from self.points.items()
 
     def refresh(self, path: Path) -> None:
+        points = points_path(path)
+        try:
+            pst: os.stat_result | None = points.stat()
+        except FileNotFoundError:
+            pst = None
         try:
             st = path.stat()
         except FileNotFoundError:
             return
-        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        key = (st.st_ino, st.st_size, st.st_mtime_ns, *((pst.st_ino, pst.st_size, pst.st_mtime_ns) if pst else ()))
         if key == self.key:
             return
-        if st.st_ino != self.key[0] or st.st_size < self.offset:
-            self.offset, self.series = 0, {}
+        old = self.key
+        replaced = not old or st.st_ino != old[0] or st.st_size < self.offset
+        if pst is not None and len(old) == 6 and (pst.st_ino != old[3] or pst.st_size < self.points_offset):
+            replaced = True
+        if replaced and old:
+            self.offset, self.points_offset, self.ids, self.series, self.points = 0, 0, {}, {}, {}
         self.key = key
+        if self.exact:
+            self._read_whole(path)
+            return
+        data = b""
+        if pst is not None and pst.st_size - self.points_offset >= POINT_SIZE:
+            try:
+                with open(points, "rb") as fh:
+                    fh.seek(self.points_offset)
+                    data = fh.read((pst.st_size - self.points_offset) // POINT_SIZE * POINT_SIZE)
+            except FileNotFoundError:
+                data = b""
         try:
             with open(path, "rb") as fh:
                 fh.seek(self.offset)
                 self._read(fh)
         except FileNotFoundError:
             return
+        if len(data) >= POINT_SIZE:
+            self._feed_points(data[: len(data) // POINT_SIZE * POINT_SIZE])
+        if self.points and not self.series.keys().isdisjoint(self.points):
+            self.exact = True
+            self._read_whole(path)
+
+    def _read_whole(self, path: Path) -> None:
+        self.series, self.points, self.ids = {}, {}, {}
+        self._feed(read_process(path))
 
     def _read(self, fh: IO[bytes]) -> None:
         pending = b""
@@ -195,8 +243,73 @@ class _EventsFile:
             self.offset += end + 1
             pending = data[end + 1 :]
 
+    def _feed_points(self, data: bytes) -> None:
+        """Append whole points records: grouped by name id, each group in bulk."""
+        view = memoryview(data)
+        u32 = view.cast("I")
+        ids = u32[0::8].tolist()
+        n = len(ids)
+        known = self.ids
+        distinct = set(ids)
+        if not distinct <= known.keys():  # defined later than this read: stop before the first such record
+            n = next(i for i, nid in enumerate(ids) if nid not in known)
+            if not n:
+                return
+            view, ids = view[: n * POINT_SIZE], ids[:n]
+            u32 = view.cast("I")
+            distinct = set(ids)
+        f64, i64 = view.cast("d"), view.cast("q")
+        types = set(u32[1::8].tolist())
+        values: list[Any]
+        if types == {T_FLOAT}:
+            values = f64[1::4].tolist()
+        elif types == {T_INT}:
+            values = i64[1::4].tolist()
+        else:
+            floats, ints = f64[1::4].tolist(), i64[1::4].tolist()
+            values = [
+                floats[i] if t == T_FLOAT else ints[i] if t == T_INT else bool(ints[i]) if t == T_BOOL else None
+                for i, t in enumerate(u32[1::8].tolist())
+            ]
+        steps: list[Any] = i64[2::4].tolist()
+        if NO_STEP in steps:
+            steps = [None if x == NO_STEP else x for x in steps]
+        times = f64[3::4].tolist()
+        self.points_offset += n * POINT_SIZE
+        period = len(distinct)
+        if period == 1:
+            self._series_for(known[ids[0]]).scalars(values, steps, times)
+        elif len(set(ids[:period])) == period and ids[period:] == ids[:-period]:
+            # The usual training loop: the same metrics in the same order at every step.
+            for k in range(period):
+                self._series_for(known[ids[k]]).scalars(values[k::period], steps[k::period], times[k::period])
+        else:
+            groups: dict[int, list[int]] = {}
+            for i, nid in enumerate(ids):
+                group = groups.get(nid)
+                if group is None:
+                    groups[nid] = [i]
+                else:
+                    group.append(i)
+            for nid, index in groups.items():
+                self._series_for(known[nid]).scalars(
+                    [values[i] for i in index], [steps[i] for i in index], [times[i] for i in index]
+                )
+
+    def _series_for(self, name: str) -> _Series:
+        s = self.points.get(name)
+        if s is None:
+            s = self.points[name] = _Series("s")
+        return s
+
     def _feed(self, columns: EventColumns) -> None:
         kinds, names = columns.kinds, columns.names
+        if "n" in kinds:
+            self.ids.update(point_names(columns))
+            columns = columns.take([i for i, k in enumerate(kinds) if k != "n"])
+            kinds, names = columns.kinds, columns.names
+            if not kinds:
+                return
         if kinds.count("s") == len(kinds):
             # Only run.log values (the usual case): group by name, then append each group in bulk.
             groups: dict[Any, list[int]] = {}
@@ -304,7 +417,7 @@ class _RunCache:
     def series_by_name(self) -> dict[str, list[_Series]]:
         found: dict[str, list[_Series]] = {}
         for f in self.files.values():
-            for name, s in f.series.items():
+            for name, s in f.all_series():
                 found.setdefault(name, []).append(s)
         return found
 
