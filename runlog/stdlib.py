@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _driverlog, _excepthook
-from ._context import active_run
+from ._context import _current, active_run
 from ._diagnostics import SYSTEM_LOG, get_logger, redact
 from ._diagnostics import install as _install_redaction
 from ._driverlog import (
@@ -111,6 +111,8 @@ def _render_event(event: dict[str, Any]) -> str:
 
 _pid = os.getpid()
 _modules = sys.modules
+_current_get = _current.get
+_os_write = os.write
 
 _TRACE_SUFFIX, _TRACE_FIELDS, _TRACE_NONE = 0, 1, 2
 
@@ -261,7 +263,9 @@ class RunHandler(logging.Handler):
         tls.busy = True
         try:
             # Everything here is on the hot path: one format, one os.write (two when tagged).
-            run = active_run()
+            run = _current_get()
+            if run is None or run._finished:
+                run = active_run()
             formatter = self.formatter
             if formatter is not self._checked_formatter:
                 self._trace = _trace_mode(formatter)
@@ -296,8 +300,22 @@ class RunHandler(logging.Handler):
                 self._next_check = record.created + _CHECK_INTERVAL
                 if not os.path.exists(sink.path) and writer.reopen_log(sink.name):
                     _log.warning("the driver log %s of run %s was removed; it was opened again", sink.name, run.id)
-            if not echoed:
-                writer.write_log(text + "\n", sink.name)
+            if not echoed:  # writer.write_log, inlined: this is the hot path
+                fd = writer._log_fds.get(sink.name, -1)
+                if fd < 0:
+                    fd = writer._open_log(sink.name)
+                text += "\n"
+                try:
+                    data = text.encode()
+                except UnicodeEncodeError:  # lone surrogates
+                    data = text.encode("utf-8", "backslashreplace")
+                try:
+                    n = _os_write(fd, data)
+                except OSError:
+                    writer._write(fd, data)  # raises StoreError, with what to do in its message
+                else:
+                    if n != len(data):
+                        writer._write(fd, data[n:])
             if tagged:
                 try:
                     writer.scalars(tagged, step)

@@ -34,6 +34,7 @@ _log = logging.getLogger("runlog.store")
 # C-accelerated, always ASCII output (lone surrogates become \\udXXX escapes).
 _encode_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 _now = time.time
+_os_write = os.write
 _OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 
 # A numeric run.log point in <proc>.points.bin (see docs/store-format.md): name id (u32),
@@ -317,22 +318,46 @@ class RunWriter:
         self._write(fd, line.encode())
 
     def scalars(self, values: dict[str, Any], step: Any = None) -> None:
-        """Append several scalars with one write (tagged metric events)."""
+        """Append several scalars with one write (tagged metric events: this runs per record)."""
         now = _now()
-        st = NO_STEP if step is None else step if type(step) is int else int(encode_step(step))
-        plain_step = step is None or st != NO_STEP
+        if step is None:
+            st = NO_STEP
+        elif type(step) is int and step != NO_STEP:
+            st = step
+        else:
+            self._scalars(values, step, now)
+            return
         ids = self._ids
+        data = b""
+        try:  # floats and ints of names seen before: the usual case
+            for n, v in values.items():
+                t = type(v)
+                if t is float:
+                    data += _pack_float(ids[n], T_FLOAT, v, st, now)
+                elif t is int:
+                    data += _pack_int(ids[n], T_INT, v, st, now)
+                else:
+                    raise KeyError(n)
+        except (KeyError, struct.error):
+            self._scalars(values, step, now)
+            return
+        if data:
+            fd = self._points_fd
+            if fd < 0:
+                fd = self._open_points()
+            try:
+                n_written = _os_write(fd, data)
+            except OSError:
+                n_written = 0
+            if n_written != len(data):
+                self._write(fd, data[n_written:])
+
+    def _scalars(self, values: dict[str, Any], step: Any, now: float) -> None:
+        """``scalars`` for any values: new names, other types (JSON lines), unusual steps."""
+        encode_step(step)  # refuses a bad step before anything is written
         records = []
         lines = []
-        for n, v in values.items():  # inlined fast path for floats and ints: this runs per tagged record
-            t = type(v)
-            nid = ids.get(n)
-            if nid is not None and plain_step and (t is float or t is int):
-                try:
-                    records.append(_pack_float(nid, T_FLOAT, v, st, now) if t is float else _pack_int(nid, T_INT, v, st, now))
-                    continue
-                except struct.error:
-                    pass
+        for n, v in values.items():
             record = self._point(n, v, step, now)
             if record is not None:
                 records.append(record)
@@ -342,7 +367,7 @@ class RunWriter:
             fd = self._points_fd
             if fd < 0:
                 fd = self._open_points()
-            self._write(fd, b"".join(records) if len(records) > 1 else records[0])
+            self._write(fd, b"".join(records))
         if lines:
             fd = self._metrics_fd
             if fd < 0:
