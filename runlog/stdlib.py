@@ -112,7 +112,6 @@ def _render_event(event: dict[str, Any]) -> str:
 _pid = os.getpid()
 _modules = sys.modules
 _current_get = _current.get
-_os_write = os.write
 
 _TRACE_SUFFIX, _TRACE_FIELDS, _TRACE_NONE = 0, 1, 2
 
@@ -300,22 +299,8 @@ class RunHandler(logging.Handler):
                 self._next_check = record.created + _CHECK_INTERVAL
                 if not os.path.exists(sink.path) and writer.reopen_log(sink.name):
                     _log.warning("the driver log %s of run %s was removed; it was opened again", sink.name, run.id)
-            if not echoed:  # writer.write_log, inlined: this is the hot path
-                fd = writer._log_fds.get(sink.name, -1)
-                if fd < 0:
-                    fd = writer._open_log(sink.name)
-                text += "\n"
-                try:
-                    data = text.encode()
-                except UnicodeEncodeError:  # lone surrogates
-                    data = text.encode("utf-8", "backslashreplace")
-                try:
-                    n = _os_write(fd, data)
-                except OSError:
-                    writer._write(fd, data)  # raises StoreError, with what to do in its message
-                else:
-                    if n != len(data):
-                        writer._write(fd, data[n:])
+            if not echoed:
+                writer.write_log(text + "\n", sink.name)
             if tagged:
                 try:
                     writer.scalars(tagged, step)

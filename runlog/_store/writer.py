@@ -409,7 +409,16 @@ class RunWriter:
         fd = self._log_fds.get(name, -1)
         if fd < 0:
             fd = self._open_log(name)
-        self._write(fd, text.encode("utf-8", "backslashreplace"))
+        try:
+            data = text.encode()
+        except UnicodeEncodeError:  # lone surrogates
+            data = text.encode("utf-8", "backslashreplace")
+        try:
+            n = _os_write(fd, data)
+        except OSError:
+            n = 0
+        if n != len(data):
+            self._write(fd, data[n:])  # the rest of a short write; raises StoreError saying what to do
 
     def reopen_log(self, name: str) -> bool:
         """Open log ``name`` again after its file was removed; False when it was not open.
