@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import os
+import struct
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections.abc import Sequence
@@ -16,6 +22,7 @@ import runlog
 from runlog._errors import UploadRejected, UploadUnavailable
 from runlog._store import writer_for
 from runlog._upload import MetaEvent, MetricEvent, RunInfo, Target, Uploader, UploadOptions
+from runlog._upload._core import TEST_EXIT_ENV
 from runlog._upload._cursor import UploadCursor
 from runlog._upload._retry import call_with_retry
 
@@ -72,6 +79,17 @@ class MemoryTarget:
     def points(self) -> list[tuple[str, Any, int, float]]:
         return [(e.name, e.value, e.seq, e.time) for call in self.metric_calls for e in call]
 
+
+def point(nid: int, value: float | int | bool | None, step: int | None, ts: float) -> bytes:
+    """One points-file record, packed here independently of the writer (docs/store-format.md)."""
+    st = NO_STEP if step is None else step
+    if isinstance(value, float):
+        return struct.pack("<IIdqd", nid, 0, value, st, ts)
+    kind = 3 if value is None else 2 if isinstance(value, bool) else 1
+    return struct.pack("<IIqqd", nid, kind, int(value or 0), st, ts)
+
+
+NO_STEP = -(1 << 63)
 
 FAST = {"retry_initial": 0.001, "retry_max": 0.01, "interval": 0.01, "log_interval": 0.0, "finish_timeout": 5.0}
 
@@ -177,19 +195,36 @@ def test_a_torn_last_line_waits_for_its_end(run: runlog.Run) -> None:
 
 
 def test_events_files_of_several_processes_each_have_their_own_cursor(run: runlog.Run) -> None:
-    """Two writer processes' files are both sent, each with its own offsets and step counters."""
+    """Two writer processes' files (metrics and points) are all sent, each with its own offsets and step counters."""
     run.log("a", 1)
+    run.log("a", 2)
+    run.log("s", "text")  # a string: a line of this process's metrics file
+    own_metrics = next((run.path / "events").glob("*.metrics.jsonl"))
+    own_points = next((run.path / "events").glob("*.points.bin"))
     other = run.path / "events" / "otherhost-1-abc.metrics.jsonl"
-    other.write_text('["s","a",10,null,1.0]\n["s","a",11,null,2.0]\n')
+    other.write_text('["n","a",0,null,1.0]\n["s","a",10,null,1.0]\n["s","a",11,null,2.0]\n')
+    other_points = run.path / "events" / "otherhost-1-abc.points.bin"
+    other_points.write_bytes(point(0, 12.0, None, 3.0) + point(0, 13.0, None, 4.0))
     target = MemoryTarget()
     uploader(run, target).sync()
     by_source: dict[str, list[tuple[Any, int]]] = {}
     for call in target.metric_calls:
         for e in call:
             by_source.setdefault(e.source, []).append((e.value, e.seq))
-    assert by_source[other.name] == [(10, 0), (11, 1)]
+    # step counters are per events file: each file numbers its own step-less values from 0
+    assert by_source == {
+        own_points.name: [(1, 0), (2, 1)],
+        own_metrics.name: [("text", 0)],
+        other.name: [(10, 0), (11, 1)],
+        other_points.name: [(12.0, 0), (13.0, 1)],
+    }
     cursor = UploadCursor.load(run.path, "memory-test")
-    assert set(cursor.metrics) == {other.name, next(iter(set(by_source) - {other.name}))}
+    assert set(cursor.metrics) == {own_metrics.name, own_points.name, other.name, other_points.name}
+    for path in (own_metrics, own_points, other, other_points):
+        assert cursor.metrics[path.name].offset == path.stat().st_size  # each file caught up on its own
+    assert cursor.metrics[own_points.name].next_step == {"a": 2}
+    assert cursor.metrics[other.name].next_step == {"a": 2}
+    assert cursor.metrics[other_points.name].next_step == {"a": 2}
 
 
 def test_meta_events_files_and_final_status(run: runlog.Run) -> None:
@@ -389,16 +424,240 @@ def test_table_events_are_read_without_decoding_every_event(run: runlog.Run, mon
         run.log("loss", i)
         if i % 1000 == 0:
             run.log_row("eval", step=i, acc=i / 5000)
+        run.log("note", f"text {i}")  # strings stay lines of the metrics file, among the tables
     run.log_table("roc", {"fpr": [0.0, 1.0], "tpr": [0.0, 1.0]})
     decoded: list[int] = []
-    original = _core._parse_chunk
+    original = _core.parse_columns
 
-    def spy(data: bytes) -> list[Any]:
+    def spy(data: bytes) -> Any:
         decoded.append(data.count(b"\n"))
         return original(data)
 
-    monkeypatch.setattr(_core, "_parse_chunk", spy)
+    def no_points(data: bytes, names: dict[int, str]) -> Any:
+        raise AssertionError("the points were decoded although only tables were asked for")
+
+    monkeypatch.setattr(_core, "parse_columns", spy)
+    monkeypatch.setattr(_core, "decode_points", no_points)
     events = list(_core.iter_metric_events(run.path, kinds=("r", "t")))
     assert [(k, n) for k, n, _ in events] == [("r", "eval")] * 5 + [("t", "roc")]
     assert events[1][2] == {"step": 1000, "acc": 0.2}
     assert sum(decoded) == 6
+
+
+# -- numeric points (<proc>.points.bin) --------------------------------------------------------
+
+CRASHING_UPLOADER = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    from runlog._upload import Uploader, UploadOptions
+
+    class FileTarget:
+        name, endpoint, max_points, max_meta = "memory-test", "memory://test", 7, 100
+
+        def open(self, run, state):
+            state.setdefault("run_id", "remote")
+
+        def send_metrics(self, events):
+            with open(sys.argv[2], "a") as fh:  # acknowledged = written before the call returns
+                fh.write(json.dumps([list(e) for e in events]) + "\\n")
+
+        def send_meta(self, events): pass
+        def send_file(self, name, path): pass
+        def flush(self, final): pass
+        def finish(self, status, end_time): pass
+        def close(self): pass
+
+    Uploader(Path(sys.argv[1]), FileTarget(), UploadOptions(retry_initial=0.001)).sync()
+    """
+)
+
+
+def test_points_are_sent_exactly_once_across_an_uploader_crash(run: runlog.Run, tmp_path: Path) -> None:
+    """An uploader killed after a points batch was acknowledged, before its cursor save: the next one re-sends
+    exactly that batch, identically (same seq, value, time), so a target that drops duplicates has every point once."""
+    values: list[Any] = []
+    for i in range(40):
+        value: Any = [float(i), i, i % 2 == 0, None][i % 4]
+        values.append(value)
+        run.log("x", value)
+        if i % 5 == 0:
+            run.log("y", i * 0.5, step=100 + i)
+    sent_file = tmp_path / "sent.jsonl"
+    child = subprocess.run(
+        [sys.executable, "-c", CRASHING_UPLOADER, str(run.path), str(sent_file)],
+        env={**os.environ, TEST_EXIT_ENV: "3"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert child.returncode == 75, child.stderr  # the hook's exit after the 3rd acknowledged batch
+    first = [MetricEvent(*e) for line in sent_file.read_text().splitlines() for e in json.loads(line)]
+    assert len(first) == 21  # three batches of max_points=7
+    points_file = next((run.path / "events").glob("*.points.bin")).name
+    saved = UploadCursor.load(run.path, "memory-test").metrics[points_file]
+    assert saved.offset == 14 * 32 and saved.next_step == {"x": 11, "y": 111}  # two saved batches: 11 x, 3 y
+
+    second = MemoryTarget(max_points=7)
+    uploader(run, second).sync()
+    again = [e for call in second.metric_calls for e in call]
+    assert again[:7] == first[14:]  # the unsaved batch, re-sent identically
+    unique = {(e.source, e.name, e.seq): e for e in first + again}
+    assert len(unique) == 48 == len(first) + len(again) - 7  # every point once, after dropping the exact duplicates
+    xs = sorted((e for e in unique.values() if e.name == "x"), key=lambda e: e.seq)
+    assert [e.value for e in xs] == values and [e.seq for e in xs] == list(range(40))
+    assert [type(e.value) for e in xs[:4]] == [float, int, bool, type(None)]
+    assert sorted(e.seq for e in unique.values() if e.name == "y") == [100 + i for i in range(0, 40, 5)]
+    assert all(e.source.endswith(".points.bin") for e in unique.values())
+
+
+def test_values_of_every_type_arrive_with_their_value_and_step(run: runlog.Run) -> None:
+    """float (NaN, inf too), int, bool and None come from the points file; str and huge ints from the metrics file."""
+    run.log("f", 1.5)
+    run.log("f", float("inf"), step=7)
+    run.log("i", -(2**63))
+    run.log("i", 2**63 - 1, step=3)
+    run.log("b", True)
+    run.log("b", False)
+    run.log("none", None)
+    run.log("s", "text")
+    run.log("big", 2**70)
+    run.log("nan", float("nan"))
+    target = MemoryTarget()
+    uploader(run, target).sync()
+    got = {(e.name, e.seq): (e.value, type(e.value), e.step, e.source.rsplit(".", 2)[-2]) for c in target.metric_calls for e in c}
+    assert got.pop(("nan", 0))[0] != got.get(("nan", 0))  # NaN (unequal to itself); checked below
+    assert got == {
+        ("f", 0): (1.5, float, None, "points"),
+        ("f", 7): (float("inf"), float, 7, "points"),
+        ("i", 0): (-(2**63), int, None, "points"),
+        ("i", 3): (2**63 - 1, int, 3, "points"),
+        ("b", 0): (True, bool, None, "points"),
+        ("b", 1): (False, bool, None, "points"),
+        ("none", 0): (None, type(None), None, "points"),
+        ("s", 0): ("text", str, None, "metrics"),
+        ("big", 0): (2**70, int, None, "metrics"),
+    }
+    nan = [e.value for c in target.metric_calls for e in c if e.name == "nan"]
+    assert len(nan) == 1 and math.isnan(nan[0])
+    local = run.get_metrics()
+    assert local["b"] == [True, False] and local["i"] == [-(2**63), 2**63 - 1]
+
+
+def test_step_less_points_are_numbered_per_name_from_0(run: runlog.Run) -> None:
+    """Each name counts its own step-less points 0, 1, 2, ...; an explicit step moves that name's counter only."""
+    for i in range(4):
+        run.log("a", float(i))
+        run.log("b", i)
+        if i == 1:
+            run.log("c", 0.5, step=5)
+            run.log("c", 0.6)
+    target = MemoryTarget(max_points=3)
+    up = uploader(run, target)
+    up.sync()
+    seqs: dict[str, list[int]] = {}
+    for e in (e for call in target.metric_calls for e in call):
+        seqs.setdefault(e.name, []).append(e.seq)
+    assert seqs == {"a": [0, 1, 2, 3], "b": [0, 1, 2, 3], "c": [5, 6]}
+    run.log("a", 9.0)  # a later pass (and a later uploader) goes on counting from the cursor
+    later = MemoryTarget()
+    uploader(run, later).sync()
+    assert [(e.name, e.seq) for c in later.metric_calls for e in c] == [("a", 4)]
+
+
+def test_a_point_whose_name_is_defined_later_waits_for_it(run: runlog.Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record with an id the metrics file does not define yet stops its file there (nothing skipped, nothing
+    invented); a later pass, finding the name, sends it and the rest. Names are re-read only for an unknown id."""
+    from runlog._upload import _core
+
+    events = run.path / "events"
+    events.mkdir(exist_ok=True)
+    metrics = events / "h-9-abc.metrics.jsonl"
+    points = events / "h-9-abc.points.bin"
+    first_line = '["n","a",0,null,1.0]\n'
+    metrics.write_text(first_line)
+    points.write_bytes(point(0, 1.0, None, 1.0) + point(0, 2.0, None, 2.0) + point(1, 3.0, None, 3.0) + point(0, 4.0, None, 4.0))
+    scans: list[int] = []
+    original = _core._scan_point_names
+
+    def spy(path: Path, offset: int, names: dict[int, str], chunk: int) -> int:
+        scans.append(offset)
+        return original(path, offset, names, chunk)
+
+    monkeypatch.setattr(_core, "_scan_point_names", spy)
+    target = MemoryTarget()
+    up = uploader(run, target)
+    up.sync()
+    assert [(e.name, e.value) for e in target.metric_calls[0]] == [("a", 1.0), ("a", 2.0)]
+    assert len(target.metric_calls) == 1
+    assert UploadCursor.load(run.path, "memory-test").metrics[points.name].offset == 64
+    assert up.pending().metric_events == 2  # the two records after the stop
+    up.sync()
+    assert len(target.metric_calls) == 1  # still waiting
+    with open(metrics, "a") as fh:
+        fh.write('["n","b",1,null,2.5]\n')
+    up.sync()
+    assert [(e.name, e.value, e.seq) for c in target.metric_calls for e in c] == [
+        ("a", 1.0, 0), ("a", 2.0, 1), ("b", 3.0, 0), ("a", 4.0, 2)
+    ]
+    assert up.pending().metric_events == 0
+    # each pass meeting the unknown id reads the metrics file on from where the last scan stopped
+    assert scans == [0, len(first_line), len(first_line)]
+    with open(points, "ab") as fh:
+        fh.write(point(1, 5.0, None, 5.0))
+    up.sync()
+    assert target.metric_calls[-1][0].value == 5.0
+    assert len(scans) == 3  # known ids only: the metrics file is not read again
+
+
+def test_a_torn_last_point_waits_for_its_end(run: runlog.Run) -> None:
+    """A record cut short (its writer mid-write) is neither sent nor skipped; it is sent once it is whole."""
+    run.log("a", 1.0)
+    points = next((run.path / "events").glob("*.points.bin"))
+    record = point(0, 2.0, None, 1717000000.5)
+    with open(points, "ab") as fh:
+        fh.write(record[:20])
+    target = MemoryTarget()
+    up = uploader(run, target)
+    up.sync()
+    assert [p[1] for p in target.points()] == [1.0]
+    assert UploadCursor.load(run.path, "memory-test").metrics[points.name].offset == 32
+    assert up.pending().metric_events == 0 and not up.pending()
+    with open(points, "ab") as fh:
+        fh.write(record[20:])
+    assert up.pending().metric_events == 1
+    up.sync()
+    assert target.points() == [("a", 1.0, 0, target.points()[0][3]), ("a", 2.0, 1, 1717000000.5)]
+
+
+def test_pending_counts_points_and_not_name_definitions(run: runlog.Run) -> None:
+    """pending(): points left (bytes / 32) plus metric lines left, never the 'n' lines that name the points."""
+    for i in range(10):
+        run.log("a", float(i))
+        run.log(f"name{i}", i)  # a new name each time: ten more 'n' lines
+    run.log("s", "text")
+    up = uploader(run, MemoryTarget())
+    left = up.pending()
+    metrics = next((run.path / "events").glob("*.metrics.jsonl"))
+    assert metrics.read_text().count('["n"') == 11
+    assert left.metric_events == 21
+    assert left.metric_bytes == metrics.stat().st_size + 20 * 32
+    up.sync()
+    assert up.pending().metric_events == 0 and up.pending().metric_bytes == 0
+
+
+def test_iter_metric_events_includes_points_merged_by_time(run: runlog.Run) -> None:
+    """With kinds None or containing 's', the points are events too, in time order with the lines; never 'n' lines."""
+    from runlog._upload import _core
+
+    run.log("a", 1.0)
+    run.log("s", "one")
+    run.log("a", 2)
+    run.log_row("t", x=1)
+    run.log("a", True)
+    everything = list(_core.iter_metric_events(run.path))
+    assert everything == [("s", "a", 1.0), ("s", "s", "one"), ("s", "a", 2), ("r", "t", {"x": 1}), ("s", "a", True)]
+    assert list(_core.iter_metric_events(run.path, kinds=("s",), chunk=40)) == [
+        e for e in everything if e[0] == "s"
+    ]
+    assert list(_core.iter_metric_events(run.path, kinds=("r",))) == [("r", "t", {"x": 1})]

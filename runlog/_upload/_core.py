@@ -21,6 +21,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from .._errors import UploadRejected
 from .._store import RunReader, layout
+from .._store.reader import POINT_SIZE, EventColumns, decode_points, parse_columns, point_names, points_path
 from ._cursor import UPLOAD_DIR, FileCursor, UploadCursor
 from ._retry import UploadAborted, UploadOptions, call_with_retry
 
@@ -43,10 +44,11 @@ class MetricEvent(NamedTuple):
 
     ``seq`` is derived from the event's place in its events file, never from
     upload order: for scalars (``s``) and images (``i``) the step given to
-    ``run.log`` or, when none was given, the previous step of the name plus one
-    (from 0); for a list (``l``) the step of its first element (the others follow);
-    for rows and tables (``r``, ``t``) the index of the first row. ``source`` is the
-    events file the event came from.
+    ``run.log`` or, when none was given, the previous step of the name in that file
+    plus one (from 0); for a list (``l``) the step of its first element (the others
+    follow); for rows and tables (``r``, ``t``) the index of the first row. ``source``
+    is the events file the event came from: a ``*.metrics.jsonl`` file or, for the
+    numeric ``run.log`` points, a ``*.points.bin`` file.
     """
 
     kind: str
@@ -123,7 +125,13 @@ class Target(Protocol):
 
 @dataclass
 class Pending:
-    """What is not uploaded yet."""
+    """What is not uploaded yet.
+
+    ``metric_events``: metric events and numeric points not acknowledged (the name
+    definitions of a points file, ``n`` lines, are not counted); ``metric_bytes``: the
+    bytes of the metric files the cursor has not passed yet (``n`` lines included, a
+    torn last line or record not).
+    """
 
     metric_events: int = 0
     metric_bytes: int = 0
@@ -178,6 +186,39 @@ def _parse_chunk(data: bytes) -> list[Any]:
     return out
 
 
+def _read_records(path: Path, offset: int, end: int, limit: int) -> bytes:
+    """The whole points records from ``offset`` (a multiple of the record size) below ``end``, at most ``limit`` bytes."""
+    size = max(POINT_SIZE, min(limit, end - offset)) // POINT_SIZE * POINT_SIZE
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read(size)
+    except FileNotFoundError:
+        return b""
+    return data[: len(data) // POINT_SIZE * POINT_SIZE]
+
+
+_NAME_LINE = b'["n"'
+
+
+def _scan_point_names(metrics: Path, offset: int, names: dict[int, str], chunk: int) -> int:
+    """Add the name definitions (``n`` lines) of ``metrics`` from byte ``offset`` to ``names``; the offset reached.
+
+    Only the lines that start with ``["n"`` are decoded, ``chunk`` bytes at a time.
+    """
+    while data := _read_whole_lines(metrics, offset, chunk):
+        offset += len(data)
+        if _NAME_LINE in data:
+            lines = [line for line in data.split(b"\n")[:-1] if line.startswith(_NAME_LINE)]
+            names.update(point_names(parse_columns(b"\n".join(lines) + b"\n")))
+    return offset
+
+
+def _metrics_path(points: Path) -> Path:
+    """The metrics file whose ``n`` lines name the ids of a ``<proc>.points.bin`` file."""
+    return points.with_name(points.name[: -len(layout.POINTS_SUFFIX)] + layout.METRICS_SUFFIX)
+
+
 def _read_whole_lines(path: Path, offset: int, limit: int) -> bytes:
     """Bytes from ``offset`` up to the last newline within ``limit`` (more if one line is longer)."""
     try:
@@ -220,6 +261,9 @@ class Uploader:
         self._reject_warnings = 0
         self._progress: Callable[[int], None] | None = None
         self._cpu_mark = 0.0
+        # per points file: the names its ids have (from the metrics file's "n" lines) and how
+        # far that metrics file has been scanned for them
+        self._point_names: dict[str, tuple[dict[int, str], int]] = {}
         if self.cursor.remote.get("run_id"):
             self._opened.set()
         if hasattr(target, "retry"):
@@ -458,6 +502,10 @@ class Uploader:
             end = _size(path)
             while self._send_metric_chunk(path, end):
                 pass
+        for path in self._event_files(layout.POINTS_SUFFIX):
+            end = _size(path)
+            while self._send_points_chunk(path, end):
+                pass
 
     def _send_metric_chunk(self, path: Path, end: int) -> bool:
         """Send the next chunk of ``path`` below byte ``end``; False when that much is caught up."""
@@ -493,6 +541,56 @@ class Uploader:
             self.cursor.metrics[path.name] = FileCursor(pos, work.next_step, work.next_row)
             self._save()
         return True
+
+    def _names_for(self, path: Path, ids: set[int]) -> dict[int, str]:
+        """The names of the ids of points file ``path``; its metrics file is read again only for an unknown id."""
+        names, scanned = self._point_names.get(path.name) or ({}, 0)
+        if not ids.issubset(names):
+            scanned = _scan_point_names(_metrics_path(path), scanned, names, self.options.read_chunk)
+            self._point_names[path.name] = (names, scanned)
+        return names
+
+    def _send_points_chunk(self, path: Path, end: int) -> bool:
+        """Send the next chunk of points file ``path`` below byte ``end``; False when that much is caught up.
+
+        The records are read before the names: the writer defines a name (an ``n`` line in
+        the metrics file) before it writes a point with its id, so the names read after the
+        records cover them all. A record whose id is still unknown (a store damaged by hand)
+        stops the file until a later pass finds its name; a torn last record waits for its end.
+        """
+        done = self.cursor.metrics.get(path.name) or FileCursor()
+        offset = done.offset - done.offset % POINT_SIZE
+        if offset + POINT_SIZE > end:
+            return False
+        data = _read_records(path, offset, end, self.options.read_chunk)
+        if not data:
+            return False
+        names = self._names_for(path, set(memoryview(data).cast("I")[0::8].tolist()))
+        columns = decode_points(data, names)
+        count = len(columns)
+        if count < len(data) // POINT_SIZE:
+            _log.debug(
+                "run %s: %s: a point at byte %d names an id its metrics file does not define (yet); "
+                "it waits for a later pass", self.run_id, path.name, offset + count * POINT_SIZE,
+            )  # fmt: skip
+        if not count:
+            return False
+        work = done.copy()
+        next_step = work.next_step
+        per_batch = max(1, min(self.target.max_points, _BATCH_BYTES // POINT_SIZE))
+        source = path.name
+        for start in range(0, count, per_batch):
+            stop = min(count, start + per_batch)
+            batch: list[MetricEvent] = []
+            for name, value, step, ts in zip(
+                columns.names[start:stop], columns.values[start:stop], columns.steps[start:stop], columns.times[start:stop]
+            ):
+                seq = next_step.get(name, 0) if step is None else step
+                next_step[name] = seq + 1
+                batch.append(MetricEvent("s", name, value, step, ts, seq, source))
+            advance = FileCursor(offset + stop * POINT_SIZE, dict(next_step), dict(work.next_row))
+            self._deliver_metrics(batch, advance, source, (stop - start) * POINT_SIZE)
+        return count == len(data) // POINT_SIZE
 
     @staticmethod
     def _assign(work: FileCursor, kind: str, name: str, value: Any, step: Any) -> int | None:
@@ -641,7 +739,12 @@ class Uploader:
             offset = metrics.get(path.name, 0)
             rest = _read_whole_lines(path, offset, 64 << 20) if _size(path) > offset else b""
             left.metric_bytes += len(rest)
-            left.metric_events += rest.count(b"\n")
+            names = rest.count(b"\n" + _NAME_LINE) + rest.startswith(_NAME_LINE)
+            left.metric_events += rest.count(b"\n") - names
+        for path in self._event_files(layout.POINTS_SUFFIX):
+            records = max(0, _size(path) - metrics.get(path.name, 0)) // POINT_SIZE
+            left.metric_bytes += records * POINT_SIZE
+            left.metric_events += records
         for path in self._event_files(layout.META_SUFFIX):
             left.meta_bytes += max(0, _size(path) - meta.get(path.name, 0))
         for name in self.reader.file_names():
@@ -662,17 +765,28 @@ def iter_metric_events(
 
     Files are read ``chunk`` bytes at a time, and with ``kinds`` only lines starting with
     ``["<kind>"`` are decoded: the tables of a run are found without decoding its scalars.
+    The numeric ``run.log`` points of each process (its ``*.points.bin`` file) are ``s``
+    events: read when ``kinds`` is None or contains ``"s"``.
     """
-    events: list[list[Any]] = []
     folder = Path(run_dir) / layout.EVENTS_DIR
-    prefixes = None if kinds is None else tuple(b'["' + k.encode() + b'"' for k in kinds)
+    with_points = kinds is None or "s" in kinds
+    wanted = None if kinds is None else tuple(kinds) + (("n",) if with_points else ())
+    prefixes = None if wanted is None else tuple(b'["' + k.encode() + b'"' for k in wanted)
     try:
-        names = sorted(n for n in os.listdir(folder) if n.endswith(layout.METRICS_SUFFIX))
+        files = sorted(n for n in os.listdir(folder) if n.endswith(layout.METRICS_SUFFIX))
     except FileNotFoundError:
-        names = []
-    for n in names:
+        files = []
+    parts: list[EventColumns] = []
+    for n in files:
+        path = folder / n
+        points = points_path(path)
+        # The points are read up to the size they had before the metrics file is read: every
+        # id in them is defined by an "n" line that is in the metrics file by then.
+        points_end = _size(points) if with_points else 0
+        names: dict[int, str] = {}
+        lines = EventColumns()
         offset = 0
-        while data := _read_whole_lines(folder / n, offset, chunk):
+        while data := _read_whole_lines(path, offset, chunk):
             offset += len(data)
             if prefixes is not None:
                 if not any(p in data for p in prefixes):
@@ -680,13 +794,27 @@ def iter_metric_events(
                 data = b"".join(line + b"\n" for line in data.split(b"\n")[:-1] if line.startswith(prefixes))
                 if not data:
                     continue
-            events.extend(
-                e for e in _parse_chunk(data) if isinstance(e, list) and len(e) >= 5 and (kinds is None or e[0] in kinds)
-            )
-    if len(names) > 1:
-        events.sort(key=lambda e: e[4] if isinstance(e[4], (int, float)) else 0.0)
-    for e in events:
-        yield e[0], e[1], e[2]
+            part = parse_columns(data)
+            if "n" in part.kinds:
+                names.update(point_names(part))
+            keep = [i for i, k in enumerate(part.kinds) if k != "n" and (kinds is None or k in kinds)]
+            lines.extend(part if len(keep) == len(part) else part.take(keep))
+        parts.append(lines)
+        offset = 0
+        while offset + POINT_SIZE <= points_end and (data := _read_records(points, offset, points_end, chunk)):
+            decoded = decode_points(data, names)
+            parts.append(decoded)
+            if len(decoded) < len(data) // POINT_SIZE:
+                break  # an id without a name: a damaged store; readers stop there too
+            offset += len(data)
+    parts = [p for p in parts if len(p)]
+    merged = EventColumns()
+    for p in parts:
+        merged.extend(p)
+    if len(parts) > 1:
+        times = [t if isinstance(t, (int, float)) else 0.0 for t in merged.times]
+        merged = merged.take(sorted(range(len(times)), key=times.__getitem__))
+    yield from zip(merged.kinds, merged.names, merged.values)
 
 
 def _size(path: Path) -> int:

@@ -28,7 +28,7 @@ class FileCursor:
     """Where the upload of one events file stands.
 
     ``offset`` is the byte offset just past the last event acknowledged by the
-    target; ``next_step`` the step the next step-less point of each name gets;
+    target (in a ``*.points.bin`` file a multiple of its 32-byte records); ``next_step`` the step the next step-less point of each name gets;
     ``next_row`` the index of the next row of each table. Both counters are part
     of the cursor so that a re-sent event gets exactly the step it had before.
     """
