@@ -60,7 +60,8 @@ def row(name: str, ms: list[float], base: float | None) -> str:
 HEADER = "| case | median ms | min | max | repeats | ratio to baseline |\n|---|---:|---:|---:|---:|---:|"
 
 
-def build_store(root: Path, runs: int, metrics: int, steps: int) -> list[runlog.Run]:
+def build_store(root: Path, runs: int, metrics: int, steps: int, json_lines: bool = False) -> list[runlog.Run]:
+    """``json_lines``: every value as an ``s`` JSON line, as store format 1 wrote them (for comparison)."""
     ws = runlog.Workspace(root)
     made = []
     for e in range(max(1, runs // 100)):
@@ -70,7 +71,12 @@ def build_store(root: Path, runs: int, metrics: int, steps: int) -> list[runlog.
             run.tag("batch", str(e))
             w = run._writer
             for step in range(steps):
-                w.scalars({f"m{k:02d}": math.sin(step * 0.1 + k) for k in range(metrics)}, step)
+                values = {f"m{k:02d}": math.sin(step * 0.1 + k) for k in range(metrics)}
+                if json_lines:
+                    for name, value in values.items():
+                        w.metric("s", name, repr(value), step)
+                else:
+                    w.scalars(values, step)
             run.complete()
             made.append(run)
     return made
@@ -151,6 +157,10 @@ def main() -> None:
         q = StoreQuery(store)
         cold = timed(lambda: q.runs(), 1)
         print(row("StoreQuery.runs(), cold (first request parses all)", cold, base))
+        json_store = Path(tmp) / "store-json"
+        build_store(json_store, args.runs, args.metrics, args.steps, json_lines=True)
+        q_json = StoreQuery(json_store)
+        print(row("StoreQuery.runs(), cold, the same store as format-1 JSON lines", timed(lambda: q_json.runs(), 1), base))
         warm = timed(lambda: q.runs(), args.repeats)
         print(row("StoreQuery.runs(), warm (nothing changed)", warm, base))
         victim = runs[len(runs) // 2]
@@ -192,6 +202,12 @@ def main() -> None:
         print(row("naive: get_metric_history() + downsample per request (baseline)", naive, None))
         q2 = StoreQuery(store)
         print(row("StoreQuery.series(), first request (parses the file)", timed(lambda: q2.series(big.id, "loss"), 1), base))
+        old_style = exp.start_logging(outputs=False)
+        for i in range(args.points):
+            old_style._writer.metric("s", "loss", repr(1.0 / (1 + i) + 0.01 * math.sin(i / 1000)), i)
+        old_style.complete()
+        q3 = StoreQuery(store)
+        print(row("StoreQuery.series(), first request, the same metric as format-1 JSON lines", timed(lambda: q3.series(old_style.id, "loss"), 1), base))
         print(row("StoreQuery.series(), later requests (~2,000 points)", timed(lambda: q2.series(big.id, "loss"), args.repeats), base))
         lo, hi = args.points * 0.4, args.points * 0.41
         print(row("StoreQuery.series(), zoomed to 1% of the range", timed(lambda: q2.series(big.id, "loss", xmin=lo, xmax=hi), args.repeats), base))
@@ -209,9 +225,9 @@ def main() -> None:
         else:
             print("\n(Starlette/uvicorn not installed: HTTP rows skipped; pip install 'runlog[ui]')")
         print(
-            "\nThe first request for a series pays for parsing the events file once (JSON decoding, as "
-            "`get_metrics()` does); `runlog ui` does that in a background thread when it starts, and "
-            "afterwards only appended bytes are parsed."
+            "\nThe first request for a series pays for reading the events files once (numeric points are "
+            "32-byte records, decoded column by column; format-1 JSON lines for comparison); `runlog ui` "
+            "does that in a background thread when it starts, and afterwards only appended bytes are read."
         )
 
 

@@ -674,3 +674,51 @@ def test_summary_and_series_match_a_reference(tmp_path: Path, points: list[tuple
     expected_y = [float(v) if type(v) in (int, float) and math.isfinite(v) else None for v, _ in points]
     assert series["y"] == expected_y
     run.complete()
+
+
+_numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-(2**40), 2**40))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    points=st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c"]), _numbers, st.one_of(st.none(), st.integers(0, 1000))),
+        min_size=1,
+        max_size=60,
+    ),
+    periodic=st.booleans(),
+    kind=st.sampled_from(["float", "int", "mixed"]),
+    steps=st.sampled_from(["all", "none", "any"]),
+)
+def test_several_metrics_of_points_match_a_reference(
+    tmp_path: Path, points: list[tuple[str, Any, int | None]], periodic: bool, kind: str, steps: str
+) -> None:
+    """Points of several names (interleaved in a fixed order, as a training loop logs them, or in any
+    order), only floats, only ints or both, with and without steps: each name's summary and series
+    equal a fold."""
+    if kind == "float":
+        points = [(n, float(v) if type(v) is int else v, s) for n, v, s in points]
+    elif kind == "int":
+        points = [(n, v if type(v) is int else (int(v) if math.isfinite(v) else 7), s) for n, v, s in points]
+    if steps != "any":
+        points = [(n, v, None if steps == "none" else i) for i, (n, v, _) in enumerate(points)]
+    if periodic:  # every name at every step, in the same order: the strided fast path
+        points = [(name, value, step) for _, value, step in points for name in ("a", "b", "c")]
+    store = tmp_path / f"h{time.perf_counter_ns()}"
+    run = runlog.Experiment(runlog.Workspace(store), "prop").start_logging(outputs=False)
+    for name, value, step in points:
+        run._writer.scalar(name, value, step)
+    q = StoreQuery(store)
+    metrics = q.runs()["runs"][0]["metrics"]
+    for name in {n for n, _, _ in points}:
+        mine = [(v, s) for n, v, s in points if n == name]
+        numbers = [float(v) for v, _ in mine if v == v]
+        summary = metrics[name]
+        assert summary["count"] == len(mine)
+        assert summary["last"] == query_module.safe_value(mine[-1][0])
+        assert summary["min"] == query_module.safe_value(min(numbers) if numbers else None)
+        assert summary["max"] == query_module.safe_value(max(numbers) if numbers else None)
+        series = q.series(run.id, name, points=10_000)
+        assert series["x"] == [float(s) if s is not None else float(i) for i, (_, s) in enumerate(mine)]
+        assert series["y"] == [float(v) if math.isfinite(v) else None for v, _ in mine]
+    run.complete()

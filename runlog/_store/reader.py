@@ -85,7 +85,7 @@ def parse_columns(data: bytes) -> EventColumns:
     flat: Any = None
     if body[:1] == b"[" and body[-1:] == b"]":
         try:
-            flat = json.loads(body.replace(b"]\n[", b","))
+            flat = json.loads(body.replace(b"]\n[", b",").decode())
         except ValueError:
             flat = None
     if isinstance(flat, list) and len(flat) == 5 * (body.count(b"\n") + 1):

@@ -18,6 +18,7 @@ import itertools
 import logging
 import os
 import re
+import struct
 import threading
 import time
 import zipfile
@@ -41,8 +42,10 @@ MAX_POINTS = 100_000
 LOG_CHUNK = 256 * 1024
 PARSE_CHUNK = 8 << 20
 TERMINAL = frozenset({"Completed", "Failed", "Canceled"})
+_INT_TYPE = struct.pack("<I", T_INT)
 _RUN_ID = re.compile(r"^[\w\-.]{1,255}$")
 _INF = float("inf")
+_NAN = float("nan")
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif", ".webp": "image/webp"}
 
 
@@ -110,8 +113,7 @@ class _Series:
 
     def scalars(self, values: list[Any], steps: list[Any], times: list[Any]) -> None:
         """Append many ``run.log`` values at once (the bulk path of a cold parse)."""
-        n = len(values)
-        if not n:
+        if not values:
             return
         value_types = set(map(type, values))
         step_types = set(map(type, steps))
@@ -119,28 +121,38 @@ class _Series:
             for v, st, t in zip(values, steps, times):
                 self.point(v, st, t)
             return
-        ys = array("d", values)
-        total = sum(ys)
-        if total != total or total in (_INF, -_INF):  # a NaN or an infinity somewhere: the careful path
-            for v, st, t in zip(values, steps, times):
-                self.point(v, st, t)
+        self.bulk(None if step_types == {type(None)} else steps, array("d", values), array("d", times), values[-1])
+
+    def bulk(self, steps: list[int] | None, ys: array[float], ts: array[float], last: Any) -> None:
+        """Append numbers in bulk: ``steps`` (None: none given, the index is the x), values, times.
+
+        Same result as :meth:`point` per value: NaN and infinities are gaps in the chart, and
+        infinities count for min/max while NaN does not.
+        """
+        n = len(ys)
+        if not n:
             return
-        if step_types == {type(None)}:
-            xs = array("d", range(self.count, self.count + n))
+        total = sum(ys)
+        if total - total == 0.0:  # every value finite (the usual case)
+            lo: float | None = min(ys)
+            hi: float | None = max(ys)
         else:
-            xs = array("d", steps)
-            if self.monotonic:
-                previous = self.xs[-1] if self.count else -_INF
-                self.monotonic = previous <= xs[0] and steps == sorted(steps)
-        lo, hi = min(ys), max(ys)
-        self.min = lo if self.min is None else min(self.min, lo)
-        self.max = hi if self.max is None else max(self.max, hi)
+            comparable = [y for y in ys if y == y]
+            lo, hi = (min(comparable), max(comparable)) if comparable else (None, None)
+            ys = array("d", [y if y - y == 0.0 else _NAN for y in ys])
+        xs = array("d", range(self.count, self.count + n) if steps is None else steps)
+        if self.monotonic:
+            previous = self.xs[-1] if self.count else -_INF
+            self.monotonic = previous <= xs[0] and (steps is None or steps == sorted(steps))
+        if lo is not None and hi is not None:
+            self.min = lo if self.min is None else min(self.min, lo)
+            self.max = hi if self.max is None else max(self.max, hi)
         self.count += n
-        self.last = values[-1]
-        self.last_time = times[-1]
+        self.last = last
+        self.last_time = ts[-1]
         self.xs.extend(xs)
         self.ys.extend(ys)
-        self.ts.extend(array("d", times))
+        self.ts.extend(ts)
 
     def add_rows(self, rows: list[dict[str, Any]], ts: float) -> None:
         for row in rows:
@@ -258,43 +270,66 @@ class _EventsFile:
             view, ids = view[: n * POINT_SIZE], ids[:n]
             u32 = view.cast("I")
             distinct = set(ids)
-        f64, i64 = view.cast("d"), view.cast("q")
-        types = set(u32[1::8].tolist())
-        values: list[Any]
-        if types == {T_FLOAT}:
-            values = f64[1::4].tolist()
-        elif types == {T_INT}:
-            values = i64[1::4].tolist()
-        else:
-            floats, ints = f64[1::4].tolist(), i64[1::4].tolist()
-            values = [
-                floats[i] if t == T_FLOAT else ints[i] if t == T_INT else bool(ints[i]) if t == T_BOOL else None
-                for i, t in enumerate(u32[1::8].tolist())
-            ]
-        steps: list[Any] = i64[2::4].tolist()
-        if NO_STEP in steps:
-            steps = [None if x == NO_STEP else x for x in steps]
-        times = f64[3::4].tolist()
         self.points_offset += n * POINT_SIZE
         period = len(distinct)
+        groups: list[tuple[int, Any]]  # (name id, a slice or a list of indexes)
         if period == 1:
-            self._series_for(known[ids[0]]).scalars(values, steps, times)
+            groups = [(ids[0], slice(None))]
         elif len(set(ids[:period])) == period and ids[period:] == ids[:-period]:
             # The usual training loop: the same metrics in the same order at every step.
-            for k in range(period):
-                self._series_for(known[ids[k]]).scalars(values[k::period], steps[k::period], times[k::period])
+            groups = [(ids[k], slice(k, None, period)) for k in range(period)]
         else:
-            groups: dict[int, list[int]] = {}
+            index: dict[int, list[int]] = {}
             for i, nid in enumerate(ids):
-                group = groups.get(nid)
+                group = index.get(nid)
                 if group is None:
-                    groups[nid] = [i]
+                    index[nid] = [i]
                 else:
                     group.append(i)
-            for nid, index in groups.items():
-                self._series_for(known[nid]).scalars(
-                    [values[i] for i in index], [steps[i] for i in index], [times[i] for i in index]
-                )
+            groups = list(index.items())
+        f64, i64 = view.cast("d"), view.cast("q")
+        types = u32[1::8].tobytes()
+        steps: list[Any] = i64[2::4].tolist()
+        if all(type(g) is slice for _, g in groups) and (types == bytes(len(types)) or types == _INT_TYPE * n):
+            # Only floats or only ints, in strided groups: columns go from bytes to arrays in C.
+            floats = types == bytes(len(types))
+            ints = None if floats else i64[1::4].tolist()
+            y_view, t_view = f64[1::4], f64[3::4]
+            mixed = []
+            for nid, part in groups:
+                group_steps = steps[part]
+                none = group_steps.count(NO_STEP)
+                if 0 < none < len(group_steps):
+                    mixed.append((nid, part))
+                    continue
+                ts = array("d")
+                ts.frombytes(t_view[part].tobytes())
+                if floats:
+                    ys = array("d")
+                    ys.frombytes(y_view[part].tobytes())
+                    last: Any = ys[-1]
+                else:
+                    assert ints is not None
+                    group_ints = ints[part]
+                    ys, last = array("d", group_ints), group_ints[-1]
+                self._series_for(self.ids[nid]).bulk(None if none else group_steps, ys, ts, last)
+            groups = mixed
+            if not groups:
+                return
+        # The general path: mixed types or steps, through Python lists.
+        kinds, floats_list, ints_list = u32[1::8].tolist(), f64[1::4].tolist(), i64[1::4].tolist()
+        values = [
+            floats_list[i] if t == T_FLOAT else ints_list[i] if t == T_INT else bool(ints_list[i]) if t == T_BOOL else None
+            for i, t in enumerate(kinds)
+        ]
+        all_steps = [None if x == NO_STEP else x for x in steps]
+        times = f64[3::4].tolist()
+        for nid, part in groups:
+            s = self._series_for(self.ids[nid])
+            if type(part) is slice:
+                s.scalars(values[part], all_steps[part], times[part])
+            else:
+                s.scalars([values[i] for i in part], [all_steps[i] for i in part], [times[i] for i in part])
 
     def _series_for(self, name: str) -> _Series:
         s = self.points.get(name)
