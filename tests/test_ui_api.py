@@ -722,3 +722,18 @@ def test_several_metrics_of_points_match_a_reference(
         assert series["x"] == [float(s) if s is not None else float(i) for i, (_, s) in enumerate(mine)]
         assert series["y"] == [float(v) if math.isfinite(v) else None for v, _ in mine]
     run.complete()
+
+
+def test_a_zoom_on_a_metric_logged_with_and_then_without_steps_finds_every_point(store: Path) -> None:
+    """Steps 100-104 read first, then 3 step-less points (x = their index 5-7) appended: the series is not
+    sorted by x any more, and a zoomed range still finds the points in it."""
+    run = runlog.Experiment(runlog.Workspace(store), "zoom").start_logging(outputs=False)
+    for i in range(5):
+        run.log("loss", float(i), step=100 + i)
+    q = StoreQuery(store)
+    assert q.series(run.id, "loss")["x"] == [100.0, 101.0, 102.0, 103.0, 104.0]
+    for i in range(3):
+        run.log("loss", 10.0 + i)
+    zoomed = q.series(run.id, "loss", xmin=0, xmax=50)
+    assert (zoomed["x"], zoomed["y"]) == ([5.0, 6.0, 7.0], [10.0, 11.0, 12.0])
+    run.complete()
