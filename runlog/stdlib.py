@@ -116,6 +116,19 @@ _current_get = _current.get
 _TRACE_SUFFIX, _TRACE_FIELDS, _TRACE_NONE = 0, 1, 2
 
 
+def _fast_format(formatter: logging.Formatter) -> tuple[str, Any, str | None] | None:
+    """``(fmt, formatTime or None, datefmt)`` when ``formatter.format(record)`` of a record without
+    exception or stack is exactly ``fmt % record.__dict__`` after setting ``message`` (and ``asctime``
+    when the format uses it): a plain ``logging.Formatter`` or ``RunFormatter`` with a %-style format
+    and no defaults. Else None (the formatter's own ``format`` is called)."""
+    style = getattr(formatter, "_style", None)
+    if type(formatter) not in (logging.Formatter, RunFormatter) or type(style) is not logging.PercentStyle:
+        return None
+    if getattr(style, "_defaults", None):
+        return None
+    return style._fmt, (formatter.formatTime if formatter.usesTime() else None), formatter.datefmt
+
+
 def _trace_mode(formatter: logging.Formatter | None) -> int:
     fmt = str(getattr(formatter, "_fmt", "") or "")
     if "trace_id" in fmt or "span_id" in fmt:
@@ -210,6 +223,7 @@ class RunHandler(logging.Handler):
         self._captured = os.environ.get(ENV_OUTPUT_CAPTURED) == "1"
         self._sink: _Sink | None = None
         self._checked_formatter: logging.Formatter | None = None
+        self._fast: tuple[str, Any, str | None] | None = None
         self._trace = _TRACE_SUFFIX
         self._failing = False
         self._lost = 0
@@ -268,12 +282,21 @@ class RunHandler(logging.Handler):
             formatter = self.formatter
             if formatter is not self._checked_formatter:
                 self._trace = _trace_mode(formatter)
+                self._fast = _fast_format(formatter or _DEFAULT_FORMATTER)
                 self._checked_formatter = formatter
             trace = self._trace
             if trace == _TRACE_FIELDS:
                 ids = current_trace_ids()
                 d["trace_id"], d["span_id"] = ids if ids is not None else ("", "")
-            text = (formatter or _DEFAULT_FORMATTER).format(record)
+            fast = self._fast
+            if fast is not None and record.exc_info is None and record.exc_text is None and record.stack_info is None and msg.__class__ is not dict:
+                # What Formatter.format does for such a record, without its generic steps (same text).
+                record.message = record.getMessage()
+                if fast[1]:
+                    record.asctime = fast[1](record, fast[2])
+                text = fast[0] % d
+            else:
+                text = (formatter or _DEFAULT_FORMATTER).format(record)
             if trace == _TRACE_SUFFIX and _modules.get("opentelemetry.trace") is not None:
                 ids = current_trace_ids()
                 if ids is not None:

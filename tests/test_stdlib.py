@@ -580,3 +580,50 @@ def test_an_uncaught_exception_is_printed_before_the_run_is_ended(exp: runlog.Ex
     assert order == ["printed", "failed"]
     assert run.get_status() == "Failed"
     assert "ValueError: diverged" in log_text(run)
+
+
+class _Shouting(logging.Formatter):
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return super().formatMessage(record).upper()
+
+
+@pytest.mark.parametrize(
+    "formatter",
+    [
+        RunFormatter(),
+        RunFormatter("%(levelname)s %(name)s %(message)s"),
+        logging.Formatter("%(asctime)s|%(levelname)s|%(message)s", datefmt="%Y/%m/%d %H:%M:%S"),
+        logging.Formatter("%(asctime)s %(message)s"),
+        logging.Formatter("{asctime} {levelname} {message}", style="{"),
+        logging.Formatter("%(levelname)s %(message)s %(custom)s", defaults={"custom": "dflt"}),
+        _Shouting("%(levelname)s %(message)s"),
+    ],
+    ids=["run-default", "run-fmt", "datefmt", "asctime", "brace", "defaults", "subclass"],
+)
+def test_each_line_is_exactly_what_the_formatter_makes(exp: runlog.Experiment, formatter: logging.Formatter) -> None:
+    """RunHandler's fast path for plain %-style formatters writes the same text as formatter.format(),
+    for plain records, records with exceptions and stacks, and every other kind of formatter."""
+    run = exp.start_logging()
+    handler = runlog.RunHandler(formatter=formatter)
+    log = logging.getLogger("fmt.check")
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    log.addHandler(Keep())
+    log.info("plain %d", 1)
+    log.warning("with args %s %r", "a", [1])
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        log.exception("failed")
+    log.info("with a stack", stack_info=True)
+    log.handlers[:] = []
+    expected = "".join(formatter.format(logging.makeLogRecord(dict(r.__dict__, exc_text=None))) + "\n" for r in records)
+    assert log_text(run) == expected
+    run.complete()
