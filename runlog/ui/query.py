@@ -165,6 +165,18 @@ class _Series:
         self.last_time = ts
 
 
+def _positions(keys: list[Any]) -> dict[Any, list[int]]:
+    """The indexes of each key in ``keys``, keys in order of first appearance."""
+    found: dict[Any, list[int]] = {}
+    for i, key in enumerate(keys):
+        group = found.get(key)
+        if group is None:
+            found[key] = [i]
+        else:
+            group.append(i)
+    return found
+
+
 class _EventsFile:
     """The metric events of one writer process, parsed up to where they were whole.
 
@@ -279,14 +291,7 @@ class _EventsFile:
             # The usual training loop: the same metrics in the same order at every step.
             groups = [(ids[k], slice(k, None, period)) for k in range(period)]
         else:
-            index: dict[int, list[int]] = {}
-            for i, nid in enumerate(ids):
-                group = index.get(nid)
-                if group is None:
-                    index[nid] = [i]
-                else:
-                    group.append(i)
-            groups = list(index.items())
+            groups = list(_positions(ids).items())
         f64, i64 = view.cast("d"), view.cast("q")
         types = u32[1::8].tobytes()
         steps: list[Any] = i64[2::4].tolist()
@@ -347,13 +352,7 @@ class _EventsFile:
                 return
         if kinds.count("s") == len(kinds):
             # Only run.log values (the usual case): group by name, then append each group in bulk.
-            groups: dict[Any, list[int]] = {}
-            for i, name in enumerate(names):
-                group = groups.get(name)
-                if group is None:
-                    groups[name] = [i]
-                else:
-                    group.append(i)
+            groups = _positions(names)
             values, steps, times = columns.values, columns.steps, columns.times
             for name, index in groups.items():
                 s = self.series.get(name)
