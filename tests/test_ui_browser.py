@@ -279,3 +279,29 @@ def test_log_view_renders_at_most_20000_lines(page: Page, site: dict[str, Any]) 
     page.goto(f"{site['url']}/#/run/{run.id}?tab=logs")
     expect(page.locator("#log")).to_contain_text("line 29999")
     assert page.evaluate("document.getElementById('log').childNodes.length") == 20000
+
+
+def test_a_followed_log_lets_go_of_old_lines_and_fetches_them_again(page: Page, site: dict[str, Any]) -> None:
+    """A log followed for long keeps a bounded number of lines in memory (here 4,000): whole old chunks are
+    dropped as new ones arrive, and 'Show earlier lines' brings them back from the server."""
+    import runlog
+
+    run = runlog.Experiment(site["ws"], "followed").start_logging(outputs=False)
+    try:
+        run._writer.write_log("".join(f"a {i:05d}\n" for i in range(3000)))
+        page.add_init_script("window.RUNLOG_KEEP_LINES = 4000")
+        page.goto(f"{site['url']}/#/run/{run.id}?tab=logs")
+        expect(page.locator("#log")).to_contain_text("a 02999")
+        expect(page.locator("#log-info")).to_have_text("3000 lines")
+        run._writer.write_log("".join(f"b {i:05d}\n" for i in range(3000)))
+        expect(page.locator("#log")).to_contain_text("b 02999", timeout=10_000)
+        expect(page.locator("#log-info")).to_have_text("3000 lines")  # the a-chunk was let go
+        assert "a 00000" not in page.locator("#log").inner_text()
+        page.click("#log-earlier")
+        expect(page.locator("#log")).to_contain_text("a 00000")
+        expect(page.locator("#log-info")).to_have_text("6000 lines")
+        expect(page.locator("#log-earlier")).to_be_hidden()
+        text = page.locator("#log").inner_text().split("\n")
+        assert [line for line in text if line][:2] == ["a 00000", "a 00001"] and "b 02999" in text
+    finally:
+        run.complete()

@@ -10,6 +10,9 @@ const App = { timers: [], charts: [], runsCache: null };
 const PALETTE = ["#2f6fde", "#e4572e", "#17a398", "#f3a712", "#7d4fd0", "#29335c", "#d33f49", "#4f9d2d", "#a05a2c", "#00a8e8"];
 const TERMINAL = new Set(["Completed", "Failed", "Canceled"]);
 const MAX_LOG_LINES = 20000;  // the log view renders at most this many lines (docs/viewer.md)
+// A followed log keeps at most this many lines in memory (whole chunks are let go, oldest first;
+// "Show earlier lines" fetches them again). window.RUNLOG_KEEP_LINES overrides it (tests).
+const MAX_KEPT_LINES = Number(window.RUNLOG_KEEP_LINES) || 200000;
 
 // -- helpers -------------------------------------------------------------------------------
 
@@ -520,18 +523,22 @@ function filesView(d) {
 /* The log view: tail -f by polling ?offset=, a search filter, follow-the-end. Returns the refresher. */
 function logsView(d, body) {
   if (!d.logs.length) { body.append(el("p", { class: "muted" }, "No logs yet.")); return (nd) => { if (nd.logs.length) route(); }; }
-  const state = { name: d.logs.includes("logs/driver_log.txt") ? "logs/driver_log.txt" : d.logs[0], offset: null, first: 0, lines: [], busy: false };
+  const state = { name: d.logs.includes("logs/driver_log.txt") ? "logs/driver_log.txt" : d.logs[0], offset: null, first: 0, lines: [], chunks: [], busy: false };
   const earlier = el("button", { type: "button", class: "secondary", id: "log-earlier", hidden: true, onclick: async () => {
     const chunk = await api(`${runPath(d.id)}/logs?name=${enc(state.name)}&before=${state.first}`);
     state.first = chunk.offset;
     earlier.hidden = state.first === 0;
-    if (chunk.text) state.lines = chunk.text.replace(/\n$/, "").split("\n").concat(state.lines);
+    if (chunk.text) {
+      const lines = chunk.text.replace(/\n$/, "").split("\n");
+      state.lines = lines.concat(state.lines);
+      state.chunks.unshift([chunk.offset, lines.length]);
+    }
     follow.checked = false;
     const fromBottom = pre.scrollHeight - pre.scrollTop;
     rerender();
     pre.scrollTop = pre.scrollHeight - fromBottom;  // stay on the lines that were in view
   } }, "Show earlier lines");
-  const pick = el("select", { id: "log-name", onchange: (e) => { state.name = e.target.value; state.offset = null; state.lines = []; pre.replaceChildren(); poll(); } },
+  const pick = el("select", { id: "log-name", onchange: (e) => { state.name = e.target.value; state.offset = null; state.lines = []; state.chunks = []; pre.replaceChildren(); poll(); } },
     d.logs.map((n) => el("option", { value: n, selected: n === state.name }, n)));
   const search = el("input", { type: "search", id: "log-search", placeholder: "search the log", oninput: () => rerender() });
   const follow = el("input", { type: "checkbox", id: "log-follow", checked: true });
@@ -567,19 +574,30 @@ function logsView(d, body) {
     info.textContent = `${state.lines.length} lines`;
     if (follow.checked) pre.scrollTop = pre.scrollHeight;
   }
+  function letGo() {  // keep at most MAX_KEPT_LINES in memory: drop whole chunks, oldest first
+    let drop = 0, count = 0;
+    while (state.lines.length - drop > MAX_KEPT_LINES && count < state.chunks.length - 1) drop += state.chunks[count++][1];
+    if (!count) return false;
+    state.chunks.splice(0, count);
+    state.lines.splice(0, drop);
+    state.first = state.chunks[0][0];
+    earlier.hidden = false;
+    return true;
+  }
   async function poll() {
     if (state.busy) return;
     state.busy = true;
     try {
       const q = state.offset === null ? "" : `&offset=${state.offset}`;
       const chunk = await api(`${runPath(d.id)}/logs?name=${enc(state.name)}${q}`);
-      if (chunk.reset) { state.lines = []; pre.replaceChildren(); }
+      if (chunk.reset) { state.lines = []; state.chunks = []; pre.replaceChildren(); }
       if (state.offset === null || chunk.reset) { state.first = chunk.offset; earlier.hidden = state.first === 0; }
       state.offset = chunk.next_offset;
       if (chunk.text) {
         const lines = chunk.text.replace(/\n$/, "").split("\n");
         for (const line of lines) state.lines.push(line);  // (a spread of 100,000+ arguments throws)
-        append(lines);
+        state.chunks.push([chunk.offset, lines.length]);
+        if (letGo()) rerender(); else append(lines);
       } else if (!state.lines.length) info.textContent = "empty so far";
     } finally { state.busy = false; }
   }
