@@ -92,6 +92,12 @@ class _EndWatch:
         owner = run._record.get("pid")
         top_level_local = run.type == "local" and not run._record.get("parent_id")
         self.owner = int(owner) if here and not pid and top_level_local and isinstance(owner, int) else 0
+        # A run shared by the ranks of a torchrun job on this host ends when its ranks do: when
+        # every rank has died without ending it (all killed), nobody will.
+        launched = run.type == "distributed" and run._record.get("launcher") == "torchrun"
+        self.ranks = here and not pid and launched
+        world = run._record.get("world_size")
+        self.world_size = world if isinstance(world, int) else 0
         self.terminal_since: float | None = None
 
     def supervisor_alive(self) -> bool:
@@ -114,7 +120,27 @@ class _EndWatch:
         if self.owner and not _pid_alive(self.owner):
             _mark_owner_lost(self.run, self.owner)
             return True
+        if self.ranks:
+            gone = self.ranks_gone()
+            if gone:
+                _mark_ranks_lost(self.run, gone)
+                return True
         return False
+
+    def ranks_gone(self) -> list[int]:
+        """The pids of a torchrun job's ranks when every one has exited (and all have joined); else []."""
+        from ._distributed import RENDEZVOUS_TIMEOUT
+
+        processes = self.run._state().extra.get("process") or {}
+        host = socket.gethostname()
+        if not processes or any(not isinstance(p, dict) or p.get("host") != host for p in processes.values()):
+            return []  # no rank yet, or a rank of another host (its pid means nothing here)
+        created = self.run._record.get("created")
+        joining = isinstance(created, (int, float)) and time.time() - created < RENDEZVOUS_TIMEOUT
+        if len(processes) < self.world_size and joining:
+            return []  # a rank may still be starting
+        pids = sorted(int(pid) for pid in processes if str(pid).isdigit())
+        return [] if any(_pid_alive(pid) for pid in pids) else pids
 
 
 def _pid_alive(pid: int) -> bool:
@@ -137,6 +163,26 @@ def _mark_owner_lost(run: Run, pid: int) -> None:
                 "code": "ProcessLost",
                 "message": f"the process (pid {pid}) that started run {run.id} ended without ending the run "
                 f"(killed? out of memory?); what it logged until then is kept",
+            }
+        )
+    except Exception:  # another waiter ended it at the same moment
+        pass
+
+
+def _mark_ranks_lost(run: Run, pids: list[int]) -> None:
+    """Every rank of a torchrun job died without ending its run: fail the run (nobody else will)."""
+    from ._run import Run as _Run
+    from ._run import RunStatus
+
+    fresh = _Run(run.experiment, run.id)
+    if fresh.get_status() in RunStatus.TERMINAL:  # the last rank ended it just before it exited
+        return
+    try:
+        fresh.fail(
+            error_details={
+                "code": "ProcessLost",
+                "message": f"every process of distributed run {run.id} (pids {', '.join(map(str, pids))}) ended "
+                f"without ending the run (killed? out of memory?); what they logged until then is kept",
             }
         )
     except Exception:  # another waiter ended it at the same moment

@@ -372,6 +372,42 @@ def test_ranks_started_by_torchrun_share_one_run(tmp_path: Path, store: Path, ws
     assert runlog.get_rank_metrics(run) == {0: {"rank": 0, "loss": 1.0}, 1: {"rank": 1, "loss": 0.5}}
 
 
+def test_waiting_on_a_torchrun_run_whose_ranks_were_all_killed_fails_it(tmp_path: Path, store: Path, ws: runlog.Workspace) -> None:
+    """Both ranks of a torchrun-style job are killed (SIGKILL) before ending their run: a waiter does not
+    wait forever, it marks the run Failed (ProcessLost) and raises, and what the ranks logged is kept."""
+    work = tmp_path / "work"
+    write(work / "ddp_hang.py", """
+        import os, time
+        from runlog import Run
+        run = Run.get_context()
+        run.log("rank", int(os.environ["RANK"]))
+        print("logged", flush=True)
+        time.sleep(120)
+    """)
+    write(work / "launch.py", """
+        import os, signal, subprocess, sys
+        procs = []
+        for rank in range(2):
+            env = dict(os.environ, RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                       MASTER_PORT="29501", TORCHELASTIC_RUN_ID="killed")
+            procs.append(subprocess.Popen([sys.executable, "ddp_hang.py"], env=env, stdout=subprocess.PIPE, text=True))
+        for p in procs:
+            p.stdout.readline()  # the rank has joined the run and logged
+        for p in procs:
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+    """)
+    env = {**os.environ, "RUNLOG_STORE": str(store), "PYTHONPATH": str(REPO)}
+    subprocess.run([sys.executable, "launch.py"], cwd=work, env=env, check=True, timeout=60)
+    (run,) = Experiment(ws, "ddp_hang").get_runs()
+    assert run.get_status() == "Running"
+    with pytest.raises(ActivityFailedError, match="every process of distributed run"):
+        run.wait_for_completion()
+    assert run.get_status() == "Failed"
+    assert run.get_details()["error"]["error"]["code"] == "ProcessLost"
+    assert sorted(run.get_metrics()["rank"]) == [0, 1]
+
+
 # -- the CLI ------------------------------------------------------------------------------------
 
 
