@@ -45,7 +45,8 @@ class Receiver:
     """A small OTLP/HTTP receiver: decodes /v1/logs and /v1/metrics with opentelemetry-proto and keeps what it got.
 
     ``refuse`` makes it answer the next N requests with 503 (``Retry-After: 0``) without keeping them;
-    ``reject`` answers 400 to metric requests containing that metric name.
+    ``reject`` answers 400 to metric requests containing that metric name, ``reject_log`` to log
+    requests with a record whose body contains that text.
     """
 
     def __init__(self, port: int = 0) -> None:
@@ -57,6 +58,7 @@ class Receiver:
         self.refuse = 0
         self.refused = 0
         self.reject: str | None = None
+        self.reject_log: str | None = None
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
         self.thread: threading.Thread | None = None
@@ -86,7 +88,12 @@ class Receiver:
                 if self.headers.get("Content-Type") != "application/x-protobuf":
                     self._answer(415, b"")
                 elif self.path == "/v1/logs":
-                    self._answer(200, receiver.take_logs(ExportLogsServiceRequest.FromString(body)))
+                    request_logs = ExportLogsServiceRequest.FromString(body)
+                    bodies = [r.body.string_value for rl in request_logs.resource_logs for sl in rl.scope_logs for r in sl.log_records]
+                    if receiver.reject_log is not None and any(receiver.reject_log in b for b in bodies):
+                        self._answer(400, b"bad log record")
+                    else:
+                        self._answer(200, receiver.take_logs(request_logs))
                 elif self.path == "/v1/metrics":
                     request = ExportMetricsServiceRequest.FromString(body)
                     names = {m.name for rm in request.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
@@ -393,6 +400,24 @@ def test_rejected_batch_is_set_aside_and_the_rest_flows(exp: runlog.Experiment, 
     assert [r["body"] for r in receiver.logs if "runlog.log" in r["attributes"]] == ["a line"]
     dead = (run.path / "upload" / f"{uploader.target.name}.dead.jsonl").read_text()
     assert "poison" in dead and "HTTP 400" in dead
+
+
+def test_a_refused_log_line_is_skipped_and_the_rest_of_the_log_flows(exp: runlog.Experiment, receiver: Receiver) -> None:
+    """A 400 for the request holding one log line: the requests are halved until that line is alone, it is
+    skipped and named in the dead-letter file, every other line arrives once, and a later pass sends nothing again."""
+    run = exp.start_logging()
+    run._writer.write_log("".join(f"line {i}\n" for i in range(40)) + "poison line\n" + "".join(f"after {i}\n" for i in range(40)))
+    run.complete()
+    receiver.reject_log = "poison"
+    uploader = Uploader(run.path, OtlpTarget(receiver.url), fast_options())
+    assert uploader.sync(timeout=30)
+    bodies = [r["body"] for r in receiver.logs if r["attributes"].get("runlog.log") == "logs/driver_log.txt"]
+    assert bodies == [f"line {i}" for i in range(40)] + [f"after {i}" for i in range(40)]
+    dead = (run.path / "upload" / f"{uploader.target.name}.dead.jsonl").read_text()
+    assert "1 line(s) of logs/driver_log.txt were refused and skipped" in dead and "HTTP 400" in dead
+    receiver.reject_log = None
+    assert Uploader(run.path, OtlpTarget(receiver.url), fast_options()).sync(timeout=30)
+    assert len([r for r in receiver.logs if r["attributes"].get("runlog.log") == "logs/driver_log.txt"]) == 80
 
 
 def test_configuration_from_otel_environment(

@@ -502,26 +502,54 @@ class OtlpTarget:
                 offset = 0
         except OSError:
             return
-        while True:
-            data = _read_whole_lines(path, offset, self.options.read_chunk)
-            if not data:
-                return
+        refused: list[tuple[int, int, UploadRejected]] = []
+        while data := _read_whole_lines(path, offset, self.options.read_chunk):
             groups = group_lines(data.split(b"\n")[:-1])
             start = 0
             while start < len(groups):
-                end, size, count = start, 0, 0
+                end, size = start, 0
                 while end < len(groups) and end - start < MAX_RECORDS and (size < MAX_REQUEST_BYTES or end == start):
                     size += sum(len(line) + 1 for line in groups[end])
-                    count += len(groups[end])
                     end += 1
-                chunk = groups[start:end]
-                body = self._log_request(name, chunk, seq).SerializeToString()
-                self._call(lambda body=body: self._post("logs", body), f"send {count} line(s) of {name}")  # type: ignore[misc]
-                # Acknowledged: the position moves (saved with the cursor by the core).
-                offset += size
-                seq += count
-                logs[name] = [offset, seq]
+                offset, seq = self._send_groups(name, groups[start:end], offset, seq, refused)
                 start = end
+        if refused:
+            first = refused[0][2]
+            ranges = ", ".join(f"bytes {a}-{b}" for a, b, _ in refused[:5]) + (" ..." if len(refused) > 5 else "")
+            raise UploadRejected(
+                f"{len(refused)} line(s) of {name} were refused and skipped ({ranges}); the rest of the log was sent: {first}",
+                status=first.status,
+                code=first.code,
+                hint=first.hint,
+            )
+
+    def _send_groups(
+        self, name: str, groups: list[list[bytes]], offset: int, seq: int, refused: list[tuple[int, int, UploadRejected]]
+    ) -> tuple[int, int]:
+        """Send the lines ``groups`` (starting at byte ``offset``, numbered from ``seq``); the position after them.
+
+        A request refused for its content (400, 413, 422) is split in halves until the refused
+        line (a group: a record and its continuation lines) is alone; that one is skipped and
+        noted in ``refused``, so one bad line does not block the rest of the log. Other
+        refusals (credentials, endpoint) stop the upload with the position kept.
+        """
+        size = sum(len(line) + 1 for group in groups for line in group)
+        count = sum(len(group) for group in groups)
+        body = self._log_request(name, groups, seq).SerializeToString()
+        try:
+            self._call(lambda: self._post("logs", body), f"send {count} line(s) of {name}")
+        except UploadRejected as exc:
+            if exc.status not in _CONTENT_REFUSALS:
+                raise
+            if len(groups) > 1:
+                mid = len(groups) // 2
+                offset, seq = self._send_groups(name, groups[:mid], offset, seq, refused)
+                return self._send_groups(name, groups[mid:], offset, seq, refused)
+            refused.append((offset, offset + size, exc))
+        # Acknowledged (or skipped as refused): the position moves (saved with the cursor by the core).
+        offset, seq = offset + size, seq + count
+        self._state.setdefault("logs", {})[name] = [offset, seq]
+        return offset, seq
 
     def flush(self, final: bool) -> None:
         """Nothing is derived from several events."""
@@ -643,6 +671,9 @@ def _read_error(exc: urllib.error.HTTPError) -> str:
         return ""
     finally:
         exc.close()
+
+
+_CONTENT_REFUSALS = frozenset({400, 413, 422})  # refused for what was sent, not for where or by whom
 
 
 def _error(status: int, headers: Any, body: str, signal: str, where: str) -> UploadError:
