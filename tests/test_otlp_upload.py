@@ -481,6 +481,41 @@ def test_make_target_and_sync_command(exp: runlog.Experiment, receiver: Receiver
     assert "from sync" in [r["body"] for r in receiver.logs]
 
 
+def test_sync_all_holds_one_target_open_at_a_time(
+    exp: runlog.Experiment, receiver: Receiver, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`runlog sync --all` over many runs opens one target (one connection) at a time, closing each before the next."""
+    import runlog._upload.cli as sync_cli
+    from runlog.cli import main
+
+    for i in range(6):
+        run = exp.start_logging()
+        run.log("x", float(i))
+        run.complete()
+    open_now: list[object] = []
+    most = 0
+
+    def counting_target(uri: str, options: Any = None) -> Any:
+        nonlocal most
+        target = make_target(uri, options)
+        close = target.close
+        open_now.append(target)
+        most = max(most, len(open_now))
+
+        def closing() -> None:
+            open_now.remove(target)
+            close()
+
+        target.close = closing  # type: ignore[method-assign]
+        return target
+
+    monkeypatch.setattr(sync_cli, "make_target", counting_target)
+    result = CliRunner().invoke(main, ["sync", "--all", "--store", str(store), "--tracking-uri", f"otlp+{receiver.url}"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p["value"] for p in receiver.points) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    assert most == 1 and open_now == []
+
+
 def test_live_upload_of_a_run_on_an_otlp_workspace(store: Path, receiver: Receiver) -> None:
     """Workspace(tracking_uri='otlp+http://...'): the run uploads in the background and run.complete() waits for it."""
     ws = runlog.Workspace(store, tracking_uri=f"otlp+{receiver.url}")

@@ -62,13 +62,23 @@ def sync(runs: tuple[str, ...], all_runs: bool, store: Path | None, tracking_uri
             raise click.ClickException(str(exc)) from exc
     options = UploadOptions()
     console = Console(stderr=True)
-    uploaders = []
-    try:
-        for run_dir in run_dirs:
-            uploaders.append(Uploader(run_dir, make_target(uri, options), options))
-    except (ValueError, ImportError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    total = sum(u.pending().total_bytes for u in uploaders)
+
+    def make(run_dir: Path) -> Uploader:
+        try:
+            return Uploader(run_dir, make_target(uri, options), options)
+        except (ValueError, ImportError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    # One uploader (and one connection) at a time, also for `--all` over a large store: a first
+    # pass measures what is left (for the progress bar), the second sends run by run.
+    total, endpoint = 0, uri
+    for run_dir in run_dirs:
+        probe = make(run_dir)
+        try:
+            total += probe.pending().total_bytes
+            endpoint = probe.target.endpoint
+        finally:
+            probe.target.close()
     failed = 0
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -78,8 +88,9 @@ def sync(runs: tuple[str, ...], all_runs: bool, store: Path | None, tracking_uri
         console=console,
         transient=True,
     ) as progress:
-        task = progress.add_task(f"sync to {uploaders[0].target.endpoint if uploaders else uri}", total=total or 1)
-        for uploader in uploaders:
+        task = progress.add_task(f"sync to {endpoint}", total=total or 1)
+        for run_dir in run_dirs:
+            uploader = make(run_dir)
             progress.update(task, description=f"{uploader.run_id}")
             try:
                 locked_ok = uploader.sync(progress=lambda n: progress.advance(task, n), timeout=timeout)
