@@ -116,17 +116,23 @@ _current_get = _current.get
 _TRACE_SUFFIX, _TRACE_FIELDS, _TRACE_NONE = 0, 1, 2
 
 
-def _fast_format(formatter: logging.Formatter) -> tuple[str, Any, str | None] | None:
-    """``(fmt, formatTime or None, datefmt)`` when ``formatter.format(record)`` of a record without
-    exception or stack is exactly ``fmt % record.__dict__`` after setting ``message`` (and ``asctime``
-    when the format uses it): a plain ``logging.Formatter`` or ``RunFormatter`` with a %-style format
-    and no defaults. Else None (the formatter's own ``format`` is called)."""
+_OVERRIDES = frozenset(("format", "formatMessage", "formatTime", "usesTime"))
+
+
+def _fast_format(formatter: logging.Formatter) -> tuple[str, Any, str | None, int, Any] | None:
+    """``(fmt, formatTime or None, datefmt, len(formatter.__dict__), style)`` when
+    ``formatter.format(record)`` of a record without exception or stack is exactly
+    ``fmt % record.__dict__`` after setting ``message`` (and ``asctime`` when the format uses
+    it): a plain ``logging.Formatter`` or ``RunFormatter`` with a %-style format, no defaults
+    and no method replaced on the instance. Else None (the formatter's own ``format`` is
+    called). The last three items let ``emit`` see a later change of the formatter."""
     style = getattr(formatter, "_style", None)
     if type(formatter) not in (logging.Formatter, RunFormatter) or type(style) is not logging.PercentStyle:
         return None
-    if getattr(style, "_defaults", None):
+    if getattr(style, "_defaults", None) or not _OVERRIDES.isdisjoint(formatter.__dict__):
         return None
-    return style._fmt, (formatter.formatTime if formatter.usesTime() else None), formatter.datefmt
+    uses_time = formatter.formatTime if formatter.usesTime() else None
+    return style._fmt, uses_time, formatter.datefmt, len(formatter.__dict__), style  # type: ignore[attr-defined]
 
 
 def _trace_mode(formatter: logging.Formatter | None) -> int:
@@ -223,7 +229,7 @@ class RunHandler(logging.Handler):
         self._captured = os.environ.get(ENV_OUTPUT_CAPTURED) == "1"
         self._sink: _Sink | None = None
         self._checked_formatter: logging.Formatter | None = None
-        self._fast: tuple[str, Any, str | None] | None = None
+        self._fast: tuple[str, Any, str | None, int, Any] | None = None
         self._trace = _TRACE_SUFFIX
         self._failing = False
         self._lost = 0
@@ -288,15 +294,25 @@ class RunHandler(logging.Handler):
             if trace == _TRACE_FIELDS:
                 ids = current_trace_ids()
                 d["trace_id"], d["span_id"] = ids if ids is not None else ("", "")
+            fmt = formatter or _DEFAULT_FORMATTER
             fast = self._fast
+            if fast is not None:
+                attrs, style = fmt.__dict__, fast[4]  # changed since the check (a new datefmt, style or method)?
+                if len(attrs) != fast[3] or style._fmt is not fast[0] or attrs.get("_style") is not style or attrs.get("datefmt") is not fast[2]:
+                    fast = _fast_format(fmt)
+                    self._fast = fast
+            text = ""
             if fast is not None and record.exc_info is None and record.exc_text is None and record.stack_info is None and msg.__class__ is not dict:
                 # What Formatter.format does for such a record, without its generic steps (same text).
                 record.message = record.getMessage()
                 if fast[1]:
                     record.asctime = fast[1](record, fast[2])
-                text = fast[0] % d
-            else:
-                text = (formatter or _DEFAULT_FORMATTER).format(record)
+                try:
+                    text = fast[0] % d
+                except Exception:  # (a field missing from the record): Formatter.format raises its own error
+                    text = ""
+            if not text:
+                text = fmt.format(record)
             if trace == _TRACE_SUFFIX and _modules.get("opentelemetry.trace") is not None:
                 ids = current_trace_ids()
                 if ids is not None:

@@ -627,3 +627,40 @@ def test_each_line_is_exactly_what_the_formatter_makes(exp: runlog.Experiment, f
     expected = "".join(formatter.format(logging.makeLogRecord(dict(r.__dict__, exc_text=None))) + "\n" for r in records)
     assert log_text(run) == expected
     run.complete()
+
+
+def test_a_formatter_changed_after_its_first_record_is_followed(exp: runlog.Experiment) -> None:
+    """A new datefmt, a new style, or a method replaced on the formatter instance after RunHandler wrote with
+    it: each later line is still exactly formatter.format(record); a format naming a missing field is an error
+    of handleError (the record is reported, nothing raises)."""
+    run = exp.start_logging()
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M")
+    handler = runlog.RunHandler(formatter=formatter)
+    log = logging.getLogger("fmt.changes")
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    expected: list[str] = []
+
+    def check(message: str) -> None:
+        record = log.makeRecord(log.name, logging.INFO, __file__, 1, message, (), None)
+        log.handle(record)
+        expected.append(formatter.format(logging.makeLogRecord(dict(record.__dict__))) + "\n")
+
+    check("first")
+    formatter.datefmt = "%Y"
+    check("new datefmt")
+    formatter._style = logging.PercentStyle("[%(name)s] %(message)s")
+    formatter._fmt = formatter._style._fmt
+    check("new style")
+    formatter.formatMessage = lambda record: "custom " + record.getMessage()  # type: ignore[method-assign]
+    check("instance override")
+    assert log_text(run) == "".join(expected)
+    formatter.formatMessage = logging.Formatter.formatMessage.__get__(formatter)  # type: ignore[method-assign]
+    formatter._style = logging.PercentStyle("%(missing)s %(message)s")
+    formatter._fmt = formatter._style._fmt
+    errors: list[str] = []
+    handler.handleError = lambda record: errors.append(str(sys.exc_info()[1]))  # type: ignore[method-assign]
+    log.info("no such field")
+    assert errors and "Formatting field not found in record: 'missing'" in errors[0]
+    run.complete()

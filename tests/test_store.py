@@ -14,6 +14,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -259,8 +260,6 @@ def test_store_errors_say_what_to_do(tmp_path: Path) -> None:
     """A store that cannot be created raises StoreError (an OSError) naming RUNLOG_STORE."""
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    import pytest
-
     import runlog
 
     with pytest.raises(runlog.StoreError, match="RUNLOG_STORE") as info:
@@ -290,3 +289,92 @@ def test_a_write_racing_with_the_runs_end_never_lands_in_another_run(exp: Experi
     for path in (second.path / layout.EVENTS_DIR).iterdir():
         assert b"loss" not in path.read_bytes(), path.name
     assert second.get_metrics() == {"acc": 0.5}
+
+
+def test_masked_and_long_double_numpy_values_are_stored_as_what_they_are(exp: Experiment) -> None:
+    """numpy.ma's masked values are not numbers (stored as their text, not as the hidden data);
+    a numpy.longdouble is its float."""
+    import numpy as np
+
+    run = exp.start_logging()
+    run.log("all_masked", np.ma.array([1.0, 2.0], mask=[True, True]).mean())
+    run.log("masked_0d", np.ma.array(7.5, mask=True))
+    run.log("long", np.longdouble(1.5))
+    run.log("f32", np.float32(0.25))
+    metrics = run.get_metrics()
+    assert metrics["all_masked"] == "masked" and isinstance(metrics["masked_0d"], str)
+    assert (metrics["long"], metrics["f32"]) == (1.5, 0.25)
+
+
+def test_a_clock_set_back_keeps_each_process_in_logged_order(exp: Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wall time going backwards (NTP, a VM resumed) does not reorder a process's values: its JSON lines
+    and its points are merged, each keeping its own order."""
+    import runlog._store.writer as writer_module
+
+    clock = iter([1000.0, 1001.0, 1002.0, 995.0, 996.0, 997.0, 998.0])
+    run = exp.start_logging()
+    run.log("warm", 0.0)  # opens the files (and names "warm") before the clock is replaced
+    monkeypatch.setattr(writer_module, "_now", lambda: next(clock))
+    for v in [1.0, 2.0, 3.0]:
+        run.log("loss", v)
+    run.log("phase", "eval")
+    run.log("loss", 4.0)
+    monkeypatch.undo()
+    assert run.get_metrics()["loss"] == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_a_lost_name_line_loses_only_that_names_points(exp: Experiment) -> None:
+    """A metrics-file write that failed half-way glues the next line (a name definition) to its fragment:
+    only the points of that name are lost; every later point of the other names is read."""
+    run = exp.start_logging()
+    for i in range(3):
+        run.log("a", float(i))
+    metrics = next((run.path / layout.EVENTS_DIR).glob("*" + layout.METRICS_SUFFIX))
+    with open(metrics, "ab") as fh:
+        fh.write(b'["s","note",')  # the half-written line
+    run.log("b", 1.0)  # its "n" line is glued to the fragment: unreadable
+    for i in range(3, 100):
+        run.log("a", float(i))
+    got = run.get_metrics()
+    assert got["a"] == [float(i) for i in range(100)] and "b" not in got
+
+
+def test_a_line_with_a_time_that_is_not_a_number_does_not_break_reading(exp: Experiment) -> None:
+    """A hand-edited line whose time is null is read (as time 0) next to the points of the same process."""
+    run = exp.start_logging()
+    run.log("a", 1.0)
+    metrics = next((run.path / layout.EVENTS_DIR).glob("*" + layout.METRICS_SUFFIX))
+    with open(metrics, "a") as fh:
+        fh.write('["s","b",2,null,null]\n')
+    assert run.get_metrics() == {"b": 2, "a": 1.0}
+
+
+def test_the_store_debug_record_of_a_first_name_can_log_a_metric_from_another_thread(exp: Experiment) -> None:
+    """A logging handler on runlog.store that, on the 'opened metric events file' record, waits for another
+    thread logging a new metric does not deadlock: the writer logs after releasing its lock."""
+    import logging
+    import threading
+
+    run = exp.start_logging()
+    finished: list[bool] = []
+
+    class Waits(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "opened metric events file" in record.getMessage():
+                worker = threading.Thread(target=run.log, args=("from_worker", 1.0))
+                worker.start()
+                worker.join(5)
+                finished.append(not worker.is_alive())  # it logged while this record was being handled
+
+    logger = logging.getLogger("runlog.store")
+    handler = Waits(logging.DEBUG)
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        run.log("first", 1.0)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+    assert finished == [True]
+    assert run.get_metrics() == {"from_worker": 1.0, "first": 1.0}

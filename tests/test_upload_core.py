@@ -565,9 +565,10 @@ def test_step_less_points_are_numbered_per_name_from_0(run: runlog.Run) -> None:
     assert [(e.name, e.seq) for c in later.metric_calls for e in c] == [("a", 4)]
 
 
-def test_a_point_whose_name_is_defined_later_waits_for_it(run: runlog.Run, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A record with an id the metrics file does not define yet stops its file there (nothing skipped, nothing
-    invented); a later pass, finding the name, sends it and the rest. Names are re-read only for an unknown id."""
+def test_a_point_without_a_name_is_skipped_and_the_rest_flows(run: runlog.Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record whose id no "n" line of its metrics file defines (the line lost to a half-failed write) is
+    skipped, as readers skip it: the points around it are sent once, in order, with their own seqs, and the
+    cursor passes it. Names are re-read only for an id not seen before."""
     from runlog._upload import _core
 
     events = run.path / "events"
@@ -588,26 +589,24 @@ def test_a_point_whose_name_is_defined_later_waits_for_it(run: runlog.Run, monke
     target = MemoryTarget()
     up = uploader(run, target)
     up.sync()
-    assert [(e.name, e.value) for e in target.metric_calls[0]] == [("a", 1.0), ("a", 2.0)]
-    assert len(target.metric_calls) == 1
-    assert UploadCursor.load(run.path, "memory-test").metrics[points.name].offset == 64
-    assert up.pending().metric_events == 2  # the two records after the stop
-    up.sync()
-    assert len(target.metric_calls) == 1  # still waiting
-    with open(metrics, "a") as fh:
-        fh.write('["n","b",1,null,2.5]\n')
-    up.sync()
-    assert [(e.name, e.value, e.seq) for c in target.metric_calls for e in c] == [
-        ("a", 1.0, 0), ("a", 2.0, 1), ("b", 3.0, 0), ("a", 4.0, 2)
-    ]
+    assert [(e.name, e.value, e.seq) for c in target.metric_calls for e in c] == [("a", 1.0, 0), ("a", 2.0, 1), ("a", 4.0, 2)]
+    assert UploadCursor.load(run.path, "memory-test").metrics[points.name].offset == 4 * 32
     assert up.pending().metric_events == 0
-    # each pass meeting the unknown id reads the metrics file on from where the last scan stopped
-    assert scans == [0, len(first_line), len(first_line)]
-    with open(points, "ab") as fh:
-        fh.write(point(1, 5.0, None, 5.0))
+    calls = len(target.metric_calls)
     up.sync()
-    assert target.metric_calls[-1][0].value == 5.0
-    assert len(scans) == 3  # known ids only: the metrics file is not read again
+    assert len(target.metric_calls) == calls  # nothing sent twice
+    with open(metrics, "a") as fh:
+        fh.write('["n","b",2,null,5.0]\n')
+    with open(points, "ab") as fh:
+        fh.write(point(2, 5.0, None, 5.0) + point(0, 6.0, None, 6.0))
+    up.sync()
+    assert [(e.name, e.value, e.seq) for e in target.metric_calls[-1]] == [("b", 5.0, 0), ("a", 6.0, 3)]
+    assert scans == [0, len(first_line)]  # read on from where the last scan stopped, only for new ids
+    with open(points, "ab") as fh:
+        fh.write(point(2, 7.0, None, 7.0))
+    up.sync()
+    assert target.metric_calls[-1][0].value == 7.0
+    assert len(scans) == 2  # known ids only: the metrics file is not read again
 
 
 def test_a_torn_last_point_waits_for_its_end(run: runlog.Run) -> None:

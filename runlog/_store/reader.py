@@ -7,6 +7,8 @@ skipped, never an error.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import logging
 import os
@@ -129,9 +131,10 @@ def decode_points(data: bytes | memoryview, names: dict[int, str]) -> EventColum
     """The whole 32-byte records of a points file as ``s`` events (see ``docs/store-format.md``).
 
     Decoding is done column by column with strided ``memoryview`` casts (no per-record
-    ``struct.unpack``). Reading stops before the first record whose name id ``names``
-    does not define (only possible for a file read in an unlucky order; see
-    :func:`read_process`) and before a torn last record.
+    ``struct.unpack``). A torn last record is not read. Records whose name id ``names``
+    does not define are skipped: read in the documented order (the points first, then
+    the metrics file; see :func:`read_process`) that only happens when the ``n`` line
+    was lost (a write that failed half-way), and then only that name's points are lost.
     """
     n = len(data) // POINT_SIZE
     if not n:
@@ -140,13 +143,7 @@ def decode_points(data: bytes | memoryview, names: dict[int, str]) -> EventColum
     u32 = view.cast("I")
     ids = u32[0::8].tolist()
     types = u32[1::8].tolist()
-    if len(names) <= max(ids) or any(i not in names for i in set(ids)):
-        known = 0
-        while known < n and ids[known] in names:
-            known += 1
-        if known < n:
-            _log.debug("points file: stopped at a record with an undefined name id %d", ids[known])
-            return decode_points(view[: known * POINT_SIZE], names) if known else EventColumns()
+    unknown = set(ids).difference(names)
     f64 = view.cast("d")
     i64 = view.cast("q")
     kinds = set(types)
@@ -164,12 +161,26 @@ def decode_points(data: bytes | memoryview, names: dict[int, str]) -> EventColum
     steps: list[Any] = i64[2::4].tolist()
     if NO_STEP in steps:
         steps = [None if st == NO_STEP else st for st in steps]
+    times = f64[3::4].tolist()
+    if unknown:  # a name whose "n" line was lost (a damaged metrics file): its points are skipped
+        _log.debug("points file: skipped the points of undefined name id(s) %s", sorted(unknown))
+        keep = [i for i, nid in enumerate(ids) if nid not in unknown]
+        ids = [ids[i] for i in keep]
+        values, steps, times = [values[i] for i in keep], [steps[i] for i in keep], [times[i] for i in keep]
+        n = len(ids)
+        if not n:
+            return EventColumns()
     name_list = [names[i] for i in ids] if len(names) > 1 else [names[ids[0]]] * n
-    return EventColumns(["s"] * n, name_list, values, steps, f64[3::4].tolist())
+    return EventColumns(["s"] * n, name_list, values, steps, times)
 
 
 def merge_by_time(parts: list[EventColumns]) -> EventColumns:
-    """Several event columns (each in its own logged order) as one, ordered by time (stable)."""
+    """Several event columns as one ordered by time, each part keeping its own order.
+
+    Parts are the files of a run (each in logged order); equal times keep the order of the
+    parts. A part whose times go backwards somewhere (the clock was set back) still keeps its
+    own order: it is merged, not sorted. A time that is not a number counts as 0.
+    """
     parts = [p for p in parts if len(p)]
     if not parts:
         return EventColumns()
@@ -179,7 +190,16 @@ def merge_by_time(parts: list[EventColumns]) -> EventColumns:
     for part in parts:
         merged.extend(part)
     times = merged.times
-    order = sorted(range(len(times)), key=times.__getitem__)  # stable: equal times keep file order
+    if not all(type(t) is float or type(t) is int for t in times):
+        times = [t if isinstance(t, (int, float)) and not isinstance(t, bool) else 0.0 for t in times]
+    starts = [0]
+    for part in parts:
+        starts.append(starts[-1] + len(part))
+    in_order = all(times[a:b] == sorted(times[a:b]) for a, b in itertools.pairwise(starts))
+    if in_order:  # the usual case: a stable sort is the merge, and runs in C
+        order = sorted(range(len(times)), key=times.__getitem__)
+    else:
+        order = list(heapq.merge(*(range(a, b) for a, b in itertools.pairwise(starts)), key=times.__getitem__))
     return merged.take(order)
 
 

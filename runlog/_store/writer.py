@@ -85,7 +85,10 @@ def encode_scalar(value: Any, name: str | None = None) -> str:
         return _encode_str(str(value))  # type: ignore[no-any-return]
     if t.__module__ == "numpy":
         if getattr(value, "ndim", 0) == 0 and hasattr(value, "item"):
-            return encode_scalar(value.item(), name)
+            item = value.item()
+            if type(item) is t:  # numpy.longdouble and the like hold no Python number: their float
+                return encode_scalar(float(value), name)
+            return encode_scalar(item, name)
         raise InvalidMetricValue(_list_hint(name), name=name)
     if isinstance(value, (list, tuple, range, set, frozenset)) or hasattr(value, "__next__"):
         raise InvalidMetricValue(_list_hint(name), name=name)
@@ -106,7 +109,9 @@ def _plain(value: Any) -> Any:
     if isinstance(value, int):
         return int(value)
     module = type(value).__module__
-    if module.startswith(("numpy", "torch", "jax", "tensorflow")) and getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+    # Exactly "numpy" as encode_scalar (numpy.ma's masked values are not numbers), torch/jax/tf tensors.
+    plain_module = module == "numpy" or module.startswith(("torch", "jax", "tensorflow"))
+    if plain_module and getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
         try:
             item = value.item()
         except (ValueError, RuntimeError):
@@ -240,6 +245,8 @@ class RunWriter:
         The definition is written to the metrics file before the id is handed out, so a
         reader that finds a point in the points file finds its name in the metrics file.
         """
+        if self._metrics_fd < 0:
+            self._open_metrics()  # outside the lock: it logs at DEBUG (see _open_metrics)
         with self._lock:
             nid = self._ids.get(name)
             if nid is None:

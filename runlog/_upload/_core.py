@@ -21,7 +21,15 @@ from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from .._errors import UploadRejected
 from .._store import RunReader, layout
-from .._store.reader import POINT_SIZE, EventColumns, decode_points, parse_columns, point_names, points_path
+from .._store.reader import (
+    POINT_SIZE,
+    EventColumns,
+    decode_points,
+    merge_by_time,
+    parse_columns,
+    point_names,
+    points_path,
+)
 from ._cursor import UPLOAD_DIR, FileCursor, UploadCursor
 from ._retry import UploadAborted, UploadOptions, call_with_retry
 
@@ -555,8 +563,9 @@ class Uploader:
 
         The records are read before the names: the writer defines a name (an ``n`` line in
         the metrics file) before it writes a point with its id, so the names read after the
-        records cover them all. A record whose id is still unknown (a store damaged by hand)
-        stops the file until a later pass finds its name; a torn last record waits for its end.
+        records cover them all. A record whose id is still unknown then lost its ``n`` line (a
+        metrics-file write that failed half-way): it is skipped, as readers skip it; a torn last
+        record waits for its end.
         """
         done = self.cursor.metrics.get(path.name) or FileCursor()
         offset = done.offset - done.offset % POINT_SIZE
@@ -565,16 +574,14 @@ class Uploader:
         data = _read_records(path, offset, end, self.options.read_chunk)
         if not data:
             return False
-        names = self._names_for(path, set(memoryview(data).cast("I")[0::8].tolist()))
+        ids = set(memoryview(data).cast("I")[0::8].tolist())
+        names = self._names_for(path, ids)
+        lost = ids.difference(names)
+        if lost:
+            _log.debug("run %s: %s: skipped the points of name id(s) %s: no name defines them", self.run_id, path.name, sorted(lost))
+            names = {**names, **dict.fromkeys(lost, "")}  # "" is no metric name: such points are left out below
         columns = decode_points(data, names)
         count = len(columns)
-        if count < len(data) // POINT_SIZE:
-            _log.debug(
-                "run %s: %s: a point at byte %d names an id its metrics file does not define (yet); "
-                "it waits for a later pass", self.run_id, path.name, offset + count * POINT_SIZE,
-            )  # fmt: skip
-        if not count:
-            return False
         work = done.copy()
         next_step = work.next_step
         per_batch = max(1, min(self.target.max_points, _BATCH_BYTES // POINT_SIZE))
@@ -585,12 +592,18 @@ class Uploader:
             for name, value, step, ts in zip(
                 columns.names[start:stop], columns.values[start:stop], columns.steps[start:stop], columns.times[start:stop]
             ):
+                if not name:
+                    continue
                 seq = next_step.get(name, 0) if step is None else step
                 next_step[name] = seq + 1
                 batch.append(MetricEvent("s", name, value, step, ts, seq, source))
             advance = FileCursor(offset + stop * POINT_SIZE, dict(next_step), dict(work.next_row))
-            self._deliver_metrics(batch, advance, source, (stop - start) * POINT_SIZE)
-        return count == len(data) // POINT_SIZE
+            if batch:
+                self._deliver_metrics(batch, advance, source, (stop - start) * POINT_SIZE)
+            else:
+                self.cursor.metrics[source] = advance
+                self._save()
+        return True
 
     @staticmethod
     def _assign(work: FileCursor, kind: str, name: str, value: Any, step: Any) -> int | None:
@@ -801,19 +814,12 @@ def iter_metric_events(
             lines.extend(part if len(keep) == len(part) else part.take(keep))
         parts.append(lines)
         offset = 0
+        numbers = EventColumns()
         while offset + POINT_SIZE <= points_end and (data := _read_records(points, offset, points_end, chunk)):
-            decoded = decode_points(data, names)
-            parts.append(decoded)
-            if len(decoded) < len(data) // POINT_SIZE:
-                break  # an id without a name: a damaged store; readers stop there too
+            numbers.extend(decode_points(data, names))  # (points of a name without an "n" line are skipped)
             offset += len(data)
-    parts = [p for p in parts if len(p)]
-    merged = EventColumns()
-    for p in parts:
-        merged.extend(p)
-    if len(parts) > 1:
-        times = [t if isinstance(t, (int, float)) else 0.0 for t in merged.times]
-        merged = merged.take(sorted(range(len(times)), key=times.__getitem__))
+        parts.append(numbers)
+    merged = merge_by_time(parts)
     yield from zip(merged.kinds, merged.names, merged.values)
 
 

@@ -190,12 +190,13 @@ class _EventsFile:
     time, so from then on the process is read whole, merged, whenever it changed (``exact``).
     """
 
-    __slots__ = ("exact", "ids", "key", "offset", "points", "points_offset", "series")
+    __slots__ = ("exact", "ids", "key", "offset", "points", "points_ino", "points_offset", "series")
 
     def __init__(self) -> None:
         self.key: tuple[int, ...] = ()
         self.offset = 0
         self.points_offset = 0
+        self.points_ino: int | None = None
         self.ids: dict[int, str] = {}
         self.series: dict[str, _Series] = {}
         self.points: dict[str, _Series] = {}
@@ -220,8 +221,11 @@ class _EventsFile:
             return
         old = self.key
         replaced = not old or st.st_ino != old[0] or st.st_size < self.offset
-        if pst is not None and len(old) == 6 and (pst.st_ino != old[3] or pst.st_size < self.points_offset):
-            replaced = True
+        if pst is None:
+            replaced = replaced or self.points_offset > 0  # the points file went away
+        elif (self.points_ino is not None and pst.st_ino != self.points_ino) or pst.st_size < self.points_offset:
+            replaced = True  # replaced, or shrank
+        self.points_ino = pst.st_ino if pst is not None else None
         if replaced and old:
             self.offset, self.points_offset, self.ids, self.series, self.points = 0, 0, {}, {}, {}
         self.key = key
@@ -273,19 +277,15 @@ class _EventsFile:
         u32 = view.cast("I")
         ids = u32[0::8].tolist()
         n = len(ids)
-        known = self.ids
         distinct = set(ids)
-        if not distinct <= known.keys():  # defined later than this read: stop before the first such record
-            n = next(i for i, nid in enumerate(ids) if nid not in known)
-            if not n:
-                return
-            view, ids = view[: n * POINT_SIZE], ids[:n]
-            u32 = view.cast("I")
-            distinct = set(ids)
+        unknown = distinct.difference(self.ids)
         self.points_offset += n * POINT_SIZE
         period = len(distinct)
         groups: list[tuple[int, Any]]  # (name id, a slice or a list of indexes)
-        if period == 1:
+        if unknown:  # a name whose "n" line was lost (a damaged metrics file): its points are skipped
+            _log.debug("skipped the points of undefined name id(s) %s", sorted(unknown))
+            groups = [(nid, index) for nid, index in _positions(ids).items() if nid not in unknown]
+        elif period == 1:
             groups = [(ids[0], slice(None))]
         elif len(set(ids[:period])) == period and ids[period:] == ids[:-period]:
             # The usual training loop: the same metrics in the same order at every step.
