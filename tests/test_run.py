@@ -502,8 +502,11 @@ def _store_fds(store: Path) -> list[str]:
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
-def test_tagging_ended_or_fetched_runs_keeps_no_descriptor_open(exp: Experiment, store: Path) -> None:
+def test_tagging_ended_or_fetched_runs_keeps_no_descriptor_open(exp: Experiment, store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tags, properties and names set on a finished run, or through a fetched Run, leave no file open (long sweeps)."""
+    import runlog._store.writer as writer_module
+
+    monkeypatch.setattr(writer_module, "RETIRE_SECONDS", 0.0)  # retired descriptors closed at the next close
     for _ in range(3):
         run = exp.start_logging()
         run.log("x", 1)
@@ -518,6 +521,22 @@ def test_tagging_ended_or_fetched_runs_keeps_no_descriptor_open(exp: Experiment,
     running.complete()
     # Only the files of the run that ended last may still be open (retired until the next run ends).
     assert [path for path in _store_fds(store) if not path.startswith(str(running.path))] == []
+
+
+def test_a_long_sweep_keeps_a_bounded_number_of_retired_descriptors(exp: Experiment, store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Descriptors of ended runs wait RETIRE_SECONDS before they are closed (a late write never lands in a
+    reused number), but never more than RETIRE_MAX of them: 30 runs in a row leave at most that many open."""
+    import runlog._store.writer as writer_module
+
+    monkeypatch.setattr(writer_module, "RETIRE_MAX", 8)
+    for i in range(30):
+        run = exp.start_logging()
+        run.log("x", i)
+        run.log("s", "text")
+        run.complete()
+    assert len(_store_fds(store)) <= 8
+    last = run._writer
+    assert last._points_fd == last._metrics_fd == -1
 
 
 def test_threads_calling_get_context_at_once_share_one_offline_run(monkeypatch: pytest.MonkeyPatch) -> None:

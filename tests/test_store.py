@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from runlog import Experiment, Run, Workspace
-from runlog._store import RunReader, encode_scalar, layout, parse_lines
+from runlog._store import RunReader, RunWriter, encode_scalar, layout, parse_lines
 
 
 def test_a_killed_writer_loses_none_of_the_calls_that_returned(exp: Experiment, store: Path) -> None:
@@ -270,7 +270,6 @@ def test_store_errors_say_what_to_do(tmp_path: Path) -> None:
 def test_a_write_racing_with_the_runs_end_never_lands_in_another_run(exp: Experiment) -> None:
     """A line whose writer read the descriptor just before the run ended goes to that run (or nowhere), never to the next run's files."""
     from runlog._errors import StoreError
-    from runlog._store import RunWriter
 
     first = exp.start_logging()
     first.log("loss", 1.0)
@@ -378,3 +377,21 @@ def test_the_store_debug_record_of_a_first_name_can_log_a_metric_from_another_th
         logger.setLevel(previous)
     assert finished == [True]
     assert run.get_metrics() == {"from_worker": 1.0, "first": 1.0}
+
+
+def test_a_late_write_after_two_runs_ended_never_lands_in_a_third_run(exp: Experiment) -> None:
+    """A thread that read a run's points descriptor, then stalled while that run and the next one ended,
+    writes into the old file (still open for RETIRE_SECONDS), never into the newest run's reused descriptor."""
+    first = exp.start_logging()
+    first.log("loss", 1.0)
+    held = first._writer._points_fd
+    first.complete()
+    second = exp.start_logging()
+    second.log("acc", 0.5)
+    second.complete()  # the second close: the first run's descriptors are not closed yet
+    third = exp.start_logging()
+    third.log("acc", 0.25)
+    RunWriter._write(held, struct.pack("<IIdqd", 0, 0, 2.0, -(1 << 63), time.time()))
+    assert third.get_metrics() == {"acc": 0.25}
+    assert first.get_metrics() == {"loss": [1.0, 2.0]}
+    third.complete()

@@ -497,8 +497,9 @@ class RunWriter:
         The descriptors are retired, not closed at once: the write path reads a descriptor
         without a lock, so another thread may be about to write to one (a record logged
         as the run ends). Closed now, its number could be reused by the next run's files
-        and that line would land there. They are closed at the next ``close()`` (of any
-        run), by which time no write can still be holding them.
+        and that line would land there (in a points file, a stray JSON line would shift
+        every record after it). They are closed by a later ``close()`` (of any run) once
+        ``RETIRE_SECONDS`` have passed, by which time no write can still be holding them.
         """
         with self._lock:
             fds = [self._metrics_fd, self._points_fd, self._meta_fd, *self._log_fds.values()]
@@ -507,14 +508,24 @@ class RunWriter:
         _retire([fd for fd in fds if fd >= 0])
 
 
-_retired: list[int] = []  # descriptors of closed writers, closed at the next close() (see RunWriter.close)
+# Descriptors of closed writers, with when they were retired (see RunWriter.close). They are
+# closed at a later close(), once RETIRE_SECONDS have passed (a write that read a descriptor just
+# before its close has long landed by then), or sooner when more than RETIRE_MAX are waiting.
+RETIRE_SECONDS = 10.0
+RETIRE_MAX = 256
+_retired: list[tuple[float, int]] = []
 _retired_lock = threading.Lock()
 
 
 def _retire(fds: list[int]) -> None:
-    global _retired
+    now = time.monotonic()
     with _retired_lock:
-        old, _retired = _retired, fds
+        _retired.extend((now, fd) for fd in fds)
+        due = 0
+        while due < len(_retired) and (now - _retired[due][0] >= RETIRE_SECONDS or len(_retired) - due > RETIRE_MAX):
+            due += 1
+        old = [fd for _, fd in _retired[:due]]
+        del _retired[:due]
     for fd in old:
         try:
             os.close(fd)
