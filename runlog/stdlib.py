@@ -112,6 +112,7 @@ def _render_event(event: dict[str, Any]) -> str:
 _pid = os.getpid()
 _modules = sys.modules
 _current_get = _current.get
+_os_write = os.write
 
 _TRACE_SUFFIX, _TRACE_FIELDS, _TRACE_NONE = 0, 1, 2
 
@@ -278,7 +279,6 @@ class RunHandler(logging.Handler):
             if tls.written_created is None or tls.written_created == record.created:
                 d["_runlog_written"] = True
                 return
-        d["_runlog_written"] = True
         tls.busy = True
         try:
             # Everything here is on the hot path: one format, one os.write (two when tagged).
@@ -313,12 +313,15 @@ class RunHandler(logging.Handler):
                     text = ""
             if not text:
                 text = fmt.format(record)
+            # Marked after formatting: a record's attributes are then added in the order the
+            # stdlib's handlers add theirs (message, asctime), which keeps its __dict__ compact.
+            d["_runlog_written"] = True
             if trace == _TRACE_SUFFIX and _modules.get("opentelemetry.trace") is not None:
                 ids = current_trace_ids()
                 if ids is not None:
                     text = _with_trace_suffix(text, ids)
             tagged = d.get("metrics")
-            step = d.get("step")
+            step = None if tagged is None else d.get("step")
             if tagged is None and msg.__class__ is dict:
                 tagged, step = msg.get("metrics"), msg.get("step")
             if tagged is not None and type(tagged) is not dict:
@@ -338,8 +341,18 @@ class RunHandler(logging.Handler):
                 self._next_check = record.created + _CHECK_INTERVAL
                 if not os.path.exists(sink.path) and writer.reopen_log(sink.name):
                     _log.warning("the driver log %s of run %s was removed; it was opened again", sink.name, run.id)
-            if not echoed:
-                writer.write_log(text + "\n", sink.name)
+            if not echoed:  # writer.write_log, inlined (the hot path): one os.write of the whole line
+                fd = writer._log_fds.get(sink.name, -1)
+                if fd < 0:
+                    fd = writer._open_log(sink.name)
+                text += "\n"
+                try:
+                    data = text.encode()
+                except UnicodeEncodeError:  # lone surrogates
+                    data = text.encode("utf-8", "backslashreplace")
+                written = _os_write(fd, data)
+                if written != len(data):
+                    writer._write(fd, data[written:])  # the rest of a short write (a full disk)
             if tagged:
                 try:
                     writer.scalars(tagged, step)
