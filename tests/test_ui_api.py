@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from ui_helpers import seed, serve
 
 import runlog
+from runlog._errors import RunNotFound
 from runlog._store import layout
 from runlog.ui import query as query_module
 from runlog.ui.cli import is_loopback, serve_config, ui
@@ -748,3 +749,24 @@ def test_a_zoom_on_a_metric_logged_with_and_then_without_steps_finds_every_point
     zoomed = q.series(run.id, "loss", xmin=0, xmax=50)
     assert (zoomed["x"], zoomed["y"]) == ([5.0, 6.0, 7.0], [10.0, 11.0, 12.0])
     run.complete()
+
+
+def test_download_all_streams_the_zip_while_it_is_made(store: Path) -> None:
+    """The zip is made chunk by chunk as it is sent (no whole copy in memory or on disk): a run with a
+    3 MiB file comes in many chunks of about the chunk size, and the zip holds every file whole."""
+    run = runlog.Experiment(runlog.Workspace(store), "bigzip").start_logging(outputs=False)
+    payload = os.urandom(3 << 20)  # incompressible
+    run.upload_file("outputs/weights.bin", io.BytesIO(payload))
+    run.upload_file("outputs/small.txt", io.BytesIO(b"small"))
+    run._writer.write_log("a line\n")
+    run.complete()
+    q = StoreQuery(store)
+    names: list[str] = []
+    chunks = list(q.iter_zip(run.id, names, chunk=256 << 10))
+    assert len(chunks) >= 10 and max(len(c) for c in chunks) < 2 * (256 << 10)
+    assert sorted(names) == sorted(run.get_file_names())
+    with zipfile.ZipFile(io.BytesIO(b"".join(chunks))) as zf:
+        assert zf.testzip() is None
+        assert zf.read("outputs/weights.bin") == payload and zf.read("outputs/small.txt") == b"small"
+    with pytest.raises(RunNotFound):
+        q.iter_zip("no_such_run_1")

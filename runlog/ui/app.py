@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
 from contextlib import asynccontextmanager
@@ -201,29 +200,14 @@ def api_logs(request: Request) -> JSON:
     )
 
 
-def _spooled_zip(query: StoreQuery, run_id: str) -> tuple[Any, int]:
-    spool = tempfile.SpooledTemporaryFile(max_size=64 << 20)
-    query.zip_to(run_id, spool)
-    size = spool.tell()
-    spool.seek(0)
-    return spool, size
-
-
-def _iter_spool(spool: Any) -> Iterator[bytes]:
-    try:
-        while chunk := spool.read(1 << 20):
-            yield chunk
-    finally:
-        spool.close()
-
-
 def api_download(request: Request) -> Response:
+    """Every file of the run as a zip, streamed while it is made (no Content-Length: chunked)."""
     run_id = request.path_params["run_id"]
-    spool, size = _spooled_zip(_q(request), run_id)
+    chunks = _q(request).iter_zip(run_id)  # a missing run is a 404 here, before the response starts
     return StreamingResponse(
-        _iter_spool(spool),
+        chunks,
         media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{run_id}.zip"', "Content-Length": str(size)},
+        headers={"Content-Disposition": f'attachment; filename="{run_id}.zip"'},
     )
 
 

@@ -237,7 +237,7 @@ def openapi_schema() -> dict[str, Any]:
                 "summary": "Every file of the run as a zip",
                 "operationId": "download",
                 "parameters": [_RUN_ID],
-                "responses": {"200": {"description": "A zip of the run's files (and nothing else).", "content": {"application/zip": {}}}, **_ERRORS},
+                "responses": {"200": {"description": "A zip of the run's files (and nothing else), streamed while it is made (chunked).", "content": {"application/zip": {}}}, **_ERRORS},
             }
         },
         "/api/openapi.json": {"get": {"summary": "This document", "operationId": "openapi", "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}}}},

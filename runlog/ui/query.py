@@ -49,6 +49,34 @@ _NAN = float("nan")
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif", ".webp": "image/webp"}
 
 
+class _Chunks:
+    """A write-only, unseekable file that keeps what was written until :meth:`take` (for streaming a zip)."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.position = 0
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        self.size += len(data)
+        self.position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data, self.parts, self.size = b"".join(self.parts), [], 0
+        return data
+
+
 class MetricNotFound(LookupError):
     """A run has no metric of the requested name (or not of a chartable kind)."""
 
@@ -818,19 +846,40 @@ class StoreQuery:
 
     def zip_to(self, run_id: str, target: IO[bytes]) -> list[str]:
         """Write every file of the run (and nothing else) into a zip on ``target``; return the names."""
-        cache = self._runs.get(run_id) or self._run(run_id)
-        reader = cache.reader
-        names = []
-        with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        names: list[str] = []
+        for chunk in self.iter_zip(run_id, names):
+            target.write(chunk)
+        return names
+
+    def iter_zip(self, run_id: str, names: list[str] | None = None, chunk: int = 1 << 20) -> Iterator[bytes]:
+        """A zip of every file of the run (and nothing else), made while it is sent: about ``chunk``
+        bytes at a time, with no copy in memory or on disk. A missing run raises here, before the
+        first byte; ``names`` (if given) gets the names zipped."""
+        reader = (self._runs.get(run_id) or self._run(run_id)).reader
+        if not reader.exists():
+            raise RunNotFound(f"no run {run_id!r} in the store {self.store}; list runs with GET /api/runs", run_id=str(run_id))
+        return self._zip_chunks(reader, names if names is not None else [], chunk)
+
+    @staticmethod
+    def _zip_chunks(reader: RunReader, names: list[str], chunk: int) -> Iterator[bytes]:
+        out = _Chunks()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:  # not seekable: sizes after each file
             for name in reader.file_names():
                 try:
                     path = reader.file_path(name)
-                except ValueError:
+                    if not path.is_file():
+                        continue
+                    info = zipfile.ZipInfo.from_file(path, name)
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    with open(path, "rb") as src, zf.open(info, "w", force_zip64=info.file_size > 1 << 30) as dst:
+                        while data := src.read(chunk):
+                            dst.write(data)
+                            if out.size >= chunk:
+                                yield out.take()
+                except (ValueError, OSError):  # outside the run, or gone since it was listed
                     continue
-                if path.is_file():
-                    zf.write(path, name)
-                    names.append(name)
-        return names
+                names.append(name)
+        yield out.take()
 
     def warm(self) -> None:
         """Parse the whole store once (called in the background when the server starts)."""
