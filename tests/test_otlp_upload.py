@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import logging
 import socket
 import threading
@@ -27,6 +28,7 @@ from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.trace import TracerProvider
 
 import runlog
+from runlog._errors import UploadRejected
 from runlog._upload import Uploader, UploadOptions, make_target
 from runlog._upload.otlp import OtlpConfig, OtlpTarget, parse_headers, parse_line
 from runlog.otel import RunLogExporter
@@ -414,10 +416,59 @@ def test_a_refused_log_line_is_skipped_and_the_rest_of_the_log_flows(exp: runlog
     bodies = [r["body"] for r in receiver.logs if r["attributes"].get("runlog.log") == "logs/driver_log.txt"]
     assert bodies == [f"line {i}" for i in range(40)] + [f"after {i}" for i in range(40)]
     dead = (run.path / "upload" / f"{uploader.target.name}.dead.jsonl").read_text()
-    assert "1 line(s) of logs/driver_log.txt were refused and skipped" in dead and "HTTP 400" in dead
+    assert "a line of logs/driver_log.txt bytes 310-322 was refused and skipped" in dead and "HTTP 400" in dead
     receiver.reject_log = None
     assert Uploader(run.path, OtlpTarget(receiver.url), fast_options()).sync(timeout=30)
     assert len([r for r in receiver.logs if r["attributes"].get("runlog.log") == "logs/driver_log.txt"]) == 80
+
+
+def test_an_endpoint_refusing_every_log_request_skips_nothing(exp: runlog.Experiment, receiver: Receiver) -> None:
+    """Every log request answered 400 (the endpoint's fault, not one line's): a few requests, no line skipped,
+    the position kept; once the endpoint takes logs, a later sync of the finished run sends every line."""
+    run = exp.start_logging()
+    run._writer.write_log("".join(f"line {i}\n" for i in range(50)))
+    run.complete()
+    receiver.reject_log = "line"
+    first = Uploader(run.path, OtlpTarget(receiver.url), fast_options())
+    first.sync(timeout=30)
+    requests = [p for p in receiver.paths if p == "/v1/logs"]
+    assert [r for r in receiver.logs if r["attributes"].get("runlog.log")] == [] and len(requests) <= 12
+    cursor = json.loads((run.path / "upload" / f"{first.target.name}.json").read_text())
+    assert cursor["remote"]["logs"].get("logs/driver_log.txt", [0, 0]) == [0, 0]
+    receiver.reject_log = None
+    assert Uploader(run.path, OtlpTarget(receiver.url), fast_options()).sync(timeout=30)
+    bodies = [r["body"] for r in receiver.logs if r["attributes"].get("runlog.log") == "logs/driver_log.txt"]
+    assert bodies == [f"line {i}" for i in range(50)]
+
+
+def test_a_line_set_aside_before_a_credentials_error_is_recorded_and_the_rest_follows(
+    exp: runlog.Experiment, receiver: Receiver
+) -> None:
+    """A refused line is set aside at once (dead-letter file) even when a later request of the same pass fails
+    for another reason (401); that failure keeps the position, and the rest of the log goes once it is fixed."""
+    run = exp.start_logging()
+    run._writer.write_log("".join(f"line {i}\n" for i in range(20)) + "poison\n" + "".join(f"after {i}\n" for i in range(20)))
+    run.complete()
+    receiver.reject_log = "poison"
+    target = OtlpTarget(receiver.url)
+    real_post = target._post
+
+    def post(signal: str, body: bytes) -> None:
+        if signal == "logs" and b"after 1" in body and b"poison" not in body:
+            raise UploadRejected("HTTP 401", status=401)
+        real_post(signal, body)
+
+    target._post = post  # type: ignore[method-assign]
+    up = Uploader(run.path, target, fast_options())
+    up.sync(timeout=30)
+    dead = (run.path / "upload" / f"{target.name}.dead.jsonl").read_text()
+    assert "a line of logs/driver_log.txt bytes" in dead and "poison" not in [r["body"] for r in receiver.logs]
+    assert "HTTP 401" in dead
+    receiver.reject_log = None
+    assert Uploader(run.path, OtlpTarget(receiver.url), fast_options()).sync(timeout=30)
+    bodies = [r["body"] for r in receiver.logs if r["attributes"].get("runlog.log") == "logs/driver_log.txt"]
+    assert bodies.count("line 0") == 1 and bodies.count("after 19") == 1 and "poison" not in bodies
+    assert sorted(bodies) == sorted([f"line {i}" for i in range(20)] + [f"after {i}" for i in range(20)])
 
 
 def test_configuration_from_otel_environment(

@@ -33,7 +33,20 @@ from .._store.reader import (
 from ._cursor import UPLOAD_DIR, FileCursor, UploadCursor
 from ._retry import UploadAborted, UploadOptions, call_with_retry
 
-__all__ = ["MetaEvent", "MetricEvent", "Pending", "RunInfo", "Target", "Uploader", "iter_metric_events"]
+__all__ = [
+    "CONTENT_REFUSALS",
+    "MetaEvent",
+    "MetricEvent",
+    "Pending",
+    "RunInfo",
+    "Target",
+    "Uploader",
+    "iter_metric_events",
+]
+
+# HTTP statuses of a refusal of what was sent (a bad value, too large), as opposed to one of
+# where or by whom it was sent (401, 403, 404, a redirect, 415): only the first are set aside.
+CONTENT_REFUSALS = frozenset({400, 413, 422})
 
 _log = logging.getLogger("runlog.upload")
 
@@ -278,6 +291,10 @@ class Uploader:
             # A target that makes several requests per call retries each one, so that a
             # server failing every n-th request cannot starve a call made of n requests.
             target.retry = self._retry_request
+        if hasattr(target, "set_aside"):
+            # A target that skips a part of a call (a log line the endpoint refuses) records it
+            # in the dead-letter file at once, whatever happens to the rest of the call.
+            target.set_aside = self._dead_letter
 
     def _retry_request(self, fn: Callable[[], T], what: str) -> T:
         return call_with_retry(fn, f"run {self.run_id}: {what}", self.options, abort=self._abort)
@@ -726,12 +743,25 @@ class Uploader:
             wait = max(self.options.log_interval, 10 * self._log_cost.get(name, 0.0))
             if is_log and not final and now - self._log_sent_at.get(name, -1e9) < wait:
                 continue
-            def send(items: list[str], file: Path = path) -> None:
-                self.target.send_file(items[0], file)
+            refusals: list[UploadRejected] = []
+
+            def send(items: list[str], file: Path = path, found: list[UploadRejected] = refusals) -> None:
+                try:
+                    self.target.send_file(items[0], file)
+                except UploadRejected as exc:
+                    found.append(exc)
+                    raise
 
             self._deliver(send, [name], "file", f"file {name}")
             self._log_cost[name] = time.monotonic() - now
             self._log_sent_at[name] = now = time.monotonic()
+            refused = refusals[-1] if refusals else None
+            if refused is not None and (
+                getattr(refused, "retry_later", False) or (refused.status is not None and refused.status not in CONTENT_REFUSALS)
+            ):
+                # Refused for where or by whom it was sent (credentials, address), not for what it
+                # holds: not done, so a later pass sends it again once the endpoint is fixed.
+                continue
             self.stats.files += 1
             with self._cursor_lock:
                 self.cursor.files[name] = signature

@@ -44,7 +44,7 @@ from typing import Any
 
 from .._errors import UploadError, UploadRejected, UploadUnavailable
 from .._store import layout
-from ._core import MetaEvent, MetricEvent, RunInfo, _read_whole_lines
+from ._core import CONTENT_REFUSALS, MetaEvent, MetricEvent, RunInfo, _read_whole_lines
 from ._retry import UploadOptions, error_for_response
 
 try:
@@ -400,6 +400,8 @@ class OtlpTarget:
         # Declared None, as docs/upload-core.md asks: the uploader core sets its retry policy
         # here, and every request goes through it (see _call).
         self.retry: Callable[[Callable[[], Any], str], Any] | None = None
+        # Set by the core too: records a skipped part of a call in the dead-letter file.
+        self.set_aside: Callable[[str, list[Any], UploadRejected], None] | None = None
         self._run: RunInfo | None = None
         self._state: dict[str, Any] = {}
         self._resource = Resource()
@@ -502,36 +504,37 @@ class OtlpTarget:
                 offset = 0
         except OSError:
             return
-        refused: list[tuple[int, int, UploadRejected]] = []
-        while data := _read_whole_lines(path, offset, self.options.read_chunk):
-            groups = group_lines(data.split(b"\n")[:-1])
-            start = 0
-            while start < len(groups):
-                end, size = start, 0
-                while end < len(groups) and end - start < MAX_RECORDS and (size < MAX_REQUEST_BYTES or end == start):
-                    size += sum(len(line) + 1 for line in groups[end])
-                    end += 1
-                offset, seq = self._send_groups(name, groups[start:end], offset, seq, refused)
-                start = end
-        if refused:
-            first = refused[0][2]
-            ranges = ", ".join(f"bytes {a}-{b}" for a, b, _ in refused[:5]) + (" ..." if len(refused) > 5 else "")
-            raise UploadRejected(
-                f"{len(refused)} line(s) of {name} were refused and skipped ({ranges}); the rest of the log was sent: {first}",
-                status=first.status,
-                code=first.code,
-                hint=first.hint,
-            )
+        start_position = [offset, seq]
+        call = _LogCall()
+        try:
+            while data := _read_whole_lines(path, offset, self.options.read_chunk):
+                groups = group_lines(data.split(b"\n")[:-1])
+                start = 0
+                while start < len(groups):
+                    end, size = start, 0
+                    while end < len(groups) and end - start < MAX_RECORDS and (size < MAX_REQUEST_BYTES or end == start):
+                        size += sum(len(line) + 1 for line in groups[end])
+                        end += 1
+                    offset, seq = self._send_groups(name, groups[start:end], offset, seq, call)
+                    start = end
+            if call.undecided:  # only refusals, too few to tell: the endpoint's, until a line gets through
+                raise call.undecided[0][2]
+        except BaseException as exc:
+            if not call.accepted:  # nothing of it got through: nothing is skipped, the position stays
+                logs[name] = start_position
+                if isinstance(exc, UploadRejected) and exc.status in CONTENT_REFUSALS:
+                    exc.retry_later = True  # type: ignore[attr-defined]  # (see Uploader._send_files)
+            raise
 
-    def _send_groups(
-        self, name: str, groups: list[list[bytes]], offset: int, seq: int, refused: list[tuple[int, int, UploadRejected]]
-    ) -> tuple[int, int]:
+    def _send_groups(self, name: str, groups: list[list[bytes]], offset: int, seq: int, call: _LogCall) -> tuple[int, int]:
         """Send the lines ``groups`` (starting at byte ``offset``, numbered from ``seq``); the position after them.
 
         A request refused for its content (400, 413, 422) is split in halves until the refused
-        line (a group: a record and its continuation lines) is alone; that one is skipped and
-        noted in ``refused``, so one bad line does not block the rest of the log. Other
-        refusals (credentials, endpoint) stop the upload with the position kept.
+        line (a group: a record and its continuation lines) is alone. Once a line of this log
+        has got through, such a line is skipped and set aside (the dead-letter file names its
+        bytes), so one bad line does not block the rest. Until then a refusal may be the
+        endpoint's (every request refused): after three, the call stops with nothing skipped.
+        Other refusals (credentials, endpoint) stop the upload with the position kept.
         """
         size = sum(len(line) + 1 for group in groups for line in group)
         count = sum(len(group) for group in groups)
@@ -539,17 +542,38 @@ class OtlpTarget:
         try:
             self._call(lambda: self._post("logs", body), f"send {count} line(s) of {name}")
         except UploadRejected as exc:
-            if exc.status not in _CONTENT_REFUSALS:
+            if exc.status not in CONTENT_REFUSALS:
                 raise
             if len(groups) > 1:
                 mid = len(groups) // 2
-                offset, seq = self._send_groups(name, groups[:mid], offset, seq, refused)
-                return self._send_groups(name, groups[mid:], offset, seq, refused)
-            refused.append((offset, offset + size, exc))
-        # Acknowledged (or skipped as refused): the position moves (saved with the cursor by the core).
+                offset, seq = self._send_groups(name, groups[:mid], offset, seq, call)
+                return self._send_groups(name, groups[mid:], offset, seq, call)
+            if call.accepted:
+                self._set_aside_line(name, offset, size, exc)
+            else:
+                call.undecided.append((offset, offset + size, exc))
+                if len(call.undecided) >= _UNDECIDED_LIMIT:
+                    raise UploadRejected(
+                        f"the endpoint refused every request of {name} so far ({exc}); nothing was skipped",
+                        status=exc.status, code=exc.code, hint=exc.hint,
+                    ) from exc  # fmt: skip
+        else:
+            if not call.accepted:
+                call.accepted = True
+                for start, stop, refusal in call.undecided:  # refused for their content after all
+                    self._set_aside_line(name, start, stop - start, refusal)
+                call.undecided.clear()
+        # Acknowledged (or set aside): the position moves (saved with the cursor by the core).
         offset, seq = offset + size, seq + count
         self._state.setdefault("logs", {})[name] = [offset, seq]
         return offset, seq
+
+    def _set_aside_line(self, name: str, offset: int, size: int, exc: UploadRejected) -> None:
+        where = f"{name} bytes {offset}-{offset + size}"
+        if self.set_aside is not None:
+            self.set_aside("logs", [where], UploadRejected(f"a line of {where} was refused and skipped: {exc}", status=exc.status, code=exc.code, hint=exc.hint))
+        else:
+            _log.warning("OTLP: a line of %s was refused and skipped: %s", where, exc)
 
     def flush(self, final: bool) -> None:
         """Nothing is derived from several events."""
@@ -673,7 +697,15 @@ def _read_error(exc: urllib.error.HTTPError) -> str:
         exc.close()
 
 
-_CONTENT_REFUSALS = frozenset({400, 413, 422})  # refused for what was sent, not for where or by whom
+_UNDECIDED_LIMIT = 3  # refused lines before any got through: then it is the endpoint refusing
+
+
+class _LogCall:
+    """What one send_file call has seen: whether a line got through, refusals not yet judged."""
+
+    def __init__(self) -> None:
+        self.accepted = False
+        self.undecided: list[tuple[int, int, UploadRejected]] = []
 
 
 def _error(status: int, headers: Any, body: str, signal: str, where: str) -> UploadError:
