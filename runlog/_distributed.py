@@ -89,11 +89,20 @@ def register_process(run: Run) -> None:
                 "local_rank": _int(env.get("LOCAL_RANK")),
                 "world_size": _int(env.get("WORLD_SIZE")),
                 "host": socket.gethostname(),
+                "pidns": pid_namespace(),
                 "events": run._writer._proc_id(),
             },
         )
     except Exception:  # recording the rank must never stop the script
         pass
+
+
+def pid_namespace() -> int | None:
+    """This process's pid namespace (the inode of ``/proc/self/ns/pid``): pids mean the same only within one."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return None
 
 
 def get_rank_metrics(run: Run) -> dict[int | None, dict[str, Any]]:

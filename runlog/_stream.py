@@ -121,26 +121,37 @@ class _EndWatch:
             _mark_owner_lost(self.run, self.owner)
             return True
         if self.ranks:
-            gone = self.ranks_gone()
-            if gone:
-                _mark_ranks_lost(self.run, gone)
+            outcome = self.ranks_gone()
+            if outcome is not None:
+                _end_ranks_gone(self.run, *outcome)
                 return True
         return False
 
-    def ranks_gone(self) -> list[int]:
-        """The pids of a torchrun job's ranks when every one has exited (and all have joined); else []."""
-        from ._distributed import RENDEZVOUS_TIMEOUT
+    def ranks_gone(self) -> tuple[list[int], list[int]] | None:
+        """``(pids that ended cleanly, pids lost)`` once every registered rank of a torchrun job has
+        exited (and all have joined, or the time to join is over); else None."""
+        from ._distributed import RENDEZVOUS_TIMEOUT, pid_namespace
 
-        processes = self.run._state().extra.get("process") or {}
-        host = socket.gethostname()
-        if not processes or any(not isinstance(p, dict) or p.get("host") != host for p in processes.values()):
-            return []  # no rank yet, or a rank of another host (its pid means nothing here)
+        state = self.run._state()
+        processes = state.extra.get("process") or {}
+        host, namespace = socket.gethostname(), pid_namespace()
+        for p in processes.values():
+            if not isinstance(p, dict) or p.get("host") != host:
+                return None  # a rank of another host: its pid means nothing here
+            if p.get("pidns") is not None and namespace is not None and p.get("pidns") != namespace:
+                return None  # another pid namespace (a container): its pid means nothing here either
+        if not processes:
+            return None
         created = self.run._record.get("created")
         joining = isinstance(created, (int, float)) and time.time() - created < RENDEZVOUS_TIMEOUT
         if len(processes) < self.world_size and joining:
-            return []  # a rank may still be starting
+            return None  # a rank may still be starting
         pids = sorted(int(pid) for pid in processes if str(pid).isdigit())
-        return [] if any(_pid_alive(pid) for pid in pids) else pids
+        if any(_pid_alive(pid) for pid in pids):
+            return None
+        ended = state.extra.get("rank_end") or {}
+        clean = {e.get("pid") for e in ended.values() if isinstance(e, dict) and e.get("ok")}
+        return [p for p in pids if p in clean], [p for p in pids if p not in clean]
 
 
 def _pid_alive(pid: int) -> bool:
@@ -169,8 +180,12 @@ def _mark_owner_lost(run: Run, pid: int) -> None:
         pass
 
 
-def _mark_ranks_lost(run: Run, pids: list[int]) -> None:
-    """Every rank of a torchrun job died without ending its run: fail the run (nobody else will)."""
+def _end_ranks_gone(run: Run, clean: list[int], lost: list[int]) -> None:
+    """Every rank of a torchrun job has exited and the run is still open: end it (nobody else will).
+
+    A rank that died without ending (killed, out of memory) fails it; when every rank that
+    joined ended cleanly (the others never used runlog), it is Completed.
+    """
     from ._run import Run as _Run
     from ._run import RunStatus
 
@@ -178,13 +193,16 @@ def _mark_ranks_lost(run: Run, pids: list[int]) -> None:
     if fresh.get_status() in RunStatus.TERMINAL:  # the last rank ended it just before it exited
         return
     try:
-        fresh.fail(
-            error_details={
-                "code": "ProcessLost",
-                "message": f"every process of distributed run {run.id} (pids {', '.join(map(str, pids))}) ended "
-                f"without ending the run (killed? out of memory?); what they logged until then is kept",
-            }
-        )
+        if lost:
+            fresh.fail(
+                error_details={
+                    "code": "ProcessLost",
+                    "message": f"process(es) {', '.join(map(str, lost))} of distributed run {run.id} ended without "
+                    f"ending the run (killed? out of memory?); what they logged until then is kept",
+                }
+            )
+        else:
+            fresh.complete()
     except Exception:  # another waiter ended it at the same moment
         pass
 

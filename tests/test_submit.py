@@ -401,11 +401,34 @@ def test_waiting_on_a_torchrun_run_whose_ranks_were_all_killed_fails_it(tmp_path
     subprocess.run([sys.executable, "launch.py"], cwd=work, env=env, check=True, timeout=60)
     (run,) = Experiment(ws, "ddp_hang").get_runs()
     assert run.get_status() == "Running"
-    with pytest.raises(ActivityFailedError, match="every process of distributed run"):
+    with pytest.raises(ActivityFailedError, match="ended without ending the run"):
         run.wait_for_completion()
     assert run.get_status() == "Failed"
     assert run.get_details()["error"]["error"]["code"] == "ProcessLost"
     assert sorted(run.get_metrics()["rank"]) == [0, 1]
+
+
+def test_a_torchrun_run_whose_only_runlog_rank_ended_cleanly_completes(
+    tmp_path: Path, store: Path, ws: runlog.Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WORLD_SIZE=2 but only rank 0 uses runlog, and it exits cleanly: once the time to join is over, a waiter
+    completes the run (every rank that joined ended well) instead of failing it or waiting forever."""
+    import runlog._distributed as distributed
+
+    work = tmp_path / "work"
+    write(work / "rank0_only.py", """
+        import os
+        from runlog import Run
+        Run.get_context().log("rank", int(os.environ["RANK"]))
+    """)
+    env = {**os.environ, "RUNLOG_STORE": str(store), "PYTHONPATH": str(REPO), "RANK": "0", "LOCAL_RANK": "0",
+           "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29502", "TORCHELASTIC_RUN_ID": "solo"}
+    subprocess.run([sys.executable, "rank0_only.py"], cwd=work, env=env, check=True, timeout=60)
+    (run,) = Experiment(ws, "rank0_only").get_runs()
+    assert run.get_status() == "Running"  # one of two ranks ended: not yet complete
+    monkeypatch.setattr(distributed, "RENDEZVOUS_TIMEOUT", 0.0)  # the time for rank 1 to join is over
+    assert run.wait_for_completion()["status"] == "Completed"
+    assert run.get_metrics() == {"rank": 0}
 
 
 # -- the CLI ------------------------------------------------------------------------------------
