@@ -118,6 +118,8 @@ _TRACE_SUFFIX, _TRACE_FIELDS, _TRACE_NONE = 0, 1, 2
 
 
 _OVERRIDES = frozenset(("format", "formatMessage", "formatTime", "usesTime"))
+# The methods of the formatter classes the fast path stands in for, as they were at import.
+_PLAIN_METHODS = {cls: {n: getattr(cls, n) for n in _OVERRIDES} for cls in (logging.Formatter, RunFormatter)}
 
 
 def _fast_format(formatter: logging.Formatter) -> tuple[str, Any, str | None, int, Any] | None:
@@ -128,8 +130,11 @@ def _fast_format(formatter: logging.Formatter) -> tuple[str, Any, str | None, in
     and no method replaced on the instance. Else None (the formatter's own ``format`` is
     called). The last three items let ``emit`` see a later change of the formatter."""
     style = getattr(formatter, "_style", None)
-    if type(formatter) not in (logging.Formatter, RunFormatter) or type(style) is not logging.PercentStyle:
+    cls = type(formatter)
+    if cls not in _PLAIN_METHODS or type(style) is not logging.PercentStyle:
         return None
+    if any(getattr(cls, n) is not f for n, f in _PLAIN_METHODS[cls].items()):
+        return None  # a method patched on the class
     if getattr(style, "_defaults", None) or not _OVERRIDES.isdisjoint(formatter.__dict__):
         return None
     uses_time = formatter.formatTime if formatter.usesTime() else None
@@ -350,9 +355,12 @@ class RunHandler(logging.Handler):
                     data = text.encode()
                 except UnicodeEncodeError:  # lone surrogates
                     data = text.encode("utf-8", "backslashreplace")
-                written = _os_write(fd, data)
-                if written != len(data):
-                    writer._write(fd, data[written:])  # the rest of a short write (a full disk)
+                try:
+                    written = _os_write(fd, data)
+                except OSError:
+                    written = 0
+                if written != len(data):  # a short write or an error (a full disk): the careful way,
+                    writer._write(fd, data[written:])  # which raises StoreError saying what to do
             if tagged:
                 try:
                     writer.scalars(tagged, step)

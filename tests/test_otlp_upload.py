@@ -567,6 +567,37 @@ def test_sync_all_holds_one_target_open_at_a_time(
     assert most == 1 and open_now == []
 
 
+def test_sync_all_goes_on_past_a_run_removed_while_it_runs(
+    exp: runlog.Experiment, receiver: Receiver, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run removed between `runlog sync --all`'s measuring pass and its turn is reported "not synced";
+    the other runs are still sent, and the command fails at the end so a script notices."""
+    import shutil
+
+    import runlog._upload.cli as sync_cli
+    from runlog.cli import main
+
+    runs = []
+    for i in range(2):
+        run = exp.start_logging()
+        run.log("x", float(i))
+        run.complete()
+        runs.append(run)
+    calls = 0
+
+    def removing_target(uri: str, options: Any = None) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 3:  # the first run's turn in the sending pass: it is gone by now
+            shutil.rmtree(runs[0].path)
+        return make_target(uri, options)
+
+    monkeypatch.setattr(sync_cli, "make_target", removing_target)
+    result = CliRunner().invoke(main, ["sync", "--all", "--store", str(store), "--tracking-uri", f"otlp+{receiver.url}"])
+    assert result.exit_code != 0 and "not synced" in result.output
+    assert [p["value"] for p in receiver.points] == [1.0]
+
+
 def test_live_upload_of_a_run_on_an_otlp_workspace(store: Path, receiver: Receiver) -> None:
     """Workspace(tracking_uri='otlp+http://...'): the run uploads in the background and run.complete() waits for it."""
     ws = runlog.Workspace(store, tracking_uri=f"otlp+{receiver.url}")

@@ -664,3 +664,46 @@ def test_a_formatter_changed_after_its_first_record_is_followed(exp: runlog.Expe
     log.info("no such field")
     assert errors and "Formatting field not found in record: 'missing'" in errors[0]
     run.complete()
+
+
+def test_a_full_disk_goes_to_handle_error_with_what_to_do(exp: runlog.Experiment) -> None:
+    """A write refused by the disk (ENOSPC: the driver log's descriptor points at /dev/full) does not raise into
+    the caller: handleError gets a StoreError that says to free disk space."""
+    run = exp.start_logging()
+    handler = runlog.RunHandler()
+    log = logging.getLogger("disk.full")
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    log.info("before")
+    writer = run._writer
+    fd = writer._log_fds["logs/driver_log.txt"]
+    full = os.open("/dev/full", os.O_WRONLY)
+    saved = os.dup(fd)
+    os.dup2(full, fd)
+    errors: list[BaseException | None] = []
+    handler.handleError = lambda record: errors.append(sys.exc_info()[1])  # type: ignore[method-assign]
+    try:
+        log.info("lost to a full disk")
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(full)
+    assert len(errors) == 1 and isinstance(errors[0], runlog.StoreError) and "Free disk space" in str(errors[0])
+    run.complete()
+
+
+def test_a_formatter_method_patched_on_the_class_is_used(exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """logging.Formatter.formatMessage patched on the class (as some libraries do): RunHandler's line is still
+    exactly formatter.format(record)."""
+    original = logging.Formatter.formatMessage
+    monkeypatch.setattr(logging.Formatter, "formatMessage", lambda self, record: "[patched] " + original(self, record))
+    run = exp.start_logging()
+    formatter = logging.Formatter("%(levelname)s %(message)s")
+    log = logging.getLogger("fmt.patched")
+    log.handlers[:] = [runlog.RunHandler(formatter=formatter)]
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    log.info("hi")
+    assert log_text(run) == "[patched] INFO hi\n"
+    run.complete()

@@ -770,3 +770,13 @@ def test_download_all_streams_the_zip_while_it_is_made(store: Path) -> None:
         assert zf.read("outputs/weights.bin") == payload and zf.read("outputs/small.txt") == b"small"
     with pytest.raises(RunNotFound):
         q.iter_zip("no_such_run_1")
+
+
+def test_download_all_keeps_a_file_dated_before_1980(store: Path) -> None:
+    """A zip cannot date a file before 1980: such a file is stored (dated 1980), not left out."""
+    run = runlog.Experiment(runlog.Workspace(store), "oldzip").start_logging(outputs=False)
+    run.upload_file("outputs/old.txt", io.BytesIO(b"from 1970"))
+    os.utime(run.path / layout.FILES_DIR / "outputs" / "old.txt", (0, 0))
+    run.complete()
+    with zipfile.ZipFile(io.BytesIO(b"".join(StoreQuery(store).iter_zip(run.id)))) as zf:
+        assert zf.read("outputs/old.txt") == b"from 1970"

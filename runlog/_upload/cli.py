@@ -77,6 +77,8 @@ def sync(runs: tuple[str, ...], all_runs: bool, store: Path | None, tracking_uri
         try:
             total += probe.pending().total_bytes
             endpoint = probe.target.endpoint
+        except OSError:  # removed or unreadable: the second pass reports it
+            pass
         finally:
             probe.target.close()
     failed = 0
@@ -90,11 +92,18 @@ def sync(runs: tuple[str, ...], all_runs: bool, store: Path | None, tracking_uri
     ) as progress:
         task = progress.add_task(f"sync to {endpoint}", total=total or 1)
         for run_dir in run_dirs:
-            uploader = make(run_dir)
+            try:
+                uploader = make(run_dir)
+            except click.ClickException:
+                raise
+            except Exception as exc:  # one run that cannot be read does not stop the others
+                failed += 1
+                progress.console.print(f"[red]{run_dir.name}: not synced[/red]: {escape(str(exc))}")
+                continue
             progress.update(task, description=f"{uploader.run_id}")
             try:
                 locked_ok = uploader.sync(progress=lambda n: progress.advance(task, n), timeout=timeout)
-            except UploadError as exc:
+            except (UploadError, OSError) as exc:
                 failed += 1
                 hint = getattr(exc, "hint", "")
                 # (server messages and hints are text: a "[/x]" in them is not console markup)

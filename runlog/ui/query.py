@@ -863,21 +863,26 @@ class StoreQuery:
     @staticmethod
     def _zip_chunks(reader: RunReader, names: list[str], chunk: int) -> Iterator[bytes]:
         out = _Chunks()
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:  # not seekable: sizes after each file
+        # Not seekable: each file's sizes follow its data. strict_timestamps=False: a file dated
+        # before 1980 (a zip cannot say) is stored dated 1980, not left out.
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, strict_timestamps=False) as zf:
             for name in reader.file_names():
                 try:
                     path = reader.file_path(name)
                     if not path.is_file():
                         continue
-                    info = zipfile.ZipInfo.from_file(path, name)
-                    info.compress_type = zipfile.ZIP_DEFLATED
-                    with open(path, "rb") as src, zf.open(info, "w", force_zip64=info.file_size > 1 << 30) as dst:
-                        while data := src.read(chunk):
-                            dst.write(data)
-                            if out.size >= chunk:
-                                yield out.take()
+                    info = zipfile.ZipInfo.from_file(path, name, strict_timestamps=False)
+                    src = open(path, "rb")
                 except (ValueError, OSError):  # outside the run, or gone since it was listed
                     continue
+                info.compress_type = zipfile.ZIP_DEFLATED
+                # A read error from here on ends the download (it is not a whole zip), rather
+                # than storing a truncated file that looks whole.
+                with src, zf.open(info, "w", force_zip64=info.file_size > 1 << 30) as dst:
+                    while data := src.read(chunk):
+                        dst.write(data)
+                        if out.size >= chunk:
+                            yield out.take()
                 names.append(name)
         yield out.take()
 
