@@ -309,15 +309,19 @@ class RunHandler(logging.Handler):
             text = ""
             if fast is not None and record.exc_info is None and record.exc_text is None and record.stack_info is None and msg.__class__ is not dict:
                 # What Formatter.format does for such a record, without its generic steps (same text).
-                record.message = record.getMessage()
-                if fast[1]:
-                    record.asctime = fast[1](record, fast[2])
                 try:
+                    record.message = record.getMessage()
+                    if fast[1]:
+                        record.asctime = fast[1](record, fast[2])
                     text = fast[0] % d
-                except Exception:  # (a field missing from the record): Formatter.format raises its own error
+                except Exception:  # (bad arguments, a field missing): Formatter.format raises its own error
                     text = ""
             if not text:
-                text = fmt.format(record)
+                try:
+                    text = fmt.format(record)
+                except Exception:  # the record's own fault (log.info("%d", "x")): not the store's
+                    self.handleError(record)  # as every stdlib handler does ("--- Logging error ---")
+                    return
             # Marked after formatting: a record's attributes are then added in the order the
             # stdlib's handlers add theirs (message, asctime), which keeps its __dict__ compact.
             d["_runlog_written"] = True

@@ -707,3 +707,40 @@ def test_a_formatter_method_patched_on_the_class_is_used(exp: runlog.Experiment,
     log.info("hi")
     assert log_text(run) == "[patched] INFO hi\n"
     run.complete()
+
+
+def test_a_bad_format_call_is_a_logging_error_not_a_store_failure(exp: runlog.Experiment) -> None:
+    """log.info("%d", "x") goes to handleError like any stdlib handler's, and the next records are written as
+    usual: no "store failing" WARNING, no "could not be written" line in the driver log."""
+    run = exp.start_logging()
+    handler = runlog.RunHandler()
+    log = logging.getLogger("bad.format")
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    errors: list[BaseException | None] = []
+    handler.handleError = lambda record: errors.append(sys.exc_info()[1])  # type: ignore[method-assign]
+    log.info("%d apples", "x")
+    log.info("next record")
+    assert len(errors) == 1 and isinstance(errors[0], TypeError)
+    text = log_text(run)
+    assert "next record" in text and "could not be written" not in text and "apples" not in text
+    assert handler._failing is False
+    run.complete()
+
+
+def test_a_removed_run_folder_is_not_recreated_by_the_next_record(exp: runlog.Experiment) -> None:
+    """The run's folder is removed while a process logs to it: the next record does not recreate
+    files/logs/driver_log.txt under the missing run; it is reported through handleError."""
+    run = exp.start_logging()
+    handler = runlog.RunHandler()
+    log = logging.getLogger("removed.folder")
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    errors: list[BaseException | None] = []
+    handler.handleError = lambda record: errors.append(sys.exc_info()[1])  # type: ignore[method-assign]
+    shutil.rmtree(run.path)
+    log.info("into the void")
+    assert not run.path.exists()
+    assert len(errors) == 1 and isinstance(errors[0], runlog.StoreError) and "removed" in str(errors[0])

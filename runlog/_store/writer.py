@@ -168,6 +168,11 @@ class RunWriter:
         return self._proc
 
     def _open(self, path: Path) -> int:
+        if not self.run_dir.is_dir():  # removed: not recreated piecemeal by the next write
+            raise StoreError(
+                f"the run folder {self.run_dir} was removed; its logs and metrics are no longer kept. "
+                f"Start a new run to keep logging"
+            )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             return os.open(path, _OPEN_FLAGS, 0o644)
