@@ -65,6 +65,17 @@ class Workspace:
     def _ensure(self) -> None:
         record = self.store / layout.STORE_RECORD
         if record.is_file():
+            try:
+                version = layout.read_json(record).get("format")
+            except (OSError, ValueError, AttributeError):
+                return  # unreadable: the store's runs are still read one by one
+            if isinstance(version, int) and version > layout.FORMAT_VERSION:
+                from ._errors import StoreError
+
+                raise StoreError(
+                    f"the store {self.store} was written by a newer runlog (store format {version}; this runlog reads "
+                    f"formats 1 to {layout.FORMAT_VERSION}): upgrade runlog (pip install -U runlog) to use it"
+                )
             return
         try:
             (self.store / layout.EXPERIMENTS_DIR).mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runlog import Experiment, Run, Workspace
+from runlog import Experiment, Run, StoreError, Workspace
 from runlog._store import RunReader, RunWriter, encode_scalar, layout, parse_lines
 
 
@@ -395,3 +395,39 @@ def test_a_late_write_after_two_runs_ended_never_lands_in_a_third_run(exp: Exper
     assert third.get_metrics() == {"acc": 0.25}
     assert first.get_metrics() == {"loss": [1.0, 2.0]}
     third.complete()
+
+
+def test_a_format_1_store_is_read_by_every_reader(tmp_path: Path) -> None:
+    """A store written by format 1 (every scalar a JSON line, no points files) reads back through
+    get_metrics(), the viewer's StoreQuery and the uploader's event iterator."""
+    from runlog._upload._core import iter_metric_events
+    from runlog.ui.query import StoreQuery
+
+    store = tmp_path / "old-store"
+    run_dir = store / "experiments" / "old" / "runs" / "old_1717000000_abcdef12"
+    (run_dir / "events").mkdir(parents=True)
+    (store / "store.json").write_text('{"format": 1, "name": "old"}')
+    (store / "experiments" / "old" / "experiment.json").write_text('{"name": "old", "id": "x", "created": 1717000000.0}')
+    (run_dir / "run.json").write_text(json.dumps({"format": 1, "run_id": run_dir.name, "experiment": "old", "parent_id": None,
+                                                  "run_type": "local", "created": 1717000000.0}))
+    (run_dir / "events" / "h-1-aaaaaa.meta.jsonl").write_text('["status","Running",null,null,1717000000.0]\n'
+                                                             '["status","Completed",null,null,1717000009.0]\n')
+    (run_dir / "events" / "h-1-aaaaaa.metrics.jsonl").write_text(
+        '["s","loss",0.5,0,1717000001.0]\n["s","loss",0.25,1,1717000002.0]\n["s","phase","done",null,1717000003.0]\n'
+    )
+    run = Workspace(store).get_run(run_dir.name)
+    assert run.get_metrics() == {"loss": [0.5, 0.25], "phase": "done"}
+    assert run.get_status() == "Completed"
+    summary = StoreQuery(store).runs()["runs"][0]["metrics"]["loss"]
+    assert (summary["count"], summary["last"], summary["min"]) == (2, 0.25, 0.25)
+    assert list(iter_metric_events(run_dir)) == [("s", "loss", 0.5), ("s", "loss", 0.25), ("s", "phase", "done")]
+
+
+def test_a_store_of_a_newer_format_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    """A store written by a newer runlog (a format this one does not know) is refused with a StoreError
+    saying to upgrade, instead of being misread."""
+    store = tmp_path / "future"
+    store.mkdir()
+    (store / "store.json").write_text('{"format": 99, "name": "future"}')
+    with pytest.raises(StoreError, match="newer runlog.*upgrade"):
+        Workspace(store)
