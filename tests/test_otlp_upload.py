@@ -471,6 +471,35 @@ def test_a_line_set_aside_before_a_credentials_error_is_recorded_and_the_rest_fo
     assert sorted(bodies) == sorted([f"line {i}" for i in range(20)] + [f"after {i}" for i in range(20)])
 
 
+def test_a_crash_in_the_middle_of_a_long_log_resends_at_most_one_request(
+    exp: runlog.Experiment, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log position is saved after every acknowledged request: an uploader that dies during the 4th
+    request of a log (sent in requests of 10 lines) resumes there, and every line arrives exactly once."""
+    from runlog._upload import otlp as otlp_module
+
+    monkeypatch.setattr(otlp_module, "MAX_RECORDS", 10)
+    run = exp.start_logging()
+    run._writer.write_log("".join(f"line {i}\n" for i in range(60)))
+    run.complete()
+    target = OtlpTarget(receiver.url)
+    real_post, posts = target._post, []
+
+    def dying_post(signal: str, body: bytes) -> None:
+        if signal == "logs":
+            posts.append(1)
+            if len(posts) == 4:
+                raise SystemExit("killed")  # the process dies: nothing after this runs
+        real_post(signal, body)
+
+    target._post = dying_post  # type: ignore[method-assign]
+    with pytest.raises(SystemExit):
+        Uploader(run.path, target, fast_options()).step(final=True)
+    assert Uploader(run.path, OtlpTarget(receiver.url), fast_options()).sync(timeout=30)
+    bodies = [r["body"] for r in receiver.logs if r["attributes"].get("runlog.log") == "logs/driver_log.txt"]
+    assert bodies == [f"line {i}" for i in range(60)]
+
+
 def test_configuration_from_otel_environment(
     monkeypatch: pytest.MonkeyPatch, exp: runlog.Experiment, receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -291,10 +291,18 @@ class Uploader:
             # A target that makes several requests per call retries each one, so that a
             # server failing every n-th request cannot starve a call made of n requests.
             target.retry = self._retry_request
+        if hasattr(target, "checkpoint"):
+            # A target whose call makes several acknowledged requests (a long log) saves its
+            # position after each: a crash re-sends at most one request.
+            target.checkpoint = self._checkpoint
         if hasattr(target, "set_aside"):
             # A target that skips a part of a call (a log line the endpoint refuses) records it
             # in the dead-letter file at once, whatever happens to the rest of the call.
             target.set_aside = self._dead_letter
+
+    def _checkpoint(self) -> None:
+        with self._cursor_lock:
+            self.cursor.save(self.run_dir)
 
     def _retry_request(self, fn: Callable[[], T], what: str) -> T:
         return call_with_retry(fn, f"run {self.run_id}: {what}", self.options, abort=self._abort)

@@ -400,8 +400,10 @@ class OtlpTarget:
         # Declared None, as docs/upload-core.md asks: the uploader core sets its retry policy
         # here, and every request goes through it (see _call).
         self.retry: Callable[[Callable[[], Any], str], Any] | None = None
-        # Set by the core too: records a skipped part of a call in the dead-letter file.
+        # Set by the core too: records a skipped part of a call in the dead-letter file, and
+        # saves the cursor (this target's log positions included) after an acknowledged request.
         self.set_aside: Callable[[str, list[Any], UploadRejected], None] | None = None
+        self.checkpoint: Callable[[], None] | None = None
         self._run: RunInfo | None = None
         self._state: dict[str, Any] = {}
         self._resource = Resource()
@@ -563,9 +565,11 @@ class OtlpTarget:
                 for start, stop, refusal in call.undecided:  # refused for their content after all
                     self._set_aside_line(name, start, stop - start, refusal)
                 call.undecided.clear()
-        # Acknowledged (or set aside): the position moves (saved with the cursor by the core).
+        # Acknowledged (or set aside): the position moves, and is saved with the cursor at once.
         offset, seq = offset + size, seq + count
         self._state.setdefault("logs", {})[name] = [offset, seq]
+        if self.checkpoint is not None:
+            self.checkpoint()
         return offset, seq
 
     def _set_aside_line(self, name: str, offset: int, size: int, exc: UploadRejected) -> None:
