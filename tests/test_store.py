@@ -431,3 +431,35 @@ def test_a_store_of_a_newer_format_is_refused_with_what_to_do(tmp_path: Path) ->
     (store / "store.json").write_text('{"format": 99, "name": "future"}')
     with pytest.raises(StoreError, match="newer runlog.*upgrade"):
         Workspace(store)
+
+
+def test_a_write_that_fails_half_way_does_not_shift_later_points(exp: Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk tears a 32-byte record (half written, then ENOSPC): run.log raises StoreError, and the
+    process goes on in new events files, so every later point reads back (only the torn one is lost)."""
+    import errno
+
+    import runlog._store.writer as writer_module
+
+    run = exp.start_logging()
+    run.log("loss", 0.5)
+    points_fd = run._writer._points_fd
+    real_write = os.write
+
+    def half(fd: int, data: bytes) -> int:
+        return real_write(fd, data[:16]) if fd == points_fd else real_write(fd, data)
+
+    def full(fd: int, data: bytes) -> int:
+        if fd == points_fd:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(writer_module, "_os_write", half)
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(StoreError, match="Free disk space"):
+        run.log("loss", 99.0)
+    monkeypatch.undo()
+    for i in range(10):
+        run.log("loss", float(i))
+    assert run.get_metrics()["loss"] == [0.5] + [float(i) for i in range(10)]
+    sizes = sorted(p.stat().st_size % 32 for p in (run.path / layout.EVENTS_DIR).glob("*" + layout.POINTS_SUFFIX))
+    assert sizes == [0, 16]  # the torn file ends in half a record; the new one is whole

@@ -190,7 +190,7 @@ def merge_by_time(parts: list[EventColumns]) -> EventColumns:
     for part in parts:
         merged.extend(part)
     times = merged.times
-    if not all(type(t) is float or type(t) is int for t in times):
+    if not set(map(type, times)) <= {float, int}:
         times = [t if isinstance(t, (int, float)) and not isinstance(t, bool) else 0.0 for t in times]
     starts = [0]
     for part in parts:

@@ -219,17 +219,47 @@ class RunWriter:
         return fd
 
     @staticmethod
-    def _write(fd: int, data: bytes) -> None:
+    def _write(fd: int, data: bytes, started: bool = False) -> None:
+        """Write all of ``data``; ``started``: the first bytes of this event were written already.
+
+        A failure after part of the event was written raises a :class:`StoreError` whose
+        ``torn`` is true: the file then ends in a piece of an event (see ``_append``).
+        """
+        torn = started
         try:
             n = os.write(fd, data)
             while n < len(data):  # a short write: only on a full disk or a signal
+                torn = torn or n > 0
                 data = data[n:]
                 n = os.write(fd, data)
         except OSError as exc:
-            raise StoreError(
+            error = StoreError(
                 f"cannot append to the run store ({exc.strerror}); what was logged before is kept. "
                 f"Free disk space or check the store folder, then log again"
-            ) from exc
+            )
+            error.torn = torn  # type: ignore[attr-defined]
+            raise error from exc
+
+    def _append(self, fd: int, data: bytes, started: bool = False) -> None:
+        """``_write`` to an events file. After a write that failed half-way the file ends in a piece
+        of an event, which readers skip as a torn end; but an event appended after it would be
+        glued to it (a line) or shifted (every later 32-byte record). So this process goes on in
+        new events files, as a forked child does, and the torn piece stays the old files' end."""
+        try:
+            self._write(fd, data, started)
+        except StoreError as exc:
+            if getattr(exc, "torn", False):
+                self._abandon_events()
+            raise
+
+    def _abandon_events(self) -> None:
+        with self._lock:
+            fds = [self._metrics_fd, self._points_fd, self._meta_fd]
+            self._metrics_fd = self._points_fd = self._meta_fd = -1
+            self._proc = ""
+            self._ids = {}
+        _retire([fd for fd in fds if fd >= 0])
+        _log.debug("an events write of run %s failed half-way: this process goes on in new events files", self.run_dir.name)
 
     # -- events --------------------------------------------------------------
 
@@ -260,7 +290,7 @@ class RunWriter:
                 fd = self._metrics_fd
                 if fd < 0:
                     fd = self._open_metrics()
-                self._write(fd, line.encode())
+                self._append(fd, line.encode())
                 self._ids[name] = nid
             return nid
 
@@ -321,13 +351,18 @@ class RunWriter:
             fd = self._points_fd
             if fd < 0:
                 fd = self._open_points()
-            self._write(fd, record)
+            try:
+                written = _os_write(fd, record)
+            except OSError:
+                written = 0
+            if written != POINT_SIZE:  # an error or a short write (a full disk): the careful way
+                self._append(fd, record[written:], started=written > 0)
             return
         line = f'["s",{self._name(name)},{encode_scalar(value, name)},{encode_step(step, name)},{now!r}]\n'
         fd = self._metrics_fd
         if fd < 0:
             fd = self._open_metrics()
-        self._write(fd, line.encode())
+        self._append(fd, line.encode())
 
     def scalars(self, values: dict[str, Any], step: Any = None) -> None:
         """Append several scalars with one write (tagged metric events: this runs per record)."""
@@ -362,7 +397,7 @@ class RunWriter:
             except OSError:
                 n_written = 0
             if n_written != len(data):
-                self._write(fd, data[n_written:])
+                self._append(fd, data[n_written:], started=n_written > 0)
 
     def _scalars(self, values: dict[str, Any], step: Any, now: float) -> None:
         """``scalars`` for any values: new names, other types (JSON lines), unusual steps."""
@@ -379,12 +414,12 @@ class RunWriter:
             fd = self._points_fd
             if fd < 0:
                 fd = self._open_points()
-            self._write(fd, b"".join(records))
+            self._append(fd, b"".join(records))
         if lines:
             fd = self._metrics_fd
             if fd < 0:
                 fd = self._open_metrics()
-            self._write(fd, "".join(lines).encode())
+            self._append(fd, "".join(lines).encode())
 
     def metric(self, kind: str, name: str, value_json: str, step: Any = None) -> None:
         """Append a metric event of any kind whose value is already JSON text."""
@@ -392,7 +427,7 @@ class RunWriter:
         fd = self._metrics_fd
         if fd < 0:
             fd = self._open_metrics()
-        self._write(fd, line.encode())
+        self._append(fd, line.encode())
 
     def meta(self, kind: str, key: str | None, value: Any = None, *, keep_open: bool = True) -> None:
         """Append a status, tag, property or description event.
@@ -406,7 +441,7 @@ class RunWriter:
         if fd >= 0 or keep_open:
             if fd < 0:
                 fd = self._open_meta()
-            self._write(fd, line.encode())
+            self._append(fd, line.encode())
             return
         fd = self._open(self._events_dir / (self._proc_id() + layout.META_SUFFIX))
         try:
