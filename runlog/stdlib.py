@@ -112,7 +112,6 @@ def _render_event(event: dict[str, Any]) -> str:
 _pid = os.getpid()
 _modules = sys.modules
 _current_get = _current.get
-_os_write = os.write
 
 _TRACE_SUFFIX, _TRACE_FIELDS, _TRACE_NONE = 0, 1, 2
 
@@ -350,21 +349,8 @@ class RunHandler(logging.Handler):
                 self._next_check = record.created + _CHECK_INTERVAL
                 if not os.path.exists(sink.path) and writer.reopen_log(sink.name):
                     _log.warning("the driver log %s of run %s was removed; it was opened again", sink.name, run.id)
-            if not echoed:  # writer.write_log, inlined (the hot path): one os.write of the whole line
-                fd = writer._log_fds.get(sink.name, -1)
-                if fd < 0:
-                    fd = writer._open_log(sink.name)
-                text += "\n"
-                try:
-                    data = text.encode()
-                except UnicodeEncodeError:  # lone surrogates
-                    data = text.encode("utf-8", "backslashreplace")
-                try:
-                    written = _os_write(fd, data)
-                except OSError:
-                    written = 0
-                if written != len(data):  # a short write or an error (a full disk): the careful way,
-                    writer._write(fd, data[written:])  # which raises StoreError saying what to do
+            if not echoed:
+                writer.write_log(text + "\n", sink.name)  # one os.write of the whole line
             if tagged:
                 try:
                     writer.scalars(tagged, step)

@@ -42,6 +42,22 @@ def no_root_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(logging.root, "handlers", [])
 
 
+def _only_handler(name: str, handler: logging.Handler) -> logging.Logger:
+    """A logger at INFO whose only handler is ``handler`` (not propagating)."""
+    log = logging.getLogger(name)
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    return log
+
+
+def _handle_errors(handler: logging.Handler) -> list[BaseException | None]:
+    """The exceptions ``handler.handleError`` is called with, from now on."""
+    errors: list[BaseException | None] = []
+    handler.handleError = lambda record: errors.append(sys.exc_info()[1])  # type: ignore[method-assign]
+    return errors
+
+
 def log_text(run: runlog.Run, name: str = "logs/driver_log.txt") -> str:
     path = run.path / "files" / name
     return path.read_text(encoding="utf-8") if path.exists() else ""
@@ -605,10 +621,7 @@ def test_each_line_is_exactly_what_the_formatter_makes(exp: runlog.Experiment, f
     for plain records, records with exceptions and stacks, and every other kind of formatter."""
     run = exp.start_logging()
     handler = runlog.RunHandler(formatter=formatter)
-    log = logging.getLogger("fmt.check")
-    log.handlers[:] = [handler]
-    log.propagate = False
-    log.setLevel(logging.INFO)
+    log = _only_handler("fmt.check", handler)
     records: list[logging.LogRecord] = []
 
     class Keep(logging.Handler):
@@ -636,10 +649,7 @@ def test_a_formatter_changed_after_its_first_record_is_followed(exp: runlog.Expe
     run = exp.start_logging()
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M")
     handler = runlog.RunHandler(formatter=formatter)
-    log = logging.getLogger("fmt.changes")
-    log.handlers[:] = [handler]
-    log.propagate = False
-    log.setLevel(logging.INFO)
+    log = _only_handler("fmt.changes", handler)
     expected: list[str] = []
 
     def check(message: str) -> None:
@@ -671,18 +681,14 @@ def test_a_full_disk_goes_to_handle_error_with_what_to_do(exp: runlog.Experiment
     the caller: handleError gets a StoreError that says to free disk space."""
     run = exp.start_logging()
     handler = runlog.RunHandler()
-    log = logging.getLogger("disk.full")
-    log.handlers[:] = [handler]
-    log.propagate = False
-    log.setLevel(logging.INFO)
+    log = _only_handler("disk.full", handler)
     log.info("before")
     writer = run._writer
     fd = writer._log_fds["logs/driver_log.txt"]
     full = os.open("/dev/full", os.O_WRONLY)
     saved = os.dup(fd)
     os.dup2(full, fd)
-    errors: list[BaseException | None] = []
-    handler.handleError = lambda record: errors.append(sys.exc_info()[1])  # type: ignore[method-assign]
+    errors = _handle_errors(handler)
     try:
         log.info("lost to a full disk")
     finally:
@@ -700,10 +706,7 @@ def test_a_formatter_method_patched_on_the_class_is_used(exp: runlog.Experiment,
     monkeypatch.setattr(logging.Formatter, "formatMessage", lambda self, record: "[patched] " + original(self, record))
     run = exp.start_logging()
     formatter = logging.Formatter("%(levelname)s %(message)s")
-    log = logging.getLogger("fmt.patched")
-    log.handlers[:] = [runlog.RunHandler(formatter=formatter)]
-    log.propagate = False
-    log.setLevel(logging.INFO)
+    log = _only_handler("fmt.patched", runlog.RunHandler(formatter=formatter))
     log.info("hi")
     assert log_text(run) == "[patched] INFO hi\n"
     run.complete()
@@ -714,12 +717,8 @@ def test_a_bad_format_call_is_a_logging_error_not_a_store_failure(exp: runlog.Ex
     usual: no "store failing" WARNING, no "could not be written" line in the driver log."""
     run = exp.start_logging()
     handler = runlog.RunHandler()
-    log = logging.getLogger("bad.format")
-    log.handlers[:] = [handler]
-    log.propagate = False
-    log.setLevel(logging.INFO)
-    errors: list[BaseException | None] = []
-    handler.handleError = lambda record: errors.append(sys.exc_info()[1])  # type: ignore[method-assign]
+    log = _only_handler("bad.format", handler)
+    errors = _handle_errors(handler)
     log.info("%d apples", "x")
     log.info("next record")
     assert len(errors) == 1 and isinstance(errors[0], TypeError)
@@ -734,12 +733,8 @@ def test_a_removed_run_folder_is_not_recreated_by_the_next_record(exp: runlog.Ex
     files/logs/driver_log.txt under the missing run; it is reported through handleError."""
     run = exp.start_logging()
     handler = runlog.RunHandler()
-    log = logging.getLogger("removed.folder")
-    log.handlers[:] = [handler]
-    log.propagate = False
-    log.setLevel(logging.INFO)
-    errors: list[BaseException | None] = []
-    handler.handleError = lambda record: errors.append(sys.exc_info()[1])  # type: ignore[method-assign]
+    log = _only_handler("removed.folder", handler)
+    errors = _handle_errors(handler)
     shutil.rmtree(run.path)
     log.info("into the void")
     assert not run.path.exists()
