@@ -118,7 +118,7 @@ def get_rank_metrics(run: Run) -> dict[int | None, dict[str, Any]]:
     rank_of = {p.get("events"): p.get("rank") for p in processes.values() if isinstance(p, dict)}
     groups: dict[int | None, list[Any]] = {}
     for path in run._reader._event_files(layout.METRICS_SUFFIX):
-        stem = path.name[: -len(layout.METRICS_SUFFIX)]
+        stem = path.name[: -len(layout.METRICS_SUFFIX)].partition(".")[0]  # "<proc>.<n>": files the process went on in
         groups.setdefault(rank_of.get(stem), []).append(path)
     ordered = sorted(groups.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
     return {rank: shape_metrics(read_columns(files)) for rank, files in ordered}

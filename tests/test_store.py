@@ -463,3 +463,5 @@ def test_a_write_that_fails_half_way_does_not_shift_later_points(exp: Experiment
     assert run.get_metrics()["loss"] == [0.5] + [float(i) for i in range(10)]
     sizes = sorted(p.stat().st_size % 32 for p in (run.path / layout.EVENTS_DIR).glob("*" + layout.POINTS_SUFFIX))
     assert sizes == [0, 16]  # the torn file ends in half a record; the new one is whole
+    stems = sorted(p.name[: -len(layout.POINTS_SUFFIX)] for p in (run.path / layout.EVENTS_DIR).glob("*" + layout.POINTS_SUFFIX))
+    assert stems[1] == stems[0] + ".1"  # the same process's files: a rank keeps them (get_rank_metrics)

@@ -256,7 +256,9 @@ class RunWriter:
         with self._lock:
             fds = [self._metrics_fd, self._points_fd, self._meta_fd]
             self._metrics_fd = self._points_fd = self._meta_fd = -1
-            self._proc = ""
+            # "<host>-<pid>-<rand>.<n>": the same process (a rank's files stay its), new files.
+            base, _, n = self._proc_id().partition(".")
+            self._proc = f"{base}.{int(n or 0) + 1}"
             self._ids = {}
         _retire([fd for fd in fds if fd >= 0])
         _log.debug("an events write of run %s failed half-way: this process goes on in new events files", self.run_dir.name)
