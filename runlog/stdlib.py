@@ -321,8 +321,8 @@ class RunHandler(logging.Handler):
                 except Exception:  # the record's own fault (log.info("%d", "x")): not the store's
                     self.handleError(record)  # as every stdlib handler does ("--- Logging error ---")
                     return
-            # Marked after formatting: a record's attributes are then added in the order the
-            # stdlib's handlers add theirs (message, asctime), which keeps its __dict__ compact.
+            # Marked once formatted: a record that could not be formatted here is left to the
+            # next RunHandler (another formatter may take it).
             d["_runlog_written"] = True
             if trace == _TRACE_SUFFIX and _modules.get("opentelemetry.trace") is not None:
                 ids = current_trace_ids()
