@@ -115,7 +115,7 @@ def get_rank_metrics(run: Run) -> dict[int | None, dict[str, Any]]:
     from ._store.reader import read_columns
 
     processes = run._reader.state().extra.get("process", {})
-    rank_of = {p.get("events"): p.get("rank") for p in processes.values() if isinstance(p, dict)}
+    rank_of = {str(p.get("events")).partition(".")[0]: p.get("rank") for p in processes.values() if isinstance(p, dict)}
     groups: dict[int | None, list[Any]] = {}
     for path in run._reader._event_files(layout.METRICS_SUFFIX):
         stem = path.name[: -len(layout.METRICS_SUFFIX)].partition(".")[0]  # "<proc>.<n>": files the process went on in

@@ -305,7 +305,7 @@ class RunHandler(logging.Handler):
                 if len(attrs) != fast[3] or style._fmt is not fast[0] or attrs.get("_style") is not style or attrs.get("datefmt") is not fast[2]:
                     fast = _fast_format(fmt)
                     self._fast = fast
-            text = ""
+            text: str | None = None
             if fast is not None and record.exc_info is None and record.exc_text is None and record.stack_info is None and msg.__class__ is not dict:
                 # What Formatter.format does for such a record, without its generic steps (same text).
                 try:
@@ -314,8 +314,8 @@ class RunHandler(logging.Handler):
                         record.asctime = fast[1](record, fast[2])
                     text = fast[0] % d
                 except Exception:  # (bad arguments, a field missing): Formatter.format raises its own error
-                    text = ""
-            if not text:
+                    text = None
+            if text is None:
                 try:
                     text = fmt.format(record)
                 except Exception:  # the record's own fault (log.info("%d", "x")): not the store's
@@ -395,6 +395,9 @@ class RunHandler(logging.Handler):
             )
 
     def _emit_diagnostic(self, record: logging.LogRecord) -> None:
+        if "_runlog_written" in record.__dict__:  # another RunHandler wrote it already
+            return
+        record._runlog_written = True
         tls = _tls
         tls.busy = True
         try:

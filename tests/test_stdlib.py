@@ -739,3 +739,39 @@ def test_a_removed_run_folder_is_not_recreated_by_the_next_record(exp: runlog.Ex
     log.info("into the void")
     assert not run.path.exists()
     assert len(errors) == 1 and isinstance(errors[0], runlog.StoreError) and "removed" in str(errors[0])
+
+
+def test_an_empty_message_is_formatted_once(exp: runlog.Experiment) -> None:
+    """A record whose text is empty is formatted once: its arguments' __str__ runs once, and a record logged
+    from inside it is written once."""
+    run = exp.start_logging()
+    log = _only_handler("empty.text", runlog.RunHandler(formatter=logging.Formatter("%(message)s")))
+    calls: list[int] = []
+
+    class Quiet:
+        def __str__(self) -> str:
+            calls.append(1)
+            log.info("inside str")
+            return ""
+
+    log.info("%s", Quiet())
+    assert calls == [1]
+    assert log_text(run).count("inside str") == 1
+    run.complete()
+
+
+def test_two_run_handlers_write_runlogs_own_records_once(exp: runlog.Experiment) -> None:
+    """Two RunHandlers on the root logger (a dictConfig and an addHandler, say): each runlog.* diagnostic
+    record lands once in the run's system log."""
+    run = exp.start_logging()
+    root = logging.getLogger()
+    first, second = runlog.RunHandler(), runlog.RunHandler()
+    root.addHandler(first)
+    root.addHandler(second)
+    try:
+        logging.getLogger("runlog.test").warning("a diagnostic to write once")
+    finally:
+        root.removeHandler(first)
+        root.removeHandler(second)
+    assert log_text(run, "logs/runlog_system.txt").count("a diagnostic to write once") == 1
+    run.complete()

@@ -465,3 +465,30 @@ def test_a_write_that_fails_half_way_does_not_shift_later_points(exp: Experiment
     assert sizes == [0, 16]  # the torn file ends in half a record; the new one is whole
     stems = sorted(p.name[: -len(layout.POINTS_SUFFIX)] for p in (run.path / layout.EVENTS_DIR).glob("*" + layout.POINTS_SUFFIX))
     assert stems[1] == stems[0] + ".1"  # the same process's files: a rank keeps them (get_rank_metrics)
+
+
+def test_names_keep_their_ids_in_the_files_a_process_goes_on_in(exp: Experiment) -> None:
+    """After a torn write the process goes on in new files where every name is defined again with the same
+    id: a point another thread packed with an id just before the switch reads back under its own name."""
+    run = exp.start_logging()
+    run.log("loss", 1.0)
+    run.log("acc", 0.5)
+    writer = run._writer
+    nid = writer._ids["acc"]  # what another thread read just before the switch
+    writer._abandon_events()
+    late = struct.pack("<IIdqd", nid, 0, 0.75, -(1 << 63), time.time())
+    writer._append(writer._open_points(), late)
+    run.log("loss", 2.0)
+    assert run.get_metrics() == {"loss": [1.0, 2.0], "acc": [0.5, 0.75]}
+
+
+def test_files_of_a_removed_run_are_not_recreated(exp: Experiment) -> None:
+    """upload_file on a run whose folder was removed raises StoreError and creates nothing."""
+    import io
+    import shutil
+
+    run = exp.start_logging()
+    shutil.rmtree(run.path)
+    with pytest.raises(StoreError, match="removed"):
+        run.upload_file("outputs/x.txt", io.BytesIO(b"x"))
+    assert not run.path.exists()

@@ -167,12 +167,15 @@ class RunWriter:
             self._proc = f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
         return self._proc
 
-    def _open(self, path: Path) -> int:
+    def _check_run_dir(self) -> None:
         if not self.run_dir.is_dir():  # removed: not recreated piecemeal by the next write
             raise StoreError(
-                f"the run folder {self.run_dir} was removed; its logs and metrics are no longer kept. "
+                f"the run folder {self.run_dir} was removed; its logs, metrics and files are no longer kept. "
                 f"Start a new run to keep logging"
             )
+
+    def _open(self, path: Path) -> int:
+        self._check_run_dir()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             return os.open(path, _OPEN_FLAGS, 0o644)
@@ -219,48 +222,74 @@ class RunWriter:
         return fd
 
     @staticmethod
-    def _write(fd: int, data: bytes, started: bool = False) -> None:
-        """Write all of ``data``; ``started``: the first bytes of this event were written already.
-
-        A failure after part of the event was written raises a :class:`StoreError` whose
-        ``torn`` is true: the file then ends in a piece of an event (see ``_append``).
-        """
-        torn = started
+    def _write(fd: int, data: bytes) -> None:
+        """Write all of ``data`` (a log's text: the rest of a short write follows it)."""
         try:
             n = os.write(fd, data)
             while n < len(data):  # a short write: only on a full disk or a signal
-                torn = torn or n > 0
                 data = data[n:]
                 n = os.write(fd, data)
         except OSError as exc:
-            error = StoreError(
+            raise StoreError(
                 f"cannot append to the run store ({exc.strerror}); what was logged before is kept. "
                 f"Free disk space or check the store folder, then log again"
-            )
-            error.torn = torn  # type: ignore[attr-defined]
-            raise error from exc
+            ) from exc
 
     def _append(self, fd: int, data: bytes, started: bool = False) -> None:
-        """``_write`` to an events file. After a write that failed half-way the file ends in a piece
-        of an event, which readers skip as a torn end; but an event appended after it would be
-        glued to it (a line) or shifted (every later 32-byte record). So this process goes on in
-        new events files, as a forked child does, and the torn piece stays the old files' end."""
+        """Write one or more whole events to an events file; ``started``: part of them is written.
+
+        An event must be one ``write()``: the rest of a short write, written after it, could
+        have another thread's event between the two parts. So a short write (a full disk) is a
+        torn event: the file ends in a piece of it, which readers skip as a torn end; but an
+        event appended after it would be glued to it (a line) or shifted (every later 32-byte
+        record). So this process goes on in new events files (as a forked child does), the torn
+        piece stays the old files' end, and a StoreError says what to do.
+        """
+        torn = started
         try:
-            self._write(fd, data, started)
-        except StoreError as exc:
-            if getattr(exc, "torn", False):
-                self._abandon_events()
-            raise
+            if not torn:
+                torn = os.write(fd, data) != len(data)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot append to the run store ({exc.strerror}); what was logged before is kept. "
+                f"Free disk space or check the store folder, then log again"
+            ) from exc
+        if torn:
+            self._abandon_events()
+            raise StoreError(
+                "the disk took only part of a metric event (full?); that event is lost, what was logged "
+                "before is kept, and this process goes on in new events files. Free disk space, then log again"
+            )
 
     def _abandon_events(self) -> None:
+        """Go on in new events files ``<proc>.<n>``, with every name defined there again first.
+
+        The names keep their ids, and their ``n`` lines are written to the new metrics file before
+        the new files are used: a thread that packed a point with an id just before the switch
+        writes it where that id means the same name.
+        """
         with self._lock:
-            fds = [self._metrics_fd, self._points_fd, self._meta_fd]
-            self._metrics_fd = self._points_fd = self._meta_fd = -1
+            old = [self._metrics_fd, self._points_fd, self._meta_fd]
             # "<host>-<pid>-<rand>.<n>": the same process (a rank's files stay its), new files.
             base, _, n = self._proc_id().partition(".")
             self._proc = f"{base}.{int(n or 0) + 1}"
-            self._ids = {}
-        _retire([fd for fd in fds if fd >= 0])
+            self._metrics_fd = self._points_fd = self._meta_fd = -1
+            try:
+                if self._ids:
+                    now = _now()
+                    lines = "".join(f'["n",{self._name(name)},{nid},null,{now!r}]\n' for name, nid in self._ids.items())
+                    fd = self._open(self._events_dir / (self._proc + layout.METRICS_SUFFIX))
+                    self._metrics_fd = fd
+                    if os.write(fd, lines.encode()) != len(lines):
+                        raise OSError("short write")
+            except OSError:  # (a StoreError too) the disk is still full: names are defined anew on use
+                self._ids = {}
+                if self._metrics_fd >= 0:
+                    old.append(self._metrics_fd)
+                    self._metrics_fd = -1
+                    base, _, n = self._proc.partition(".")
+                    self._proc = f"{base}.{int(n or 0) + 1}"  # not the file with a piece of the names
+        _retire([fd for fd in old if fd >= 0])
         _log.debug("an events write of run %s failed half-way: this process goes on in new events files", self.run_dir.name)
 
     # -- events --------------------------------------------------------------
@@ -447,7 +476,7 @@ class RunWriter:
             return
         fd = self._open(self._events_dir / (self._proc_id() + layout.META_SUFFIX))
         try:
-            self._write(fd, line.encode())
+            self._append(fd, line.encode())
         finally:
             os.close(fd)
 
@@ -496,6 +525,7 @@ class RunWriter:
         """Copy a file (a path or an open stream) into the run as ``name``; return the name."""
         name = layout.check_file_name(name)
         target = self.files_dir / name
+        self._check_run_dir()
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             with layout.temp_file(target.parent, ".upload-") as (fd, tmp):
