@@ -66,9 +66,18 @@ class Workspace:
         record = self.store / layout.STORE_RECORD
         if record.is_file():
             try:
-                version = layout.read_json(record).get("format")
+                data = layout.read_json(record)
+                version = data.get("format")
             except (OSError, ValueError, AttributeError):
                 return  # unreadable: the store's runs are still read one by one
+            if isinstance(version, int) and version < layout.FORMAT_VERSION:
+                # Runs of this format will be written into it: say so, so that a runlog that knows
+                # only the older format refuses the store (as this one refuses a newer one).
+                try:
+                    layout.write_json_atomic(record, {**data, "format": layout.FORMAT_VERSION})
+                except OSError:
+                    pass  # a read-only store: nothing will be written into it either
+                return
             if isinstance(version, int) and version > layout.FORMAT_VERSION:
                 from ._errors import StoreError
 

@@ -416,6 +416,7 @@ def test_a_format_1_store_is_read_by_every_reader(tmp_path: Path) -> None:
         '["s","loss",0.5,0,1717000001.0]\n["s","loss",0.25,1,1717000002.0]\n["s","phase","done",null,1717000003.0]\n'
     )
     run = Workspace(store).get_run(run_dir.name)
+    assert json.loads((store / "store.json").read_text()) == {"format": layout.FORMAT_VERSION, "name": "old"}  # says what it now holds
     assert run.get_metrics() == {"loss": [0.5, 0.25], "phase": "done"}
     assert run.get_status() == "Completed"
     summary = StoreQuery(store).runs()["runs"][0]["metrics"]["loss"]
