@@ -461,9 +461,12 @@ def test_a_write_that_fails_half_way_does_not_shift_later_points(exp: Experiment
     monkeypatch.undo()
     for i in range(10):
         run.log("loss", float(i))
-    assert run.get_metrics()["loss"] == [0.5] + [float(i) for i in range(10)]
+    # another thread that read the old descriptor before the switch writes a whole point there late:
+    # the torn half was cut off the old file, so that point lands whole
+    RunWriter._write(points_fd, struct.pack("<IIdqd", 0, 0, 10.0, -(1 << 63), time.time()))
+    assert run.get_metrics()["loss"] == [0.5] + [float(i) for i in range(11)]
     sizes = sorted(p.stat().st_size % 32 for p in (run.path / layout.EVENTS_DIR).glob("*" + layout.POINTS_SUFFIX))
-    assert sizes == [0, 16]  # the torn file ends in half a record; the new one is whole
+    assert sizes == [0, 0]
     stems = sorted(p.name[: -len(layout.POINTS_SUFFIX)] for p in (run.path / layout.EVENTS_DIR).glob("*" + layout.POINTS_SUFFIX))
     assert stems[1] == stems[0] + ".1"  # the same process's files: a rank keeps them (get_rank_metrics)
 
@@ -493,3 +496,23 @@ def test_files_of_a_removed_run_are_not_recreated(exp: Experiment) -> None:
     with pytest.raises(StoreError, match="removed"):
         run.upload_file("outputs/x.txt", io.BytesIO(b"x"))
     assert not run.path.exists()
+
+
+def test_a_short_write_of_a_line_is_cut_and_a_late_line_lands_whole(exp: Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A JSON line the disk took only half of: run.log raises, the half line is cut off the old metrics file,
+    a whole line another thread appends there late reads back, and logging goes on in the new files."""
+    run = exp.start_logging()
+    run.log("phase", "one")
+    metrics_fd = run._writer._metrics_fd
+    real_write = os.write
+
+    def half(fd: int, data: bytes) -> int:
+        return real_write(fd, data[: len(data) // 2]) if fd == metrics_fd else real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", half)
+    with pytest.raises(StoreError, match="only part"):
+        run.log("phase", "torn")
+    monkeypatch.undo()
+    RunWriter._write(metrics_fd, b'["s","phase","late",null,' + repr(time.time()).encode() + b"]\n")
+    run.log("phase", "three")
+    assert run.get_metrics()["phase"] == ["one", "late", "three"]

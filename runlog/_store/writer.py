@@ -271,7 +271,8 @@ class RunWriter:
         with self._lock:
             old = [self._metrics_fd, self._points_fd, self._meta_fd]
             # "<host>-<pid>-<rand>.<n>": the same process (a rank's files stay its), new files.
-            base, _, n = self._proc_id().partition(".")
+            stem = self._proc_id()
+            base, _, n = stem.partition(".")
             self._proc = f"{base}.{int(n or 0) + 1}"
             self._metrics_fd = self._points_fd = self._meta_fd = -1
             try:
@@ -289,6 +290,10 @@ class RunWriter:
                     self._metrics_fd = -1
                     base, _, n = self._proc.partition(".")
                     self._proc = f"{base}.{int(n or 0) + 1}"  # not the file with a piece of the names
+        suffixes = (layout.METRICS_SUFFIX, layout.POINTS_SUFFIX, layout.META_SUFFIX)
+        for fd, suffix in zip(old[:3], suffixes):
+            if fd >= 0:
+                _cut_torn_end(fd, self._events_dir / (stem + suffix), POINT_SIZE if suffix == layout.POINTS_SUFFIX else 0)
         _retire([fd for fd in old if fd >= 0])
         _log.debug("an events write of run %s failed half-way: this process goes on in new events files", self.run_dir.name)
 
@@ -603,6 +608,29 @@ def _retire(fds: list[int]) -> None:
             os.close(fd)
         except OSError:
             pass
+
+
+def _cut_torn_end(fd: int, path: Path, record_size: int) -> None:
+    """Cut a torn piece off the end of an abandoned events file: records (``record_size``) or lines (0).
+
+    A thread that read the descriptor before the switch may still append a whole event there;
+    with the piece cut, it lands whole instead of glued to the piece (readers skip a torn end
+    anyway, so nothing whole is lost by cutting it).
+    """
+    try:
+        size = os.fstat(fd).st_size
+        if record_size:
+            keep = size - size % record_size
+        else:
+            with open(path, "rb") as fh:
+                fh.seek(max(0, size - (1 << 16)))
+                tail = fh.read(1 << 16)
+            cut = tail.rfind(b"\n")
+            keep = size if not tail or tail.endswith(b"\n") or cut < 0 else size - len(tail) + cut + 1
+        if keep < size:
+            os.ftruncate(fd, keep)
+    except OSError:
+        pass
 
 
 _all_writers: weakref.WeakSet[RunWriter] = weakref.WeakSet()
