@@ -160,51 +160,45 @@ def _pid_alive(pid: int) -> bool:
     return pid_alive(pid)
 
 
-def _mark_owner_lost(run: Run, pid: int) -> None:
-    """The process that started a local run died without ending it: fail the run (nobody else will)."""
+def _end_for_the_lost(run: Run, message: str | None) -> None:
+    """End a run whose processes all exited without ending it (nobody else will): Failed with
+    code ProcessLost and ``message``, or Completed when ``message`` is None. Nothing when the run
+    ended meanwhile (its last process ended it just before it exited, or another waiter did)."""
     from ._run import Run as _Run
     from ._run import RunStatus
 
     fresh = _Run(run.experiment, run.id)
-    if fresh.get_status() in RunStatus.TERMINAL:  # it ended the run just before it exited
+    if fresh.get_status() in RunStatus.TERMINAL:
         return
     try:
-        fresh.fail(
-            error_details={
-                "code": "ProcessLost",
-                "message": f"the process (pid {pid}) that started run {run.id} ended without ending the run "
-                f"(killed? out of memory?); what it logged until then is kept",
-            }
-        )
+        if message is None:
+            fresh.complete()
+        else:
+            fresh.fail(error_details={"code": "ProcessLost", "message": message})
     except Exception:  # another waiter ended it at the same moment
         pass
+
+
+def _mark_owner_lost(run: Run, pid: int) -> None:
+    """The process that started a local run died without ending it: fail the run."""
+    _end_for_the_lost(
+        run,
+        f"the process (pid {pid}) that started run {run.id} ended without ending the run "
+        f"(killed? out of memory?); what it logged until then is kept",
+    )
 
 
 def _end_ranks_gone(run: Run, clean: list[int], lost: list[int]) -> None:
-    """Every rank of a torchrun job has exited and the run is still open: end it (nobody else will).
-
-    A rank that died without ending (killed, out of memory) fails it; when every rank that
-    joined ended cleanly (the others never used runlog), it is Completed.
-    """
-    from ._run import Run as _Run
-    from ._run import RunStatus
-
-    fresh = _Run(run.experiment, run.id)
-    if fresh.get_status() in RunStatus.TERMINAL:  # the last rank ended it just before it exited
-        return
-    try:
-        if lost:
-            fresh.fail(
-                error_details={
-                    "code": "ProcessLost",
-                    "message": f"process(es) {', '.join(map(str, lost))} of distributed run {run.id} ended without "
-                    f"ending the run (killed? out of memory?); what they logged until then is kept",
-                }
-            )
-        else:
-            fresh.complete()
-    except Exception:  # another waiter ended it at the same moment
-        pass
+    """Every rank of a torchrun job has exited and the run is still open: a rank that died without
+    ending (killed, out of memory) fails it; when every rank that joined ended cleanly (the others
+    never used runlog), it is Completed."""
+    _end_for_the_lost(
+        run,
+        f"process(es) {', '.join(map(str, lost))} of distributed run {run.id} ended without ending the run "
+        f"(killed? out of memory?); what they logged until then is kept"
+        if lost
+        else None,
+    )
 
 
 def _mark_lost(run: Run) -> None:

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _driverlog, _excepthook
-from ._context import _current, active_run
+from ._context import active_run
 from ._diagnostics import SYSTEM_LOG, get_logger, redact
 from ._diagnostics import install as _install_redaction
 from ._driverlog import (
@@ -111,7 +111,6 @@ def _render_event(event: dict[str, Any]) -> str:
 
 _pid = os.getpid()
 _modules = sys.modules
-_current_get = _current.get
 
 _TRACE_SUFFIX, _TRACE_FIELDS, _TRACE_NONE = 0, 1, 2
 
@@ -286,9 +285,7 @@ class RunHandler(logging.Handler):
         tls.busy = True
         try:
             # Everything here is on the hot path: one format, one os.write (two when tagged).
-            run = _current_get()
-            if run is None or run._finished:
-                run = active_run()
+            run = active_run()
             formatter = self.formatter
             if formatter is not self._checked_formatter:
                 self._trace = _trace_mode(formatter)

@@ -40,7 +40,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from . import _driverlog
-from ._context import _current, active_run
+from ._context import active_run
 from ._diagnostics import get_logger, is_sdk_logger
 from ._driverlog import _pending, add_pending, drain_deferred, driver_log_name, flush_pending, format_utc, thread_state
 from ._trace import current_trace_ids
@@ -61,7 +61,6 @@ def _json_default(obj: Any) -> Any:
 
 
 _modules = sys.modules
-_current_get = _current.get
 _META = frozenset(("_record", "_from_structlog"))
 _dumps = json.JSONEncoder(default=_json_default, ensure_ascii=False).encode
 
@@ -112,9 +111,7 @@ class RunProcessor:
                 tagged, step = record.__dict__.get("metrics"), record.__dict__.get("step")
             if tagged is not None and type(tagged) is not dict:
                 tagged = dict(tagged) if isinstance(tagged, Mapping) else None
-            run = _current_get()
-            if run is None or run._finished:
-                run = active_run()
+            run = active_run()
             if run is None:
                 add_pending(line, tagged, step)
             else:

@@ -38,6 +38,12 @@ EVENTS_DIR = "events"
 FILES_DIR = "files"
 METRICS_SUFFIX = ".metrics.jsonl"
 POINTS_SUFFIX = ".points.bin"
+
+# A record of a points file (docs/store-format.md): name id (u32), value type (u32), value
+# (f64, or i64 for the other types), step (i64; NO_STEP for none), unix time (f64).
+POINT_SIZE = 32
+NO_STEP = -(1 << 63)
+T_FLOAT, T_INT, T_BOOL, T_NONE = 0, 1, 2, 3
 META_SUFFIX = ".meta.jsonl"
 LOGS_PREFIX = "logs/"
 DRIVER_LOG = "logs/driver_log.txt"

@@ -27,14 +27,14 @@ __all__ = [
     "merge_by_time",
     "parse_columns",
     "parse_lines",
+    "point_columns",
     "point_names",
-    "read_columns",
     "points_path",
+    "read_columns",
     "read_process",
 ]
 
-POINT_SIZE = 32  # see writer.py: <IIdqd> name id, value type, value, step, time
-NO_STEP = -(1 << 63)
+POINT_SIZE, NO_STEP = layout.POINT_SIZE, layout.NO_STEP
 
 _log = logging.getLogger("runlog.store")
 
@@ -127,41 +127,44 @@ def point_names(columns: EventColumns) -> dict[int, str]:
     }
 
 
-def decode_points(data: bytes | memoryview, names: dict[int, str]) -> EventColumns:
-    """The whole 32-byte records of a points file as ``s`` events (see ``docs/store-format.md``).
-
-    Decoding is done column by column with strided ``memoryview`` casts (no per-record
-    ``struct.unpack``). A torn last record is not read. Records whose name id ``names``
-    does not define are skipped: read in the documented order (the points first, then
-    the metrics file; see :func:`read_process`) that only happens when the ``n`` line
-    was lost (a write that failed half-way), and then only that name's points are lost.
-    """
-    n = len(data) // POINT_SIZE
-    if not n:
-        return EventColumns()
-    view = memoryview(data)[: n * POINT_SIZE]
-    u32 = view.cast("I")
-    ids = u32[0::8].tolist()
+def point_columns(view: memoryview) -> tuple[list[int], list[Any], list[Any], list[Any]]:
+    """Name ids, values (as logged: float, int, bool or None), steps (None for none) and times of
+    whole 32-byte records, column by column with strided ``memoryview`` casts (no per-record
+    ``struct.unpack``)."""
+    u32, f64, i64 = view.cast("I"), view.cast("d"), view.cast("q")
     types = u32[1::8].tolist()
-    unknown = set(ids).difference(names)
-    f64 = view.cast("d")
-    i64 = view.cast("q")
     kinds = set(types)
-    if kinds == {0}:
-        values: list[Any] = f64[1::4].tolist()
-    elif kinds == {1}:
+    values: list[Any]
+    if kinds == {layout.T_FLOAT}:
+        values = f64[1::4].tolist()
+    elif kinds == {layout.T_INT}:
         values = i64[1::4].tolist()
     else:
-        floats = f64[1::4].tolist()
-        ints = i64[1::4].tolist()
+        floats, ints = f64[1::4].tolist(), i64[1::4].tolist()
         values = [
-            floats[i] if t == 0 else ints[i] if t == 1 else bool(ints[i]) if t == 2 else None
+            floats[i] if t == layout.T_FLOAT else ints[i] if t == layout.T_INT else bool(ints[i]) if t == layout.T_BOOL else None
             for i, t in enumerate(types)
         ]
     steps: list[Any] = i64[2::4].tolist()
     if NO_STEP in steps:
         steps = [None if st == NO_STEP else st for st in steps]
-    times = f64[3::4].tolist()
+    times: list[Any] = f64[3::4].tolist()
+    return u32[0::8].tolist(), values, steps, times
+
+
+def decode_points(data: bytes | memoryview, names: dict[int, str]) -> EventColumns:
+    """The whole 32-byte records of a points file as ``s`` events (see ``docs/store-format.md``).
+
+    A torn last record is not read. Records whose name id ``names`` does not define are
+    skipped: read in the documented order (the points first, then the metrics file; see
+    :func:`read_process`) that only happens when the ``n`` line was lost (a write that
+    failed half-way), and then only that name's points are lost.
+    """
+    n = len(data) // POINT_SIZE
+    if not n:
+        return EventColumns()
+    ids, values, steps, times = point_columns(memoryview(data)[: n * POINT_SIZE])
+    unknown = set(ids).difference(names)
     if unknown:  # a name whose "n" line was lost (a damaged metrics file): its points are skipped
         _log.debug("points file: skipped the points of undefined name id(s) %s", sorted(unknown))
         keep = [i for i, nid in enumerate(ids) if nid not in unknown]

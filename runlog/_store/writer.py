@@ -37,11 +37,10 @@ _now = time.time
 _os_write = os.write
 _OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 
-# A numeric run.log point in <proc>.points.bin (see docs/store-format.md): name id (u32),
-# value type (u32), value (f64 or i64), step (i64; NO_STEP for none), unix time (f64).
-POINT_SIZE = 32
-NO_STEP = -(1 << 63)
-T_FLOAT, T_INT, T_BOOL, T_NONE = 0, 1, 2, 3
+# A numeric run.log point in <proc>.points.bin: see layout.POINT_SIZE.
+POINT_SIZE, NO_STEP, T_FLOAT, T_INT, T_BOOL, T_NONE = (
+    layout.POINT_SIZE, layout.NO_STEP, layout.T_FLOAT, layout.T_INT, layout.T_BOOL, layout.T_NONE
+)
 _pack_float = struct.Struct("<IIdqd").pack
 _pack_int = struct.Struct("<IIqqd").pack
 
@@ -272,8 +271,7 @@ class RunWriter:
             old = [self._metrics_fd, self._points_fd, self._meta_fd]
             # "<host>-<pid>-<rand>.<n>": the same process (a rank's files stay its), new files.
             stem = self._proc_id()
-            base, _, n = stem.partition(".")
-            self._proc = f"{base}.{int(n or 0) + 1}"
+            self._proc = _next_proc(stem)
             self._metrics_fd = self._points_fd = self._meta_fd = -1
             try:
                 if self._ids:
@@ -288,8 +286,7 @@ class RunWriter:
                 if self._metrics_fd >= 0:
                     old.append(self._metrics_fd)
                     self._metrics_fd = -1
-                    base, _, n = self._proc.partition(".")
-                    self._proc = f"{base}.{int(n or 0) + 1}"  # not the file with a piece of the names
+                    self._proc = _next_proc(self._proc)  # not the file with a piece of the names
         suffixes = (layout.METRICS_SUFFIX, layout.POINTS_SUFFIX, layout.META_SUFFIX)
         for fd, suffix in zip(old[:3], suffixes):
             if fd >= 0:
@@ -608,6 +605,12 @@ def _retire(fds: list[int]) -> None:
             os.close(fd)
         except OSError:
             pass
+
+
+def _next_proc(stem: str) -> str:
+    """``<host>-<pid>-<rand>.<n>`` after ``stem``: the same process's next events files."""
+    base, _, n = stem.partition(".")
+    return f"{base}.{int(n or 0) + 1}"
 
 
 def _cut_torn_end(fd: int, path: Path, record_size: int) -> None:

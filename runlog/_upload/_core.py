@@ -21,15 +21,8 @@ from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from .._errors import UploadRejected
 from .._store import RunReader, layout
-from .._store.reader import (
-    POINT_SIZE,
-    EventColumns,
-    decode_points,
-    merge_by_time,
-    parse_columns,
-    point_names,
-    points_path,
-)
+from .._store.layout import POINT_SIZE
+from .._store.reader import EventColumns, decode_points, merge_by_time, parse_columns, point_names, points_path
 from ._cursor import UPLOAD_DIR, FileCursor, UploadCursor
 from ._retry import UploadAborted, UploadOptions, call_with_retry
 

@@ -30,7 +30,8 @@ from typing import IO, Any
 
 from .._errors import RunFileNotFound, RunNotFound
 from .._store import EventColumns, RunReader, RunState, layout, parse_columns, point_names, points_path, read_process
-from .._store.writer import NO_STEP, POINT_SIZE, T_BOOL, T_FLOAT, T_INT
+from .._store.layout import NO_STEP, POINT_SIZE, T_INT
+from .._store.reader import point_columns
 from .downsample import minmax_downsample
 
 __all__ = ["DEFAULT_POINTS", "MetricNotFound", "StoreQuery"]
@@ -350,13 +351,7 @@ class _EventsFile:
             if not groups:
                 return
         # The general path: mixed types or steps, through Python lists.
-        kinds, floats_list, ints_list = u32[1::8].tolist(), f64[1::4].tolist(), i64[1::4].tolist()
-        values = [
-            floats_list[i] if t == T_FLOAT else ints_list[i] if t == T_INT else bool(ints_list[i]) if t == T_BOOL else None
-            for i, t in enumerate(kinds)
-        ]
-        all_steps = [None if x == NO_STEP else x for x in steps]
-        times = f64[3::4].tolist()
+        _, values, all_steps, times = point_columns(view)
         for nid, part in groups:
             s = self._series_for(self.ids[nid])
             if type(part) is slice:
