@@ -27,6 +27,7 @@ from typing import Any
 
 from ._capture import LineAssembler, format_time, last_traceback
 from ._context import ENV_EXPERIMENT, ENV_RUN_ID, ENV_STORE
+from ._mlflow_names import script_environment
 from ._run import Run, RunStatus
 from ._store import layout
 from ._submit import (
@@ -100,6 +101,9 @@ class Supervisor:
     def environment(self, rank: int | None, nproc: int, port: int) -> dict[str, str]:
         spec = self.spec
         env = {k: v for k, v in os.environ.items() if k not in _LAUNCHER_VARS and not k.startswith("TORCHELASTIC_")}
+        # MLflow clients of the script log into this run (as in an Azure ML job), unless the
+        # script's own environment variables (ScriptRunConfig/Environment) name something else.
+        env.update(script_environment(spec["store"], spec["experiment"], spec["run_id"]))
         env.update(spec.get("env") or {})
         env.update(
             {
