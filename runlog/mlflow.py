@@ -221,7 +221,7 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
             if record is not None:
                 experiments.append(self._experiment_entity(folder, record))
         experiments = SearchExperimentsUtils.filter(experiments, filter_string)
-        experiments = SearchExperimentsUtils.sort(experiments, order_by)
+        experiments = SearchExperimentsUtils.sort(experiments, order_by or [])
         page, token = SearchUtils.paginate(experiments, page_token, max_results)
         return PagedList(page, token)
 
@@ -554,7 +554,7 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
                     except Exception as exc:  # one unreadable run never hides the others
                         _log.warning("search_runs skipped run %s: %s", run_dir.name, exc)
         filtered = SearchUtils.filter(runs, filter_string)
-        ordered = SearchUtils.sort(filtered, order_by)
+        ordered = SearchUtils.sort(filtered, order_by or [])
         page, token = SearchUtils.paginate(ordered, page_token, max_results)
         return page, token
 

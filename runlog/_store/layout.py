@@ -46,6 +46,9 @@ NO_STEP = -(1 << 63)
 T_FLOAT, T_INT, T_BOOL, T_NONE = 0, 1, 2, 3
 META_SUFFIX = ".meta.jsonl"
 LOGS_PREFIX = "logs/"
+# Files being written, renamed into place when whole: never a run file. ".artifact.uploading.":
+# MLflow's local artifact repository (MLflow clients write a run's artifacts into its files/).
+TEMP_FILE_PREFIXES = (".upload-", ".tmp-", ".artifact.uploading.")
 DRIVER_LOG = "logs/driver_log.txt"
 
 _SAFE_FILE_CHARS = re.compile(r"[^\w.\-]+")

@@ -332,7 +332,7 @@ class RunReader:
             dirnames.sort()
             rel = os.path.relpath(dirpath, root)
             for f in filenames:
-                if f.startswith((".upload-", ".tmp-")):
+                if f.startswith(layout.TEMP_FILE_PREFIXES):
                     continue
                 names.append(f if rel == "." else f"{rel}/{f}".replace(os.sep, "/"))
         return sorted(names)
