@@ -79,6 +79,7 @@ from ._mlflow_names import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID, experiment
 from ._mlflow_names import experiment_id as _exp_id
 from ._run import Run, RunStatus
 from ._store import RunReader, layout, writer_for
+from ._store.latest import LatestValues
 from ._workspace import Experiment, Workspace
 
 __all__ = ["RunlogTrackingStore"]
@@ -146,6 +147,7 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
         self._server = bool(os.environ.get("_MLFLOW_SERVER_FILE_STORE"))
         self._run_dirs: dict[str, Path] = {}
         self._exp_folders: dict[str, str] = {}  # MLflow experiment id -> folder
+        self._latest = LatestValues()  # each run's latest metrics, read incrementally (get_run is frequent)
         _log.debug("MLflow tracking store on %s", self.store)
 
     # -- experiments ----------------------------------------------------------------
@@ -330,14 +332,9 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
         if not isinstance(record, dict):
             record = {}
         state = reader.state()
-        latest: dict[str, tuple[Any, Any, Any]] = {}
-        columns = reader.metric_columns()
-        for kind, name, value, step, ts in zip(columns.kinds, columns.names, columns.values, columns.steps, columns.times):
-            if kind == "s" and _is_number(value) and isinstance(name, str):
-                latest[name] = (value, step, ts)
         metrics = [
             Metric(name, float(v), _ms_or_zero(ts), step if type(step) is int else 0)
-            for name, (v, step, ts) in latest.items()
+            for name, (v, step, ts) in self._latest.of(run_dir).items()
         ]
         tags = dict(state.tags)
         tags.setdefault(MLFLOW_RUN_NAME, state.display_name or run_dir.name)

@@ -118,6 +118,10 @@ def test_fluent_api_logs_into_a_runlog_run(ws: runlog.Workspace, uri: str) -> No
     assert got.data.metrics["loss"] == 0.2 and got.data.params["lr"] == "0.01"
     out = CliRunner().invoke(cli, ["metrics", run_id, "--name", "loss", "--format", "json"])
     assert out.exit_code == 0 and "0.25" in out.output
+    from runlog.ui.query import StoreQuery  # the viewer's reader
+
+    row = next(r for r in StoreQuery(ws.store).runs()["runs"] if r["id"] == run_id)
+    assert row["metrics"]["loss"]["last"] == 0.2 and row["metrics"]["loss"]["count"] == 5
 
 
 def test_latest_value_is_the_last_logged_and_model_copies_are_not_doubled(ws: runlog.Workspace, uri: str) -> None:
