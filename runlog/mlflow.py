@@ -55,6 +55,7 @@ from mlflow.entities import (
 )
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import (
+    INTERNAL_ERROR,
     INVALID_PARAMETER_VALUE,
     INVALID_STATE,
     RESOURCE_ALREADY_EXISTS,
@@ -75,6 +76,7 @@ from mlflow.utils.validation import (
 )
 
 from . import _context
+from ._errors import RunlogError
 from ._mlflow_names import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID, experiment_folder, store_path
 from ._mlflow_names import experiment_id as _exp_id
 from ._run import Run, RunStatus
@@ -147,6 +149,7 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
         self._server = bool(os.environ.get("_MLFLOW_SERVER_FILE_STORE"))
         self._run_dirs: dict[str, Path] = {}
         self._exp_folders: dict[str, str] = {}  # MLflow experiment id -> folder
+        self._valid_keys: set[str] = set()  # metric names MLflow's validation accepted already
         self._latest = LatestValues()  # each run's latest metrics, read incrementally (get_run is frequent)
         _log.debug("MLflow tracking store on %s", self.store)
 
@@ -431,24 +434,38 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
         run_dir = self._run_dirs.get(run_id)
         if run_dir is None:
             run_dir = self._run_dir(run_id)
+        if len(metrics) == 1 and not params and not tags:  # log_metric: the hot path
+            m = metrics[0]
+            value, step, timestamp = m.value, m.step, m.timestamp
+            if (
+                m.key in self._valid_keys and (type(value) is float or type(value) is int) and type(step) is int
+                and type(timestamp) is int and timestamp >= 0 and m.model_id is None
+            ):  # fmt: skip
+                try:
+                    writer_for(run_dir).points([(m.key, float(value), step, timestamp / 1000.0)])
+                except RunlogError as exc:
+                    raise MlflowException(f"could not log to run {run_id}: {exc}", INTERNAL_ERROR) from exc
+                return
         metrics, params, tags = _validate_batch_log_data(metrics, params, tags)
+        self._valid_keys.update(m.key for m in metrics)
         if len(metrics) > 1 or params or tags:
             _validate_batch_log_limits(metrics, params, tags)
             _validate_param_keys_unique(params)
         writer = writer_for(run_dir)
-        if not run_dir.is_dir():
-            raise _not_found(run_id)
-        if params:
-            self._log_params(run_dir, run_id, params)
-        for tag in tags:
-            if tag.key == MLFLOW_RUN_NAME:
-                writer.meta("name", None, str(tag.value), keep_open=not self._server)
-            else:
-                writer.meta("tag", tag.key, str(tag.value), keep_open=not self._server)
-        if metrics:
-            if any(m.model_id is not None for m in metrics):
-                metrics = self._without_copies(run_dir, metrics)
-            writer.points([(m.key, float(m.value), int(m.step or 0), m.timestamp / 1000.0) for m in metrics])
+        try:
+            if params:
+                self._log_params(run_dir, run_id, params)
+            for tag in tags:
+                if tag.key == MLFLOW_RUN_NAME:
+                    writer.meta("name", None, str(tag.value), keep_open=not self._server)
+                else:
+                    writer.meta("tag", tag.key, str(tag.value), keep_open=not self._server)
+            if metrics:
+                if any(m.model_id is not None for m in metrics):
+                    metrics = self._without_copies(run_dir, metrics)
+                writer.points([(m.key, float(m.value), int(m.step or 0), m.timestamp / 1000.0) for m in metrics])
+        except RunlogError as exc:  # the store could not take it (a full disk, a removed run folder)
+            raise MlflowException(f"could not log to run {run_id}: {exc}", INTERNAL_ERROR) from exc
 
     def _log_params(self, run_dir: Path, run_id: str, params: Sequence[Param]) -> None:
         current = RunReader(run_dir).state().properties

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -436,6 +437,11 @@ def test_bad_input_gets_mlflows_errors_and_never_damages_the_run(ws: runlog.Work
     run = ws.get_run(active.info.run_id)
     assert run.get_metrics() == {"loss": 0.5} and run.get_properties() == {"lr": "0.1"}
     assert run.get_status() == "Completed"
+    with mlflow.start_run() as gone:  # the run's folder removed under it: MLflow's exception, not another
+        shutil.rmtree(ws.get_run(gone.info.run_id).path)
+        with pytest.raises(MlflowException) as removed:
+            mlflow.log_metric("first", 1.0)
+        assert removed.value.error_code == "INTERNAL_ERROR" and "removed" in str(removed.value)
 
 
 # -- uploads -----------------------------------------------------------------------------------------------
