@@ -80,6 +80,7 @@ from ._errors import RunlogError
 from ._mlflow_names import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID, experiment_folder, store_path
 from ._mlflow_names import experiment_id as _exp_id
 from ._run import Run, RunStatus
+from ._search import InvalidSearch, run_row, search
 from ._store import RunReader, layout, writer_for
 from ._store.latest import LatestValues
 from ._workspace import Experiment, Workspace
@@ -550,7 +551,7 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
                 f"{SEARCH_MAX_RESULTS_THRESHOLD}, but got value {max_results}",
                 INVALID_PARAMETER_VALUE,
             )
-        runs = []
+        rows = []
         if run_view_type != ViewType.DELETED_ONLY:
             for exp_id in experiment_ids:
                 try:
@@ -564,13 +565,14 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
                     continue
                 for run_dir in run_dirs:
                     try:
-                        runs.append(self._entity(run_dir))
+                        rows.append(run_row(run_dir, self._latest, experiment_id=str(exp_id)))
                     except Exception as exc:  # one unreadable run never hides the others
                         _log.warning("search_runs skipped run %s: %s", run_dir.name, exc)
-        filtered = SearchUtils.filter(runs, filter_string)
-        ordered = SearchUtils.sort(filtered, order_by or [])
-        page, token = SearchUtils.paginate(ordered, page_token, max_results)
-        return page, token
+        try:  # runlog's one search implementation (MLflow's syntax and semantics)
+            page, token = search(rows, filter_string, order_by, max_results, page_token)
+        except InvalidSearch as exc:
+            raise MlflowException(str(exc), INVALID_PARAMETER_VALUE) from exc
+        return [self._entity(row.ref) for row in page], token
 
     # -- MLflow 3 logged models (kept as records in <store>/models/, files among the run's files) ------
 

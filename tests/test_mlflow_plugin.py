@@ -135,6 +135,8 @@ def test_latest_value_is_the_last_logged_and_model_copies_are_not_doubled(ws: ru
         client.log_batch(run_id, metrics=copies)
         client.log_batch(run_id, metrics=[Metric("beta", 3.0, 2000, 0, model_id="m-1")])  # not a copy: kept
     assert client.get_run(run_id).data.metrics["alpha"] == 1.0
+    assert ws.get_run(run_id).experiment.name == "Default"  # no experiment set: MLflow's id "0"
+    assert client.get_run(run_id).info.experiment_id == "0"
     assert ws.get_run(run_id).get_metrics() == {"alpha": [2.0, 1.0], "beta": 3.0}
 
 
