@@ -1,0 +1,334 @@
+"""System metrics (runlog._sysmetrics): the sampler's sources, NVML through a fake, the switch and the interval."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from runlog import _sysmetrics
+from runlog._sysmetrics import Sampler, SystemMetricsThread, _CgroupMemory
+
+# -- a fake pynvml: the functions runlog calls, with the shapes nvidia-ml-py returns ---------------
+
+
+class FakeNVMLError(Exception):
+    pass
+
+
+def fake_pynvml(gpus: int = 2, *, fail: frozenset[str] = frozenset(), init_error: bool = False) -> types.ModuleType:
+    """A module named pynvml whose functions answer like NVML for ``gpus`` devices; names in ``fail`` raise."""
+    module = types.ModuleType("pynvml")
+    calls: list[str] = []
+
+    def call(name: str, result: Any) -> Any:
+        calls.append(name)
+        if name in fail:
+            raise FakeNVMLError(f"{name}: Not Supported")
+        return result
+
+    def init() -> None:
+        calls.append("nvmlInit")
+        if init_error:
+            raise FakeNVMLError("Driver Not Loaded")
+
+    module.NVMLError = FakeNVMLError  # type: ignore[attr-defined]
+    module.NVML_TEMPERATURE_GPU = 0  # type: ignore[attr-defined]
+    module.calls = calls  # type: ignore[attr-defined]
+    module.nvmlInit = init  # type: ignore[attr-defined]
+    module.nvmlShutdown = lambda: calls.append("nvmlShutdown")  # type: ignore[attr-defined]
+    module.nvmlDeviceGetCount = lambda: call("nvmlDeviceGetCount", gpus)  # type: ignore[attr-defined]
+    module.nvmlDeviceGetHandleByIndex = lambda i: call("nvmlDeviceGetHandleByIndex", f"handle-{i}")  # type: ignore[attr-defined]
+
+    def index(handle: str) -> int:
+        return int(handle.rpartition("-")[2])
+
+    module.nvmlDeviceGetMemoryInfo = lambda h: call(  # type: ignore[attr-defined]
+        "nvmlDeviceGetMemoryInfo", types.SimpleNamespace(used=(index(h) + 1) * 2_000_000_000, total=16_000_000_000, free=0)
+    )
+    module.nvmlDeviceGetUtilizationRates = lambda h: call(  # type: ignore[attr-defined]
+        "nvmlDeviceGetUtilizationRates", types.SimpleNamespace(gpu=40 + index(h), memory=10)
+    )
+    module.nvmlDeviceGetPowerUsage = lambda h: call("nvmlDeviceGetPowerUsage", 150_000 + 1000 * index(h))  # type: ignore[attr-defined]
+    module.nvmlDeviceGetEnforcedPowerLimit = lambda h: call("nvmlDeviceGetEnforcedPowerLimit", 300_000)  # type: ignore[attr-defined]
+    module.nvmlDeviceGetTemperature = lambda h, sensor: call("nvmlDeviceGetTemperature", 60 + index(h) + sensor)  # type: ignore[attr-defined]
+    return module
+
+
+@pytest.fixture()
+def debug_records(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    caplog.set_level(logging.DEBUG, logger="runlog.sysmetrics")
+    yield caplog
+
+
+def _own_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "runlog.sysmetrics"]
+
+
+def test_gpu_metrics_come_from_nvml_with_mlflows_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With NVML answering for two GPUs, each gets MLflow's gpu_<i>_* names with values derived from NVML's."""
+    nvml = fake_pynvml(2)
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    sampler = Sampler(lambda: [os.getpid()])
+    values = sampler.sample()
+    sampler.close()
+    assert values["gpu_0_memory_usage_megabytes"] == 2000.0
+    assert values["gpu_1_memory_usage_megabytes"] == 4000.0
+    assert values["gpu_1_memory_usage_percentage"] == pytest.approx(25.0)
+    assert values["gpu_0_utilization_percentage"] == 40.0
+    assert values["gpu_1_utilization_percentage"] == 41.0
+    assert values["gpu_1_power_usage_watts"] == 151.0
+    assert values["gpu_0_power_usage_percentage"] == pytest.approx(50.0)
+    assert values["gpu_1_temperature_celsius"] == 61.0
+    assert not [k for k in values if k.startswith("gpu_2")]
+    assert nvml.calls[0] == "nvmlInit" and nvml.calls[-1] == "nvmlShutdown"  # type: ignore[attr-defined]
+
+
+def test_every_sampled_name_is_documented(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each name a sample holds (GPU names with their index replaced by {i}) is listed in SYSTEM_METRICS."""
+    monkeypatch.setitem(sys.modules, "pynvml", fake_pynvml(1))
+    sampler = Sampler(lambda: [os.getpid()])
+    names = {k.replace("gpu_0_", "gpu_{i}_") for k in sampler.sample()}
+    sampler.close()
+    assert names == set(_sysmetrics.SYSTEM_METRICS)
+
+
+def test_no_nvml_means_no_gpu_names_and_one_debug_record(monkeypatch: pytest.MonkeyPatch, debug_records: pytest.LogCaptureFixture) -> None:
+    """Without nvidia-ml-py (import fails) samples have no gpu_ names, and only one DEBUG record says why."""
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # makes `import pynvml` raise ImportError
+    samplers = [Sampler(lambda: [os.getpid()]) for _ in range(1)]
+    values = [samplers[0].sample() for _ in range(3)]
+    assert all(not any(k.startswith("gpu_") for k in v) for v in values)
+    assert all("cpu_utilization_percentage" in v for v in values)
+    records = _own_records(debug_records)
+    assert [r.levelno for r in records] == [logging.DEBUG]
+    assert "runlog[gpu]" in records[0].getMessage()
+
+
+def test_nvml_that_fails_to_start_is_one_debug_record(monkeypatch: pytest.MonkeyPatch, debug_records: pytest.LogCaptureFixture) -> None:
+    """nvmlInit raising (no driver, no GPU): no GPU names, no warning, one DEBUG record over many samples."""
+    monkeypatch.setitem(sys.modules, "pynvml", fake_pynvml(init_error=True))
+    sampler = Sampler(lambda: [os.getpid()])
+    for _ in range(3):
+        assert not any(k.startswith("gpu_") for k in sampler.sample())
+    sampler.close()
+    records = _own_records(debug_records)
+    assert len(records) == 1 and records[0].levelno == logging.DEBUG
+    assert "Driver Not Loaded" in records[0].getMessage()
+
+
+def test_one_failing_nvml_query_skips_only_its_names(monkeypatch: pytest.MonkeyPatch, debug_records: pytest.LogCaptureFixture) -> None:
+    """A GPU whose power query is not supported still reports memory, utilization and temperature; said once."""
+    monkeypatch.setitem(sys.modules, "pynvml", fake_pynvml(2, fail=frozenset({"nvmlDeviceGetPowerUsage"})))
+    sampler = Sampler(lambda: [os.getpid()])
+    for _ in range(3):
+        values = sampler.sample()
+        assert "gpu_1_utilization_percentage" in values and "gpu_1_temperature_celsius" in values
+        assert not any("power" in k for k in values)
+    sampler.close()
+    assert len([r for r in _own_records(debug_records) if "power" in r.getMessage()]) == 1
+
+
+# -- the run's process tree ------------------------------------------------------------------------
+
+
+def test_process_tree_counts_children_and_their_memory(tmp_path: Path) -> None:
+    """A child holding 60 MB is part of the tree: its RSS is in the total and it is counted."""
+    ready = tmp_path / "ready"
+    child = subprocess.Popen(
+        [sys.executable, "-c", f"import time, pathlib; b = bytearray(60_000_000); pathlib.Path({str(ready)!r}).touch(); time.sleep(30)"]
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        sampler = Sampler(lambda: [os.getpid()], gpus=False)
+        values = sampler.sample()
+        own = psutil.Process().memory_info().rss
+        assert values["process_count"] == 2
+        assert values["process_memory_rss_megabytes"] * 1e6 >= own + 55_000_000
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_process_cpu_is_the_trees_cpu_time_over_the_interval() -> None:
+    """Busy work between two samples shows up as process CPU; an idle interval as (nearly) none."""
+    sampler = Sampler(lambda: [os.getpid()], gpus=False)
+    end = time.process_time() + 0.3
+    while time.process_time() < end:
+        pass
+    busy = sampler.sample()["process_cpu_utilization_percentage"]
+    time.sleep(0.3)
+    idle = sampler.sample()["process_cpu_utilization_percentage"]
+    assert busy > 30.0
+    assert idle < busy
+
+
+def test_a_process_gone_mid_sample_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A root that no longer exists and a process that exits between listing and reading are skipped, not fatal."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        real = psutil.Process.children
+        listings: list[int] = []
+
+        def listed_then_exits(self: psutil.Process, recursive: bool = False) -> Any:
+            listed = real(self, recursive=recursive)
+            listings.append(self.pid)
+            if len(listings) > 1 and any(p.pid == child.pid for p in listed):
+                child.kill()  # listed, then gone before its memory and CPU are read
+                child.wait()
+            return listed
+
+        monkeypatch.setattr(psutil.Process, "children", listed_then_exits)
+        sampler = Sampler(lambda: [gone.pid, os.getpid()], gpus=False)  # its baseline sees the child alive
+        values = sampler.sample()
+        assert values["process_count"] == 1  # this process; the child "exited" mid-sample, the other root is gone
+        assert values["process_memory_rss_megabytes"] > 0
+    finally:
+        child.kill()
+        child.wait()
+
+
+# -- memory limits of a container ----------------------------------------------------------------
+
+
+def _fake_cgroup_v2(tmp_path: Path, limit: str, current: int, inactive: int) -> _CgroupMemory:
+    root = tmp_path / "cgroup"
+    folder = root / "job.slice"
+    folder.mkdir(parents=True)
+    (root / "cgroup.controllers").write_text("cpu memory\n")
+    (folder / "memory.max").write_text(limit + "\n")
+    (folder / "memory.current").write_text(f"{current}\n")
+    (folder / "memory.stat").write_text(f"anon 1\ninactive_file {inactive}\nactive_file 3\n")
+    proc = tmp_path / "proc-cgroup"
+    proc.write_text("0::/job.slice\n")
+    return _CgroupMemory(root, proc)
+
+
+def test_cgroup_v2_limit_is_the_total_and_working_set_the_use(tmp_path: Path) -> None:
+    """In a cgroup v2 container limited to 2 GB, memory % is its working set over the limit, not the host's."""
+    cgroup = _fake_cgroup_v2(tmp_path, "2000000000", current=700_000_000, inactive=200_000_000)
+    sampler = Sampler(lambda: [os.getpid()], cgroup=cgroup, gpus=False)
+    values = sampler.sample()
+    assert values["system_memory_usage_megabytes"] == pytest.approx(500.0)
+    assert values["system_memory_usage_percentage"] == pytest.approx(25.0)
+
+
+def test_cgroup_without_a_limit_leaves_the_hosts_memory(tmp_path: Path) -> None:
+    """memory.max 'max' (no limit): the host's used/total from psutil."""
+    cgroup = _fake_cgroup_v2(tmp_path, "max", current=700_000_000, inactive=0)
+    assert cgroup.read(psutil.virtual_memory().total) is None
+    values = Sampler(lambda: [], cgroup=cgroup, gpus=False).sample()
+    host = psutil.virtual_memory()
+    assert values["system_memory_usage_percentage"] == pytest.approx(host.used / host.total * 100, abs=5)
+
+
+def test_cgroup_v1_limit(tmp_path: Path) -> None:
+    """cgroup v1 (memory controller): limit_in_bytes is the total, usage less total_inactive_file the use."""
+    folder = tmp_path / "cgroup" / "memory" / "docker" / "abc"
+    folder.mkdir(parents=True)
+    (folder / "memory.limit_in_bytes").write_text("1000000000\n")
+    (folder / "memory.usage_in_bytes").write_text("600000000\n")
+    (folder / "memory.stat").write_text("cache 5\ntotal_inactive_file 100000000\n")
+    proc = tmp_path / "proc-cgroup"
+    proc.write_text("12:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n0::/\n")
+    assert _CgroupMemory(tmp_path / "cgroup", proc).read(8_000_000_000) == (500_000_000, 1_000_000_000)
+
+
+# -- the switch, the interval and the thread ---------------------------------------------------------
+
+
+def test_switch_from_argument_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On by default; RUNLOG_SYSTEM_METRICS=0/false/off turns it off; an argument wins over the variable."""
+    monkeypatch.delenv(_sysmetrics.ENV_SWITCH, raising=False)
+    assert _sysmetrics.enabled() is True
+    for off in ("0", "false", "OFF", " no "):
+        monkeypatch.setenv(_sysmetrics.ENV_SWITCH, off)
+        assert _sysmetrics.enabled() is False
+    assert _sysmetrics.enabled(True) is True
+    monkeypatch.setenv(_sysmetrics.ENV_SWITCH, "1")
+    assert _sysmetrics.enabled(False) is False
+
+
+def test_interval_from_environment_and_a_bad_one_warned_once(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The interval is RUNLOG_SYSTEM_METRICS_INTERVAL seconds; a non-positive or non-number one is one WARNING and 10 s."""
+    monkeypatch.setattr(_sysmetrics, "_warned", set())
+    monkeypatch.delenv(_sysmetrics.ENV_INTERVAL, raising=False)
+    assert _sysmetrics.interval() == 10.0
+    monkeypatch.setenv(_sysmetrics.ENV_INTERVAL, "0.25")
+    assert _sysmetrics.interval() == 0.25
+    for bad in ("-1", "abc", "0", "inf"):
+        monkeypatch.setenv(_sysmetrics.ENV_INTERVAL, bad)
+        assert _sysmetrics.interval() == 10.0
+    warnings = [r for r in caplog.records if r.name == "runlog.sysmetrics" and r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and _sysmetrics.ENV_INTERVAL in warnings[0].getMessage()
+
+
+class _ListWriter:
+    def __init__(self, fail: bool = False) -> None:
+        self.batches: list[tuple[dict[str, Any], int]] = []
+        self.fail = fail
+
+    def scalars(self, values: dict[str, Any], step: Any = None) -> None:
+        if self.fail:
+            raise OSError(28, "No space left on device")
+        self.batches.append((values, step))
+
+
+def test_thread_writes_prefixed_batches_with_millisecond_steps() -> None:
+    """The thread writes one batch per interval, every name under system/, step = ms since the run was created."""
+    writer = _ListWriter()
+    created = time.time() - 5.0
+    thread = SystemMetricsThread(writer, lambda: [os.getpid()], created=created, interval=0.05).start()
+    deadline = time.monotonic() + 30
+    while len(writer.batches) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    thread.stop()
+    assert not thread.running
+    count = len(writer.batches)
+    assert count >= 3
+    values, step = writer.batches[0]
+    assert all(k.startswith("system/") for k in values)
+    assert "system/process_memory_rss_megabytes" in values
+    assert 5000 <= step < 5000 + 30_000
+    steps = [s for _, s in writer.batches]
+    assert steps == sorted(steps)
+    time.sleep(0.2)
+    assert len(writer.batches) == count  # nothing after stop
+
+
+def test_write_errors_are_one_debug_record_and_never_raise(debug_records: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer that keeps failing (a full disk) costs one DEBUG record; the thread keeps going until stopped."""
+    monkeypatch.setitem(sys.modules, "pynvml", None)
+    writer = _ListWriter(fail=True)
+    thread = SystemMetricsThread(writer, lambda: [os.getpid()], created=time.time(), interval=0.02).start()
+    time.sleep(0.3)
+    assert thread.running
+    thread.stop()
+    messages = [r.getMessage() for r in _own_records(debug_records)]
+    assert len([m for m in messages if "not written" in m]) == 1
+
+
+def test_a_sampler_that_cannot_start_ends_the_thread_quietly(debug_records: pytest.LogCaptureFixture) -> None:
+    """If the sampler cannot even be built, the thread ends with one DEBUG record and nothing is written."""
+
+    def broken(roots: Any) -> Sampler:
+        raise RuntimeError("no /proc")
+
+    writer = _ListWriter()
+    thread = SystemMetricsThread(writer, lambda: [], created=time.time(), interval=0.01, make_sampler=broken).start()
+    thread._thread.join(10)
+    assert not thread.running and writer.batches == []
+    assert ["no /proc" in r.getMessage() for r in _own_records(debug_records)] == [True]
