@@ -21,9 +21,11 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from ._metrics import SYSTEM_PREFIX
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -43,7 +45,7 @@ _log = logging.getLogger("runlog.sysmetrics")
 ENV_SWITCH = "RUNLOG_SYSTEM_METRICS"
 ENV_INTERVAL = "RUNLOG_SYSTEM_METRICS_INTERVAL"
 DEFAULT_INTERVAL = 10.0  # seconds, as MLflow's sampling_interval
-PREFIX = "system/"
+PREFIX = SYSTEM_PREFIX
 MB = 1e6  # MLflow's megabytes are 10**6 bytes
 
 # Name (without the prefix; ``{i}`` is a GPU's index) -> what it is. The first block is MLflow's set.
@@ -83,11 +85,11 @@ def _warn_once(key: str, message: str, *args: Any) -> None:
         _log.warning(message, *args)
 
 
-def enabled(argument: bool | None = None) -> bool:
+def enabled(argument: bool | None = None, environ: Mapping[str, str] | None = None) -> bool:
     """Whether to sample: the argument when given, else ``RUNLOG_SYSTEM_METRICS`` (on unless 0/false/no/off)."""
     if argument is not None:
         return bool(argument)
-    value = os.environ.get(ENV_SWITCH, "").strip().lower()
+    value = (os.environ if environ is None else environ).get(ENV_SWITCH, "").strip().lower()
     if value in _OFF:
         return False
     if value not in _ON:
@@ -95,9 +97,9 @@ def enabled(argument: bool | None = None) -> bool:
     return True
 
 
-def interval() -> float:
+def interval(environ: Mapping[str, str] | None = None) -> float:
     """Seconds between samples: ``RUNLOG_SYSTEM_METRICS_INTERVAL``, else 10."""
-    raw = os.environ.get(ENV_INTERVAL, "").strip()
+    raw = (os.environ if environ is None else environ).get(ENV_INTERVAL, "").strip()
     if not raw:
         return DEFAULT_INTERVAL
     try:

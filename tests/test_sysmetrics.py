@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 import types
 from collections.abc import Iterator
@@ -15,8 +17,11 @@ from typing import Any
 import psutil
 import pytest
 
+import runlog
 from runlog import _sysmetrics
 from runlog._sysmetrics import Sampler, SystemMetricsThread, _CgroupMemory
+
+REPO = Path(__file__).resolve().parents[1]
 
 # -- a fake pynvml: the functions runlog calls, with the shapes nvidia-ml-py returns ---------------
 
@@ -142,23 +147,23 @@ def test_one_failing_nvml_query_skips_only_its_names(monkeypatch: pytest.MonkeyP
 
 
 def test_process_tree_counts_children_and_their_memory(tmp_path: Path) -> None:
-    """A child holding 60 MB is part of the tree: its RSS is in the total and it is counted."""
+    """A root's child holding 60 MB is part of the tree: its RSS is in the total and it is counted."""
     ready = tmp_path / "ready"
-    child = subprocess.Popen(
-        [sys.executable, "-c", f"import time, pathlib; b = bytearray(60_000_000); pathlib.Path({str(ready)!r}).touch(); time.sleep(30)"]
-    )
+    holder = f"import time, pathlib; b = bytearray(60_000_000); pathlib.Path({str(ready)!r}).touch(); time.sleep(30)"
+    root = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', {holder!r}])"])
     try:
         deadline = time.monotonic() + 30
         while not ready.exists() and time.monotonic() < deadline:
             time.sleep(0.02)
-        sampler = Sampler(lambda: [os.getpid()], gpus=False)
+        sampler = Sampler(lambda: [root.pid], gpus=False)
         values = sampler.sample()
-        own = psutil.Process().memory_info().rss
         assert values["process_count"] == 2
-        assert values["process_memory_rss_megabytes"] * 1e6 >= own + 55_000_000
+        assert values["process_memory_rss_megabytes"] >= 60.0 + psutil.Process(root.pid).memory_info().rss / 1e6 * 0.5
     finally:
-        child.kill()
-        child.wait()
+        for proc in psutil.Process(root.pid).children(recursive=True):
+            proc.kill()
+        root.kill()
+        root.wait()
 
 
 def test_process_cpu_is_the_trees_cpu_time_over_the_interval() -> None:
@@ -178,27 +183,30 @@ def test_a_process_gone_mid_sample_is_skipped(monkeypatch: pytest.MonkeyPatch) -
     """A root that no longer exists and a process that exits between listing and reading are skipped, not fatal."""
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    root = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; subprocess.run([sys.executable, '-c', 'import time; time.sleep(30)'])"])
     try:
+        _wait_for(lambda: len(psutil.Process(root.pid).children()) == 1)
+        (grandchild,) = psutil.Process(root.pid).children()
         real = psutil.Process.children
         listings: list[int] = []
 
         def listed_then_exits(self: psutil.Process, recursive: bool = False) -> Any:
             listed = real(self, recursive=recursive)
             listings.append(self.pid)
-            if len(listings) > 1 and any(p.pid == child.pid for p in listed):
-                child.kill()  # listed, then gone before its memory and CPU are read
-                child.wait()
+            if len(listings) > 1 and any(p.pid == grandchild.pid for p in listed):
+                grandchild.kill()  # listed, then gone before its memory and CPU are read
+                grandchild.wait(10)
             return listed
 
         monkeypatch.setattr(psutil.Process, "children", listed_then_exits)
-        sampler = Sampler(lambda: [gone.pid, os.getpid()], gpus=False)  # its baseline sees the child alive
+        sampler = Sampler(lambda: [gone.pid, root.pid], gpus=False)  # its baseline sees the grandchild alive
+        assert sampler._cpu_seen and len(sampler._cpu_seen) == 2
         values = sampler.sample()
-        assert values["process_count"] == 1  # this process; the child "exited" mid-sample, the other root is gone
+        assert values["process_count"] == 1  # the root; the grandchild exited mid-sample, the other root is gone
         assert values["process_memory_rss_megabytes"] > 0
     finally:
-        child.kill()
-        child.wait()
+        root.kill()
+        root.wait()
 
 
 # -- memory limits of a container ----------------------------------------------------------------
@@ -332,3 +340,110 @@ def test_a_sampler_that_cannot_start_ends_the_thread_quietly(debug_records: pyte
     thread._thread.join(10)
     assert not thread.running and writer.batches == []
     assert ["no /proc" in r.getMessage() for r in _own_records(debug_records)] == [True]
+
+
+# -- where it runs: an interactive run's thread, a submitted run's supervisor ----------------------
+
+RSS = "system/process_memory_rss_megabytes"
+
+
+def _sampling(monkeypatch: pytest.MonkeyPatch, interval: float = 0.1) -> None:
+    monkeypatch.setenv(_sysmetrics.ENV_SWITCH, "1")
+    monkeypatch.setenv(_sysmetrics.ENV_INTERVAL, str(interval))
+
+
+def _wait_for(predicate: Any, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def _sampler_threads(run: runlog.Run) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == f"runlog-system-metrics-{run.id}"]
+
+
+def test_interactive_run_gets_system_series_at_the_interval(monkeypatch: pytest.MonkeyPatch, exp: runlog.Experiment) -> None:
+    """start_logging() samples in a daemon thread every RUNLOG_SYSTEM_METRICS_INTERVAL s until the run ends."""
+    _sampling(monkeypatch, 0.1)
+    run = exp.start_logging()
+    (thread,) = _sampler_threads(run)
+    assert thread.daemon
+    run.log("loss", 0.5)
+    _wait_for(lambda: len(run.get_metric_history(RSS)) >= 4)
+    run.complete()
+    assert not thread.is_alive()
+    points = run.get_metric_history(RSS)
+    own = psutil.Process().memory_info().rss / 1e6
+    assert all(p.value > own / 4 for p in points)  # this process's resident memory is in every sample
+    times = [p.time for p in points]
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.09  # never more often than the interval
+    created = run._record["created"]
+    assert all(abs(p.step - (p.time - created) * 1000) < 50 for p in points)  # step: ms since the run was created
+    for name in ("system/cpu_utilization_percentage", "system/system_memory_usage_megabytes", "system/process_count"):
+        assert len(run.get_metric_history(name)) == len(points)
+    count = len(points)
+    time.sleep(0.3)
+    assert len(run.get_metric_history(RSS)) == count  # nothing after the end
+
+
+def test_switched_off_by_argument_or_environment(monkeypatch: pytest.MonkeyPatch, exp: runlog.Experiment) -> None:
+    """start_logging(log_system_metrics=False) and RUNLOG_SYSTEM_METRICS=0 start no sampler."""
+    _sampling(monkeypatch, 0.05)
+    off = exp.start_logging(log_system_metrics=False)
+    assert _sampler_threads(off) == []
+    off.complete()
+    monkeypatch.setenv(_sysmetrics.ENV_SWITCH, "0")
+    off_env = exp.start_logging()
+    forced = exp.start_logging(log_system_metrics=True)
+    assert _sampler_threads(off_env) == [] and len(_sampler_threads(forced)) == 1
+    time.sleep(0.3)
+    off_env.complete()
+    forced.complete()
+    assert off_env.get_metric_history(RSS) == [] and forced.get_metric_history(RSS) != []
+
+
+def test_child_runs_start_no_second_sampler(monkeypatch: pytest.MonkeyPatch, exp: runlog.Experiment) -> None:
+    """A child run in the same process shares its parent's machine: only the parent samples."""
+    _sampling(monkeypatch, 0.05)
+    with exp.start_logging() as parent:
+        child = parent.child_run("c")
+        assert _sampler_threads(child) == [] and len(_sampler_threads(parent)) == 1
+        child.complete()
+
+
+def test_a_script_that_never_ends_its_run_still_exits(tmp_path: Path, store: Path) -> None:
+    """The sampler thread never keeps the interpreter alive; the run is completed at exit with its system series."""
+    script = tmp_path / "work" / "forgets.py"
+    script.write_text("import time, runlog\nrun = runlog.Run.get_context()\nrun.log('x', 1)\ntime.sleep(0.5)\nprint(run.id)\n")
+    env = {**os.environ, "RUNLOG_STORE": str(store), "PYTHONPATH": str(REPO), "RUNLOG_SYSTEM_METRICS": "1", "RUNLOG_SYSTEM_METRICS_INTERVAL": "0.1"}
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path / "work", env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    run = runlog.Workspace(store).get_run(proc.stdout.strip())
+    assert run.get_status() == "Completed"
+    assert len(run.get_metric_history(RSS)) >= 1
+
+
+def test_submitted_two_rank_job_is_sampled_by_the_supervisor(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, exp: runlog.Experiment
+) -> None:
+    """Both ranks (each holding 40 MB) are in the supervisor's process-tree samples, written at the interval."""
+    _sampling(monkeypatch, 0.1)
+    work = tmp_path / "work"
+    (work / "ranks.py").write_text(
+        "import os, time, runlog\n"
+        "block = bytearray(40_000_000)\n"
+        "runlog.Run.get_context().log('rank', int(os.environ['RANK']))\n"
+        "time.sleep(1.5)\n"
+    )
+    config = runlog.ScriptRunConfig(source_directory=".", script="ranks.py", distributed_job_config=runlog.PyTorchConfiguration(process_count=2))
+    run = exp.submit(config)
+    run.wait_for_completion(raise_on_error=True)
+    counts = [p.value for p in run.get_metric_history("system/process_count")]
+    rss = [p.value for p in run.get_metric_history(RSS)]
+    assert len(rss) >= 3 and len(counts) == len(rss)
+    assert max(counts) == 2  # the two ranks; the supervisor is not one of the job's processes
+    assert max(rss) >= 80.0
+    times = [p.time for p in run.get_metric_history(RSS)]
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.09
+    assert sorted(run.get_metrics()["rank"]) == [0, 1]  # what the ranks logged is unchanged
