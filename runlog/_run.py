@@ -369,20 +369,28 @@ class Run:
         return candidate
 
     def get_metrics(
-        self, name: str | None = None, recursive: bool = False, run_type: str | None = None, populate: bool = False
+        self,
+        name: str | None = None,
+        recursive: bool = False,
+        run_type: str | None = None,
+        populate: bool = False,
+        *,
+        system: bool = False,
     ) -> dict[str, Any]:
         """The run's metrics in Azure ML's shapes (see :func:`runlog._metrics.shape_metrics`).
 
         With ``recursive=True``: ``{run_id: metrics}`` over this run and its descendants.
+        System metrics (``system/...``, sampled while the run runs) are left out unless
+        ``system=True`` or ``name`` names one.
         """
         if recursive:
             runs = [self, *self.get_children(recursive=True)]
             return {
-                r.id: shape_metrics(r._reader.metric_columns(), name)
+                r.id: shape_metrics(r._reader.metric_columns(), name, system=system)
                 for r in runs
                 if run_type is None or r.type == run_type
             }
-        return shape_metrics(self._reader.metric_columns(), name)
+        return shape_metrics(self._reader.metric_columns(), name, system=system)
 
     def get_metric_history(self, name: str) -> list[MetricPoint]:
         """Every value of a scalar or list metric with its step and time, in logged order."""

@@ -446,4 +446,41 @@ def test_submitted_two_rank_job_is_sampled_by_the_supervisor(
     assert max(rss) >= 80.0
     times = [p.time for p in run.get_metric_history(RSS)]
     assert min(b - a for a, b in itertools.pairwise(times)) >= 0.09
-    assert sorted(run.get_metrics()["rank"]) == [0, 1]  # what the ranks logged is unchanged
+    assert run.get_metrics().keys() == {"rank"}  # what the ranks logged, and only that
+    assert sorted(run.get_metrics()["rank"]) == [0, 1]
+    assert runlog.get_rank_metrics(run) == {0: {"rank": 0}, 1: {"rank": 1}}  # the supervisor's samples are no "rank"
+    assert len(run.get_metrics(system=True)[RSS]) == len(rss)
+
+
+# -- get_metrics() leaves system/ out unless asked -------------------------------------------------
+
+
+def test_get_metrics_hides_system_names_unless_asked(exp: runlog.Experiment) -> None:
+    """System series are not in get_metrics(); system=True or the name brings them; user shapes are unchanged."""
+    run = exp.start_logging(log_system_metrics=False)
+    run.log("loss", 0.5)
+    run.log("loss", 0.25)
+    run.log_row("table", a=1, b=2)
+    run._writer.scalars({"system/cpu_utilization_percentage": 12.5, "system/process_count": 3}, 1000)
+    run._writer.scalars({"system/cpu_utilization_percentage": 20.0, "system/process_count": 3}, 2000)
+    run.complete()
+    assert run.get_metrics() == {"loss": [0.5, 0.25], "table": {"a": 1, "b": 2}}
+    assert run.get_metrics(system=True) == {
+        "loss": [0.5, 0.25],
+        "table": {"a": 1, "b": 2},
+        "system/cpu_utilization_percentage": [12.5, 20.0],
+        "system/process_count": [3, 3],
+    }
+    assert run.get_metrics("system/cpu_utilization_percentage") == {"system/cpu_utilization_percentage": [12.5, 20.0]}
+    assert run.get_metrics(recursive=True) == {run.id: {"loss": [0.5, 0.25], "table": {"a": 1, "b": 2}}}
+    assert run.get_metrics(recursive=True, system=True)[run.id]["system/process_count"] == [3, 3]
+    assert [p.step for p in run.get_metric_history("system/process_count")] == [1000, 2000]
+
+
+def test_only_system_metrics_give_an_empty_dict(exp: runlog.Experiment) -> None:
+    """A run with nothing but system samples has get_metrics() == {} (as a run that logged nothing)."""
+    run = exp.start_logging(log_system_metrics=False)
+    run._writer.scalars({"system/process_count": 1}, 10)
+    run.complete()
+    assert run.get_metrics() == {}
+    assert run.get_metrics(system=True) == {"system/process_count": 1}
