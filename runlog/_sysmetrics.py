@@ -431,3 +431,39 @@ class SystemMetricsThread:
             _log.debug("system metrics sampling stopped: %s", exc)
         finally:
             sampler.close()
+
+
+def _values(metrics: Mapping[str, Any], name: str) -> list[float]:
+    value = metrics.get(PREFIX + name)
+    items = value if isinstance(value, list) else [] if value is None else [value]
+    return [float(v) for v in items if isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+
+def _megabytes(value: float) -> str:
+    return f"{value / 1000:.2f} GB" if value >= 1000 else f"{value:.0f} MB"
+
+
+def summary(metrics: Mapping[str, Any]) -> str | None:
+    """One line about a run's system metrics (``get_metrics(system=True)`` shapes), or None without any.
+
+    Peak process-tree RSS, peak memory in use, mean CPU and mean GPU utilization (over every GPU).
+    """
+    parts: list[str] = []
+    rss = _values(metrics, "process_memory_rss_megabytes")
+    if rss:
+        parts.append(f"peak RSS {_megabytes(max(rss))} (the run's processes)")
+    memory = _values(metrics, "system_memory_usage_megabytes")
+    if memory:
+        percent = _values(metrics, "system_memory_usage_percentage")
+        parts.append(f"peak memory {_megabytes(max(memory))}" + (f" ({max(percent):.0f}%)" if percent else ""))
+    cpu = _values(metrics, "cpu_utilization_percentage")
+    if cpu:
+        parts.append(f"mean CPU {sum(cpu) / len(cpu):.0f}%")
+    gpus = sorted({m for m in metrics if m.startswith(PREFIX + "gpu_") and m.endswith("_utilization_percentage")})
+    gpu = [v for m in gpus for v in _values(metrics, m[len(PREFIX) :])]
+    if gpu:
+        parts.append(f"mean GPU {sum(gpu) / len(gpu):.0f}% ({len(gpus)} GPU{'s' if len(gpus) != 1 else ''})")
+    if not parts:
+        return None
+    samples = max(len(rss), len(cpu), len(memory))
+    return ", ".join(parts) + f"; {samples} sample{'s' if samples != 1 else ''}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import subprocess
@@ -484,3 +485,68 @@ def test_only_system_metrics_give_an_empty_dict(exp: runlog.Experiment) -> None:
     run.complete()
     assert run.get_metrics() == {}
     assert run.get_metrics(system=True) == {"system/process_count": 1}
+
+
+# -- runlog show --------------------------------------------------------------------------------------
+
+
+def _seed_system(exp: runlog.Experiment) -> runlog.Run:
+    run = exp.start_logging(log_system_metrics=False)
+    run.log("loss", 0.5)
+    for i, (cpu, rss, gpu0, gpu1) in enumerate([(50.0, 900.0, 10.0, 30.0), (70.0, 1500.0, 50.0, 70.0)]):
+        run._writer.scalars(
+            {
+                "system/cpu_utilization_percentage": cpu,
+                "system/system_memory_usage_megabytes": 4000.0 + i * 1000,
+                "system/system_memory_usage_percentage": 20.0 + i * 5,
+                "system/process_memory_rss_megabytes": rss,
+                "system/gpu_0_utilization_percentage": gpu0,
+                "system/gpu_1_utilization_percentage": gpu1,
+            },
+            (i + 1) * 10_000,
+        )
+    run.complete()
+    return run
+
+
+def test_show_prints_one_system_line(exp: runlog.Experiment) -> None:
+    """`runlog show` sums system metrics up in one line (peaks, means) and lists only user metrics."""
+    from click.testing import CliRunner
+
+    from runlog.cli import main
+
+    run = _seed_system(exp)
+    out = CliRunner().invoke(main, ["show", run.id], catch_exceptions=False).output
+    (line,) = [line for line in out.splitlines() if line.startswith("system:")]
+    assert line == (
+        "system: peak RSS 1.50 GB (the run's processes), peak memory 5.00 GB (25%), mean CPU 60%, "
+        "mean GPU 40% (2 GPUs); 2 samples"
+    )
+    assert "system/cpu_utilization_percentage" not in out and "loss: 0.5" in out
+
+
+def test_show_without_system_metrics_prints_no_line(exp: runlog.Experiment) -> None:
+    """A run without system samples gets no system line."""
+    from click.testing import CliRunner
+
+    from runlog.cli import main
+
+    run = exp.start_logging(log_system_metrics=False)
+    run.log("loss", 1)
+    run.complete()
+    out = CliRunner().invoke(main, ["show", run.id], catch_exceptions=False).output
+    assert "system:" not in out
+
+
+def test_metrics_command_finds_a_system_series_by_name(exp: runlog.Experiment) -> None:
+    """`runlog metrics RUN --name system/...` prints that series; without --name only user metrics."""
+    from click.testing import CliRunner
+
+    from runlog.cli import main
+
+    run = _seed_system(exp)
+    named = CliRunner().invoke(main, ["metrics", run.id, "--name", "system/cpu_utilization_percentage", "--format", "json"])
+    assert named.exit_code == 0, named.output
+    assert json.loads(named.output) == {"system/cpu_utilization_percentage": [50.0, 70.0]}
+    plain = CliRunner().invoke(main, ["metrics", run.id, "--format", "json"], catch_exceptions=False)
+    assert json.loads(plain.output) == {"loss": 0.5}
