@@ -258,6 +258,26 @@ class _CgroupMemory:
         return max(usage - _stat_value(self.stat, self.inactive_key), 0), limit
 
 
+def _linux_children(pid: int) -> list[int] | None:
+    """The pids of ``pid``'s children from ``/proc/<pid>/task/*/children``; None if it cannot be read."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    children: list[int] = []
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                children.extend(int(c) for c in f.read().split())
+        except FileNotFoundError:
+            if not os.path.exists(f"/proc/{pid}/task/{tid}"):
+                continue  # a thread that ended while listing
+            return None  # the kernel has no children files
+        except (OSError, ValueError):
+            continue
+    return children
+
+
 class Sampler:
     """Takes one sample: ``{name without the prefix: value}``; each source fails on its own.
 
@@ -274,6 +294,8 @@ class Sampler:
         self.cgroup = cgroup if cgroup is not None else _CgroupMemory()
         self.gpus = _Gpus(self.say) if gpus else None
         self._cpu_seen: dict[tuple[int, float], float] = {}  # (pid, create time) -> CPU seconds at the last sample
+        self._procs: dict[int, Any] = {}  # pid -> psutil.Process of the last sample (kept: its create time is read once)
+        self._proc_children = _linux_children(os.getpid()) is not None
         self._last = time.time()
         psutil.cpu_percent(None)  # the first call only sets the baseline
         self._net0: tuple[float, float] | None = None
@@ -327,27 +349,23 @@ class Sampler:
         """RSS, CPU and count of the roots' process trees; a process gone mid-sample is skipped."""
         psutil = self.psutil
         now = time.time()
-        found: dict[int, Any] = {}
-        for pid in list(self.roots()):
-            try:
-                root = psutil.Process(pid)
-                found.setdefault(root.pid, root)
-                for child in root.children(recursive=True):
-                    found.setdefault(child.pid, child)
-            except psutil.Error:  # NoSuchProcess, ZombieProcess, AccessDenied
-                continue
         rss = 0
         cpu_seconds = 0.0
         count = 0
         seen: dict[tuple[int, float], float] = {}
-        for proc in found.values():
+        procs: dict[int, Any] = {}
+        for pid in self._tree_pids():
+            proc = self._procs.get(pid)
             try:
+                if proc is None:
+                    proc = psutil.Process(pid)
                 with proc.oneshot():
-                    key = (proc.pid, proc.create_time())
+                    key = (pid, proc.create_time())
                     times = proc.cpu_times()
                     resident = proc.memory_info().rss
-            except psutil.Error:
+            except psutil.Error:  # NoSuchProcess, ZombieProcess, AccessDenied
                 continue
+            procs[pid] = proc
             total = times.user + times.system
             # A process new since the last sample counts from its start (within this interval).
             before = self._cpu_seen.get(key, 0.0 if key[1] >= self._last else total)
@@ -356,10 +374,45 @@ class Sampler:
             rss += resident
             count += 1
         elapsed = now - self._last
-        self._cpu_seen, self._last = seen, now
+        self._cpu_seen, self._last, self._procs = seen, now, procs
         out["process_memory_rss_megabytes"] = rss / MB
         out["process_cpu_utilization_percentage"] = cpu_seconds / elapsed * 100 if elapsed > 0 else 0.0
         out["process_count"] = count
+
+    def _tree_pids(self) -> list[int]:
+        """The roots and their descendants.
+
+        Linux lists a process's children in ``/proc/<pid>/task/<tid>/children``: a few small
+        reads per process of the tree, where psutil's ``children()`` reads the status of every
+        process of the machine. Elsewhere (or a kernel without it) one psutil scan per sample.
+        """
+        roots = list(dict.fromkeys(self.roots()))
+        if self._proc_children:
+            found: list[int] = []
+            pending = roots
+            listed: set[int] = set()
+            while pending:
+                pid = pending.pop()
+                if pid in listed:
+                    continue
+                listed.add(pid)
+                children = _linux_children(pid)
+                if children is None:  # gone (or not ours to read): not part of the tree
+                    continue
+                found.append(pid)
+                pending.extend(children)
+            return found
+        parents: dict[int, list[int]] = {}
+        for proc in self.psutil.process_iter(["ppid"]):
+            parents.setdefault(proc.info["ppid"], []).append(proc.pid)
+        found, pending, listed = [], roots, set()
+        while pending:
+            pid = pending.pop()
+            if pid not in listed:
+                listed.add(pid)
+                found.append(pid)
+                pending.extend(parents.get(pid, ()))
+        return found
 
     def close(self) -> None:
         if self.gpus is not None:

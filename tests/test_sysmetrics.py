@@ -147,16 +147,25 @@ def test_one_failing_nvml_query_skips_only_its_names(monkeypatch: pytest.MonkeyP
 # -- the run's process tree ------------------------------------------------------------------------
 
 
-def test_process_tree_counts_children_and_their_memory(tmp_path: Path) -> None:
+@pytest.fixture(params=["proc-children", "psutil-scan"])
+def tree_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways of listing the tree: Linux's /proc/<pid>/task/*/children, and psutil's scan (other systems)."""
+    if request.param == "psutil-scan":
+        monkeypatch.setattr(_sysmetrics, "_linux_children", lambda pid: None)
+    elif _sysmetrics._linux_children(os.getpid()) is None:
+        raise RuntimeError("this kernel has no /proc/<pid>/task/<tid>/children files")
+    return str(request.param)
+
+
+def test_process_tree_counts_children_and_their_memory(tmp_path: Path, tree_mode: str) -> None:
     """A root's child holding 60 MB is part of the tree: its RSS is in the total and it is counted."""
     ready = tmp_path / "ready"
     holder = f"import time, pathlib; b = bytearray(60_000_000); pathlib.Path({str(ready)!r}).touch(); time.sleep(30)"
     root = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', {holder!r}])"])
     try:
-        deadline = time.monotonic() + 30
-        while not ready.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
+        _wait_for(ready.exists)
         sampler = Sampler(lambda: [root.pid], gpus=False)
+        assert sampler._proc_children is (tree_mode == "proc-children")
         values = sampler.sample()
         assert values["process_count"] == 2
         assert values["process_memory_rss_megabytes"] >= 60.0 + psutil.Process(root.pid).memory_info().rss / 1e6 * 0.5
@@ -180,7 +189,7 @@ def test_process_cpu_is_the_trees_cpu_time_over_the_interval() -> None:
     assert idle < busy
 
 
-def test_a_process_gone_mid_sample_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_process_gone_mid_sample_is_skipped(monkeypatch: pytest.MonkeyPatch, tree_mode: str) -> None:
     """A root that no longer exists and a process that exits between listing and reading are skipped, not fatal."""
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
@@ -188,20 +197,18 @@ def test_a_process_gone_mid_sample_is_skipped(monkeypatch: pytest.MonkeyPatch) -
     try:
         _wait_for(lambda: len(psutil.Process(root.pid).children()) == 1)
         (grandchild,) = psutil.Process(root.pid).children()
-        real = psutil.Process.children
-        listings: list[int] = []
+        sampler = Sampler(lambda: [gone.pid, root.pid], gpus=False)  # its baseline sees the grandchild alive
+        assert len(sampler._cpu_seen) == 2
+        real = sampler._tree_pids
 
-        def listed_then_exits(self: psutil.Process, recursive: bool = False) -> Any:
-            listed = real(self, recursive=recursive)
-            listings.append(self.pid)
-            if len(listings) > 1 and any(p.pid == grandchild.pid for p in listed):
-                grandchild.kill()  # listed, then gone before its memory and CPU are read
-                grandchild.wait(10)
+        def listed_then_exits() -> list[int]:
+            listed = real()
+            assert grandchild.pid in listed
+            grandchild.kill()  # listed, then gone before its memory and CPU are read
+            grandchild.wait(10)
             return listed
 
-        monkeypatch.setattr(psutil.Process, "children", listed_then_exits)
-        sampler = Sampler(lambda: [gone.pid, root.pid], gpus=False)  # its baseline sees the grandchild alive
-        assert sampler._cpu_seen and len(sampler._cpu_seen) == 2
+        monkeypatch.setattr(sampler, "_tree_pids", listed_then_exits)
         values = sampler.sample()
         assert values["process_count"] == 1  # the root; the grandchild exited mid-sample, the other root is gone
         assert values["process_memory_rss_megabytes"] > 0
@@ -550,3 +557,165 @@ def test_metrics_command_finds_a_system_series_by_name(exp: runlog.Experiment) -
     assert json.loads(named.output) == {"system/cpu_utilization_percentage": [50.0, 70.0]}
     plain = CliRunner().invoke(main, ["metrics", run.id, "--format", "json"], catch_exceptions=False)
     assert json.loads(plain.output) == {"loss": 0.5}
+
+
+# -- the viewer: a System section against wall time ---------------------------------------------------
+
+
+def test_viewer_api_keeps_system_names_out_of_the_runs_columns(exp: runlog.Experiment, store: Path) -> None:
+    """The runs table gets no column per system/ name; the run page lists them; their series chart by time."""
+    from runlog.ui.query import StoreQuery
+
+    run = _seed_system(exp)
+    query = StoreQuery(store)
+    assert query.runs()["metric_names"] == ["loss"]
+    listed = {m["name"] for m in query.run(run.id)["metrics_list"]}
+    assert {"loss", "system/cpu_utilization_percentage", "system/gpu_1_utilization_percentage"} <= listed
+    series = query.series(run.id, "system/cpu_utilization_percentage", x="time")
+    assert series["y"] == [50.0, 70.0] and series["x_axis"] == "time"
+    assert series["x"][0] > 1e9  # unix seconds
+
+
+def test_viewer_run_page_has_a_system_section(exp: runlog.Experiment, store: Path) -> None:
+    """In a real browser: the charts tab has a System section (wall-time charts), the overview a System table."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+    from ui_helpers import serve
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        raise RuntimeError("the browser tests need Debian's chromium: run `make test` (or apt-get install -y chromium)")
+    run = _seed_system(exp)
+    with serve(store) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{url}/#/run/{run.id}?tab=charts")
+        cpu = page.locator('#system .card[data-chart="system/cpu_utilization_percentage"]')
+        cpu.locator("canvas").wait_for(timeout=15_000)
+        assert cpu.locator("h3").inner_text() == "cpu_utilization_percentage"
+        assert cpu.locator(".u-legend .u-series").first.inner_text().startswith("time")  # the x axis: wall time
+        titles = page.locator("#system .card h3").all_inner_texts()
+        assert titles[0] == "cpu_utilization_percentage" and "gpu_0_utilization_percentage" in titles
+        assert page.locator('#charts .card[data-chart="loss"]').count() == 1
+        assert page.locator('#charts .card[data-chart^="system/"]').count() == 0
+        page.goto(f"{url}/#/run/{run.id}?tab=overview")
+        page.locator("#system-summary").wait_for(timeout=15_000)
+        assert page.locator('#metrics-list tr[data-metric^="system/"]').count() == 0
+        assert page.locator('#system-summary tr[data-metric="system/process_memory_rss_megabytes"]').inner_text().split("\t")[1:3] == ["1500", "900"]
+        browser.close()
+        assert errors == []
+
+
+# -- shipped: MLflow system metrics, OpenTelemetry semantic conventions -------------------------------
+
+
+def test_otlp_upload_uses_semantic_convention_names(exp: runlog.Experiment) -> None:
+    """system/ values reach an OTLP receiver as system.cpu.utilization, process.memory.usage, hw.gpu.* ... in their units."""
+    from test_otlp_upload import Receiver, fast_options
+
+    from runlog._upload import Uploader
+    from runlog._upload.otlp import OtlpTarget
+
+    run = exp.start_logging(log_system_metrics=False)
+    run.log("loss", 0.5)
+    run._writer.scalars(
+        {
+            "system/cpu_utilization_percentage": 50.0,
+            "system/system_memory_usage_megabytes": 2000.0,
+            "system/network_receive_megabytes": 1.5,
+            "system/network_transmit_megabytes": 0.5,
+            "system/process_memory_rss_megabytes": 300.0,
+            "system/process_cpu_utilization_percentage": 100.0 * (os.cpu_count() or 1),
+            "system/process_count": 3,
+            "system/gpu_1_utilization_percentage": 80.0,
+            "system/gpu_1_power_usage_watts": 150.0,
+            "system/gpu_1_power_usage_percentage": 50.0,
+        },
+        1000,
+    )
+    run.complete()
+    receiver = Receiver().start()
+    try:
+        assert Uploader(run.path, OtlpTarget(receiver.url), fast_options()).sync(timeout=30)
+    finally:
+        receiver.stop()
+    got = {(p["name"], tuple(sorted(p["attributes"].items()))): p["value"] for p in receiver.points}
+    assert got == {
+        ("loss", ()): 0.5,
+        ("system.cpu.utilization", ()): pytest.approx(0.5),
+        ("system.memory.usage", (("system.memory.state", "used"),)): pytest.approx(2e9),
+        ("system.network.io", (("network.io.direction", "receive"),)): pytest.approx(1.5e6),
+        ("system.network.io", (("network.io.direction", "transmit"),)): pytest.approx(0.5e6),
+        ("process.memory.usage", ()): pytest.approx(3e8),
+        ("process.cpu.utilization", ()): pytest.approx(1.0),  # every CPU busy: 1 (the run's host is this one)
+        ("system/process_count", ()): 3,  # no convention for "the run's process tree": runlog's name
+        ("hw.gpu.utilization", (("hw.id", "gpu_1"), ("hw.type", "gpu"))): pytest.approx(0.8),
+        ("hw.power", (("hw.id", "gpu_1"), ("hw.type", "gpu"))): pytest.approx(150.0),
+        ("system/gpu_1_power_usage_percentage", ()): 50.0,
+    }
+
+
+def test_otlp_metrics_carry_semantic_convention_units() -> None:
+    """Mapped series carry the conventions' units (1 for ratios, By for bytes, W, Cel); others none."""
+    from runlog._upload.otlp import OtlpTarget, semconv_point
+
+    target = OtlpTarget("http://127.0.0.1:9")
+    request = target._metrics_request(
+        [("system/gpu_0_temperature_celsius", 70.0, 1, 1), ("system/disk_usage_megabytes", 10.0, 1, 1), ("loss", 1.0, 1, 1)]
+    )
+    units = {m.name: m.unit for m in request.resource_metrics[0].scope_metrics[0].metrics}
+    assert units == {"hw.temperature": "Cel", "system.filesystem.usage": "By", "loss": ""}
+    assert semconv_point("system/process_cpu_utilization_percentage", 50.0, None) is None  # CPU count unknown
+    assert semconv_point("system/disk_usage_percentage", 40.0) == (
+        "system.filesystem.utilization", pytest.approx(0.4), "1",
+        {"system.filesystem.state": "used", "system.filesystem.mountpoint": "/"},
+    )  # fmt: skip
+
+
+def test_mlflow_server_gets_system_metrics_under_their_names(exp: runlog.Experiment, tmp_path: Path) -> None:
+    """A real `mlflow server` receives system/ keys unchanged (its UI's system-metrics section shows system/ keys)."""
+    import urllib.parse
+    import urllib.request
+
+    from _fault_proxy import MlflowServer
+
+    from runlog._upload import Uploader, UploadOptions
+    from runlog._upload.mlflow import MlflowTarget
+
+    run = _seed_system(exp)
+    server = MlflowServer(tmp_path)
+    server.start()
+
+    def rest(path: str, **params: Any) -> Any:  # MLflow's REST API, read straight (no client library in between)
+        with urllib.request.urlopen(f"{server.url}/api/2.0/mlflow/{path}?{urllib.parse.urlencode(params)}", timeout=30) as response:
+            return json.loads(response.read())
+
+    try:
+        options = UploadOptions(retry_initial=0.01, retry_max=0.1, interval=0.02, log_interval=0.0, finish_timeout=20.0, request_timeout=10.0)
+        target = MlflowTarget(server.url, options=options)
+        try:
+            assert Uploader(run.path, target, options).sync(timeout=60)
+        finally:
+            target.close()
+        experiment_id = rest("experiments/get-by-name", experiment_name=exp.name)["experiment"]["experiment_id"]
+        request = urllib.request.Request(
+            f"{server.url}/api/2.0/mlflow/runs/search", data=json.dumps({"experiment_ids": [experiment_id]}).encode(),
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=30) as response:
+            (remote,) = json.loads(response.read())["runs"]
+        remote_id = remote["info"]["run_id"]
+        keys = {m["key"] for m in remote["data"]["metrics"]}
+        assert "loss" in keys
+        history = rest("metrics/get-history", run_id=remote_id, metric_key="system/cpu_utilization_percentage")["metrics"]
+        assert [(m["value"], int(m["step"])) for m in history] == [(50.0, 10_000), (70.0, 20_000)]
+        assert {k for k in keys if k.startswith("system/")} == {
+            "system/cpu_utilization_percentage", "system/system_memory_usage_megabytes",
+            "system/system_memory_usage_percentage", "system/process_memory_rss_megabytes",
+            "system/gpu_0_utilization_percentage", "system/gpu_1_utilization_percentage",
+        }  # fmt: skip
+    finally:
+        server.stop()
