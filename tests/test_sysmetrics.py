@@ -460,6 +460,22 @@ def test_submitted_two_rank_job_is_sampled_by_the_supervisor(
     assert len(run.get_metrics(system=True)[RSS]) == len(rss)
 
 
+def test_submitted_run_switched_off_by_argument_or_environment_variables(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, exp: runlog.Experiment
+) -> None:
+    """submit(log_system_metrics=False) and RUNLOG_SYSTEM_METRICS=0 in the Environment's variables: no system series."""
+    _sampling(monkeypatch, 0.05)
+    (tmp_path / "work" / "nap.py").write_text("import time\ntime.sleep(0.6)\n")
+    by_argument = exp.submit(runlog.ScriptRunConfig(source_directory=".", script="nap.py"), log_system_metrics=False)
+    env = runlog.Environment("no-sampling")
+    env.environment_variables = {"RUNLOG_SYSTEM_METRICS": "0"}
+    by_environment = exp.submit(runlog.ScriptRunConfig(source_directory=".", script="nap.py", environment=env))
+    sampled = exp.submit(runlog.ScriptRunConfig(source_directory=".", script="nap.py"))
+    for run in (by_argument, by_environment, sampled):
+        run.wait_for_completion(raise_on_error=True)
+    assert by_argument.get_metric_history(RSS) == [] and by_environment.get_metric_history(RSS) == []
+    assert sampled.get_metric_history(RSS) != []  # the same script, sampled: the switches are what made the difference
+
 # -- get_metrics() leaves system/ out unless asked -------------------------------------------------
 
 
