@@ -490,20 +490,56 @@ def find_runs(
     experiments: Iterable[str] | None = None,
     latest: Any = None,
     plain_words: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[RunRow], str | None]:
     """Search the runs of a store: the one entry point of ``runlog runs``, the viewer and the MLflow store.
 
     Rows (``RunRow``, ``ref`` = the run folder) filtered, ordered (newest first by default) and paged;
     ``InvalidSearch`` for a filter that does not parse. ``latest``: a
-    :class:`runlog._store.latest.LatestValues` kept between calls (incremental reads).
+    :class:`runlog._store.latest.LatestValues` kept between calls (incremental reads). Rows come from
+    the run index (``<store>/index.sqlite3``) for runs unchanged since they were indexed; ``progress(done,
+    total)`` is called while runs are read anew (a first open of a large store).
     """
     from ._store.latest import LatestValues
 
     latest = latest or LatestValues()
-    rows = []
-    for run_dir in iter_run_dirs(store, experiments):
+
+    def build(run_dir: Path) -> RunRow:
         try:
-            rows.append(run_row(run_dir, latest))
-        except Exception:  # one unreadable run never hides the others
-            continue
+            return run_row(run_dir, latest)
+        except Exception as exc:  # one unreadable run never hides the others: listed, marked damaged
+            return RunRow(run_dir.name, experiment=run_dir.parent.parent.name, status="Damaged", tags={"damaged": str(exc)})
+
+    rows = index_for(store).rows(iter_run_dirs(store, experiments), build, encode_row, decode_row, progress)
+    for row in rows:
+        if row.ref is None:
+            row.ref = store / "experiments" / row.experiment / "runs" / row.run_id
     return search(rows, filter_string, order_by, max_results, page_token, plain_words=plain_words)
+
+
+def encode_row(row: RunRow) -> str:
+    """A row as the run index stores it (JSON; NaN and infinities as Python's json writes them)."""
+    data = {f: getattr(row, f) for f in _ROW_FIELDS}
+    return json.dumps(data)
+
+
+def decode_row(text: str) -> RunRow:
+    data = json.loads(text)
+    return RunRow(**{f: data[f] for f in _ROW_FIELDS})
+
+
+_ROW_FIELDS = (
+    "run_id", "experiment", "run_name", "status", "start_time", "end_time", "user_id", "experiment_id",
+    "artifact_uri", "lifecycle_stage", "metrics", "params", "tags",
+)  # fmt: skip
+_indexes: dict[Path, Any] = {}
+
+
+def index_for(store: Path) -> Any:
+    """This process's :class:`runlog._store.index.RunIndex` of ``store`` (one per store: it keeps rows in memory)."""
+    from ._store.index import RunIndex
+
+    index = _indexes.get(store)
+    if index is None:
+        index = _indexes[store] = RunIndex(store)
+    return index
