@@ -196,13 +196,16 @@ class Run:
         run_type: str = "local",
         run_id: str | None = None,
         system_metrics: bool | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> Run:
-        run = cls._create(experiment, parent=parent, display_name=display_name, run_type=run_type, run_id=run_id)
+        run = cls._create(
+            experiment, parent=parent, display_name=display_name, run_type=run_type, run_id=run_id, extra=extra
+        )
         run._owner_pid = os.getpid()
         run._outputs = Path(outputs).absolute() if outputs else None
         _context.started(run)
         run._start_upload()
-        if parent is None:  # a child run shares its parent's machine: one sampler is enough
+        if parent is None and not (extra or {}).get("parent_id"):  # a child run shares its parent's machine
             pid = os.getpid()
             run._start_system_metrics(system_metrics, lambda: (pid,))
         return run

@@ -311,16 +311,19 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
         if user_id:
             extra["user"] = user_id
         experiment = self._ensure_experiment(folder)
-        run = Run._create(experiment, display_name=run_name, run_type=MLFLOW_RUN_TYPE, extra=extra)
+        if self._server:  # the server's clients own the run: nothing of this process follows it
+            run = Run._create(experiment, display_name=run_name, run_type=MLFLOW_RUN_TYPE, extra=extra)
+        else:  # this process's active run while it runs (RunHandler writes into it), sampled, uploaded
+            mlflow_samples = os.environ.get("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "").lower() in ("true", "1")
+            run = Run._start(
+                experiment, display_name=run_name, outputs=None, run_type=MLFLOW_RUN_TYPE, extra=extra,
+                system_metrics=False if mlflow_samples else None,  # MLflow's own monitor writes the same names
+            )  # fmt: skip
+            with _owned_lock:
+                _owned[run.path] = run
         for key, value in tag_map.items():
             run._writer.meta("tag", key, value)
         self._run_dirs[run.id] = run.path
-        if not self._server:
-            run._owner_pid = os.getpid()
-            with _owned_lock:
-                _owned[run.path] = run
-            _context.started(run)
-            run._start_upload()
         _log.debug("MLflow client created run %s in experiment %s", run.id, folder)
         return self.get_run(run.id)
 

@@ -548,3 +548,24 @@ def test_mlflow_example_runs(tmp_path: Path) -> None:
     runs = list(runlog.Experiment(runlog.Workspace(tmp_path / "store"), "mlflow-sweep").get_runs())
     assert len(runs) == 3
     assert all(r.get_status() == "Completed" and len(r.get_metrics()["val_loss"]) == 5 for r in runs)
+
+
+def test_a_run_an_mlflow_client_starts_is_sampled_unless_mlflow_samples_it(
+    ws: runlog.Workspace, uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mlflow.start_run() gets runlog's system metrics like start_logging(); not when MLflow's own monitor is
+    on (MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING), which writes the same system/ names."""
+    monkeypatch.setenv("RUNLOG_SYSTEM_METRICS", "1")
+    monkeypatch.setenv("RUNLOG_SYSTEM_METRICS_INTERVAL", "0.1")
+    with mlflow.start_run() as active:
+        run = ws.get_run(active.info.run_id)
+        deadline = time.monotonic() + 30
+        while not run.get_metric_history("system/cpu_utilization_percentage"):
+            assert time.monotonic() < deadline, "no system metrics sampled"
+            time.sleep(0.05)
+    monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true")
+    from runlog.mlflow import _owned
+
+    with mlflow.start_run(log_system_metrics=False) as second:
+        mine = _owned[ws.get_run(second.info.run_id).path]
+        assert mine._sampler is None
