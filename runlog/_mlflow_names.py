@@ -16,6 +16,7 @@ from urllib.parse import quote, unquote, urlparse
 __all__ = [
     "DEFAULT_EXPERIMENT",
     "DEFAULT_EXPERIMENT_ID",
+    "MLFLOW_STATUS",
     "SCHEME",
     "experiment_folder",
     "experiment_id",
@@ -29,6 +30,13 @@ SCHEME = "runlog"
 # MLflow's fluent API falls back to experiment id "0" ("Default") when none is set.
 DEFAULT_EXPERIMENT = "Default"
 DEFAULT_EXPERIMENT_ID = "0"
+
+# runlog status -> MLflow status (MLflow clients, and the search's attributes.status, see either).
+MLFLOW_STATUS = {
+    "Running": "RUNNING", "Completed": "FINISHED", "Failed": "FAILED", "Canceled": "KILLED",
+    "NotStarted": "SCHEDULED", "Queued": "SCHEDULED", "Preparing": "SCHEDULED", "Provisioning": "SCHEDULED",
+    "Starting": "SCHEDULED", "CancelRequested": "RUNNING", "Finalizing": "RUNNING",
+}  # fmt: skip
 
 _FOLDER_NAME = re.compile(r"^[a-zA-Z0-9][\w\-]{0,254}$")
 

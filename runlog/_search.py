@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import RunlogError
+from ._mlflow_names import MLFLOW_STATUS
 
 __all__ = [
     "InvalidSearch",
@@ -40,13 +41,6 @@ __all__ = [
 ]
 
 EXAMPLE = "metrics.val_acc > 0.9 and params.lr = '0.01'"
-
-# runlog status -> MLflow status (attributes.status matches either name).
-MLFLOW_STATUS = {
-    "Running": "RUNNING", "Completed": "FINISHED", "Failed": "FAILED", "Canceled": "KILLED",
-    "NotStarted": "SCHEDULED", "Queued": "SCHEDULED", "Preparing": "SCHEDULED", "Provisioning": "SCHEDULED",
-    "Starting": "SCHEDULED", "CancelRequested": "RUNNING", "Finalizing": "RUNNING",
-}  # fmt: skip
 
 _TYPES = {
     "metric": "metric", "metrics": "metric",

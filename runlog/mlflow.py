@@ -77,10 +77,10 @@ from mlflow.utils.validation import (
 
 from . import _context
 from ._errors import RunlogError
-from ._mlflow_names import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID, experiment_folder, store_path
+from ._mlflow_names import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID, MLFLOW_STATUS, experiment_folder, store_path
 from ._mlflow_names import experiment_id as _exp_id
 from ._run import Run, RunStatus
-from ._search import InvalidSearch, find_runs
+from ._search import InvalidSearch, find_runs, run_row
 from ._store import RunReader, layout, writer_for
 from ._store.latest import LatestValues
 from ._workspace import Experiment, Workspace
@@ -89,20 +89,7 @@ __all__ = ["RunlogTrackingStore"]
 
 _log = logging.getLogger("runlog.mlflow")
 
-# runlog status -> MLflow status, and back.
-_TO_MLFLOW = {
-    RunStatus.RUNNING: "RUNNING",
-    RunStatus.COMPLETED: "FINISHED",
-    RunStatus.FAILED: "FAILED",
-    RunStatus.CANCELED: "KILLED",
-    RunStatus.NOT_STARTED: "SCHEDULED",
-    RunStatus.QUEUED: "SCHEDULED",
-    RunStatus.PREPARING: "SCHEDULED",
-    RunStatus.PROVISIONING: "SCHEDULED",
-    RunStatus.STARTING: "SCHEDULED",
-    RunStatus.CANCEL_REQUESTED: "RUNNING",
-    RunStatus.FINALIZING: "RUNNING",
-}
+# MLflow status -> runlog status (runlog -> MLflow is _mlflow_names.MLFLOW_STATUS).
 _FROM_MLFLOW = {
     "RUNNING": RunStatus.RUNNING,
     "SCHEDULED": RunStatus.QUEUED,
@@ -330,39 +317,27 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
     def get_run(self, run_id: str) -> MlflowRun:
         return self._entity(self._run_dir(run_id))
 
-    def _entity(self, run_dir: Path, reader: RunReader | None = None) -> MlflowRun:
-        reader = reader or RunReader(run_dir)
-        try:
-            record = reader.record()
-        except (OSError, ValueError):
-            record = {}
-        if not isinstance(record, dict):
-            record = {}
-        state = reader.state()
+    def _entity(self, run_dir: Path) -> MlflowRun:
+        row = run_row(run_dir, self._latest)  # what a search sees (tags with mlflow.runName, parentRunId)
         metrics = [
             Metric(name, float(v), _ms_or_zero(ts), step if type(step) is int else 0)
             for name, (v, step, ts) in self._latest.of(run_dir).items()
         ]
-        tags = dict(state.tags)
-        tags.setdefault(MLFLOW_RUN_NAME, state.display_name or run_dir.name)
-        if record.get("parent_id"):
-            tags.setdefault(MLFLOW_PARENT_RUN_ID, str(record["parent_id"]))
-        start = state.start_time if state.start_time is not None else record.get("created")
         info = RunInfo(
-            run_id=run_dir.name,
-            experiment_id=_exp_id(run_dir.parent.parent.name),
-            user_id=str(record.get("user") or ""),
-            status=_TO_MLFLOW.get(state.status, "RUNNING"),
-            start_time=_ms_or_zero(start),
-            end_time=_ms_or_zero(state.end_time) if state.status in RunStatus.TERMINAL else None,
+            run_id=row.run_id,
+            experiment_id=row.experiment_id,
+            user_id=row.user_id,
+            status=MLFLOW_STATUS.get(row.status, "RUNNING"),
+            start_time=row.start_time or 0,
+            end_time=row.end_time,
             lifecycle_stage=LifecycleStage.ACTIVE,
-            artifact_uri=(run_dir / layout.FILES_DIR).as_uri(),
-            run_name=state.display_name or run_dir.name,
+            artifact_uri=row.artifact_uri,
+            run_name=row.run_name,
         )
         data = RunData(
             metrics=metrics,
-            params=[Param(k, v) for k, v in state.properties.items()],
-            tags=[RunTag(k, v) for k, v in tags.items()],
+            params=[Param(k, v) for k, v in row.params.items()],
+            tags=[RunTag(k, v) for k, v in row.tags.items()],
         )
         return MlflowRun(info, data, RunInputs(dataset_inputs=[]), RunOutputs(model_outputs=[]))
 
