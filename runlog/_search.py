@@ -385,16 +385,31 @@ def sort_rows(rows: Iterable[RunRow], order_by: Sequence[tuple[str, str, bool]])
 
 
 def paginate(rows: Sequence[Any], page_token: str | bytes | None, max_results: int) -> tuple[list[Any], str | None]:
-    """A page and the token of the next one (MLflow's ``{"offset": n}`` token, base64)."""
+    """A page and the token of the next one.
+
+    The token (base64 JSON, opaque to callers) holds MLflow's ``offset`` and the id of the page's last
+    run: the next page starts after that run wherever it now stands, so runs added or removed before
+    it between two pages (a sweep still starting runs) neither repeat nor skip a run. A token without
+    ``after`` (MLflow's own) pages by offset.
+    """
     start = 0
     if page_token:
         try:
-            start = int(json.loads(base64.b64decode(page_token))["offset"])
-        except (ValueError, TypeError, KeyError) as exc:
+            token = json.loads(base64.b64decode(page_token))
+            start = int(token["offset"])
+            after = token.get("after")
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise InvalidSearch(f"invalid page token {page_token!r}: pass the token a previous page returned") from exc
-    end = start + max_results
-    token = base64.b64encode(json.dumps({"offset": end}).encode()).decode() if end < len(rows) else None
-    return list(rows[start:end]), token
+        if isinstance(after, str):
+            ids = [getattr(r, "run_id", None) for r in rows]
+            if after in ids:
+                start = ids.index(after) + 1
+    page = list(rows[start : start + max_results])
+    end = start + len(page)
+    if end >= len(rows) or not page:
+        return page, None
+    last = getattr(page[-1], "run_id", None)
+    return page, base64.b64encode(json.dumps({"offset": end, "after": last}).encode()).decode()
 
 
 def search(

@@ -98,8 +98,19 @@ def test_pages_cover_every_run_once_and_tokens_are_mlflows(runs: list[RunRow], s
         seen += [r.run_id for r in page]
         if token is None:
             break
-        assert SearchUtils.parse_start_offset_from_page_token(token) == len(seen)
+        assert SearchUtils.parse_start_offset_from_page_token(token) == len(seen)  # MLflow can read it
     assert seen == [r.run_id for r in search(runs, None, ["metrics.a DESC"])[0]]
+
+
+def test_runs_added_between_pages_neither_repeat_nor_skip() -> None:
+    """A sweep starting runs while someone pages newest first: the next page goes on after the last run seen."""
+    runs = [RunRow(f"r{i}", start_time=i) for i in range(10)]
+    first, token = search(runs, None, None, 4)
+    assert [r.run_id for r in first] == ["r9", "r8", "r7", "r6"]
+    runs += [RunRow("new1", start_time=20), RunRow("new2", start_time=21)]  # newer: before everything seen
+    second, token = search(runs, None, None, 4, token)
+    third, token = search(runs, None, None, 4, token)
+    assert [r.run_id for r in second + third] == ["r5", "r4", "r3", "r2", "r1", "r0"] and token is None
 
 
 def test_runlog_additions() -> None:
