@@ -39,6 +39,7 @@ test: $(STAMP_TEST) browser
 lint: $(STAMP_TEST)
 	$(BIN)/ruff check runlog tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 BENCH_VENV := .venv-bench
 $(BENCH_VENV)/.installed: pyproject.toml
