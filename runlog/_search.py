@@ -75,6 +75,7 @@ class RunRow:
     artifact_uri: str = ""
     lifecycle_stage: str = "active"
     metrics: dict[str, float] = field(default_factory=dict)
+    metric_points: dict[str, list[Any]] = field(default_factory=dict)  # name -> [step, time in ms] of the last value
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     ref: Any = None  # whatever the caller needs back (a run folder, an entity)
@@ -359,6 +360,8 @@ def filter_rows(rows: Iterable[RunRow], clauses: list[Clause] | Words) -> list[R
 
 def _sort_key(row: RunRow, kind: str, key: str, ascending: bool) -> tuple[bool, Any]:
     value = _lhs(row, kind, key)
+    if kind == "attribute" and key == "status":  # ordered by MLflow's names, as MLflow orders them
+        value = MLFLOW_STATUS.get(value, value)
     is_none = value is None
     is_nan = isinstance(value, float) and math.isnan(value)
     fill = (1 if ascending else -1) * math.inf
@@ -462,6 +465,10 @@ def run_row(run_dir: Path, latest: Any = None) -> RunRow:
         experiment_id=experiment_id(run_dir.parent.parent.name),
         artifact_uri=(run_dir / layout.FILES_DIR).as_uri(),
         metrics={name: float(v) for name, (v, _step, _t) in values.items()},
+        metric_points={
+            name: [step if type(step) is int else 0, round(t * 1000) if math.isfinite(t) else 0]
+            for name, (_v, step, t) in values.items()
+        },
         params=dict(state.properties),
         tags=tags,
         ref=run_dir,
@@ -519,7 +526,10 @@ def find_runs(
         except Exception as exc:  # one unreadable run never hides the others: listed, marked damaged
             return RunRow(run_dir.name, experiment=run_dir.parent.parent.name, status="Damaged", tags={"damaged": str(exc)})
 
-    rows = index_for(store).rows(iter_run_dirs(store, experiments), build, encode_row, decode_row, progress)
+    rows = index_for(store).rows(
+        iter_run_dirs(store, experiments), build, encode_row, decode_row, progress,
+        keep=lambda row: row.status != "Damaged",  # a read that failed (EMFILE...) is tried again next time
+    )  # fmt: skip
     for row in rows:
         if row.ref is None:
             row.ref = store / "experiments" / row.experiment / "runs" / row.run_id
@@ -539,7 +549,7 @@ def decode_row(text: str) -> RunRow:
 
 _ROW_FIELDS = (
     "run_id", "experiment", "run_name", "status", "start_time", "end_time", "user_id", "experiment_id",
-    "artifact_uri", "lifecycle_stage", "metrics", "params", "tags",
+    "artifact_uri", "lifecycle_stage", "metrics", "metric_points", "params", "tags",
 )  # fmt: skip
 _indexes: dict[Path, Any] = {}
 

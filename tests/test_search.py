@@ -165,3 +165,11 @@ def test_any_text_parses_or_raises_invalid_search(text: str) -> None:
         parse_filter(text, plain_words=True)
     except InvalidSearch:
         pass
+
+
+def test_status_orders_by_mlflows_names() -> None:
+    """order_by attributes.status sorts as MLflow does (by its status names), whatever runlog calls them."""
+    runs = [RunRow(f"r{i}", status=s, start_time=0) for i, s in enumerate(["Completed", "Failed", "Canceled", "Running"])]
+    for order in (["attributes.status"], ["attributes.status DESC"]):
+        expected = SearchUtils.sort([to_mlflow(r) for r in runs], order)
+        assert [r.run_id for r in search(runs, None, order)[0]] == [r.info.run_id for r in expected]

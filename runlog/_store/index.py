@@ -29,7 +29,7 @@ from . import layout
 __all__ = ["INDEX_FILE", "RunIndex"]
 
 INDEX_FILE = "index.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _log = logging.getLogger("runlog.store")
 
 
@@ -108,10 +108,14 @@ class RunIndex:
         encode: Callable[[Any], str] = json.dumps,
         decode: Callable[[str], Any] = json.loads,
         progress: Callable[[int, int], None] | None = None,
+        keep: Callable[[Any], bool] | None = None,
     ) -> list[Any]:
-        """One row per run folder, built only for runs new or changed since they were indexed."""
+        """One row per run folder, built only for runs new or changed since they were indexed.
+
+        ``keep(row)`` False: the row is returned but not remembered (built again next time).
+        """
         with self._lock:
-            return self._rows(list(run_dirs), build, encode, decode, progress)
+            return self._rows(list(run_dirs), build, encode, decode, progress, keep)
 
     def _rows(
         self,
@@ -120,6 +124,7 @@ class RunIndex:
         encode: Callable[[Any], str],
         decode: Callable[[str], Any],
         progress: Callable[[int, int], None] | None,
+        keep: Callable[[Any], bool] | None,
     ) -> list[Any]:
         db = self._open()
         stored: dict[str, tuple[str, str]] = {}
@@ -149,9 +154,13 @@ class RunIndex:
                     row = None  # a damaged row: built again
             if row is None:
                 row = build(run_dir)
-                changed.append((key, sig, encode(row)))
                 if progress is not None:
                     progress(done + 1, len(run_dirs))
+                if keep is not None and not keep(row):
+                    self._memory.pop(key, None)
+                    rows.append(row)
+                    continue
+                changed.append((key, sig, encode(row)))
             self._memory[key] = (sig, row)
             rows.append(row)
         for key in [k for k in self._memory if k not in keys and k.split("/", 1)[0] in scanned]:
