@@ -329,7 +329,7 @@ def test_transformers_mlflow_callback_sequence(exp: runlog.Experiment, ws: runlo
         assert run.get_status() == "Running"
     assert run.get_status() == "Completed"
     assert run.display_name == "hf-trainer"
-    # synchronous=False: MLflow's async queue may write two batches in either order (its own stores too).
+    # synchronous=False: MLflow's async queue may write two batches in either order; runlog keeps write order.
     assert sorted(run.get_metrics()["loss"]) == sorted([0.1, 0.05, 1 / 30])
     assert len(run.get_properties()) == 150 and run.get_tags()["hf"] == "yes"
     history = MlflowClient().get_metric_history(run.id, "loss")
