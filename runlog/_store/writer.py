@@ -480,12 +480,25 @@ class RunWriter:
             if fd < 0:
                 fd = self._open_meta()
             self._append(fd, line.encode())
-            return
-        fd = self._open(self._events_dir / (self._proc_id() + layout.META_SUFFIX))
+        else:
+            fd = self._open(self._events_dir / (self._proc_id() + layout.META_SUFFIX))
+            try:
+                self._append(fd, line.encode())
+            finally:
+                os.close(fd)
+        self.touch()
+
+    def touch(self) -> None:
+        """Mark the run changed for the run index (its events folder's time): status, tags, late writes.
+
+        Appends do not change a folder's time; the index trusts an ended run's row while that time stays
+        the same (``runlog._store.index``), so every meta event, and anything written into a run this
+        process does not own, touches the folder. Never on the ``run.log`` path.
+        """
         try:
-            self._append(fd, line.encode())
-        finally:
-            os.close(fd)
+            os.utime(self._events_dir)
+        except OSError:
+            pass
 
     # -- logs and files -----------------------------------------------------------
 
