@@ -44,6 +44,24 @@ _ORIGINAL = {name: getattr(logging.Formatter, name) for name in _METHODS}
 _CONVERTERS = {time.localtime: "localtime", time.gmtime: "gmtime"}
 
 
+def _pieces(fmt: str) -> list[tuple[str, str | None, str]] | None:
+    """``fmt`` as ``(literal text, key or None, conversion spec)`` pieces, or None when a ``%`` is not understood."""
+    pieces: list[tuple[str, str | None, str]] = []
+    pos = 0
+    for match in _FIELD.finditer(fmt):
+        literal = fmt[pos : match.start()]
+        if "%" in literal:
+            return None
+        key = match.group(1)
+        pieces.append((literal if key is not None else literal + "%", key, match.group(2) or ""))
+        pos = match.end()
+    tail = fmt[pos:]
+    if "%" in tail:
+        return None
+    pieces.append((tail, None, ""))
+    return pieces
+
+
 def parse_percent_format(fmt: str) -> tuple[str, list[str]] | None:
     """``("%s %-8s:%s", ["asctime", "levelname", "message"])`` for ``"%(asctime)s %(levelname)-8s:%(message)s"``.
 
@@ -51,26 +69,11 @@ def parse_percent_format(fmt: str) -> tuple[str, list[str]] | None:
     ``fmt % d`` for every mapping ``d`` holding the keys; None for a format this parser does not
     take (a ``%`` not part of a field it knows).
     """
-    parts: list[str] = []
-    keys: list[str] = []
-    pos = 0
-    for match in _FIELD.finditer(fmt):
-        literal = fmt[pos : match.start()]
-        if "%" in literal:
-            return None
-        parts.append(literal)
-        key, spec = match.group(1), match.group(2)
-        if key is None:
-            parts.append("%%")
-        else:
-            parts.append("%" + spec)
-            keys.append(key)
-        pos = match.end()
-    tail = fmt[pos:]
-    if "%" in tail:
+    pieces = _pieces(fmt)
+    if pieces is None:
         return None
-    parts.append(tail)
-    return "".join(parts), keys
+    positional = "".join(text.replace("%", "%%") + ("%" + spec if key is not None else "") for text, key, spec in pieces)
+    return positional, [key for _, key, _ in pieces if key is not None]
 
 
 def utc_format_time(self: logging.Formatter, record: logging.LogRecord, datefmt: str | None = None) -> str:
@@ -80,9 +83,12 @@ def utc_format_time(self: logging.Formatter, record: logging.LogRecord, datefmt:
     return format_utc(record.created)
 
 
-def compile_formatter(formatter: logging.Formatter, same_format: tuple[Any, ...] = ()) -> CompiledFormat | None:
+def compile_formatter(
+    formatter: logging.Formatter, same_format: tuple[Any, ...] = (), *, newline: bool = False
+) -> CompiledFormat | None:
     """The compiled format of ``formatter`` (see the module documentation), or None.
 
+    ``newline=True``: the text ends with ``"\\n"`` (what a handler writes), at no extra cost.
     ``same_format``: ``format`` methods of subclasses that do what ``Formatter.format`` does for
     the records the caller compiles for (``RunFormatter.format`` for a msg that is not a dict).
     A ``formatTime`` that is :func:`utc_format_time` is compiled too.
@@ -100,11 +106,10 @@ def compile_formatter(formatter: logging.Formatter, same_format: tuple[Any, ...]
     fmt = style._fmt
     if not isinstance(fmt, str):
         return None
-    parsed = parse_percent_format(fmt)
-    if parsed is None:
+    pieces = _pieces(fmt)
+    if pieces is None:
         return None
-    positional, keys = parsed
-    namespace: dict[str, Any] = {"LogRecord": logging.LogRecord, "P": positional, "strftime": time.strftime}
+    namespace: dict[str, Any] = {"LogRecord": logging.LogRecord, "strftime": time.strftime}
     lines = [
         "def compiled(record, d):",
         "    if record.__class__ is LogRecord:",
@@ -124,12 +129,38 @@ def compile_formatter(formatter: logging.Formatter, same_format: tuple[Any, ...]
             return None
         lines += time_lines
         lines.append("    record.asctime = asctime")
-    values = ["msg" if k == "message" else "asctime" if k == "asctime" else f"d[{k!r}]" for k in keys]
-    tuple_text = "(" + "".join(v + ", " for v in values) + ")"
-    lines.append(f"    return P % {tuple_text}")
+    lines.append(f"    return f\"{_fstring_body(pieces, newline, namespace)}\"")
     exec("\n".join(lines), namespace)  # source built above from \w+ keys and repr()-ed constants
     compiled: CompiledFormat = namespace["compiled"]
     return compiled
+
+
+def _fstring_body(pieces: list[tuple[str, str | None, str]], newline: bool, namespace: dict[str, Any]) -> str:
+    """The inside of an f-string equal to the positional ``%`` of the pieces (literals as constants).
+
+    ``%s``/``%r``/``%a`` are ``{v!s}``/``{v!r}``/``{v!a}`` (the same ``str``/``repr``/``ascii`` call);
+    any other spec is ``{(S % (v,))}`` with the spec's own ``%`` (``%d`` of a float is not ``{v:d}``).
+    """
+    body: list[str] = []
+
+    def constant(value: str) -> str:
+        name = f"C{len(namespace)}"
+        namespace[name] = value
+        return name
+
+    for text, key, spec in pieces:
+        if text:
+            body.append("{" + constant(text) + "}")
+        if key is None:
+            continue
+        value = "msg" if key == "message" else "asctime" if key == "asctime" else f"d[{key!r}]"
+        if spec in ("s", "r", "a"):
+            body.append("{" + value + "!" + spec + "}")
+        else:
+            body.append("{(" + constant("%" + spec) + " % (" + value + ",))}")
+    if newline:
+        body.append("{" + constant("\n") + "}")
+    return "".join(body) or "{" + constant("") + "}"
 
 
 def _time_lines(formatter: logging.Formatter, cls: type[logging.Formatter], namespace: dict[str, Any]) -> list[str] | None:
@@ -140,14 +171,18 @@ def _time_lines(formatter: logging.Formatter, cls: type[logging.Formatter], name
     if format_time is utc_format_time and not datefmt:
         namespace["utc_time"] = utc_second
         namespace["MS"] = tuple(f".{i:03d}Z" for i in range(1000))
+        namespace["cache"] = [(1.0, 0.0, "")]  # (second, next second, its prefix): empty at first
         # format_utc(created): the prefix of int(created), then the milliseconds of created % 1.
+        # (A hit needs second <= created < next second, so int(created) is that second.)
         return [
             "    created = record.created",
-            "    sec = int(created)",
             "    c = cache[0]",
-            "    if c[0] != sec:",
-            "        c = cache[0] = (sec, utc_time(sec))",
-            "    asctime = c[1] + MS[int((created % 1) * 1000)]",
+            "    if not c[0] <= created < c[1]:",
+            "        sec = int(created)",
+            "        c = (sec, sec + 1, utc_time(sec))",
+            "        if sec >= 0:",
+            "            cache[0] = c",
+            "    asctime = c[2] + MS[int((created % 1) * 1000)]",
         ]
     if format_time is not _ORIGINAL["formatTime"] and format_time is not utc_format_time:
         return None

@@ -306,7 +306,7 @@ class RunHandler(logging.Handler):
         self._source_fmt = self._source_style._fmt
         self._effective = effective
         self._trace = _trace_mode(effective)
-        self._compiled: CompiledFormat | None = compile_formatter(effective, (RunFormatter.format,))
+        self._compiled: CompiledFormat | None = compile_formatter(effective, (RunFormatter.format,), newline=True)
 
     # No lock: each record is one os.write of a whole line on an O_APPEND descriptor, so
     # threads never interleave, and a record logged from a signal handler or __del__ while
@@ -363,7 +363,7 @@ class RunHandler(logging.Handler):
             if trace == _TRACE_FIELDS:
                 ids = current_trace_ids()
                 d["trace_id"], d["span_id"] = ids if ids is not None else ("", "")
-            text: str | None = None
+            text: str | None = None  # the line(s) with their newline
             compiled = self._compiled
             if (
                 compiled is not None
@@ -378,7 +378,7 @@ class RunHandler(logging.Handler):
                     text = None
             if text is None:
                 try:
-                    text = self._effective.format(record)
+                    text = self._effective.format(record) + "\n"
                 except Exception:  # the record's own fault (log.info("%d", "x")): not the store's
                     self.handleError(record)  # as every stdlib handler does ("--- Logging error ---")
                     return
@@ -401,7 +401,7 @@ class RunHandler(logging.Handler):
                     tagged = dict(tagged) if isinstance(tagged, Mapping) else None
             echoed = self._captured and _echoed_to_console(record)  # stdout/stderr already go to the log
             if run is None:
-                add_pending("" if echoed else text + "\n", tagged, step)
+                add_pending("" if echoed else text, tagged, step)
                 return
             if _pending:
                 flush_pending(run)
@@ -415,7 +415,7 @@ class RunHandler(logging.Handler):
                 if not os.path.exists(sink.path) and writer.reopen_log(sink.name):
                     _log.warning("the driver log %s of run %s was removed; it was opened again", sink.name, run.id)
             if not echoed:
-                writer.write_log(text + "\n", sink.name)  # one os.write of the whole line
+                writer.write_log(text, sink.name)  # one os.write of the whole line
             if tagged:
                 try:
                     writer.scalars(tagged, step)  # (another file: a second os.write, see docs/logging.md)
