@@ -151,6 +151,31 @@ def test_fileconfig(exp: runlog.Experiment, tmp_path: Path) -> None:
     assert log_text(run) == "cfg says hello\n"
 
 
+def test_a_tagged_record_is_one_write_for_its_line_and_one_for_its_points(
+    exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tagged record through RunHandler (compiled format) is exactly two writes: its whole line to the driver
+    log and all its values to the points file (two files, so two writes; each is whole on kill -9)."""
+    run = exp.start_logging()
+    log = _only_handler("tagged.writes", runlog.RunHandler())
+    log.info("warm-up", extra=runlog.metrics(loss=1.0, acc=0.0, step=0))  # opens the files, defines the names
+    writes: list[tuple[int, bytes]] = []
+    real_write = os.write
+
+    def counting_write(fd: int, data: bytes) -> int:
+        writes.append((fd, data))
+        return real_write(fd, data)
+
+    monkeypatch.setattr("runlog._store.writer._os_write", counting_write)
+    log.info("epoch %d done", 1, extra=runlog.metrics(loss=0.5, acc=0.75, step=1))
+    monkeypatch.undo()
+    writer = run._writer
+    assert [fd for fd, _ in writes] == [writer._log_fds["logs/driver_log.txt"], writer._points_fd]
+    assert writes[0][1].endswith(b" INFO:tagged.writes:epoch 1 done\n") and len(writes[1][1]) == 2 * 32
+    assert run.get_metrics() == {"loss": [1.0, 0.5], "acc": [0.0, 0.75]}
+    run.complete()
+
+
 UTC_STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 LOCAL_STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
 
