@@ -385,11 +385,11 @@ class RunHandler(logging.Handler):
             # Marked once formatted: a record that could not be formatted here is left to the
             # next RunHandler (another formatter may take it).
             d["_runlog_written"] = True
-            if trace == _TRACE_SUFFIX and _modules.get("opentelemetry.trace") is not None:
+            if trace == _TRACE_SUFFIX and "opentelemetry.trace" in _modules:
                 ids = current_trace_ids()
                 if ids is not None:
                     text = _with_trace_suffix(text, ids)
-            tagged = d.get("metrics")
+            tagged = d["metrics"] if "metrics" in d else None
             step = None
             if tagged is not None:
                 step = d.get("step")
