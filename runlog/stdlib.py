@@ -296,17 +296,20 @@ class RunHandler(logging.Handler):
         format, so that ``emit`` sees a later change (cheaply, per record) and plans again.
         """
         effective = _effective_formatter(formatter)
-        attrs: dict[str, Any] = formatter.__dict__ if formatter is not None else {}
+        attrs: dict[str, Any] = getattr(formatter, "__dict__", None) or {}
         style: Any = attrs.get("_style")
-        self._source = formatter
+        # Watched for changes: a formatter with a style (any logging.Formatter); another object is
+        # only noticed when it is replaced.
+        self._watch = formatter is not None and hasattr(style, "_fmt")
         self._source_attrs = attrs
         self._source_len = len(attrs)
         self._source_datefmt = attrs.get("datefmt")
-        self._source_style: Any = style if hasattr(style, "_fmt") else _NoStyle
+        self._source_style: Any = style if self._watch else _NoStyle
         self._source_fmt = self._source_style._fmt
         self._effective = effective
         self._trace = _trace_mode(effective)
         self._compiled: CompiledFormat | None = compile_formatter(effective, (RunFormatter.format,), newline=True)
+        self._source = formatter  # last: another thread seeing it sees the rest of the plan
 
     # No lock: each record is one os.write of a whole line on an O_APPEND descriptor, so
     # threads never interleave, and a record logged from a signal handler or __del__ while
@@ -349,7 +352,7 @@ class RunHandler(logging.Handler):
             formatter = self.formatter
             if formatter is not self._source:
                 self._replan(formatter)
-            elif formatter is not None:  # changed since (a new datefmt, style, format, or a method set)?
+            elif self._watch:  # changed since (a new datefmt, style, format, or a method set)?
                 attrs = self._source_attrs
                 source_style = self._source_style
                 if (

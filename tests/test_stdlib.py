@@ -151,6 +151,28 @@ def test_fileconfig(exp: runlog.Experiment, tmp_path: Path) -> None:
     assert log_text(run) == "cfg says hello\n"
 
 
+def test_a_formatter_like_object_without_attributes_is_used_as_is(exp: runlog.Experiment) -> None:
+    """Any object with format(record) (here one with __slots__, so no __dict__) works as the handler's
+    formatter, record after record, and replacing it is noticed."""
+
+    class Upper:
+        __slots__ = ()
+
+        def format(self, record: logging.LogRecord) -> str:
+            return record.getMessage().upper()
+
+    run = exp.start_logging()
+    handler = runlog.RunHandler(formatter=Upper())  # type: ignore[arg-type]
+    log = _only_handler("slotted.formatter", handler)
+    log.info("one")
+    log.info("two")
+    handler.setFormatter(logging.Formatter("%(message)s!"))
+    log.info("three")
+    assert log_text(run) == "ONE\nTWO\nthree!\n"
+    assert handler._failing is False
+    run.complete()
+
+
 def test_a_tagged_record_is_one_write_for_its_line_and_one_for_its_points(
     exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
