@@ -198,7 +198,45 @@ def _to_json(value: Any, encode: Any = _encode_line) -> str:
         return encode(_jsonable(value))  # type: ignore[no-any-return]
 
 
+_encode_key = json.encoder.encode_basestring  # what the encoder uses for strings with ensure_ascii=False
+_INF = float("inf")
+
+
+def _simple_json(value: dict[Any, Any], depth: int = 0) -> str | None:
+    """``_encode_text(value)`` for a dict of str keys and str/int/float/bool/None/dict values (the usual
+    attributes: ``{"metrics": {"loss": 0.1}, "step": 3}``), without the encoder's per-call set-up; None
+    for anything else (the encoder then does it). Byte-identical: tests/test_otel.py holds it so."""
+    parts = []
+    for k, v in value.items():
+        if k.__class__ is not str:
+            return None
+        t = v.__class__
+        if t is str:
+            text = _encode_key(v)
+        elif t is float:
+            text = repr(v) if v == v and v != _INF and v != -_INF else ("NaN" if v != v else "Infinity" if v > 0 else "-Infinity")
+        elif t is int:
+            text = repr(v)
+        elif v is None:
+            text = "null"
+        elif t is bool:
+            text = "true" if v else "false"
+        elif t is dict and depth < 2:
+            found = _simple_json(v, depth + 1)
+            if found is None:
+                return None
+            text = found
+        else:
+            return None
+        parts.append(f"{_encode_key(k)}: {text}")
+    return "{" + ", ".join(parts) + "}"
+
+
 def _dumps(value: Any) -> str:
+    if value.__class__ is dict:
+        text = _simple_json(value)
+        if text is not None:
+            return text
     return _to_json(value, _encode_text)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import os
 import re
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs.export import (
@@ -308,6 +311,25 @@ def test_a_batch_of_tagged_records_is_one_points_write_in_order(
     history = [(p.value, p.step) for p in run.get_metric_history("loss")]
     assert history[-50:] == [(i / 8, 10 + i) for i in range(50)]
     assert len(driver_log(run).splitlines()) == 57
+
+
+_json_leaf = st.one_of(
+    st.text(max_size=6), st.integers(-(2**70), 2**70), st.floats(), st.booleans(), st.none(), st.lists(st.integers(), max_size=2)
+)
+_json_dicts = st.recursive(
+    st.dictionaries(st.one_of(st.text(max_size=5), st.integers(0, 3)), _json_leaf, max_size=4),
+    lambda inner: st.dictionaries(st.text(max_size=5), st.one_of(_json_leaf, inner), max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(_json_dicts)
+def test_attribute_json_of_text_lines_is_what_json_dumps_writes(value: dict[Any, Any]) -> None:
+    """The attributes' JSON on a text line (a shortcut for plain dicts) is byte-identical to
+    json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=...) for any dict."""
+    expected = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=otel._json_default)
+    assert otel._dumps(value) == expected
 
 
 def test_stdlib_logging_handler_with_runlog_metrics_extra(run: runlog.Run, providers: Providers) -> None:
