@@ -129,19 +129,31 @@ def compile_formatter(
             return None
         lines += time_lines
         lines.append("    record.asctime = asctime")
-    lines.append(f"    return f\"{_fstring_body(pieces, newline, namespace)}\"")
+    before, body = _fstring_body(pieces, newline, namespace)
+    lines += before
+    lines.append(f"    return f\"{body}\"")
     exec("\n".join(lines), namespace)  # source built above from \w+ keys and repr()-ed constants
     compiled: CompiledFormat = namespace["compiled"]
     return compiled
 
 
-def _fstring_body(pieces: list[tuple[str, str | None, str]], newline: bool, namespace: dict[str, Any]) -> str:
-    """The inside of an f-string equal to the positional ``%`` of the pieces (literals as constants).
+_SPEC = re.compile(r"([#0+ \-]*)(\d*)(?:\.(\d*))?([a-zA-Z])")
 
-    ``%s``/``%r``/``%a`` are ``{v!s}``/``{v!r}``/``{v!a}`` (the same ``str``/``repr``/``ascii`` call);
-    any other spec is ``{(S % (v,))}`` with the spec's own ``%`` (``%d`` of a float is not ``{v:d}``).
+
+def _fstring_body(
+    pieces: list[tuple[str, str | None, str]], newline: bool, namespace: dict[str, Any]
+) -> tuple[list[str], str]:
+    """Lines to run first, and the inside of an f-string equal to the positional ``%`` of the pieces.
+
+    Literal text is a constant. ``%s``/``%r``/``%a`` with no flag but ``-``, a width and a precision
+    are ``{v!s:<W.P}`` (``>`` without ``-``): the same ``str``/``repr``/``ascii`` call, then the same
+    padding and cut of a string. ``%d``/``%i``/``%u`` with no flag but ``-`` and a width are ``{v:>W}``
+    of an exact ``int`` (what ``%d`` makes of it), the field's own ``%`` otherwise (a float, a bool:
+    the value is replaced by that text first, which the padding then leaves as it is). Any other spec
+    is ``{(S % (v,))}`` with the spec's own ``%``.
     """
     body: list[str] = []
+    before: list[str] = []
 
     def constant(value: str) -> str:
         name = f"C{len(namespace)}"
@@ -154,13 +166,24 @@ def _fstring_body(pieces: list[tuple[str, str | None, str]], newline: bool, name
         if key is None:
             continue
         value = "msg" if key == "message" else "asctime" if key == "asctime" else f"d[{key!r}]"
-        if spec in ("s", "r", "a"):
-            body.append("{" + value + "!" + spec + "}")
+        match = _SPEC.fullmatch(spec)
+        flags, width, precision, conversion = match.groups() if match else ("#", "", None, "")
+        align = "<" if flags == "-" else ">"
+        if flags in ("", "-") and conversion in ("s", "r", "a"):
+            cut = "" if precision is None else "." + (precision or "0")
+            fmt_spec = (align + width if width else "") + cut
+            body.append("{" + value + "!" + conversion + (":" + fmt_spec if fmt_spec else "") + "}")
+        elif flags in ("", "-") and conversion in ("d", "i", "u") and precision is None:
+            local = f"v{len(before)}"
+            before.append(f"    {local} = {value}")
+            before.append(f"    if {local}.__class__ is not int:")
+            before.append(f"        {local} = {constant('%' + spec)} % ({local},)")
+            body.append("{" + local + (":" + align + width if width else "") + "}")
         else:
             body.append("{(" + constant("%" + spec) + " % (" + value + ",))}")
     if newline:
         body.append("{" + constant("\n") + "}")
-    return "".join(body) or "{" + constant("") + "}"
+    return before, "".join(body) or "{" + constant("") + "}"
 
 
 def _time_lines(formatter: logging.Formatter, cls: type[logging.Formatter], namespace: dict[str, Any]) -> list[str] | None:

@@ -47,7 +47,7 @@ field = st.one_of(
     st.tuples(st.sampled_from(STR_FIELDS), st.sampled_from(STR_SPECS)),
     st.tuples(st.sampled_from(INT_FIELDS), st.sampled_from(INT_SPECS)),
     st.tuples(st.sampled_from(["msecs", "created", "relativeCreated"]), st.sampled_from(FLOAT_SPECS)),
-    st.tuples(st.sampled_from(["user", "missing"]), st.sampled_from(["s", "r", "5s"])),
+    st.tuples(st.sampled_from(["user", "missing"]), st.sampled_from(["s", "r", "5s", "d", "-4d", "i", "u", ".2s", "-3r", "a"])),
 )
 piece = st.one_of(literal, field, st.just("%%"))
 
@@ -113,7 +113,7 @@ def _record(draw: st.DrawFn, msg: Any, args: Any) -> logging.LogRecord:
     record.process = draw(st.one_of(st.none(), st.integers(0, 2**22)))
     record.thread = draw(st.integers(0, 2**48))
     if draw(st.booleans()):
-        record.user = draw(st.text(max_size=5))
+        record.user = draw(st.one_of(st.text(max_size=5), st.integers(-999, 10**6), st.booleans(), st.floats(-1e3, 1e3), st.none()))
     return record
 
 
