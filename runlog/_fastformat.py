@@ -6,11 +6,12 @@ or stack information, with the same side effects (``record.message``, and ``reco
 when the format uses the time). It is generated once per formatter from the format string:
 
 - ``%(key)<spec>`` fields (any record attribute, any conversion ``diouxXeEfFgGcrsa`` with its
-  flags, width and precision) and literal text (``%%`` included) become one positional ``%``
-  of a tuple, which is what ``fmt % record.__dict__`` computes field by field;
+  flags, width and precision) and literal text (``%%`` included) become one f-string, each field
+  formatted as ``fmt % record.__dict__`` formats it (see :func:`_fstring_body`);
 - ``asctime`` is formatted with the time's per-second part cached: runlog's UTC ISO-8601 time
-  (a ``formatTime`` that is :func:`utc_format_time`, as ``RunFormatter``'s), ``time.strftime(datefmt, converter(created))``, or the
-  stdlib's ``default_time_format``/``default_msec_format`` (``converter`` ``time.localtime`` or
+  (a ``formatTime`` that is :func:`utc_format_time`, as ``RunFormatter``'s),
+  ``time.strftime(datefmt, converter(created))``, or the stdlib's
+  ``default_time_format``/``default_msec_format`` (``converter`` ``time.localtime`` or
   ``time.gmtime``: what the stdlib's ``formatTime`` does, one ``strftime`` per second);
 - the message is ``LogRecord.getMessage`` inlined (a record of another class calls its own).
 
@@ -107,8 +108,8 @@ def compile_formatter(
     if not isinstance(fmt, str):
         return None
     pieces = _pieces(fmt)
-    if pieces is None:
-        return None
+    if pieces is None or any(key is not None and "\\" in repr(key) for _, key, _ in pieces):
+        return None  # (a key whose repr has a backslash cannot sit in an f-string's expression)
     namespace: dict[str, Any] = {"LogRecord": logging.LogRecord, "strftime": time.strftime}
     lines = [
         "def compiled(record, d):",
