@@ -276,6 +276,7 @@ class RunHandler(logging.Handler):
         self.json = json
         self._captured = os.environ.get(ENV_OUTPUT_CAPTURED) == "1"
         self._sink: _Sink | None = None
+        self._emit_overridden = type(self).emit is not RunHandler.emit
         self._replan(formatter)
         self._failing = False
         self._lost = 0
@@ -320,12 +321,15 @@ class RunHandler(logging.Handler):
         while this thread is inside it cannot deadlock on a lock it already holds. The writing is
         done here rather than in a call to ``emit``: one Python call less per record.
         """
-        if self.filters and not _emit:
-            rv = self.filter(record)
+        if not _emit and (self.filters or self._emit_overridden):
+            rv = self.filter(record) if self.filters else True
             if not rv:
                 return rv
             if isinstance(rv, logging.LogRecord):
                 record = rv
+            if self._emit_overridden:  # a subclass's emit runs as with any handler (it calls ours)
+                self.emit(record)
+                return rv
         # This thread's ThreadState attributes (those set in it), read and set through the per-thread
         # dict: one threading.local lookup per record instead of one per attribute access.
         ts = _tls.__dict__

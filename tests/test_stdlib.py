@@ -173,6 +173,28 @@ def test_a_formatter_like_object_without_attributes_is_used_as_is(exp: runlog.Ex
     run.complete()
 
 
+def test_a_subclass_overriding_emit_and_filters_still_work(exp: runlog.Experiment) -> None:
+    """handle() writes records itself, but a subclass's emit() still runs for every record (and its
+    super().emit() writes it), and a filter still drops records."""
+    seen: list[str] = []
+
+    class Counting(runlog.RunHandler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+            super().emit(record)
+
+    run = exp.start_logging()
+    handler = Counting()
+    handler.addFilter(lambda record: "secret" not in record.getMessage())
+    log = _only_handler("subclass.emit", handler)
+    log.info("one")
+    log.info("a secret")
+    log.info("two")
+    assert seen == ["one", "two"]
+    assert [line.rsplit(":", 1)[-1] for line in log_text(run).splitlines()] == ["one", "two"]
+    run.complete()
+
+
 def test_a_tagged_record_is_one_write_for_its_line_and_one_for_its_points(
     exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
