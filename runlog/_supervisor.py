@@ -202,6 +202,14 @@ class Supervisor:
     def _write_json(self, name: str, data: Any) -> None:
         layout.write_json_atomic(self.run.path / layout.FILES_DIR / name, data)
 
+    def start_system_metrics(self) -> None:
+        """Sample the machine and the job's process tree (every rank and its children) until the run ends."""
+        environ = {**os.environ, **(self.spec.get("env") or {})}  # the environment's variables can switch it
+        procs = self.procs
+        self.run._start_system_metrics(
+            self.spec.get("system_metrics"), lambda: [p.popen.pid for p in procs if p.returncode is None], environ
+        )
+
     # -- the capture loop -------------------------------------------------------------
 
     def capture(self) -> None:
@@ -405,6 +413,7 @@ def main() -> int:
                 sup.run.fail(error_details={"code": "UserError", "message": f"could not start {spec['argv'][0]}: {exc}"})
                 return 1
             sup.run._set_status(RunStatus.RUNNING)
+            sup.start_system_metrics()
             if sup.cancel_reason is not None:  # a cancel that came while the processes were starting
                 sup.signal_groups(signal.SIGTERM)
             sup.capture()
@@ -421,6 +430,7 @@ def main() -> int:
             pass
         return 1
     finally:
+        sup.run._stop_system_metrics()  # ended with the run; here when the run had ended before
         shutil.rmtree(spec["workdir"], ignore_errors=True)
     return 0
 

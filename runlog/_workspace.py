@@ -298,7 +298,9 @@ class Experiment:
 
         Keyword arguments as Azure ML: ``outputs`` (a folder whose files become part of
         the run when it ends; default ``./outputs``, ``False`` for none),
-        ``snapshot_directory`` (accepted, not copied), ``display_name``.
+        ``snapshot_directory`` (accepted, not copied), ``display_name``;
+        ``log_system_metrics`` (as MLflow's ``start_run``): ``False`` to sample no system
+        metrics for this run (default: ``RUNLOG_SYSTEM_METRICS``, on).
         """
         from ._run import Run
 
@@ -307,6 +309,7 @@ class Experiment:
             display_name=kwargs.get("display_name"),
             outputs=kwargs.get("outputs", "./outputs"),
             run_type="local",
+            system_metrics=kwargs.get("log_system_metrics"),
         )
 
     def submit(self, config: Any, tags: Mapping[str, str] | None = None, **kwargs: Any) -> Run:

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from . import _store
+from . import _store, _sysmetrics
 from ._errors import RunlogError, RunNotFound, did_you_mean
 from ._run import Run, _utc
 from ._workspace import Experiment, Workspace
@@ -176,11 +176,15 @@ def show(store: Path | None, run_id: str) -> None:
     if "error" in details:
         console.print(f"  error: {details['error']['error'].get('message')}", markup=False)
     console.print("  path: " + str(run.path), markup=False, highlight=False)
-    metrics = run.get_metrics()
+    everything = run.get_metrics(system=True)
+    metrics = {n: v for n, v in everything.items() if not _sysmetrics.is_system_metric(n)}
     if metrics:
         console.print("metrics:")
         for name, value in metrics.items():
             console.print(f"  {name}: {_fmt(value)}", markup=False)
+    system = _sysmetrics.summary(everything)
+    if system:
+        console.print(f"system: {system}", markup=False, highlight=False)
     files = run.get_file_names()
     if files:
         console.print("files:")
@@ -196,7 +200,7 @@ def show(store: Path | None, run_id: str) -> None:
 def metrics(store: Path | None, run_id: str, names: tuple[str, ...], fmt: str) -> None:
     """Print a run's metrics."""
     run = _run(store, run_id)
-    found = run.get_metrics()
+    found = run.get_metrics(system=bool(names))  # system/ series when named
     if names:
         missing = [n for n in names if n not in found]
         if missing:

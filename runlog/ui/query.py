@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .._errors import RunFileNotFound, RunNotFound
+from .._metrics import SYSTEM_PREFIX
 from .._store import EventColumns, RunReader, RunState, layout, parse_columns, point_names, points_path, read_process
 from .._store.layout import NO_STEP, POINT_SIZE, T_INT
 from .._store.reader import point_columns
@@ -602,7 +603,8 @@ class StoreQuery:
                 continue
             rows.append(self._run_row(cache, now))
         rows.sort(key=lambda r: r["created"] or 0.0, reverse=True)
-        names = sorted({m for r in rows for m in r["metrics"]})
+        # System metrics (system/...) are in each row's metrics but get no column of their own.
+        names = sorted({m for r in rows for m in r["metrics"] if not m.startswith(SYSTEM_PREFIX)})
         return {"runs": rows, "metric_names": names}
 
     # -- one run -----------------------------------------------------------------------
