@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from . import _context
-from ._errors import InvalidStatusTransition, RunFileNotFound, RunFinishedError, did_you_mean
+from ._errors import InvalidStatusTransition, RunFileNotFound, RunFinishedError, StoreError, did_you_mean
 from ._metrics import (
     IMAGE,
     LIST,
@@ -36,6 +36,7 @@ from ._metrics import (
 )
 from ._store import RunReader, RunState, layout, writer_for
 from ._store.writer import _encode_str
+from ._validation import check_key, check_keys, check_mapping
 from ._workspace import Experiment, Workspace, validate_experiment_name
 
 __all__ = ["Run", "RunStatus"]
@@ -173,9 +174,15 @@ class Run:
             "cwd": os.getcwd(),
             **(extra or {}),
         }
-        (run_dir / layout.EVENTS_DIR).mkdir(parents=True, exist_ok=True)
-        (run_dir / layout.FILES_DIR).mkdir(parents=True, exist_ok=True)
-        layout.write_json_atomic(run_dir / layout.RUN_RECORD, record)
+        try:
+            (run_dir / layout.EVENTS_DIR).mkdir(parents=True, exist_ok=True)
+            (run_dir / layout.FILES_DIR).mkdir(parents=True, exist_ok=True)
+            layout.write_json_atomic(run_dir / layout.RUN_RECORD, record)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create run {run_id} in {run_dir} ({exc.strerror or exc}); free disk space or make the store "
+                f"writable (or point RUNLOG_STORE at a folder that is), then start the run again"
+            ) from exc
         run = cls(experiment, run_id)
         if display_name:
             run._writer.meta("name", None, str(display_name))
@@ -333,6 +340,7 @@ class Run:
     def log_image(self, name: str, path: str | os.PathLike[str] | None = None, plot: Any = None, description: str = "") -> None:
         """Log an image from a file ``path`` or a ``plot`` (anything with ``savefig``, e.g. pyplot)."""
         self._check_open()
+        check_key(name, call="run.log_image", what="metric name")
         if (path is None) == (plot is None):
             raise ValueError(
                 f"log_image({name!r}) takes exactly one of path= (an image file) or plot= (a matplotlib "
@@ -459,26 +467,32 @@ class Run:
 
     def tag(self, key: str, value: Any = None) -> None:
         """Set tag ``key`` (value ``""`` when omitted; values are stored as strings)."""
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"a tag key must be a non-empty str; got {key!r}")
+        key = check_key(key, call="run.tag", what="tag key")
         self._meta("tag", key, "" if value is None else str(value))
 
     def set_tags(self, tags: Mapping[str, Any] | Iterable[str]) -> None:
-        items = tags.items() if isinstance(tags, Mapping) else ((t, None) for t in tags)
-        for key, value in items:
+        """Set several tags: a dict ``{key: value}`` or keys alone (each value ``""``)."""
+        if isinstance(tags, Mapping):
+            items = [(check_key(k, call="run.set_tags", what="tag key"), v) for k, v in tags.items()]
+        else:
+            items = [(k, None) for k in check_keys(tags, call="run.set_tags", what="tag key")]
+        for key, value in items:  # every key checked first: a bad one leaves nothing half-set
             self.tag(key, value)
 
     def get_tags(self) -> dict[str, str]:
         return dict(self._reader.state().tags)
 
     def remove_tags(self, tags: str | Iterable[str]) -> None:
-        for key in [tags] if isinstance(tags, str) else tags:
+        """Remove one tag (a str) or several (a list of keys)."""
+        for key in check_keys(tags, call="run.remove_tags", what="tag key"):
             self._meta("untag", key, None)
 
     def add_properties(self, properties: Mapping[str, Any]) -> None:
         """Add properties; they are immutable: a key keeps its first value."""
+        check_mapping(properties, call="run.add_properties", what="properties", example="{'seed': '42'}")
         current = self.get_properties()
-        given = {str(key): str(value) for key, value in properties.items()}  # stored as str: compare as str
+        # Stored as str (an int key too, as before): compare as str.
+        given = {check_key(k, call="run.add_properties", what="property key", numbers=True): str(v) for k, v in properties.items()}
         for key, value in given.items():
             if key in current and current[key] != value:
                 raise ValueError(

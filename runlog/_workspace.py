@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._context import ENV_STORE
-from ._errors import ExperimentNotFound, InvalidExperimentName, RunNotFound, did_you_mean
+from ._errors import ExperimentNotFound, InvalidArgumentError, InvalidExperimentName, RunNotFound, did_you_mean
 from ._store import layout
+from ._validation import check_kwargs
 
 if TYPE_CHECKING:
     from ._run import Run
@@ -291,6 +292,17 @@ class Experiment:
         """
         from ._run import Run
 
+        if len(args) > 2:  # as Azure ML: (outputs, snapshot_directory) may be given by position
+            raise InvalidArgumentError(
+                f"start_logging takes at most 2 positional arguments (outputs, snapshot_directory); got {len(args)}. "
+                f"Pass display_name= by keyword",
+                argument="args",
+            )
+        for key, value in zip(("outputs", "snapshot_directory"), args):
+            if key in kwargs:
+                raise InvalidArgumentError(f"start_logging got {key} both by position and by keyword", argument=key)
+            kwargs[key] = value
+        check_kwargs(kwargs, ("outputs", "snapshot_directory", "display_name"), call="experiment.start_logging")
         return Run._start(
             self,
             display_name=kwargs.get("display_name"),

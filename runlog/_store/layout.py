@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .._validation import check_file_name_part
+
 FORMAT_VERSION = 2
 
 STORE_RECORD = "store.json"
@@ -78,7 +80,9 @@ def check_file_name(name: str) -> str:
         raise ValueError(
             f"a run file name must be a relative path inside the run, without '..' or a leading '/'; got {name!r}"
         )
-    return "/".join(parts)
+    posix = "/".join(parts)
+    check_file_name_part(posix, name)
+    return posix
 
 
 @contextmanager

@@ -545,6 +545,15 @@ class RunWriter:
             ) from exc
         except IsADirectoryError as exc:
             raise IsADirectoryError(f"{source!r} is a folder: use run.upload_folder(name, path) for folders") from exc
+        except StoreError:
+            raise
+        except OSError as exc:
+            if isinstance(source, (str, os.PathLike)) and exc.filename is not None and os.fspath(exc.filename) == os.fspath(source):
+                raise  # the source cannot be read: the OS error names it
+            raise StoreError(
+                f"cannot store {name!r} in run {self.run_dir.name} at {target} ({exc.strerror or exc}); free disk "
+                f"space or make the store writable, then upload again"
+            ) from exc
         _log.debug("stored file %s in run %s", name, self.run_dir.name)
         return name
 
