@@ -134,7 +134,8 @@ class Run:
         self._reader = RunReader(self._dir)
         if not isinstance(run_id, str) or "/" in run_id or not self._reader.exists():
             raise experiment.workspace._run_not_found(str(run_id), experiment.name)
-        self._record: dict[str, Any] = self._reader.record()
+        # A damaged run.json (reported once) leaves the run readable: its metrics, logs and files.
+        self._record, self._damage = self._reader.record_or_damage()
         self._writer = writer_for(self._dir)
         self._owner_pid = -1
         self._outputs: Path | None = None
@@ -708,21 +709,19 @@ class Run:
         runs_dir = self._dir.parent
         records = []
         for run_dir in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
-            try:
-                record = layout.read_json(run_dir / layout.RUN_RECORD)
-            except (OSError, ValueError):
-                continue
-            records.append(record)
+            record, _ = RunReader(run_dir).record_or_damage()  # a damaged record is no child of anyone
+            if record:
+                records.append({**record, "run_id": run_dir.name})
         by_parent: dict[str, list[dict[str, Any]]] = {}
         for record in records:
             if record.get("parent_id"):
                 by_parent.setdefault(record["parent_id"], []).append(record)
-        pending = sorted(by_parent.get(self.id, []), key=lambda r: r.get("created", 0.0))
+        pending = sorted(by_parent.get(self.id, []), key=lambda r: r.get("created") or 0.0)
         while pending:
             record = pending.pop(0)
             run = Run(self.experiment, record["run_id"])
             if recursive:
-                pending.extend(sorted(by_parent.get(run.id, []), key=lambda r: r.get("created", 0.0)))
+                pending.extend(sorted(by_parent.get(run.id, []), key=lambda r: r.get("created") or 0.0))
             if type is not None and run.type != type:
                 continue
             if status is not None and run.get_status() != status:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._context import ENV_STORE
 from ._errors import ExperimentNotFound, InvalidArgumentError, InvalidExperimentName, RunNotFound, did_you_mean
-from ._store import layout
+from ._store import RunReader, layout
 from ._validation import check_kwargs
 
 if TYPE_CHECKING:
@@ -333,15 +333,22 @@ class Experiment:
 
         runs = []
         for run_dir in _subdirs(self._dir / layout.RUNS_DIR):
-            try:
-                record = layout.read_json(run_dir / layout.RUN_RECORD)
-            except (OSError, ValueError):
-                continue
+            if not (run_dir / layout.RUN_RECORD).is_file():
+                continue  # being created (or not a run)
+            # A damaged record (reported once) is listed as a top-level run dated by its folder: its
+            # metrics and logs are still there, and it never stops the listing of the others.
+            record, _ = RunReader(run_dir).record_or_damage()
             if not include_children and record.get("parent_id"):
                 continue
             if type is not None and record.get("run_type") != type:
                 continue
-            runs.append((record.get("created", 0.0), run_dir.name))
+            created = record.get("created")
+            if created is None:
+                try:
+                    created = run_dir.stat().st_mtime
+                except OSError:
+                    created = 0.0
+            runs.append((created, run_dir.name))
         runs.sort(reverse=True)
         for _, run_id in runs:
             run = Run(self, run_id)

@@ -87,7 +87,7 @@ def _run(store: Path | None, run_id: str) -> Run:
 def _console() -> Any:
     from rich.console import Console
 
-    return Console(soft_wrap=False, width=200 if not sys.stdout.isatty() else None)
+    return Console(soft_wrap=True, width=200 if not sys.stdout.isatty() else None)
 
 
 def _fmt(value: Any) -> str:
@@ -146,6 +146,8 @@ def runs(store: Path | None, experiment_name: str | None, limit: int) -> None:
     for exp in exps:
         for run in exp.get_runs(include_children=True):
             state = run._state()
+            if run._damage:
+                state.status = f"{state.status} (run.json damaged)"
             rows.append((state.start_time or 0.0, exp.name, run, state))
     rows.sort(key=lambda r: r[0], reverse=True)
     table = Table("run", "experiment", "status", "started", "duration", "metrics (last value)")
@@ -174,7 +176,10 @@ def show(store: Path | None, run_id: str) -> None:
         if details[key]:
             console.print(f"  {key}: " + ", ".join(f"{k}={v}" for k, v in details[key].items()), markup=False)
     if "error" in details:
-        console.print(f"  error: {details['error']['error'].get('message')}", markup=False)
+        error = details["error"]["error"]
+        console.print(f"  error: {error.get('message') if isinstance(error, dict) else error}", markup=False)
+    if run._damage:
+        console.print(f"  damaged: {run._damage}", markup=False, highlight=False)
     console.print("  path: " + str(run.path), markup=False, highlight=False)
     metrics = run.get_metrics()
     if metrics:

@@ -1,0 +1,317 @@
+"""Nothing poisons a run or the store (issue 17): readers survive damage, records are durable and
+shared, damage is reported once, and nothing invented is served. Each test names the case of the
+issue it reproduces."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from ui_helpers import serve
+
+import runlog
+from runlog import DamagedRecordError
+from runlog._store import layout, reader
+from runlog.cli import main
+
+
+@contextmanager
+def _viewer(store: Path) -> Iterator[httpx.Client]:
+    """An HTTP client on a real viewer of ``store``."""
+    with serve(store) as url, httpx.Client(base_url=url, timeout=20) as client:
+        yield client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_reports() -> Iterator[None]:
+    """Damage is reported once per file: each test starts with nothing reported."""
+    reader._reported.clear()
+    yield
+    reader._reported.clear()
+
+
+def _two_runs(exp: runlog.Experiment) -> tuple[runlog.Run, runlog.Run]:
+    good = exp.start_logging(outputs=None)
+    good.log("acc", 0.5)
+    good.complete()
+    bad = exp.start_logging(outputs=None)
+    for i in range(3):
+        bad.log("loss", float(i), step=i)
+    bad.log_row("table", a=1, b="x")
+    bad.complete()
+    return good, bad
+
+
+def _meta_file(run: runlog.Run) -> Path:
+    return next((run.path / layout.EVENTS_DIR).glob("*" + layout.META_SUFFIX))
+
+
+def _metrics_file(run: runlog.Run) -> Path:
+    return next((run.path / layout.EVENTS_DIR).glob("*" + layout.METRICS_SUFFIX))
+
+
+def _points_file(run: runlog.Run) -> Path:
+    return next((run.path / layout.EVENTS_DIR).glob("*" + layout.POINTS_SUFFIX))
+
+
+def _listings_work(store: Path, exp: runlog.Experiment, ids: set[str]) -> None:
+    """`runlog runs`, `runlog experiments`, Experiment.get_runs and the viewer's /api/runs list every run."""
+    result = CliRunner().invoke(main, ["runs", "--store", str(store)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    for run_id in ids:
+        assert run_id in result.output
+    result = CliRunner().invoke(main, ["experiments", "--store", str(store)], catch_exceptions=False)
+    assert result.exit_code == 0 and exp.name in result.output
+    assert {r.id for r in exp.get_runs(include_children=True)} >= ids
+    with _viewer(store) as client:
+        resp = client.get("/api/runs")
+        assert resp.status_code == 200, resp.text
+        assert {r["id"] for r in resp.json()["runs"]} >= ids
+        for run_id in ids:
+            assert client.get(f"/api/runs/{run_id}").status_code == 200
+
+
+# -- case 2: unknown kinds of any shape, wrong-typed records ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        ["future_kind", {"an": "object"}, 1, None, 1.0],
+        ["future_kind", ["a", "list"], {"x": 1}, None, 1.0],
+        [{"kind": "object"}, "k", 1, None, 1.0],
+        ["tag", ["lr"], "x", None, 1.0],
+        ["tag", "lr", {"not": "a str"}, None, 1.0],
+        ["status", {"x": 1}, None, None, 1.0],
+        ["prop", None, "v", None, 1.0],
+    ],
+)
+def test_unknown_or_wrong_typed_meta_events_are_ignored(exp: runlog.Experiment, store: Path, line: list[Any]) -> None:
+    """Case 2: a meta event of an unknown kind (any shape) or a known kind with wrong types never breaks
+    reading that run or listing the others."""
+    good, bad = _two_runs(exp)
+    bad.tag("kept", "yes")
+    with open(_meta_file(bad), "a") as fh:
+        fh.write(json.dumps(line) + "\n")
+    run = runlog.Run(exp, bad.id)
+    assert run.get_tags() == {"kept": "yes"}
+    assert run.get_status() == "Completed"
+    _listings_work(store, exp, {good.id, bad.id})
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"", "Expecting value"),
+        (b'{"run_id": "x", "crea', "Unterminated string"),
+        (b"[1, 2]", "a JSON list, not an object"),
+        (b'{"created": "yesterday"}', "'created' is 'yesterday'"),
+        (b'{"parent_id": ["a"]}', "'parent_id' is ['a']"),
+        (b"\x00" * 64, "Expecting value"),
+    ],
+)
+def test_a_damaged_run_json_names_the_run_and_keeps_its_metrics(
+    exp: runlog.Experiment, store: Path, content: bytes, why: str
+) -> None:
+    """Case 3 (and case 2's run.json shapes): an empty, half-written or wrong-typed run.json gives
+    "run.json of run X at PATH is damaged (...)"; the run's metrics stay readable; listings go on."""
+    good, bad = _two_runs(exp)
+    record = bad.path / layout.RUN_RECORD
+    record.write_bytes(content)
+    with pytest.raises(DamagedRecordError, match=rf"run\.json of run {bad.id} at .*{record.name} is damaged \(.*{re.escape(why)}") as info:
+        reader.RunReader(bad.path).record()
+    assert isinstance(info.value, ValueError) and isinstance(info.value, runlog.StoreError)
+    run = runlog.Run(exp, bad.id)
+    assert run.get_metrics()["loss"] == [0.0, 1.0, 2.0]
+    assert run.get_status() == "Completed"
+    _listings_work(store, exp, {good.id, bad.id})
+    result = CliRunner().invoke(main, ["show", bad.id, "--store", str(store)], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert "is damaged" in result.output and "loss" in result.output
+    with _viewer(store) as client:
+        row = client.get(f"/api/runs/{bad.id}").json()
+        assert "is damaged" in row["damaged"] and row["metrics"]["loss"]["count"] == 3
+
+
+def test_a_damaged_run_json_is_reported_once(exp: runlog.Experiment, caplog: pytest.LogCaptureFixture) -> None:
+    """Case 3: the damage is a WARNING on the runlog logger tree, once however often the run is read."""
+    _, bad = _two_runs(exp)
+    (bad.path / layout.RUN_RECORD).write_text("")
+    with caplog.at_level(logging.WARNING, logger="runlog"):
+        for _ in range(3):
+            runlog.Run(exp, bad.id).get_metrics()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "run.json" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].name.startswith("runlog")
+
+
+def test_events_folder_replaced_by_a_file_and_folders_named_like_events_files(exp: runlog.Experiment, store: Path) -> None:
+    """Case 2: `events/` being a file, or a folder named `x.metrics.jsonl`, breaks neither the run nor listings."""
+    good, bad = _two_runs(exp)
+    (good.path / layout.EVENTS_DIR / ("x" + layout.METRICS_SUFFIX)).mkdir()
+    (good.path / layout.EVENTS_DIR / ("x" + layout.META_SUFFIX)).mkdir()
+    (good.path / layout.EVENTS_DIR / ("x" + layout.POINTS_SUFFIX)).mkdir()
+    events = bad.path / layout.EVENTS_DIR
+    for f in events.iterdir():
+        f.unlink()
+    events.rmdir()
+    events.write_text("not a folder")
+    assert runlog.Run(exp, good.id).get_metrics() == {"acc": 0.5}
+    assert runlog.Run(exp, bad.id).get_metrics() == {}
+    _listings_work(store, exp, {good.id, bad.id})
+
+
+# -- case 4: metric-level damage is detected, not served -------------------------------------------
+
+
+def test_zero_filled_points_invent_nothing(exp: runlog.Experiment, store: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Case 4: 4 KiB of zeros inside points.bin adds no `0.0 @ step 0, 1970` points; the damage is reported once."""
+    run = exp.start_logging(outputs=None)
+    for i in range(300):
+        run.log("loss", float(i + 1), step=i + 1)
+    run.complete()
+    points = _points_file(run)
+    data = bytearray(points.read_bytes())
+    data[1024 : 1024 + 4096] = bytes(4096)
+    points.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="runlog"):
+        history = runlog.Run(exp, run.id).get_metric_history("loss")
+        runlog.Run(exp, run.id).get_metrics()
+    assert len(history) == 300 - 128
+    assert all(p.value != 0.0 and p.step != 0 and p.time > 1e9 for p in history)
+    assert [r.getMessage() for r in caplog.records].count(
+        next(r.getMessage() for r in caplog.records if "damaged point record" in r.getMessage())
+    ) == 1
+    with _viewer(store) as client:
+        summary = client.get(f"/api/runs/{run.id}").json()["metrics"]["loss"]
+        assert summary["count"] == 300 - 128 and summary["min"] > 0
+
+
+def test_bytes_lost_at_the_start_of_points_serve_no_garbage(exp: runlog.Experiment) -> None:
+    """Case 4: a points file missing its first 3 bytes (every record misaligned) serves no garbage values."""
+    run = exp.start_logging(outputs=None)
+    logged = [float(i) + 0.25 for i in range(50)]
+    for v in logged:
+        run.log("loss", v)
+    run.complete()
+    points = _points_file(run)
+    points.write_bytes(points.read_bytes()[3:])
+    got = runlog.Run(exp, run.id).get_metrics().get("loss", [])
+    assert set(got if isinstance(got, list) else [got]) <= set(logged)
+
+
+def test_lines_of_four_and_six_values_are_not_read_misaligned(exp: runlog.Experiment, store: Path) -> None:
+    """Case 4: a 4-element and a 6-element line (10 values, like two lines of 5) are both skipped;
+    every other event reads right, in the API, the CLI and the viewer."""
+    run = exp.start_logging(outputs=None)
+    run.log("phase", "warmup")
+    run.complete()
+    with open(_metrics_file(run), "a") as fh:
+        fh.write('["s","a",1,null]\n[5.0,"s","b",2,null,5.0]\n')
+        fh.write('["s","phase","eval",null,1717000001.0]\n')
+    metrics = runlog.Run(exp, run.id).get_metrics()
+    assert metrics == {"phase": ["warmup", "eval"]}
+    _listings_work(store, exp, {run.id})
+    result = CliRunner().invoke(main, ["metrics", run.id, "--store", str(store)], catch_exceptions=False)
+    assert result.exit_code == 0 and "eval" in result.output
+
+
+def test_the_fast_parser_checks_the_arity_of_every_line() -> None:
+    """Case 4: parse_columns keeps the whole lines of five and skips a 4/6 pair, at the parser itself."""
+    data = b'["s","x",1,null,1.0]\n["s","a",1,null]\n[5.0,"s","b",2,null,5.0]\n["s","y",2,null,2.0]\n'
+    columns = reader.parse_columns(data)
+    assert columns.names == ["x", "y"] and columns.values == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        ["s", "loss", [1, 2], None, 1.0],
+        ["s", "loss", {"a": 1}, None, 1.0],
+        ["l", "loss", 3, None, 1.0],
+        ["l", "loss", [[1]], None, 1.0],
+        ["r", "loss", [1], None, 1.0],
+        ["t", "loss", {"a": 1}, None, 1.0],
+        ["i", "loss", 7, None, 1.0],
+        ["s", ["loss"], 1, None, 1.0],
+        ["s", "loss", 1, "step", 1.0],
+        ["s", "loss", 1, None, "time"],
+        ["n", "loss", "zero", None, 1.0],
+    ],
+)
+def test_wrong_typed_metric_events_are_skipped(exp: runlog.Experiment, store: Path, line: list[Any]) -> None:
+    """Case 4: a known metric kind with a wrong-typed field is skipped: get_metrics, the CLI and the viewer read the rest."""
+    run = exp.start_logging(outputs=None)
+    run.log("loss", 0.5)
+    run.log_list("l", [1, 2])
+    run.complete()
+    with open(_metrics_file(run), "a") as fh:
+        fh.write(json.dumps(line) + "\n")
+    assert runlog.Run(exp, run.id).get_metrics() == {"loss": 0.5, "l": [1, 2]}
+    result = CliRunner().invoke(main, ["metrics", run.id, "--store", str(store)], catch_exceptions=False)
+    assert result.exit_code == 0
+    _listings_work(store, exp, {run.id})
+
+
+def test_skipped_lines_are_reported_once_per_file(exp: runlog.Experiment, caplog: pytest.LogCaptureFixture) -> None:
+    """Readers report what they skipped once per file, at WARNING on runlog.store, naming the file."""
+    run = exp.start_logging(outputs=None)
+    run.log("phase", "a")
+    run.complete()
+    metrics = _metrics_file(run)
+    with open(metrics, "a") as fh:
+        fh.write("garbage\n")
+    with caplog.at_level(logging.DEBUG, logger="runlog"):
+        for _ in range(3):
+            runlog.Run(exp, run.id).get_metrics()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert warnings[0].name == "runlog.store" and str(metrics) in warnings[0].getMessage()
+
+
+# -- case 11: durable, shared records ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_records_and_uploads_honour_the_umask(exp: runlog.Experiment, tmp_path: Path, umask: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Case 11: run.json, experiment.json, store.json and uploaded files get 0666 less the umask (not 0600)."""
+    old = os.umask(umask)
+    monkeypatch.setattr(layout, "_umask", None)
+    try:
+        src = tmp_path / "f.txt"
+        src.write_text("x")
+        ws = runlog.Workspace(tmp_path / "shared")
+        e = runlog.Experiment(ws, "shared")
+        run = e.start_logging(outputs=None)
+        run.upload_file("outputs/f.txt", src)
+        run.complete()
+    finally:
+        os.umask(old)
+    expected = 0o666 & ~umask
+    for path in (ws.store / layout.STORE_RECORD, e.path / layout.EXPERIMENT_RECORD, run.path / layout.RUN_RECORD,
+                 run.path / layout.FILES_DIR / "outputs/f.txt"):  # fmt: skip
+        assert stat.S_IMODE(path.stat().st_mode) == expected, path
+
+
+def test_write_json_atomic_fsyncs_the_file_and_its_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Case 3/11: a record is fsynced before its rename and its folder after it (durable across a power loss)."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append("folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    layout.write_json_atomic(tmp_path / "r.json", {"a": 1})
+    assert synced == ["file", "folder"]
+    assert layout.read_json(tmp_path / "r.json") == {"a": 1}
