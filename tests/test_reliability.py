@@ -315,3 +315,66 @@ def test_write_json_atomic_fsyncs_the_file_and_its_folder(tmp_path: Path, monkey
     layout.write_json_atomic(tmp_path / "r.json", {"a": 1})
     assert synced == ["file", "folder"]
     assert layout.read_json(tmp_path / "r.json") == {"a": 1}
+
+
+# -- case 5: the CLI prints data as data ------------------------------------------------------------
+
+
+def _cli(store: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    result = CliRunner().invoke(main, [*args, "--store", str(store)], catch_exceptions=False, env=env)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+MARKUP_VALUES = ["path [/data/imagenet]", "[link=file:///etc/passwd]click[/link]", "[bold red]x[/]", ":smile: [/]"]
+
+
+def test_markup_in_run_content_is_printed_as_text(exp: runlog.Experiment, store: Path) -> None:
+    """Case 5: values, names and tags that look like rich markup are printed literally by runs, metrics and show
+    (no MarkupError, `loss[train]` keeps its brackets, no terminal hyperlink), also on a color terminal."""
+    run = exp.start_logging(outputs=None)
+    for i, value in enumerate(MARKUP_VALUES):
+        run.log(f"v{i}", value)
+        run.tag(f"t{i}", value)
+    run.log("loss[train]", 0.5)
+    run.complete()
+    for env in (None, {"FORCE_COLOR": "1", "TERM": "xterm-256color"}):
+        outputs = [_cli(store, "runs", env=env), _cli(store, "metrics", run.id, env=env), _cli(store, "show", run.id, env=env)]
+        for out in outputs:
+            assert "\x1b]8;" not in out  # no OSC 8 hyperlink
+            assert "loss[train]" in out
+        for value in MARKUP_VALUES:
+            assert value in outputs[1] and value in outputs[2]
+
+
+def test_control_characters_in_values_are_shown_not_obeyed(exp: runlog.Experiment, store: Path) -> None:
+    """Case 5: an escape sequence or newline inside a value is printed as an escape, not sent to the terminal."""
+    run = exp.start_logging(outputs=None)
+    run.log("note", "\x1b[2J\x1b]8;;file:///etc/passwd\x07x\nnext")
+    run.complete()
+    out = _cli(store, "show", run.id)
+    assert "\x1b" not in out and "\\x1b[2J" in out and "x\\nnext" in out
+
+
+def test_long_values_are_cut_with_a_hint_and_json_prints_them_whole(exp: runlog.Experiment, store: Path) -> None:
+    """Case 5: a 1 MB value is cut (ellipsis and a hint) by show/metrics/runs; --format json prints it whole."""
+    big = "ab" * 500_000
+    run = exp.start_logging(outputs=None)
+    run.log("big", big)
+    run.tag("big", big)
+    run.complete()
+    for out in (_cli(store, "show", run.id), _cli(store, "metrics", run.id), _cli(store, "runs")):
+        assert "--format json" in out and "prints" in out and "…" in out
+        assert len(out) < 20_000
+    assert json.loads(_cli(store, "show", run.id, "--format", "json"))["metrics"]["big"] == big
+    assert json.loads(_cli(store, "metrics", run.id, "--format", "json"))["big"] == big
+    assert json.loads(_cli(store, "runs", "--format", "json"))[0]["metrics"]["big"] == big
+
+
+def test_show_of_a_failed_run_whose_error_is_a_string(exp: runlog.Experiment, store: Path) -> None:
+    """Case 13: a Failed status whose error is a plain string (another writer's) is shown, not a crash."""
+    run = exp.start_logging(outputs=None)
+    run.complete()
+    with open(_meta_file(run), "a") as fh:
+        fh.write(json.dumps(["status", "Failed", {"error": "disk [on fire]"}, None, 2e9]) + "\n")
+    assert "error: disk [on fire]" in _cli(store, "show", run.id)
