@@ -34,6 +34,7 @@ from ._metrics import (
     history,
     shape_metrics,
 )
+from ._pending import PendingWrites, strict_from_env
 from ._store import RunReader, RunState, layout, writer_for
 from ._store.writer import _encode_str
 from ._validation import check_key, check_keys, check_mapping
@@ -141,6 +142,8 @@ class Run:
         self._outputs: Path | None = None
         self._finished = self._reader.state().status in RunStatus.TERMINAL
         self._context_tokens: list[object] = []
+        self._strict = strict_from_env()  # raise at once when the store cannot be written (else: kept, see _pending)
+        self._pending: PendingWrites | None = None
 
     # -- creation ------------------------------------------------------------------
 
@@ -202,8 +205,11 @@ class Run:
         outputs: Any = "./outputs",
         run_type: str = "local",
         run_id: str | None = None,
+        strict: bool | None = None,
     ) -> Run:
         run = cls._create(experiment, parent=parent, display_name=display_name, run_type=run_type, run_id=run_id)
+        if strict is not None:
+            run._strict = bool(strict)
         run._owner_pid = os.getpid()
         run._outputs = Path(outputs).absolute() if outputs else None
         _context.started(run)
@@ -316,26 +322,55 @@ class Run:
         """Log one value of metric ``name`` (int, float, bool, str, None or a numpy scalar)."""
         if self._finished:
             self._check_open()
-        self._writer.scalar(name, value, step)
+        pending = self._pending
+        if pending is None or not len(pending):
+            try:
+                self._writer.scalar(name, value, step)
+            except StoreError as exc:
+                self._keep(exc, self._writer.scalar, (name, value, step), name)
+        else:
+            self._keep(None, self._writer.scalar, (name, value, step), name)
         if description:
             self._describe(name, description)
+
+    def _metric(self, kind: str, name: str, value_json: str) -> None:
+        pending = self._pending
+        if pending is None or not len(pending):
+            try:
+                self._writer.metric(kind, name, value_json)
+            except StoreError as exc:
+                self._keep(exc, self._writer.metric, (kind, name, value_json), name)
+        else:
+            self._keep(None, self._writer.metric, (kind, name, value_json), name)
+
+    def _keep(self, error: StoreError | None, write: Any, args: tuple[Any, ...], name: str) -> None:
+        """A write the store did not take (``error``), or one queued behind such: kept in a bounded
+        queue and written when the store recovers; in strict mode the error is raised instead."""
+        if error is not None and self._strict:
+            raise error
+        pending = self._pending
+        if pending is None:
+            pending = self._pending = PendingWrites(self.id)
+        pending.keep(write, args, str(name), time.time(), error)
+        if error is None:
+            pending.drain()
 
     def log_list(self, name: str, value: Iterable[Any], description: str = "") -> None:
         """Log a list of values (any iterable: list, tuple, range, generator, numpy array)."""
         self._check_open()
-        self._writer.metric(LIST, name, encode_list(name, value))
+        self._metric(LIST, name, encode_list(name, value))
         self._describe(name, description)
 
     def log_row(self, name: str, description: str | None = None, **kwargs: Any) -> None:
         """Append one row (column=value keywords) to table metric ``name``."""
         self._check_open()
-        self._writer.metric(ROW, name, encode_row(name, kwargs))
+        self._metric(ROW, name, encode_row(name, kwargs))
         self._describe(name, description)
 
     def log_table(self, name: str, value: Mapping[str, Iterable[Any]], description: str = "") -> None:
         """Log a table ``{column: [values]}``; all columns must have the same length."""
         self._check_open()
-        self._writer.metric(TABLE, name, encode_table(name, value))
+        self._metric(TABLE, name, encode_table(name, value))
         self._describe(name, description)
 
     def log_image(self, name: str, path: str | os.PathLike[str] | None = None, plot: Any = None, description: str = "") -> None:
@@ -409,10 +444,10 @@ class Run:
         if not root.is_dir():
             raise NotADirectoryError(f"upload_folder({name!r}, {str(path)!r}): not a folder; use upload_file for one file")
         prefix = layout.check_file_name(name)
-        stored = []
-        for file in sorted(p for p in root.rglob("*") if p.is_file()):
-            stored.append(self._writer.add_file(f"{prefix}/{file.relative_to(root).as_posix()}", file))
-        return stored
+        pairs = [(f"{prefix}/{file.relative_to(root).as_posix()}", file) for file in sorted(p for p in root.rglob("*") if p.is_file())]
+        for stored_name, _ in pairs:  # every name checked first: a refused one leaves nothing half-copied
+            self._writer.check_upload_name(stored_name)
+        return [self._writer.add_file(n, file) for n, file in pairs]
 
     def get_file_names(self) -> list[str]:
         return self._reader.file_names()
@@ -585,16 +620,33 @@ class Run:
             raise InvalidStatusTransition(
                 f"run {self.id} is already {current}; it cannot become {status}", run_id=self.id, status=current
             )
+        if self._pending is not None:
+            self._pending.drain(force=True)  # what was kept while the store failed goes first
         self._finished = True
         try:
-            self._collect_outputs()
-        finally:  # even when interrupted (Ctrl-C while a big ./outputs is copied): never left Running
-            self._set_status(status, details)
-            _context.finished(self)
+            try:
+                self._collect_outputs()
+            finally:  # even when interrupted (Ctrl-C while a big ./outputs is copied): never left Running
+                self._set_status(status, details)
+        except StoreError as exc:
+            # Not ended: the object says what the store says, and the call can be made again.
+            self._finished = False
+            verb = {RunStatus.COMPLETED: "complete", RunStatus.FAILED: "fail", RunStatus.CANCELED: "cancel"}.get(status, "complete")
+            raise StoreError(
+                f"run {self.id} could not be marked {status} ({exc}); it is still {self.get_status()}: call "
+                f"run.{verb}() again once the store can be written"
+            ) from exc
+        _context.finished(self)
         self._writer.sync()
         self._writer.close()
         _log.debug("run %s ended: %s", self.id, status)
+        self._report_pending("the run ended without them")
         self._finish_upload()
+
+    def _report_pending(self, outcome: str) -> None:
+        report = self._pending.report() if self._pending is not None else None
+        if report:
+            _log.warning("%s; %s", report, outcome)
 
     # -- upload to a tracking server (runlog._upload) -------------------------------------
 
@@ -681,7 +733,14 @@ class Run:
         return run_html(self)
 
     def flush(self, timeout_seconds: float = 300) -> None:
-        """Make everything logged so far durable on disk (fsync)."""
+        """Make everything logged so far durable on disk (fsync).
+
+        Values kept in memory while the store could not be written are written first; what is
+        still waiting, or was lost, is reported (a WARNING on ``runlog.run``).
+        """
+        if self._pending is not None:
+            self._pending.drain(force=True)
+            self._report_pending("flush() could not write them")
         self._writer.sync()
 
     # -- children -----------------------------------------------------------------------

@@ -288,7 +288,9 @@ class Experiment:
 
         Keyword arguments as Azure ML: ``outputs`` (a folder whose files become part of
         the run when it ends; default ``./outputs``, ``False`` for none),
-        ``snapshot_directory`` (accepted, not copied), ``display_name``.
+        ``snapshot_directory`` (accepted, not copied), ``display_name``; and ``strict``: raise
+        ``StoreError`` at once when the store cannot be written (default: ``RUNLOG_STRICT``; else
+        values are kept in memory until it can, see ``docs/reliability.md``).
         """
         from ._run import Run
 
@@ -302,12 +304,13 @@ class Experiment:
             if key in kwargs:
                 raise InvalidArgumentError(f"start_logging got {key} both by position and by keyword", argument=key)
             kwargs[key] = value
-        check_kwargs(kwargs, ("outputs", "snapshot_directory", "display_name"), call="experiment.start_logging")
+        check_kwargs(kwargs, ("outputs", "snapshot_directory", "display_name", "strict"), call="experiment.start_logging")
         return Run._start(
             self,
             display_name=kwargs.get("display_name"),
             outputs=kwargs.get("outputs", "./outputs"),
             run_type="local",
+            strict=kwargs.get("strict"),
         )
 
     def submit(self, config: Any, tags: Mapping[str, str] | None = None, **kwargs: Any) -> Run:

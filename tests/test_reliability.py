@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from ui_helpers import serve
 
 import runlog
-from runlog import DamagedRecordError
+from runlog import DamagedRecordError, InvalidArgumentError
 from runlog._store import layout, reader
 from runlog.cli import main
 
@@ -378,3 +378,219 @@ def test_show_of_a_failed_run_whose_error_is_a_string(exp: runlog.Experiment, st
     with open(_meta_file(run), "a") as fh:
         fh.write(json.dumps(["status", "Failed", {"error": "disk [on fire]"}, None, 2e9]) + "\n")
     assert "error: disk [on fire]" in _cli(store, "show", run.id)
+
+
+# -- cases 6-9: full disks, removed folders, replaced logs ------------------------------------------
+
+
+class FullDisk:
+    """Makes every write into one run folder fail with ENOSPC while ``full`` is set (Linux: /proc/self/fd)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, run_dir: Path) -> None:
+        import runlog._store.writer as writer_module
+
+        self.full = False
+        self.failed = 0
+        self.run_dir = str(run_dir)
+        real = os.write
+
+        def write(fd: int, data: Any) -> int:
+            if self.full:
+                try:
+                    target = os.readlink(f"/proc/self/fd/{fd}")
+                except OSError:
+                    target = ""
+                if target.startswith(self.run_dir):
+                    self.failed += 1
+                    raise OSError(28, "No space left on device")
+            return real(fd, data)
+
+        monkeypatch.setattr(writer_module, "_os_write", write)
+        monkeypatch.setattr(writer_module.os, "write", write)
+
+
+pytestmark_linux = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="FullDisk reads /proc/self/fd")
+
+
+@pytestmark_linux
+def test_a_transient_full_disk_does_not_kill_training(
+    exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Case 7: while the disk is full run.log/log_row/log_list keep values in memory (one WARNING), write them
+    in order with their own times once it recovers (one WARNING), and nothing is lost."""
+    run = exp.start_logging(outputs=None)
+    run.log("loss", 0.0, step=0)
+    disk = FullDisk(monkeypatch, run.path)
+    disk.full = True
+    with caplog.at_level(logging.WARNING, logger="runlog"):
+        for i in range(1, 2000):
+            run.log("loss", float(i), step=i)
+        run.log_row("rows", a=1)
+        run.log_list("lists", [1, 2])
+        run.log("phase", "full")
+        assert disk.failed >= 1
+        disk.full = False
+        run.flush()
+        run.log("loss", 2000.0, step=2000)
+        run.complete()
+    history = runlog.Run(exp, run.id).get_metric_history("loss")
+    assert [p.value for p in history] == [float(i) for i in range(2001)]
+    assert [p.step for p in history] == list(range(2001))
+    metrics = runlog.Run(exp, run.id).get_metrics()
+    assert metrics["rows"] == {"a": 1} and metrics["lists"] == [1, 2] and metrics["phase"] == "full"
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert sum("cannot write to the store" in m for m in messages) == 1
+    assert sum("takes writes again" in m and "none was lost" in m for m in messages) == 1
+    assert runlog.Run(exp, run.id).get_status() == "Completed"
+
+
+@pytestmark_linux
+def test_beyond_the_bound_values_are_dropped_and_reported(
+    exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Case 7: the memory queue is bounded (RUNLOG_PENDING_MAX); what does not fit is dropped, counted per
+    name, and flush() names exactly how many values of which metric were lost."""
+    monkeypatch.setenv("RUNLOG_PENDING_MAX", "10")
+    run = exp.start_logging(outputs=None)
+    disk = FullDisk(monkeypatch, run.path)
+    disk.full = True
+    for i in range(25):
+        run.log("loss", float(i))
+    for i in range(5):
+        run.log("acc", float(i))
+    disk.full = False
+    with caplog.at_level(logging.WARNING, logger="runlog"):
+        run.flush()
+    assert runlog.Run(exp, run.id).get_metrics()["loss"] == [float(i) for i in range(10)]
+    lost = [r.getMessage() for r in caplog.records if "were lost" in r.getMessage()]
+    assert lost and "20 value(s) were lost" in lost[0] and "loss (15)" in lost[0] and "acc (5)" in lost[0]
+    run.complete()
+
+
+@pytestmark_linux
+def test_strict_mode_raises_at_once(exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Case 7: RUNLOG_STRICT=1 (or start_logging(strict=True)) keeps the raise-at-once behaviour."""
+    monkeypatch.setenv("RUNLOG_STRICT", "1")
+    run = exp.start_logging(outputs=None)
+    other = exp.start_logging(outputs=None, strict=False)
+    disk = FullDisk(monkeypatch, run.path)
+    disk.full = True
+    with pytest.raises(runlog.StoreError, match="Free disk space"):
+        run.log("loss", 1.0)
+    other.log("loss", 1.0)  # not strict, and another folder: written
+    disk.full = False
+    run.complete()
+    other.complete()
+    monkeypatch.delenv("RUNLOG_STRICT")
+    strict = exp.start_logging(outputs=None, strict=True)
+    disk.run_dir = str(strict.path)
+    disk.full = True
+    with pytest.raises(runlog.StoreError):
+        strict.log("x", 1.0)
+    disk.full = False
+    strict.complete()
+
+
+@pytestmark_linux
+def test_a_failed_complete_can_be_retried(exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Case 6: complete() that fails on a full disk leaves the run open (log works, messages agree with the
+    store), and complete() again once the disk has room ends it."""
+    run = exp.start_logging(outputs=None)
+    disk = FullDisk(monkeypatch, run.path)
+    disk.full = True
+    with pytest.raises(runlog.StoreError, match=r"could not be marked Completed .*still Running: call run\.complete\(\) again"):
+        run.complete()
+    assert run.get_status() == "Running" and not run._finished
+    disk.full = False
+    run.log("after", 1.0)
+    run.complete()
+    assert runlog.Run(exp, run.id).get_status() == "Completed"
+    assert runlog.Run(exp, run.id).get_metrics() == {"after": 1.0}
+    run.complete()  # a second call is a no-op, as before
+
+
+def test_a_removed_run_folder_is_noticed_and_reported_once(
+    exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Case 8: removing the run folder under a running run is noticed by the writer (within a second) and
+    reported once; log calls keep the program alive, strict mode raises."""
+    import shutil
+
+    import runlog._store.writer as writer_module
+
+    clock = [2e9]
+    monkeypatch.setattr(writer_module, "_now", lambda: clock[0])
+    monkeypatch.setenv("RUNLOG_PENDING_MAX", "100")
+    run = exp.start_logging(outputs=None)
+    run.log("loss", 1.0)
+    shutil.rmtree(run.path)
+    with caplog.at_level(logging.WARNING, logger="runlog"):
+        for _ in range(1000):
+            run.log("loss", 2.0)
+            clock[0] += 0.01
+        with pytest.raises(runlog.StoreError, match="was removed"):
+            run.complete()
+    removed = [r for r in caplog.records if r.name == "runlog.store" and "was removed" in r.getMessage()]
+    assert len(removed) == 1
+    assert any("cannot write to the store" in r.getMessage() for r in caplog.records)
+    strict = exp.start_logging(outputs=None, strict=True)
+    strict.log("x", 1.0)
+    shutil.rmtree(strict.path)
+    clock[0] += 2
+    with pytest.raises(runlog.StoreError, match="was removed"):
+        strict.log("x", 2.0)
+    run._finished = strict._finished = True  # nothing left to end: the folders are gone
+
+
+def test_uploading_over_a_live_driver_log_is_refused(exp: runlog.Experiment, tmp_path: Path) -> None:
+    """Case 9: upload_file("logs/driver_log.txt") and upload_folder("logs", ...) holding one are refused
+    (nothing of the folder is copied); the live log keeps every later line."""
+    log = logging.getLogger("case9")
+    run = exp.start_logging(outputs=None)
+    handler = runlog.RunHandler()
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        log.info("before")
+        src = tmp_path / "fake.txt"
+        src.write_text("not the log\n")
+        with pytest.raises(InvalidArgumentError, match=r"live log .*outputs/driver_log\.txt"):
+            run.upload_file("logs/driver_log.txt", src)
+        folder = tmp_path / "logs"
+        folder.mkdir()
+        (folder / "a.txt").write_text("a")
+        (folder / "driver_log.txt").write_text("x")
+        with pytest.raises(InvalidArgumentError):
+            run.upload_folder("logs", folder)
+        assert "logs/a.txt" not in run.get_file_names()
+        log.info("after")
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    run.complete()
+    text = (run.path / layout.FILES_DIR / layout.DRIVER_LOG).read_text()
+    assert "before" in text and "after" in text and "not the log" not in text
+
+
+def test_a_replaced_live_log_is_noticed_by_the_writer(
+    exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Case 9: a live log replaced behind the writer's back (another inode) is reported once and written again."""
+    import runlog._store.writer as writer_module
+
+    clock = [2e9]
+    monkeypatch.setattr(writer_module, "_now", lambda: clock[0])
+    run = exp.start_logging(outputs=None)
+    writer = run._writer
+    writer.write_log("one\n")
+    path = run.path / layout.FILES_DIR / layout.DRIVER_LOG
+    replacement = path.with_name("other.txt")
+    replacement.write_text("replaced\n")
+    os.replace(replacement, path)
+    with caplog.at_level(logging.WARNING, logger="runlog"):
+        for i in range(3):
+            clock[0] += 2
+            writer.write_log(f"line {i}\n")
+    assert path.read_text() == "replaced\nline 0\nline 1\nline 2\n"
+    assert sum("was replaced" in r.getMessage() for r in caplog.records) == 1
+    run.complete()
