@@ -594,3 +594,102 @@ def test_a_replaced_live_log_is_noticed_by_the_writer(
     assert path.read_text() == "replaced\nline 0\nline 1\nline 2\n"
     assert sum("was replaced" in r.getMessage() for r in caplog.records) == 1
     run.complete()
+
+
+# -- case 10: the viewer never leaves the store; case 12: download names ----------------------------
+
+SECRET = "the secret outside the store"
+
+
+def _outside(tmp_path: Path) -> Path:
+    outside = tmp_path / "outside"
+    (outside / "logs").mkdir(parents=True, exist_ok=True)
+    (outside / "shadow").write_text(SECRET)
+    (outside / "logs" / "shadow.txt").write_text(SECRET)
+    return outside
+
+
+def _symlink_shapes(tmp_path: Path, exp: runlog.Experiment) -> dict[str, runlog.Run]:
+    """One run per symlink shape that leads out of the store."""
+    import shutil
+
+    outside = _outside(tmp_path)
+    shapes: dict[str, runlog.Run] = {}
+    # the run's files folder is a link to a folder outside
+    run = exp.start_logging(outputs=None)
+    run.complete()
+    shutil.rmtree(run.path / layout.FILES_DIR)
+    os.symlink(outside, run.path / layout.FILES_DIR)
+    shapes["files folder"] = run
+    # the run folder itself is a link to a run (with the secret among its files) outside the store
+    run = exp.start_logging(outputs=None)
+    run.complete()
+    moved = tmp_path / "moved-run"
+    shutil.move(str(run.path), moved)
+    (moved / layout.FILES_DIR / "shadow").write_text(SECRET)
+    (moved / layout.FILES_DIR / "logs").mkdir(exist_ok=True)
+    (moved / layout.FILES_DIR / "logs" / "shadow.txt").write_text(SECRET)
+    os.symlink(moved, run.path)
+    shapes["run folder"] = run
+    # a subfolder of files/ and a file of files/ are links out
+    run = exp.start_logging(outputs=None)
+    run.complete()
+    os.symlink(outside, run.path / layout.FILES_DIR / "sub")
+    os.symlink(outside / "shadow", run.path / layout.FILES_DIR / "shadow")
+    (run.path / layout.FILES_DIR / "logs").mkdir(exist_ok=True)
+    os.symlink(outside / "logs" / "shadow.txt", run.path / layout.FILES_DIR / "logs" / "shadow.txt")
+    shapes["file and subfolder"] = run
+    return shapes
+
+
+def test_the_viewer_never_serves_a_file_from_outside_the_store(exp: runlog.Experiment, store: Path, tmp_path: Path) -> None:
+    """Case 10: with the files folder, the run folder, a subfolder or a file being a symlink out of the store,
+    the file API, the log API, the file list and Download-all serve nothing from outside."""
+    shapes = _symlink_shapes(tmp_path, exp)
+    with _viewer(store) as client:
+        assert client.get("/api/runs").status_code == 200
+        for shape, run in shapes.items():
+            for name in ("shadow", "sub/shadow", "logs/shadow.txt"):
+                resp = client.get(f"/api/runs/{run.id}/files/{name}")
+                assert resp.status_code in (400, 404), (shape, name, resp.status_code)
+                assert SECRET not in resp.text
+            resp = client.get(f"/api/runs/{run.id}/logs", params={"name": "logs/shadow.txt"})
+            assert resp.status_code in (400, 404) and SECRET not in resp.text, shape
+            listed = client.get(f"/api/runs/{run.id}/files").json()["files"]
+            assert not any("shadow" in f["name"] for f in listed), shape
+            page = client.get(f"/api/runs/{run.id}").json()
+            assert not any("shadow" in f["name"] for f in page["files"]), shape
+            zipped = client.get(f"/api/runs/{run.id}/download")
+            assert zipped.status_code == 200 and SECRET.encode() not in zipped.content, shape
+
+
+def test_links_inside_the_run_and_a_linked_store_still_serve(tmp_path: Path) -> None:
+    """Case 10: what stays inside is served: a link between two files of the run, and a store folder that is
+    itself a link (~/runlog-store -> /data/store)."""
+    real = tmp_path / "real-store"
+    ws = runlog.Workspace(real)
+    run = runlog.Experiment(ws, "linked").start_logging(outputs=None)
+    src = tmp_path / "model.txt"
+    src.write_text("weights")
+    run.upload_file("outputs/model.txt", src)
+    os.symlink(run.path / layout.FILES_DIR / "outputs/model.txt", run.path / layout.FILES_DIR / "outputs/alias.txt")
+    run.complete()
+    link = tmp_path / "store-link"
+    os.symlink(real, link)
+    with _viewer(link) as client:
+        for name in ("outputs/model.txt", "outputs/alias.txt"):
+            resp = client.get(f"/api/runs/{run.id}/files/{name}")
+            assert resp.status_code == 200 and resp.text == "weights", name
+
+
+def test_download_all_of_a_run_with_a_non_latin1_name(tmp_path: Path) -> None:
+    """Case 12: Download-all of a run of an experiment named in another script answers 200 with an RFC 5987 name."""
+    ws = runlog.Workspace(tmp_path / "s")
+    run = runlog.Experiment(ws, "exp_实验").start_logging(outputs=None)
+    run.log("a", 1.0)
+    run.complete()
+    with _viewer(ws.store) as client:
+        resp = client.get(f"/api/runs/{run.id}/download")
+        assert resp.status_code == 200, resp.text
+        assert "filename*=utf-8''" in resp.headers["content-disposition"]
+        assert resp.content[:2] == b"PK"

@@ -433,9 +433,12 @@ def record_problem(data: Any) -> str | None:
 class RunReader:
     """Read-only view of one run folder."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, *, contained: bool = False) -> None:
         self.run_dir = run_dir
         self.files_dir = run_dir / layout.FILES_DIR
+        # contained (the viewer): a file is served only from inside the store's real folders; a run
+        # folder or files folder that is itself a symlink leads outside the store and serves nothing.
+        self.contained = contained
 
     def exists(self) -> bool:
         return (self.run_dir / layout.RUN_RECORD).is_file()
@@ -549,11 +552,28 @@ class RunReader:
                 names.append(f if rel == "." else f"{rel}/{f}".replace(os.sep, "/"))
         return sorted(names)
 
+    def _real_files_dir(self) -> Path:
+        """The files folder as it must resolve: below the store's real folder, through no symlink.
+
+        The store folder itself may be a link (``~/runlog-store`` -> ``/data/store``); nothing
+        below it (``experiments/<exp>/runs/<id>/files``) may be, in contained mode.
+        """
+        if not self.contained:
+            return self.files_dir.resolve()
+        store = self.run_dir.parent.parent.parent.parent  # <store>/experiments/<exp>/runs/<id>
+        expected = store.resolve() / self.files_dir.relative_to(store)
+        if self.files_dir.resolve() != expected:
+            raise ValueError(
+                f"the files of run {self.run_dir.name} are a link out of the store ({self.files_dir} -> "
+                f"{self.files_dir.resolve()}); the viewer serves only files inside the store"
+            )
+        return expected
+
     def file_path(self, name: str) -> Path:
-        """The stored path of a run file, refusing names outside the run."""
+        """The stored path of a run file, refusing names outside the run (and, ``contained``, outside the store)."""
         path = self.files_dir / layout.check_file_name(name)
         resolved = path.resolve()
-        if not resolved.is_relative_to(self.files_dir.resolve()):
+        if not resolved.is_relative_to(self._real_files_dir()):
             raise ValueError(f"{name!r} points outside the run's files; use a name from get_file_names()")
         return path
 

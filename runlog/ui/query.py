@@ -449,7 +449,7 @@ class _RunCache:
 
     @property
     def reader(self) -> RunReader:
-        return RunReader(self.run_dir)
+        return RunReader(self.run_dir, contained=True)  # the viewer never serves a file from outside the store
 
     def _event_names(self) -> list[str]:
         try:
