@@ -9,6 +9,7 @@ import importlib.util
 import io
 import json
 import math
+import re
 import sys
 import time
 import zipfile
@@ -85,9 +86,31 @@ def _run(store: Path | None, run_id: str) -> Run:
 
 
 def _console() -> Any:
+    # Run content is data, never markup: no [tags], no :emoji:, no highlighting (which is also
+    # quadratic in the length of a token). Only runlog's own fixed strings are styled, as Text.
     from rich.console import Console
 
-    return Console(soft_wrap=False, width=200 if not sys.stdout.isatty() else None)
+    return Console(
+        soft_wrap=True, width=200 if not sys.stdout.isatty() else None, markup=False, highlight=False, emoji=False
+    )
+
+
+# Longest value shown in a table cell or a `show` line; `--format json` prints everything whole.
+MAX_VALUE = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters (escape sequences, newlines) shown as escapes, not obeyed."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def _cut(text: str, limit: int = MAX_VALUE, hint: bool = True) -> str:
+    """``text`` made printable and cut to ``limit`` characters, with an ellipsis and (``hint``) how to see it whole."""
+    if len(text) > limit:
+        more = f" ({len(text) - limit} more characters; --format json prints it whole)" if hint else ""
+        return _printable(text[:limit]) + "…" + more
+    return _printable(text)
 
 
 def _fmt(value: Any) -> str:
@@ -97,6 +120,17 @@ def _fmt(value: Any) -> str:
         text = json.dumps(value, default=repr)
         return text if len(text) <= 60 else text[:57] + "..."
     return str(value)
+
+
+def _text(value: Any, limit: int = MAX_VALUE) -> Any:
+    """A rich ``Text`` of a value: shown as data (no markup), printable, cut when long."""
+    from rich.text import Text
+
+    return Text(_cut(value if isinstance(value, str) else _fmt(value), limit))
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=repr))
 
 
 def _duration(state: _store.RunState) -> str:
@@ -120,17 +154,47 @@ def experiments(store: Path | None) -> None:
     from rich.table import Table
 
     ws = _workspace(store)
-    table = Table("experiment", "runs", title=f"experiments in {ws.store}")
+    table = Table("experiment", "runs", title=_text(f"experiments in {ws.store}"))
     for name, exp in ws.experiments.items():
-        table.add_row(name, str(sum(1 for _ in exp.get_runs(include_children=True))))
+        try:
+            count = str(sum(1 for _ in exp.get_runs(include_children=True)))
+        except (RunlogError, OSError, ValueError) as exc:  # one unreadable experiment never hides the others
+            count = f"unreadable: {exc}"
+        table.add_row(_text(name), _text(count))
     _console().print(table)
+
+
+def _run_rows(exps: list[Experiment]) -> list[tuple[float, str, Run | None, Any, str]]:
+    """(start time, experiment, run, state, damage) of every run; a run that cannot be read is a row saying why."""
+    rows: list[tuple[float, str, Run | None, Any, str]] = []
+    for exp in exps:
+        try:
+            found = list(exp.get_runs(include_children=True))
+        except (RunlogError, OSError, ValueError) as exc:
+            rows.append((0.0, exp.name, None, None, f"experiment unreadable: {exc}"))
+            continue
+        for run in found:
+            try:
+                state = run._state()
+            except (RunlogError, OSError, ValueError) as exc:
+                rows.append((0.0, exp.name, run, None, f"unreadable: {exc}"))
+                continue
+            rows.append((state.start_time or 0.0, exp.name, run, state, "run.json damaged" if run._damage else ""))
+    rows.sort(key=lambda r: r[0], reverse=True)
+    return rows
+
+
+def _last_values(run: Run) -> dict[str, Any]:
+    columns = run._reader.metric_columns()
+    return {n: v for kind, n, v in zip(columns.kinds, columns.names, columns.values) if kind == "s"}
 
 
 @main.command()
 @store_option
 @click.option("--experiment", "-e", "experiment_name", help="Only runs of this experiment.")
 @click.option("--limit", default=50, show_default=True, help="At most this many runs (newest first).")
-def runs(store: Path | None, experiment_name: str | None, limit: int) -> None:
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def runs(store: Path | None, experiment_name: str | None, limit: int, fmt: str) -> None:
     """List runs: status, start, duration and the last value of each metric."""
     from rich.table import Table
 
@@ -142,54 +206,83 @@ def runs(store: Path | None, experiment_name: str | None, limit: int) -> None:
             raise click.ClickException(str(exc)) from exc
     else:
         exps = list(ws.experiments.values())
-    rows = []
-    for exp in exps:
-        for run in exp.get_runs(include_children=True):
-            state = run._state()
-            rows.append((state.start_time or 0.0, exp.name, run, state))
-    rows.sort(key=lambda r: r[0], reverse=True)
+    rows = _run_rows(exps)[:limit]
+    if fmt == "json":
+        out = []
+        for _, exp_name, run, state, damage in rows:
+            out.append(
+                {
+                    "run": run.id if run else None,
+                    "experiment": exp_name,
+                    "status": state.status if state else None,
+                    "started": _utc(state.start_time) if state else None,
+                    "damaged": damage or None,
+                    "metrics": _last_values(run) if run and state else {},
+                }
+            )
+        _echo_json(out)
+        return
     table = Table("run", "experiment", "status", "started", "duration", "metrics (last value)")
-    for _, exp_name, run, state in rows[:limit]:
-        columns = run._reader.metric_columns()
-        last = {n: v for kind, n, v in zip(columns.kinds, columns.names, columns.values) if kind == "s"}
-        metrics = ", ".join(f"{k}={_fmt(v)}" for k, v in last.items())
+    cut = False
+    for _, exp_name, run, state, damage in rows:
+        if run is None or state is None:
+            table.add_row(_text(run.id if run else "?"), _text(exp_name), _text(damage), "", "", "")
+            continue
+        last = {str(k): v if isinstance(v, str) else _fmt(v) for k, v in _last_values(run).items()}
+        cut = cut or any(len(k) > 60 or len(v) > 60 for k, v in last.items())
+        metrics = ", ".join(f"{_cut(k, 60, False)}={_cut(v, 60, False)}" for k, v in last.items())
         started = _utc(state.start_time) or ""
-        table.add_row(run.id, exp_name, state.status, started[:19].replace("T", " "), _duration(state), metrics)
-    _console().print(table)
+        status = f"{state.status} ({damage})" if damage else state.status
+        table.add_row(
+            _text(run.id), _text(exp_name), _text(status), started[:19].replace("T", " "), _duration(state),
+            _text(metrics, 4 * MAX_VALUE),
+        )  # fmt: skip
+    console = _console()
+    console.print(table)
+    if cut:
+        console.print("(values cut to fit with …: `runlog runs --format json` prints them whole)")
 
 
 @main.command()
 @store_option
 @click.argument("run_id")
-def show(store: Path | None, run_id: str) -> None:
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def show(store: Path | None, run_id: str, fmt: str) -> None:
     """Show a run: status, times, tags, properties, metrics and files."""
     run = _run(store, run_id)
     details = run.get_details()
+    metrics = run.get_metrics()
+    files = run.get_file_names()
+    if fmt == "json":
+        _echo_json({**details, "damaged": run._damage, "path": str(run.path), "metrics": metrics, "files": files})
+        return
+    from rich.text import Text
+
     console = _console()
-    console.print(f"[bold]{run.id}[/bold] ({details['status']})", highlight=False)
+    console.print(Text.assemble((_cut(run.id), "bold"), f" ({_cut(str(details['status']))})"))
     for key in ("displayName", "experiment", "parentRunId", "startTimeUtc", "endTimeUtc", "submittedBy", "host"):
         if details.get(key):
-            console.print(f"  {key}: {details[key]}", highlight=False, markup=False)
+            console.print(_text(f"  {key}: {details[key]}"))
     for key in ("tags", "properties"):
         if details[key]:
-            console.print(f"  {key}: " + ", ".join(f"{k}={v}" for k, v in details[key].items()), markup=False)
+            console.print(_text(f"  {key}: " + ", ".join(f"{_cut(str(k))}={_cut(str(v))}" for k, v in details[key].items()), 100 * MAX_VALUE))
     if "error" in details:
-        console.print(f"  error: {details['error']['error'].get('message')}", markup=False)
-    console.print("  path: " + str(run.path), markup=False, highlight=False)
-    everything = run.get_metrics(system=True)
-    metrics = {n: v for n, v in everything.items() if not _sysmetrics.is_system_metric(n)}
+        error = details["error"]["error"]
+        console.print(_text(f"  error: {error.get('message') if isinstance(error, dict) else error}", 10 * MAX_VALUE))
+    if run._damage:
+        console.print(_text(f"  damaged: {run._damage}", 10 * MAX_VALUE))
+    console.print(_text("  path: " + str(run.path), 10 * MAX_VALUE))
     if metrics:
         console.print("metrics:")
         for name, value in metrics.items():
-            console.print(f"  {name}: {_fmt(value)}", markup=False)
-    system = _sysmetrics.summary(everything)
+            console.print(Text(f"  {_cut(name)}: {_cut(_fmt(value))}"))
+    system = _sysmetrics.summary(run.get_metrics(system=True))
     if system:
-        console.print(f"system: {system}", markup=False, highlight=False)
-    files = run.get_file_names()
+        console.print(_text(f"system: {system}"))
     if files:
         console.print("files:")
         for name in files:
-            console.print(f"  {name}", markup=False)
+            console.print(Text(f"  {_cut(name, 10 * MAX_VALUE)}"))
 
 
 @main.command()
@@ -225,9 +318,9 @@ def metrics(store: Path | None, run_id: str, names: tuple[str, ...], fmt: str) -
     else:
         from rich.table import Table
 
-        table = Table("metric", "value", title=f"metrics of {run.id}")
+        table = Table("metric", "value", title=_text(f"metrics of {run.id}"))
         for name, value in found.items():
-            table.add_row(name, _fmt(value))
+            table.add_row(_text(name), _text(value))
         _console().print(table)
 
 

@@ -317,11 +317,13 @@ def test_unchanged_events_files_are_not_parsed_again(store: Path, monkeypatch: p
     lines: list[int] = []
     records: list[int] = []
     real_parse, real_points = query_module.parse_columns, query_module._EventsFile._feed_points
-    monkeypatch.setattr(query_module, "parse_columns", lambda data: lines.append(data.count(b"\n")) or real_parse(data))
+    monkeypatch.setattr(
+        query_module, "parse_columns", lambda data, *source: lines.append(data.count(b"\n")) or real_parse(data, *source)
+    )
 
-    def feed_points(self: Any, data: bytes) -> None:
+    def feed_points(self: Any, data: bytes, *source: Any) -> None:
         records.append(len(data) // 32)
-        real_points(self, data)
+        real_points(self, data, *source)
 
     monkeypatch.setattr(query_module._EventsFile, "_feed_points", feed_points)
     q = StoreQuery(store)
