@@ -29,6 +29,8 @@ __all__ = [
     "InvalidSearch",
     "RunRow",
     "filter_rows",
+    "find_runs",
+    "iter_run_dirs",
     "paginate",
     "parse_filter",
     "parse_order_by",
@@ -418,8 +420,9 @@ def search(
     return paginate(ordered, page_token, max_results)
 
 
-def run_row(run_dir: Path, latest: Any = None, *, experiment_id: str = "") -> RunRow:
+def run_row(run_dir: Path, latest: Any = None) -> RunRow:
     """The search row of a run folder (``latest``: a :class:`runlog._store.latest.LatestValues` to reuse)."""
+    from ._mlflow_names import experiment_id
     from ._store import RunReader, layout
     from ._store.latest import LatestValues
 
@@ -447,7 +450,7 @@ def run_row(run_dir: Path, latest: Any = None, *, experiment_id: str = "") -> Ru
         start_time=None if start is None else round(start * 1000),
         end_time=round(state.end_time * 1000) if ended and state.end_time is not None else None,
         user_id=str(record.get("user") or ""),
-        experiment_id=experiment_id,
+        experiment_id=experiment_id(run_dir.parent.parent.name),
         artifact_uri=(run_dir / layout.FILES_DIR).as_uri(),
         metrics={name: float(v) for name, (v, _step, _t) in values.items()},
         params=dict(state.properties),
@@ -457,3 +460,50 @@ def run_row(run_dir: Path, latest: Any = None, *, experiment_id: str = "") -> Ru
 
 
 _ENDED = frozenset({"Completed", "Failed", "Canceled"})
+
+
+def iter_run_dirs(store: Path, experiments: Iterable[str] | None = None) -> Iterable[Path]:
+    """Every run folder of the store (or of the named experiments), in folder order."""
+    from ._store import layout
+
+    root = store / layout.EXPERIMENTS_DIR
+    try:
+        names = sorted(experiments) if experiments is not None else sorted(p.name for p in root.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for name in names:
+        runs_dir = root / name / layout.RUNS_DIR
+        try:
+            found = sorted(p for p in runs_dir.iterdir() if (p / layout.RUN_RECORD).is_file())
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        yield from found
+
+
+def find_runs(
+    store: Path,
+    filter_string: str | None = None,
+    order_by: Iterable[str] | None = None,
+    max_results: int | None = None,
+    page_token: str | bytes | None = None,
+    *,
+    experiments: Iterable[str] | None = None,
+    latest: Any = None,
+    plain_words: bool = True,
+) -> tuple[list[RunRow], str | None]:
+    """Search the runs of a store: the one entry point of ``runlog runs``, the viewer and the MLflow store.
+
+    Rows (``RunRow``, ``ref`` = the run folder) filtered, ordered (newest first by default) and paged;
+    ``InvalidSearch`` for a filter that does not parse. ``latest``: a
+    :class:`runlog._store.latest.LatestValues` kept between calls (incremental reads).
+    """
+    from ._store.latest import LatestValues
+
+    latest = latest or LatestValues()
+    rows = []
+    for run_dir in iter_run_dirs(store, experiments):
+        try:
+            rows.append(run_row(run_dir, latest))
+        except Exception:  # one unreadable run never hides the others
+            continue
+    return search(rows, filter_string, order_by, max_results, page_token, plain_words=plain_words)

@@ -80,7 +80,7 @@ from ._errors import RunlogError
 from ._mlflow_names import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID, experiment_folder, store_path
 from ._mlflow_names import experiment_id as _exp_id
 from ._run import Run, RunStatus
-from ._search import InvalidSearch, run_row, search
+from ._search import InvalidSearch, find_runs
 from ._store import RunReader, layout, writer_for
 from ._store.latest import LatestValues
 from ._workspace import Experiment, Workspace
@@ -551,25 +551,19 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
                 f"{SEARCH_MAX_RESULTS_THRESHOLD}, but got value {max_results}",
                 INVALID_PARAMETER_VALUE,
             )
-        rows = []
-        if run_view_type != ViewType.DELETED_ONLY:
-            for exp_id in experiment_ids:
-                try:
-                    folder = self._folder_of(exp_id)
-                except MlflowException:
-                    continue
-                runs_dir = layout.experiment_dir(self.store, folder) / layout.RUNS_DIR
-                try:
-                    run_dirs = sorted(p for p in runs_dir.iterdir() if (p / layout.RUN_RECORD).is_file())
-                except (FileNotFoundError, NotADirectoryError):
-                    continue
-                for run_dir in run_dirs:
-                    try:
-                        rows.append(run_row(run_dir, self._latest, experiment_id=str(exp_id)))
-                    except Exception as exc:  # one unreadable run never hides the others
-                        _log.warning("search_runs skipped run %s: %s", run_dir.name, exc)
+        folders = []
+        for exp_id in experiment_ids:
+            try:
+                folders.append(self._folder_of(exp_id))
+            except MlflowException:
+                continue
+        if run_view_type == ViewType.DELETED_ONLY or not folders:  # a runlog store deletes nothing
+            return [], None
         try:  # runlog's one search implementation (MLflow's syntax and semantics)
-            page, token = search(rows, filter_string, order_by, max_results, page_token)
+            page, token = find_runs(
+                self.store, filter_string, order_by, max_results, page_token, experiments=folders, latest=self._latest,
+                plain_words=False,
+            )
         except InvalidSearch as exc:
             raise MlflowException(str(exc), INVALID_PARAMETER_VALUE) from exc
         return [self._entity(row.ref) for row in page], token
