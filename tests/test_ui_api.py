@@ -575,12 +575,14 @@ def test_non_loopback_host_gets_a_generated_token(store: Path) -> None:
     assert token and len(token) >= 24 and config.app.token == token
     assert serve_config(store, "127.0.0.1", 5050, None, warm=False)[1] is None
     assert serve_config(store, "0.0.0.0", 5050, "my-own-token-0123", warm=False)[1] == "my-own-token-0123"
+    runlog.Workspace(store)  # `runlog ui` reads an existing store only (issue 15)
     result = CliRunner().invoke(ui, ["--store", str(store), "--token", "short; x"])
     assert result.exit_code == 2 and "--token" in result.output and "16 characters" in result.output
 
 
 def test_ui_command_prints_a_generated_token_for_a_public_host(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`runlog ui --host 0.0.0.0` prints an address with a fresh token, and the server it starts requires it."""
+    runlog.Workspace(store)  # `runlog ui` reads an existing store only (issue 15)
     import uvicorn
 
     from runlog.ui import cli as ui_cli
@@ -619,6 +621,7 @@ def test_ui_is_a_runlog_command() -> None:
 
 def test_ui_command_reports_a_busy_port(store: Path) -> None:
     """`runlog ui` on a port in use fails with a message that says what to do."""
+    runlog.Workspace(store)  # `runlog ui` reads an existing store only (issue 15)
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
     busy.listen()
