@@ -272,6 +272,29 @@ def _run_rows(exps: list[Experiment]) -> list[tuple[float, str, Run | None, Any,
     return rows
 
 
+def _searched_rows(
+    ws: Workspace, exps: list[Experiment], filter_string: str | None, order_by: list[str], limit: int
+) -> list[tuple[float, str, Run | None, Any, str]]:
+    """The rows of the runs a search finds (runlog._search.find_runs: MLflow's syntax), in its order."""
+    from ._search import find_runs
+
+    try:
+        found, _ = find_runs(ws.store, filter_string, order_by, max_results=limit, experiments=[e.name for e in exps])
+    except ValueError as exc:  # InvalidSearch: the message shows where and gives an example
+        raise click.BadParameter(str(exc), param_hint="--filter" if filter_string else "--order-by") from exc
+    rows: list[tuple[float, str, Run | None, Any, str]] = []
+    by_name = {e.name: e for e in exps}
+    for row in found:
+        run = Run(by_name[row.experiment], row.run_id)
+        try:
+            state = run._state()
+        except (RunlogError, OSError, ValueError) as exc:
+            rows.append((0.0, row.experiment, run, None, f"unreadable: {exc}"))
+            continue
+        rows.append((state.start_time or 0.0, row.experiment, run, state, "run.json damaged" if run._damage else ""))
+    return rows
+
+
 def _last_values(run: Run) -> dict[str, Any]:
     columns = run._reader.metric_columns()
     return {n: v for kind, n, v in zip(columns.kinds, columns.names, columns.values) if kind == "s"}
@@ -280,13 +303,21 @@ def _last_values(run: Run) -> dict[str, Any]:
 @main.command()
 @store_option
 @click.option("--experiment", "-e", "experiment_name", help="Only runs of this experiment.")
-@click.option("--limit", default=50, show_default=True, help="At most this many runs (newest first).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1), help="At most this many runs (newest first).")
+@click.option("--filter", "filter_string", default=None, metavar="FILTER",
+              help="MLflow's search syntax: \"metrics.val_acc > 0.9 and params.lr = '0.01'\", \"attributes.status = 'Failed'\", "
+                   "\"tags.best = 'yes'\"; plain words search ids, names and experiments.")  # fmt: skip
+@click.option("--order-by", "order_by", multiple=True, metavar="ORDER",
+              help="e.g. \"metrics.val_acc DESC\" or \"attributes.start_time\" (repeatable; default: newest first).")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def runs(store: Path | None, experiment_name: str | None, limit: int, fmt: str) -> None:
+def runs(
+    store: Path | None, experiment_name: str | None, limit: int, filter_string: str | None, order_by: tuple[str, ...], fmt: str
+) -> None:
     """List runs: status, start, duration and the last value of each metric.
 
-    Run ids are shortened to a prefix that is unique in the store; every command takes such a
-    prefix (or `latest`) as RUN.
+    --filter and --order-by take MLflow's search syntax (the viewer's search box and its JSON API
+    take the same). Run ids are shortened to a prefix that is unique in the store when the
+    terminal is narrow; every command takes such a prefix (or `latest`) as RUN.
     """
     from rich import box
     from rich.table import Table
@@ -299,7 +330,10 @@ def runs(store: Path | None, experiment_name: str | None, limit: int, fmt: str) 
             raise click.ClickException(str(exc)) from exc
     else:
         exps = list(ws.experiments.values())
-    rows = _run_rows(exps)[:limit]
+    if filter_string or order_by:
+        rows = _searched_rows(ws, exps, filter_string, list(order_by), limit)
+    else:
+        rows = _run_rows(exps)[:limit]
     if fmt == "json":
         out = []
         for _, exp_name, run, state, damage in rows:

@@ -141,3 +141,15 @@ def test_statuses_are_coloured_only_on_a_terminal(exp: Experiment) -> None:
 def test_the_store_is_read_not_created_by_runs(ws: Workspace) -> None:
     """An existing store reads fine: runs on an empty store prints an empty table."""
     assert "run" in invoke("runs", "--store", str(ws.store))
+
+
+def test_runs_filter_and_order_by_use_mlflow_syntax(three: list[Run]) -> None:
+    """`runlog runs --filter ... --order-by ... --limit N` selects and orders with MLflow's search syntax;
+    a bad filter is a usage error carrying the parser's message."""
+    out = invoke("runs", "--filter", "metrics.loss < 0.4", "--order-by", "metrics.loss ASC", "--format", "json")
+    assert [r["run"] for r in json.loads(out)] == ["xyz", "abc-2"]
+    out = invoke("runs", "--order-by", "attributes.run_name DESC", "--limit", "2", "--format", "json")
+    assert [r["run"] for r in json.loads(out)] == ["xyz", "abc-2"]
+    assert [r["run"] for r in json.loads(invoke("runs", "--filter", "abc-1", "--format", "json"))] == ["abc-1"]
+    result = CliRunner().invoke(main, ["runs", "--filter", "metrics.loss >> 1"])
+    assert result.exit_code == 2 and "--filter" in result.output and "position" in result.output

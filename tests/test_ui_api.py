@@ -785,3 +785,33 @@ def test_download_all_keeps_a_file_dated_before_1980(store: Path) -> None:
     run.complete()
     with zipfile.ZipFile(io.BytesIO(b"".join(StoreQuery(store).iter_zip(run.id)))) as zf:
         assert zf.read("outputs/old.txt") == b"from 1970"
+
+
+# -- search: MLflow's filter syntax (issue 15, item 2) ---------------------------------------------------
+
+
+def test_runs_filter_order_by_and_pages(seeded: dict[str, Any]) -> None:
+    """/api/runs?filter=...&order_by=... answers with MLflow's search (runlog._search), paged by max_results/page_token."""
+    a, b = seeded["alpha"].id, seeded["beta"].id
+    found = seeded["http"].get("/api/runs", params={"filter": "metrics.acc > 0.85"}).json()
+    assert [r["id"] for r in found["runs"]] == [b] and found["next_page_token"] is None
+    found = seeded["http"].get("/api/runs", params={"filter": "tags.lr = '0.1'"}).json()
+    assert [r["id"] for r in found["runs"]] == [a]
+    ordered = seeded["http"].get("/api/runs", params=[("filter", "metrics.acc >= 0"), ("order_by", "metrics.acc DESC")]).json()
+    assert [r["id"] for r in ordered["runs"]] == [b, a]
+    first = seeded["http"].get("/api/runs", params={"filter": "metrics.acc >= 0", "order_by": "metrics.acc ASC", "max_results": 1}).json()
+    assert [r["id"] for r in first["runs"]] == [a] and first["next_page_token"]
+    second = seeded["http"].get("/api/runs", params={"filter": "metrics.acc >= 0", "order_by": "metrics.acc ASC", "max_results": 1, "page_token": first["next_page_token"]}).json()
+    assert [r["id"] for r in second["runs"]] == [b] and second["next_page_token"] is None
+    words = seeded["http"].get("/api/runs", params={"filter": "beta"}).json()  # plain words: names and ids
+    assert [r["id"] for r in words["runs"]] == [b]
+    assert "next_page_token" not in seeded["http"].get("/api/runs").json()  # without search parameters: as before
+
+
+def test_a_bad_filter_is_a_400_saying_where(seeded: dict[str, Any]) -> None:
+    """A filter that does not parse is a 400 JSON error whose message shows the problem and an example."""
+    resp = seeded["http"].get("/api/runs", params={"filter": "metrics.acc >> 1"})
+    assert resp.status_code == 400
+    message = resp.json()["error"]["message"]
+    assert "position" in message and "Example" in message
+    assert seeded["http"].get("/api/runs", params={"filter": "x", "max_results": 0}).status_code == 400

@@ -305,3 +305,29 @@ def test_a_followed_log_lets_go_of_old_lines_and_fetches_them_again(page: Page, 
         assert [line for line in text if line][:2] == ["a 00000", "a 00001"] and "b 02999" in text
     finally:
         run.complete()
+
+
+def test_search_box_takes_mlflow_filters_and_says_why_one_is_bad(page: Page, site: dict[str, Any]) -> None:
+    """The search box sends what is typed as `filter`: MLflow's syntax filters, plain words still search names,
+    a bad expression shows the server's message under the box, and the filter survives a reload (it is in the URL)."""
+    page.goto(site["url"] + "/")
+    page.wait_for_selector("#runs-table")
+    b = site["beta"].id
+    page.fill("#filter-q", "metrics.acc > 0.85 and tags.lr = '0.01'")
+    expect(page.locator("#runs-table tbody tr")).to_have_count(1)
+    assert page.locator("#runs-table tbody tr").get_attribute("data-run") == b
+    expect(page.locator("#filter-error")).to_be_empty()
+    page.fill("#filter-q", "metrics.acc >> 1")
+    expect(page.locator("#filter-error")).to_contain_text("position")
+    expect(page.locator("#runs-table tbody tr")).to_have_count(1)  # the last good answer stays
+    shot(page, "runs-filter-error")
+    page.fill("#filter-q", "alpha")
+    expect(page.locator("#filter-error")).to_be_empty()
+    expect(page.locator("#runs-table tbody tr")).to_have_count(2)  # alpha and alpha-child
+    page.fill("#filter-q", "metrics.acc > 0.85")
+    expect(page.locator("#runs-table tbody tr")).to_have_count(1)
+    assert "filter=" in page.url
+    page.reload()
+    page.wait_for_selector("#runs-table")
+    assert page.locator("#filter-q").input_value() == "metrics.acc > 0.85"
+    expect(page.locator("#runs-table tbody tr")).to_have_count(1)

@@ -132,9 +132,32 @@ window.addEventListener("DOMContentLoaded", route);
 
 // -- runs table ------------------------------------------------------------------------------
 
-const RunsState = { sort: "created", desc: true, agg: "last", selected: new Set(), filters: { experiment: "", status: "", tag: "", q: "" } };
+const RunsState = { sort: "created", desc: true, agg: "last", selected: new Set(), filters: { experiment: "", status: "", tag: "", filter: "" } };
 
-async function runsPage() {
+/* The runs page's state in the address (#/?filter=...&status=...): a reload or a shared link shows the same table. */
+function runsStateToHash() {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(RunsState.filters)) if (v) p.set(k, v);
+  if (RunsState.sort !== "created" || !RunsState.desc) p.set("sort", (RunsState.desc ? "-" : "") + RunsState.sort);
+  if (RunsState.agg !== "last") p.set("agg", RunsState.agg);
+  const hash = "#/" + (p.toString() ? "?" + p.toString() : "");
+  if (location.hash !== hash && !(hash === "#/" && !location.hash)) history.replaceState(null, "", hash);
+}
+
+function runsStateFromHash(params) {
+  const f = RunsState.filters;
+  for (const k of Object.keys(f)) f[k] = params.get(k) || "";
+  if (!f.filter && params.get("q")) f.filter = params.get("q");
+  const sort = params.get("sort") || "-created";
+  RunsState.desc = sort.startsWith("-");
+  RunsState.sort = sort.replace(/^-/, "");
+  const agg = params.get("agg");
+  RunsState.agg = ["last", "min", "max"].includes(agg) ? agg : "last";
+}
+
+async function runsPage(params) {
+  runsStateFromHash(params || new URLSearchParams());
+  document.title = "Runs · runlog";
   const experiments = (await api("/api/experiments")).experiments;
   const f = RunsState.filters;
   const expSelect = el("select", { id: "filter-experiment", onchange: (e) => { f.experiment = e.target.value; load(); } },
@@ -145,20 +168,35 @@ async function runsPage() {
     statuses.map((s) => el("option", { value: s, selected: s === f.status }, s || "any status")));
   const tagInput = el("input", { type: "text", id: "filter-tag", placeholder: "tag or tag=value", value: f.tag, onchange: (e) => { f.tag = e.target.value.trim(); load(); } });
   let typing = null;
-  const search = el("input", { type: "search", id: "filter-q", placeholder: "search name or id", value: f.q,
-    oninput: (e) => { f.q = e.target.value; clearTimeout(typing); typing = setTimeout(() => load().catch(showError), 200); } });
+  const search = el("input", { type: "search", id: "filter-q", class: "filter-box", value: f.filter, spellcheck: "false",
+    placeholder: "name or id, or metrics.acc > 0.9 and params.lr = '0.01'",
+    title: "Plain words search run names, ids and experiments. MLflow's search syntax filters: metrics.x > 0.9, params.lr = '0.01', tags.k = 'v', attributes.status = 'Failed', attributes.run_name LIKE '%sgd%', joined by and.",
+    oninput: (e) => { f.filter = e.target.value; clearTimeout(typing); typing = setTimeout(() => load().catch(showError), 250); } });
+  const filterError = el("div", { class: "error small", id: "filter-error", role: "alert" });
   const agg = el("span", { class: "seg", id: "agg" }, ["last", "min", "max"].map((a) =>
-    el("label", {}, el("input", { type: "radio", name: "agg", value: a, checked: a === RunsState.agg, onchange: () => { RunsState.agg = a; render(); } }), a)));
+    el("label", {}, el("input", { type: "radio", name: "agg", value: a, checked: a === RunsState.agg, onchange: () => { RunsState.agg = a; runsStateToHash(); render(); } }), a)));
   const compare = el("button", { id: "compare", onclick: () => { location.hash = "#/compare?runs=" + [...RunsState.selected].map(enc).join(","); } }, "Compare");
   const count = el("span", { class: "muted", id: "run-count" });
   const wrap = el("div", { class: "table-wrap" });
-  mount(el("div", { class: "toolbar" }, expSelect, statusSelect, tagInput, search, el("span", { class: "muted" }, "metric value:"), agg, compare, count), wrap);
+  mount(el("div", { class: "toolbar" }, expSelect, statusSelect, tagInput, search, el("span", { class: "muted" }, "metric value:"), agg, compare, count), filterError, wrap);
 
   let data = { runs: [], metric_names: [] };
   async function load() {
     const p = new URLSearchParams();
     for (const [k, v] of Object.entries(f)) if (v) p.set(k, v);
-    data = await api("/api/runs?" + p.toString());
+    runsStateToHash();
+    const resp = await fetch("/api/runs?" + p.toString(), { credentials: "same-origin", cache: "no-store" });
+    if (resp.status === 400 && f.filter) {  // a filter that does not parse: say why under the box, keep the table
+      let message = "this filter does not parse";
+      try { message = (await resp.json()).error.message; } catch (e) { /* not JSON */ }
+      filterError.textContent = message;
+      search.classList.add("invalid");
+      return;
+    }
+    if (!resp.ok) throw new Error((await resp.json().catch(() => null))?.error?.message || resp.status + " " + resp.statusText);
+    filterError.textContent = "";
+    search.classList.remove("invalid");
+    data = await resp.json();
     render();
   }
 
@@ -182,7 +220,7 @@ async function runsPage() {
       return RunsState.desc ? -c : c;
     });
     const head = (label, k, cls) => el("th", { "data-sort": k, class: cls, onclick: () => {
-      RunsState.desc = RunsState.sort === k ? !RunsState.desc : false; RunsState.sort = k; render(); } },
+      RunsState.desc = RunsState.sort === k ? !RunsState.desc : false; RunsState.sort = k; runsStateToHash(); render(); } },
       label, RunsState.sort === k ? (RunsState.desc ? " ▼" : " ▲") : "");
     const allBox = el("input", { type: "checkbox", title: "select all", onchange: (e) => {
       rows.forEach((r) => e.target.checked ? RunsState.selected.add(r.id) : RunsState.selected.delete(r.id)); render(); } });
