@@ -153,3 +153,37 @@ def test_runs_filter_and_order_by_use_mlflow_syntax(three: list[Run]) -> None:
     assert [r["run"] for r in json.loads(invoke("runs", "--filter", "abc-1", "--format", "json"))] == ["abc-1"]
     result = CliRunner().invoke(main, ["runs", "--filter", "metrics.loss >> 1"])
     assert result.exit_code == 2 and "--filter" in result.output and "position" in result.output
+
+
+def test_logs_strip_colours_in_a_pipe_and_keep_them_on_a_terminal(exp: Experiment) -> None:
+    """`runlog logs`: ANSI colours stripped when stdout is not a terminal; kept on one (FORCE_COLOR here),
+    where other escapes (a window title) are still dropped."""
+    run = exp.start_logging(outputs=None)
+    run._writer.write_log("\x1b[32mgreen\x1b[0m ok\x1b]0;pwned\x07\n")
+    run.complete()
+    assert invoke("logs", run.id) == "green ok\n"
+    coloured = invoke("logs", run.id, env={"FORCE_COLOR": "1"})
+    assert coloured == "\x1b[32mgreen\x1b[0m ok\n"
+
+
+def test_follow_draws_a_progress_bar_on_one_line(exp: Experiment) -> None:
+    """`runlog logs --follow` on a terminal draws a bar's successive states over each other (\\r, clear line);
+    in a pipe every line is kept, as plain text."""
+    from runlog.cli import _LogOutput, progress_key
+
+    states = [f"2026-12-04T10:00:0{i}.000Z [stderr] train: {p:3d}%|##  | {p}/100" for i, p in enumerate((10, 40, 100))]
+    assert progress_key(states[0]) == progress_key(states[2]) == "[stderr] tqdm:train:"
+    assert progress_key("2026-12-04T10:00:00.000Z epoch 1 done") is None
+    run = exp.start_logging(outputs=None)
+    run._writer.write_log("start\n" + "\n".join(states) + "\n\x1b[1mdone\x1b[0m\n")
+    run.complete()
+    drawn = invoke("logs", run.id, "--follow", env={"FORCE_COLOR": "1"})
+    assert drawn.count("\r\x1b[K") == 2 and drawn.endswith("100/100\n\x1b[1mdone\x1b[0m\n")
+    assert drawn.splitlines()[0].endswith("start") and "\n" not in drawn.split("train:  10%")[1].split("100/100")[0]
+    piped = invoke("logs", run.id, "--follow")
+    assert all(s in piped for s in states) and "\x1b" not in piped and "done" in piped
+    out = io.StringIO()
+    writer = _LogOutput(out, terminal=True)
+    writer.write(states[0] + "\n" + states[1])
+    writer.close()  # the unfinished last line is written, and the terminal line ended
+    assert out.getvalue() == states[0] + "\r\x1b[K" + states[1] + "\n"

@@ -331,3 +331,39 @@ def test_search_box_takes_mlflow_filters_and_says_why_one_is_bad(page: Page, sit
     page.wait_for_selector("#runs-table")
     assert page.locator("#filter-q").input_value() == "metrics.acc > 0.85"
     expect(page.locator("#runs-table tbody tr")).to_have_count(1)
+
+
+def test_log_colours_render_as_styled_text_and_a_progress_bar_updates_in_place(page: Page, site: dict[str, Any]) -> None:
+    """ANSI colours in a driver log show as coloured spans (no escape characters, no markup from data);
+    the successive states of a progress bar (tqdm) show as one line, replaced in place as new states arrive."""
+    import runlog
+
+    run = runlog.Experiment(site["ws"], "colours").start_logging(outputs=False, display_name="colours")
+    t = "2026-12-04T10:00:0{}.000Z "
+    run._writer.write_log(
+        t.format(0) + "\x1b[32mgreen ok\x1b[0m plain \x1b[1;31m<b>red</b>\x1b[0m\x1b]0;title\x07\n"
+        + t.format(1) + "[stderr] train:  10%|█         | 10/100 [00:01<00:09]\n"
+        + t.format(2) + "[stderr] train:  40%|████      | 40/100 [00:04<00:06]\n"
+    )
+    try:
+        page.goto(site["url"] + f"/#/run/{run.id}?tab=logs")
+        expect(page.locator("#log")).to_contain_text("40/100")
+        text = page.locator("#log").inner_text()
+        assert "\x1b" not in text and "[32m" not in text and "title" not in text
+        assert "green ok plain <b>red</b>" in text and page.locator("#log b").count() == 0
+        green = page.locator("#log span.ansi-fg-2", has_text="green ok")
+        assert green.evaluate("e => getComputedStyle(e).color") == "rgb(74, 222, 128)"
+        red = page.locator("#log span.ansi-fg-1", has_text="<b>red</b>")
+        assert "ansi-bold" in (red.get_attribute("class") or "")
+        bars = page.locator("#log span.line[data-progress]")
+        expect(bars).to_have_count(1)
+        assert "10/100" not in text
+        run._writer.write_log(t.format(3) + "[stderr] train:  70%|███████   | 70/100 [00:07<00:03]\n")
+        expect(page.locator("#log")).to_contain_text("70/100", timeout=10_000)
+        expect(bars).to_have_count(1)
+        assert "40/100" not in page.locator("#log").inner_text()
+        shot(page, "log-ansi-progress")
+        page.fill("#log-search", "green")
+        assert page.locator("#log mark").count() == 1 and page.locator("#log mark").inner_text() == "green"
+    finally:
+        run.complete()
