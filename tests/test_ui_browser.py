@@ -367,3 +367,80 @@ def test_log_colours_render_as_styled_text_and_a_progress_bar_updates_in_place(p
         assert page.locator("#log mark").count() == 1 and page.locator("#log mark").inner_text() == "green"
     finally:
         run.complete()
+
+
+def test_titles_favicon_dark_mode_and_state_surviving_a_reload(browser: Browser, site: dict[str, Any]) -> None:
+    """Page titles name the run; the favicon is served; dark mode follows the system preference; the runs
+    table's sort and the charts' x axis are in the URL and survive a reload."""
+    import httpx
+
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, color_scheme="dark")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        a = site["alpha"]
+        page.goto(site["url"] + "/")
+        page.wait_for_selector("#runs-table")
+        assert page.title() == "Runs · runlog"
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(18, 21, 28)"
+        icon = page.locator('link[rel="icon"]').get_attribute("href")
+        resp = httpx.get(site["url"] + str(icon))
+        assert resp.status_code == 200 and resp.headers["content-type"].startswith("image/svg")
+        page.click('#runs-table th[data-sort="m:loss"]')
+        assert "sort=m%3Aloss" in page.url or "sort=m:loss" in page.url
+        before = page.locator("#runs-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)")
+        page.reload()
+        page.wait_for_selector("#runs-table")
+        assert page.locator("#runs-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)") == before
+        assert "▲" in page.locator('#runs-table th[data-sort="m:loss"]').inner_text()
+        page.goto(site["url"] + f"/#/run/{a.id}?tab=charts")
+        page.wait_for_selector('[data-chart="loss"] .uplot')
+        assert page.title() == "alpha · charts · runlog"
+        page.select_option("#x-axis", "relative")
+        assert "x=relative" in page.url
+        page.reload()
+        page.wait_for_selector('[data-chart="loss"] .uplot')
+        assert page.locator("#x-axis").input_value() == "relative"
+        shot(page, "run-charts-dark")
+    finally:
+        context.close()
+    assert errors == []
+
+
+def test_file_previews_csv_table_json_pretty_human_sizes_and_a_link_per_file(page: Page, site: dict[str, Any], tmp_path: Path) -> None:
+    """The files tab shows a CSV as a table, JSON pretty-printed, text with line numbers, sizes in KB/MB,
+    and each file has a link that opens it directly (also after a reload)."""
+    import runlog
+
+    run = runlog.Experiment(site["ws"], "previews").start_logging(outputs=False, display_name="previews")
+    files = {
+        "outputs/scores.csv": 'epoch,loss,note\n1,0.5,"a, b"\n2,0.25,"<b>x</b>"\n',
+        "outputs/config.json": '{"lr":0.01,"layers":[64,10]}',
+        "outputs/big.txt": "x" * 3000 + "\nsecond line\n",
+    }
+    for name, text in files.items():
+        path = tmp_path / name.split("/")[-1]
+        path.write_text(text)
+        run.upload_file(name, str(path))
+    run.complete()
+    page.goto(site["url"] + f"/#/run/{run.id}?tab=files")
+    big = page.locator('#file-tree li[data-file="outputs/big.txt"]')
+    expect(big).to_contain_text("2.9 KB")
+    page.click('#file-tree li[data-file="outputs/scores.csv"] .name')
+    table = page.locator("#file-table")
+    expect(table).to_be_visible()
+    assert table.locator("thead th").all_inner_texts() == ["epoch", "loss", "note"]
+    assert table.locator("tbody tr").nth(0).locator("td").all_inner_texts() == ["1", "0.5", "a, b"]
+    assert table.locator("tbody tr").nth(1).locator("td").nth(2).inner_text() == "<b>x</b>" and table.locator("b").count() == 0
+    assert "file=outputs%2Fscores.csv" in page.url
+    page.click('#file-tree li[data-file="outputs/config.json"] .name')
+    expect(page.locator("#file-text")).to_contain_text('"layers": [')
+    assert '  "lr": 0.01' in page.locator("#file-text").inner_text()
+    page.click('#file-tree li[data-file="outputs/big.txt"] .name')
+    expect(page.locator("#file-text .ln")).to_have_count(2)
+    href = page.locator("#file-link").get_attribute("href")
+    page.goto(site["url"] + "/")
+    page.goto(site["url"] + "/" + str(href))
+    expect(page.locator("#file-viewer strong")).to_have_text("outputs/big.txt")
+    shot(page, "file-preview")

@@ -110,6 +110,14 @@ function parseHash() {
   return { parts, params: new URLSearchParams(query || "") };
 }
 
+/* Change some parameters of the current address without a new history entry or a re-render. */
+function setHashParams(updates) {
+  const { parts, params } = parseHash();
+  for (const [k, v] of Object.entries(updates)) { if (v) params.set(k, v); else params.delete(k); }
+  const q = params.toString();
+  history.replaceState(null, "", "#/" + parts.map(enc).join("/") + (q ? "?" + q : ""));
+}
+
 async function route() {
   clearTimers();
   const { parts, params } = parseHash();
@@ -136,6 +144,7 @@ const RunsState = { sort: "created", desc: true, agg: "last", selected: new Set(
 
 /* The runs page's state in the address (#/?filter=...&status=...): a reload or a shared link shows the same table. */
 function runsStateToHash() {
+  if (parseHash().parts.length) return;  // the user has gone to another page meanwhile
   const p = new URLSearchParams();
   for (const [k, v] of Object.entries(RunsState.filters)) if (v) p.set(k, v);
   if (RunsState.sort !== "created" || !RunsState.desc) p.set("sort", (RunsState.desc ? "-" : "") + RunsState.sort);
@@ -391,8 +400,9 @@ function tableCard(name, runs) {
 
 /* The charts of one or several runs: one card per metric, a custom card for several metrics together. */
 function chartsView(runs, details) {
+  const xWanted = parseHash().params.get("x");
   const xSelect = el("select", { id: "x-axis" }, el("option", { value: "step" }, "step"),
-    el("option", { value: "relative" }, "relative time (s)"), el("option", { value: "time" }, "wall time"));
+    el("option", { value: "relative", selected: xWanted === "relative" }, "relative time (s)"), el("option", { value: "time", selected: xWanted === "time" }, "wall time"));
   const chartable = [...new Set(details.flatMap((d) => d.metrics_list.filter((m) => m.kind === "s" || m.kind === "l").filter((m) => m.min !== null && m.min !== undefined).map((m) => m.name)))].sort();
   const scalarNames = chartable.filter((n) => !isSystem(n));
   const systemNames = chartable.filter(isSystem).sort(bySystemOrder);
@@ -422,7 +432,7 @@ function chartsView(runs, details) {
     if (!scalarNames.length && !tableNames.length) cards.append(el("p", { class: "muted" }, "No chartable metrics yet."));
     systemCards.replaceChildren(...systemNames.map((m) => seriesCard(m, runs.filter((r) => hasMetric(r.run, m)).map((r) => ({ run: r.run, metric: m, label: r.label })), "time", m.slice(SYSTEM_PREFIX.length))));
   }
-  xSelect.addEventListener("change", build);
+  xSelect.addEventListener("change", () => { setHashParams({ x: xSelect.value === "step" ? "" : xSelect.value }); build(); });
   build();
   const view = el("div", {},
     el("div", { class: "toolbar" }, el("label", {}, "x axis:", xSelect),
@@ -435,6 +445,7 @@ function chartsView(runs, details) {
 async function comparePage(ids) {
   if (!ids.length) { location.hash = "#/"; return; }
   const details = await Promise.all(ids.map((id) => api(runPath(id))));
+  document.title = `Compare ${details.map((d) => d.display_name).join(", ")} · runlog`;
   const runs = details.map((d) => ({ run: d.id, label: d.display_name }));
   const view = chartsView(runs, details);
   mount(el("div", { class: "run-head" }, el("h2", {}, `Comparing ${ids.length} run(s)`),
@@ -451,6 +462,7 @@ async function comparePage(ids) {
 async function runPage(id, tab) {
   let detail = await api(runPath(id));
   const tabs = ["overview", "charts", "images", "files", "logs"];
+  document.title = `${detail.display_name} · ${tab} · runlog`;
   const status = el("span", {}, statusBadge(detail.status));
   const liveDot = el("span", { class: "muted small" });
   const setLive = () => { liveDot.replaceChildren(...(detail.live ? [el("span", { class: "live-dot" }), "live"] : [])); };
@@ -486,7 +498,7 @@ async function runPage(id, tab) {
     let known = detail.files.map((f) => f.name).join("\n");
     refresh = (d) => {
       const now = d.files.map((f) => f.name).join("\n");
-      if (now !== known && !document.getElementById("file-text")) { known = now; body.replaceChildren(filesView(d)); }
+      if (now !== known && !document.querySelector("#file-text, #file-table")) { known = now; body.replaceChildren(filesView(d)); }
     };
   } else if (tab === "logs") refresh = logsView(detail, body);
   else body.append(overview(detail));
@@ -549,9 +561,65 @@ function imagesView(d) {
     el("figcaption", {}, `${img.name} · ${fmtTime(img.time)}`))));
 }
 
+function humanSize(bytes) {
+  if (bytes === null || bytes === undefined) return "";
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ["KB", "MB", "GB", "TB"];
+  let v = bytes, i = -1;
+  do { v /= 1024; i++; } while (v >= 1024 && i < units.length - 1);
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
+
+/* RFC 4180 rows of a CSV/TSV text (quoted fields, doubled quotes, newlines inside quotes). */
+function parseDelimited(text, sep) {
+  const rows = [];
+  let row = [], field = "", quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"') { if (text[i + 1] === '"') { field += '"'; i++; } else quoted = false; }
+      else field += c;
+    } else if (c === '"' && field === "") quoted = true;
+    else if (c === sep) { row.push(field); field = ""; }
+    else if (c === "\n" || c === "\r") {
+      if (c === "\r" && text[i + 1] === "\n") i++;
+      row.push(field); rows.push(row); row = []; field = "";
+    } else field += c;
+  }
+  if (field !== "" || row.length) { row.push(field); rows.push(row); }
+  return rows;
+}
+
+const MAX_PREVIEW_ROWS = 2000;
+const MAX_NUMBERED_LINES = 50000;
+
+/* A preview of a text file: CSV/TSV as a table, JSON pretty-printed, anything else with line numbers. */
+function textPreview(name, text) {
+  const lower = name.toLowerCase();
+  if (lower.endsWith(".csv") || lower.endsWith(".tsv")) {
+    const rows = parseDelimited(text, lower.endsWith(".tsv") ? "\t" : ",");
+    if (rows.length) {
+      const [head, ...body] = rows;
+      const shown = body.slice(0, MAX_PREVIEW_ROWS);
+      return el("div", { class: "file-preview" },
+        el("p", { class: "muted small" }, `${body.length} row(s) × ${head.length} column(s)` + (body.length > shown.length ? `; the first ${shown.length} shown` : "")),
+        el("div", { class: "table-wrap" }, el("table", { class: "grid csv", id: "file-table" },
+          el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, h)))),
+          el("tbody", {}, shown.map((r) => el("tr", {}, r.map((v) => el("td", { class: /^-?[\d.]+(e[-+]?\d+)?$/i.test(v) ? "num" : "" }, v))))))));
+    }
+  }
+  if (lower.endsWith(".json")) {
+    try { text = JSON.stringify(JSON.parse(text), null, 2); } catch (e) { /* not valid JSON: shown as it is */ }
+  }
+  const lines = text.replace(/\n$/, "").split("\n");
+  if (lines.length > MAX_NUMBERED_LINES) return el("pre", { class: "file", id: "file-text" }, text);
+  return el("pre", { class: "file numbered", id: "file-text" }, lines.map((l) => el("span", { class: "ln" }, l + "\n")));
+}
+
 function filesView(d) {
   const viewer = el("div", { id: "file-viewer" }, el("p", { class: "muted" }, "Choose a file."));
   const root = {};
+  const link = (name) => `#/run/${enc(d.id)}?tab=files&file=${enc(name)}`;
   for (const f of d.files) {
     let node = root;
     const parts = f.name.split("/");
@@ -560,29 +628,37 @@ function filesView(d) {
   }
   async function open(f) {
     const url = filePath(d.id, f.name);
-    const actions = el("div", { class: "toolbar" }, el("strong", {}, f.name), el("span", { class: "muted" }, `${f.size} bytes`),
-      el("a", { class: "button secondary", href: url + "?download=1", download: f.name.split("/").pop() }, "Download"));
+    setHashParams({ file: f.name });
+    document.querySelectorAll("#file-tree li.file.open").forEach((n) => n.classList.remove("open"));
+    document.querySelector(`#file-tree li.file[data-file="${CSS.escape(f.name)}"]`)?.classList.add("open");
+    const actions = el("div", { class: "toolbar" }, el("strong", {}, f.name), el("span", { class: "muted", title: `${f.size} bytes` }, humanSize(f.size)),
+      el("a", { class: "button secondary", href: url + "?download=1", download: f.name.split("/").pop() }, "Download"),
+      el("a", { class: "small", id: "file-link", href: link(f.name) }, "link to this file"));
     if (f.image) { viewer.replaceChildren(actions, el("img", { src: url, alt: f.name, style: "max-width:100%" })); return; }
     if (f.size > 2 * 1024 * 1024) { viewer.replaceChildren(actions, el("p", { class: "muted" }, "Too large to show here: download it.")); return; }
     const resp = await fetch(url, { credentials: "same-origin" });
     const buf = new Uint8Array(await resp.arrayBuffer());
     const binary = buf.subarray(0, 4096).some((b) => b === 0);
-    viewer.replaceChildren(actions, binary ? el("p", { class: "muted" }, "Binary file: download it.") : el("pre", { class: "file", id: "file-text" }, new TextDecoder().decode(buf)));
+    viewer.replaceChildren(actions, binary ? el("p", { class: "muted" }, "Binary file: download it.") : textPreview(f.name, new TextDecoder().decode(buf)));
   }
   function list(node) {
     return el("ul", {}, Object.keys(node).sort().map((key) => {
       const v = node[key];
       if (key.endsWith("/")) return el("li", {}, el("details", { open: true }, el("summary", {}, key), list(v)));
       return el("li", { class: "file", "data-file": v.name },
-        el("button", { type: "button", class: "name link", onclick: () => open(v) }, key),
-        el("span", { class: "muted small" }, `${v.size} B`),
+        el("a", { class: "name", href: link(v.name), onclick: (e) => { e.preventDefault(); open(v).catch(showError); } }, key),
+        el("span", { class: "muted small", title: `${v.size} bytes` }, humanSize(v.size)),
         el("a", { class: "small", href: filePath(d.id, v.name) + "?download=1", download: key }, "download"));
     }));
   }
-  return el("div", { class: "files" },
+  const view = el("div", { class: "files" },
     el("div", { class: "card tree", id: "file-tree" }, el("div", { class: "toolbar" }, el("a", { class: "button", href: runPath(d.id) + "/download", download: d.id + ".zip" }, "Download all")),
       d.files.length ? list(root) : el("p", { class: "muted" }, "No files.")),
     el("div", {}, viewer));
+  const wanted = parseHash().params.get("file");
+  const chosen = d.files.find((f) => f.name === wanted);
+  if (chosen) setTimeout(() => open(chosen).catch(showError), 0);
+  return view;
 }
 
 // -- log lines: ANSI colours as styled spans (built with DOM calls, never HTML), progress bars in place --
@@ -717,7 +793,8 @@ function logLineNode(line, needle) {
 /* The log view: tail -f by polling ?offset=, a search filter, follow-the-end. Returns the refresher. */
 function logsView(d, body) {
   if (!d.logs.length) { body.append(el("p", { class: "muted" }, "No logs yet.")); return (nd) => { if (nd.logs.length) route(); }; }
-  const state = { name: d.logs.includes("logs/driver_log.txt") ? "logs/driver_log.txt" : d.logs[0], offset: null, first: 0, lines: [], chunks: [], busy: false };
+  const wanted = parseHash().params;
+  const state = { name: d.logs.includes(wanted.get("log")) ? wanted.get("log") : d.logs.includes("logs/driver_log.txt") ? "logs/driver_log.txt" : d.logs[0], offset: null, first: 0, lines: [], chunks: [], busy: false };
   const earlier = el("button", { type: "button", class: "secondary", id: "log-earlier", hidden: true, onclick: async () => {
     const chunk = await api(`${runPath(d.id)}/logs?name=${enc(state.name)}&before=${state.first}`);
     state.first = chunk.offset;
@@ -732,9 +809,10 @@ function logsView(d, body) {
     rerender();
     pre.scrollTop = pre.scrollHeight - fromBottom;  // stay on the lines that were in view
   } }, "Show earlier lines");
-  const pick = el("select", { id: "log-name", onchange: (e) => { state.name = e.target.value; state.offset = null; state.lines = []; state.chunks = []; pre.replaceChildren(); poll(); } },
+  const pick = el("select", { id: "log-name", onchange: (e) => { state.name = e.target.value; setHashParams({ log: state.name }); state.offset = null; state.lines = []; state.chunks = []; pre.replaceChildren(); poll(); } },
     d.logs.map((n) => el("option", { value: n, selected: n === state.name }, n)));
-  const search = el("input", { type: "search", id: "log-search", placeholder: "search the log", oninput: () => rerender() });
+  const search = el("input", { type: "search", id: "log-search", placeholder: "search the log", value: wanted.get("q") || "",
+    oninput: () => { setHashParams({ q: search.value }); rerender(); } });
   const follow = el("input", { type: "checkbox", id: "log-follow", checked: true });
   const info = el("span", { class: "muted small", id: "log-info" });
   const pre = el("pre", { class: "log", id: "log" });
