@@ -93,7 +93,8 @@ class _ExistingWorkspace(Workspace):
                 f"{self.store} {what} (no {layout.STORE_RECORD} or {layout.EXPERIMENTS_DIR}/ in it): pass --store "
                 f"(or set RUNLOG_STORE to) the folder your runs were logged into"
             )
-        super()._ensure()
+        if (self.store / layout.STORE_RECORD).is_file():  # its format is checked; nothing is created
+            super()._ensure()
 
 
 def _existing_workspace(store: Path | None) -> Workspace:

@@ -119,6 +119,7 @@ function setHashParams(updates) {
 }
 
 async function route() {
+  App.routeSeq = (App.routeSeq || 0) + 1;  // a page still loading for an older address must not mount
   clearTimers();
   const { parts, params } = parseHash();
   try {
@@ -165,9 +166,11 @@ function runsStateFromHash(params) {
 }
 
 async function runsPage(params) {
+  const seq = App.routeSeq;
   runsStateFromHash(params || new URLSearchParams());
   document.title = "Runs · runlog";
   const experiments = (await api("/api/experiments")).experiments;
+  if (seq !== App.routeSeq) return;
   const f = RunsState.filters;
   const expSelect = el("select", { id: "filter-experiment", onchange: (e) => { f.experiment = e.target.value; load(); } },
     el("option", { value: "" }, "all experiments"),
@@ -263,6 +266,7 @@ async function runsPage(params) {
   }
 
   await load();
+  if (seq !== App.routeSeq) return;
   every(5000, () => { if (data.runs.some((r) => !TERMINAL.has(r.status))) load().catch(() => {}); });
 }
 
@@ -444,7 +448,9 @@ function chartsView(runs, details) {
 
 async function comparePage(ids) {
   if (!ids.length) { location.hash = "#/"; return; }
+  const seq = App.routeSeq;
   const details = await Promise.all(ids.map((id) => api(runPath(id))));
+  if (seq !== App.routeSeq) return;
   document.title = `Compare ${details.map((d) => d.display_name).join(", ")} · runlog`;
   const runs = details.map((d) => ({ run: d.id, label: d.display_name }));
   const view = chartsView(runs, details);
@@ -460,7 +466,9 @@ async function comparePage(ids) {
 // -- run page ------------------------------------------------------------------------------------
 
 async function runPage(id, tab) {
+  const seq = App.routeSeq;
   let detail = await api(runPath(id));
+  if (seq !== App.routeSeq) return;
   const tabs = ["overview", "charts", "images", "files", "logs"];
   document.title = `${detail.display_name} · ${tab} · runlog`;
   const status = el("span", {}, statusBadge(detail.status));
