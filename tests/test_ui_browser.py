@@ -444,3 +444,25 @@ def test_file_previews_csv_table_json_pretty_human_sizes_and_a_link_per_file(pag
     page.goto(site["url"] + "/" + str(href))
     expect(page.locator("#file-viewer strong")).to_have_text("outputs/big.txt")
     shot(page, "file-preview")
+
+
+def test_selection_and_log_search_survive_a_reload(page: Page, site: dict[str, Any]) -> None:
+    """Runs ticked on the runs page and the log view's search are in the URL: a reload restores them."""
+    a, b = site["alpha"].id, site["beta"].id
+    page.goto(site["url"] + "/")
+    page.wait_for_selector("#runs-table")
+    page.check(f'input.select-run[data-run="{a}"]')
+    page.check(f'input.select-run[data-run="{b}"]')
+    assert "selected=" in page.url
+    page.reload()
+    page.wait_for_selector("#runs-table")
+    assert page.locator(f'input.select-run[data-run="{a}"]').is_checked() and page.locator(f'input.select-run[data-run="{b}"]').is_checked()
+    expect(page.locator("#compare")).to_have_text("Compare 2 run(s)")
+    page.goto(site["url"] + f"/#/run/{a}?tab=logs")
+    expect(page.locator("#log")).to_contain_text("epoch 1 done")
+    page.fill("#log-search", "epoch")
+    assert "q=epoch" in page.url
+    page.reload()
+    expect(page.locator("#log mark")).to_have_count(1)
+    assert page.locator("#log-search").input_value() == "epoch"
+    assert "alert(1)" not in page.locator("#log").inner_text()

@@ -150,6 +150,7 @@ function runsStateToHash() {
   for (const [k, v] of Object.entries(RunsState.filters)) if (v) p.set(k, v);
   if (RunsState.sort !== "created" || !RunsState.desc) p.set("sort", (RunsState.desc ? "-" : "") + RunsState.sort);
   if (RunsState.agg !== "last") p.set("agg", RunsState.agg);
+  if (RunsState.selected.size) p.set("selected", [...RunsState.selected].join(","));
   const hash = "#/" + (p.toString() ? "?" + p.toString() : "");
   if (location.hash !== hash && !(hash === "#/" && !location.hash)) history.replaceState(null, "", hash);
 }
@@ -163,6 +164,7 @@ function runsStateFromHash(params) {
   RunsState.sort = sort.replace(/^-/, "");
   const agg = params.get("agg");
   RunsState.agg = ["last", "min", "max"].includes(agg) ? agg : "last";
+  RunsState.selected = new Set((params.get("selected") || "").split(",").filter(Boolean));
 }
 
 async function runsPage(params) {
@@ -260,6 +262,7 @@ async function runsPage(params) {
   }
 
   function updateCompare() {
+    runsStateToHash();
     const n = RunsState.selected.size;
     compare.disabled = n === 0;
     compare.textContent = n ? `Compare ${n} run(s)` : "Select runs to compare";
