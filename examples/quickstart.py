@@ -63,10 +63,15 @@ def main() -> Run:
     print(f"driver log: {len(fetched.get_details_with_logs()['logFiles']['logs/driver_log.txt'].splitlines())} lines")
     print(f"stored in: {fetched.path}")
     cli = runlog_command()
+    steps = [
+        (f"{cli} show {fetched.id}", "this run in the terminal"),
+        (f"{cli} runs", "every run of the store"),
+        (f"make ui   (or: {cli} ui)", "the web viewer, http://127.0.0.1:5050/"),
+    ]
+    width = max(len(command) for command, _ in steps)
     print("next steps:")
-    print(f"  {cli} show {fetched.id}       # this run in the terminal")
-    print(f"  {cli} runs                     # every run of the store")
-    print(f"  make ui   (or: {cli} ui)      # the web viewer, http://127.0.0.1:5050/")
+    for command, what in steps:
+        print(f"  {command.ljust(width)}   # {what}")
     return fetched
 
 
