@@ -7,6 +7,7 @@ One browser for the module, one server on a seeded store. Screenshots go to
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import time
 import zipfile
@@ -326,7 +327,7 @@ def test_search_box_takes_mlflow_filters_and_says_why_one_is_bad(page: Page, sit
     expect(page.locator("#runs-table tbody tr")).to_have_count(2)  # alpha and alpha-child
     page.fill("#filter-q", "metrics.acc > 0.85")
     expect(page.locator("#runs-table tbody tr")).to_have_count(1)
-    assert "filter=" in page.url
+    expect(page).to_have_url(re.compile("filter="))
     page.reload()
     page.wait_for_selector("#runs-table")
     assert page.locator("#filter-q").input_value() == "metrics.acc > 0.85"
@@ -388,7 +389,7 @@ def test_titles_favicon_dark_mode_and_state_surviving_a_reload(browser: Browser,
         resp = httpx.get(site["url"] + str(icon))
         assert resp.status_code == 200 and resp.headers["content-type"].startswith("image/svg")
         page.click('#runs-table th[data-sort="m:loss"]')
-        assert "sort=m%3Aloss" in page.url or "sort=m:loss" in page.url
+        expect(page).to_have_url(re.compile("sort=m(%3A|:)loss"))
         before = page.locator("#runs-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)")
         page.reload()
         page.wait_for_selector("#runs-table")
@@ -398,7 +399,7 @@ def test_titles_favicon_dark_mode_and_state_surviving_a_reload(browser: Browser,
         page.wait_for_selector('[data-chart="loss"] .uplot')
         assert page.title() == "alpha · charts · runlog"
         page.select_option("#x-axis", "relative")
-        assert "x=relative" in page.url
+        expect(page).to_have_url(re.compile("x=relative"))
         page.reload()
         page.wait_for_selector('[data-chart="loss"] .uplot')
         assert page.locator("#x-axis").input_value() == "relative"
@@ -433,7 +434,7 @@ def test_file_previews_csv_table_json_pretty_human_sizes_and_a_link_per_file(pag
     assert table.locator("thead th").all_inner_texts() == ["epoch", "loss", "note"]
     assert table.locator("tbody tr").nth(0).locator("td").all_inner_texts() == ["1", "0.5", "a, b"]
     assert table.locator("tbody tr").nth(1).locator("td").nth(2).inner_text() == "<b>x</b>" and table.locator("b").count() == 0
-    assert "file=outputs%2Fscores.csv" in page.url
+    expect(page).to_have_url(re.compile("file=outputs%2Fscores.csv"))
     page.click('#file-tree li[data-file="outputs/config.json"] .name')
     expect(page.locator("#file-text")).to_contain_text('"layers": [')
     assert '  "lr": 0.01' in page.locator("#file-text").inner_text()
@@ -453,7 +454,7 @@ def test_selection_and_log_search_survive_a_reload(page: Page, site: dict[str, A
     page.wait_for_selector("#runs-table")
     page.check(f'input.select-run[data-run="{a}"]')
     page.check(f'input.select-run[data-run="{b}"]')
-    assert "selected=" in page.url
+    expect(page).to_have_url(re.compile("selected="))
     page.reload()
     page.wait_for_selector("#runs-table")
     assert page.locator(f'input.select-run[data-run="{a}"]').is_checked() and page.locator(f'input.select-run[data-run="{b}"]').is_checked()
@@ -461,7 +462,7 @@ def test_selection_and_log_search_survive_a_reload(page: Page, site: dict[str, A
     page.goto(site["url"] + f"/#/run/{a}?tab=logs")
     expect(page.locator("#log")).to_contain_text("epoch 1 done")
     page.fill("#log-search", "epoch")
-    assert "q=epoch" in page.url
+    expect(page).to_have_url(re.compile("q=epoch"))
     page.reload()
     expect(page.locator("#log mark")).to_have_count(1)
     assert page.locator("#log-search").input_value() == "epoch"

@@ -294,9 +294,12 @@ function drawChart(target, sources, opts) {
     label: s.label, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true,
     points: { show: opts.points || false, size: 4 }, value: (u, v) => (v === null || v === undefined ? "" : fmt(v)),
   }));
+  const css = getComputedStyle(document.documentElement);  // axis colours of the current (light/dark) theme
+  const axis = { stroke: css.getPropertyValue("--muted").trim() || "#6b7280", grid: { stroke: css.getPropertyValue("--line").trim() || "#e3e6ec" }, ticks: { stroke: css.getPropertyValue("--line").trim() || "#e3e6ec" } };
   const chart = new uPlot({
     width: chartWidth(target), height: opts.height || 240,
     scales: { x: xScale(!!opts.time) },
+    axes: [{ ...axis }, { ...axis }],
     series,
     cursor: { drag: { x: true, y: false } },
     legend: { live: true },
