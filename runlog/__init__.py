@@ -5,7 +5,9 @@ from __future__ import annotations
 from ._distributed import get_rank_metrics
 from ._errors import (
     ActivityFailedError,
+    DamagedRecordError,
     ExperimentNotFound,
+    InvalidArgumentError,
     InvalidExperimentName,
     InvalidMetricValue,
     InvalidStatusTransition,
@@ -34,9 +36,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ActivityFailedError",
+    "DamagedRecordError",
     "Environment",
     "Experiment",
     "ExperimentNotFound",
+    "InvalidArgumentError",
     "InvalidExperimentName",
     "InvalidMetricValue",
     "InvalidStatusTransition",

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 __all__ = [
     "ActivityFailedError",
+    "DamagedRecordError",
     "ExperimentNotFound",
+    "InvalidArgumentError",
     "InvalidExperimentName",
     "InvalidMetricValue",
     "InvalidStatusTransition",
@@ -43,6 +45,17 @@ class InvalidMetricValue(RunlogError, TypeError):
     def __init__(self, message: str, *, name: str | None = None) -> None:
         super().__init__(message)
         self.name = name
+
+
+class InvalidArgumentError(RunlogError, ValueError, TypeError):
+    """An argument of the wrong type or shape (a list as a tag key, None as a dict of properties).
+
+    Both a ``ValueError`` and a ``TypeError``, so code catching either keeps working.
+    """
+
+    def __init__(self, message: str, *, argument: str | None = None) -> None:
+        super().__init__(message)
+        self.argument = argument
 
 
 class InvalidExperimentName(RunlogError, ValueError):
@@ -81,6 +94,15 @@ class RunFinishedError(RunlogError, RuntimeError):
 
 class StoreError(RunlogError, OSError):
     """The local store could not be read or written."""
+
+
+class DamagedRecordError(StoreError, ValueError):
+    """A record of the store (a run's ``run.json``, an ``experiment.json``) cannot be read: damaged or unreadable."""
+
+    def __init__(self, message: str, *, path: str, run_id: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.run_id = run_id
 
 
 class RunFileNotFound(RunlogError, FileNotFoundError):

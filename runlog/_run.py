@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from . import _context, _sysmetrics
-from ._errors import InvalidStatusTransition, RunFileNotFound, RunFinishedError, did_you_mean
+from ._errors import InvalidStatusTransition, RunFileNotFound, RunFinishedError, StoreError, did_you_mean
 from ._metrics import (
     IMAGE,
     LIST,
@@ -34,8 +34,10 @@ from ._metrics import (
     history,
     shape_metrics,
 )
+from ._pending import PendingWrites, strict_from_env
 from ._store import RunReader, RunState, layout, writer_for
 from ._store.writer import _encode_str
+from ._validation import check_key, check_keys, check_mapping
 from ._workspace import Experiment, Workspace, validate_experiment_name
 
 __all__ = ["Run", "RunStatus"]
@@ -133,13 +135,16 @@ class Run:
         self._reader = RunReader(self._dir)
         if not isinstance(run_id, str) or "/" in run_id or not self._reader.exists():
             raise experiment.workspace._run_not_found(str(run_id), experiment.name)
-        self._record: dict[str, Any] = self._reader.record()
+        # A damaged run.json (reported once) leaves the run readable: its metrics, logs and files.
+        self._record, self._damage = self._reader.record_or_damage()
         self._writer = writer_for(self._dir)
         self._owner_pid = -1
         self._outputs: Path | None = None
         self._finished = self._reader.state().status in RunStatus.TERMINAL
         self._context_tokens: list[object] = []
         self._sampler: _sysmetrics.SystemMetricsThread | None = None
+        self._strict = strict_from_env()  # raise at once when the store cannot be written (else: kept, see _pending)
+        self._pending: PendingWrites | None = None
 
     # -- creation ------------------------------------------------------------------
 
@@ -174,9 +179,15 @@ class Run:
             "cwd": os.getcwd(),
             **(extra or {}),
         }
-        (run_dir / layout.EVENTS_DIR).mkdir(parents=True, exist_ok=True)
-        (run_dir / layout.FILES_DIR).mkdir(parents=True, exist_ok=True)
-        layout.write_json_atomic(run_dir / layout.RUN_RECORD, record)
+        try:
+            (run_dir / layout.EVENTS_DIR).mkdir(parents=True, exist_ok=True)
+            (run_dir / layout.FILES_DIR).mkdir(parents=True, exist_ok=True)
+            layout.write_json_atomic(run_dir / layout.RUN_RECORD, record)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create run {run_id} in {run_dir} ({exc.strerror or exc}); free disk space or make the store "
+                f"writable (or point RUNLOG_STORE at a folder that is), then start the run again"
+            ) from exc
         run = cls(experiment, run_id)
         if display_name:
             run._writer.meta("name", None, str(display_name))
@@ -197,10 +208,13 @@ class Run:
         run_id: str | None = None,
         system_metrics: bool | None = None,
         extra: Mapping[str, Any] | None = None,
+        strict: bool | None = None,
     ) -> Run:
         run = cls._create(
             experiment, parent=parent, display_name=display_name, run_type=run_type, run_id=run_id, extra=extra
         )
+        if strict is not None:
+            run._strict = bool(strict)
         run._owner_pid = os.getpid()
         run._outputs = Path(outputs).absolute() if outputs else None
         _context.started(run)
@@ -316,31 +330,61 @@ class Run:
         """Log one value of metric ``name`` (int, float, bool, str, None or a numpy scalar)."""
         if self._finished:
             self._check_open()
-        self._writer.scalar(name, value, step)
+        pending = self._pending
+        if pending is None or not len(pending):
+            try:
+                self._writer.scalar(name, value, step)
+            except StoreError as exc:
+                self._keep(exc, self._writer.scalar, (name, value, step), name)
+        else:
+            self._keep(None, self._writer.scalar, (name, value, step), name)
         if description:
             self._describe(name, description)
+
+    def _metric(self, kind: str, name: str, value_json: str) -> None:
+        pending = self._pending
+        if pending is None or not len(pending):
+            try:
+                self._writer.metric(kind, name, value_json)
+            except StoreError as exc:
+                self._keep(exc, self._writer.metric, (kind, name, value_json), name)
+        else:
+            self._keep(None, self._writer.metric, (kind, name, value_json), name)
+
+    def _keep(self, error: StoreError | None, write: Any, args: tuple[Any, ...], name: str) -> None:
+        """A write the store did not take (``error``), or one queued behind such: kept in a bounded
+        queue and written when the store recovers; in strict mode the error is raised instead."""
+        if error is not None and self._strict:
+            raise error
+        pending = self._pending
+        if pending is None:
+            pending = self._pending = PendingWrites(self.id)
+        pending.keep(write, args, str(name), time.time(), error)
+        if error is None:
+            pending.drain()
 
     def log_list(self, name: str, value: Iterable[Any], description: str = "") -> None:
         """Log a list of values (any iterable: list, tuple, range, generator, numpy array)."""
         self._check_open()
-        self._writer.metric(LIST, name, encode_list(name, value))
+        self._metric(LIST, name, encode_list(name, value))
         self._describe(name, description)
 
     def log_row(self, name: str, description: str | None = None, **kwargs: Any) -> None:
         """Append one row (column=value keywords) to table metric ``name``."""
         self._check_open()
-        self._writer.metric(ROW, name, encode_row(name, kwargs))
+        self._metric(ROW, name, encode_row(name, kwargs))
         self._describe(name, description)
 
     def log_table(self, name: str, value: Mapping[str, Iterable[Any]], description: str = "") -> None:
         """Log a table ``{column: [values]}``; all columns must have the same length."""
         self._check_open()
-        self._writer.metric(TABLE, name, encode_table(name, value))
+        self._metric(TABLE, name, encode_table(name, value))
         self._describe(name, description)
 
     def log_image(self, name: str, path: str | os.PathLike[str] | None = None, plot: Any = None, description: str = "") -> None:
         """Log an image from a file ``path`` or a ``plot`` (anything with ``savefig``, e.g. pyplot)."""
         self._check_open()
+        check_key(name, call="run.log_image", what="metric name")
         if (path is None) == (plot is None):
             raise ValueError(
                 f"log_image({name!r}) takes exactly one of path= (an image file) or plot= (a matplotlib "
@@ -416,10 +460,10 @@ class Run:
         if not root.is_dir():
             raise NotADirectoryError(f"upload_folder({name!r}, {str(path)!r}): not a folder; use upload_file for one file")
         prefix = layout.check_file_name(name)
-        stored = []
-        for file in sorted(p for p in root.rglob("*") if p.is_file()):
-            stored.append(self._writer.add_file(f"{prefix}/{file.relative_to(root).as_posix()}", file))
-        return stored
+        pairs = [(f"{prefix}/{file.relative_to(root).as_posix()}", file) for file in sorted(p for p in root.rglob("*") if p.is_file())]
+        for stored_name, _ in pairs:  # every name checked first: a refused one leaves nothing half-copied
+            self._writer.check_upload_name(stored_name)
+        return [self._writer.add_file(n, file) for n, file in pairs]
 
     def get_file_names(self) -> list[str]:
         return self._reader.file_names()
@@ -475,26 +519,32 @@ class Run:
 
     def tag(self, key: str, value: Any = None) -> None:
         """Set tag ``key`` (value ``""`` when omitted; values are stored as strings)."""
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"a tag key must be a non-empty str; got {key!r}")
+        key = check_key(key, call="run.tag", what="tag key")
         self._meta("tag", key, "" if value is None else str(value))
 
     def set_tags(self, tags: Mapping[str, Any] | Iterable[str]) -> None:
-        items = tags.items() if isinstance(tags, Mapping) else ((t, None) for t in tags)
-        for key, value in items:
+        """Set several tags: a dict ``{key: value}`` or keys alone (each value ``""``)."""
+        if isinstance(tags, Mapping):
+            items = [(check_key(k, call="run.set_tags", what="tag key"), v) for k, v in tags.items()]
+        else:
+            items = [(k, None) for k in check_keys(tags, call="run.set_tags", what="tag key")]
+        for key, value in items:  # every key checked first: a bad one leaves nothing half-set
             self.tag(key, value)
 
     def get_tags(self) -> dict[str, str]:
         return dict(self._reader.state().tags)
 
     def remove_tags(self, tags: str | Iterable[str]) -> None:
-        for key in [tags] if isinstance(tags, str) else tags:
+        """Remove one tag (a str) or several (a list of keys)."""
+        for key in check_keys(tags, call="run.remove_tags", what="tag key"):
             self._meta("untag", key, None)
 
     def add_properties(self, properties: Mapping[str, Any]) -> None:
         """Add properties; they are immutable: a key keeps its first value."""
+        check_mapping(properties, call="run.add_properties", what="properties", example="{'seed': '42'}")
         current = self.get_properties()
-        given = {str(key): str(value) for key, value in properties.items()}  # stored as str: compare as str
+        # Stored as str (an int key too, as before): compare as str.
+        given = {check_key(k, call="run.add_properties", what="property key", numbers=True): str(v) for k, v in properties.items()}
         for key, value in given.items():
             if key in current and current[key] != value:
                 raise ValueError(
@@ -587,16 +637,28 @@ class Run:
             raise InvalidStatusTransition(
                 f"run {self.id} is already {current}; it cannot become {status}", run_id=self.id, status=current
             )
+        if self._pending is not None:
+            self._pending.drain(force=True)  # what was kept while the store failed goes first
         self._finished = True
         self._stop_system_metrics()
         try:
-            self._collect_outputs()
-        finally:  # even when interrupted (Ctrl-C while a big ./outputs is copied): never left Running
-            self._set_status(status, details)
-            _context.finished(self)
+            try:
+                self._collect_outputs()
+            finally:  # even when interrupted (Ctrl-C while a big ./outputs is copied): never left Running
+                self._set_status(status, details)
+        except StoreError as exc:
+            # Not ended: the object says what the store says, and the call can be made again.
+            self._finished = False
+            verb = {RunStatus.COMPLETED: "complete", RunStatus.FAILED: "fail", RunStatus.CANCELED: "cancel"}.get(status, "complete")
+            raise StoreError(
+                f"run {self.id} could not be marked {status} ({exc}); it is still {self.get_status()}: call "
+                f"run.{verb}() again once the store can be written"
+            ) from exc
+        _context.finished(self)
         self._writer.sync()
         self._writer.close()
         _log.debug("run %s ended: %s", self.id, status)
+        self._report_pending("the run ended without them")
         self._finish_upload()
 
     # -- system metrics (runlog._sysmetrics) --------------------------------------------------
@@ -624,6 +686,10 @@ class Run:
         sampler, self._sampler = self._sampler, None
         if sampler is not None:
             sampler.stop()
+    def _report_pending(self, outcome: str) -> None:
+        report = self._pending.report() if self._pending is not None else None
+        if report:
+            _log.warning("%s; %s", report, outcome)
 
     # -- upload to a tracking server (runlog._upload) -------------------------------------
 
@@ -710,7 +776,14 @@ class Run:
         return run_html(self)
 
     def flush(self, timeout_seconds: float = 300) -> None:
-        """Make everything logged so far durable on disk (fsync)."""
+        """Make everything logged so far durable on disk (fsync).
+
+        Values kept in memory while the store could not be written are written first; what is
+        still waiting, or was lost, is reported (a WARNING on ``runlog.run``).
+        """
+        if self._pending is not None:
+            self._pending.drain(force=True)
+            self._report_pending("flush() could not write them")
         self._writer.sync()
 
     # -- children -----------------------------------------------------------------------
@@ -738,21 +811,19 @@ class Run:
         runs_dir = self._dir.parent
         records = []
         for run_dir in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
-            try:
-                record = layout.read_json(run_dir / layout.RUN_RECORD)
-            except (OSError, ValueError):
-                continue
-            records.append(record)
+            record, _ = RunReader(run_dir).record_or_damage()  # a damaged record is no child of anyone
+            if record:
+                records.append({**record, "run_id": run_dir.name})
         by_parent: dict[str, list[dict[str, Any]]] = {}
         for record in records:
             if record.get("parent_id"):
                 by_parent.setdefault(record["parent_id"], []).append(record)
-        pending = sorted(by_parent.get(self.id, []), key=lambda r: r.get("created", 0.0))
+        pending = sorted(by_parent.get(self.id, []), key=lambda r: r.get("created") or 0.0)
         while pending:
             record = pending.pop(0)
             run = Run(self.experiment, record["run_id"])
             if recursive:
-                pending.extend(sorted(by_parent.get(run.id, []), key=lambda r: r.get("created", 0.0)))
+                pending.extend(sorted(by_parent.get(run.id, []), key=lambda r: r.get("created") or 0.0))
             if type is not None and run.type != type:
                 continue
             if status is not None and run.get_status() != status:

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._context import ENV_STORE
-from ._errors import ExperimentNotFound, InvalidExperimentName, RunNotFound, did_you_mean
+from ._errors import ExperimentNotFound, InvalidArgumentError, InvalidExperimentName, RunNotFound, did_you_mean
 from ._mlflow_names import experiment_id
-from ._store import layout
+from ._store import RunReader, layout
+from ._validation import check_kwargs
 
 if TYPE_CHECKING:
     from ._run import Run
@@ -300,16 +301,30 @@ class Experiment:
         the run when it ends; default ``./outputs``, ``False`` for none),
         ``snapshot_directory`` (accepted, not copied), ``display_name``;
         ``log_system_metrics`` (as MLflow's ``start_run``): ``False`` to sample no system
-        metrics for this run (default: ``RUNLOG_SYSTEM_METRICS``, on).
+        metrics for this run (default: ``RUNLOG_SYSTEM_METRICS``, on); and ``strict``: raise
+        ``StoreError`` at once when the store cannot be written (default: ``RUNLOG_STRICT``; else
+        values are kept in memory until it can, see ``docs/reliability.md``).
         """
         from ._run import Run
 
+        if len(args) > 2:  # as Azure ML: (outputs, snapshot_directory) may be given by position
+            raise InvalidArgumentError(
+                f"start_logging takes at most 2 positional arguments (outputs, snapshot_directory); got {len(args)}. "
+                f"Pass display_name= by keyword",
+                argument="args",
+            )
+        for key, value in zip(("outputs", "snapshot_directory"), args):
+            if key in kwargs:
+                raise InvalidArgumentError(f"start_logging got {key} both by position and by keyword", argument=key)
+            kwargs[key] = value
+        check_kwargs(kwargs, ("outputs", "snapshot_directory", "display_name", "strict", "log_system_metrics"), call="experiment.start_logging")
         return Run._start(
             self,
             display_name=kwargs.get("display_name"),
             outputs=kwargs.get("outputs", "./outputs"),
             run_type="local",
             system_metrics=kwargs.get("log_system_metrics"),
+            strict=kwargs.get("strict"),
         )
 
     def submit(self, config: Any, tags: Mapping[str, str] | None = None, **kwargs: Any) -> Run:
@@ -335,15 +350,22 @@ class Experiment:
 
         runs = []
         for run_dir in _subdirs(self._dir / layout.RUNS_DIR):
-            try:
-                record = layout.read_json(run_dir / layout.RUN_RECORD)
-            except (OSError, ValueError):
-                continue
+            if not (run_dir / layout.RUN_RECORD).is_file():
+                continue  # being created (or not a run)
+            # A damaged record (reported once) is listed as a top-level run dated by its folder: its
+            # metrics and logs are still there, and it never stops the listing of the others.
+            record, _ = RunReader(run_dir).record_or_damage()
             if not include_children and record.get("parent_id"):
                 continue
             if type is not None and record.get("run_type") != type:
                 continue
-            runs.append((record.get("created", 0.0), run_dir.name))
+            created = record.get("created")
+            if created is None:
+                try:
+                    created = run_dir.stat().st_mtime
+                except OSError:
+                    created = 0.0
+            runs.append((created, run_dir.name))
         runs.sort(reverse=True)
         for _, run_id in runs:
             run = Run(self, run_id)

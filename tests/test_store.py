@@ -441,7 +441,7 @@ def test_a_write_that_fails_half_way_does_not_shift_later_points(exp: Experiment
 
     import runlog._store.writer as writer_module
 
-    run = exp.start_logging()
+    run = exp.start_logging(strict=True)  # strict: the StoreError is raised, not kept for later (issue 17)
     run.log("loss", 0.5)
     points_fd = run._writer._points_fd
     real_write = os.write
@@ -501,7 +501,7 @@ def test_files_of_a_removed_run_are_not_recreated(exp: Experiment) -> None:
 def test_a_short_write_of_a_line_is_cut_and_a_late_line_lands_whole(exp: Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
     """A JSON line the disk took only half of: run.log raises, the half line is cut off the old metrics file,
     a whole line another thread appends there late reads back, and logging goes on in the new files."""
-    run = exp.start_logging()
+    run = exp.start_logging(strict=True)  # strict: the StoreError is raised, not kept for later (issue 17)
     run.log("phase", "one")
     metrics_fd = run._writer._metrics_fd
     real_write = os.write

@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .._validation import check_file_name_part
+
 FORMAT_VERSION = 2
 
 STORE_RECORD = "store.json"
@@ -81,14 +83,39 @@ def check_file_name(name: str) -> str:
         raise ValueError(
             f"a run file name must be a relative path inside the run, without '..' or a leading '/'; got {name!r}"
         )
-    return "/".join(parts)
+    posix = "/".join(parts)
+    check_file_name_part(posix, name)
+    return posix
+
+
+_umask: int | None = None
+
+
+def current_umask() -> int:
+    """The process's umask (read once: Linux tells it in /proc; elsewhere it is set and put back)."""
+    global _umask
+    if _umask is None:
+        try:
+            with open("/proc/self/status", encoding="ascii") as fh:
+                _umask = next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:"))
+        except (OSError, StopIteration, ValueError, IndexError):
+            _umask = os.umask(0o022)
+            os.umask(_umask)
+    return _umask
 
 
 @contextmanager
 def temp_file(folder: Path, prefix: str, suffix: str = "") -> Iterator[tuple[int, str]]:
-    """A new temporary file in ``folder`` (its descriptor and path), removed if the block raises."""
+    """A new temporary file in ``folder`` (its descriptor and path), removed if the block raises.
+
+    ``mkstemp`` creates it readable by its owner only; it is given the mode an ordinary new file
+    gets (0666 less the umask), so that what is renamed into the store is readable by whoever
+    may read the store (a shared store: the other users of its group).
+    """
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=suffix)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~current_umask())
         yield fd, tmp
     except BaseException:
         try:
@@ -98,13 +125,34 @@ def temp_file(folder: Path, prefix: str, suffix: str = "") -> Iterator[tuple[int
         raise
 
 
+def fsync_folder(folder: Path) -> None:
+    """Make a rename or a new entry in ``folder`` durable (a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON so that a reader sees the old file or the new one, never half."""
+    """Write ``data`` as JSON so that a reader sees the old file or the new one, never half.
+
+    The file is fsynced before the rename and its folder after it: after a power loss the
+    record is the old one or the new one, never empty or half-written.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     with temp_file(path.parent, ".tmp-", ".json") as (fd, tmp):
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=1, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
+    fsync_folder(path.parent)
 
 
 def read_json(path: Path) -> Any:

@@ -12,11 +12,14 @@ import itertools
 import json
 import logging
 import os
+import secrets
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._errors import DamagedRecordError
 from . import layout
 
 __all__ = [
@@ -32,6 +35,10 @@ __all__ = [
     "points_path",
     "read_columns",
     "read_process",
+    "record_problem",
+    "report_damage",
+    "valid_event",
+    "valid_points",
 ]
 
 POINT_SIZE, NO_STEP = layout.POINT_SIZE, layout.NO_STEP
@@ -72,13 +79,99 @@ class EventColumns:
         )
 
 
-def parse_columns(data: bytes) -> EventColumns:
+# Joins the lines of an events file for the fast parse (see parse_columns): a string no writer
+# writes (random per process), so a line of 4 values next to one of 6 cannot pass for two of 5.
+_LINE_SEP = secrets.token_hex(8)
+_LINE_SEP_JSON = f',"{_LINE_SEP}",'.encode()
+
+METRIC_KINDS = frozenset({"s", "l", "r", "t", "i", "n"})
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
+_STEP_TYPES = frozenset({int, type(None)})
+_TIME_TYPES = frozenset({float, int, type(None)})  # null: a hand-edited line, read as time 0
+
+# Files whose damage was reported already (one WARNING per file and kind of damage).
+_reported: set[tuple[str, str]] = set()
+_reported_lock = threading.Lock()
+
+
+def report_damage(source: Path | str | None, what: str, detail: str = "", *, message: str | None = None) -> None:
+    """Say once per file (WARNING on ``runlog.store``) that part of it was skipped; DEBUG afterwards.
+
+    ``message`` replaces the usual "skipped <what> in <file><detail>" text.
+    """
+    text = message or f"skipped {what} in {source if source is not None else 'an events file'}{detail}"
+    if source is None:
+        _log.debug("%s", text)
+        return
+    key = (str(source), what.split(" ", 1)[-1])
+    with _reported_lock:
+        first = key not in _reported
+        _reported.add(key)
+    if first:
+        hint = "" if message else "; everything else of the run is read"
+        _log.warning("%s%s. Set the runlog logger to DEBUG for details", text, hint)
+    else:
+        _log.debug("%s", text)
+
+
+def _scalar(value: Any) -> bool:
+    return type(value) in _SCALAR_TYPES
+
+
+def valid_event(kind: Any, name: Any, value: Any, step: Any, ts: Any) -> bool:
+    """Whether one ``[kind, name, value, step, time]`` event has the types its kind needs.
+
+    Any kind (a str) with an int or null step and a numeric time is an event; the metric kinds
+    (``docs/store-format.md``) also need a non-empty str name and a value of their shape. Kinds
+    this version does not know pass whatever their name and value: readers ignore them.
+    """
+    if type(kind) is not str or type(step) not in _STEP_TYPES or type(ts) not in _TIME_TYPES:
+        return False
+    if kind not in METRIC_KINDS:
+        return True
+    if type(name) is not str or not name:
+        return False
+    if kind == "s":
+        return _scalar(value)
+    if kind == "n":
+        return type(value) is int and value >= 0
+    if kind == "i":
+        return type(value) is str
+    if kind == "l":
+        return type(value) is list and all(map(_scalar, value))
+    if type(value) is not dict or not all(type(c) is str for c in value):
+        return False
+    if kind == "r":
+        return all(map(_scalar, value.values()))
+    return all(type(v) is list and all(map(_scalar, v)) for v in value.values())  # "t"
+
+
+def _fast_valid(columns: EventColumns) -> bool:
+    """The usual file (str kinds, int/null steps, numeric times, only scalars or names), checked in C."""
+    if set(map(type, columns.kinds)) != {str} or not set(map(type, columns.steps)) <= _STEP_TYPES:
+        return False
+    if not set(map(type, columns.times)) <= _TIME_TYPES:
+        return False
+    kinds = set(columns.kinds)
+    if kinds.isdisjoint(METRIC_KINDS):
+        return True  # meta events: their values are checked by RunReader.state
+    if not kinds <= {"s", "n"} or set(map(type, columns.names)) != {str} or "" in columns.names:
+        return False
+    if not set(map(type, columns.values)) <= _SCALAR_TYPES:
+        return False
+    return "n" not in kinds or all(type(v) is int and v >= 0 for k, v in zip(columns.kinds, columns.values) if k == "n")
+
+
+def parse_columns(data: bytes, source: Path | str | None = None) -> EventColumns:
     """Parse the whole lines of an events file into columns; skip a torn last line and any bad line.
 
     Every line is a five-element JSON array, so the body with each ``]<newline>[`` turned into
-    ``,`` is itself one flat JSON array of 5 x N values: one call into the C decoder, no list per
-    event, then five strided slices. A raw newline cannot occur inside a JSON string, so
-    ``]<newline>[`` only ever joins two lines.
+    ``,<separator>,`` is itself one flat JSON array of 6 x N - 1 values: one call into the C
+    decoder, no list per event, then five strided slices. A raw newline cannot occur inside a
+    JSON string, so ``]<newline>[`` only ever joins two lines; the separator (a string no writer
+    writes) at every sixth place proves that every line had exactly five values. A line that
+    does not parse, has another arity, or has fields of the wrong types for its kind
+    (:func:`valid_event`) is skipped and reported once per ``source`` file.
     """
     end = data.rfind(b"\n")
     if end < 1:
@@ -87,29 +180,35 @@ def parse_columns(data: bytes) -> EventColumns:
     flat: Any = None
     if body[:1] == b"[" and body[-1:] == b"]":
         try:
-            flat = json.loads(body.replace(b"]\n[", b",").decode())
+            flat = json.loads(body.replace(b"]\n[", _LINE_SEP_JSON).decode())
         except ValueError:
             flat = None
-    if isinstance(flat, list) and len(flat) == 5 * (body.count(b"\n") + 1):
-        return EventColumns(flat[0::5], flat[1::5], flat[2::5], flat[3::5], flat[4::5])
+    if isinstance(flat, list):
+        lines = body.count(b"\n") + 1
+        if len(flat) == 6 * lines - 1 and flat[5::6].count(_LINE_SEP) == lines - 1:
+            columns = EventColumns(flat[0::6], flat[1::6], flat[2::6], flat[3::6], flat[4::6])
+            if _fast_valid(columns):
+                return columns
     columns = EventColumns()
-    skipped = 0
+    unparsed = malformed = 0
     for line in body.split(b"\n"):
         try:
             event = json.loads(line)
         except ValueError:
-            skipped += 1
+            unparsed += 1
             continue
-        if isinstance(event, list) and len(event) == 5:
+        if isinstance(event, list) and len(event) == 5 and valid_event(*event):
             columns.kinds.append(event[0])
             columns.names.append(event[1])
             columns.values.append(event[2])
             columns.steps.append(event[3])
             columns.times.append(event[4])
         else:
-            skipped += 1
-    if skipped:
-        _log.debug("skipped %d unreadable line(s) in an events file", skipped)
+            malformed += 1
+    if unparsed:
+        report_damage(source, f"{unparsed} unreadable line(s)", " (not JSON: damaged or overwritten)")
+    if malformed:
+        report_damage(source, f"{malformed} malformed event(s)", " (not five fields of the types their kind needs)")
     return columns
 
 
@@ -152,21 +251,56 @@ def point_columns(view: memoryview) -> tuple[list[int], list[Any], list[Any], li
     return u32[0::8].tolist(), values, steps, times
 
 
-def decode_points(data: bytes | memoryview, names: dict[int, str]) -> EventColumns:
+# A point's time is when it was written: a zero-filled record (a block lost in a power loss) has
+# time 0.0, a record read misaligned almost always has an unknown type or a time that is no clock
+# reading (tiny, negative, NaN, beyond the year 5000). A clock that restarted at 1970 (a machine
+# without a battery clock) still writes times >= 1.0.
+MIN_POINT_TIME, MAX_POINT_TIME = 1.0, 1e11
+_KNOWN_TYPES = frozenset({layout.T_FLOAT, layout.T_INT, layout.T_BOOL, layout.T_NONE})
+
+
+def _record_ok(rtype: int, ts: float) -> bool:
+    return rtype in _KNOWN_TYPES and MIN_POINT_TIME <= ts <= MAX_POINT_TIME
+
+
+def valid_points(data: bytes | memoryview, source: Path | str | None = None) -> bytes | memoryview:
+    """The whole 32-byte records of ``data`` that can be points a writer wrote (known type,
+    plausible time); the others (zero fill, a record read misaligned) are dropped and reported
+    once per ``source``. Checked column-wise in C; a copy is made only when something is dropped."""
+    n = len(data) // POINT_SIZE
+    if not n:
+        return data[:0]
+    view = memoryview(data)[: n * POINT_SIZE]
+    types = view.cast("I")[1::8].tolist()
+    times = view.cast("d")[3::4].tolist()
+    total = sum(times)  # NaN if any time is NaN
+    if set(types) <= _KNOWN_TYPES and min(times) >= MIN_POINT_TIME and max(times) <= MAX_POINT_TIME and total == total:
+        return view
+    keep = [i for i in range(n) if _record_ok(types[i], times[i])]
+    report_damage(
+        source, f"{n - len(keep)} damaged point record(s)", " (zero-filled or misaligned: not a type and time a writer writes)"
+    )
+    raw = view.tobytes()
+    return b"".join(raw[i * POINT_SIZE : (i + 1) * POINT_SIZE] for i in keep)
+
+
+def decode_points(data: bytes | memoryview, names: dict[int, str], source: Path | str | None = None) -> EventColumns:
     """The whole 32-byte records of a points file as ``s`` events (see ``docs/store-format.md``).
 
-    A torn last record is not read. Records whose name id ``names`` does not define are
-    skipped: read in the documented order (the points first, then the metrics file; see
-    :func:`read_process`) that only happens when the ``n`` line was lost (a write that
-    failed half-way), and then only that name's points are lost.
+    A torn last record is not read, nor a damaged one (:func:`valid_points`). Records whose
+    name id ``names`` does not define are skipped: read in the documented order (the points
+    first, then the metrics file; see :func:`read_process`) that only happens when the ``n``
+    line was lost (a write that failed half-way, or damage), and then only that name's points.
     """
+    data = valid_points(data, source)
     n = len(data) // POINT_SIZE
     if not n:
         return EventColumns()
     ids, values, steps, times = point_columns(memoryview(data)[: n * POINT_SIZE])
     unknown = set(ids).difference(names)
     if unknown:  # a name whose "n" line was lost (a damaged metrics file): its points are skipped
-        _log.debug("points file: skipped the points of undefined name id(s) %s", sorted(unknown))
+        lost = sum(1 for nid in ids if nid in unknown)
+        report_damage(source, f"{lost} point(s) of undefined name id(s) {sorted(unknown)[:10]}", " (their name line was lost)")
         keep = [i for i, nid in enumerate(ids) if nid not in unknown]
         ids = [ids[i] for i in keep]
         values, steps, times = [values[i] for i in keep], [steps[i] for i in keep], [times[i] for i in keep]
@@ -211,11 +345,21 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except FileNotFoundError:
         return b""
+    except OSError as exc:  # a folder where a file should be, no permission: that file is unreadable
+        report_damage(path, "an unreadable file", f" ({exc.strerror or exc})")
+        return b""
 
 
 def points_path(metrics_path: Path) -> Path:
     """The points file that goes with a ``<proc>.metrics.jsonl`` file."""
     return metrics_path.with_name(metrics_path.name[: -len(layout.METRICS_SUFFIX)] + layout.POINTS_SUFFIX)
+
+
+def metric_only(columns: EventColumns) -> EventColumns:
+    """The metric events of ``columns``: the ``n`` lines and kinds this version does not know dropped."""
+    if set(columns.kinds) <= METRIC_KINDS - {"n"}:
+        return columns
+    return columns.take([i for i, k in enumerate(columns.kinds) if k in METRIC_KINDS and k != "n"])
 
 
 def read_process(metrics_path: Path) -> EventColumns:
@@ -224,17 +368,14 @@ def read_process(metrics_path: Path) -> EventColumns:
     The points file is read first: every point in it was written after the ``n`` line
     defining its name, so the metrics file read afterwards defines all of them.
     """
-    points = _read(points_path(metrics_path))
-    columns = parse_columns(_read(metrics_path))
-    if "n" in columns.kinds:
-        names = point_names(columns)
-        keep = [i for i, k in enumerate(columns.kinds) if k != "n"]
-        columns = columns.take(keep)
-    else:
-        names = {}
+    ppath = points_path(metrics_path)
+    points = _read(ppath)
+    columns = parse_columns(_read(metrics_path), metrics_path)
+    names = point_names(columns) if "n" in columns.kinds else {}
+    columns = metric_only(columns)
     if not points:
         return columns
-    return merge_by_time([columns, decode_points(points, names)])
+    return merge_by_time([columns, decode_points(points, names, ppath)])
 
 
 def read_columns(files: list[Path]) -> EventColumns:
@@ -259,29 +400,94 @@ class RunState:
 
 
 _TERMINAL = {"Completed", "Failed", "Canceled"}
+_META_KINDS = frozenset({"status", "tag", "untag", "prop", "name", "description", "metric_description"})
+
+
+def _meta_ok(kind: Any, key: Any, value: Any) -> bool:
+    """Whether a meta event has the types its kind needs; other kinds need a str kind and a key
+    usable as a dict key (str, int or null), else they are ignored."""
+    if kind in ("tag", "prop", "metric_description"):
+        return type(key) is str and bool(key) and type(value) is str
+    if kind == "status":
+        return type(key) is str and bool(key)
+    if kind == "untag":
+        return type(key) is str
+    if kind in ("name", "description"):
+        return value is None or type(value) is str
+    return type(kind) is str and (key is None or type(key) in (str, int))
+
+
+def record_problem(data: Any) -> str | None:
+    """What is wrong with a parsed run record, or None: an object whose known fields have their types."""
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}, not an object"
+    created = data.get("created")
+    if created is not None and (type(created) not in (int, float)):
+        return f"'created' is {created!r}, not unix seconds"
+    for key in ("parent_id", "run_type", "run_id", "experiment"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            return f"{key!r} is {data[key]!r}, not a string"
+    return None
 
 
 class RunReader:
     """Read-only view of one run folder."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, *, contained: bool = False) -> None:
         self.run_dir = run_dir
         self.files_dir = run_dir / layout.FILES_DIR
+        # contained (the viewer): a file is served only from inside the store's real folders; a run
+        # folder or files folder that is itself a symlink leads outside the store and serves nothing.
+        self.contained = contained
 
     def exists(self) -> bool:
         return (self.run_dir / layout.RUN_RECORD).is_file()
 
     def record(self) -> dict[str, Any]:
-        data: dict[str, Any] = layout.read_json(self.run_dir / layout.RUN_RECORD)
-        return data
+        """The run record (``run.json``); :class:`DamagedRecordError` saying why when it cannot be read."""
+        path = self.run_dir / layout.RUN_RECORD
+        try:
+            data = layout.read_json(path)
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+            raise DamagedRecordError(
+                f"run.json of run {self.run_dir.name} at {path} is damaged ({why}); the run's metrics, logs and "
+                f"files are still read",
+                path=str(path),
+                run_id=self.run_dir.name,
+            ) from exc
+        problem = record_problem(data)
+        if problem:
+            raise DamagedRecordError(
+                f"run.json of run {self.run_dir.name} at {path} is damaged ({problem}); the run's metrics, logs "
+                f"and files are still read",
+                path=str(path),
+                run_id=self.run_dir.name,
+            )
+        record: dict[str, Any] = data
+        return record
+
+    def record_or_damage(self) -> tuple[dict[str, Any], str | None]:
+        """The run record, or (when it cannot be read) an empty one and the reason, reported once."""
+        try:
+            return self.record(), None
+        except DamagedRecordError as exc:
+            report_damage(exc.path, "the run record", message=str(exc))
+            return {}, str(exc)
 
     def _event_files(self, suffix: str) -> list[Path]:
         events_dir = self.run_dir / layout.EVENTS_DIR
         try:
-            names = os.listdir(events_dir)
+            with os.scandir(events_dir) as entries:
+                names = [e.name for e in entries if e.name.endswith(suffix) and e.is_file()]
         except FileNotFoundError:
             return []
-        return [events_dir / n for n in sorted(names) if n.endswith(suffix)]
+        except OSError as exc:  # events/ is a file, or unreadable
+            report_damage(events_dir, "the events folder", f" ({exc.strerror or exc})")
+            return []
+        return [events_dir / n for n in sorted(names)]
 
     def metric_columns(self) -> EventColumns:
         """Every metric event as columns, in logged order (the fast way to read many points)."""
@@ -292,11 +498,15 @@ class RunReader:
         return self.metric_columns().rows()
 
     def meta_events(self) -> list[list[Any]]:
-        return merge_by_time([parse_columns(_read(p)) for p in self._event_files(layout.META_SUFFIX)]).rows()
+        return merge_by_time([parse_columns(_read(p), p) for p in self._event_files(layout.META_SUFFIX)]).rows()
 
     def state(self) -> RunState:
         state = RunState()
+        wrong = 0
         for kind, key, value, _step, ts in (e[:5] for e in self.meta_events()):
+            if not _meta_ok(kind, key, value):
+                wrong += kind in _META_KINDS  # a kind this version does not know is ignored, not damage
+                continue
             if kind == "status":
                 # A terminal status is final: a late "Running" from a straggling process
                 # does not reopen a run.
@@ -321,8 +531,13 @@ class RunReader:
                 state.description = value
             elif kind == "metric_description":
                 state.metric_descriptions[key] = value
+            elif key is None:
+                state.extra[kind] = value
             else:
-                state.extra[kind] = value if key is None else {**state.extra.get(kind, {}), key: value}
+                known = state.extra.get(kind)
+                state.extra[kind] = {**(known if isinstance(known, dict) else {}), key: value}
+        if wrong:
+            report_damage(self.run_dir / layout.EVENTS_DIR, f"{wrong} meta event(s) of the wrong type", " (status, tag or property)")
         return state
 
     def file_names(self) -> list[str]:
@@ -337,11 +552,28 @@ class RunReader:
                 names.append(f if rel == "." else f"{rel}/{f}".replace(os.sep, "/"))
         return sorted(names)
 
+    def _real_files_dir(self) -> Path:
+        """The files folder as it must resolve: below the store's real folder, through no symlink.
+
+        The store folder itself may be a link (``~/runlog-store`` -> ``/data/store``); nothing
+        below it (``experiments/<exp>/runs/<id>/files``) may be, in contained mode.
+        """
+        if not self.contained:
+            return self.files_dir.resolve()
+        store = self.run_dir.parent.parent.parent.parent  # <store>/experiments/<exp>/runs/<id>
+        expected = store.resolve() / self.files_dir.relative_to(store)
+        if self.files_dir.resolve() != expected:
+            raise ValueError(
+                f"the files of run {self.run_dir.name} are a link out of the store ({self.files_dir} -> "
+                f"{self.files_dir.resolve()}); the viewer serves only files inside the store"
+            )
+        return expected
+
     def file_path(self, name: str) -> Path:
-        """The stored path of a run file, refusing names outside the run."""
+        """The stored path of a run file, refusing names outside the run (and, ``contained``, outside the store)."""
         path = self.files_dir / layout.check_file_name(name)
         resolved = path.resolve()
-        if not resolved.is_relative_to(self.files_dir.resolve()):
+        if not resolved.is_relative_to(self._real_files_dir()):
             raise ValueError(f"{name!r} points outside the run's files; use a name from get_file_names()")
         return path
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from .._errors import InvalidMetricValue, StoreError
+from .._errors import InvalidArgumentError, InvalidMetricValue, StoreError
 from . import layout
 
 __all__ = ["POINT_SIZE", "RunWriter", "encode_scalar", "writer_for"]
@@ -35,6 +35,7 @@ _log = logging.getLogger("runlog.store")
 _encode_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 _now = time.time
 _os_write = os.write
+WATCH_SECONDS = 1.0  # how often a writer looks whether its run folder and live logs are still there
 _OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 
 # A numeric run.log point in <proc>.points.bin: see layout.POINT_SIZE.
@@ -145,6 +146,9 @@ class RunWriter:
         self._names: dict[str, str] = {}
         self._ids: dict[str, int] = {}  # metric name -> id in this process's points file
         self.described: dict[str, str] = {}  # metric descriptions already written (see Run._describe)
+        self._watch_at = 0.0  # when to look again whether the run folder and live logs are still there
+        self._gone_reported = False
+        self._replaced_reported: set[str] = set()
         self._reset()
         _all_writers.add(self)
 
@@ -362,9 +366,48 @@ class RunWriter:
             nid = self._id(name)
         return pack(nid, kind, value, st, now)  # type: ignore[no-any-return]
 
-    def scalar(self, name: str, value: Any, step: Any = None) -> None:
-        """Append one ``run.log`` value (the hot path: one pack, one write)."""
-        now = _now()
+    # -- noticing a removed run folder, a replaced live log -----------------------------
+
+    def _watch(self, now: float) -> None:
+        """At most once a second (every call once the folder is gone): is the run folder still there,
+        is each live log still the file this process writes? A removed folder raises StoreError
+        (reported once as a WARNING); a replaced log is reported once and opened again."""
+        gone = not os.path.exists(self.run_dir / layout.RUN_RECORD)
+        self._watch_at = now if gone else now + WATCH_SECONDS
+        if gone:
+            message = (
+                f"the run folder {self.run_dir} was removed while this process was writing to it; what is "
+                f"logged to it from now on is not kept. Start a new run to keep logging"
+            )
+            if not self._gone_reported:
+                self._gone_reported = True
+                _log.warning("%s", message)
+            raise StoreError(message)
+        for name, fd in list(self._log_fds.items()):
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.files_dir / name).st_ino
+            except OSError:
+                continue  # removed (RunHandler opens it again) or closed meanwhile
+            if not same:
+                if name not in self._replaced_reported:
+                    self._replaced_reported.add(name)
+                    _log.warning(
+                        "the live log %s of run %s was replaced by another file; its next lines go to the new file",
+                        name, self.run_dir.name,
+                    )
+                try:
+                    self.reopen_log(name)
+                except StoreError:
+                    pass
+
+    def scalar(self, name: str, value: Any, step: Any = None, at: float | None = None) -> None:
+        """Append one ``run.log`` value (the hot path: one pack, one write); ``at``: its time, if not now."""
+        if at is None:
+            now = _now()
+            if not self._watch_at - WATCH_SECONDS <= now < self._watch_at:
+                self._watch(now)
+        else:  # a value kept while the store could not be written, written now with its own time
+            now = at
         t = type(value)
         if (t is float or t is int) and (step is None or (type(step) is int and step != NO_STEP)):
             nid = self._ids.get(name)
@@ -510,9 +553,15 @@ class RunWriter:
                 fd = self._open_metrics()
             self._append(fd, "".join(lines).encode())
 
-    def metric(self, kind: str, name: str, value_json: str, step: Any = None) -> None:
-        """Append a metric event of any kind whose value is already JSON text."""
-        line = f'["{kind}",{self._name(name)},{value_json},{encode_step(step, name)},{_now()!r}]\n'
+    def metric(self, kind: str, name: str, value_json: str, step: Any = None, at: float | None = None) -> None:
+        """Append a metric event of any kind whose value is already JSON text (``at``: its time, if not now)."""
+        if at is None:
+            now = _now()
+            if not self._watch_at - WATCH_SECONDS <= now < self._watch_at:
+                self._watch(now)
+        else:  # a value kept while the store could not be written, written now with its own time
+            now = at
+        line = f'["{kind}",{self._name(name)},{value_json},{encode_step(step, name)},{now!r}]\n'
         fd = self._metrics_fd
         if fd < 0:
             fd = self._open_metrics()
@@ -525,7 +574,10 @@ class RunWriter:
         the file is closed again unless this process had it open already, so that
         tagging many such runs in one process keeps no descriptor per run.
         """
-        line = json.dumps([kind, key, value, None, _now()], ensure_ascii=True, default=repr) + "\n"
+        now = _now()
+        if not self._watch_at - WATCH_SECONDS <= now < self._watch_at:
+            self._watch(now)
+        line = json.dumps([kind, key, value, None, now], ensure_ascii=True, default=repr) + "\n"
         fd = self._meta_fd
         if fd >= 0 or keep_open:
             if fd < 0:
@@ -555,6 +607,9 @@ class RunWriter:
 
     def write_log(self, text: str, name: str = layout.DRIVER_LOG) -> None:
         """Append ``text`` (whole lines) to a log file of the run, in one write."""
+        now = _now()
+        if not self._watch_at - WATCH_SECONDS <= now < self._watch_at:
+            self._watch(now)
         fd = self._log_fds.get(name, -1)
         if fd < 0:
             fd = self._open_log(name)
@@ -594,7 +649,7 @@ class RunWriter:
 
     def add_file(self, name: str, source: str | os.PathLike[str] | IO[bytes] | IO[str]) -> str:
         """Copy a file (a path or an open stream) into the run as ``name``; return the name."""
-        name = layout.check_file_name(name)
+        name = self.check_upload_name(name)
         target = self.files_dir / name
         self._check_run_dir()
         try:
@@ -614,7 +669,31 @@ class RunWriter:
             ) from exc
         except IsADirectoryError as exc:
             raise IsADirectoryError(f"{source!r} is a folder: use run.upload_folder(name, path) for folders") from exc
+        except StoreError:
+            raise
+        except OSError as exc:
+            if isinstance(source, (str, os.PathLike)) and exc.filename is not None and os.fspath(exc.filename) == os.fspath(source):
+                raise  # the source cannot be read: the OS error names it
+            raise StoreError(
+                f"cannot store {name!r} in run {self.run_dir.name} at {target} ({exc.strerror or exc}); free disk "
+                f"space or make the store writable, then upload again"
+            ) from exc
         _log.debug("stored file %s in run %s", name, self.run_dir.name)
+        return name
+
+    def check_upload_name(self, name: str) -> str:
+        """``name`` checked (``layout.check_file_name``) and refused when it is a live log of the run:
+        one this process writes, or a driver log that exists (replacing it would lose every later line)."""
+        name = layout.check_file_name(name)
+        live = name in self._log_fds or (
+            name.startswith(layout.LOGS_PREFIX + "driver_log") and (self.files_dir / name).exists()
+        )
+        if live:
+            raise InvalidArgumentError(
+                f"{name!r} is a live log of run {self.run_dir.name}: uploading over it would lose every line logged "
+                f"after. Upload under another name, e.g. 'outputs/{name.rsplit('/', 1)[-1]}'",
+                argument="name",
+            )
         return name
 
     def add_files(self, pairs: Iterable[tuple[str, Path]]) -> list[str]:

@@ -9,7 +9,7 @@ import click
 
 from .._errors import RunlogError, UploadError
 from .._store import layout
-from ..cli import _workspace, store_option
+from ..cli import _workspace, resolve_run_id, store_option
 from . import Uploader, UploadOptions, make_target
 
 _log = logging.getLogger("runlog.upload")
@@ -57,11 +57,12 @@ def sync(runs: tuple[str, ...], all_runs: bool, store: Path | None, tracking_uri
     run_dirs = []
     for run_id in run_ids:
         try:
+            run_id = run_id if all_runs else resolve_run_id(ws, run_id)  # a unique prefix or `latest` too
             run_dirs.append(layout.run_dir(ws.store, ws.find_run_experiment(run_id), run_id))
         except RunlogError as exc:
             raise click.ClickException(str(exc)) from exc
     options = UploadOptions()
-    console = Console(stderr=True)
+    console = Console(stderr=True, highlight=False)  # run content is data: never highlighted
 
     def make(run_dir: Path) -> Uploader:
         try:
@@ -90,7 +91,7 @@ def sync(runs: tuple[str, ...], all_runs: bool, store: Path | None, tracking_uri
         console=console,
         transient=True,
     ) as progress:
-        task = progress.add_task(f"sync to {endpoint}", total=total or 1)
+        task = progress.add_task(f"sync to {escape(str(endpoint))}", total=total or 1)
         for run_dir in run_dirs:
             try:
                 uploader = make(run_dir)
@@ -98,9 +99,9 @@ def sync(runs: tuple[str, ...], all_runs: bool, store: Path | None, tracking_uri
                 raise
             except Exception as exc:  # one run that cannot be read does not stop the others
                 failed += 1
-                progress.console.print(f"[red]{run_dir.name}: not synced[/red]: {escape(str(exc))}")
+                progress.console.print(f"[red]{escape(run_dir.name)}: not synced[/red]: {escape(str(exc))}")
                 continue
-            progress.update(task, description=f"{uploader.run_id}")
+            progress.update(task, description=escape(str(uploader.run_id)))
             try:
                 locked_ok = uploader.sync(progress=lambda n: progress.advance(task, n), timeout=timeout)
             except (UploadError, OSError) as exc:
@@ -108,7 +109,7 @@ def sync(runs: tuple[str, ...], all_runs: bool, store: Path | None, tracking_uri
                 hint = getattr(exc, "hint", "")
                 # (server messages and hints are text: a "[/x]" in them is not console markup)
                 progress.console.print(
-                    f"[red]{uploader.run_id}: not synced[/red]: {escape(str(exc))}" + (f" ({escape(hint)})" if hint else "")
+                    f"[red]{escape(str(uploader.run_id))}: not synced[/red]: {escape(str(exc))}" + (f" ({escape(hint)})" if hint else "")
                     + " - what was sent is kept; run `runlog sync` again"
                 )
                 continue
@@ -116,7 +117,7 @@ def sync(runs: tuple[str, ...], all_runs: bool, store: Path | None, tracking_uri
                 uploader.target.close()
             if not locked_ok:
                 progress.console.print(
-                    f"[yellow]{uploader.run_id}: skipped[/yellow]: another process is uploading it right now"
+                    f"[yellow]{escape(str(uploader.run_id))}: skipped[/yellow]: another process is uploading it right now"
                 )
                 continue
             s = uploader.stats
@@ -128,7 +129,7 @@ def sync(runs: tuple[str, ...], all_runs: bool, store: Path | None, tracking_uri
             where = (
                 f"MLflow run {uploader.remote_run_id}" if uploader.target.name.startswith("mlflow") else uploader.target.endpoint
             )
-            progress.console.print(f"{uploader.run_id}: {summary}{dead} -> {escape(str(where))}")
+            progress.console.print(f"{escape(str(uploader.run_id))}: {summary}{dead} -> {escape(str(where))}")
         progress.update(task, completed=total or 1)
     if failed:
         raise click.ClickException(f"{failed} run(s) not fully synced; run `runlog sync` again when the server is reachable")

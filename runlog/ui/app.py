@@ -130,7 +130,11 @@ def api_experiments(request: Request) -> JSON:
 
 def api_runs(request: Request) -> JSON:
     p = request.query_params
-    return JSON(_q(request).runs(experiment=p.get("experiment"), status=p.get("status"), tag=p.get("tag"), search=p.get("q")))
+    return JSON(_q(request).runs(
+        experiment=p.get("experiment"), status=p.get("status"), tag=p.get("tag"), search=p.get("q"),
+        filter_string=p.get("filter"), order_by=[o for o in p.getlist("order_by") if o.strip()],
+        max_results=_int_param(request, "max_results", None), page_token=p.get("page_token"),
+    ))  # fmt: skip
 
 
 def api_run(request: Request) -> JSON:
@@ -177,10 +181,7 @@ def api_file(request: Request) -> Response:
     else:
         media_type = IMAGE_TYPES.get(suffix, "text/plain; charset=utf-8")
         disposition = "inline"
-    quoted = quote(base)  # RFC 5987 for any name that is not plain ASCII (a quote, a newline, ...)
-    headers["Content-Disposition"] = (
-        f'{disposition}; filename="{base}"' if quoted == base else f"{disposition}; filename*=utf-8''{quoted}"
-    )
+    headers["Content-Disposition"] = _disposition(disposition, base)
     return StreamingResponse(_stream_file(path, size), media_type=media_type, headers=headers)
 
 
@@ -204,11 +205,14 @@ def api_download(request: Request) -> Response:
     """Every file of the run as a zip, streamed while it is made (no Content-Length: chunked)."""
     run_id = request.path_params["run_id"]
     chunks = _q(request).iter_zip(run_id)  # a missing run is a 404 here, before the response starts
-    return StreamingResponse(
-        chunks,
-        media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{run_id}.zip"'},
-    )
+    return StreamingResponse(chunks, media_type="application/zip", headers={"Content-Disposition": _disposition("attachment", f"{run_id}.zip")})
+
+
+def _disposition(kind: str, file_name: str) -> str:
+    """A Content-Disposition header: a plain ASCII name as is, any other (a quote, a newline, a name
+    in another script: headers are Latin-1) in RFC 5987 form."""
+    quoted = quote(file_name)
+    return f'{kind}; filename="{file_name}"' if quoted == file_name else f"{kind}; filename*=utf-8''{quoted}"
 
 
 # -- errors ------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import itertools
 import logging
 import os
 import re
+import stat
 import struct
 import threading
 import time
@@ -32,7 +33,7 @@ from .._errors import RunFileNotFound, RunNotFound
 from .._metrics import SYSTEM_PREFIX
 from .._store import EventColumns, RunReader, RunState, layout, parse_columns, point_names, points_path, read_process
 from .._store.layout import NO_STEP, POINT_SIZE, T_INT
-from .._store.reader import point_columns
+from .._store.reader import metric_only, point_columns, valid_points
 from .downsample import minmax_downsample
 
 __all__ = ["DEFAULT_POINTS", "MetricNotFound", "StoreQuery"]
@@ -246,6 +247,10 @@ class _EventsFile:
             st = path.stat()
         except FileNotFoundError:
             return
+        if not stat.S_ISREG(st.st_mode):  # a folder (or a device) named like an events file: not events
+            return
+        if pst is not None and not stat.S_ISREG(pst.st_mode):
+            pst = None
         key = (st.st_ino, st.st_size, st.st_mtime_ns, *((pst.st_ino, pst.st_size, pst.st_mtime_ns) if pst else ()))
         if key == self.key:
             return
@@ -273,11 +278,11 @@ class _EventsFile:
         try:
             with open(path, "rb") as fh:
                 fh.seek(self.offset)
-                self._read(fh)
+                self._read(fh, path)
         except FileNotFoundError:
             return
         if len(data) >= POINT_SIZE:
-            self._feed_points(data[: len(data) // POINT_SIZE * POINT_SIZE])
+            self._feed_points(data[: len(data) // POINT_SIZE * POINT_SIZE], points)
         if self.points and not self.series.keys().isdisjoint(self.points):
             self.exact = True
             self._read_whole(path)
@@ -286,7 +291,7 @@ class _EventsFile:
         self.series, self.points, self.ids = {}, {}, {}
         self._feed(read_process(path))
 
-    def _read(self, fh: IO[bytes]) -> None:
+    def _read(self, fh: IO[bytes], path: Path) -> None:
         pending = b""
         while True:
             chunk = fh.read(PARSE_CHUNK)
@@ -297,19 +302,21 @@ class _EventsFile:
             if end < 0:
                 pending = data
                 continue
-            self._feed(parse_columns(data[: end + 1]))
+            self._feed(parse_columns(data[: end + 1], path))
             self.offset += end + 1
             pending = data[end + 1 :]
 
-    def _feed_points(self, data: bytes) -> None:
+    def _feed_points(self, data: bytes, path: Path) -> None:
         """Append whole points records: grouped by name id, each group in bulk."""
-        view = memoryview(data)
+        self.points_offset += len(data) // POINT_SIZE * POINT_SIZE
+        view = memoryview(valid_points(data, path))  # damaged records (zero fill, misaligned) dropped
+        if not len(view):
+            return
         u32 = view.cast("I")
         ids = u32[0::8].tolist()
         n = len(ids)
         distinct = set(ids)
         unknown = distinct.difference(self.ids)
-        self.points_offset += n * POINT_SIZE
         period = len(distinct)
         groups: list[tuple[int, Any]]  # (name id, a slice or a list of indexes)
         if unknown:  # a name whose "n" line was lost (a damaged metrics file): its points are skipped
@@ -367,13 +374,12 @@ class _EventsFile:
         return s
 
     def _feed(self, columns: EventColumns) -> None:
-        kinds, names = columns.kinds, columns.names
-        if "n" in kinds:
+        if "n" in columns.kinds:
             self.ids.update(point_names(columns))
-            columns = columns.take([i for i, k in enumerate(kinds) if k != "n"])
-            kinds, names = columns.kinds, columns.names
-            if not kinds:
-                return
+        columns = metric_only(columns)  # the "n" lines and kinds this version does not know dropped
+        kinds, names = columns.kinds, columns.names
+        if not kinds:
+            return
         if kinds.count("s") == len(kinds):
             # Only run.log values (the usual case): group by name, then append each group in bulk.
             groups = _positions(names)
@@ -429,6 +435,7 @@ class _RunCache:
     lock: threading.Lock = field(default_factory=threading.Lock)
     summary_key: tuple[Any, ...] | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    damaged: str | None = None  # why run.json cannot be read, when it cannot
 
     def summaries(self) -> dict[str, Any]:
         """last/min/max of each scalar/list metric, recomputed only when an events file changed."""
@@ -443,19 +450,20 @@ class _RunCache:
 
     @property
     def reader(self) -> RunReader:
-        return RunReader(self.run_dir)
+        return RunReader(self.run_dir, contained=True)  # the viewer never serves a file from outside the store
 
     def _event_names(self) -> list[str]:
         try:
             return sorted(os.listdir(self.run_dir / layout.EVENTS_DIR))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return []
 
     def refresh(self) -> None:
         """Bring record, state and metrics up to date with the files (only what changed is read)."""
         with self.lock:
-            if self.record is None:
-                self.record = self.reader.record()
+            if self.record is None or self.damaged:
+                # A damaged run.json (reported once) leaves the run listed, with its metrics and logs.
+                self.record, self.damaged = self.reader.record_or_damage()
             names = self._event_names()
             events_dir = self.run_dir / layout.EVENTS_DIR
             meta_key = []
@@ -502,6 +510,7 @@ class StoreQuery:
         self.store = Path(store).expanduser().absolute()
         self._runs: dict[str, _RunCache] = {}
         self._lock = threading.Lock()
+        self._latest: Any = None  # runlog._store.latest.LatestValues of the searches, made on first use
 
     # -- finding runs ----------------------------------------------------------------
 
@@ -570,6 +579,7 @@ class StoreQuery:
             "duration": duration,
             "tags": dict(state.tags),
             "metrics": metrics,
+            "damaged": cache.damaged,
         }
 
     def runs(
@@ -578,13 +588,36 @@ class StoreQuery:
         status: str | None = None,
         tag: str | None = None,
         search: str | None = None,
+        filter_string: str | None = None,
+        order_by: list[str] | None = None,
+        max_results: int | None = None,
+        page_token: str | None = None,
     ) -> dict[str, Any]:
-        """Every run (children too) with status, times, tags and last/min/max of each scalar metric."""
+        """Every run (children too) with status, times, tags and last/min/max of each scalar metric.
+
+        ``filter_string``/``order_by``/``max_results``/``page_token``: MLflow's search syntax, by
+        :func:`runlog._search.find_runs` (plain words search ids, names and experiments); with them
+        the rows come in the search's order, a page at a time with ``next_page_token`` when
+        ``max_results`` is given. ``InvalidSearch`` (a ValueError) for a filter that does not parse.
+        """
         now = time.time()
         rows = []
         tag_key, _, tag_value = (tag or "").partition("=")
         needle = (search or "").strip().lower()
-        for cache in self._scan():
+        searched = bool((filter_string or "").strip() or order_by or max_results is not None or page_token)
+        caches = self._scan()
+        if searched:
+            from .._search import find_runs
+            from .._store.latest import LatestValues
+
+            if max_results is not None and max_results < 1:
+                raise ValueError(f"query parameter 'max_results' must be at least 1; got {max_results}")
+            with self._lock:
+                self._latest = self._latest or LatestValues()
+            found, _ = find_runs(self.store, filter_string or None, order_by or None, latest=self._latest, plain_words=True)
+            by_key = {(c.experiment, c.run_id): c for c in caches}
+            caches = [by_key[k] for k in ((r.experiment, r.run_id) for r in found) if k in by_key]
+        for cache in caches:
             if experiment and cache.experiment != experiment:
                 continue
             try:
@@ -602,10 +635,19 @@ class StoreQuery:
             ):
                 continue
             rows.append(self._run_row(cache, now))
-        rows.sort(key=lambda r: r["created"] or 0.0, reverse=True)
+        token = None
+        if not searched:
+            rows.sort(key=lambda r: r["created"] or 0.0, reverse=True)
+        elif max_results is not None:
+            from .._search import paginate
+
+            rows, token = paginate(rows, page_token, max_results)
         # System metrics (system/...) are in each row's metrics but get no column of their own.
         names = sorted({m for r in rows for m in r["metrics"] if not m.startswith(SYSTEM_PREFIX)})
-        return {"runs": rows, "metric_names": names}
+        answer: dict[str, Any] = {"runs": rows, "metric_names": names}
+        if searched:
+            answer["next_page_token"] = token
+        return answer
 
     # -- one run -----------------------------------------------------------------------
 

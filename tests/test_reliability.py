@@ -1,0 +1,695 @@
+"""Nothing poisons a run or the store (issue 17): readers survive damage, records are durable and
+shared, damage is reported once, and nothing invented is served. Each test names the case of the
+issue it reproduces."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from ui_helpers import serve
+
+import runlog
+from runlog import DamagedRecordError, InvalidArgumentError
+from runlog._store import layout, reader
+from runlog.cli import main
+
+
+@contextmanager
+def _viewer(store: Path) -> Iterator[httpx.Client]:
+    """An HTTP client on a real viewer of ``store``."""
+    with serve(store) as url, httpx.Client(base_url=url, timeout=20) as client:
+        yield client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_reports() -> Iterator[None]:
+    """Damage is reported once per file: each test starts with nothing reported."""
+    reader._reported.clear()
+    yield
+    reader._reported.clear()
+
+
+def _two_runs(exp: runlog.Experiment) -> tuple[runlog.Run, runlog.Run]:
+    good = exp.start_logging(outputs=None)
+    good.log("acc", 0.5)
+    good.complete()
+    bad = exp.start_logging(outputs=None)
+    for i in range(3):
+        bad.log("loss", float(i), step=i)
+    bad.log_row("table", a=1, b="x")
+    bad.complete()
+    return good, bad
+
+
+def _meta_file(run: runlog.Run) -> Path:
+    return next((run.path / layout.EVENTS_DIR).glob("*" + layout.META_SUFFIX))
+
+
+def _metrics_file(run: runlog.Run) -> Path:
+    return next((run.path / layout.EVENTS_DIR).glob("*" + layout.METRICS_SUFFIX))
+
+
+def _points_file(run: runlog.Run) -> Path:
+    return next((run.path / layout.EVENTS_DIR).glob("*" + layout.POINTS_SUFFIX))
+
+
+def _listings_work(store: Path, exp: runlog.Experiment, ids: set[str]) -> None:
+    """`runlog runs`, `runlog experiments`, Experiment.get_runs and the viewer's /api/runs list every run."""
+    result = CliRunner().invoke(main, ["runs", "--store", str(store)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    for run_id in ids:
+        assert run_id in result.output
+    result = CliRunner().invoke(main, ["experiments", "--store", str(store)], catch_exceptions=False)
+    assert result.exit_code == 0 and exp.name in result.output
+    assert {r.id for r in exp.get_runs(include_children=True)} >= ids
+    with _viewer(store) as client:
+        resp = client.get("/api/runs")
+        assert resp.status_code == 200, resp.text
+        assert {r["id"] for r in resp.json()["runs"]} >= ids
+        for run_id in ids:
+            assert client.get(f"/api/runs/{run_id}").status_code == 200
+
+
+# -- case 2: unknown kinds of any shape, wrong-typed records ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        ["future_kind", {"an": "object"}, 1, None, 1.0],
+        ["future_kind", ["a", "list"], {"x": 1}, None, 1.0],
+        [{"kind": "object"}, "k", 1, None, 1.0],
+        ["tag", ["lr"], "x", None, 1.0],
+        ["tag", "lr", {"not": "a str"}, None, 1.0],
+        ["status", {"x": 1}, None, None, 1.0],
+        ["prop", None, "v", None, 1.0],
+    ],
+)
+def test_unknown_or_wrong_typed_meta_events_are_ignored(exp: runlog.Experiment, store: Path, line: list[Any]) -> None:
+    """Case 2: a meta event of an unknown kind (any shape) or a known kind with wrong types never breaks
+    reading that run or listing the others."""
+    good, bad = _two_runs(exp)
+    bad.tag("kept", "yes")
+    with open(_meta_file(bad), "a") as fh:
+        fh.write(json.dumps(line) + "\n")
+    run = runlog.Run(exp, bad.id)
+    assert run.get_tags() == {"kept": "yes"}
+    assert run.get_status() == "Completed"
+    _listings_work(store, exp, {good.id, bad.id})
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"", "Expecting value"),
+        (b'{"run_id": "x", "crea', "Unterminated string"),
+        (b"[1, 2]", "a JSON list, not an object"),
+        (b'{"created": "yesterday"}', "'created' is 'yesterday'"),
+        (b'{"parent_id": ["a"]}', "'parent_id' is ['a']"),
+        (b"\x00" * 64, "Expecting value"),
+    ],
+)
+def test_a_damaged_run_json_names_the_run_and_keeps_its_metrics(
+    exp: runlog.Experiment, store: Path, content: bytes, why: str
+) -> None:
+    """Case 3 (and case 2's run.json shapes): an empty, half-written or wrong-typed run.json gives
+    "run.json of run X at PATH is damaged (...)"; the run's metrics stay readable; listings go on."""
+    good, bad = _two_runs(exp)
+    record = bad.path / layout.RUN_RECORD
+    record.write_bytes(content)
+    with pytest.raises(DamagedRecordError, match=rf"run\.json of run {bad.id} at .*{record.name} is damaged \(.*{re.escape(why)}") as info:
+        reader.RunReader(bad.path).record()
+    assert isinstance(info.value, ValueError) and isinstance(info.value, runlog.StoreError)
+    run = runlog.Run(exp, bad.id)
+    assert run.get_metrics()["loss"] == [0.0, 1.0, 2.0]
+    assert run.get_status() == "Completed"
+    _listings_work(store, exp, {good.id, bad.id})
+    result = CliRunner().invoke(main, ["show", bad.id, "--store", str(store)], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert "is damaged" in result.output and "loss" in result.output
+    with _viewer(store) as client:
+        row = client.get(f"/api/runs/{bad.id}").json()
+        assert "is damaged" in row["damaged"] and row["metrics"]["loss"]["count"] == 3
+
+
+def test_a_damaged_run_json_is_reported_once(exp: runlog.Experiment, caplog: pytest.LogCaptureFixture) -> None:
+    """Case 3: the damage is a WARNING on the runlog logger tree, once however often the run is read."""
+    _, bad = _two_runs(exp)
+    (bad.path / layout.RUN_RECORD).write_text("")
+    with caplog.at_level(logging.WARNING, logger="runlog"):
+        for _ in range(3):
+            runlog.Run(exp, bad.id).get_metrics()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "run.json" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].name.startswith("runlog")
+
+
+def test_events_folder_replaced_by_a_file_and_folders_named_like_events_files(exp: runlog.Experiment, store: Path) -> None:
+    """Case 2: `events/` being a file, or a folder named `x.metrics.jsonl`, breaks neither the run nor listings."""
+    good, bad = _two_runs(exp)
+    (good.path / layout.EVENTS_DIR / ("x" + layout.METRICS_SUFFIX)).mkdir()
+    (good.path / layout.EVENTS_DIR / ("x" + layout.META_SUFFIX)).mkdir()
+    (good.path / layout.EVENTS_DIR / ("x" + layout.POINTS_SUFFIX)).mkdir()
+    events = bad.path / layout.EVENTS_DIR
+    for f in events.iterdir():
+        f.unlink()
+    events.rmdir()
+    events.write_text("not a folder")
+    assert runlog.Run(exp, good.id).get_metrics() == {"acc": 0.5}
+    assert runlog.Run(exp, bad.id).get_metrics() == {}
+    _listings_work(store, exp, {good.id, bad.id})
+
+
+# -- case 4: metric-level damage is detected, not served -------------------------------------------
+
+
+def test_zero_filled_points_invent_nothing(exp: runlog.Experiment, store: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Case 4: 4 KiB of zeros inside points.bin adds no `0.0 @ step 0, 1970` points; the damage is reported once."""
+    run = exp.start_logging(outputs=None)
+    for i in range(300):
+        run.log("loss", float(i + 1), step=i + 1)
+    run.complete()
+    points = _points_file(run)
+    data = bytearray(points.read_bytes())
+    data[1024 : 1024 + 4096] = bytes(4096)
+    points.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="runlog"):
+        history = runlog.Run(exp, run.id).get_metric_history("loss")
+        runlog.Run(exp, run.id).get_metrics()
+    assert len(history) == 300 - 128
+    assert all(p.value != 0.0 and p.step != 0 and p.time > 1e9 for p in history)
+    assert [r.getMessage() for r in caplog.records].count(
+        next(r.getMessage() for r in caplog.records if "damaged point record" in r.getMessage())
+    ) == 1
+    with _viewer(store) as client:
+        summary = client.get(f"/api/runs/{run.id}").json()["metrics"]["loss"]
+        assert summary["count"] == 300 - 128 and summary["min"] > 0
+
+
+def test_bytes_lost_at_the_start_of_points_serve_no_garbage(exp: runlog.Experiment) -> None:
+    """Case 4: a points file missing its first 3 bytes (every record misaligned) serves no garbage values."""
+    run = exp.start_logging(outputs=None)
+    logged = [float(i) + 0.25 for i in range(50)]
+    for v in logged:
+        run.log("loss", v)
+    run.complete()
+    points = _points_file(run)
+    points.write_bytes(points.read_bytes()[3:])
+    got = runlog.Run(exp, run.id).get_metrics().get("loss", [])
+    assert set(got if isinstance(got, list) else [got]) <= set(logged)
+
+
+def test_lines_of_four_and_six_values_are_not_read_misaligned(exp: runlog.Experiment, store: Path) -> None:
+    """Case 4: a 4-element and a 6-element line (10 values, like two lines of 5) are both skipped;
+    every other event reads right, in the API, the CLI and the viewer."""
+    run = exp.start_logging(outputs=None)
+    run.log("phase", "warmup")
+    run.complete()
+    with open(_metrics_file(run), "a") as fh:
+        fh.write('["s","a",1,null]\n[5.0,"s","b",2,null,5.0]\n')
+        fh.write('["s","phase","eval",null,1717000001.0]\n')
+    metrics = runlog.Run(exp, run.id).get_metrics()
+    assert metrics == {"phase": ["warmup", "eval"]}
+    _listings_work(store, exp, {run.id})
+    result = CliRunner().invoke(main, ["metrics", run.id, "--store", str(store)], catch_exceptions=False)
+    assert result.exit_code == 0 and "eval" in result.output
+
+
+def test_the_fast_parser_checks_the_arity_of_every_line() -> None:
+    """Case 4: parse_columns keeps the whole lines of five and skips a 4/6 pair, at the parser itself."""
+    data = b'["s","x",1,null,1.0]\n["s","a",1,null]\n[5.0,"s","b",2,null,5.0]\n["s","y",2,null,2.0]\n'
+    columns = reader.parse_columns(data)
+    assert columns.names == ["x", "y"] and columns.values == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        ["s", "loss", [1, 2], None, 1.0],
+        ["s", "loss", {"a": 1}, None, 1.0],
+        ["l", "loss", 3, None, 1.0],
+        ["l", "loss", [[1]], None, 1.0],
+        ["r", "loss", [1], None, 1.0],
+        ["t", "loss", {"a": 1}, None, 1.0],
+        ["i", "loss", 7, None, 1.0],
+        ["s", ["loss"], 1, None, 1.0],
+        ["s", "loss", 1, "step", 1.0],
+        ["s", "loss", 1, None, "time"],
+        ["n", "loss", "zero", None, 1.0],
+    ],
+)
+def test_wrong_typed_metric_events_are_skipped(exp: runlog.Experiment, store: Path, line: list[Any]) -> None:
+    """Case 4: a known metric kind with a wrong-typed field is skipped: get_metrics, the CLI and the viewer read the rest."""
+    run = exp.start_logging(outputs=None)
+    run.log("loss", 0.5)
+    run.log_list("l", [1, 2])
+    run.complete()
+    with open(_metrics_file(run), "a") as fh:
+        fh.write(json.dumps(line) + "\n")
+    assert runlog.Run(exp, run.id).get_metrics() == {"loss": 0.5, "l": [1, 2]}
+    result = CliRunner().invoke(main, ["metrics", run.id, "--store", str(store)], catch_exceptions=False)
+    assert result.exit_code == 0
+    _listings_work(store, exp, {run.id})
+
+
+def test_skipped_lines_are_reported_once_per_file(exp: runlog.Experiment, caplog: pytest.LogCaptureFixture) -> None:
+    """Readers report what they skipped once per file, at WARNING on runlog.store, naming the file."""
+    run = exp.start_logging(outputs=None)
+    run.log("phase", "a")
+    run.complete()
+    metrics = _metrics_file(run)
+    with open(metrics, "a") as fh:
+        fh.write("garbage\n")
+    with caplog.at_level(logging.DEBUG, logger="runlog"):
+        for _ in range(3):
+            runlog.Run(exp, run.id).get_metrics()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert warnings[0].name == "runlog.store" and str(metrics) in warnings[0].getMessage()
+
+
+# -- case 11: durable, shared records ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_records_and_uploads_honour_the_umask(exp: runlog.Experiment, tmp_path: Path, umask: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Case 11: run.json, experiment.json, store.json and uploaded files get 0666 less the umask (not 0600)."""
+    old = os.umask(umask)
+    monkeypatch.setattr(layout, "_umask", None)
+    try:
+        src = tmp_path / "f.txt"
+        src.write_text("x")
+        ws = runlog.Workspace(tmp_path / "shared")
+        e = runlog.Experiment(ws, "shared")
+        run = e.start_logging(outputs=None)
+        run.upload_file("outputs/f.txt", src)
+        run.complete()
+    finally:
+        os.umask(old)
+    expected = 0o666 & ~umask
+    for path in (ws.store / layout.STORE_RECORD, e.path / layout.EXPERIMENT_RECORD, run.path / layout.RUN_RECORD,
+                 run.path / layout.FILES_DIR / "outputs/f.txt"):  # fmt: skip
+        assert stat.S_IMODE(path.stat().st_mode) == expected, path
+
+
+def test_write_json_atomic_fsyncs_the_file_and_its_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Case 3/11: a record is fsynced before its rename and its folder after it (durable across a power loss)."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append("folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    layout.write_json_atomic(tmp_path / "r.json", {"a": 1})
+    assert synced == ["file", "folder"]
+    assert layout.read_json(tmp_path / "r.json") == {"a": 1}
+
+
+# -- case 5: the CLI prints data as data ------------------------------------------------------------
+
+
+def _cli(store: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    result = CliRunner().invoke(main, [*args, "--store", str(store)], catch_exceptions=False, env=env)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+MARKUP_VALUES = ["path [/data/imagenet]", "[link=file:///etc/passwd]click[/link]", "[bold red]x[/]", ":smile: [/]"]
+
+
+def test_markup_in_run_content_is_printed_as_text(exp: runlog.Experiment, store: Path) -> None:
+    """Case 5: values, names and tags that look like rich markup are printed literally by runs, metrics and show
+    (no MarkupError, `loss[train]` keeps its brackets, no terminal hyperlink), also on a color terminal."""
+    run = exp.start_logging(outputs=None)
+    for i, value in enumerate(MARKUP_VALUES):
+        run.log(f"v{i}", value)
+        run.tag(f"t{i}", value)
+    run.log("loss[train]", 0.5)
+    run.complete()
+    for env in (None, {"FORCE_COLOR": "1", "TERM": "xterm-256color"}):
+        outputs = [_cli(store, "runs", env=env), _cli(store, "metrics", run.id, env=env), _cli(store, "show", run.id, env=env)]
+        for out in outputs:
+            assert "\x1b]8;" not in out  # no OSC 8 hyperlink
+            assert "loss[train]" in out
+        for value in MARKUP_VALUES:
+            assert value in outputs[1] and value in outputs[2]
+
+
+def test_control_characters_in_values_are_shown_not_obeyed(exp: runlog.Experiment, store: Path) -> None:
+    """Case 5: an escape sequence or newline inside a value is printed as an escape, not sent to the terminal."""
+    run = exp.start_logging(outputs=None)
+    run.log("note", "\x1b[2J\x1b]8;;file:///etc/passwd\x07x\nnext")
+    run.complete()
+    out = _cli(store, "show", run.id)
+    assert "\x1b" not in out and "\\x1b[2J" in out and "x\\nnext" in out
+
+
+def test_long_values_are_cut_with_a_hint_and_json_prints_them_whole(exp: runlog.Experiment, store: Path) -> None:
+    """Case 5: a 1 MB value is cut (ellipsis and a hint) by show/metrics/runs; --format json prints it whole."""
+    big = "ab" * 500_000
+    run = exp.start_logging(outputs=None)
+    run.log("big", big)
+    run.tag("big", big)
+    run.complete()
+    for out in (_cli(store, "show", run.id), _cli(store, "metrics", run.id), _cli(store, "runs")):
+        assert "--format json" in out and "prints" in out and "…" in out
+        assert len(out) < 20_000
+    assert json.loads(_cli(store, "show", run.id, "--format", "json"))["metrics"]["big"] == big
+    assert json.loads(_cli(store, "metrics", run.id, "--format", "json"))["big"] == big
+    assert json.loads(_cli(store, "runs", "--format", "json"))[0]["metrics"]["big"] == big
+
+
+def test_show_of_a_failed_run_whose_error_is_a_string(exp: runlog.Experiment, store: Path) -> None:
+    """Case 13: a Failed status whose error is a plain string (another writer's) is shown, not a crash."""
+    run = exp.start_logging(outputs=None)
+    run.complete()
+    with open(_meta_file(run), "a") as fh:
+        fh.write(json.dumps(["status", "Failed", {"error": "disk [on fire]"}, None, 2e9]) + "\n")
+    assert "error: disk [on fire]" in _cli(store, "show", run.id)
+
+
+# -- cases 6-9: full disks, removed folders, replaced logs ------------------------------------------
+
+
+class FullDisk:
+    """Makes every write into one run folder fail with ENOSPC while ``full`` is set (Linux: /proc/self/fd)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, run_dir: Path) -> None:
+        import runlog._store.writer as writer_module
+
+        self.full = False
+        self.failed = 0
+        self.run_dir = str(run_dir)
+        real = os.write
+
+        def write(fd: int, data: Any) -> int:
+            if self.full:
+                try:
+                    target = os.readlink(f"/proc/self/fd/{fd}")
+                except OSError:
+                    target = ""
+                if target.startswith(self.run_dir):
+                    self.failed += 1
+                    raise OSError(28, "No space left on device")
+            return real(fd, data)
+
+        monkeypatch.setattr(writer_module, "_os_write", write)
+        monkeypatch.setattr(writer_module.os, "write", write)
+
+
+pytestmark_linux = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="FullDisk reads /proc/self/fd")
+
+
+@pytestmark_linux
+def test_a_transient_full_disk_does_not_kill_training(
+    exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Case 7: while the disk is full run.log/log_row/log_list keep values in memory (one WARNING), write them
+    in order with their own times once it recovers (one WARNING), and nothing is lost."""
+    run = exp.start_logging(outputs=None)
+    run.log("loss", 0.0, step=0)
+    disk = FullDisk(monkeypatch, run.path)
+    disk.full = True
+    with caplog.at_level(logging.WARNING, logger="runlog"):
+        for i in range(1, 2000):
+            run.log("loss", float(i), step=i)
+        run.log_row("rows", a=1)
+        run.log_list("lists", [1, 2])
+        run.log("phase", "full")
+        assert disk.failed >= 1
+        disk.full = False
+        run.flush()
+        run.log("loss", 2000.0, step=2000)
+        run.complete()
+    history = runlog.Run(exp, run.id).get_metric_history("loss")
+    assert [p.value for p in history] == [float(i) for i in range(2001)]
+    assert [p.step for p in history] == list(range(2001))
+    metrics = runlog.Run(exp, run.id).get_metrics()
+    assert metrics["rows"] == {"a": 1} and metrics["lists"] == [1, 2] and metrics["phase"] == "full"
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert sum("cannot write to the store" in m for m in messages) == 1
+    assert sum("takes writes again" in m and "none was lost" in m for m in messages) == 1
+    assert runlog.Run(exp, run.id).get_status() == "Completed"
+
+
+@pytestmark_linux
+def test_beyond_the_bound_values_are_dropped_and_reported(
+    exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Case 7: the memory queue is bounded (RUNLOG_PENDING_MAX); what does not fit is dropped, counted per
+    name, and flush() names exactly how many values of which metric were lost."""
+    monkeypatch.setenv("RUNLOG_PENDING_MAX", "10")
+    run = exp.start_logging(outputs=None)
+    disk = FullDisk(monkeypatch, run.path)
+    disk.full = True
+    for i in range(25):
+        run.log("loss", float(i))
+    for i in range(5):
+        run.log("acc", float(i))
+    disk.full = False
+    with caplog.at_level(logging.WARNING, logger="runlog"):
+        run.flush()
+    assert runlog.Run(exp, run.id).get_metrics()["loss"] == [float(i) for i in range(10)]
+    lost = [r.getMessage() for r in caplog.records if "were lost" in r.getMessage()]
+    assert lost and "20 value(s) were lost" in lost[0] and "loss (15)" in lost[0] and "acc (5)" in lost[0]
+    run.complete()
+
+
+@pytestmark_linux
+def test_strict_mode_raises_at_once(exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Case 7: RUNLOG_STRICT=1 (or start_logging(strict=True)) keeps the raise-at-once behaviour."""
+    monkeypatch.setenv("RUNLOG_STRICT", "1")
+    run = exp.start_logging(outputs=None)
+    other = exp.start_logging(outputs=None, strict=False)
+    disk = FullDisk(monkeypatch, run.path)
+    disk.full = True
+    with pytest.raises(runlog.StoreError, match="Free disk space"):
+        run.log("loss", 1.0)
+    other.log("loss", 1.0)  # not strict, and another folder: written
+    disk.full = False
+    run.complete()
+    other.complete()
+    monkeypatch.delenv("RUNLOG_STRICT")
+    strict = exp.start_logging(outputs=None, strict=True)
+    disk.run_dir = str(strict.path)
+    disk.full = True
+    with pytest.raises(runlog.StoreError):
+        strict.log("x", 1.0)
+    disk.full = False
+    strict.complete()
+
+
+@pytestmark_linux
+def test_a_failed_complete_can_be_retried(exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Case 6: complete() that fails on a full disk leaves the run open (log works, messages agree with the
+    store), and complete() again once the disk has room ends it."""
+    run = exp.start_logging(outputs=None)
+    disk = FullDisk(monkeypatch, run.path)
+    disk.full = True
+    with pytest.raises(runlog.StoreError, match=r"could not be marked Completed .*still Running: call run\.complete\(\) again"):
+        run.complete()
+    assert run.get_status() == "Running" and not run._finished
+    disk.full = False
+    run.log("after", 1.0)
+    run.complete()
+    assert runlog.Run(exp, run.id).get_status() == "Completed"
+    assert runlog.Run(exp, run.id).get_metrics() == {"after": 1.0}
+    run.complete()  # a second call is a no-op, as before
+
+
+def test_a_removed_run_folder_is_noticed_and_reported_once(
+    exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Case 8: removing the run folder under a running run is noticed by the writer (within a second) and
+    reported once; log calls keep the program alive, strict mode raises."""
+    import shutil
+
+    import runlog._store.writer as writer_module
+
+    clock = [2e9]
+    monkeypatch.setattr(writer_module, "_now", lambda: clock[0])
+    monkeypatch.setenv("RUNLOG_PENDING_MAX", "100")
+    run = exp.start_logging(outputs=None)
+    run.log("loss", 1.0)
+    shutil.rmtree(run.path)
+    with caplog.at_level(logging.WARNING, logger="runlog"):
+        for _ in range(1000):
+            run.log("loss", 2.0)
+            clock[0] += 0.01
+        with pytest.raises(runlog.StoreError, match="was removed"):
+            run.complete()
+    removed = [r for r in caplog.records if r.name == "runlog.store" and "was removed" in r.getMessage()]
+    assert len(removed) == 1
+    assert any("cannot write to the store" in r.getMessage() for r in caplog.records)
+    strict = exp.start_logging(outputs=None, strict=True)
+    strict.log("x", 1.0)
+    shutil.rmtree(strict.path)
+    clock[0] += 2
+    with pytest.raises(runlog.StoreError, match="was removed"):
+        strict.log("x", 2.0)
+    run._finished = strict._finished = True  # nothing left to end: the folders are gone
+
+
+def test_uploading_over_a_live_driver_log_is_refused(exp: runlog.Experiment, tmp_path: Path) -> None:
+    """Case 9: upload_file("logs/driver_log.txt") and upload_folder("logs", ...) holding one are refused
+    (nothing of the folder is copied); the live log keeps every later line."""
+    log = logging.getLogger("case9")
+    run = exp.start_logging(outputs=None)
+    handler = runlog.RunHandler()
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        log.info("before")
+        src = tmp_path / "fake.txt"
+        src.write_text("not the log\n")
+        with pytest.raises(InvalidArgumentError, match=r"live log .*outputs/driver_log\.txt"):
+            run.upload_file("logs/driver_log.txt", src)
+        folder = tmp_path / "logs"
+        folder.mkdir()
+        (folder / "a.txt").write_text("a")
+        (folder / "driver_log.txt").write_text("x")
+        with pytest.raises(InvalidArgumentError):
+            run.upload_folder("logs", folder)
+        assert "logs/a.txt" not in run.get_file_names()
+        log.info("after")
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    run.complete()
+    text = (run.path / layout.FILES_DIR / layout.DRIVER_LOG).read_text()
+    assert "before" in text and "after" in text and "not the log" not in text
+
+
+def test_a_replaced_live_log_is_noticed_by_the_writer(
+    exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Case 9: a live log replaced behind the writer's back (another inode) is reported once and written again."""
+    import runlog._store.writer as writer_module
+
+    clock = [2e9]
+    monkeypatch.setattr(writer_module, "_now", lambda: clock[0])
+    run = exp.start_logging(outputs=None)
+    writer = run._writer
+    writer.write_log("one\n")
+    path = run.path / layout.FILES_DIR / layout.DRIVER_LOG
+    replacement = path.with_name("other.txt")
+    replacement.write_text("replaced\n")
+    os.replace(replacement, path)
+    with caplog.at_level(logging.WARNING, logger="runlog"):
+        for i in range(3):
+            clock[0] += 2
+            writer.write_log(f"line {i}\n")
+    assert path.read_text() == "replaced\nline 0\nline 1\nline 2\n"
+    assert sum("was replaced" in r.getMessage() for r in caplog.records) == 1
+    run.complete()
+
+
+# -- case 10: the viewer never leaves the store; case 12: download names ----------------------------
+
+SECRET = "the secret outside the store"
+
+
+def _outside(tmp_path: Path) -> Path:
+    outside = tmp_path / "outside"
+    (outside / "logs").mkdir(parents=True, exist_ok=True)
+    (outside / "shadow").write_text(SECRET)
+    (outside / "logs" / "shadow.txt").write_text(SECRET)
+    return outside
+
+
+def _symlink_shapes(tmp_path: Path, exp: runlog.Experiment) -> dict[str, runlog.Run]:
+    """One run per symlink shape that leads out of the store."""
+    import shutil
+
+    outside = _outside(tmp_path)
+    shapes: dict[str, runlog.Run] = {}
+    # the run's files folder is a link to a folder outside
+    run = exp.start_logging(outputs=None)
+    run.complete()
+    shutil.rmtree(run.path / layout.FILES_DIR)
+    os.symlink(outside, run.path / layout.FILES_DIR)
+    shapes["files folder"] = run
+    # the run folder itself is a link to a run (with the secret among its files) outside the store
+    run = exp.start_logging(outputs=None)
+    run.complete()
+    moved = tmp_path / "moved-run"
+    shutil.move(str(run.path), moved)
+    (moved / layout.FILES_DIR / "shadow").write_text(SECRET)
+    (moved / layout.FILES_DIR / "logs").mkdir(exist_ok=True)
+    (moved / layout.FILES_DIR / "logs" / "shadow.txt").write_text(SECRET)
+    os.symlink(moved, run.path)
+    shapes["run folder"] = run
+    # a subfolder of files/ and a file of files/ are links out
+    run = exp.start_logging(outputs=None)
+    run.complete()
+    os.symlink(outside, run.path / layout.FILES_DIR / "sub")
+    os.symlink(outside / "shadow", run.path / layout.FILES_DIR / "shadow")
+    (run.path / layout.FILES_DIR / "logs").mkdir(exist_ok=True)
+    os.symlink(outside / "logs" / "shadow.txt", run.path / layout.FILES_DIR / "logs" / "shadow.txt")
+    shapes["file and subfolder"] = run
+    return shapes
+
+
+def test_the_viewer_never_serves_a_file_from_outside_the_store(exp: runlog.Experiment, store: Path, tmp_path: Path) -> None:
+    """Case 10: with the files folder, the run folder, a subfolder or a file being a symlink out of the store,
+    the file API, the log API, the file list and Download-all serve nothing from outside."""
+    shapes = _symlink_shapes(tmp_path, exp)
+    with _viewer(store) as client:
+        assert client.get("/api/runs").status_code == 200
+        for shape, run in shapes.items():
+            for name in ("shadow", "sub/shadow", "logs/shadow.txt"):
+                resp = client.get(f"/api/runs/{run.id}/files/{name}")
+                assert resp.status_code in (400, 404), (shape, name, resp.status_code)
+                assert SECRET not in resp.text
+            resp = client.get(f"/api/runs/{run.id}/logs", params={"name": "logs/shadow.txt"})
+            assert resp.status_code in (400, 404) and SECRET not in resp.text, shape
+            listed = client.get(f"/api/runs/{run.id}/files").json()["files"]
+            assert not any("shadow" in f["name"] for f in listed), shape
+            page = client.get(f"/api/runs/{run.id}").json()
+            assert not any("shadow" in f["name"] for f in page["files"]), shape
+            zipped = client.get(f"/api/runs/{run.id}/download")
+            assert zipped.status_code == 200 and SECRET.encode() not in zipped.content, shape
+
+
+def test_links_inside_the_run_and_a_linked_store_still_serve(tmp_path: Path) -> None:
+    """Case 10: what stays inside is served: a link between two files of the run, and a store folder that is
+    itself a link (~/runlog-store -> /data/store)."""
+    real = tmp_path / "real-store"
+    ws = runlog.Workspace(real)
+    run = runlog.Experiment(ws, "linked").start_logging(outputs=None)
+    src = tmp_path / "model.txt"
+    src.write_text("weights")
+    run.upload_file("outputs/model.txt", src)
+    os.symlink(run.path / layout.FILES_DIR / "outputs/model.txt", run.path / layout.FILES_DIR / "outputs/alias.txt")
+    run.complete()
+    link = tmp_path / "store-link"
+    os.symlink(real, link)
+    with _viewer(link) as client:
+        for name in ("outputs/model.txt", "outputs/alias.txt"):
+            resp = client.get(f"/api/runs/{run.id}/files/{name}")
+            assert resp.status_code == 200 and resp.text == "weights", name
+
+
+def test_download_all_of_a_run_with_a_non_latin1_name(tmp_path: Path) -> None:
+    """Case 12: Download-all of a run of an experiment named in another script answers 200 with an RFC 5987 name."""
+    ws = runlog.Workspace(tmp_path / "s")
+    run = runlog.Experiment(ws, "exp_实验").start_logging(outputs=None)
+    run.log("a", 1.0)
+    run.complete()
+    with _viewer(ws.store) as client:
+        resp = client.get(f"/api/runs/{run.id}/download")
+        assert resp.status_code == 200, resp.text
+        assert "filename*=utf-8''" in resp.headers["content-disposition"]
+        assert resp.content[:2] == b"PK"
