@@ -273,16 +273,48 @@ def _run_rows(exps: list[Experiment]) -> list[tuple[float, str, Run | None, Any,
     return rows
 
 
+class _IndexProgress:
+    """A progress bar on stderr while many runs are read into the run index (a large store's first search)."""
+
+    SHOWN_FROM = 500  # runs to read before a bar is worth showing
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < self.SHOWN_FROM or not sys.stderr.isatty():
+            return
+        if self._bar is None:
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self._bar = Progress(console=Console(stderr=True), transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task("indexing runs", total=total)
+        self._bar.update(self._task, completed=done)
+
+    def __enter__(self) -> _IndexProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
 def _searched_rows(
     ws: Workspace, exps: list[Experiment], filter_string: str | None, order_by: list[str], limit: int
 ) -> list[tuple[float, str, Run | None, Any, str]]:
     """The rows of the runs a search finds (runlog._search.find_runs: MLflow's syntax), in its order."""
     from ._search import find_runs
 
-    try:
-        found, _ = find_runs(ws.store, filter_string, order_by, max_results=limit, experiments=[e.name for e in exps])
-    except ValueError as exc:  # InvalidSearch: the message shows where and gives an example
-        raise click.BadParameter(str(exc), param_hint="--filter" if filter_string else "--order-by") from exc
+    with _IndexProgress() as progress:
+        try:
+            found, _ = find_runs(
+                ws.store, filter_string, order_by, max_results=limit, experiments=[e.name for e in exps], progress=progress
+            )
+        except ValueError as exc:  # InvalidSearch: the message shows where and gives an example
+            raise click.BadParameter(str(exc), param_hint="--filter" if filter_string else "--order-by") from exc
     rows: list[tuple[float, str, Run | None, Any, str]] = []
     by_name = {e.name: e for e in exps}
     for row in found:

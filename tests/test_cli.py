@@ -99,3 +99,24 @@ def test_unknown_experiment_is_a_clear_error(seeded: Run) -> None:
     """`runlog runs --experiment` with an unknown name lists close names."""
     result = CliRunner().invoke(main, ["runs", "--experiment", "test-ex"])
     assert result.exit_code == 1 and "Did you mean test-exp" in result.output
+
+
+def test_a_large_first_search_shows_a_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While many runs are read into the run index, a bar shows on a terminal's stderr (never in a pipe)."""
+    import sys
+
+    from runlog.cli import _IndexProgress
+
+    with _IndexProgress() as piped:
+        piped(10, 10_000)
+    assert piped._bar is None
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    with _IndexProgress() as small:
+        small(10, 20)
+    assert small._bar is None  # a few runs: no bar
+    with _IndexProgress() as progress:
+        progress(10, 10_000)
+        assert progress._bar is not None and progress._bar.live.is_started
+        progress(10_000, 10_000)
+        assert progress._bar.tasks[0].completed == 10_000
+    assert not progress._bar.live.is_started
