@@ -28,6 +28,7 @@ __all__ = [
     "RunState",
     "decode_points",
     "merge_by_time",
+    "names_defined_at",
     "parse_columns",
     "parse_lines",
     "point_columns",
@@ -263,10 +264,25 @@ def _record_ok(rtype: int, ts: float) -> bool:
     return rtype in _KNOWN_TYPES and MIN_POINT_TIME <= ts <= MAX_POINT_TIME
 
 
-def valid_points(data: bytes | memoryview, source: Path | str | None = None) -> bytes | memoryview:
+# A point is written after the "n" line of its name, by the same clock: a time more than ten
+# years before the first "n" line of its process is no clock that was set back, but a record read
+# misaligned (its "time" field holds a logged value).
+CLOCK_SLACK = 10 * 365.25 * 86400
+
+
+def names_defined_at(columns: EventColumns) -> float | None:
+    """The time of the first ``n`` line of a metrics file (no point of its process is much older)."""
+    times = [t for k, t in zip(columns.kinds, columns.times) if k == "n" and type(t) in (int, float)]
+    return min(times) if times else None
+
+
+def valid_points(
+    data: bytes | memoryview, source: Path | str | None = None, defined_at: float | None = None
+) -> bytes | memoryview:
     """The whole 32-byte records of ``data`` that can be points a writer wrote (known type,
-    plausible time); the others (zero fill, a record read misaligned) are dropped and reported
-    once per ``source``. Checked column-wise in C; a copy is made only when something is dropped."""
+    plausible time: not before ``defined_at`` less ten years, see :func:`names_defined_at`); the
+    others (zero fill, a record read misaligned) are dropped and reported once per ``source``.
+    Checked column-wise in C; a copy is made only when something is dropped."""
     n = len(data) // POINT_SIZE
     if not n:
         return data[:0]
@@ -274,9 +290,10 @@ def valid_points(data: bytes | memoryview, source: Path | str | None = None) -> 
     types = view.cast("I")[1::8].tolist()
     times = view.cast("d")[3::4].tolist()
     total = sum(times)  # NaN if any time is NaN
-    if set(types) <= _KNOWN_TYPES and min(times) >= MIN_POINT_TIME and max(times) <= MAX_POINT_TIME and total == total:
+    low = MIN_POINT_TIME if defined_at is None else max(MIN_POINT_TIME, defined_at - CLOCK_SLACK)
+    if set(types) <= _KNOWN_TYPES and min(times) >= low and max(times) <= MAX_POINT_TIME and total == total:
         return view
-    keep = [i for i in range(n) if _record_ok(types[i], times[i])]
+    keep = [i for i in range(n) if _record_ok(types[i], times[i]) and times[i] >= low]
     report_damage(
         source, f"{n - len(keep)} damaged point record(s)", " (zero-filled or misaligned: not a type and time a writer writes)"
     )
@@ -284,7 +301,9 @@ def valid_points(data: bytes | memoryview, source: Path | str | None = None) -> 
     return b"".join(raw[i * POINT_SIZE : (i + 1) * POINT_SIZE] for i in keep)
 
 
-def decode_points(data: bytes | memoryview, names: dict[int, str], source: Path | str | None = None) -> EventColumns:
+def decode_points(
+    data: bytes | memoryview, names: dict[int, str], source: Path | str | None = None, defined_at: float | None = None
+) -> EventColumns:
     """The whole 32-byte records of a points file as ``s`` events (see ``docs/store-format.md``).
 
     A torn last record is not read, nor a damaged one (:func:`valid_points`). Records whose
@@ -292,7 +311,7 @@ def decode_points(data: bytes | memoryview, names: dict[int, str], source: Path 
     first, then the metrics file; see :func:`read_process`) that only happens when the ``n``
     line was lost (a write that failed half-way, or damage), and then only that name's points.
     """
-    data = valid_points(data, source)
+    data = valid_points(data, source, defined_at)
     n = len(data) // POINT_SIZE
     if not n:
         return EventColumns()
@@ -372,10 +391,11 @@ def read_process(metrics_path: Path) -> EventColumns:
     points = _read(ppath)
     columns = parse_columns(_read(metrics_path), metrics_path)
     names = point_names(columns) if "n" in columns.kinds else {}
+    defined_at = names_defined_at(columns) if names else None
     columns = metric_only(columns)
     if not points:
         return columns
-    return merge_by_time([columns, decode_points(points, names, ppath)])
+    return merge_by_time([columns, decode_points(points, names, ppath, defined_at)])
 
 
 def read_columns(files: list[Path]) -> EventColumns:

@@ -32,7 +32,7 @@ from typing import IO, Any
 from .._errors import RunFileNotFound, RunNotFound
 from .._store import EventColumns, RunReader, RunState, layout, parse_columns, point_names, points_path, read_process
 from .._store.layout import NO_STEP, POINT_SIZE, T_INT
-from .._store.reader import metric_only, point_columns, valid_points
+from .._store.reader import metric_only, names_defined_at, point_columns, valid_points
 from .downsample import minmax_downsample
 
 __all__ = ["DEFAULT_POINTS", "MetricNotFound", "StoreQuery"]
@@ -220,7 +220,7 @@ class _EventsFile:
     time, so from then on the process is read whole, merged, whenever it changed (``exact``).
     """
 
-    __slots__ = ("exact", "ids", "key", "offset", "points", "points_ino", "points_offset", "series")
+    __slots__ = ("defined_at", "exact", "ids", "key", "offset", "points", "points_ino", "points_offset", "series")
 
     def __init__(self) -> None:
         self.key: tuple[int, ...] = ()
@@ -228,6 +228,7 @@ class _EventsFile:
         self.points_offset = 0
         self.points_ino: int | None = None
         self.ids: dict[int, str] = {}
+        self.defined_at: float | None = None  # when the first name of the file was defined
         self.series: dict[str, _Series] = {}
         self.points: dict[str, _Series] = {}
         self.exact = False
@@ -262,6 +263,7 @@ class _EventsFile:
         self.points_ino = pst.st_ino if pst is not None else None
         if replaced and old:
             self.offset, self.points_offset, self.ids, self.series, self.points = 0, 0, {}, {}, {}
+            self.defined_at = None
         self.key = key
         if self.exact:
             self._read_whole(path)
@@ -308,7 +310,7 @@ class _EventsFile:
     def _feed_points(self, data: bytes, path: Path) -> None:
         """Append whole points records: grouped by name id, each group in bulk."""
         self.points_offset += len(data) // POINT_SIZE * POINT_SIZE
-        view = memoryview(valid_points(data, path))  # damaged records (zero fill, misaligned) dropped
+        view = memoryview(valid_points(data, path, self.defined_at))  # damaged records (zero fill, misaligned) dropped
         if not len(view):
             return
         u32 = view.cast("I")
@@ -375,6 +377,9 @@ class _EventsFile:
     def _feed(self, columns: EventColumns) -> None:
         if "n" in columns.kinds:
             self.ids.update(point_names(columns))
+            first = names_defined_at(columns)
+            if first is not None and (self.defined_at is None or first < self.defined_at):
+                self.defined_at = first
         columns = metric_only(columns)  # the "n" lines and kinds this version does not know dropped
         kinds, names = columns.kinds, columns.names
         if not kinds:
