@@ -196,6 +196,25 @@ def test_zero_filled_points_invent_nothing(exp: runlog.Experiment, store: Path, 
         assert summary["count"] == 300 - 128 and summary["min"] > 0
 
 
+def test_zeros_over_the_name_definitions_lose_no_points(exp: runlog.Experiment, store: Path) -> None:
+    """Case 4: 50 zero bytes over the name definitions at the start of a metrics file lose no point: the
+    names file keeps a copy of them (API and viewer)."""
+    run = exp.start_logging(outputs=None)
+    for i in range(100):
+        run.log("loss", float(i), step=i)
+        run.log("acc", i / 100, step=i)
+    run.complete()
+    metrics = _metrics_file(run)
+    data = bytearray(metrics.read_bytes())
+    data[:50] = bytes(50)
+    metrics.write_bytes(bytes(data))
+    got = runlog.Run(exp, run.id).get_metrics()
+    assert got["loss"] == [float(i) for i in range(100)] and got["acc"] == [i / 100 for i in range(100)]
+    with _viewer(store) as client:
+        summary = client.get(f"/api/runs/{run.id}").json()["metrics"]
+        assert summary["loss"]["count"] == 100 and summary["acc"]["count"] == 100
+
+
 def test_bytes_lost_at_the_start_of_points_serve_no_garbage(exp: runlog.Experiment) -> None:
     """Case 4: a points file missing its first 3 bytes (every record misaligned) serves no garbage values."""
     run = exp.start_logging(outputs=None)

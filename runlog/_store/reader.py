@@ -29,6 +29,8 @@ __all__ = [
     "decode_points",
     "merge_by_time",
     "names_defined_at",
+    "names_path",
+    "spare_names",
     "parse_columns",
     "parse_lines",
     "point_columns",
@@ -369,6 +371,22 @@ def _read(path: Path) -> bytes:
         return b""
 
 
+def names_path(events_path: Path) -> Path:
+    """The names file (``<proc>.names.jsonl``) that goes with a metrics or points file."""
+    for suffix in (layout.METRICS_SUFFIX, layout.POINTS_SUFFIX):
+        if events_path.name.endswith(suffix):
+            return events_path.with_name(events_path.name[: -len(suffix)] + layout.NAMES_SUFFIX)
+    raise ValueError(f"{events_path} is not a metrics or points file")
+
+
+def spare_names(events_path: Path) -> tuple[dict[int, str], float | None]:
+    """The name definitions kept in the names file of a process (a copy of its metrics file's ``n``
+    lines, for when those were damaged), and when the first was written."""
+    path = names_path(events_path)
+    columns = parse_columns(_read(path), path)
+    return point_names(columns), names_defined_at(columns)
+
+
 def points_path(metrics_path: Path) -> Path:
     """The points file that goes with a ``<proc>.metrics.jsonl`` file."""
     return metrics_path.with_name(metrics_path.name[: -len(layout.METRICS_SUFFIX)] + layout.POINTS_SUFFIX)
@@ -395,6 +413,10 @@ def read_process(metrics_path: Path) -> EventColumns:
     columns = metric_only(columns)
     if not points:
         return columns
+    spare, spare_at = spare_names(metrics_path)  # what damage to the metrics file's "n" lines lost
+    if spare.keys() - names.keys():
+        names = {**spare, **names}
+        defined_at = spare_at if defined_at is None or (spare_at is not None and spare_at < defined_at) else defined_at
     return merge_by_time([columns, decode_points(points, names, ppath, defined_at)])
 
 

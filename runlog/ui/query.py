@@ -32,7 +32,7 @@ from typing import IO, Any
 from .._errors import RunFileNotFound, RunNotFound
 from .._store import EventColumns, RunReader, RunState, layout, parse_columns, point_names, points_path, read_process
 from .._store.layout import NO_STEP, POINT_SIZE, T_INT
-from .._store.reader import metric_only, names_defined_at, point_columns, valid_points
+from .._store.reader import metric_only, names_defined_at, point_columns, spare_names, valid_points
 from .downsample import minmax_downsample
 
 __all__ = ["DEFAULT_POINTS", "MetricNotFound", "StoreQuery"]
@@ -318,6 +318,10 @@ class _EventsFile:
         n = len(ids)
         distinct = set(ids)
         unknown = distinct.difference(self.ids)
+        if unknown:  # their "n" lines were damaged: the names file keeps a copy
+            spare, _ = spare_names(path)
+            self.ids.update({nid: name for nid, name in spare.items() if nid not in self.ids})
+            unknown = distinct.difference(self.ids)
         period = len(distinct)
         groups: list[tuple[int, Any]]  # (name id, a slice or a list of indexes)
         if unknown:  # a name whose "n" line was lost (a damaged metrics file): its points are skipped
