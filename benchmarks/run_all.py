@@ -25,6 +25,8 @@ ARGS: dict[str, tuple[list[str], list[str]]] = {
     "bench_store.py": ([], ["--n", "20000", "--points", "200000", "--repeats", "3"]),
     "bench_peers.py": ([], ["--n", "5000", "--repeats", "3"]),
     "bench_scaling.py": ([], ["--max-points", "1000000", "--per-proc", "50000"]),
+    "bench_index.py": ([], ["--quick"]),
+    "bench_mlflow_plugin.py": ([], ["--quick"]),
 }
 PEERS = ("runlog", "mlflow", "wandb", "structlog", "python-json-logger", "opentelemetry-sdk", "starlette", "uvicorn")
 

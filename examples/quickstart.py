@@ -12,10 +12,10 @@ import random
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-import runlog  # noqa: E402
-from runlog import Experiment, Run, Workspace  # noqa: E402
+import runlog
+from runlog import Experiment, Run, Workspace
 
 log = logging.getLogger("quickstart")
 

@@ -121,7 +121,10 @@ def get_rank_metrics(run: Run) -> dict[int | None, dict[str, Any]]:
         stem = path.name[: -len(layout.METRICS_SUFFIX)].partition(".")[0]  # "<proc>.<n>": files the process went on in
         groups.setdefault(rank_of.get(stem), []).append(path)
     ordered = sorted(groups.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
-    return {rank: shape_metrics(read_columns(files)) for rank, files in ordered}
+    shaped = {rank: shape_metrics(read_columns(files)) for rank, files in ordered}
+    if shaped.get(None) == {}:  # only system metrics (a submitted run's supervisor): not a group of the user's
+        del shaped[None]
+    return shaped
 
 
 def _int(value: str | None) -> int | None:

@@ -20,6 +20,7 @@ from ._store.writer import encode_scalar
 __all__ = ["MetricPoint", "encode_list", "encode_row", "encode_table", "history", "shape_metrics"]
 
 SCALAR, LIST, ROW, TABLE, IMAGE = "s", "l", "r", "t", "i"
+SYSTEM_PREFIX = "system/"  # the names of system metrics (runlog._sysmetrics), left out of get_metrics() unless asked
 KIND_NAMES = {SCALAR: "scalar", LIST: "list", ROW: "row", TABLE: "table", IMAGE: "image"}
 
 
@@ -131,7 +132,7 @@ def _scalars_only(columns: EventColumns, name: str | None) -> dict[str, Any]:
     return {m: (vs[0] if len(vs) == 1 else vs) for m, vs in groups.items()}
 
 
-def shape_metrics(columns: EventColumns, name: str | None = None) -> dict[str, Any]:
+def shape_metrics(columns: EventColumns, name: str | None = None, *, system: bool = False) -> dict[str, Any]:
     """Azure ML's ``get_metrics()`` shapes from metric events in logged order.
 
     A name logged once comes back as the bare value, several times as a list;
@@ -139,7 +140,17 @@ def shape_metrics(columns: EventColumns, name: str | None = None) -> dict[str, A
     row and ``{column: [values]}`` for several; images as the stored file name.
     A name logged both as rows/tables and as values comes back as a list of
     everything in logged order (rows as dicts), so that nothing is hidden.
+
+    System metrics (names under ``system/``) are left out unless ``system`` is true or
+    ``name`` names one.
     """
+    result = _shape(columns, name)
+    if name is None and not system and any(m.startswith(SYSTEM_PREFIX) for m in result):
+        return {m: v for m, v in result.items() if not m.startswith(SYSTEM_PREFIX)}
+    return result
+
+
+def _shape(columns: EventColumns, name: str | None) -> dict[str, Any]:
     if not len(columns):
         return {}
     if columns.kinds.count(SCALAR) == len(columns):

@@ -15,12 +15,12 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from . import _context
+from . import _context, _sysmetrics
 from ._errors import InvalidStatusTransition, RunFileNotFound, RunFinishedError, StoreError, did_you_mean
 from ._metrics import (
     IMAGE,
@@ -144,6 +144,7 @@ class Run:
         self._context_tokens: list[object] = []
         self._strict = strict_from_env()  # raise at once when the store cannot be written (else: kept, see _pending)
         self._pending: PendingWrites | None = None
+        self._sampler: _sysmetrics.SystemMetricsThread | None = None
 
     # -- creation ------------------------------------------------------------------
 
@@ -205,15 +206,22 @@ class Run:
         outputs: Any = "./outputs",
         run_type: str = "local",
         run_id: str | None = None,
+        system_metrics: bool | None = None,
+        extra: Mapping[str, Any] | None = None,
         strict: bool | None = None,
     ) -> Run:
-        run = cls._create(experiment, parent=parent, display_name=display_name, run_type=run_type, run_id=run_id)
+        run = cls._create(
+            experiment, parent=parent, display_name=display_name, run_type=run_type, run_id=run_id, extra=extra
+        )
         if strict is not None:
             run._strict = bool(strict)
         run._owner_pid = os.getpid()
         run._outputs = Path(outputs).absolute() if outputs else None
         _context.started(run)
         run._start_upload()
+        if parent is None and not (extra or {}).get("parent_id"):  # a child run shares its parent's machine
+            pid = os.getpid()
+            run._start_system_metrics(system_metrics, lambda: (pid,))
         return run
 
     @classmethod
@@ -408,20 +416,28 @@ class Run:
         return candidate
 
     def get_metrics(
-        self, name: str | None = None, recursive: bool = False, run_type: str | None = None, populate: bool = False
+        self,
+        name: str | None = None,
+        recursive: bool = False,
+        run_type: str | None = None,
+        populate: bool = False,
+        *,
+        system: bool = False,
     ) -> dict[str, Any]:
         """The run's metrics in Azure ML's shapes (see :func:`runlog._metrics.shape_metrics`).
 
         With ``recursive=True``: ``{run_id: metrics}`` over this run and its descendants.
+        System metrics (``system/...``, sampled while the run runs) are left out unless
+        ``system=True`` or ``name`` names one.
         """
         if recursive:
             runs = [self, *self.get_children(recursive=True)]
             return {
-                r.id: shape_metrics(r._reader.metric_columns(), name)
+                r.id: shape_metrics(r._reader.metric_columns(), name, system=system)
                 for r in runs
                 if run_type is None or r.type == run_type
             }
-        return shape_metrics(self._reader.metric_columns(), name)
+        return shape_metrics(self._reader.metric_columns(), name, system=system)
 
     def get_metric_history(self, name: str) -> list[MetricPoint]:
         """Every value of a scalar or list metric with its step and time, in logged order."""
@@ -600,6 +616,7 @@ class Run:
         if self._finished or self.get_status() not in RunStatus.TERMINAL:
             return False
         self._finished = True
+        self._stop_system_metrics()
         _context.finished(self)
         self._writer.close()
         self._finish_upload()
@@ -623,6 +640,7 @@ class Run:
         if self._pending is not None:
             self._pending.drain(force=True)  # what was kept while the store failed goes first
         self._finished = True
+        self._stop_system_metrics()
         try:
             try:
                 self._collect_outputs()
@@ -647,6 +665,32 @@ class Run:
         report = self._pending.report() if self._pending is not None else None
         if report:
             _log.warning("%s; %s", report, outcome)
+
+    # -- system metrics (runlog._sysmetrics) --------------------------------------------------
+
+    def _start_system_metrics(
+        self, enabled: bool | None, roots: Callable[[], Iterable[int]], environ: Mapping[str, str] | None = None
+    ) -> None:
+        """Sample system metrics in a daemon thread until the run ends (unless switched off).
+
+        ``roots``: the pids whose process trees are the run's processes; ``environ``: where
+        ``RUNLOG_SYSTEM_METRICS*`` are read (default ``os.environ``).
+        """
+        if self._sampler is not None or not _sysmetrics.enabled(enabled, environ):
+            return
+        self._sampler = _sysmetrics.SystemMetricsThread(
+            self._writer,
+            roots,
+            created=float(self._record.get("created") or time.time()),
+            interval=_sysmetrics.interval(environ),
+            name=f"runlog-system-metrics-{self.id}",
+        ).start()
+        _log.debug("run %s: sampling system metrics every %g s", self.id, self._sampler.interval)
+
+    def _stop_system_metrics(self) -> None:
+        sampler, self._sampler = self._sampler, None
+        if sampler is not None:
+            sampler.stop()
 
     # -- upload to a tracking server (runlog._upload) -------------------------------------
 

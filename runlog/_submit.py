@@ -399,13 +399,15 @@ def submit(
     tags: Mapping[str, Any] | None = None,
     show_output: bool = False,
     run_id: str | None = None,
+    log_system_metrics: bool | None = None,
     **kwargs: Any,
 ) -> Run:
     """Start ``config`` as a run of ``experiment`` in a detached process; returns the run at once.
 
     With ``show_output=True`` the driver log is streamed until the run ends (as
     ``run.wait_for_completion(show_output=True, raise_on_error=False)``) and the
-    ended run is returned.
+    ended run is returned. ``log_system_metrics=False`` samples no system metrics (default:
+    ``RUNLOG_SYSTEM_METRICS``, on).
     """
     from . import _snapshot
     from ._run import Run, RunStatus, _new_run_id, validate_run_id
@@ -500,6 +502,7 @@ def submit(
             "env": config._environment_variables(),
             "max_run_duration_seconds": config.max_run_duration_seconds,
             "mpi": isinstance(config.distributed_job_config, MpiConfiguration),
+            "system_metrics": log_system_metrics,
         }
         proc.stdin.write(json.dumps(spec).encode())
         proc.stdin.close()

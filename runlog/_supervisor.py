@@ -27,6 +27,7 @@ from typing import Any
 
 from ._capture import LineAssembler, format_time, last_traceback
 from ._context import ENV_EXPERIMENT, ENV_RUN_ID, ENV_STORE
+from ._mlflow_names import script_environment
 from ._run import Run, RunStatus
 from ._store import layout
 from ._submit import (
@@ -100,6 +101,9 @@ class Supervisor:
     def environment(self, rank: int | None, nproc: int, port: int) -> dict[str, str]:
         spec = self.spec
         env = {k: v for k, v in os.environ.items() if k not in _LAUNCHER_VARS and not k.startswith("TORCHELASTIC_")}
+        # MLflow clients of the script log into this run (as in an Azure ML job), unless the
+        # script's own environment variables (ScriptRunConfig/Environment) name something else.
+        env.update(script_environment(spec["store"], spec["experiment"], spec["run_id"]))
         env.update(spec.get("env") or {})
         env.update(
             {
@@ -197,6 +201,14 @@ class Supervisor:
 
     def _write_json(self, name: str, data: Any) -> None:
         layout.write_json_atomic(self.run.path / layout.FILES_DIR / name, data)
+
+    def start_system_metrics(self) -> None:
+        """Sample the machine and the job's process tree (every rank and its children) until the run ends."""
+        environ = {**os.environ, **(self.spec.get("env") or {})}  # the environment's variables can switch it
+        procs = self.procs
+        self.run._start_system_metrics(
+            self.spec.get("system_metrics"), lambda: [p.popen.pid for p in procs if p.returncode is None], environ
+        )
 
     # -- the capture loop -------------------------------------------------------------
 
@@ -401,6 +413,7 @@ def main() -> int:
                 sup.run.fail(error_details={"code": "UserError", "message": f"could not start {spec['argv'][0]}: {exc}"})
                 return 1
             sup.run._set_status(RunStatus.RUNNING)
+            sup.start_system_metrics()
             if sup.cancel_reason is not None:  # a cancel that came while the processes were starting
                 sup.signal_groups(signal.SIGTERM)
             sup.capture()
@@ -417,6 +430,7 @@ def main() -> int:
             pass
         return 1
     finally:
+        sup.run._stop_system_metrics()  # ended with the run; here when the run had ended before
         shutil.rmtree(spec["workdir"], ignore_errors=True)
     return 0
 

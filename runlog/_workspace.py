@@ -50,15 +50,26 @@ class Workspace:
         self._ensure()
 
     def get_mlflow_tracking_uri(self) -> str:
-        """The MLflow tracking URI runs of this workspace are uploaded to (as Azure ML's).
+        """The MLflow tracking URI of this store, ``runlog:///abs/path`` (as Azure ML's): no server needed.
+
+        Hand it to any MLflow client (``mlflow.set_tracking_uri``, Lightning's ``MLFlowLogger``,
+        ``MLFLOW_TRACKING_URI``) and what it logs lands in this store's runs, with runlog's run ids
+        (``pip install 'runlog[mlflow]'``). A tracking server the runs are uploaded to is
+        :meth:`get_upload_tracking_uri`.
+        """
+        from ._mlflow_names import tracking_uri
+
+        return tracking_uri(self.store)
+
+    def get_upload_tracking_uri(self) -> str:
+        """The MLflow tracking server (or OTLP endpoint) runs of this workspace are uploaded to.
 
         ``Workspace(tracking_uri=...)``, else ``RUNLOG_TRACKING_URI``, else an http(s)
-        ``MLFLOW_TRACKING_URI``. Point any MLflow client at it, with the run's
-        ``run.mlflow_run_id``, to log into the same remote run.
+        ``MLFLOW_TRACKING_URI``. Log into a run's remote copy with ``run.mlflow_run_id``.
         """
         if not self.tracking_uri:
             raise ValueError(
-                "this workspace has no MLflow tracking URI: pass Workspace(tracking_uri='http://host:5000') "
+                "this workspace uploads nowhere: pass Workspace(tracking_uri='http://host:5000') "
                 "or set RUNLOG_TRACKING_URI (or MLFLOW_TRACKING_URI) to the URL of an MLflow tracking server"
             )
         return self.tracking_uri
@@ -288,7 +299,9 @@ class Experiment:
 
         Keyword arguments as Azure ML: ``outputs`` (a folder whose files become part of
         the run when it ends; default ``./outputs``, ``False`` for none),
-        ``snapshot_directory`` (accepted, not copied), ``display_name``; and ``strict``: raise
+        ``snapshot_directory`` (accepted, not copied), ``display_name``;
+        ``log_system_metrics`` (as MLflow's ``start_run``): ``False`` to sample no system
+        metrics for this run (default: ``RUNLOG_SYSTEM_METRICS``, on); and ``strict``: raise
         ``StoreError`` at once when the store cannot be written (default: ``RUNLOG_STRICT``; else
         values are kept in memory until it can, see ``docs/reliability.md``).
         """
@@ -304,12 +317,17 @@ class Experiment:
             if key in kwargs:
                 raise InvalidArgumentError(f"start_logging got {key} both by position and by keyword", argument=key)
             kwargs[key] = value
-        check_kwargs(kwargs, ("outputs", "snapshot_directory", "display_name", "strict"), call="experiment.start_logging")
+        check_kwargs(
+            kwargs,
+            ("outputs", "snapshot_directory", "display_name", "log_system_metrics", "strict"),
+            call="experiment.start_logging",
+        )
         return Run._start(
             self,
             display_name=kwargs.get("display_name"),
             outputs=kwargs.get("outputs", "./outputs"),
             run_type="local",
+            system_metrics=kwargs.get("log_system_metrics"),
             strict=kwargs.get("strict"),
         )
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from . import _store
+from . import _store, _sysmetrics
 from ._errors import RunlogError, RunNotFound, did_you_mean
 from ._run import Run, _utc
 from ._workspace import Experiment, Workspace
@@ -251,10 +251,14 @@ def show(store: Path | None, run_id: str, fmt: str) -> None:
     """Show a run: status, times, tags, properties, metrics and files."""
     run = _run(store, run_id)
     details = run.get_details()
-    metrics = run.get_metrics()
+    everything = run.get_metrics(system=True)
+    metrics = {n: v for n, v in everything.items() if not _sysmetrics.is_system_metric(n)}
+    system = _sysmetrics.summary(everything)
     files = run.get_file_names()
     if fmt == "json":
-        _echo_json({**details, "damaged": run._damage, "path": str(run.path), "metrics": metrics, "files": files})
+        _echo_json(
+            {**details, "damaged": run._damage, "path": str(run.path), "metrics": metrics, "system": system, "files": files}
+        )
         return
     from rich.text import Text
 
@@ -276,6 +280,8 @@ def show(store: Path | None, run_id: str, fmt: str) -> None:
         console.print("metrics:")
         for name, value in metrics.items():
             console.print(Text(f"  {_cut(name)}: {_cut(_fmt(value))}"))
+    if system:
+        console.print(_text(f"system: {system}", 10 * MAX_VALUE))
     if files:
         console.print("files:")
         for name in files:
@@ -290,7 +296,7 @@ def show(store: Path | None, run_id: str, fmt: str) -> None:
 def metrics(store: Path | None, run_id: str, names: tuple[str, ...], fmt: str) -> None:
     """Print a run's metrics."""
     run = _run(store, run_id)
-    found = run.get_metrics()
+    found = run.get_metrics(system=bool(names))  # system/ series when named
     if names:
         missing = [n for n in names if n not in found]
         if missing:

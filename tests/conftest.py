@@ -32,6 +32,9 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     monkeypatch.setenv("RUNLOG_STORE", str(store))
     for var in ("RUNLOG_RUN_ID", "RUNLOG_EXPERIMENT", "RUNLOG_TRACKING_URI", "MLFLOW_TRACKING_URI"):
         monkeypatch.delenv(var, raising=False)
+    # System metrics would add system/ series to runs that outlive the interval: off unless a test turns them on.
+    monkeypatch.setenv("RUNLOG_SYSTEM_METRICS", "0")
+    monkeypatch.delenv("RUNLOG_SYSTEM_METRICS_INTERVAL", raising=False)
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -50,6 +53,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     for run in list(_context._process_runs):
         if run not in saved_runs and not run._finished and run._owner_pid == os.getpid():
             run._finished = True  # ended by the test's end, not marked: the store is thrown away
+            run._stop_system_metrics()
     _context._process_runs[:] = saved_runs
     _context._exported.clear()  # the RUNLOG_* variables themselves are restored by monkeypatch
     _context._uncaught.clear()

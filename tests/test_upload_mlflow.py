@@ -417,20 +417,22 @@ def test_a_non_http_tracking_uri_is_refused_with_the_fix() -> None:
 
 
 def test_workspace_tracking_uri_defaults_from_the_environment(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """RUNLOG_TRACKING_URI, else an http(s) MLFLOW_TRACKING_URI; get_mlflow_tracking_uri says how to set one."""
+    """RUNLOG_TRACKING_URI, else an http(s) MLFLOW_TRACKING_URI; get_upload_tracking_uri says how to set one."""
     with pytest.raises(ValueError, match="RUNLOG_TRACKING_URI"):
-        runlog.Workspace(store).get_mlflow_tracking_uri()
+        runlog.Workspace(store).get_upload_tracking_uri()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "file:./mlruns")
     assert runlog.Workspace(store).tracking_uri is None
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://a:1")
-    assert runlog.Workspace(store).get_mlflow_tracking_uri() == "http://a:1"
+    assert runlog.Workspace(store).get_upload_tracking_uri() == "http://a:1"
     monkeypatch.setenv("RUNLOG_TRACKING_URI", "http://b:2")
-    assert runlog.Workspace(store).get_mlflow_tracking_uri() == "http://b:2"
-    assert runlog.Workspace(store, tracking_uri="http://c:3").get_mlflow_tracking_uri() == "http://c:3"
+    assert runlog.Workspace(store).get_upload_tracking_uri() == "http://b:2"
+    assert runlog.Workspace(store, tracking_uri="http://c:3").get_upload_tracking_uri() == "http://c:3"
     monkeypatch.delenv("RUNLOG_TRACKING_URI")
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     Path("runlog.json").write_text(json.dumps({"store": str(store), "tracking_uri": "http://d:4"}))
-    assert runlog.Workspace.from_config().get_mlflow_tracking_uri() == "http://d:4"
+    assert runlog.Workspace.from_config().get_upload_tracking_uri() == "http://d:4"
+    # The MLflow tracking URI is the store's own, whatever the upload target is.
+    assert runlog.Workspace.from_config().get_mlflow_tracking_uri() == f"runlog://{store.absolute().as_posix()}"
 
 
 def test_remote_history_is_read_page_by_page(exp: runlog.Experiment, fake: FakeMlflow, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -52,6 +52,9 @@ META_SUFFIX = ".meta.jsonl"
 # the start of a metrics file does not lose the points of every name it defined.
 NAMES_SUFFIX = ".names.jsonl"
 LOGS_PREFIX = "logs/"
+# Files being written, renamed into place when whole: never a run file. ".artifact.uploading.":
+# MLflow's local artifact repository (MLflow clients write a run's artifacts into its files/).
+TEMP_FILE_PREFIXES = (".upload-", ".tmp-", ".artifact.uploading.")
 DRIVER_LOG = "logs/driver_log.txt"
 
 _SAFE_FILE_CHARS = re.compile(r"[^\w.\-]+")

@@ -27,8 +27,8 @@ __all__ = [
     "RunReader",
     "RunState",
     "decode_points",
+    "good_records",
     "merge_by_time",
-    "names_defined_at",
     "names_path",
     "spare_names",
     "parse_columns",
@@ -38,6 +38,7 @@ __all__ = [
     "points_path",
     "read_columns",
     "read_process",
+    "realign",
     "record_problem",
     "report_damage",
     "valid_event",
@@ -254,66 +255,98 @@ def point_columns(view: memoryview) -> tuple[list[int], list[Any], list[Any], li
     return u32[0::8].tolist(), values, steps, times
 
 
-# A point's time is when it was written: a zero-filled record (a block lost in a power loss) has
-# time 0.0, a record read misaligned almost always has an unknown type or a time that is no clock
-# reading (tiny, negative, NaN, beyond the year 5000). A clock that restarted at 1970 (a machine
-# without a battery clock) still writes times >= 1.0.
-MIN_POINT_TIME, MAX_POINT_TIME = 1.0, 1e11
+# What a writer never writes, so a points record holding it is damage: a type other than 0-3 (a
+# record read misaligned, mostly), 32 zero bytes (a block lost in a power loss), a time that is
+# NaN, infinite or subnormal (a record read 8 bytes off has the next record's id and type there).
+# Times are otherwise free: MLflow clients give their own timestamps (0, 1970, ...).
 _KNOWN_TYPES = frozenset({layout.T_FLOAT, layout.T_INT, layout.T_BOOL, layout.T_NONE})
+_TINY = 2.2250738585072014e-308  # the smallest normal double
+_ZERO_RECORD = bytes(POINT_SIZE)
 
 
-def _record_ok(rtype: int, ts: float) -> bool:
-    return rtype in _KNOWN_TYPES and MIN_POINT_TIME <= ts <= MAX_POINT_TIME
+def _record_ok(rtype: int, ts: float, raw: bytes) -> bool:
+    if rtype not in _KNOWN_TYPES or ts != ts or ts in (_INF, -_INF):
+        return False
+    if ts == 0.0:
+        return raw != _ZERO_RECORD
+    return abs(ts) >= _TINY
 
 
-# A point is written after the "n" line of its name, by the same clock: a time more than ten
-# years before the first "n" line of its process is no clock that was set back, but a record read
-# misaligned (its "time" field holds a logged value).
-CLOCK_SLACK = 10 * 365.25 * 86400
+_INF = float("inf")
 
 
-def names_defined_at(columns: EventColumns) -> float | None:
-    """The time of the first ``n`` line of a metrics file (no point of its process is much older)."""
-    times = [t for k, t in zip(columns.kinds, columns.times) if k == "n" and type(t) in (int, float)]
-    return min(times) if times else None
-
-
-def valid_points(
-    data: bytes | memoryview, source: Path | str | None = None, defined_at: float | None = None
-) -> bytes | memoryview:
-    """The whole 32-byte records of ``data`` that can be points a writer wrote (known type,
-    plausible time: not before ``defined_at`` less ten years, see :func:`names_defined_at`); the
-    others (zero fill, a record read misaligned) are dropped and reported once per ``source``.
-    Checked column-wise in C; a copy is made only when something is dropped."""
-    n = len(data) // POINT_SIZE
-    if not n:
-        return data[:0]
-    view = memoryview(data)[: n * POINT_SIZE]
+def good_records(view: memoryview) -> list[int] | None:
+    """The indexes of the records of ``view`` that can be points a writer wrote; None when all can
+    (checked column-wise in C; record by record only when something looks wrong)."""
+    n = len(view) // POINT_SIZE
     types = view.cast("I")[1::8].tolist()
     times = view.cast("d")[3::4].tolist()
-    total = sum(times)  # NaN if any time is NaN
-    low = MIN_POINT_TIME if defined_at is None else max(MIN_POINT_TIME, defined_at - CLOCK_SLACK)
-    if set(types) <= _KNOWN_TYPES and min(times) >= low and max(times) <= MAX_POINT_TIME and total == total:
+    total = sum(times)  # NaN if a time is NaN, infinite if one is
+    if set(types) <= _KNOWN_TYPES and total == total and abs(total) != _INF and min(map(abs, times)) >= _TINY:
+        return None
+    raw = view.tobytes()
+    return [i for i in range(n) if _record_ok(types[i], times[i], raw[i * POINT_SIZE : (i + 1) * POINT_SIZE])]
+
+
+def valid_points(data: bytes | memoryview, source: Path | str | None = None) -> bytes | memoryview:
+    """The whole 32-byte records of ``data`` that can be points a writer wrote; the others (zero
+    fill, a record read misaligned) are dropped and reported once per ``source``. A copy is made
+    only when something is dropped."""
+    n = len(data) // POINT_SIZE
+    if not n:
+        return memoryview(data)[:0]
+    view = memoryview(data)[: n * POINT_SIZE]
+    keep = good_records(view)
+    if keep is None:
         return view
-    keep = [i for i in range(n) if _record_ok(types[i], times[i]) and times[i] >= low]
     report_damage(
-        source, f"{n - len(keep)} damaged point record(s)", " (zero-filled or misaligned: not a type and time a writer writes)"
+        source, f"{n - len(keep)} damaged point record(s)", " (zero-filled or misaligned: not a record a writer writes)"
     )
     raw = view.tobytes()
     return b"".join(raw[i * POINT_SIZE : (i + 1) * POINT_SIZE] for i in keep)
 
 
-def decode_points(
-    data: bytes | memoryview, names: dict[int, str], source: Path | str | None = None, defined_at: float | None = None
-) -> EventColumns:
+def _readable(data: bytes | memoryview, names: dict[int, str]) -> int:
+    """How many whole records of ``data`` are good points of a defined name."""
+    view = memoryview(data)[: len(data) // POINT_SIZE * POINT_SIZE]
+    if not len(view):
+        return 0
+    keep = good_records(view)
+    ids = view.cast("I")[0::8].tolist()
+    return sum(1 for i in (range(len(ids)) if keep is None else keep) if ids[i] in names)
+
+
+def realign(data: bytes | memoryview, names: dict[int, str], source: Path | str | None = None) -> bytes | memoryview:
+    """``data`` from the byte where its records line up: when most records are not good points of
+    a defined name (bytes lost at the start of the file shift every record), the start among the
+    next 31 bytes that reads the most is taken, and reported."""
+    n = len(data) // POINT_SIZE
+    if n < 4 or not names:
+        return data
+    here = _readable(data, names)
+    if here * 2 >= n:
+        return data
+    best, best_at = here, 0
+    for offset in range(1, POINT_SIZE):
+        count = _readable(memoryview(data)[offset:], names)
+        if count > best:
+            best, best_at = count, offset
+    if best_at:
+        report_damage(source, f"the first {best_at} byte(s) (the records were misaligned)", " (bytes lost at its start)")
+        return memoryview(data)[best_at:]
+    return data
+
+
+def decode_points(data: bytes | memoryview, names: dict[int, str], source: Path | str | None = None) -> EventColumns:
     """The whole 32-byte records of a points file as ``s`` events (see ``docs/store-format.md``).
 
-    A torn last record is not read, nor a damaged one (:func:`valid_points`). Records whose
-    name id ``names`` does not define are skipped: read in the documented order (the points
-    first, then the metrics file; see :func:`read_process`) that only happens when the ``n``
-    line was lost (a write that failed half-way, or damage), and then only that name's points.
+    A torn last record is not read, nor a damaged one (:func:`valid_points`); a file whose
+    records do not line up is read from where they do (:func:`realign`). Records whose name id
+    ``names`` does not define are skipped: read in the documented order (the points first, then
+    the metrics file; see :func:`read_process`) that only happens when the ``n`` line was lost
+    (a write that failed half-way, or damage, and its copy in the names file too).
     """
-    data = valid_points(data, source, defined_at)
+    data = valid_points(realign(data, names, source), source)
     n = len(data) // POINT_SIZE
     if not n:
         return EventColumns()
@@ -379,12 +412,11 @@ def names_path(events_path: Path) -> Path:
     raise ValueError(f"{events_path} is not a metrics or points file")
 
 
-def spare_names(events_path: Path) -> tuple[dict[int, str], float | None]:
+def spare_names(events_path: Path) -> dict[int, str]:
     """The name definitions kept in the names file of a process (a copy of its metrics file's ``n``
-    lines, for when those were damaged), and when the first was written."""
+    lines, for when those were damaged)."""
     path = names_path(events_path)
-    columns = parse_columns(_read(path), path)
-    return point_names(columns), names_defined_at(columns)
+    return point_names(parse_columns(_read(path), path))
 
 
 def points_path(metrics_path: Path) -> Path:
@@ -409,15 +441,13 @@ def read_process(metrics_path: Path) -> EventColumns:
     points = _read(ppath)
     columns = parse_columns(_read(metrics_path), metrics_path)
     names = point_names(columns) if "n" in columns.kinds else {}
-    defined_at = names_defined_at(columns) if names else None
     columns = metric_only(columns)
     if not points:
         return columns
-    spare, spare_at = spare_names(metrics_path)  # what damage to the metrics file's "n" lines lost
+    spare = spare_names(metrics_path)  # what damage to the metrics file's "n" lines lost
     if spare.keys() - names.keys():
         names = {**spare, **names}
-        defined_at = spare_at if defined_at is None or (spare_at is not None and spare_at < defined_at) else defined_at
-    return merge_by_time([columns, decode_points(points, names, ppath, defined_at)])
+    return merge_by_time([columns, decode_points(points, names, ppath)])
 
 
 def read_columns(files: list[Path]) -> EventColumns:
@@ -589,7 +619,7 @@ class RunReader:
             dirnames.sort()
             rel = os.path.relpath(dirpath, root)
             for f in filenames:
-                if f.startswith((".upload-", ".tmp-")):
+                if f.startswith(layout.TEMP_FILE_PREFIXES):
                     continue
                 names.append(f if rel == "." else f"{rel}/{f}".replace(os.sep, "/"))
         return sorted(names)

@@ -491,14 +491,19 @@ class RunWriter:
     def _scalars(self, values: dict[str, Any], step: Any, now: float) -> None:
         """``scalars`` for any values: new names, other types (JSON lines), unusual steps."""
         encode_step(step)  # refuses a bad step before anything is written
+        self.points([(n, v, step, now) for n, v in values.items()])
+
+    def points(self, points: Iterable[tuple[str, Any, Any, float]]) -> None:
+        """Append ``(name, value, step, time)`` values, each with its own time (an MLflow client's
+        timestamps): the points in one write, any value that is not a point in one JSON-lines write."""
         records = []
         lines = []
-        for n, v in values.items():
-            record = self._point(n, v, step, now)
+        for n, v, step, when in points:
+            record = self._point(n, v, step, when)
             if record is not None:
                 records.append(record)
             else:
-                lines.append(f'["s",{self._name(n)},{encode_scalar(v, n)},{encode_step(step)},{now!r}]\n')
+                lines.append(f'["s",{self._name(n)},{encode_scalar(v, n)},{encode_step(step, n)},{when!r}]\n')
         if records:
             fd = self._points_fd
             if fd < 0:

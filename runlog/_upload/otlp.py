@@ -9,7 +9,10 @@ The mapping (documented in ``docs/opentelemetry.md``):
   re-send after a crash is recognisable;
 * numeric scalars, list elements and numeric row/table columns -> gauge points on
   ``/v1/metrics`` at the event's stored time (a re-send repeats the point exactly: same
-  series, timestamp and value, which time-series stores treat as one sample);
+  series, timestamp and value, which time-series stores treat as one sample); system
+  metrics (``system/...``) under OpenTelemetry's semantic-convention names, units and
+  attributes (``system.cpu.utilization``, ``process.memory.usage``, ``hw.gpu.utilization``,
+  ... see ``semconv_point``);
 * the run -> resource attributes ``service.name`` (``OTEL_SERVICE_NAME`` or the experiment),
   ``service.instance.id`` and ``runlog.run_id`` (the run id), ``runlog.experiment``;
 * the end of the run -> one log record ``run <id> <status>`` with ``runlog.status``.
@@ -34,6 +37,7 @@ import json
 import logging
 import os
 import re
+import socket
 import time
 import urllib.error
 import urllib.parse
@@ -43,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import UploadError, UploadRejected, UploadUnavailable
+from .._metrics import SYSTEM_PREFIX
 from .._store import layout
 from ._core import CONTENT_REFUSALS, MetaEvent, MetricEvent, RunInfo, _read_whole_lines
 from ._retry import UploadOptions, error_for_response
@@ -407,6 +412,7 @@ class OtlpTarget:
         self._run: RunInfo | None = None
         self._state: dict[str, Any] = {}
         self._resource = Resource()
+        self._cpus: int | None = None  # the sampling host's CPU count, when this is that host
         self._rejected_warnings = 0
 
     def __repr__(self) -> str:
@@ -428,6 +434,7 @@ class OtlpTarget:
         state.setdefault("run_id", run.run_id)
         state.setdefault("logs", {})
         self._resource = Resource(attributes=[_kv(k, v) for k, v in self._resource_attributes(run).items()])
+        self._cpus = os.cpu_count() if run.record.get("host") == socket.gethostname() else None
 
     @staticmethod
     def _resource_attributes(run: RunInfo) -> dict[str, Any]:
@@ -462,12 +469,19 @@ class OtlpTarget:
 
     def _metrics_request(self, points: list[tuple[str, int | float, int, int]]) -> ExportMetricsServiceRequest:
         series: dict[str, list[NumberDataPoint]] = {}
+        units: dict[str, str] = {}
         for name, value, ns, step in points:
+            attributes: dict[str, str] = {}
+            if name.startswith(SYSTEM_PREFIX):
+                mapped = semconv_point(name, value, self._cpus)
+                if mapped is not None:
+                    name, value, units[mapped[0]], attributes = mapped
             point = NumberDataPoint(time_unix_nano=ns)
             if isinstance(value, int) and _INT64[0] <= value <= _INT64[1]:
                 point.as_int = value
             else:
                 point.as_double = float(value)
+            point.attributes.extend(_kv(k, v) for k, v in attributes.items())
             if self.step_attribute:
                 point.attributes.append(_kv("runlog.step", step))
             series.setdefault(name, []).append(point)
@@ -478,7 +492,7 @@ class OtlpTarget:
                     scope_metrics=[
                         ScopeMetrics(
                             scope=InstrumentationScope(name=SCOPE),
-                            metrics=[Metric(name=n, gauge=Gauge(data_points=p)) for n, p in series.items()],
+                            metrics=[Metric(name=n, unit=units.get(n, ""), gauge=Gauge(data_points=p)) for n, p in series.items()],
                         )
                     ],
                 )
@@ -740,6 +754,53 @@ def _number(value: Any) -> int | float | None:
     if isinstance(value, (int, float)):
         return value
     return None
+
+
+# runlog's system metric (without "system/") -> (OpenTelemetry name, unit, factor, attributes). The
+# names are the semantic conventions' (system.*, process.*, hw.* for GPUs); ratios are 0..1 and
+# sizes bytes, as they define them. Names without a convention (power as % of the limit, the
+# process count) keep runlog's name.
+_SEMCONV: dict[str, tuple[str, str, float, dict[str, str]]] = {
+    "cpu_utilization_percentage": ("system.cpu.utilization", "1", 0.01, {}),
+    "system_memory_usage_megabytes": ("system.memory.usage", "By", 1e6, {"system.memory.state": "used"}),
+    "system_memory_usage_percentage": ("system.memory.utilization", "1", 0.01, {"system.memory.state": "used"}),
+    "disk_usage_megabytes": ("system.filesystem.usage", "By", 1e6, {"system.filesystem.state": "used", "system.filesystem.mountpoint": "/"}),
+    "disk_available_megabytes": ("system.filesystem.usage", "By", 1e6, {"system.filesystem.state": "free", "system.filesystem.mountpoint": "/"}),
+    "disk_usage_percentage": ("system.filesystem.utilization", "1", 0.01, {"system.filesystem.state": "used", "system.filesystem.mountpoint": "/"}),
+    "network_receive_megabytes": ("system.network.io", "By", 1e6, {"network.io.direction": "receive"}),
+    "network_transmit_megabytes": ("system.network.io", "By", 1e6, {"network.io.direction": "transmit"}),
+    "process_memory_rss_megabytes": ("process.memory.usage", "By", 1e6, {}),
+    "gpu_utilization_percentage": ("hw.gpu.utilization", "1", 0.01, {}),
+    "gpu_memory_usage_megabytes": ("hw.gpu.memory.usage", "By", 1e6, {}),
+    "gpu_memory_usage_percentage": ("hw.gpu.memory.utilization", "1", 0.01, {}),
+    "gpu_power_usage_watts": ("hw.power", "W", 1.0, {}),
+    "gpu_temperature_celsius": ("hw.temperature", "Cel", 1.0, {}),
+}
+_GPU_NAME = re.compile(r"gpu_(\d+)_(.+)")
+
+
+def semconv_point(name: str, value: float, cpus: int | None = None) -> tuple[str, float, str, dict[str, str]] | None:
+    """``(OpenTelemetry name, value in its unit, unit, attributes)`` of a ``system/...`` value, or None.
+
+    GPU values carry ``hw.id`` (``gpu_<i>``) and ``hw.type`` ``gpu``. The run's process-tree CPU
+    becomes ``process.cpu.utilization`` (0..1 over every CPU) only when ``cpus`` (the sampling
+    host's CPU count) is known; otherwise, and for names without a convention, None.
+    """
+    short = name[len(SYSTEM_PREFIX) :]
+    attributes: dict[str, str] = {}
+    gpu = _GPU_NAME.fullmatch(short)
+    if gpu is not None:
+        short = "gpu_" + gpu.group(2)
+        attributes = {"hw.id": f"gpu_{gpu.group(1)}", "hw.type": "gpu"}
+    if short == "process_cpu_utilization_percentage":
+        if not cpus:
+            return None
+        return "process.cpu.utilization", value / 100 / cpus, "1", attributes
+    mapped = _SEMCONV.get(short)
+    if mapped is None:
+        return None
+    otel_name, unit, factor, extra = mapped
+    return otel_name, value * factor, unit, {**extra, **attributes}
 
 
 def _points(event: MetricEvent) -> list[tuple[str, int | float, int, int]]:

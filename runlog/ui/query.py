@@ -30,9 +30,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from .._errors import RunFileNotFound, RunNotFound
+from .._metrics import SYSTEM_PREFIX
 from .._store import EventColumns, RunReader, RunState, layout, parse_columns, point_names, points_path, read_process
 from .._store.layout import NO_STEP, POINT_SIZE, T_INT
-from .._store.reader import metric_only, names_defined_at, point_columns, spare_names, valid_points
+from .._store.reader import good_records, metric_only, point_columns, realign, spare_names, valid_points
 from .downsample import minmax_downsample
 
 __all__ = ["DEFAULT_POINTS", "MetricNotFound", "StoreQuery"]
@@ -220,7 +221,7 @@ class _EventsFile:
     time, so from then on the process is read whole, merged, whenever it changed (``exact``).
     """
 
-    __slots__ = ("defined_at", "exact", "ids", "key", "offset", "points", "points_ino", "points_offset", "series")
+    __slots__ = ("exact", "ids", "key", "offset", "points", "points_ino", "points_offset", "series")
 
     def __init__(self) -> None:
         self.key: tuple[int, ...] = ()
@@ -228,7 +229,6 @@ class _EventsFile:
         self.points_offset = 0
         self.points_ino: int | None = None
         self.ids: dict[int, str] = {}
-        self.defined_at: float | None = None  # when the first name of the file was defined
         self.series: dict[str, _Series] = {}
         self.points: dict[str, _Series] = {}
         self.exact = False
@@ -263,7 +263,6 @@ class _EventsFile:
         self.points_ino = pst.st_ino if pst is not None else None
         if replaced and old:
             self.offset, self.points_offset, self.ids, self.series, self.points = 0, 0, {}, {}, {}
-            self.defined_at = None
         self.key = key
         if self.exact:
             self._read_whole(path)
@@ -282,9 +281,8 @@ class _EventsFile:
                 self._read(fh, path)
         except FileNotFoundError:
             return
-        if len(data) >= POINT_SIZE:
-            self._feed_points(data[: len(data) // POINT_SIZE * POINT_SIZE], points)
-        if self.points and not self.series.keys().isdisjoint(self.points):
+        misaligned = len(data) >= POINT_SIZE and self._feed_points(data[: len(data) // POINT_SIZE * POINT_SIZE], points)
+        if misaligned or (self.points and not self.series.keys().isdisjoint(self.points)):
             self.exact = True
             self._read_whole(path)
 
@@ -307,21 +305,23 @@ class _EventsFile:
             self.offset += end + 1
             pending = data[end + 1 :]
 
-    def _feed_points(self, data: bytes, path: Path) -> None:
-        """Append whole points records: grouped by name id, each group in bulk."""
+    def _feed_points(self, data: bytes, path: Path) -> bool:
+        """Append whole points records: grouped by name id, each group in bulk. True (nothing fed)
+        when the records do not line up (bytes lost at the file's start): read it whole then."""
         self.points_offset += len(data) // POINT_SIZE * POINT_SIZE
-        view = memoryview(valid_points(data, path, self.defined_at))  # damaged records (zero fill, misaligned) dropped
+        whole = memoryview(data)
+        if good_records(whole) is not None or not set(whole.cast("I")[0::8].tolist()) <= self.ids.keys():
+            self.ids.update({nid: name for nid, name in spare_names(path).items() if nid not in self.ids})
+            if realign(whole, self.ids, path) is not whole:
+                return True
+        view = memoryview(valid_points(data, path))  # damaged records (zero fill, misaligned) dropped
         if not len(view):
-            return
+            return False
         u32 = view.cast("I")
         ids = u32[0::8].tolist()
         n = len(ids)
         distinct = set(ids)
         unknown = distinct.difference(self.ids)
-        if unknown:  # their "n" lines were damaged: the names file keeps a copy
-            spare, _ = spare_names(path)
-            self.ids.update({nid: name for nid, name in spare.items() if nid not in self.ids})
-            unknown = distinct.difference(self.ids)
         period = len(distinct)
         groups: list[tuple[int, Any]]  # (name id, a slice or a list of indexes)
         if unknown:  # a name whose "n" line was lost (a damaged metrics file): its points are skipped
@@ -362,7 +362,7 @@ class _EventsFile:
                 self._series_for(self.ids[nid]).bulk(None if none else group_steps, ys, ts, last)
             groups = mixed
             if not groups:
-                return
+                return False
         # The general path: mixed types or steps, through Python lists.
         _, values, all_steps, times = point_columns(view)
         for nid, part in groups:
@@ -371,6 +371,7 @@ class _EventsFile:
                 s.scalars(values[part], all_steps[part], times[part])
             else:
                 s.scalars([values[i] for i in part], [all_steps[i] for i in part], [times[i] for i in part])
+        return False
 
     def _series_for(self, name: str) -> _Series:
         s = self.points.get(name)
@@ -381,9 +382,6 @@ class _EventsFile:
     def _feed(self, columns: EventColumns) -> None:
         if "n" in columns.kinds:
             self.ids.update(point_names(columns))
-            first = names_defined_at(columns)
-            if first is not None and (self.defined_at is None or first < self.defined_at):
-                self.defined_at = first
         columns = metric_only(columns)  # the "n" lines and kinds this version does not know dropped
         kinds, names = columns.kinds, columns.names
         if not kinds:
@@ -620,7 +618,8 @@ class StoreQuery:
                 continue
             rows.append(self._run_row(cache, now))
         rows.sort(key=lambda r: r["created"] or 0.0, reverse=True)
-        names = sorted({m for r in rows for m in r["metrics"]})
+        # System metrics (system/...) are in each row's metrics but get no column of their own.
+        names = sorted({m for r in rows for m in r["metrics"] if not m.startswith(SYSTEM_PREFIX)})
         return {"runs": rows, "metric_names": names}
 
     # -- one run -----------------------------------------------------------------------

@@ -13,6 +13,19 @@ const MAX_LOG_LINES = 20000;  // the log view renders at most this many lines (d
 // A followed log keeps at most this many lines in memory (whole chunks are let go, oldest first;
 // "Show earlier lines" fetches them again). window.RUNLOG_KEEP_LINES overrides it (tests).
 const MAX_KEPT_LINES = Number(window.RUNLOG_KEEP_LINES) || 200000;
+// System metrics (docs/system-metrics.md): their own section, charted against wall time.
+const SYSTEM_PREFIX = "system/";
+const isSystem = (name) => name.startsWith(SYSTEM_PREFIX);
+const SYSTEM_ORDER = ["cpu_", "process_cpu", "system_memory", "process_memory", "process_count", "gpu_", "disk_", "network_"];
+function systemRank(name) {
+  const short = name.slice(SYSTEM_PREFIX.length);
+  const i = SYSTEM_ORDER.findIndex((p) => short.startsWith(p));
+  return [i < 0 ? SYSTEM_ORDER.length : i, short];
+}
+function bySystemOrder(a, b) {
+  const [x, y] = [systemRank(a), systemRank(b)];
+  return x[0] - y[0] || x[1].localeCompare(y[1]);
+}
 
 // -- helpers -------------------------------------------------------------------------------
 
@@ -241,10 +254,10 @@ function drawChart(target, sources, opts) {
 }
 
 /* A card charting scalar metric(s) of one or more runs; refetches a zoomed range at full detail. */
-function seriesCard(title, requests, xAxis) {
+function seriesCard(title, requests, xAxis, heading) {
   const body = el("div", { class: "chart" });
   const note = el("div", { class: "muted small" });
-  const card = el("div", { class: "card", "data-chart": title }, el("h3", {}, title), body, note);
+  const card = el("div", { class: "card", "data-chart": title }, el("h3", {}, heading || title), body, note);
   let chart = null;
   let zoomed = false;
 
@@ -342,7 +355,12 @@ function tableCard(name, runs) {
 function chartsView(runs, details) {
   const xSelect = el("select", { id: "x-axis" }, el("option", { value: "step" }, "step"),
     el("option", { value: "relative" }, "relative time (s)"), el("option", { value: "time" }, "wall time"));
-  const scalarNames = [...new Set(details.flatMap((d) => d.metrics_list.filter((m) => m.kind === "s" || m.kind === "l").filter((m) => m.min !== null && m.min !== undefined).map((m) => m.name)))].sort();
+  const chartable = [...new Set(details.flatMap((d) => d.metrics_list.filter((m) => m.kind === "s" || m.kind === "l").filter((m) => m.min !== null && m.min !== undefined).map((m) => m.name)))].sort();
+  const scalarNames = chartable.filter((n) => !isSystem(n));
+  const systemNames = chartable.filter(isSystem).sort(bySystemOrder);
+  const systemCards = el("div", { class: "cards", id: "system-charts" });
+  const system = el("div", { class: "system-section", id: "system", hidden: !systemNames.length },
+    el("h3", {}, "System"), el("p", { class: "muted small" }, "Sampled while the run ran (docs/system-metrics.md); x axis: wall time."), systemCards);
   const tableNames = [...new Set(details.flatMap((d) => d.metrics_list.filter((m) => m.kind === "table").map((m) => m.name)))].sort();
   const combineBoxes = scalarNames.map((n) => el("label", {}, el("input", { type: "checkbox", class: "combine-metric", value: n }), n));
   const custom = el("div", { class: "cards custom" });
@@ -364,14 +382,15 @@ function chartsView(runs, details) {
       ...scalarNames.map((m) => seriesCard(m, runs.filter((r) => hasMetric(r.run, m)).map((r) => ({ run: r.run, metric: m, label: r.label })), xSelect.value)),
       ...tableNames.map((m) => tableCard(m, runs.filter((r) => hasMetric(r.run, m)))));
     if (!scalarNames.length && !tableNames.length) cards.append(el("p", { class: "muted" }, "No chartable metrics yet."));
+    systemCards.replaceChildren(...systemNames.map((m) => seriesCard(m, runs.filter((r) => hasMetric(r.run, m)).map((r) => ({ run: r.run, metric: m, label: r.label })), "time", m.slice(SYSTEM_PREFIX.length))));
   }
   xSelect.addEventListener("change", build);
   build();
   const view = el("div", {},
     el("div", { class: "toolbar" }, el("label", {}, "x axis:", xSelect),
       scalarNames.length > 1 ? el("span", { class: "combine" }, el("span", { class: "muted" }, "several metrics on one chart:"), combineBoxes, combine) : null),
-    custom, cards);
-  view.refresh = () => [...cards.children, ...custom.children].forEach((c) => c.refresh && c.refresh().catch(() => {}));
+    custom, cards, system);
+  view.refresh = () => [...cards.children, ...custom.children, ...systemCards.children].forEach((c) => c.refresh && c.refresh().catch(() => {}));
   return view;
 }
 
@@ -458,9 +477,11 @@ function overview(d) {
     duration: fmtDuration(d.duration), user: rec.user, host: rec.host, python: rec.python,
     command: Array.isArray(rec.argv) ? rec.argv.join(" ") : "",
   };
-  const metrics = d.metrics_list.length ? el("table", { class: "grid", id: "metrics-list" },
+  const userMetrics = d.metrics_list.filter((m) => !isSystem(m.name));
+  const systemMetrics = d.metrics_list.filter((m) => isSystem(m.name) && m.min !== null && m.min !== undefined).sort((a, b) => bySystemOrder(a.name, b.name));
+  const metrics = userMetrics.length ? el("table", { class: "grid", id: "metrics-list" },
     el("thead", {}, el("tr", {}, ["metric", "kind", "last", "min", "max", "count", "description"].map((h) => el("th", {}, h)))),
-    el("tbody", {}, d.metrics_list.map((m) => el("tr", { "data-metric": m.name },
+    el("tbody", {}, userMetrics.map((m) => el("tr", { "data-metric": m.name },
       el("td", {}, m.name), el("td", {}, { s: "scalar", l: "list", table: "table", image: "image" }[m.kind] || m.kind),
       el("td", { class: "num" }, m.kind === "table" ? (m.columns || []).join(", ") : fmt(m.last)),
       el("td", { class: "num" }, fmt(m.min)), el("td", { class: "num" }, fmt(m.max)),
@@ -474,7 +495,13 @@ function overview(d) {
     el("div", { class: "card" }, el("h3", {}, "Details"), kvList(info), related, d.description ? el("p", {}, d.description) : null,
       d.error ? el("pre", { class: "error" }, d.error.message || JSON.stringify(d.error, null, 2)) : null),
     el("div", { class: "card" }, el("h3", {}, "Tags"), kvList(d.tags), el("h3", {}, "Properties"), kvList(d.properties)),
-    el("div", { class: "card", style: "grid-column: 1 / -1" }, el("h3", {}, "Metrics"), el("div", { class: "table-wrap" }, metrics)));
+    el("div", { class: "card", style: "grid-column: 1 / -1" }, el("h3", {}, "Metrics"), el("div", { class: "table-wrap" }, metrics)),
+    systemMetrics.length ? el("div", { class: "card", id: "system-summary", style: "grid-column: 1 / -1" }, el("h3", {}, "System"),
+      el("div", { class: "table-wrap" }, el("table", { class: "grid" },
+        el("thead", {}, el("tr", {}, ["system metric", "last", "min", "max", "samples"].map((h) => el("th", {}, h)))),
+        el("tbody", {}, systemMetrics.map((m) => el("tr", { "data-metric": m.name },
+          el("td", {}, m.name.slice(SYSTEM_PREFIX.length)), el("td", { class: "num" }, fmt(m.last)),
+          el("td", { class: "num" }, fmt(m.min)), el("td", { class: "num" }, fmt(m.max)), el("td", { class: "num" }, fmt(m.count)))))))) : null);
 }
 
 function imagesView(d) {
