@@ -712,3 +712,26 @@ def test_download_all_of_a_run_with_a_non_latin1_name(tmp_path: Path) -> None:
         assert resp.status_code == 200, resp.text
         assert "filename*=utf-8''" in resp.headers["content-disposition"]
         assert resp.content[:2] == b"PK"
+
+
+def test_an_unreadable_run_json_says_why_and_listings_go_on(
+    exp: runlog.Experiment, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Case 11: a run.json another user cannot read (PermissionError) is no traceback: `runlog show` says
+    what to ask for and `runlog runs` still lists every run."""
+    import errno
+
+    good, bad = _two_runs(exp)
+    real = layout.read_json
+    target = bad.path / layout.RUN_RECORD
+
+    def read_json(path: Path) -> Any:
+        if Path(path) == target:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(layout, "read_json", read_json)
+    out = _cli(store, "show", bad.id)
+    assert "cannot be read (Permission denied)" in out and "chmod" in out
+    runs = _cli(store, "runs")
+    assert good.id in runs and bad.id in runs

@@ -522,6 +522,13 @@ class RunReader:
             data = layout.read_json(path)
         except FileNotFoundError:
             raise
+        except PermissionError as exc:
+            raise DamagedRecordError(
+                f"run.json of run {self.run_dir.name} at {path} cannot be read ({exc.strerror}); ask the owner of "
+                f"the store to make it readable to you (e.g. chmod -R g+rX on the store for a shared group)",
+                path=str(path),
+                run_id=self.run_dir.name,
+            ) from exc
         except (OSError, ValueError) as exc:
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
             raise DamagedRecordError(
