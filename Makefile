@@ -44,6 +44,7 @@ fuzz: $(STAMP_TEST)
 lint: $(STAMP_TEST)
 	$(BIN)/ruff check runlog tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 BENCH_VENV := .venv-bench
 $(BENCH_VENV)/.installed: pyproject.toml

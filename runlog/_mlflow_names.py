@@ -103,10 +103,21 @@ def experiment_name(store: Path, folder: str) -> str:
     return name if isinstance(name, str) and name else folder
 
 
-def script_environment(store: str | os.PathLike[str], folder: str, run_id: str) -> dict[str, str]:
-    """MLflow's own variables for a script started for run ``run_id``: its MLflow clients log into it."""
-    return {
+def script_environment(
+    store: str | os.PathLike[str], folder: str, run_id: str, upload_uri: str | None = None
+) -> dict[str, str]:
+    """MLflow's own variables for a script started for run ``run_id``: its MLflow clients log into it.
+
+    ``MLFLOW_EXPERIMENT_ID`` too: a submitter that called ``mlflow.set_experiment`` exported its own,
+    which MLflow would find at odds with the name. The upload target moves to ``RUNLOG_TRACKING_URI``
+    (``MLFLOW_TRACKING_URI`` no longer names it).
+    """
+    env = {
         "MLFLOW_TRACKING_URI": tracking_uri(store),
         "MLFLOW_RUN_ID": run_id,
         "MLFLOW_EXPERIMENT_NAME": experiment_name(Path(store), folder),
+        "MLFLOW_EXPERIMENT_ID": experiment_id(folder),
     }
+    if upload_uri:
+        env["RUNLOG_TRACKING_URI"] = upload_uri
+    return env

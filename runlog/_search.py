@@ -75,6 +75,7 @@ class RunRow:
     artifact_uri: str = ""
     lifecycle_stage: str = "active"
     metrics: dict[str, float] = field(default_factory=dict)
+    metric_points: dict[str, list[Any]] = field(default_factory=dict)  # name -> [step, time in ms] of the last value
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     ref: Any = None  # whatever the caller needs back (a run folder, an entity)
@@ -359,6 +360,8 @@ def filter_rows(rows: Iterable[RunRow], clauses: list[Clause] | Words) -> list[R
 
 def _sort_key(row: RunRow, kind: str, key: str, ascending: bool) -> tuple[bool, Any]:
     value = _lhs(row, kind, key)
+    if kind == "attribute" and key == "status":  # ordered by MLflow's names, as MLflow orders them
+        value = MLFLOW_STATUS.get(value, value)
     is_none = value is None
     is_nan = isinstance(value, float) and math.isnan(value)
     fill = (1 if ascending else -1) * math.inf
@@ -385,16 +388,31 @@ def sort_rows(rows: Iterable[RunRow], order_by: Sequence[tuple[str, str, bool]])
 
 
 def paginate(rows: Sequence[Any], page_token: str | bytes | None, max_results: int) -> tuple[list[Any], str | None]:
-    """A page and the token of the next one (MLflow's ``{"offset": n}`` token, base64)."""
+    """A page and the token of the next one.
+
+    The token (base64 JSON, opaque to callers) holds MLflow's ``offset`` and the id of the page's last
+    run: the next page starts after that run wherever it now stands, so runs added or removed before
+    it between two pages (a sweep still starting runs) neither repeat nor skip a run. A token without
+    ``after`` (MLflow's own) pages by offset.
+    """
     start = 0
     if page_token:
         try:
-            start = int(json.loads(base64.b64decode(page_token))["offset"])
-        except (ValueError, TypeError, KeyError) as exc:
+            token = json.loads(base64.b64decode(page_token))
+            start = int(token["offset"])
+            after = token.get("after")
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise InvalidSearch(f"invalid page token {page_token!r}: pass the token a previous page returned") from exc
-    end = start + max_results
-    token = base64.b64encode(json.dumps({"offset": end}).encode()).decode() if end < len(rows) else None
-    return list(rows[start:end]), token
+        if isinstance(after, str):
+            ids = [getattr(r, "run_id", None) for r in rows]
+            if after in ids:
+                start = ids.index(after) + 1
+    page = list(rows[start : start + max_results])
+    end = start + len(page)
+    if end >= len(rows) or not page:
+        return page, None
+    last = getattr(page[-1], "run_id", None)
+    return page, base64.b64encode(json.dumps({"offset": end, "after": last}).encode()).decode()
 
 
 def search(
@@ -447,6 +465,10 @@ def run_row(run_dir: Path, latest: Any = None) -> RunRow:
         experiment_id=experiment_id(run_dir.parent.parent.name),
         artifact_uri=(run_dir / layout.FILES_DIR).as_uri(),
         metrics={name: float(v) for name, (v, _step, _t) in values.items()},
+        metric_points={
+            name: [step if type(step) is int else 0, round(t * 1000) if math.isfinite(t) else 0]
+            for name, (_v, step, t) in values.items()
+        },
         params=dict(state.properties),
         tags=tags,
         ref=run_dir,
@@ -504,7 +526,10 @@ def find_runs(
         except Exception as exc:  # one unreadable run never hides the others: listed, marked damaged
             return RunRow(run_dir.name, experiment=run_dir.parent.parent.name, status="Damaged", tags={"damaged": str(exc)})
 
-    rows = index_for(store).rows(iter_run_dirs(store, experiments), build, encode_row, decode_row, progress)
+    rows = index_for(store).rows(
+        iter_run_dirs(store, experiments), build, encode_row, decode_row, progress,
+        keep=lambda row: row.status != "Damaged",  # a read that failed (EMFILE...) is tried again next time
+    )  # fmt: skip
     for row in rows:
         if row.ref is None:
             row.ref = store / "experiments" / row.experiment / "runs" / row.run_id
@@ -524,7 +549,7 @@ def decode_row(text: str) -> RunRow:
 
 _ROW_FIELDS = (
     "run_id", "experiment", "run_name", "status", "start_time", "end_time", "user_id", "experiment_id",
-    "artifact_uri", "lifecycle_stage", "metrics", "params", "tags",
+    "artifact_uri", "lifecycle_stage", "metrics", "metric_points", "params", "tags",
 )  # fmt: skip
 _indexes: dict[Path, Any] = {}
 

@@ -103,7 +103,7 @@ class Supervisor:
         env = {k: v for k, v in os.environ.items() if k not in _LAUNCHER_VARS and not k.startswith("TORCHELASTIC_")}
         # MLflow clients of the script log into this run (as in an Azure ML job), unless the
         # script's own environment variables (ScriptRunConfig/Environment) name something else.
-        env.update(script_environment(spec["store"], spec["experiment"], spec["run_id"]))
+        env.update(script_environment(spec["store"], spec["experiment"], spec["run_id"], spec.get("tracking_uri")))
         env.update(spec.get("env") or {})
         env.update(
             {

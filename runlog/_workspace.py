@@ -7,13 +7,13 @@ import logging
 import os
 import re
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._context import ENV_STORE
 from ._errors import ExperimentNotFound, InvalidArgumentError, InvalidExperimentName, RunNotFound, did_you_mean
+from ._mlflow_names import experiment_id
 from ._store import RunReader, layout
 from ._validation import check_kwargs
 
@@ -268,13 +268,13 @@ class Experiment:
         if not record.is_file():
             layout.write_json_atomic(
                 record,
-                {"name": name, "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"runlog:{name}")), "created": time.time()},
+                {"name": name, "id": experiment_id(name), "created": time.time()},
             )
             _log.debug("created experiment %s in %s", name, workspace.store)
 
     @property
     def id(self) -> str:
-        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"runlog:{self.name}"))
+        return experiment_id(self.name)  # the id MLflow clients see too ("0" for Default)
 
     @property
     def path(self) -> Path:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import socket
 import threading
@@ -80,8 +81,9 @@ from ._errors import RunlogError
 from ._mlflow_names import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID, MLFLOW_STATUS, experiment_folder, store_path
 from ._mlflow_names import experiment_id as _exp_id
 from ._run import Run, RunStatus
-from ._search import InvalidSearch, find_runs, run_row
+from ._search import InvalidSearch, RunRow, find_runs, paginate, run_row
 from ._store import RunReader, layout, writer_for
+from ._store.index import signature
 from ._store.latest import LatestValues
 from ._workspace import Experiment, Workspace
 
@@ -110,7 +112,30 @@ def _ms(seconds: float) -> int:
 
 
 def _ms_or_zero(seconds: Any) -> int:
-    return _ms(seconds) if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) else 0
+    ok = isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and math.isfinite(seconds)
+    return _ms(seconds) if ok else 0
+
+
+_I64 = 1 << 63
+_MAX_MS = 1 << 53  # timestamps a float holds to the millisecond
+
+
+def _point(m: Metric) -> tuple[str, float, int, float]:
+    """A metric as the writer's ``(name, value, step, time)``; MlflowException for what no store can keep."""
+    value, step, timestamp = m.value, m.step, m.timestamp
+    try:
+        if isinstance(value, complex) or isinstance(step, complex) or isinstance(timestamp, complex):
+            raise TypeError("a complex number")
+        when, number, st = float(timestamp), float(value), int(step or 0)
+        if not (math.isfinite(when) and 0 <= when < _MAX_MS) or not -_I64 <= st < _I64 or st != float(step or 0):
+            raise ValueError(f"timestamp {timestamp!r} / step {step!r}")
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise MlflowException(
+            f"metric {m.key!r}: value {value!r}, timestamp {timestamp!r} and step {step!r} must be a real number, a "
+            f"finite millisecond timestamp (>= 0) and a whole step within 64 bits ({exc})",
+            INVALID_PARAMETER_VALUE,
+        ) from exc
+    return m.key, number, st, when / 1000.0
 
 
 def _is_number(value: Any) -> bool:
@@ -138,6 +163,9 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
         self._run_dirs: dict[str, Path] = {}
         self._exp_folders: dict[str, str] = {}  # MLflow experiment id -> folder
         self._valid_keys: set[str] = set()  # metric names MLflow's validation accepted already
+        self._linking: dict[Path, set[str]] = {}  # runs whose next batch may hold a linked model's copies
+        self._params_lock = threading.Lock()
+        self._history: tuple[Path, str, str, list[tuple[float, int, int]]] | None = None  # the last history read
         self._latest = LatestValues()  # each run's latest metrics, read incrementally (get_run is frequent)
         _log.debug("MLflow tracking store on %s", self.store)
 
@@ -277,9 +305,18 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
                 return candidate
         raise _not_found(run_id)
 
-    def _runlog_run(self, run_dir: Path) -> Run:
-        experiment = Experiment(self.workspace, run_dir.parent.parent.name, _skip_name_validation=True)
-        return Run(experiment, run_dir.name)
+    def _existing_run_dir(self, run_id: Any) -> Path:
+        """``_run_dir``, checking that a remembered run still has its folder (it may have been removed)."""
+        run_dir = self._run_dir(run_id)
+        if not (run_dir / layout.RUN_RECORD).is_file():
+            self._run_dirs.pop(run_id, None)
+            raise _not_found(run_id)
+        return run_dir
+
+    def _done(self, writer: Any) -> None:
+        """In a server, close what a request opened: it serves many runs and owns none (no descriptor per run)."""
+        if self._server:
+            writer.close()
 
     def create_run(
         self,
@@ -309,62 +346,57 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
             with _owned_lock:
                 _owned[run.path] = run
         for key, value in tag_map.items():
-            run._writer.meta("tag", key, value)
+            run._writer.meta("tag", key, value, keep_open=not self._server)
+        self._done(run._writer)
         self._run_dirs[run.id] = run.path
         _log.debug("MLflow client created run %s in experiment %s", run.id, folder)
         return self.get_run(run.id)
 
     def get_run(self, run_id: str) -> MlflowRun:
-        return self._entity(self._run_dir(run_id))
+        return self._entity(self._existing_run_dir(run_id))
 
     def _entity(self, run_dir: Path) -> MlflowRun:
-        row = run_row(run_dir, self._latest)  # what a search sees (tags with mlflow.runName, parentRunId)
-        metrics = [
-            Metric(name, float(v), _ms_or_zero(ts), step if type(step) is int else 0)
-            for name, (v, step, ts) in self._latest.of(run_dir).items()
-        ]
-        info = RunInfo(
-            run_id=row.run_id,
-            experiment_id=row.experiment_id,
-            user_id=row.user_id,
-            status=MLFLOW_STATUS.get(row.status, "RUNNING"),
-            start_time=row.start_time or 0,
-            end_time=row.end_time,
-            lifecycle_stage=LifecycleStage.ACTIVE,
-            artifact_uri=row.artifact_uri,
-            run_name=row.run_name,
-        )
-        data = RunData(
-            metrics=metrics,
-            params=[Param(k, v) for k, v in row.params.items()],
-            tags=[RunTag(k, v) for k, v in row.tags.items()],
-        )
-        return MlflowRun(info, data, RunInputs(dataset_inputs=[]), RunOutputs(model_outputs=[]))
+        return _entity(run_row(run_dir, self._latest))
 
     def update_run_info(self, run_id: str, run_status: Any, end_time: int | None, run_name: str | None) -> RunInfo:
         run_dir = self._run_dir(run_id)
+        if not (run_dir / layout.RUN_RECORD).is_file():  # its folder was removed: let go of it, and say so
+            with _owned_lock:
+                owned = _owned.pop(run_dir, None)
+            if owned is not None:
+                owned._finished = True
+                owned._stop_system_metrics()
+                _context.finished(owned)
+            run_dir = self._existing_run_dir(run_id)
         writer = writer_for(run_dir)
-        reader = RunReader(run_dir)
-        state = reader.state()
-        if run_name and run_name != (state.display_name or run_id):
-            writer.meta("name", None, str(run_name), keep_open=False)
-        status = MlflowStatus.to_string(run_status) if isinstance(run_status, int) else str(run_status)
-        target = _FROM_MLFLOW.get(status)
-        if target in RunStatus.TERMINAL and state.status not in RunStatus.TERMINAL:
-            self._end(run_dir, target, status)
-        elif target is not None and target not in RunStatus.TERMINAL and state.status in RunStatus.TERMINAL:
-            _log.debug("run %s is %s: an MLflow client asked for %s; a runlog run does not reopen", run_id, state.status, status)
+        state = RunReader(run_dir).state()
+        try:
+            if run_name and run_name != (state.display_name or run_id):
+                writer.meta("name", None, str(run_name), keep_open=False)
+            status = MlflowStatus.to_string(run_status) if isinstance(run_status, int) else str(run_status)
+            target = _FROM_MLFLOW.get(status)
+            if target in RunStatus.TERMINAL:
+                self._end(run_dir, target, status, ended_already=state.status in RunStatus.TERMINAL)
+            elif target is not None and state.status in RunStatus.TERMINAL:
+                _log.debug("run %s is %s: an MLflow client asked for %s; a runlog run does not reopen", run_id, state.status, status)
+        except RunlogError as exc:
+            raise MlflowException(f"could not update run {run_id}: {exc}", INTERNAL_ERROR) from exc
+        finally:
+            self._done(writer)
         return self._entity(run_dir).info
 
-    def _end(self, run_dir: Path, status: str, mlflow_status: str) -> None:
+    def _end(self, run_dir: Path, status: str, mlflow_status: str, *, ended_already: bool = False) -> None:
         """End a run an MLflow client ended, unless runlog's API started it and its owner still runs."""
         with _owned_lock:
             owned = _owned.pop(run_dir, None)
-        if owned is not None:
+        if owned is not None:  # ours: let go of it (context, sampler, upload) even if it was ended elsewhere
             try:
-                owned._end(status)
-            except Exception as exc:  # e.g. already ended another way: the first end stands
+                if not owned._ended_elsewhere():
+                    owned._end(status)
+            except Exception as exc:  # e.g. ended another way in between: the first end stands
                 _log.debug("run %s: %s", run_dir.name, exc)
+            return
+        if ended_already:
             return
         if self._owner_alive(run_dir):
             _log.debug(
@@ -392,8 +424,10 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
             return any(r.path == run_dir and not r._finished for r in _context._process_runs) or (
                 _context.environment_run() is not None and _context.environment_run().path == run_dir  # type: ignore[union-attr]
             )
-        if record.get("host") != socket.gethostname() or not isinstance(pid, int):
+        if not isinstance(pid, int):
             return False
+        if record.get("host") != socket.gethostname():
+            return True  # another machine's process: cannot be checked from here, so it is not ended for it
         from ._submit import pid_alive
 
         return pid_alive(pid)
@@ -413,12 +447,12 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
         run_dir = self._run_dirs.get(run_id)
         if run_dir is None:
             run_dir = self._run_dir(run_id)
-        if len(metrics) == 1 and not params and not tags:  # log_metric: the hot path
+        if len(metrics) == 1 and not params and not tags and not self._server:  # log_metric: the hot path
             m = metrics[0]
             value, step, timestamp = m.value, m.step, m.timestamp
             if (
                 m.key in self._valid_keys and (type(value) is float or type(value) is int) and type(step) is int
-                and type(timestamp) is int and timestamp >= 0 and m.model_id is None
+                and type(timestamp) is int and 0 <= timestamp < _MAX_MS and -_I64 <= step < _I64 and m.model_id is None
             ):  # fmt: skip
                 try:
                     writer_for(run_dir).points([(m.key, float(value), step, timestamp / 1000.0)])
@@ -426,10 +460,11 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
                     raise MlflowException(f"could not log to run {run_id}: {exc}", INTERNAL_ERROR) from exc
                 return
         metrics, params, tags = _validate_batch_log_data(metrics, params, tags)
-        self._valid_keys.update(m.key for m in metrics)
         if len(metrics) > 1 or params or tags:
             _validate_batch_log_limits(metrics, params, tags)
             _validate_param_keys_unique(params)
+        points = [_point(m) for m in metrics]  # refuses what MLflow's validation lets through (NaN times, ...)
+        self._valid_keys.update(m.key for m in metrics)
         writer = writer_for(run_dir)
         try:
             if params:
@@ -439,14 +474,21 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
                     writer.meta("name", None, str(tag.value), keep_open=not self._server)
                 else:
                     writer.meta("tag", tag.key, str(tag.value), keep_open=not self._server)
-            if metrics:
-                if any(m.model_id is not None for m in metrics):
-                    metrics = self._without_copies(run_dir, metrics)
-                writer.points([(m.key, float(m.value), int(m.step or 0), m.timestamp / 1000.0) for m in metrics])
+            if points:
+                linking = {m.model_id for m in metrics if m.model_id is not None} & self._linking.pop(run_dir, set())
+                if linking:  # the copies MLflow 3 sends right after log_outputs to link a model: not stored twice
+                    points = self._without_copies(run_dir, metrics, points, linking)
+                writer.points(points)
         except RunlogError as exc:  # the store could not take it (a full disk, a removed run folder)
             raise MlflowException(f"could not log to run {run_id}: {exc}", INTERNAL_ERROR) from exc
+        finally:
+            self._done(writer)
 
     def _log_params(self, run_dir: Path, run_id: str, params: Sequence[Param]) -> None:
+        with self._params_lock:  # MLflow's async queue logs from several threads: check and write as one
+            self._log_params_locked(run_dir, run_id, params)
+
+    def _log_params_locked(self, run_dir: Path, run_id: str, params: Sequence[Param]) -> None:
         current = RunReader(run_dir).state().properties
         new: dict[str, str] = {}
         for param in params:
@@ -465,8 +507,10 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
             writer.meta("prop", key, value, keep_open=not self._server)
 
     @staticmethod
-    def _without_copies(run_dir: Path, metrics: Sequence[Metric]) -> list[Metric]:
-        """Drop the copies MLflow 3 sends to link a run's metrics to a logged model (same point + model id)."""
+    def _without_copies(
+        run_dir: Path, metrics: Sequence[Metric], points: list[tuple[str, float, int, float]], linking: set[str]
+    ) -> list[tuple[str, float, int, float]]:
+        """The points of a batch but the copies of points the run has (same key, value, step and ms)."""
         columns = RunReader(run_dir).metric_columns()
         seen = {
             (name, repr(float(v)), step if type(step) is int else 0, _ms_or_zero(ts))
@@ -474,15 +518,17 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
             if kind == "s" and _is_number(v)
         }
         return [
-            m for m in metrics
-            if m.model_id is None or (m.key, repr(float(m.value)), int(m.step or 0), int(m.timestamp)) not in seen
+            p for m, p in zip(metrics, points)
+            if m.model_id not in linking or (p[0], repr(p[1]), p[2], _ms_or_zero(p[3])) not in seen
         ]  # fmt: skip
 
     def delete_tag(self, run_id: str, key: str) -> None:
         run_dir = self._run_dir(run_id)
         if key not in RunReader(run_dir).state().tags:
             raise MlflowException(f"No tag with name: {key} in run with id {run_id}", RESOURCE_DOES_NOT_EXIST)
-        writer_for(run_dir).meta("untag", key, None, keep_open=not self._server)
+        writer = writer_for(run_dir)
+        writer.meta("untag", key, None, keep_open=not self._server)
+        self._done(writer)
 
     def record_logged_model(self, run_id: str, mlflow_model: Any) -> None:
         run_dir = self._run_dir(run_id)
@@ -492,27 +538,43 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
         except ValueError:
             models = []
         models.append(mlflow_model.get_tags_dict())
-        writer_for(run_dir).meta("tag", MLFLOW_LOGGED_MODELS, json.dumps(models), keep_open=not self._server)
+        writer = writer_for(run_dir)
+        writer.meta("tag", MLFLOW_LOGGED_MODELS, json.dumps(models), keep_open=not self._server)
+        self._done(writer)
 
     def log_inputs(self, run_id: str, datasets: Any = None, models: Any = None) -> None:
         self._run_dir(run_id)  # datasets and model inputs are not kept (docs/mlflow-clients.md)
 
     def log_outputs(self, run_id: str, models: Any) -> None:
-        self._run_dir(run_id)  # the model's record names its run (source_run_id)
+        """A model linked to the run: MLflow sends the run's metrics again next, tagged with its id (not kept twice)."""
+        run_dir = self._run_dir(run_id)
+        self._linking.setdefault(run_dir, set()).update(str(m.model_id) for m in models or [])
 
     def get_metric_history(
         self, run_id: str, metric_key: str, max_results: int | None = None, page_token: str | None = None
     ) -> PagedList[Any]:
-        columns = RunReader(self._run_dir(run_id)).metric_columns()
-        history = [
-            Metric(metric_key, float(v), _ms_or_zero(ts), step if type(step) is int else 0)
-            for kind, name, v, step, ts in zip(columns.kinds, columns.names, columns.values, columns.steps, columns.times)
-            if name == metric_key and kind == "s" and _is_number(v)
-        ]
+        run_dir = self._existing_run_dir(run_id)
+        sig = signature(run_dir)
+        cached = self._history
+        if cached is not None and cached[:3] == (run_dir, metric_key, sig):
+            history = cached[3]  # the next page of the same history: not read again
+        else:
+            columns = RunReader(run_dir).metric_columns()
+            history = [
+                (float(v), _ms_or_zero(ts), step if type(step) is int else 0)
+                for kind, name, v, step, ts in zip(columns.kinds, columns.names, columns.values, columns.steps, columns.times)
+                if name == metric_key and kind == "s" and _is_number(v)
+            ]
+            self._history = (run_dir, metric_key, sig, history)
         if max_results is None and page_token is None:
-            return PagedList(history, None)
-        page, token = SearchUtils.paginate(history, page_token, max_results or len(history) or 1)
-        return PagedList(page, token)
+            page: list[Any] = history
+            token = None
+        else:
+            try:
+                page, token = paginate(history, page_token, max_results or len(history) or 1)
+            except InvalidSearch as exc:
+                raise MlflowException(str(exc), INVALID_PARAMETER_VALUE) from exc
+        return PagedList([Metric(metric_key, v, ts, st) for v, ts, st in page], token)
 
     def _search_runs(
         self,
@@ -529,12 +591,14 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
                 f"{SEARCH_MAX_RESULTS_THRESHOLD}, but got value {max_results}",
                 INVALID_PARAMETER_VALUE,
             )
-        folders = []
+        folders: list[str] = []
         for exp_id in experiment_ids:
             try:
-                folders.append(self._folder_of(exp_id))
+                folder = self._folder_of(exp_id)
             except MlflowException:
                 continue
+            if folder not in folders:  # an id given twice ("0" and Default's id) lists its runs once
+                folders.append(folder)
         if run_view_type == ViewType.DELETED_ONLY or not folders:  # a runlog store deletes nothing
             return [], None
         try:  # runlog's one search implementation (MLflow's syntax and semantics)
@@ -544,7 +608,7 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
             )
         except InvalidSearch as exc:
             raise MlflowException(str(exc), INVALID_PARAMETER_VALUE) from exc
-        return [self._entity(row.ref) for row in page], token
+        return [_entity(row) for row in page], token
 
     # -- MLflow 3 logged models (kept as records in <store>/models/, files among the run's files) ------
 
@@ -668,3 +732,26 @@ def _model(data: Any) -> LoggedModel:
     model = LoggedModel.from_dictionary(data)
     assert isinstance(model, LoggedModel)
     return model
+
+
+def _entity(row: RunRow) -> MlflowRun:
+    """An MLflow run from a search row (its tags carry mlflow.runName and mlflow.parentRunId)."""
+    points = row.metric_points
+    metrics = [Metric(name, v, points.get(name, [0, 0])[1], points.get(name, [0, 0])[0]) for name, v in row.metrics.items()]
+    info = RunInfo(
+        run_id=row.run_id,
+        experiment_id=row.experiment_id,
+        user_id=row.user_id,
+        status=MLFLOW_STATUS.get(row.status, "RUNNING"),
+        start_time=row.start_time or 0,
+        end_time=row.end_time,
+        lifecycle_stage=LifecycleStage.ACTIVE,
+        artifact_uri=row.artifact_uri,
+        run_name=row.run_name,
+    )
+    data = RunData(
+        metrics=metrics,
+        params=[Param(k, v) for k, v in row.params.items()],
+        tags=[RunTag(k, v) for k, v in row.tags.items()],
+    )
+    return MlflowRun(info, data, RunInputs(dataset_inputs=[]), RunOutputs(model_outputs=[]))

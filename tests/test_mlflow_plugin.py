@@ -22,7 +22,7 @@ import mlflow
 import pytest
 from click.testing import CliRunner
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import LoggedModelOutput, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
 import runlog
@@ -131,13 +131,17 @@ def test_latest_value_is_the_last_logged_and_model_copies_are_not_doubled(ws: ru
     with mlflow.start_run() as active:
         run_id = active.info.run_id
         client.log_batch(run_id, metrics=[Metric("alpha", 2.0, 1000, 0), Metric("alpha", 1.0, 1000, 0)])
+        # mlflow 3.17 Model.log: log_outputs(run, [LoggedModelOutput(model, step)]), then the step's history
+        # again with the model's id (log_model_metrics_for_step).
+        client.log_outputs(run_id, [LoggedModelOutput("m-1", step=0)])
         copies = [Metric("alpha", m.value, m.timestamp, m.step, model_id="m-1") for m in client.get_metric_history(run_id, "alpha")]
         client.log_batch(run_id, metrics=copies)
         client.log_batch(run_id, metrics=[Metric("beta", 3.0, 2000, 0, model_id="m-1")])  # not a copy: kept
+        client.log_batch(run_id, metrics=[Metric("alpha", 1.0, 1000, 0, model_id="m-1")])  # an active model's point: kept
     assert client.get_run(run_id).data.metrics["alpha"] == 1.0
     assert ws.get_run(run_id).experiment.name == "Default"  # no experiment set: MLflow's id "0"
     assert client.get_run(run_id).info.experiment_id == "0"
-    assert ws.get_run(run_id).get_metrics() == {"alpha": [2.0, 1.0], "beta": 3.0}
+    assert ws.get_run(run_id).get_metrics() == {"alpha": [2.0, 1.0, 1.0], "beta": 3.0}
 
 
 def test_runs_made_with_runlogs_api_read_through_mlflow(exp: runlog.Experiment, uri: str) -> None:
@@ -325,7 +329,7 @@ def test_transformers_mlflow_callback_sequence(exp: runlog.Experiment, ws: runlo
         assert run.get_status() == "Running"
     assert run.get_status() == "Completed"
     assert run.display_name == "hf-trainer"
-    # synchronous=False: MLflow's async queue may write two batches in either order (its own stores too).
+    # synchronous=False: MLflow's async queue may write two batches in either order; runlog keeps write order.
     assert sorted(run.get_metrics()["loss"]) == sorted([0.1, 0.05, 1 / 30])
     assert len(run.get_properties()) == 150 and run.get_tags()["hf"] == "yes"
     history = MlflowClient().get_metric_history(run.id, "loss")
@@ -365,7 +369,9 @@ def test_sklearn_autolog_with_defaults(tmp_path: Path, store: Path) -> None:
     assert "models/model/MLmodel" in run.get_file_names()
 
 
-def test_submitted_script_logs_through_mlflow_with_no_set_up(exp: runlog.Experiment, tmp_path: Path) -> None:
+def test_submitted_script_logs_through_mlflow_with_no_set_up(
+    exp: runlog.Experiment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """experiment.submit sets MLFLOW_TRACKING_URI / MLFLOW_RUN_ID / MLFLOW_EXPERIMENT_NAME: a plain
     mlflow.log_metric lands in the submitted run, as does the seed snippet's Lightning sequence; mlflow's own
     end_run at exit does not end the run before the script does."""
@@ -386,8 +392,11 @@ def test_submitted_script_logs_through_mlflow_with_no_set_up(exp: runlog.Experim
         client.log_batch(run_id=run.id, metrics=[Metric("val_acc", 0.75, int(time.time() * 1000), 2)])
         client.set_terminated(run.id, "FINISHED")
         print("still", run.get_status())
+        with mlflow.start_run(nested=True):               # a new run in the job's experiment
+            mlflow.log_metric("inner", 1.0)
     """)
     config = runlog.ScriptRunConfig(source_directory=str(src), script="train.py")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "stale")  # exported by the submitter's own mlflow.set_experiment
     run = exp.submit(config)
     run.wait_for_completion(raise_on_error=False)
     log = (run.path / "files" / "logs" / "driver_log.txt").read_text()
@@ -395,6 +404,8 @@ def test_submitted_script_logs_through_mlflow_with_no_set_up(exp: runlog.Experim
     assert "still Running" in log
     assert run.get_metrics() == {"loss": [1.0, 0.5, 1 / 3], "val_acc": 0.75}
     assert run.get_properties() == {"lr": "0.1"}
+    (child,) = run.get_children()
+    assert child.get_metrics() == {"inner": 1.0} and child.get_status() == "Completed"
 
 
 def test_each_rank_of_a_submitted_job_logs_through_mlflow(exp: runlog.Experiment, tmp_path: Path) -> None:
@@ -441,11 +452,21 @@ def test_bad_input_gets_mlflows_errors_and_never_damages_the_run(ws: runlog.Work
     run = ws.get_run(active.info.run_id)
     assert run.get_metrics() == {"loss": 0.5} and run.get_properties() == {"lr": "0.1"}
     assert run.get_status() == "Completed"
-    with mlflow.start_run() as gone:  # the run's folder removed under it: MLflow's exception, not another
-        shutil.rmtree(ws.get_run(gone.info.run_id).path)
-        with pytest.raises(MlflowException) as removed:
-            mlflow.log_metric("first", 1.0)
-        assert removed.value.error_code == "INTERNAL_ERROR" and "removed" in str(removed.value)
+    gone = mlflow.start_run()  # the run's folder removed under it: MLflow's exceptions, not others
+    shutil.rmtree(ws.get_run(gone.info.run_id).path)
+    with pytest.raises(MlflowException) as removed:
+        mlflow.log_metric("first", 1.0)
+    assert removed.value.error_code == "INTERNAL_ERROR" and "removed" in str(removed.value)
+    with pytest.raises(MlflowException) as ended:
+        mlflow.end_run()
+    assert ended.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    assert runlog._context.active_run() is None  # let go of: no longer this process's active run
+    for bad in (Metric("m", 1.0, float("nan"), 0), Metric("m", 1.0, 1, float("inf")), Metric("m", 1.0, -5, 0),
+                Metric("m", 1.0, 1, 2**70)):  # fmt: skip
+        with pytest.raises(MlflowException) as refused:
+            client.log_batch(run.id, metrics=[bad])
+        assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert client.get_run(run.id).data.metrics == {"loss": 0.5}  # nothing stored, the run still reads
 
 
 # -- uploads -----------------------------------------------------------------------------------------------
@@ -523,6 +544,24 @@ def test_mlflow_server_serves_a_runlog_store(exp: runlog.Experiment, ws: runlog.
         found = client.search_runs([exp.id], filter_string="params.lr = '0.1'")
         assert [r.info.run_id for r in found] == [run.id]
         assert [m.value for m in client.get_metric_history(run.id, "loss")] == [1.0, 0.5, 1 / 3]
+        import psutil
+
+        def fds() -> int:
+            tree = [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
+            return sum(p.num_fds() for p in tree)
+
+        before = fds()
+        for i in range(30):  # runs made through the server: no descriptor is kept per run
+            made = client.create_run(exp.id, run_name=f"via-server-{i}")
+            client.log_metric(made.info.run_id, "x", float(i))
+            client.set_terminated(made.info.run_id)
+        from runlog._store.writer import RETIRE_SECONDS
+
+        time.sleep(RETIRE_SECONDS + 0.5)  # a closed writer's descriptors are closed at a close this much later
+        client.set_tag(made.info.run_id, "last", "1")
+        assert fds() - before < 15
+        assert ws.get_run(made.info.run_id).get_metrics() == {"x": 29.0}
+        assert ws.get_run(made.info.run_id).get_status() == "Completed"
         api = f"{base}/api/2.0/mlflow"
         assert httpx.post(f"{api}/logged-models/search", json={"experiment_ids": [exp.id]}).status_code == 200
         assert httpx.get(f"{base}/ajax-api/2.0/mlflow/experiments/get", params={"experiment_id": exp.id}).status_code == 200
@@ -569,3 +608,19 @@ def test_a_run_an_mlflow_client_starts_is_sampled_unless_mlflow_samples_it(
     with mlflow.start_run(log_system_metrics=False) as second:
         mine = _owned[ws.get_run(second.info.run_id).path]
         assert mine._sampler is None
+
+
+def test_an_mlflow_run_ended_elsewhere_is_let_go_by_end_run(ws: runlog.Workspace, uri: str) -> None:
+    """Canceled from another process while an MLflow client runs it: end_run keeps the Canceled status and this
+    process stops treating it as its active run."""
+    from runlog.mlflow import _owned
+
+    active = mlflow.start_run()
+    run_id = active.info.run_id
+    code = "import runlog, sys; runlog.Workspace(sys.argv[1]).get_run(sys.argv[2]).cancel()"
+    subprocess.run([sys.executable, "-c", code, str(ws.store), run_id], check=True)
+    assert runlog._context.active_run() is not None  # this process has not looked yet
+    mlflow.end_run()
+    assert ws.get_run(run_id).get_status() == "Canceled"
+    assert runlog._context.active_run() is None
+    assert ws.get_run(run_id).path not in _owned

@@ -98,8 +98,19 @@ def test_pages_cover_every_run_once_and_tokens_are_mlflows(runs: list[RunRow], s
         seen += [r.run_id for r in page]
         if token is None:
             break
-        assert SearchUtils.parse_start_offset_from_page_token(token) == len(seen)
+        assert SearchUtils.parse_start_offset_from_page_token(token) == len(seen)  # MLflow can read it
     assert seen == [r.run_id for r in search(runs, None, ["metrics.a DESC"])[0]]
+
+
+def test_runs_added_between_pages_neither_repeat_nor_skip() -> None:
+    """A sweep starting runs while someone pages newest first: the next page goes on after the last run seen."""
+    runs = [RunRow(f"r{i}", start_time=i) for i in range(10)]
+    first, token = search(runs, None, None, 4)
+    assert [r.run_id for r in first] == ["r9", "r8", "r7", "r6"]
+    runs += [RunRow("new1", start_time=20), RunRow("new2", start_time=21)]  # newer: before everything seen
+    second, token = search(runs, None, None, 4, token)
+    third, token = search(runs, None, None, 4, token)
+    assert [r.run_id for r in second + third] == ["r5", "r4", "r3", "r2", "r1", "r0"] and token is None
 
 
 def test_runlog_additions() -> None:
@@ -154,3 +165,11 @@ def test_any_text_parses_or_raises_invalid_search(text: str) -> None:
         parse_filter(text, plain_words=True)
     except InvalidSearch:
         pass
+
+
+def test_status_orders_by_mlflows_names() -> None:
+    """order_by attributes.status sorts as MLflow does (by its status names), whatever runlog calls them."""
+    runs = [RunRow(f"r{i}", status=s, start_time=0) for i, s in enumerate(["Completed", "Failed", "Canceled", "Running"])]
+    for order in (["attributes.status"], ["attributes.status DESC"]):
+        expected = SearchUtils.sort([to_mlflow(r) for r in runs], order)
+        assert [r.run_id for r in search(runs, None, order)[0]] == [r.info.run_id for r in expected]

@@ -139,3 +139,24 @@ def test_concurrent_refreshes_and_kill_9_leave_a_correct_index(exp: runlog.Exper
     index_for(store)._memory.clear()
     assert _indexed(store) == _truth(store)
     assert _indexed(store)[live.id][1]["loss"] == 199.0
+
+
+def test_a_run_that_could_not_be_read_is_read_again_next_time(
+    exp: runlog.Experiment, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read that fails once (too many open files) lists the run as damaged, and is not remembered as such."""
+    from runlog import _search
+
+    (run,) = _runs(exp, 1)
+    real = _search.run_row
+    calls = []
+
+    def flaky(run_dir: Path, latest: object = None) -> _search.RunRow:
+        calls.append(run_dir)
+        if len(calls) == 1:
+            raise OSError(24, "Too many open files")
+        return real(run_dir, latest)
+
+    monkeypatch.setattr(_search, "run_row", flaky)
+    assert _indexed(store)[run.id][0] == "Damaged"
+    assert _indexed(store)[run.id][0] == "Completed"

@@ -29,7 +29,7 @@ from . import layout
 __all__ = ["INDEX_FILE", "RunIndex"]
 
 INDEX_FILE = "index.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _log = logging.getLogger("runlog.store")
 
 
@@ -108,10 +108,14 @@ class RunIndex:
         encode: Callable[[Any], str] = json.dumps,
         decode: Callable[[str], Any] = json.loads,
         progress: Callable[[int, int], None] | None = None,
+        keep: Callable[[Any], bool] | None = None,
     ) -> list[Any]:
-        """One row per run folder, built only for runs new or changed since they were indexed."""
+        """One row per run folder, built only for runs new or changed since they were indexed.
+
+        ``keep(row)`` False: the row is returned but not remembered (built again next time).
+        """
         with self._lock:
-            return self._rows(list(run_dirs), build, encode, decode, progress)
+            return self._rows(list(run_dirs), build, encode, decode, progress, keep)
 
     def _rows(
         self,
@@ -120,7 +124,27 @@ class RunIndex:
         encode: Callable[[Any], str],
         decode: Callable[[str], Any],
         progress: Callable[[int, int], None] | None,
+        keep: Callable[[Any], bool] | None,
     ) -> list[Any]:
+        scanned = {d.parent.parent.name for d in run_dirs}  # experiments whose every run is listed
+        entries = []  # (key, run folder, signature); rows served from this process's copy where it is current
+        rows: list[Any] = [None] * len(run_dirs)
+        misses = []
+        for position, run_dir in enumerate(run_dirs):
+            key = f"{run_dir.parent.parent.name}/{run_dir.name}"
+            sig = signature(run_dir)
+            entries.append(key)
+            cached = self._memory.get(key)
+            if cached is not None and cached[0] == sig:
+                rows[position] = cached[1]
+            else:
+                misses.append((position, key, run_dir, sig))
+        keys = set(entries)
+        stale_memory = [k for k in self._memory if k not in keys and k.split("/", 1)[0] in scanned]
+        for key in stale_memory:
+            del self._memory[key]  # a run folder removed
+        if not misses and not stale_memory:  # the usual refresh of a viewer: no file read, no database
+            return rows
         db = self._open()
         stored: dict[str, tuple[str, str]] = {}
         if db is not None:
@@ -128,18 +152,8 @@ class RunIndex:
                 stored = {k: (s, r) for k, s, r in db.execute("SELECT key, signature, row FROM runs")}
             except sqlite3.DatabaseError as exc:
                 _log.warning("could not read the run index %s (%s): reading the runs", self.path, exc)
-        rows: list[Any] = []
         changed: list[tuple[str, str, str]] = []
-        keys = set()
-        scanned = {d.parent.parent.name for d in run_dirs}  # experiments whose every run is listed
-        for done, run_dir in enumerate(run_dirs):
-            key = f"{run_dir.parent.parent.name}/{run_dir.name}"
-            keys.add(key)
-            sig = signature(run_dir)
-            cached = self._memory.get(key)
-            if cached is not None and cached[0] == sig:
-                rows.append(cached[1])
-                continue
+        for done, (position, key, run_dir, sig) in enumerate(misses):
             found = stored.get(key)
             row = None
             if found is not None and found[0] == sig:
@@ -149,13 +163,15 @@ class RunIndex:
                     row = None  # a damaged row: built again
             if row is None:
                 row = build(run_dir)
-                changed.append((key, sig, encode(row)))
                 if progress is not None:
-                    progress(done + 1, len(run_dirs))
+                    progress(done + 1, len(misses))
+                if keep is not None and not keep(row):
+                    self._memory.pop(key, None)
+                    rows[position] = row
+                    continue
+                changed.append((key, sig, encode(row)))
             self._memory[key] = (sig, row)
-            rows.append(row)
-        for key in [k for k in self._memory if k not in keys and k.split("/", 1)[0] in scanned]:
-            del self._memory[key]  # a run folder removed
+            rows[position] = row
         if db is not None:
             gone = [(k,) for k in stored if k not in keys and k.split("/", 1)[0] in scanned]
             try:
