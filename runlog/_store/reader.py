@@ -14,7 +14,7 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -306,31 +306,48 @@ def valid_points(data: bytes | memoryview, source: Path | str | None = None) -> 
     return b"".join(raw[i * POINT_SIZE : (i + 1) * POINT_SIZE] for i in keep)
 
 
-def _readable(data: bytes | memoryview, names: dict[int, str]) -> int:
-    """How many whole records of ``data`` are good points of a defined name."""
+def _alignment_score(data: bytes | memoryview, names: dict[int, str]) -> tuple[int, int]:
+    """How well the whole records of ``data`` read as points: (good records of a defined name, pairs
+    of them in time order plus pairs in step order). Records read misaligned are few good ones, or
+    their "times" and "steps" (other fields' bytes) are in no order."""
     view = memoryview(data)[: len(data) // POINT_SIZE * POINT_SIZE]
-    if not len(view):
-        return 0
+    n = len(view) // POINT_SIZE
+    if not n:
+        return 0, 0
     keep = good_records(view)
     ids = view.cast("I")[0::8].tolist()
-    return sum(1 for i in (range(len(ids)) if keep is None else keep) if ids[i] in names)
+    times = view.cast("d")[3::4].tolist()
+    steps = view.cast("q")[2::4].tolist()
+    good = [i for i in (range(n) if keep is None else keep) if ids[i] in names]
+    ordered = sum((times[a] <= times[b]) + (steps[a] <= steps[b]) for a, b in itertools.pairwise(good))
+    return len(good), ordered
 
 
 def realign(data: bytes | memoryview, names: dict[int, str], source: Path | str | None = None) -> bytes | memoryview:
-    """``data`` from the byte where its records line up: when most records are not good points of
-    a defined name (bytes lost at the start of the file shift every record), the start among the
-    next 31 bytes that reads the most is taken, and reported."""
+    """``data`` from the byte where its records line up.
+
+    Bytes lost at the start of a points file shift every record: then most records are not good
+    points of defined names, or the file is not whole records (a torn piece is only ever at the
+    end: the offset its size points at is tried against the start). Of the offsets tried, the one
+    with the most good records plus pairs of them in time and in step order is taken, and reported. A file of
+    whole, good records is read as it is, at no cost beyond the checks.
+    """
     n = len(data) // POINT_SIZE
-    if n < 4 or not names:
+    ragged = len(data) % POINT_SIZE
+    if n < 2 or not names:
         return data
-    here = _readable(data, names)
-    if here * 2 >= n:
+    good, ordered = _alignment_score(data, names)
+    if 2 * good < n:
+        offsets: Iterable[int] = range(1, POINT_SIZE)
+    elif ragged:
+        offsets = [ragged]
+    else:
         return data
-    best, best_at = here, 0
-    for offset in range(1, POINT_SIZE):
-        count = _readable(memoryview(data)[offset:], names)
-        if count > best:
-            best, best_at = count, offset
+    best, best_at = good + ordered, 0
+    for offset in offsets:
+        g, o = _alignment_score(memoryview(data)[offset:], names)
+        if g + o > best:
+            best, best_at = g + o, offset
     if best_at:
         report_damage(source, f"the first {best_at} byte(s) (the records were misaligned)", " (bytes lost at its start)")
         return memoryview(data)[best_at:]

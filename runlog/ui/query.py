@@ -268,12 +268,14 @@ class _EventsFile:
             self._read_whole(path)
             return
         data = b""
+        # A first read of a file that is not whole records: its start may be lost (misaligned records).
+        ragged = pst is not None and self.points_offset == 0 and pst.st_size % POINT_SIZE != 0
         if pst is not None and pst.st_size - self.points_offset >= POINT_SIZE:
             try:
                 with open(points, "rb") as fh:
                     fh.seek(self.points_offset)
-                    data = fh.read((pst.st_size - self.points_offset) // POINT_SIZE * POINT_SIZE)
-            except FileNotFoundError:
+                    data = fh.read(pst.st_size - self.points_offset if ragged else (pst.st_size - self.points_offset) // POINT_SIZE * POINT_SIZE)
+            except OSError:
                 data = b""
         try:
             with open(path, "rb") as fh:
@@ -281,7 +283,8 @@ class _EventsFile:
                 self._read(fh, path)
         except FileNotFoundError:
             return
-        misaligned = len(data) >= POINT_SIZE and self._feed_points(data[: len(data) // POINT_SIZE * POINT_SIZE], points)
+        misaligned = ragged and len(data) >= 2 * POINT_SIZE and realign(data, {**spare_names(points), **self.ids}, points) is not data
+        misaligned = misaligned or (len(data) >= POINT_SIZE and self._feed_points(data[: len(data) // POINT_SIZE * POINT_SIZE], points))
         if misaligned or (self.points and not self.series.keys().isdisjoint(self.points)):
             self.exact = True
             self._read_whole(path)
