@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_DEMO := $(VENV)/.installed-demo
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: demo ui test lint bench clean browser
+.PHONY: demo ui test lint bench clean browser fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ browser:
 
 test: $(STAMP_TEST) browser
 	$(BIN)/python -m pytest -q
+
+# The property suites (tests/test_properties.py: round trips, readers over randomly damaged stores)
+# with 2000 random examples each instead of `make test`'s 40 deterministic ones (docs/reliability.md).
+fuzz: $(STAMP_TEST)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_properties.py
 
 lint: $(STAMP_TEST)
 	$(BIN)/ruff check runlog tests

@@ -142,9 +142,9 @@ class Run:
         self._outputs: Path | None = None
         self._finished = self._reader.state().status in RunStatus.TERMINAL
         self._context_tokens: list[object] = []
-        self._sampler: _sysmetrics.SystemMetricsThread | None = None
         self._strict = strict_from_env()  # raise at once when the store cannot be written (else: kept, see _pending)
         self._pending: PendingWrites | None = None
+        self._sampler: _sysmetrics.SystemMetricsThread | None = None
 
     # -- creation ------------------------------------------------------------------
 
@@ -661,6 +661,11 @@ class Run:
         self._report_pending("the run ended without them")
         self._finish_upload()
 
+    def _report_pending(self, outcome: str) -> None:
+        report = self._pending.report() if self._pending is not None else None
+        if report:
+            _log.warning("%s; %s", report, outcome)
+
     # -- system metrics (runlog._sysmetrics) --------------------------------------------------
 
     def _start_system_metrics(
@@ -686,10 +691,6 @@ class Run:
         sampler, self._sampler = self._sampler, None
         if sampler is not None:
             sampler.stop()
-    def _report_pending(self, outcome: str) -> None:
-        report = self._pending.report() if self._pending is not None else None
-        if report:
-            _log.warning("%s; %s", report, outcome)
 
     # -- upload to a tracking server (runlog._upload) -------------------------------------
 

@@ -317,7 +317,11 @@ class Experiment:
             if key in kwargs:
                 raise InvalidArgumentError(f"start_logging got {key} both by position and by keyword", argument=key)
             kwargs[key] = value
-        check_kwargs(kwargs, ("outputs", "snapshot_directory", "display_name", "strict", "log_system_metrics"), call="experiment.start_logging")
+        check_kwargs(
+            kwargs,
+            ("outputs", "snapshot_directory", "display_name", "log_system_metrics", "strict"),
+            call="experiment.start_logging",
+        )
         return Run._start(
             self,
             display_name=kwargs.get("display_name"),

@@ -426,10 +426,14 @@ def show(store: Path | None, run_id: str, fmt: str) -> None:
     """Show a run: status, times, tags, properties, metrics and files."""
     run = _run(store, run_id)
     details = run.get_details()
-    metrics = run.get_metrics()
+    everything = run.get_metrics(system=True)
+    metrics = {n: v for n, v in everything.items() if not _sysmetrics.is_system_metric(n)}
+    system = _sysmetrics.summary(everything)
     files = run.get_file_names()
     if fmt == "json":
-        _echo_json({**details, "damaged": run._damage, "path": str(run.path), "metrics": metrics, "files": files})
+        _echo_json(
+            {**details, "damaged": run._damage, "path": str(run.path), "metrics": metrics, "system": system, "files": files}
+        )
         return
     from rich.text import Text
 
@@ -451,9 +455,8 @@ def show(store: Path | None, run_id: str, fmt: str) -> None:
         console.print("metrics:")
         for name, value in metrics.items():
             console.print(Text(f"  {_cut(name)}: {_cut(_fmt(value))}"))
-    system = _sysmetrics.summary(run.get_metrics(system=True))
     if system:
-        console.print(_text(f"system: {system}"))
+        console.print(_text(f"system: {system}", 10 * MAX_VALUE))
     if files:
         console.print("files:")
         for name in files:

@@ -8,9 +8,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 import runlog
 from runlog import _context, _driverlog, _excepthook
+
+# Hypothesis: deterministic and bounded in `make test` and CI ("ci"); `make fuzz` runs the property
+# suites with many more random examples ("fuzz"). HYPOTHESIS_PROFILE picks one.
+settings.register_profile(
+    "ci", derandomize=True, database=None, deadline=None, max_examples=40,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)  # fmt: skip
+settings.register_profile(
+    "fuzz", deadline=None, max_examples=2000, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)

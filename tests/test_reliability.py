@@ -196,17 +196,42 @@ def test_zero_filled_points_invent_nothing(exp: runlog.Experiment, store: Path, 
         assert summary["count"] == 300 - 128 and summary["min"] > 0
 
 
-def test_bytes_lost_at_the_start_of_points_serve_no_garbage(exp: runlog.Experiment) -> None:
-    """Case 4: a points file missing its first 3 bytes (every record misaligned) serves no garbage values."""
+def test_zeros_over_the_name_definitions_lose_no_points(exp: runlog.Experiment, store: Path) -> None:
+    """Case 4: 50 zero bytes over the name definitions at the start of a metrics file lose no point: the
+    names file keeps a copy of them (API and viewer)."""
     run = exp.start_logging(outputs=None)
-    logged = [float(i) + 0.25 for i in range(50)]
-    for v in logged:
-        run.log("loss", v)
+    for i in range(100):
+        run.log("loss", float(i), step=i)
+        run.log("acc", i / 100, step=i)
+    run.complete()
+    metrics = _metrics_file(run)
+    data = bytearray(metrics.read_bytes())
+    data[:50] = bytes(50)
+    metrics.write_bytes(bytes(data))
+    got = runlog.Run(exp, run.id).get_metrics()
+    assert got["loss"] == [float(i) for i in range(100)] and got["acc"] == [i / 100 for i in range(100)]
+    with _viewer(store) as client:
+        summary = client.get(f"/api/runs/{run.id}").json()["metrics"]
+        assert summary["loss"]["count"] == 100 and summary["acc"]["count"] == 100
+
+
+@pytest.mark.parametrize("lost", [1, 3, 8, 16, 24, 31])
+def test_bytes_lost_at_the_start_of_points_serve_no_garbage(exp: runlog.Experiment, store: Path, lost: int) -> None:
+    """Case 4: a points file missing its first bytes (every record misaligned) serves no garbage values: it is
+    read from where its records line up again (API and viewer), losing only the first record."""
+    run = exp.start_logging(outputs=None)
+    logged = [float(i) + 0.5 for i in range(50)]  # x.5: low bytes zero, the hardest to tell misaligned
+    for i, v in enumerate(logged):
+        run.log("loss", v, step=i)
     run.complete()
     points = _points_file(run)
-    points.write_bytes(points.read_bytes()[3:])
+    points.write_bytes(points.read_bytes()[lost:])
     got = runlog.Run(exp, run.id).get_metrics().get("loss", [])
-    assert set(got if isinstance(got, list) else [got]) <= set(logged)
+    assert got == logged[1:]
+    with _viewer(store) as client:
+        series = client.get(f"/api/runs/{run.id}/series", params={"name": "loss", "points": 1000})
+        assert series.status_code == 200, series.text
+        assert set(series.json()["y"]) <= set(logged) and len(series.json()["y"]) == 49
 
 
 def test_lines_of_four_and_six_values_are_not_read_misaligned(exp: runlog.Experiment, store: Path) -> None:
@@ -693,3 +718,26 @@ def test_download_all_of_a_run_with_a_non_latin1_name(tmp_path: Path) -> None:
         assert resp.status_code == 200, resp.text
         assert "filename*=utf-8''" in resp.headers["content-disposition"]
         assert resp.content[:2] == b"PK"
+
+
+def test_an_unreadable_run_json_says_why_and_listings_go_on(
+    exp: runlog.Experiment, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Case 11: a run.json another user cannot read (PermissionError) is no traceback: `runlog show` says
+    what to ask for and `runlog runs` still lists every run."""
+    import errno
+
+    good, bad = _two_runs(exp)
+    real = layout.read_json
+    target = bad.path / layout.RUN_RECORD
+
+    def read_json(path: Path) -> Any:
+        if Path(path) == target:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(layout, "read_json", read_json)
+    out = _cli(store, "show", bad.id)
+    assert "cannot be read (Permission denied)" in out and "chmod" in out
+    runs = _cli(store, "runs")
+    assert good.id in runs and bad.id in runs

@@ -50,18 +50,18 @@ class _ProcessTail:
             with open(points_file, "rb") as fh:
                 fh.seek(self.points_offset)
                 new_points = fh.read()
-        except FileNotFoundError:
+        except OSError:  # gone, a folder named like it, unreadable: no points from it
             new_points = b""
         new_points = new_points[: len(new_points) // layout.POINT_SIZE * layout.POINT_SIZE]
         try:
             with open(metrics_file, "rb") as fh:
                 fh.seek(self.metrics_offset)
                 chunk = fh.read()
-        except FileNotFoundError:
+        except OSError:
             chunk = b""
         end = chunk.rfind(b"\n") + 1
         if end:
-            columns = parse_columns(chunk[:end])
+            columns = parse_columns(chunk[:end], metrics_file)
             self.metrics_offset += end
             self.names.update(point_names(columns))
             scalar = [i for i, k in enumerate(columns.kinds) if k == "s"]
@@ -69,7 +69,7 @@ class _ProcessTail:
                 part = columns.take(scalar)
                 self._take(part.names, part.values, part.steps, part.times)
         if new_points:  # read before the metrics lines: every id is defined unless its line was lost
-            decoded = decode_points(new_points, self.names)
+            decoded = decode_points(new_points, self.names, points_file)
             self.points_offset += len(new_points)
             self._take(decoded.names, decoded.values, decoded.steps, decoded.times)
 

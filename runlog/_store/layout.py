@@ -10,6 +10,7 @@
         events/<proc>.metrics.jsonl                metric events of one process
         events/<proc>.points.bin                   its numeric run.log points (32-byte records)
         events/<proc>.meta.jsonl                   status, tags, properties of one process
+        events/<proc>.names.jsonl                  a copy of its metrics file's name definitions
         files/                                     the run's file namespace (get_file_names)
           logs/driver_log.txt                      driver log(s), one per process
           outputs/...                              files the run produced
@@ -47,6 +48,9 @@ POINT_SIZE = 32
 NO_STEP = -(1 << 63)
 T_FLOAT, T_INT, T_BOOL, T_NONE = 0, 1, 2, 3
 META_SUFFIX = ".meta.jsonl"
+# A second copy of the "n" lines of <proc>.metrics.jsonl (its name definitions), so that damage to
+# the start of a metrics file does not lose the points of every name it defined.
+NAMES_SUFFIX = ".names.jsonl"
 LOGS_PREFIX = "logs/"
 # Files being written, renamed into place when whole: never a run file. ".artifact.uploading.":
 # MLflow's local artifact repository (MLflow clients write a run's artifacts into its files/).

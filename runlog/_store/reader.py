@@ -14,7 +14,7 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,10 @@ __all__ = [
     "RunReader",
     "RunState",
     "decode_points",
+    "good_records",
     "merge_by_time",
+    "names_path",
+    "spare_names",
     "parse_columns",
     "parse_lines",
     "point_columns",
@@ -35,6 +38,7 @@ __all__ = [
     "points_path",
     "read_columns",
     "read_process",
+    "realign",
     "record_problem",
     "report_damage",
     "valid_event",
@@ -251,48 +255,115 @@ def point_columns(view: memoryview) -> tuple[list[int], list[Any], list[Any], li
     return u32[0::8].tolist(), values, steps, times
 
 
-# A point's time is when it was written: a zero-filled record (a block lost in a power loss) has
-# time 0.0, a record read misaligned almost always has an unknown type or a time that is no clock
-# reading (tiny, negative, NaN, beyond the year 5000). A clock that restarted at 1970 (a machine
-# without a battery clock) still writes times >= 1.0.
-MIN_POINT_TIME, MAX_POINT_TIME = 1.0, 1e11
+# What a writer never writes, so a points record holding it is damage: a type other than 0-3 (a
+# record read misaligned, mostly), 32 zero bytes (a block lost in a power loss), a time that is
+# NaN, infinite or subnormal (a record read 8 bytes off has the next record's id and type there).
+# Times are otherwise free: MLflow clients give their own timestamps (0, 1970, ...).
 _KNOWN_TYPES = frozenset({layout.T_FLOAT, layout.T_INT, layout.T_BOOL, layout.T_NONE})
+_TINY = 2.2250738585072014e-308  # the smallest normal double
+_ZERO_RECORD = bytes(POINT_SIZE)
 
 
-def _record_ok(rtype: int, ts: float) -> bool:
-    return rtype in _KNOWN_TYPES and MIN_POINT_TIME <= ts <= MAX_POINT_TIME
+def _record_ok(rtype: int, ts: float, raw: bytes) -> bool:
+    if rtype not in _KNOWN_TYPES or ts != ts or ts in (_INF, -_INF):
+        return False
+    if ts == 0.0:
+        return raw != _ZERO_RECORD
+    return abs(ts) >= _TINY
+
+
+_INF = float("inf")
+
+
+def good_records(view: memoryview) -> list[int] | None:
+    """The indexes of the records of ``view`` that can be points a writer wrote; None when all can
+    (checked column-wise in C; record by record only when something looks wrong)."""
+    n = len(view) // POINT_SIZE
+    types = view.cast("I")[1::8].tolist()
+    times = view.cast("d")[3::4].tolist()
+    total = sum(times)  # NaN if a time is NaN, infinite if one is
+    if set(types) <= _KNOWN_TYPES and total == total and abs(total) != _INF and min(map(abs, times)) >= _TINY:
+        return None
+    raw = view.tobytes()
+    return [i for i in range(n) if _record_ok(types[i], times[i], raw[i * POINT_SIZE : (i + 1) * POINT_SIZE])]
 
 
 def valid_points(data: bytes | memoryview, source: Path | str | None = None) -> bytes | memoryview:
-    """The whole 32-byte records of ``data`` that can be points a writer wrote (known type,
-    plausible time); the others (zero fill, a record read misaligned) are dropped and reported
-    once per ``source``. Checked column-wise in C; a copy is made only when something is dropped."""
+    """The whole 32-byte records of ``data`` that can be points a writer wrote; the others (zero
+    fill, a record read misaligned) are dropped and reported once per ``source``. A copy is made
+    only when something is dropped."""
     n = len(data) // POINT_SIZE
     if not n:
-        return data[:0]
+        return memoryview(data)[:0]
     view = memoryview(data)[: n * POINT_SIZE]
-    types = view.cast("I")[1::8].tolist()
-    times = view.cast("d")[3::4].tolist()
-    total = sum(times)  # NaN if any time is NaN
-    if set(types) <= _KNOWN_TYPES and min(times) >= MIN_POINT_TIME and max(times) <= MAX_POINT_TIME and total == total:
+    keep = good_records(view)
+    if keep is None:
         return view
-    keep = [i for i in range(n) if _record_ok(types[i], times[i])]
     report_damage(
-        source, f"{n - len(keep)} damaged point record(s)", " (zero-filled or misaligned: not a type and time a writer writes)"
+        source, f"{n - len(keep)} damaged point record(s)", " (zero-filled or misaligned: not a record a writer writes)"
     )
     raw = view.tobytes()
     return b"".join(raw[i * POINT_SIZE : (i + 1) * POINT_SIZE] for i in keep)
 
 
+def _alignment_score(data: bytes | memoryview, names: dict[int, str]) -> tuple[int, int]:
+    """How well the whole records of ``data`` read as points: (good records of a defined name, pairs
+    of them in time order plus pairs in step order). Records read misaligned are few good ones, or
+    their "times" and "steps" (other fields' bytes) are in no order."""
+    view = memoryview(data)[: len(data) // POINT_SIZE * POINT_SIZE]
+    n = len(view) // POINT_SIZE
+    if not n:
+        return 0, 0
+    keep = good_records(view)
+    ids = view.cast("I")[0::8].tolist()
+    times = view.cast("d")[3::4].tolist()
+    steps = view.cast("q")[2::4].tolist()
+    good = [i for i in (range(n) if keep is None else keep) if ids[i] in names]
+    ordered = sum((times[a] <= times[b]) + (steps[a] <= steps[b]) for a, b in itertools.pairwise(good))
+    return len(good), ordered
+
+
+def realign(data: bytes | memoryview, names: dict[int, str], source: Path | str | None = None) -> bytes | memoryview:
+    """``data`` from the byte where its records line up.
+
+    Bytes lost at the start of a points file shift every record: then most records are not good
+    points of defined names, or the file is not whole records (a torn piece is only ever at the
+    end: the offset its size points at is tried against the start). Of the offsets tried, the one
+    with the most good records plus pairs of them in time and in step order is taken, and reported. A file of
+    whole, good records is read as it is, at no cost beyond the checks.
+    """
+    n = len(data) // POINT_SIZE
+    ragged = len(data) % POINT_SIZE
+    if n < 2 or not names:
+        return data
+    good, ordered = _alignment_score(data, names)
+    if 2 * good < n:
+        offsets: Iterable[int] = range(1, POINT_SIZE)
+    elif ragged:
+        offsets = [ragged]
+    else:
+        return data
+    best, best_at = good + ordered, 0
+    for offset in offsets:
+        g, o = _alignment_score(memoryview(data)[offset:], names)
+        if g + o > best:
+            best, best_at = g + o, offset
+    if best_at:
+        report_damage(source, f"the first {best_at} byte(s) (the records were misaligned)", " (bytes lost at its start)")
+        return memoryview(data)[best_at:]
+    return data
+
+
 def decode_points(data: bytes | memoryview, names: dict[int, str], source: Path | str | None = None) -> EventColumns:
     """The whole 32-byte records of a points file as ``s`` events (see ``docs/store-format.md``).
 
-    A torn last record is not read, nor a damaged one (:func:`valid_points`). Records whose
-    name id ``names`` does not define are skipped: read in the documented order (the points
-    first, then the metrics file; see :func:`read_process`) that only happens when the ``n``
-    line was lost (a write that failed half-way, or damage), and then only that name's points.
+    A torn last record is not read, nor a damaged one (:func:`valid_points`); a file whose
+    records do not line up is read from where they do (:func:`realign`). Records whose name id
+    ``names`` does not define are skipped: read in the documented order (the points first, then
+    the metrics file; see :func:`read_process`) that only happens when the ``n`` line was lost
+    (a write that failed half-way, or damage, and its copy in the names file too).
     """
-    data = valid_points(data, source)
+    data = valid_points(realign(data, names, source), source)
     n = len(data) // POINT_SIZE
     if not n:
         return EventColumns()
@@ -350,6 +421,21 @@ def _read(path: Path) -> bytes:
         return b""
 
 
+def names_path(events_path: Path) -> Path:
+    """The names file (``<proc>.names.jsonl``) that goes with a metrics or points file."""
+    for suffix in (layout.METRICS_SUFFIX, layout.POINTS_SUFFIX):
+        if events_path.name.endswith(suffix):
+            return events_path.with_name(events_path.name[: -len(suffix)] + layout.NAMES_SUFFIX)
+    raise ValueError(f"{events_path} is not a metrics or points file")
+
+
+def spare_names(events_path: Path) -> dict[int, str]:
+    """The name definitions kept in the names file of a process (a copy of its metrics file's ``n``
+    lines, for when those were damaged)."""
+    path = names_path(events_path)
+    return point_names(parse_columns(_read(path), path))
+
+
 def points_path(metrics_path: Path) -> Path:
     """The points file that goes with a ``<proc>.metrics.jsonl`` file."""
     return metrics_path.with_name(metrics_path.name[: -len(layout.METRICS_SUFFIX)] + layout.POINTS_SUFFIX)
@@ -375,6 +461,9 @@ def read_process(metrics_path: Path) -> EventColumns:
     columns = metric_only(columns)
     if not points:
         return columns
+    spare = spare_names(metrics_path)  # what damage to the metrics file's "n" lines lost
+    if spare.keys() - names.keys():
+        names = {**spare, **names}
     return merge_by_time([columns, decode_points(points, names, ppath)])
 
 
@@ -450,6 +539,13 @@ class RunReader:
             data = layout.read_json(path)
         except FileNotFoundError:
             raise
+        except PermissionError as exc:
+            raise DamagedRecordError(
+                f"run.json of run {self.run_dir.name} at {path} cannot be read ({exc.strerror}); ask the owner of "
+                f"the store to make it readable to you (e.g. chmod -R g+rX on the store for a shared group)",
+                path=str(path),
+                run_id=self.run_dir.name,
+            ) from exc
         except (OSError, ValueError) as exc:
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
             raise DamagedRecordError(

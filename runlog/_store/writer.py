@@ -158,6 +158,7 @@ class RunWriter:
         self._metrics_fd = -1
         self._points_fd = -1
         self._meta_fd = -1
+        self._names_fd = -1
         self._log_fds: dict[str, int] = {}
         self._ids = {}
         self._lock = threading.RLock()  # re-entrant: a signal handler or __del__ may log while it is held
@@ -272,11 +273,11 @@ class RunWriter:
         writes it where that id means the same name.
         """
         with self._lock:
-            old = [self._metrics_fd, self._points_fd, self._meta_fd]
+            old = [self._metrics_fd, self._points_fd, self._meta_fd, self._names_fd]
             # "<host>-<pid>-<rand>.<n>": the same process (a rank's files stay its), new files.
             stem = self._proc_id()
             self._proc = _next_proc(stem)
-            self._metrics_fd = self._points_fd = self._meta_fd = -1
+            self._metrics_fd = self._points_fd = self._meta_fd = self._names_fd = -1
             try:
                 if self._ids:
                     now = _now()
@@ -285,6 +286,7 @@ class RunWriter:
                     self._metrics_fd = fd
                     if os.write(fd, lines.encode()) != len(lines):
                         raise OSError("short write")
+                    self._copy_names(lines)
             except OSError:  # (a StoreError too) the disk is still full: names are defined anew on use
                 self._ids = {}
                 if self._metrics_fd >= 0:
@@ -329,7 +331,18 @@ class RunWriter:
                     fd = self._open_metrics()
                 self._append(fd, line.encode())
                 self._ids[name] = nid
+                self._copy_names(line)
             return nid
+
+    def _copy_names(self, lines: str) -> None:
+        """A second copy of name definitions in ``<proc>.names.jsonl`` (best effort: a failure here
+        only loses the redundancy). Called with the lock held."""
+        try:
+            if self._names_fd < 0:
+                self._names_fd = os.open(self._events_dir / (self._proc_id() + layout.NAMES_SUFFIX), _OPEN_FLAGS, 0o644)
+            os.write(self._names_fd, lines.encode())
+        except OSError:
+            pass
 
     def _point(self, name: str, value: Any, step: Any, now: float) -> bytes | None:
         """One points-file record, or None for a value that is stored as a JSON line instead.
@@ -704,7 +717,7 @@ class RunWriter:
     def sync(self) -> None:
         """fsync what this process wrote (survives a machine crash, not only a process crash)."""
         with self._lock:
-            fds = [self._metrics_fd, self._points_fd, self._meta_fd, *self._log_fds.values()]
+            fds = [self._metrics_fd, self._points_fd, self._meta_fd, self._names_fd, *self._log_fds.values()]
         for fd in fds:
             if fd >= 0:
                 try:
@@ -724,8 +737,8 @@ class RunWriter:
         ``RETIRE_SECONDS`` have passed, by which time no write can still be holding them.
         """
         with self._lock:
-            fds = [self._metrics_fd, self._points_fd, self._meta_fd, *self._log_fds.values()]
-            self._metrics_fd = self._points_fd = self._meta_fd = -1
+            fds = [self._metrics_fd, self._points_fd, self._meta_fd, self._names_fd, *self._log_fds.values()]
+            self._metrics_fd = self._points_fd = self._meta_fd = self._names_fd = -1
             self._log_fds = {}
         _retire([fd for fd in fds if fd >= 0])
 

@@ -33,7 +33,7 @@ from .._errors import RunFileNotFound, RunNotFound
 from .._metrics import SYSTEM_PREFIX
 from .._store import EventColumns, RunReader, RunState, layout, parse_columns, point_names, points_path, read_process
 from .._store.layout import NO_STEP, POINT_SIZE, T_INT
-from .._store.reader import metric_only, point_columns, valid_points
+from .._store.reader import good_records, metric_only, point_columns, realign, spare_names, valid_points
 from .downsample import minmax_downsample
 
 __all__ = ["DEFAULT_POINTS", "MetricNotFound", "StoreQuery"]
@@ -268,12 +268,14 @@ class _EventsFile:
             self._read_whole(path)
             return
         data = b""
+        # A first read of a file that is not whole records: its start may be lost (misaligned records).
+        ragged = pst is not None and self.points_offset == 0 and pst.st_size % POINT_SIZE != 0
         if pst is not None and pst.st_size - self.points_offset >= POINT_SIZE:
             try:
                 with open(points, "rb") as fh:
                     fh.seek(self.points_offset)
-                    data = fh.read((pst.st_size - self.points_offset) // POINT_SIZE * POINT_SIZE)
-            except FileNotFoundError:
+                    data = fh.read(pst.st_size - self.points_offset if ragged else (pst.st_size - self.points_offset) // POINT_SIZE * POINT_SIZE)
+            except OSError:
                 data = b""
         try:
             with open(path, "rb") as fh:
@@ -281,9 +283,9 @@ class _EventsFile:
                 self._read(fh, path)
         except FileNotFoundError:
             return
-        if len(data) >= POINT_SIZE:
-            self._feed_points(data[: len(data) // POINT_SIZE * POINT_SIZE], points)
-        if self.points and not self.series.keys().isdisjoint(self.points):
+        misaligned = ragged and len(data) >= 2 * POINT_SIZE and realign(data, {**spare_names(points), **self.ids}, points) is not data
+        misaligned = misaligned or (len(data) >= POINT_SIZE and self._feed_points(data[: len(data) // POINT_SIZE * POINT_SIZE], points))
+        if misaligned or (self.points and not self.series.keys().isdisjoint(self.points)):
             self.exact = True
             self._read_whole(path)
 
@@ -306,12 +308,18 @@ class _EventsFile:
             self.offset += end + 1
             pending = data[end + 1 :]
 
-    def _feed_points(self, data: bytes, path: Path) -> None:
-        """Append whole points records: grouped by name id, each group in bulk."""
+    def _feed_points(self, data: bytes, path: Path) -> bool:
+        """Append whole points records: grouped by name id, each group in bulk. True (nothing fed)
+        when the records do not line up (bytes lost at the file's start): read it whole then."""
         self.points_offset += len(data) // POINT_SIZE * POINT_SIZE
+        whole = memoryview(data)
+        if good_records(whole) is not None or not set(whole.cast("I")[0::8].tolist()) <= self.ids.keys():
+            self.ids.update({nid: name for nid, name in spare_names(path).items() if nid not in self.ids})
+            if realign(whole, self.ids, path) is not whole:
+                return True
         view = memoryview(valid_points(data, path))  # damaged records (zero fill, misaligned) dropped
         if not len(view):
-            return
+            return False
         u32 = view.cast("I")
         ids = u32[0::8].tolist()
         n = len(ids)
@@ -357,7 +365,7 @@ class _EventsFile:
                 self._series_for(self.ids[nid]).bulk(None if none else group_steps, ys, ts, last)
             groups = mixed
             if not groups:
-                return
+                return False
         # The general path: mixed types or steps, through Python lists.
         _, values, all_steps, times = point_columns(view)
         for nid, part in groups:
@@ -366,6 +374,7 @@ class _EventsFile:
                 s.scalars(values[part], all_steps[part], times[part])
             else:
                 s.scalars([values[i] for i in part], [all_steps[i] for i in part], [times[i] for i in part])
+        return False
 
     def _series_for(self, name: str) -> _Series:
         s = self.points.get(name)
