@@ -193,7 +193,11 @@ def test_a_process_gone_mid_sample_is_skipped(monkeypatch: pytest.MonkeyPatch, t
     """A root that no longer exists and a process that exits between listing and reading are skipped, not fatal."""
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    root = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; subprocess.run([sys.executable, '-c', 'import time; time.sleep(30)'])"])
+    # The root reaps its child and lives on: killing the grandchild must not end the root (it did, racing the read).
+    root = subprocess.Popen([
+        sys.executable, "-c",
+        "import subprocess, sys, time; subprocess.run([sys.executable, '-c', 'import time; time.sleep(30)']); time.sleep(30)",
+    ])  # fmt: skip
     try:
         _wait_for(lambda: len(psutil.Process(root.pid).children()) == 1)
         (grandchild,) = psutil.Process(root.pid).children()
