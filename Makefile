@@ -5,14 +5,15 @@ BIN := $(VENV)/bin
 STAMP_DEMO := $(VENV)/.installed-demo
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: demo test lint bench clean browser fuzz
+.PHONY: demo ui test lint bench clean browser fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# The demo installs the viewer (`ui`) and MLflow's client (`mlflow`) too, so its printed next steps work.
 $(STAMP_DEMO): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[structlog,otel]' matplotlib numpy
+	$(BIN)/python -m pip install -q -e '.[structlog,otel,ui,mlflow]' matplotlib numpy
 	touch $@
 
 $(STAMP_TEST): pyproject.toml | $(BIN)/python
@@ -21,6 +22,11 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 
 demo: $(STAMP_DEMO)
 	$(BIN)/python examples/quickstart.py
+
+# The viewer on the demo's store (./runlog-store, or $$RUNLOG_STORE / a config file's store).
+# UI_ARGS='--port 0' or '--store PATH' to change it.
+ui: $(STAMP_DEMO)
+	$(BIN)/runlog ui $(UI_ARGS)
 
 # Debian's chromium for the viewer's browser tests (tests/test_ui_browser.py): installed when
 # missing and running as root, a no-op when present. Playwright drives it; never `playwright install`.

@@ -85,8 +85,9 @@ def main() -> None:
                 f"| {runs_bytes / 1024:.1f} kB | {(store / INDEX_FILE).stat().st_size / n:.0f} B/run |"
             )
     print(
-        "\nEvery search checks each run's events signature (one `scandir` of its events folder), so it stays "
-        "linear in the number of runs, but reads no unchanged run's files."
+        "\nEvery search lists the run folders and checks each run's signature (an ended run: one `stat` of its "
+        "events folder; a running one: a `scandir`), so it stays linear in the number of runs, but reads no "
+        "unchanged run's files."
     )
 
 

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
+import shutil
+import sys
+from pathlib import Path
 
 import matplotlib
 
@@ -58,8 +62,31 @@ def main() -> Run:
     print(f"files: {', '.join(fetched.get_file_names())}")
     print(f"driver log: {len(fetched.get_details_with_logs()['logFiles']['logs/driver_log.txt'].splitlines())} lines")
     print(f"stored in: {fetched.path}")
-    print(f"look at it with: runlog show {fetched.id}   (or in the browser: runlog ui)")
+    cli = runlog_command()
+    steps = [
+        (f"{cli} show {fetched.id}", "this run in the terminal"),
+        (f"{cli} runs", "every run of the store"),
+        (f"make ui   (or: {cli} ui)", "the web viewer, http://127.0.0.1:5050/"),
+    ]
+    width = max(len(command) for command, _ in steps)
+    print("next steps:")
+    for command, what in steps:
+        print(f"  {command.ljust(width)}   # {what}")
     return fetched
+
+
+def runlog_command() -> str:
+    """How to type the `runlog` command here: `runlog` when it is on PATH, else its path (`.venv/bin/runlog`)."""
+    script = Path(sys.executable).parent / ("runlog.exe" if os.name == "nt" else "runlog")
+    on_path = shutil.which("runlog")
+    if on_path is not None and (not script.exists() or Path(on_path).resolve() == script.resolve()):
+        return "runlog"
+    if not script.exists():
+        return f"{sys.executable} -m runlog.cli"
+    try:
+        return str(script.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(script.absolute())
 
 
 def _notes() -> str:

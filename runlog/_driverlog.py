@@ -50,6 +50,7 @@ __all__ = [
     "is_main_process",
     "on_run_started",
     "thread_state",
+    "utc_second",
 ]
 
 ENV_OUTPUT_CAPTURED = "RUNLOG_OUTPUT_CAPTURED"
@@ -116,12 +117,17 @@ def format_utc_ns(ns: int) -> str:
 _second_cache: tuple[int, str] = (-1, "")
 
 
+def utc_second(sec: int) -> str:
+    """``2026-11-27T14:28:36``: the whole-second part of :func:`format_utc` (callers cache it per second)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+
+
 def _time_prefix(created: float) -> str:
     global _second_cache
     sec = int(created)
     cached = _second_cache
     if cached[0] != sec:
-        cached = _second_cache = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
+        cached = _second_cache = (sec, utc_second(sec))
     return cached[1]
 
 

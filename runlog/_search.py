@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -479,7 +480,8 @@ _ENDED = frozenset({"Completed", "Failed", "Canceled"})
 
 
 def iter_run_dirs(store: Path, experiments: Iterable[str] | None = None) -> Iterable[Path]:
-    """Every run folder of the store (or of the named experiments), in folder order."""
+    """Every run folder of the store (or of the named experiments), in folder order (no ``stat`` per run:
+    a folder without a ``run.json`` yet is skipped where its row is built)."""
     from ._store import layout
 
     root = store / layout.EXPERIMENTS_DIR
@@ -490,10 +492,11 @@ def iter_run_dirs(store: Path, experiments: Iterable[str] | None = None) -> Iter
     for name in names:
         runs_dir = root / name / layout.RUNS_DIR
         try:
-            found = sorted(p for p in runs_dir.iterdir() if (p / layout.RUN_RECORD).is_file())
+            with os.scandir(runs_dir) as entries:
+                found = sorted(e.name for e in entries if e.is_dir())
         except (FileNotFoundError, NotADirectoryError):
             continue
-        yield from found
+        yield from (runs_dir / run for run in found)
 
 
 def find_runs(
@@ -520,7 +523,9 @@ def find_runs(
 
     latest = latest or LatestValues()
 
-    def build(run_dir: Path) -> RunRow:
+    def build(run_dir: Path) -> RunRow | None:
+        if not (run_dir / "run.json").is_file():
+            return None  # not a run (yet: its record is written last)
         try:
             return run_row(run_dir, latest)
         except Exception as exc:  # one unreadable run never hides the others: listed, marked damaged
@@ -529,6 +534,7 @@ def find_runs(
     rows = index_for(store).rows(
         iter_run_dirs(store, experiments), build, encode_row, decode_row, progress,
         keep=lambda row: row.status != "Damaged",  # a read that failed (EMFILE...) is tried again next time
+        settled=lambda row: row.status in _ENDED,  # an ended run: checked by its events folder's time
     )  # fmt: skip
     for row in rows:
         if row.ref is None:

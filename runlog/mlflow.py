@@ -455,7 +455,10 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
                 and type(timestamp) is int and 0 <= timestamp < _MAX_MS and -_I64 <= step < _I64 and m.model_id is None
             ):  # fmt: skip
                 try:
-                    writer_for(run_dir).points([(m.key, float(value), step, timestamp / 1000.0)])
+                    writer = writer_for(run_dir)
+                    writer.points([(m.key, float(value), step, timestamp / 1000.0)])
+                    if run_dir not in _owned:  # maybe an ended run: the run index must see the change
+                        writer.touch()
                 except RunlogError as exc:
                     raise MlflowException(f"could not log to run {run_id}: {exc}", INTERNAL_ERROR) from exc
                 return
@@ -479,6 +482,8 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
                 if linking:  # the copies MLflow 3 sends right after log_outputs to link a model: not stored twice
                     points = self._without_copies(run_dir, metrics, points, linking)
                 writer.points(points)
+                if run_dir not in _owned:  # maybe an ended run: the run index must see the change
+                    writer.touch()
         except RunlogError as exc:  # the store could not take it (a full disk, a removed run folder)
             raise MlflowException(f"could not log to run {run_id}: {exc}", INTERNAL_ERROR) from exc
         finally:

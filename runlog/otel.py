@@ -184,16 +184,60 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
     return _json_default(value)
 
 
-def _to_json(value: Any, **options: Any) -> str:
+# json.dumps(value, ensure_ascii=False, default=_json_default[, separators=...]) without building an
+# encoder per call (json.dumps makes a new JSONEncoder whenever an option is given).
+_encode_line = json.JSONEncoder(ensure_ascii=False, default=_json_default).encode
+_encode_text = json.JSONEncoder(ensure_ascii=False, default=_json_default, separators=(", ", ": ")).encode
+
+
+def _to_json(value: Any, encode: Any = _encode_line) -> str:
     """``json.dumps`` that never fails: a record that JSON cannot hold as such must not cost its batch."""
     try:
-        return json.dumps(value, ensure_ascii=False, default=_json_default, **options)
+        return encode(value)  # type: ignore[no-any-return]
     except (TypeError, ValueError, RecursionError):  # e.g. tuple keys, a cycle
-        return json.dumps(_jsonable(value), ensure_ascii=False, default=_json_default, **options)
+        return encode(_jsonable(value))  # type: ignore[no-any-return]
+
+
+_encode_key = json.encoder.encode_basestring  # what the encoder uses for strings with ensure_ascii=False
+_INF = float("inf")
+
+
+def _simple_json(value: dict[Any, Any], depth: int = 0) -> str | None:
+    """``_encode_text(value)`` for a dict of str keys and str/int/float/bool/None/dict values (the usual
+    attributes: ``{"metrics": {"loss": 0.1}, "step": 3}``), without the encoder's per-call set-up; None
+    for anything else (the encoder then does it). Byte-identical: tests/test_otel.py holds it so."""
+    parts = []
+    for k, v in value.items():
+        if k.__class__ is not str:
+            return None
+        t = v.__class__
+        if t is str:
+            text = _encode_key(v)
+        elif t is float:
+            text = repr(v) if v == v and v != _INF and v != -_INF else ("NaN" if v != v else "Infinity" if v > 0 else "-Infinity")
+        elif t is int:
+            text = repr(v)
+        elif v is None:
+            text = "null"
+        elif t is bool:
+            text = "true" if v else "false"
+        elif t is dict and depth < 2:
+            found = _simple_json(v, depth + 1)
+            if found is None:
+                return None
+            text = found
+        else:
+            return None
+        parts.append(f"{_encode_key(k)}: {text}")
+    return "{" + ", ".join(parts) + "}"
 
 
 def _dumps(value: Any) -> str:
-    return _to_json(value, separators=(", ", ": "))
+    if value.__class__ is dict:
+        text = _simple_json(value)
+        if text is not None:
+            return text
+    return _to_json(value, _encode_text)
 
 
 def _severity(log_record: Any) -> str:
@@ -257,7 +301,7 @@ class _Converted:
         stacktrace = None
         if attributes:
             shown = None
-            tagged = False
+            prefixed = tagged = False
             for key, value in attributes.items():
                 if key[:5] == _CODE_PREFIX:
                     continue
@@ -266,15 +310,21 @@ class _Converted:
                     continue
                 if key == _WRITTEN_MARK:
                     continue
-                if key[:7] == "runlog." or key == "metrics":
+                if key == "metrics":
                     tagged = True
+                elif key[:7] == "runlog.":
+                    prefixed = True
                 if shown is None:
                     shown = {}
                 shown[key] = value
             if shown:
                 line = f"{line} {_dumps(shown)}"
-            if tagged and body_is_str:
+            if prefixed and body_is_str:
                 self.metrics, self.step = tagged_metrics(body, attributes)
+            elif tagged and body_is_str:  # tagged_metrics of a str body and a `metrics` attribute, inlined
+                found = attributes["metrics"]
+                if isinstance(found, Mapping):
+                    self.metrics, self.step = dict(found), attributes.get("step")
         if trace_id:
             line = f"{line} trace_id={trace_id:032x} span_id={_hex_span_id(log_record.span_id) or '0' * 16}"
         if stacktrace:
@@ -366,6 +416,24 @@ def _write_metrics(writer: RunWriter, metrics: Mapping[str, Any], step: Any) -> 
         writer.scalars(scalars, step)
 
 
+def _write_tagged(writer: RunWriter, tagged: list[tuple[dict[str, Any], Any]]) -> None:
+    """A batch's tagged metrics, in order: one write for the records whose values are all floats and ints
+    under str names with an int (or no) step (the usual case); the others one by one, checked."""
+    plain: list[tuple[dict[str, Any], Any]] = []
+    for metrics, step in tagged:
+        if (step is None or type(step) is int) and all(
+            type(k) is str and (type(v) is float or type(v) is int) for k, v in metrics.items()
+        ):
+            plain.append((metrics, step))
+            continue
+        if plain:
+            writer.scalar_groups(plain)
+            plain = []
+        _write_metrics(writer, metrics, step)
+    if plain:
+        writer.scalar_groups(plain)
+
+
 class RunLogExporter(_LogExporterBase):  # type: ignore[misc]
     """An OpenTelemetry log record exporter that writes each record to the run's driver log.
 
@@ -455,8 +523,8 @@ class RunLogExporter(_LogExporterBase):  # type: ignore[misc]
         name = driver_log_name(run)
         if lines:
             writer.write_log("".join(lines), name)
-        for metrics, step in tagged:
-            _write_metrics(writer, metrics, step)
+        if tagged:
+            _write_tagged(writer, tagged)
         _log.debug("exported %d OpenTelemetry record(s) to %s of run %s", len(lines), name, run.id)
 
     def force_flush(self, timeout_millis: float = 30_000) -> bool:

@@ -6,9 +6,12 @@ One line of set-up sends a program's logging to the active run::
 
 - Each record becomes one line (one ``os.write``) of the active run's driver log
   (``logs/driver_log.txt``; other processes: see :func:`runlog._driverlog.driver_log_name`).
-  The default format is ``basicConfig``'s with a UTC timestamp:
-  ``2026-11-27T14:28:36.123Z INFO:train:epoch done``; any ``logging.Formatter``
-  can be given instead, and ``RunHandler(json=True)`` writes JSON lines.
+  The handler has no formatter until given one (``basicConfig(format=...)``, dictConfig,
+  fileConfig, ``setFormatter``), so the user's format reaches the driver log; without one
+  (or with basicConfig's own default) lines are ``basicConfig``'s format with a UTC timestamp:
+  ``2026-11-27T14:28:36.123Z INFO:train:epoch done``. ``asctime`` without ``datefmt`` in a plain
+  ``logging.Formatter`` is that UTC time too (see :func:`_effective_formatter`), and
+  ``RunHandler(json=True)`` writes JSON lines.
 - Tagged metric events: ``log.info("epoch done", extra=runlog.metrics(loss=0.1, step=3))``
   (or ``extra={"metrics": {...}, "step": 3}``) also stores the values as ``run.log`` would.
 - The active run is looked up for every record; records logged while no run is
@@ -28,7 +31,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _driverlog, _excepthook
-from ._context import active_run
+from ._context import _current, active_run
 from ._diagnostics import SYSTEM_LOG, get_logger, redact
 from ._diagnostics import install as _install_redaction
 from ._driverlog import (
@@ -41,6 +44,7 @@ from ._driverlog import (
     format_utc,
 )
 from ._driverlog import thread_state as _tls
+from ._fastformat import CompiledFormat, compile_formatter, utc_format_time
 from ._store.writer import encode_scalar, encode_step
 from ._trace import current_trace_ids
 
@@ -90,10 +94,7 @@ class RunFormatter(logging.Formatter):
     def __init__(self, fmt: str | None = None, datefmt: str | None = None, style: str = "%", validate: bool = True) -> None:
         super().__init__(fmt or DEFAULT_FORMAT, datefmt, style, validate)  # type: ignore[arg-type]
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        if datefmt:
-            return super().formatTime(record, datefmt)
-        return format_utc(record.created)
+    formatTime = utc_format_time
 
     def format(self, record: logging.LogRecord) -> str:
         msg = record.msg
@@ -111,32 +112,71 @@ def _render_event(event: dict[str, Any]) -> str:
 
 _pid = os.getpid()
 _modules = sys.modules
+_current_run = _current.get
 
 _TRACE_SUFFIX, _TRACE_FIELDS, _TRACE_NONE = 0, 1, 2
 
 
-_OVERRIDES = frozenset(("format", "formatMessage", "formatTime", "usesTime"))
-# The methods of the formatter classes the fast path stands in for, as they were at import.
-_PLAIN_METHODS = {cls: {n: getattr(cls, n) for n in _OVERRIDES} for cls in (logging.Formatter, RunFormatter)}
+# basicConfig's own format when it is given none (per style): a RunHandler handed a formatter with
+# exactly this format uses runlog's default instead (the user named no format; see docs/logging.md).
+_BASIC_FORMATS = frozenset(
+    (style, fmt)
+    for style, fmt in (
+        (logging.PercentStyle, logging.BASIC_FORMAT),
+        (logging.StrFormatStyle, "{levelname}:{name}:{message}"),
+        (logging.StringTemplateStyle, "${levelname}:${name}:${message}"),
+    )
+)
+_INSTANCE_OVERRIDES = frozenset(("format", "formatMessage", "formatTime", "usesTime", "converter"))
+_STDLIB_TIME = (
+    logging.Formatter.formatTime,
+    logging.Formatter.converter,
+    logging.Formatter.default_time_format,
+    logging.Formatter.default_msec_format,
+)
 
 
-def _fast_format(formatter: logging.Formatter) -> tuple[str, Any, str | None, int, Any] | None:
-    """``(fmt, formatTime or None, datefmt, len(formatter.__dict__), style)`` when
-    ``formatter.format(record)`` of a record without exception or stack is exactly
-    ``fmt % record.__dict__`` after setting ``message`` (and ``asctime`` when the format uses
-    it): a plain ``logging.Formatter`` or ``RunFormatter`` with a %-style format, no defaults
-    and no method replaced on the instance. Else None (the formatter's own ``format`` is
-    called). The last three items let ``emit`` see a later change of the formatter."""
+class _UtcAsctime(logging.Formatter):
+    """A copy of a user's ``logging.Formatter`` whose ``asctime`` (no ``datefmt``) is runlog's UTC time."""
+
+    formatTime = utc_format_time
+
+
+def _effective_formatter(formatter: logging.Formatter | None) -> logging.Formatter:
+    """What RunHandler formats with when its formatter is ``formatter`` (see docs/logging.md, "Your format").
+
+    - None (nobody gave the handler one): runlog's default, ``RunFormatter()``;
+    - a ``logging.Formatter`` with basicConfig's own default format (what ``basicConfig`` hands
+      every handler when it is given no ``format=``): ``RunFormatter`` with its ``datefmt``;
+    - a ``logging.Formatter`` whose format uses ``asctime``, without ``datefmt`` and with the
+      stdlib's time settings (``formatTime``, ``converter``, default time formats) unchanged: a copy
+      whose ``asctime`` is runlog's UTC ISO-8601 time (the user's formatter is not changed: a
+      console handler sharing it keeps the local time);
+    - any other formatter: itself.
+    """
+    if formatter is None:
+        return _DEFAULT_FORMATTER
+    if type(formatter) is not logging.Formatter or not _INSTANCE_OVERRIDES.isdisjoint(formatter.__dict__):
+        return formatter
     style = getattr(formatter, "_style", None)
-    cls = type(formatter)
-    if cls not in _PLAIN_METHODS or type(style) is not logging.PercentStyle:
-        return None
-    if any(getattr(cls, n) is not f for n, f in _PLAIN_METHODS[cls].items()):
-        return None  # a method patched on the class
-    if getattr(style, "_defaults", None) or not _OVERRIDES.isdisjoint(formatter.__dict__):
-        return None
-    uses_time = formatter.formatTime if formatter.usesTime() else None
-    return style._fmt, uses_time, formatter.datefmt, len(formatter.__dict__), style  # type: ignore[attr-defined]
+    if getattr(style, "_defaults", None):
+        return formatter
+    if (type(style), getattr(style, "_fmt", None)) in _BASIC_FORMATS:
+        return RunFormatter(None, formatter.datefmt)
+    cls = logging.Formatter
+    if (
+        not formatter.datefmt
+        and formatter.usesTime()
+        and (cls.formatTime, cls.converter, formatter.default_time_format, formatter.default_msec_format) == _STDLIB_TIME
+    ):
+        utc = _UtcAsctime.__new__(_UtcAsctime)
+        utc.__dict__.update(formatter.__dict__)
+        return utc
+    return formatter
+
+
+class _NoStyle:
+    _fmt = None
 
 
 def _trace_mode(formatter: logging.Formatter | None) -> int:
@@ -204,8 +244,10 @@ class RunHandler(logging.Handler):
 
     - ``json=True``: JSON lines through python-json-logger (``time``, ``level``, ``logger``,
       ``message`` and every ``extra`` field, ``metrics``/``step`` included);
-    - ``fmt``/``datefmt``: the format of the default formatter; ``formatter``: any
-      ``logging.Formatter`` (``setFormatter`` and dictConfig's ``"formatter"`` work as usual).
+    - ``fmt``/``datefmt``: a ``RunFormatter`` with this format; ``formatter``: any
+      ``logging.Formatter``. Given none of these, the handler has no formatter, so
+      ``basicConfig(format=...)``, dictConfig's ``"formatter"``, fileConfig's ``formatter=`` and
+      ``setFormatter`` give it one; until then it writes :data:`DEFAULT_FORMAT` in UTC.
 
     Usable from ``dictConfig`` (``{"class": "runlog.RunHandler"}`` or ``{"()": "runlog.RunHandler"}``)
     and ``fileConfig`` (``class=runlog.RunHandler``).
@@ -221,20 +263,21 @@ class RunHandler(logging.Handler):
         formatter: logging.Formatter | None = None,
     ) -> None:
         super().__init__(level)
-        if formatter is None:
+        if formatter is None and (json or fmt is not None or datefmt is not None):
             if json:
                 from ._jsonformat import RunJsonFormatter
 
                 formatter = RunJsonFormatter(fmt, datefmt)
             else:
                 formatter = RunFormatter(fmt, datefmt)
+        # No formatter unless one was asked for: basicConfig(format=...) sets its formatter only on
+        # handlers that have none, and dictConfig/fileConfig/setFormatter may give one later.
         self.setFormatter(formatter)
         self.json = json
         self._captured = os.environ.get(ENV_OUTPUT_CAPTURED) == "1"
         self._sink: _Sink | None = None
-        self._checked_formatter: logging.Formatter | None = None
-        self._fast: tuple[str, Any, str | None, int, Any] | None = None
-        self._trace = _TRACE_SUFFIX
+        self._emit_overridden = type(self).emit is not RunHandler.emit
+        self._replan(formatter)
         self._failing = False
         self._lost = 0
         self._next_check = 0.0
@@ -248,93 +291,132 @@ class RunHandler(logging.Handler):
     def __repr__(self) -> str:
         return f"<RunHandler ({logging.getLevelName(self.level)}{', json' if self.json else ''})>"
 
-    # No lock: each record is one os.write of a whole line on an O_APPEND descriptor, so
-    # threads never interleave, and a record logged from a signal handler or __del__ while
-    # this thread is inside emit cannot deadlock on a lock it already holds.
-    def handle(self, record: logging.LogRecord) -> Any:
-        if not self.filters:
-            self.emit(record)
-            return True
-        rv = self.filter(record)
-        if rv:
-            self.emit(rv if isinstance(rv, logging.LogRecord) else record)
-        return rv
+    def _replan(self, formatter: logging.Formatter | None) -> None:
+        """Decide how records are formatted with ``formatter`` (the handler's, at this moment).
 
-    def emit(self, record: logging.LogRecord) -> None:
-        tls = _tls
-        if tls.busy:  # logged while this thread is inside emit: written right after it
+        Kept: the formatter's attribute dict, its size, ``datefmt``, ``_style`` and the style's
+        format, so that ``emit`` sees a later change (cheaply, per record) and plans again.
+        """
+        effective = _effective_formatter(formatter)
+        attrs: dict[str, Any] = getattr(formatter, "__dict__", None) or {}
+        style: Any = attrs.get("_style")
+        # Watched for changes: a formatter with a style (any logging.Formatter); another object is
+        # only noticed when it is replaced.
+        self._watch = formatter is not None and hasattr(style, "_fmt")
+        self._source_attrs = attrs
+        self._source_len = len(attrs)
+        self._source_datefmt = attrs.get("datefmt")
+        self._source_style: Any = style if self._watch else _NoStyle
+        self._source_fmt = self._source_style._fmt
+        self._effective = effective
+        self._trace = _trace_mode(effective)
+        self._compiled: CompiledFormat | None = compile_formatter(effective, (RunFormatter.format,), newline=True)
+        self._source = formatter  # last: another thread seeing it sees the rest of the plan
+
+    def handle(self, record: logging.LogRecord, _emit: bool = False) -> Any:
+        """Filter and write ``record`` (``emit`` is this without the filters).
+
+        No lock: each record is one ``os.write`` of a whole line on an ``O_APPEND`` descriptor,
+        so threads never interleave, and a record logged from a signal handler or ``__del__``
+        while this thread is inside it cannot deadlock on a lock it already holds. The writing is
+        done here rather than in a call to ``emit``: one Python call less per record.
+        """
+        if not _emit and (self.filters or self._emit_overridden):
+            rv = self.filter(record) if self.filters else True
+            if not rv:
+                return rv
+            if isinstance(rv, logging.LogRecord):
+                record = rv
+            if self._emit_overridden:  # a subclass's emit runs as with any handler (it calls ours)
+                self.emit(record)
+                return rv
+        # This thread's ThreadState attributes (those set in it), read and set through the per-thread
+        # dict: one threading.local lookup per record instead of one per attribute access.
+        ts = _tls.__dict__
+        if ts.get("busy"):  # logged while this thread is inside emit: written right after it
+            tls = _tls
             deferred = tls.deferred
             if deferred is None:
                 deferred = tls.deferred = []
             if len(deferred) < _DEFER_LIMIT:
                 deferred.append((self, record))
-            return
+            return True
         name = record.name
         if name.startswith("runlog") and (len(name) == 6 or name[6] == "."):
             self._emit_diagnostic(record)
-            return
+            return True
         d = record.__dict__
         if "_runlog_written" in d:  # another RunHandler or runlog.structlog wrote it already
-            return
+            return True
         msg = record.msg
-        if _driverlog.structlog_used and msg is tls.written_msg and msg is not None:  # written by runlog.structlog
-            tls.written_msg = None
-            if tls.written_created is None or tls.written_created == record.created:
+        if _driverlog.structlog_used and msg is _tls.written_msg and msg is not None:  # written by runlog.structlog
+            _tls.written_msg = None
+            if _tls.written_created is None or _tls.written_created == record.created:
                 d["_runlog_written"] = True
-                return
-        tls.busy = True
+                return True
+        ts["busy"] = True
         try:
             # Everything here is on the hot path: one format, one os.write (two when tagged).
-            run = active_run()
+            run = _current_run()  # active_run()'s first step inlined: the run of this context
+            if run is None or run._finished:
+                run = active_run()
             formatter = self.formatter
-            if formatter is not self._checked_formatter:
-                self._trace = _trace_mode(formatter)
-                self._fast = _fast_format(formatter or _DEFAULT_FORMATTER)
-                self._checked_formatter = formatter
+            if formatter is not self._source:
+                self._replan(formatter)
+            elif self._watch:  # changed since (a new datefmt, style, format, or a method set)?
+                attrs = self._source_attrs
+                source_style = self._source_style
+                if (
+                    len(attrs) != self._source_len
+                    or attrs.get("datefmt") is not self._source_datefmt
+                    or source_style._fmt is not self._source_fmt
+                    or attrs.get("_style") is not source_style
+                ):
+                    self._replan(formatter)
             trace = self._trace
             if trace == _TRACE_FIELDS:
                 ids = current_trace_ids()
                 d["trace_id"], d["span_id"] = ids if ids is not None else ("", "")
-            fmt = formatter or _DEFAULT_FORMATTER
-            fast = self._fast
-            if fast is not None:
-                attrs, style = fmt.__dict__, fast[4]  # changed since the check (a new datefmt, style or method)?
-                if len(attrs) != fast[3] or style._fmt is not fast[0] or attrs.get("_style") is not style or attrs.get("datefmt") is not fast[2]:
-                    fast = _fast_format(fmt)
-                    self._fast = fast
-            text: str | None = None
-            if fast is not None and record.exc_info is None and record.exc_text is None and record.stack_info is None and msg.__class__ is not dict:
-                # What Formatter.format does for such a record, without its generic steps (same text).
-                try:
-                    record.message = record.getMessage()
-                    if fast[1]:
-                        record.asctime = fast[1](record, fast[2])
-                    text = fast[0] % d
+            text: str | None = None  # the line(s) with their newline
+            compiled = self._compiled
+            if (
+                compiled is not None
+                and record.exc_info is None
+                and record.exc_text is None
+                and record.stack_info is None
+                and msg.__class__ is not dict
+            ):
+                try:  # the same text as Formatter.format, compiled for this format (runlog._fastformat)
+                    text = compiled(record, d)
                 except Exception:  # (bad arguments, a field missing): Formatter.format raises its own error
                     text = None
             if text is None:
                 try:
-                    text = fmt.format(record)
+                    text = self._effective.format(record) + "\n"
                 except Exception:  # the record's own fault (log.info("%d", "x")): not the store's
                     self.handleError(record)  # as every stdlib handler does ("--- Logging error ---")
-                    return
+                    return True
             # Marked once formatted: a record that could not be formatted here is left to the
             # next RunHandler (another formatter may take it).
             d["_runlog_written"] = True
-            if trace == _TRACE_SUFFIX and _modules.get("opentelemetry.trace") is not None:
+            if trace == _TRACE_SUFFIX and "opentelemetry.trace" in _modules:
                 ids = current_trace_ids()
                 if ids is not None:
                     text = _with_trace_suffix(text, ids)
-            tagged = d.get("metrics")
-            step = None if tagged is None else d.get("step")
-            if tagged is None and msg.__class__ is dict:
+            tagged = d["metrics"] if "metrics" in d else None
+            step = None
+            if tagged is not None:
+                step = d.get("step")
+                if type(tagged) is not dict:
+                    tagged = dict(tagged) if isinstance(tagged, Mapping) else None
+            elif msg.__class__ is dict:
                 tagged, step = msg.get("metrics"), msg.get("step")
-            if tagged is not None and type(tagged) is not dict:
-                tagged = dict(tagged) if isinstance(tagged, Mapping) else None
+                if tagged is not None and type(tagged) is not dict:
+                    tagged = dict(tagged) if isinstance(tagged, Mapping) else None
             echoed = self._captured and _echoed_to_console(record)  # stdout/stderr already go to the log
             if run is None:
-                add_pending("" if echoed else text + "\n", tagged, step)
-                return
+                add_pending("" if echoed else text, tagged, step)
+                return True
             if _pending:
                 flush_pending(run)
             sink = self._sink
@@ -347,10 +429,10 @@ class RunHandler(logging.Handler):
                 if not os.path.exists(sink.path) and writer.reopen_log(sink.name):
                     _log.warning("the driver log %s of run %s was removed; it was opened again", sink.name, run.id)
             if not echoed:
-                writer.write_log(text + "\n", sink.name)  # one os.write of the whole line
+                writer.write_log(text, sink.name)  # one os.write of the whole line
             if tagged:
                 try:
-                    writer.scalars(tagged, step)
+                    writer.scalars(tagged, step)  # (another file: a second os.write, see docs/logging.md)
                 except TypeError:  # InvalidMetricValue: store the good values, warn once per bad name
                     self._store_metrics(writer, tagged, step, record)
             if self._failing:
@@ -363,9 +445,14 @@ class RunHandler(logging.Handler):
         except Exception as exc:
             self._failed(record, exc)
         finally:
-            tls.busy = False
-            if tls.deferred is not None and not tls.draining:
-                drain_deferred(tls)
+            ts["busy"] = False
+            if ts.get("deferred") is not None and not ts.get("draining"):
+                drain_deferred(_tls)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write ``record`` to the active run's driver log (``handle`` without the filters)."""
+        self.handle(record, True)
 
     def _store_metrics(self, writer: RunWriter, values: dict[str, Any], step: Any, record: logging.LogRecord) -> None:
         try:

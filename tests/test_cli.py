@@ -57,7 +57,10 @@ def test_metrics_in_every_format(seeded: Run) -> None:
     assert "0.01" in invoke("metrics", seeded.id)
     assert json.loads(invoke("metrics", seeded.id, "--format", "json")) == seeded.get_metrics()
     rows = list(csv.reader(io.StringIO(invoke("metrics", seeded.id, "--format", "csv", "--name", "loss"))))
-    assert rows == [["name", "index", "column", "value"], ["loss", "0", "", "0.9"], ["loss", "1", "", "0.5"], ["loss", "2", "", "0.25"]]
+    assert [r[:3] + r[4:] for r in rows] == [
+        ["name", "index", "step", "column", "value"], ["loss", "0", "0", "", "0.9"], ["loss", "1", "1", "", "0.5"], ["loss", "2", "2", "", "0.25"],
+    ]  # fmt: skip
+    assert all(r[3].startswith("20") for r in rows[1:])  # each value's time (UTC)
     result = CliRunner().invoke(main, ["metrics", seeded.id, "--name", "los"])
     assert result.exit_code != 0 and "Did you mean loss" in result.output
 
@@ -80,7 +83,7 @@ def test_logs_prints_the_driver_log(seeded: Run) -> None:
 
 def test_an_unknown_run_id_suggests_close_matches(seeded: Run) -> None:
     """A mistyped run id fails with 'Did you mean <id>?'."""
-    result = CliRunner().invoke(main, ["show", seeded.id[:-2]])
+    result = CliRunner().invoke(main, ["show", seeded.id[:-1] + "x"])
     assert result.exit_code == 1
     assert f"Did you mean {seeded.id}" in result.output
 
@@ -96,3 +99,24 @@ def test_unknown_experiment_is_a_clear_error(seeded: Run) -> None:
     """`runlog runs --experiment` with an unknown name lists close names."""
     result = CliRunner().invoke(main, ["runs", "--experiment", "test-ex"])
     assert result.exit_code == 1 and "Did you mean test-exp" in result.output
+
+
+def test_a_large_first_search_shows_a_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While many runs are read into the run index, a bar shows on a terminal's stderr (never in a pipe)."""
+    import sys
+
+    from runlog.cli import _IndexProgress
+
+    with _IndexProgress() as piped:
+        piped(10, 10_000)
+    assert piped._bar is None
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    with _IndexProgress() as small:
+        small(10, 20)
+    assert small._bar is None  # a few runs: no bar
+    with _IndexProgress() as progress:
+        progress(10, 10_000)
+        assert progress._bar is not None and progress._bar.live.is_started
+        progress(10_000, 10_000)
+        assert progress._bar.tasks[0].completed == 10_000
+    assert not progress._bar.live.is_started

@@ -624,3 +624,18 @@ def test_an_mlflow_run_ended_elsewhere_is_let_go_by_end_run(ws: runlog.Workspace
     assert ws.get_run(run_id).get_status() == "Canceled"
     assert runlog._context.active_run() is None
     assert ws.get_run(run_id).path not in _owned
+
+
+def test_a_metric_logged_into_an_ended_run_shows_in_searches(exp: runlog.Experiment, uri: str) -> None:
+    """The run index checks an ended run by its events folder's time: a point an MLflow client adds after the
+    end (or a late tag) changes it, so searches and get_run show it."""
+    from runlog._search import find_runs
+
+    run = exp.start_logging(outputs=False)
+    run.log("loss", 0.5)
+    run.complete()
+    assert find_runs(exp.workspace.store, "metrics.late > 0")[0] == []
+    MlflowClient().log_metric(run.id, "late", 1.0)
+    assert [r.run_id for r in find_runs(exp.workspace.store, "metrics.late > 0")[0]] == [run.id]
+    run.tag("after", "end")
+    assert [r.run_id for r in find_runs(exp.workspace.store, "tags.after = 'end'")[0]] == [run.id]

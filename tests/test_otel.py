@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import os
 import re
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs.export import (
@@ -259,6 +262,74 @@ def test_bad_tagged_value_is_skipped_and_the_rest_kept(
     assert "nested" not in run.get_metrics()
     assert len(driver_log(run).splitlines()) == 2
     assert any(r.levelno == logging.WARNING and "'nested'" in r.getMessage() for r in caplog.records)
+
+
+def _exported_records(providers: Providers, emit: Any) -> list[Any]:
+    """The ReadableLogRecords that ``emit(otel_logger)`` makes, as a batch processor would hand them over."""
+    memory = InMemoryLogRecordExporter()
+    provider = providers.logs(SimpleLogRecordProcessor(memory))
+    emit(provider.get_logger("app"))
+    return list(memory.get_finished_logs())
+
+
+def test_a_batch_of_tagged_records_is_one_points_write_in_order(
+    run: runlog.Run, providers: Providers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch of tagged records with numbers under names seen before is one write to the points file; a batch
+    mixing new names, strings, bools, lists, float steps and bad values keeps every value in logged order."""
+
+    def mixed(log: Any) -> None:
+        log.emit(body="a", attributes={"metrics": {"loss": 0.5, "acc": 1}, "step": 0})
+        log.emit(body="b", attributes={"metrics": {"loss": 0.25, "lr": 0.1}, "step": 1})  # a new name
+        log.emit(body="c", attributes={"metrics": {"loss": 0.125, "note": "warm"}, "step": 2})  # a string value
+        log.emit(body="d", attributes={"runlog.metric.loss": 0.0625, "runlog.step": 3.0})  # a float step
+        log.emit(body="e", attributes={"metrics": {"loss": True, "big": 2**70}})  # a bool, an int beyond int64
+        log.emit(body="f", attributes={"metrics": {"loss": 0.03125, "bad": [[1]]}, "step": 5})  # a bad value
+        log.emit(body="g", attributes={"metrics": {"loss": 0.015625, "acc": 2}, "step": 6})
+
+    exporter = RunLogExporter(run=run)
+    exporter.export(_exported_records(providers, mixed))
+    history = [(p.value, p.step) for p in run.get_metric_history("loss")]
+    assert history == [(0.5, 0), (0.25, 1), (0.125, 2), (0.0625, 3), (True, None), (0.03125, 5), (0.015625, 6)]
+    metrics = run.get_metrics()
+    assert metrics["acc"] == [1, 2] and metrics["lr"] == 0.1 and metrics["note"] == "warm" and metrics["big"] == 2**70
+    assert "bad" not in metrics
+
+    batch = _exported_records(
+        providers, lambda log: [log.emit(body="s", attributes={"metrics": {"loss": i / 8, "acc": i}, "step": 10 + i}) for i in range(50)]
+    )
+    writes: list[int] = []
+    real_write = os.write
+
+    def counting_write(fd: int, data: bytes) -> int:
+        writes.append(fd)
+        return real_write(fd, data)
+
+    monkeypatch.setattr("runlog._store.writer._os_write", counting_write)
+    exporter.export(batch)
+    assert writes.count(run._writer._points_fd) == 1
+    history = [(p.value, p.step) for p in run.get_metric_history("loss")]
+    assert history[-50:] == [(i / 8, 10 + i) for i in range(50)]
+    assert len(driver_log(run).splitlines()) == 57
+
+
+_json_leaf = st.one_of(
+    st.text(max_size=6), st.integers(-(2**70), 2**70), st.floats(), st.booleans(), st.none(), st.lists(st.integers(), max_size=2)
+)
+_json_dicts = st.recursive(
+    st.dictionaries(st.one_of(st.text(max_size=5), st.integers(0, 3)), _json_leaf, max_size=4),
+    lambda inner: st.dictionaries(st.text(max_size=5), st.one_of(_json_leaf, inner), max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(_json_dicts)
+def test_attribute_json_of_text_lines_is_what_json_dumps_writes(value: dict[Any, Any]) -> None:
+    """The attributes' JSON on a text line (a shortcut for plain dicts) is byte-identical to
+    json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=...) for any dict."""
+    expected = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=otel._json_default)
+    assert otel._dumps(value) == expected
 
 
 def test_stdlib_logging_handler_with_runlog_metrics_extra(run: runlog.Run, providers: Providers) -> None:

@@ -12,6 +12,7 @@ import shutil
 import sys
 import textwrap
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -148,6 +149,202 @@ def test_fileconfig(exp: runlog.Experiment, tmp_path: Path) -> None:
     run = exp.start_logging()
     logging.getLogger("cfg").info("hello")
     assert log_text(run) == "cfg says hello\n"
+
+
+def test_a_formatter_like_object_without_attributes_is_used_as_is(exp: runlog.Experiment) -> None:
+    """Any object with format(record) (here one with __slots__, so no __dict__) works as the handler's
+    formatter, record after record, and replacing it is noticed."""
+
+    class Upper:
+        __slots__ = ()
+
+        def format(self, record: logging.LogRecord) -> str:
+            return record.getMessage().upper()
+
+    run = exp.start_logging()
+    handler = runlog.RunHandler(formatter=Upper())  # type: ignore[arg-type]
+    log = _only_handler("slotted.formatter", handler)
+    log.info("one")
+    log.info("two")
+    handler.setFormatter(logging.Formatter("%(message)s!"))
+    log.info("three")
+    assert log_text(run) == "ONE\nTWO\nthree!\n"
+    assert handler._failing is False
+    run.complete()
+
+
+def test_a_subclass_overriding_emit_and_filters_still_work(exp: runlog.Experiment) -> None:
+    """handle() writes records itself, but a subclass's emit() still runs for every record (and its
+    super().emit() writes it), and a filter still drops records."""
+    seen: list[str] = []
+
+    class Counting(runlog.RunHandler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+            super().emit(record)
+
+    run = exp.start_logging()
+    handler = Counting()
+    handler.addFilter(lambda record: "secret" not in record.getMessage())
+    log = _only_handler("subclass.emit", handler)
+    log.info("one")
+    log.info("a secret")
+    log.info("two")
+    assert seen == ["one", "two"]
+    assert [line.rsplit(":", 1)[-1] for line in log_text(run).splitlines()] == ["one", "two"]
+    run.complete()
+
+
+def test_a_tagged_record_is_one_write_for_its_line_and_one_for_its_points(
+    exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tagged record through RunHandler (compiled format) is exactly two writes: its whole line to the driver
+    log and all its values to the points file (two files, so two writes; each is whole on kill -9)."""
+    run = exp.start_logging()
+    log = _only_handler("tagged.writes", runlog.RunHandler())
+    log.info("warm-up", extra=runlog.metrics(loss=1.0, acc=0.0, step=0))  # opens the files, defines the names
+    writes: list[tuple[int, bytes]] = []
+    real_write = os.write
+
+    def counting_write(fd: int, data: bytes) -> int:
+        writes.append((fd, data))
+        return real_write(fd, data)
+
+    monkeypatch.setattr("runlog._store.writer._os_write", counting_write)
+    log.info("epoch %d done", 1, extra=runlog.metrics(loss=0.5, acc=0.75, step=1))
+    monkeypatch.undo()
+    writer = run._writer
+    assert [fd for fd, _ in writes] == [writer._log_fds["logs/driver_log.txt"], writer._points_fd]
+    assert writes[0][1].endswith(b" INFO:tagged.writes:epoch 1 done\n") and len(writes[1][1]) == 2 * 32
+    assert run.get_metrics() == {"loss": [1.0, 0.5], "acc": [0.0, 0.75]}
+    run.complete()
+
+
+UTC_STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+LOCAL_STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
+
+
+def test_a_new_runhandler_has_no_formatter_until_given_one(exp: runlog.Experiment) -> None:
+    """RunHandler() has no formatter (so basicConfig can give it one) and writes runlog's default line; a
+    formatter set later with setFormatter is used from the next record on."""
+    handler = runlog.RunHandler()
+    assert handler.formatter is None
+    assert runlog.RunHandler(fmt="%(message)s").formatter is not None
+    assert runlog.RunHandler(datefmt="%H").formatter is not None
+    run = exp.start_logging()
+    log = _only_handler("plain.default", handler)
+    log.info("first")
+    handler.setFormatter(logging.Formatter("%(levelname)s|%(message)s"))
+    log.info("second")
+    first, second = log_text(run).splitlines()
+    assert re.fullmatch(UTC_STAMP + " INFO:plain.default:first", first)
+    assert second == "INFO|second"
+
+
+def test_basicconfig_format_reaches_the_driver_log(
+    exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """basicConfig(format=..., handlers=[StreamHandler(), RunHandler()]): the driver log has the user's format,
+    exactly as the console does."""
+    no_root_handlers(monkeypatch)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(levelname)s|%(name)s|%(message)s",
+        handlers=[logging.StreamHandler(), runlog.RunHandler()],
+    )
+    run = exp.start_logging()
+    logging.getLogger("app").info("hello %s", "world")
+    assert log_text(run) == "INFO|app|hello world\n"
+    assert capsys.readouterr().err == "INFO|app|hello world\n"
+
+
+def test_basicconfig_asctime_without_datefmt_is_utc_in_the_driver_log_only(
+    exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A format with asctime and no datefmt: the driver log gets runlog's UTC ISO time, the console keeps the
+    stdlib's local time (the formatter they share is not changed)."""
+    no_root_handlers(monkeypatch)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s [%(levelname)s] %(name)s: %(message)s",
+        handlers=[logging.StreamHandler(), runlog.RunHandler()],
+    )
+    run = exp.start_logging()
+    logging.getLogger("app").warning("careful")
+    assert re.fullmatch(UTC_STAMP + r" \[WARNING\] app: careful\n", log_text(run))
+    assert re.fullmatch(LOCAL_STAMP + r" \[WARNING\] app: careful\n", capsys.readouterr().err)
+    shared = logging.root.handlers[0].formatter
+    assert shared is logging.root.handlers[1].formatter and type(shared) is logging.Formatter
+    assert "formatTime" not in vars(shared) and shared.datefmt is None
+
+
+def test_basicconfig_datefmt_is_kept(exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """basicConfig(format=..., datefmt=...): the driver log's time is time.strftime(datefmt) of local time, as
+    the stdlib's; basicConfig(datefmt=...) without a format: runlog's default format with that datefmt."""
+    no_root_handlers(monkeypatch)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%Y/%m/%d", handlers=[runlog.RunHandler()])
+    run = exp.start_logging()
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "dated", (), None)
+    logging.getLogger("x").handle(record)
+    assert log_text(run) == time.strftime("%Y/%m/%d", time.localtime(record.created)) + " dated\n"
+    run.complete()
+    no_root_handlers(monkeypatch)
+    logging.basicConfig(level=logging.INFO, datefmt="%H:%M", handlers=[runlog.RunHandler()])
+    run = exp.start_logging()
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "no format", (), None)
+    logging.getLogger("x").handle(record)
+    assert log_text(run) == time.strftime("%H:%M", time.localtime(record.created)) + " INFO:x:no format\n"
+
+
+def test_basicconfig_without_format_keeps_the_default_in_every_style(exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """basicConfig without format= hands its own default (per style) to the handler: that is read as 'no
+    format named', so the driver log keeps runlog's timestamped default line."""
+    for style in ("%", "{", "$"):
+        no_root_handlers(monkeypatch)
+        logging.basicConfig(level=logging.INFO, style=style, handlers=[runlog.RunHandler()])  # type: ignore[arg-type]
+        run = exp.start_logging()
+        logging.getLogger("s").info("style %s", style)
+        assert re.fullmatch(UTC_STAMP + f" INFO:s:style \\{style}\n", log_text(run)), style
+        run.complete()
+
+
+def test_dictconfig_and_fileconfig_formats_with_asctime(exp: runlog.Experiment, tmp_path: Path) -> None:
+    """dictConfig and fileConfig formats reach the driver log: asctime without datefmt as runlog's UTC time,
+    with datefmt as time.strftime(datefmt)."""
+    logging.config.dictConfig({
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"stamped": {"format": "%(asctime)s %(levelname)-7s %(name)s %(message)s"}},
+        "handlers": {"run": {"class": "runlog.RunHandler", "formatter": "stamped"}},
+        "root": {"level": "INFO", "handlers": ["run"]},
+    })  # fmt: skip
+    run = exp.start_logging()
+    logging.getLogger("svc").info("from dictConfig")
+    assert re.fullmatch(UTC_STAMP + " INFO    svc from dictConfig\n", log_text(run))
+    run.complete()
+    ini = tmp_path / "logging.ini"
+    ini.write_text(textwrap.dedent("""\
+        [loggers]
+        keys=root
+        [handlers]
+        keys=run
+        [formatters]
+        keys=dated
+        [logger_root]
+        level=INFO
+        handlers=run
+        [handler_run]
+        class=runlog.RunHandler
+        formatter=dated
+        args=()
+        [formatter_dated]
+        format=%(asctime)s|%(name)s|%(message)s
+        datefmt=%Y
+        """))
+    logging.config.fileConfig(ini, disable_existing_loggers=False)
+    run = exp.start_logging()
+    logging.getLogger("cfg").info("from fileConfig")
+    assert log_text(run) == time.strftime("%Y") + "|cfg|from fileConfig\n"
 
 
 def test_tagged_metric_events(exp: runlog.Experiment) -> None:
@@ -604,21 +801,26 @@ class _Shouting(logging.Formatter):
 
 
 @pytest.mark.parametrize(
-    "formatter",
+    ("formatter", "reference"),
     [
-        RunFormatter(),
-        RunFormatter("%(levelname)s %(name)s %(message)s"),
-        logging.Formatter("%(asctime)s|%(levelname)s|%(message)s", datefmt="%Y/%m/%d %H:%M:%S"),
-        logging.Formatter("%(asctime)s %(message)s"),
-        logging.Formatter("{asctime} {levelname} {message}", style="{"),
-        logging.Formatter("%(levelname)s %(message)s %(custom)s", defaults={"custom": "dflt"}),
-        _Shouting("%(levelname)s %(message)s"),
+        (RunFormatter(), None),
+        (RunFormatter("%(levelname)s %(name)s %(message)s"), None),
+        (logging.Formatter("%(asctime)s|%(levelname)s|%(message)s", datefmt="%Y/%m/%d %H:%M:%S"), None),
+        # asctime without datefmt: runlog's UTC time (the issue-19 rule), i.e. RunFormatter's lines.
+        (logging.Formatter("%(asctime)s %(message)s"), RunFormatter("%(asctime)s %(message)s")),
+        (logging.Formatter("{asctime} {levelname} {message}", style="{"), RunFormatter("{asctime} {levelname} {message}", style="{")),
+        (logging.Formatter("%(levelname)s %(message)s %(custom)s", defaults={"custom": "dflt"}), None),
+        (_Shouting("%(asctime)s %(levelname)s %(message)s"), None),
     ],
     ids=["run-default", "run-fmt", "datefmt", "asctime", "brace", "defaults", "subclass"],
 )
-def test_each_line_is_exactly_what_the_formatter_makes(exp: runlog.Experiment, formatter: logging.Formatter) -> None:
-    """RunHandler's fast path for plain %-style formatters writes the same text as formatter.format(),
-    for plain records, records with exceptions and stacks, and every other kind of formatter."""
+def test_each_line_is_exactly_what_the_formatter_makes(
+    exp: runlog.Experiment, formatter: logging.Formatter, reference: logging.Formatter | None
+) -> None:
+    """RunHandler's compiled path for %-style formatters writes the same text as formatter.format(), for plain
+    records, records with exceptions and stacks, and every other kind of formatter; a plain logging.Formatter
+    using asctime without datefmt writes what RunFormatter with the same format writes (UTC time), and a
+    subclass keeps its own time."""
     run = exp.start_logging()
     handler = runlog.RunHandler(formatter=formatter)
     log = _only_handler("fmt.check", handler)
@@ -637,7 +839,8 @@ def test_each_line_is_exactly_what_the_formatter_makes(exp: runlog.Experiment, f
         log.exception("failed")
     log.info("with a stack", stack_info=True)
     log.handlers[:] = []
-    expected = "".join(formatter.format(logging.makeLogRecord(dict(r.__dict__, exc_text=None))) + "\n" for r in records)
+    reference = reference or formatter
+    expected = "".join(reference.format(logging.makeLogRecord(dict(r.__dict__, exc_text=None))) + "\n" for r in records)
     assert log_text(run) == expected
     run.complete()
 

@@ -570,7 +570,8 @@ def test_metrics_command_finds_a_system_series_by_name(exp: runlog.Experiment) -
     run = _seed_system(exp)
     named = CliRunner().invoke(main, ["metrics", run.id, "--name", "system/cpu_utilization_percentage", "--format", "json"])
     assert named.exit_code == 0, named.output
-    assert json.loads(named.output) == {"system/cpu_utilization_percentage": [50.0, 70.0]}
+    history = json.loads(named.output)["system/cpu_utilization_percentage"]  # the history (issue 15)
+    assert [point["value"] for point in history] == [50.0, 70.0]
     plain = CliRunner().invoke(main, ["metrics", run.id, "--format", "json"], catch_exceptions=False)
     assert json.loads(plain.output) == {"loss": 0.5}
 

@@ -575,12 +575,14 @@ def test_non_loopback_host_gets_a_generated_token(store: Path) -> None:
     assert token and len(token) >= 24 and config.app.token == token
     assert serve_config(store, "127.0.0.1", 5050, None, warm=False)[1] is None
     assert serve_config(store, "0.0.0.0", 5050, "my-own-token-0123", warm=False)[1] == "my-own-token-0123"
+    runlog.Workspace(store)  # `runlog ui` reads an existing store only (issue 15)
     result = CliRunner().invoke(ui, ["--store", str(store), "--token", "short; x"])
     assert result.exit_code == 2 and "--token" in result.output and "16 characters" in result.output
 
 
 def test_ui_command_prints_a_generated_token_for_a_public_host(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`runlog ui --host 0.0.0.0` prints an address with a fresh token, and the server it starts requires it."""
+    runlog.Workspace(store)  # `runlog ui` reads an existing store only (issue 15)
     import uvicorn
 
     from runlog.ui import cli as ui_cli
@@ -619,6 +621,7 @@ def test_ui_is_a_runlog_command() -> None:
 
 def test_ui_command_reports_a_busy_port(store: Path) -> None:
     """`runlog ui` on a port in use fails with a message that says what to do."""
+    runlog.Workspace(store)  # `runlog ui` reads an existing store only (issue 15)
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
     busy.listen()
@@ -782,3 +785,33 @@ def test_download_all_keeps_a_file_dated_before_1980(store: Path) -> None:
     run.complete()
     with zipfile.ZipFile(io.BytesIO(b"".join(StoreQuery(store).iter_zip(run.id)))) as zf:
         assert zf.read("outputs/old.txt") == b"from 1970"
+
+
+# -- search: MLflow's filter syntax (issue 15, item 2) ---------------------------------------------------
+
+
+def test_runs_filter_order_by_and_pages(seeded: dict[str, Any]) -> None:
+    """/api/runs?filter=...&order_by=... answers with MLflow's search (runlog._search), paged by max_results/page_token."""
+    a, b = seeded["alpha"].id, seeded["beta"].id
+    found = seeded["http"].get("/api/runs", params={"filter": "metrics.acc > 0.85"}).json()
+    assert [r["id"] for r in found["runs"]] == [b] and found["next_page_token"] is None
+    found = seeded["http"].get("/api/runs", params={"filter": "tags.lr = '0.1'"}).json()
+    assert [r["id"] for r in found["runs"]] == [a]
+    ordered = seeded["http"].get("/api/runs", params=[("filter", "metrics.acc >= 0"), ("order_by", "metrics.acc DESC")]).json()
+    assert [r["id"] for r in ordered["runs"]] == [b, a]
+    first = seeded["http"].get("/api/runs", params={"filter": "metrics.acc >= 0", "order_by": "metrics.acc ASC", "max_results": 1}).json()
+    assert [r["id"] for r in first["runs"]] == [a] and first["next_page_token"]
+    second = seeded["http"].get("/api/runs", params={"filter": "metrics.acc >= 0", "order_by": "metrics.acc ASC", "max_results": 1, "page_token": first["next_page_token"]}).json()
+    assert [r["id"] for r in second["runs"]] == [b] and second["next_page_token"] is None
+    words = seeded["http"].get("/api/runs", params={"filter": "beta"}).json()  # plain words: names and ids
+    assert [r["id"] for r in words["runs"]] == [b]
+    assert "next_page_token" not in seeded["http"].get("/api/runs").json()  # without search parameters: as before
+
+
+def test_a_bad_filter_is_a_400_saying_where(seeded: dict[str, Any]) -> None:
+    """A filter that does not parse is a 400 JSON error whose message shows the problem and an example."""
+    resp = seeded["http"].get("/api/runs", params={"filter": "metrics.acc >> 1"})
+    assert resp.status_code == 400
+    message = resp.json()["error"]["message"]
+    assert "position" in message and "Example" in message
+    assert seeded["http"].get("/api/runs", params={"filter": "x", "max_results": 0}).status_code == 400

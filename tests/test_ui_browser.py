@@ -7,6 +7,7 @@ One browser for the module, one server on a seeded store. Screenshots go to
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import time
 import zipfile
@@ -305,3 +306,164 @@ def test_a_followed_log_lets_go_of_old_lines_and_fetches_them_again(page: Page, 
         assert [line for line in text if line][:2] == ["a 00000", "a 00001"] and "b 02999" in text
     finally:
         run.complete()
+
+
+def test_search_box_takes_mlflow_filters_and_says_why_one_is_bad(page: Page, site: dict[str, Any]) -> None:
+    """The search box sends what is typed as `filter`: MLflow's syntax filters, plain words still search names,
+    a bad expression shows the server's message under the box, and the filter survives a reload (it is in the URL)."""
+    page.goto(site["url"] + "/")
+    page.wait_for_selector("#runs-table")
+    b = site["beta"].id
+    page.fill("#filter-q", "metrics.acc > 0.85 and tags.lr = '0.01'")
+    expect(page.locator("#runs-table tbody tr")).to_have_count(1)
+    assert page.locator("#runs-table tbody tr").get_attribute("data-run") == b
+    expect(page.locator("#filter-error")).to_be_empty()
+    page.fill("#filter-q", "metrics.acc >> 1")
+    expect(page.locator("#filter-error")).to_contain_text("position")
+    expect(page.locator("#runs-table tbody tr")).to_have_count(1)  # the last good answer stays
+    shot(page, "runs-filter-error")
+    page.fill("#filter-q", "alpha")
+    expect(page.locator("#filter-error")).to_be_empty()
+    expect(page.locator("#runs-table tbody tr")).to_have_count(2)  # alpha and alpha-child
+    page.fill("#filter-q", "metrics.acc > 0.85")
+    expect(page.locator("#runs-table tbody tr")).to_have_count(1)
+    expect(page).to_have_url(re.compile("filter="))
+    page.reload()
+    page.wait_for_selector("#runs-table")
+    assert page.locator("#filter-q").input_value() == "metrics.acc > 0.85"
+    expect(page.locator("#runs-table tbody tr")).to_have_count(1)
+
+
+def test_log_colours_render_as_styled_text_and_a_progress_bar_updates_in_place(page: Page, site: dict[str, Any]) -> None:
+    """ANSI colours in a driver log show as coloured spans (no escape characters, no markup from data);
+    the successive states of a progress bar (tqdm) show as one line, replaced in place as new states arrive."""
+    import runlog
+
+    run = runlog.Experiment(site["ws"], "colours").start_logging(outputs=False, display_name="colours")
+    t = "2026-12-04T10:00:0{}.000Z "
+    run._writer.write_log(
+        t.format(0) + "\x1b[32mgreen ok\x1b[0m plain \x1b[1;31m<b>red</b>\x1b[0m\x1b]0;title\x07\n"
+        + t.format(1) + "[stderr] train:  10%|█         | 10/100 [00:01<00:09]\n"
+        + t.format(2) + "[stderr] train:  40%|████      | 40/100 [00:04<00:06]\n"
+    )
+    try:
+        page.goto(site["url"] + f"/#/run/{run.id}?tab=logs")
+        expect(page.locator("#log")).to_contain_text("40/100")
+        text = page.locator("#log").inner_text()
+        assert "\x1b" not in text and "[32m" not in text and "title" not in text
+        assert "green ok plain <b>red</b>" in text and page.locator("#log b").count() == 0
+        green = page.locator("#log span.ansi-fg-2", has_text="green ok")
+        assert green.evaluate("e => getComputedStyle(e).color") == "rgb(74, 222, 128)"
+        red = page.locator("#log span.ansi-fg-1", has_text="<b>red</b>")
+        assert "ansi-bold" in (red.get_attribute("class") or "")
+        bars = page.locator("#log span.line[data-progress]")
+        expect(bars).to_have_count(1)
+        assert "10/100" not in text
+        run._writer.write_log(t.format(3) + "[stderr] train:  70%|███████   | 70/100 [00:07<00:03]\n")
+        expect(page.locator("#log")).to_contain_text("70/100", timeout=10_000)
+        expect(bars).to_have_count(1)
+        assert "40/100" not in page.locator("#log").inner_text()
+        shot(page, "log-ansi-progress")
+        page.fill("#log-search", "green")
+        assert page.locator("#log mark").count() == 1 and page.locator("#log mark").inner_text() == "green"
+    finally:
+        run.complete()
+
+
+def test_titles_favicon_dark_mode_and_state_surviving_a_reload(browser: Browser, site: dict[str, Any]) -> None:
+    """Page titles name the run; the favicon is served; dark mode follows the system preference; the runs
+    table's sort and the charts' x axis are in the URL and survive a reload."""
+    import httpx
+
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, color_scheme="dark")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        a = site["alpha"]
+        page.goto(site["url"] + "/")
+        page.wait_for_selector("#runs-table")
+        assert page.title() == "Runs · runlog"
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(18, 21, 28)"
+        icon = page.locator('link[rel="icon"]').get_attribute("href")
+        resp = httpx.get(site["url"] + str(icon))
+        assert resp.status_code == 200 and resp.headers["content-type"].startswith("image/svg")
+        page.click('#runs-table th[data-sort="m:loss"]')
+        expect(page).to_have_url(re.compile("sort=m(%3A|:)loss"))
+        before = page.locator("#runs-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)")
+        page.reload()
+        page.wait_for_selector("#runs-table")
+        assert page.locator("#runs-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)") == before
+        assert "▲" in page.locator('#runs-table th[data-sort="m:loss"]').inner_text()
+        page.goto(site["url"] + f"/#/run/{a.id}?tab=charts")
+        page.wait_for_selector('[data-chart="loss"] .uplot')
+        assert page.title() == "alpha · charts · runlog"
+        page.select_option("#x-axis", "relative")
+        expect(page).to_have_url(re.compile("x=relative"))
+        page.reload()
+        page.wait_for_selector('[data-chart="loss"] .uplot')
+        assert page.locator("#x-axis").input_value() == "relative"
+        shot(page, "run-charts-dark")
+    finally:
+        context.close()
+    assert errors == []
+
+
+def test_file_previews_csv_table_json_pretty_human_sizes_and_a_link_per_file(page: Page, site: dict[str, Any], tmp_path: Path) -> None:
+    """The files tab shows a CSV as a table, JSON pretty-printed, text with line numbers, sizes in KB/MB,
+    and each file has a link that opens it directly (also after a reload)."""
+    import runlog
+
+    run = runlog.Experiment(site["ws"], "previews").start_logging(outputs=False, display_name="previews")
+    files = {
+        "outputs/scores.csv": 'epoch,loss,note\n1,0.5,"a, b"\n2,0.25,"<b>x</b>"\n',
+        "outputs/config.json": '{"lr":0.01,"layers":[64,10]}',
+        "outputs/big.txt": "x" * 3000 + "\nsecond line\n",
+    }
+    for name, text in files.items():
+        path = tmp_path / name.split("/")[-1]
+        path.write_text(text)
+        run.upload_file(name, str(path))
+    run.complete()
+    page.goto(site["url"] + f"/#/run/{run.id}?tab=files")
+    big = page.locator('#file-tree li[data-file="outputs/big.txt"]')
+    expect(big).to_contain_text("2.9 KB")
+    page.click('#file-tree li[data-file="outputs/scores.csv"] .name')
+    table = page.locator("#file-table")
+    expect(table).to_be_visible()
+    assert table.locator("thead th").all_inner_texts() == ["epoch", "loss", "note"]
+    assert table.locator("tbody tr").nth(0).locator("td").all_inner_texts() == ["1", "0.5", "a, b"]
+    assert table.locator("tbody tr").nth(1).locator("td").nth(2).inner_text() == "<b>x</b>" and table.locator("b").count() == 0
+    expect(page).to_have_url(re.compile("file=outputs%2Fscores.csv"))
+    page.click('#file-tree li[data-file="outputs/config.json"] .name')
+    expect(page.locator("#file-text")).to_contain_text('"layers": [')
+    assert '  "lr": 0.01' in page.locator("#file-text").inner_text()
+    page.click('#file-tree li[data-file="outputs/big.txt"] .name')
+    expect(page.locator("#file-text .ln")).to_have_count(2)
+    href = page.locator("#file-link").get_attribute("href")
+    page.goto(site["url"] + "/")
+    page.goto(site["url"] + "/" + str(href))
+    expect(page.locator("#file-viewer strong")).to_have_text("outputs/big.txt")
+    shot(page, "file-preview")
+
+
+def test_selection_and_log_search_survive_a_reload(page: Page, site: dict[str, Any]) -> None:
+    """Runs ticked on the runs page and the log view's search are in the URL: a reload restores them."""
+    a, b = site["alpha"].id, site["beta"].id
+    page.goto(site["url"] + "/")
+    page.wait_for_selector("#runs-table")
+    page.check(f'input.select-run[data-run="{a}"]')
+    page.check(f'input.select-run[data-run="{b}"]')
+    expect(page).to_have_url(re.compile("selected="))
+    page.reload()
+    page.wait_for_selector("#runs-table")
+    assert page.locator(f'input.select-run[data-run="{a}"]').is_checked() and page.locator(f'input.select-run[data-run="{b}"]').is_checked()
+    expect(page.locator("#compare")).to_have_text("Compare 2 run(s)")
+    page.goto(site["url"] + f"/#/run/{a}?tab=logs")
+    expect(page.locator("#log")).to_contain_text("epoch 1 done")
+    page.fill("#log-search", "epoch")
+    expect(page).to_have_url(re.compile("q=epoch"))
+    page.reload()
+    expect(page.locator("#log mark")).to_have_count(1)
+    assert page.locator("#log-search").input_value() == "epoch"
+    assert "alert(1)" not in page.locator("#log").inner_text()

@@ -381,6 +381,17 @@ def test_cli_sync_errors_name_the_fix(exp: runlog.Experiment, fake: FakeMlflow) 
     assert unknown.exit_code == 1 and "nope" in unknown.output
 
 
+def test_cli_sync_takes_a_prefix_or_latest(exp: runlog.Experiment, fake: FakeMlflow) -> None:
+    """`runlog sync` resolves RUN as every command does: `latest` or a unique prefix of an id (issue 15)."""
+    run = offline_run(exp)
+    run.log("a", 1.0)
+    run.complete()
+    latest = CliRunner().invoke(main, ["sync", "latest", "--tracking-uri", URI])
+    assert latest.exit_code == 0 and "1 metric event(s)" in latest.output, latest.output
+    again = CliRunner().invoke(main, ["sync", run.id[:-3], "--tracking-uri", URI])
+    assert again.exit_code == 0 and "up to date" in again.output, again.output
+
+
 def test_cli_sync_reports_a_run_it_could_not_finish(exp: runlog.Experiment, fake: FakeMlflow) -> None:
     """A server that stays down: sync gives up after --timeout, exit code 1, nothing lost locally."""
     fake.faults.append(lambda request: (_ for _ in ()).throw(httpx.ConnectError("refused", request=request)))

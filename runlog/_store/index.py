@@ -49,6 +49,20 @@ def signature(run_dir: Path) -> str:
     return "|".join(parts)
 
 
+def quick_signature(run_dir: Path) -> str:
+    """The time of a run's events folder: what an ended run's row is checked by (writers touch it on every
+    status or tag event and on writes into a run they do not own: ``RunWriter.touch``)."""
+    try:
+        return f"d:{os.stat(os.path.join(run_dir, layout.EVENTS_DIR)).st_mtime_ns}"
+    except OSError:
+        return ""
+
+
+def _current(run_dir: Path, stored_signature: str) -> str:
+    """The run's signature of the same kind as one stored."""
+    return quick_signature(run_dir) if stored_signature.startswith("d:") else signature(run_dir)
+
+
 class RunIndex:
     """Rows of every run of a store, kept in ``<store>/index.sqlite3`` and checked against the runs on use.
 
@@ -109,13 +123,17 @@ class RunIndex:
         decode: Callable[[str], Any] = json.loads,
         progress: Callable[[int, int], None] | None = None,
         keep: Callable[[Any], bool] | None = None,
+        settled: Callable[[Any], bool] | None = None,
     ) -> list[Any]:
-        """One row per run folder, built only for runs new or changed since they were indexed.
+        """One row per run folder, built only for runs new or changed since they were indexed (``build``
+        returning None: not a run, no row).
 
         ``keep(row)`` False: the row is returned but not remembered (built again next time).
+        ``settled(row)`` True (an ended run): the row is checked by its events folder's time only (one
+        ``stat``), not by the sizes of every events file.
         """
         with self._lock:
-            return self._rows(list(run_dirs), build, encode, decode, progress, keep)
+            return self._rows(list(run_dirs), build, encode, decode, progress, keep, settled)
 
     def _rows(
         self,
@@ -125,6 +143,7 @@ class RunIndex:
         decode: Callable[[str], Any],
         progress: Callable[[int, int], None] | None,
         keep: Callable[[Any], bool] | None,
+        settled: Callable[[Any], bool] | None,
     ) -> list[Any]:
         scanned = {d.parent.parent.name for d in run_dirs}  # experiments whose every run is listed
         entries = []  # (key, run folder, signature); rows served from this process's copy where it is current
@@ -132,19 +151,18 @@ class RunIndex:
         misses = []
         for position, run_dir in enumerate(run_dirs):
             key = f"{run_dir.parent.parent.name}/{run_dir.name}"
-            sig = signature(run_dir)
             entries.append(key)
             cached = self._memory.get(key)
-            if cached is not None and cached[0] == sig:
+            if cached is not None and cached[0] == _current(run_dir, cached[0]):
                 rows[position] = cached[1]
             else:
-                misses.append((position, key, run_dir, sig))
+                misses.append((position, key, run_dir))
         keys = set(entries)
         stale_memory = [k for k in self._memory if k not in keys and k.split("/", 1)[0] in scanned]
         for key in stale_memory:
             del self._memory[key]  # a run folder removed
         if not misses and not stale_memory:  # the usual refresh of a viewer: no file read, no database
-            return rows
+            return rows  # every position filled
         db = self._open()
         stored: dict[str, tuple[str, str]] = {}
         if db is not None:
@@ -153,16 +171,23 @@ class RunIndex:
             except sqlite3.DatabaseError as exc:
                 _log.warning("could not read the run index %s (%s): reading the runs", self.path, exc)
         changed: list[tuple[str, str, str]] = []
-        for done, (position, key, run_dir, sig) in enumerate(misses):
+        for done, (position, key, run_dir) in enumerate(misses):
             found = stored.get(key)
             row = None
-            if found is not None and found[0] == sig:
+            sig = ""
+            if found is not None and found[0] and found[0] == _current(run_dir, found[0]):
                 try:
                     row = decode(found[1])
+                    sig = found[0]
                 except (ValueError, TypeError, KeyError):
                     row = None  # a damaged row: built again
             if row is None:
+                # Both signatures before the read: a change made while it reads shows as a change next time.
+                quick, full = quick_signature(run_dir), signature(run_dir)
                 row = build(run_dir)
+                if row is None:  # not a run: no row
+                    continue
+                sig = quick if settled is not None and settled(row) and quick else full
                 if progress is not None:
                     progress(done + 1, len(misses))
                 if keep is not None and not keep(row):
@@ -188,4 +213,4 @@ class RunIndex:
                 _log.debug("could not update the run index %s: %s", self.path, exc)
             finally:
                 db.close()
-        return rows
+        return [row for row in rows if row is not None]

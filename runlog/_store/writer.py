@@ -488,6 +488,57 @@ class RunWriter:
             if n_written != len(data):
                 self._append(fd, data[n_written:], started=n_written > 0)
 
+    def scalar_groups(self, groups: list[tuple[dict[str, Any], Any]]) -> None:
+        """Append the values of several tagged records, each ``(values, step)``, in order: one write for
+        every run of groups of floats and ints of names seen before with an int (or no) step (an
+        exporter's batch); any other group is written by :meth:`scalars`, after the groups before it.
+        """
+        now = _now()
+        ids = self._ids
+        parts: list[bytes] = []
+        for values, step in groups:
+            if step is None:
+                st = NO_STEP
+            elif type(step) is int and step != NO_STEP:
+                st = step
+            else:
+                st = None
+            data = b""
+            if st is not None:
+                try:
+                    for n, v in values.items():
+                        t = type(v)
+                        if t is float:
+                            data += _pack_float(ids[n], T_FLOAT, v, st, now)
+                        elif t is int:
+                            data += _pack_int(ids[n], T_INT, v, st, now)
+                        else:
+                            raise KeyError(n)
+                except (KeyError, struct.error):
+                    st = None
+            if st is None:
+                self._write_points(parts)
+                parts = []
+                self.scalars(values, step)  # new names, other types or steps: the careful way
+                ids = self._ids
+            elif data:
+                parts.append(data)
+        self._write_points(parts)
+
+    def _write_points(self, parts: list[bytes]) -> None:
+        if not parts:
+            return
+        data = b"".join(parts)
+        fd = self._points_fd
+        if fd < 0:
+            fd = self._open_points()
+        try:
+            n_written = _os_write(fd, data)
+        except OSError:
+            n_written = 0
+        if n_written != len(data):
+            self._append(fd, data[n_written:], started=n_written > 0)
+
     def _scalars(self, values: dict[str, Any], step: Any, now: float) -> None:
         """``scalars`` for any values: new names, other types (JSON lines), unusual steps."""
         encode_step(step)  # refuses a bad step before anything is written
@@ -545,12 +596,25 @@ class RunWriter:
             if fd < 0:
                 fd = self._open_meta()
             self._append(fd, line.encode())
-            return
-        fd = self._open(self._events_dir / (self._proc_id() + layout.META_SUFFIX))
+        else:
+            fd = self._open(self._events_dir / (self._proc_id() + layout.META_SUFFIX))
+            try:
+                self._append(fd, line.encode())
+            finally:
+                os.close(fd)
+        self.touch()
+
+    def touch(self) -> None:
+        """Mark the run changed for the run index (its events folder's time): status, tags, late writes.
+
+        Appends do not change a folder's time; the index trusts an ended run's row while that time stays
+        the same (``runlog._store.index``), so every meta event, and anything written into a run this
+        process does not own, touches the folder. Never on the ``run.log`` path.
+        """
         try:
-            self._append(fd, line.encode())
-        finally:
-            os.close(fd)
+            os.utime(self._events_dir)
+        except OSError:
+            pass
 
     # -- logs and files -----------------------------------------------------------
 

@@ -9,7 +9,7 @@ import click
 
 from .._errors import RunlogError, UploadError
 from .._store import layout
-from ..cli import _workspace, store_option
+from ..cli import _workspace, resolve_run_id, store_option
 from . import Uploader, UploadOptions, make_target
 
 _log = logging.getLogger("runlog.upload")
@@ -57,6 +57,7 @@ def sync(runs: tuple[str, ...], all_runs: bool, store: Path | None, tracking_uri
     run_dirs = []
     for run_id in run_ids:
         try:
+            run_id = run_id if all_runs else resolve_run_id(ws, run_id)  # a unique prefix or `latest` too
             run_dirs.append(layout.run_dir(ws.store, ws.find_run_experiment(run_id), run_id))
         except RunlogError as exc:
             raise click.ClickException(str(exc)) from exc

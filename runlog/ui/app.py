@@ -130,7 +130,11 @@ def api_experiments(request: Request) -> JSON:
 
 def api_runs(request: Request) -> JSON:
     p = request.query_params
-    return JSON(_q(request).runs(experiment=p.get("experiment"), status=p.get("status"), tag=p.get("tag"), search=p.get("q")))
+    return JSON(_q(request).runs(
+        experiment=p.get("experiment"), status=p.get("status"), tag=p.get("tag"), search=p.get("q"),
+        filter_string=p.get("filter"), order_by=[o for o in p.getlist("order_by") if o.strip()],
+        max_results=_int_param(request, "max_results", None), page_token=p.get("page_token"),
+    ))  # fmt: skip
 
 
 def api_run(request: Request) -> JSON:

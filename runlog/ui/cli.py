@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ..cli import _workspace, store_option
+from ..cli import _existing_workspace, store_option
 
 __all__ = ["is_loopback", "serve_config", "ui"]
 
@@ -68,8 +68,8 @@ def _listen(host: str, port: int) -> socket.socket:
     help="Require this token on every request (generated and printed when --host is not loopback). Env: RUNLOG_UI_TOKEN.",
 )
 def ui(store: Path | None, host: str, port: int, token: str | None) -> None:
-    """Serve the web viewer of a store: runs table, charts, run pages, live logs."""
-    ws = _workspace(store)
+    """Serve the web viewer of a store: runs table, charts, run pages, live logs (never creates a store)."""
+    ws = _existing_workspace(store)
     config, token = serve_config(ws.store, host, port, token)
     sock = _listen(host, port)
     port = sock.getsockname()[1]

@@ -73,6 +73,7 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "runs": {"type": "array", "items": {"$ref": "#/components/schemas/RunRow"}},
             "metric_names": {"type": "array", "items": _STR, "description": "Every scalar/list metric name of the listed runs."},
+            "next_page_token": {"type": ["string", "null"], "description": "With `filter`, `order_by` or `max_results`: the token of the next page (null on the last)."},
         },
     },
     "Experiments": {
@@ -174,8 +175,12 @@ def openapi_schema() -> dict[str, Any]:
                     _param("status", "query", "Only runs with this status, e.g. Running.", _STR),
                     _param("tag", "query", "Only runs with this tag key, or `key=value`.", _STR),
                     _param("q", "query", "Substring of the run id, display name or experiment (case-insensitive).", _STR),
+                    _param("filter", "query", "MLflow's search syntax, e.g. `metrics.val_acc > 0.9 and params.lr = '0.01'` (`metrics.`, `params.`/`properties.`, `tags.`, `attributes.`; `=`, `!=`, `<`, `>`, `LIKE`, `ILIKE`, `IN`, `and`); plain words search run ids, names and experiments. A filter that does not parse is a 400 saying where.", _STR),
+                    {**_param("order_by", "query", "Order, repeatable: `metrics.val_acc DESC`, `attributes.start_time`, `params.lr ASC` (default: newest first).", {"type": "array", "items": {"type": "string"}}), "style": "form", "explode": True},
+                    _param("max_results", "query", "A page of at most this many runs; the answer's `next_page_token` fetches the next (without it: every matching run).", {"type": "integer", "minimum": 1}),
+                    _param("page_token", "query", "The `next_page_token` of the previous page.", _STR),
                 ],
-                "responses": {**_ok("Runs"), "401": _ERRORS["401"]},
+                "responses": {**_ok("Runs"), "400": _ERRORS["400"], "401": _ERRORS["401"]},
             }
         },
         "/api/runs/{run_id}": {"get": {"summary": "One run: details, metrics, images, files, logs", "operationId": "run", "parameters": [_RUN_ID], "responses": {**_ok("Run"), **_ERRORS}}},

@@ -519,6 +519,7 @@ class StoreQuery:
         self.store = Path(store).expanduser().absolute()
         self._runs: dict[str, _RunCache] = {}
         self._lock = threading.Lock()
+        self._latest: Any = None  # runlog._store.latest.LatestValues of the searches, made on first use
 
     # -- finding runs ----------------------------------------------------------------
 
@@ -596,13 +597,36 @@ class StoreQuery:
         status: str | None = None,
         tag: str | None = None,
         search: str | None = None,
+        filter_string: str | None = None,
+        order_by: list[str] | None = None,
+        max_results: int | None = None,
+        page_token: str | None = None,
     ) -> dict[str, Any]:
-        """Every run (children too) with status, times, tags and last/min/max of each scalar metric."""
+        """Every run (children too) with status, times, tags and last/min/max of each scalar metric.
+
+        ``filter_string``/``order_by``/``max_results``/``page_token``: MLflow's search syntax, by
+        :func:`runlog._search.find_runs` (plain words search ids, names and experiments); with them
+        the rows come in the search's order, a page at a time with ``next_page_token`` when
+        ``max_results`` is given. ``InvalidSearch`` (a ValueError) for a filter that does not parse.
+        """
         now = time.time()
         rows = []
         tag_key, _, tag_value = (tag or "").partition("=")
         needle = (search or "").strip().lower()
-        for cache in self._scan():
+        searched = bool((filter_string or "").strip() or order_by or max_results is not None or page_token)
+        caches = self._scan()
+        if searched:
+            from .._search import find_runs
+            from .._store.latest import LatestValues
+
+            if max_results is not None and max_results < 1:
+                raise ValueError(f"query parameter 'max_results' must be at least 1; got {max_results}")
+            with self._lock:
+                self._latest = self._latest or LatestValues()
+            found, _ = find_runs(self.store, filter_string or None, order_by or None, latest=self._latest, plain_words=True)
+            by_key = {(c.experiment, c.run_id): c for c in caches}
+            caches = [by_key[k] for k in ((r.experiment, r.run_id) for r in found) if k in by_key]
+        for cache in caches:
             if experiment and cache.experiment != experiment:
                 continue
             try:
@@ -620,10 +644,19 @@ class StoreQuery:
             ):
                 continue
             rows.append(self._run_row(cache, now))
-        rows.sort(key=lambda r: r["created"] or 0.0, reverse=True)
+        token = None
+        if not searched:
+            rows.sort(key=lambda r: r["created"] or 0.0, reverse=True)
+        elif max_results is not None:
+            from .._search import paginate
+
+            rows, token = paginate(rows, page_token, max_results)
         # System metrics (system/...) are in each row's metrics but get no column of their own.
         names = sorted({m for r in rows for m in r["metrics"] if not m.startswith(SYSTEM_PREFIX)})
-        return {"runs": rows, "metric_names": names}
+        answer: dict[str, Any] = {"runs": rows, "metric_names": names}
+        if searched:
+            answer["next_page_token"] = token
+        return answer
 
     # -- one run -----------------------------------------------------------------------
 

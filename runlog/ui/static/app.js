@@ -110,7 +110,16 @@ function parseHash() {
   return { parts, params: new URLSearchParams(query || "") };
 }
 
+/* Change some parameters of the current address without a new history entry or a re-render. */
+function setHashParams(updates) {
+  const { parts, params } = parseHash();
+  for (const [k, v] of Object.entries(updates)) { if (v) params.set(k, v); else params.delete(k); }
+  const q = params.toString();
+  history.replaceState(null, "", "#/" + parts.map(enc).join("/") + (q ? "?" + q : ""));
+}
+
 async function route() {
+  App.routeSeq = (App.routeSeq || 0) + 1;  // a page still loading for an older address must not mount
   clearTimers();
   const { parts, params } = parseHash();
   try {
@@ -132,10 +141,38 @@ window.addEventListener("DOMContentLoaded", route);
 
 // -- runs table ------------------------------------------------------------------------------
 
-const RunsState = { sort: "created", desc: true, agg: "last", selected: new Set(), filters: { experiment: "", status: "", tag: "", q: "" } };
+const RunsState = { sort: "created", desc: true, agg: "last", selected: new Set(), filters: { experiment: "", status: "", tag: "", filter: "" } };
 
-async function runsPage() {
+/* The runs page's state in the address (#/?filter=...&status=...): a reload or a shared link shows the same table. */
+function runsStateToHash() {
+  if (parseHash().parts.length) return;  // the user has gone to another page meanwhile
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(RunsState.filters)) if (v) p.set(k, v);
+  if (RunsState.sort !== "created" || !RunsState.desc) p.set("sort", (RunsState.desc ? "-" : "") + RunsState.sort);
+  if (RunsState.agg !== "last") p.set("agg", RunsState.agg);
+  if (RunsState.selected.size) p.set("selected", [...RunsState.selected].join(","));
+  const hash = "#/" + (p.toString() ? "?" + p.toString() : "");
+  if (location.hash !== hash && !(hash === "#/" && !location.hash)) history.replaceState(null, "", hash);
+}
+
+function runsStateFromHash(params) {
+  const f = RunsState.filters;
+  for (const k of Object.keys(f)) f[k] = params.get(k) || "";
+  if (!f.filter && params.get("q")) f.filter = params.get("q");
+  const sort = params.get("sort") || "-created";
+  RunsState.desc = sort.startsWith("-");
+  RunsState.sort = sort.replace(/^-/, "");
+  const agg = params.get("agg");
+  RunsState.agg = ["last", "min", "max"].includes(agg) ? agg : "last";
+  RunsState.selected = new Set((params.get("selected") || "").split(",").filter(Boolean));
+}
+
+async function runsPage(params) {
+  const seq = App.routeSeq;
+  runsStateFromHash(params || new URLSearchParams());
+  document.title = "Runs · runlog";
   const experiments = (await api("/api/experiments")).experiments;
+  if (seq !== App.routeSeq) return;
   const f = RunsState.filters;
   const expSelect = el("select", { id: "filter-experiment", onchange: (e) => { f.experiment = e.target.value; load(); } },
     el("option", { value: "" }, "all experiments"),
@@ -145,20 +182,35 @@ async function runsPage() {
     statuses.map((s) => el("option", { value: s, selected: s === f.status }, s || "any status")));
   const tagInput = el("input", { type: "text", id: "filter-tag", placeholder: "tag or tag=value", value: f.tag, onchange: (e) => { f.tag = e.target.value.trim(); load(); } });
   let typing = null;
-  const search = el("input", { type: "search", id: "filter-q", placeholder: "search name or id", value: f.q,
-    oninput: (e) => { f.q = e.target.value; clearTimeout(typing); typing = setTimeout(() => load().catch(showError), 200); } });
+  const search = el("input", { type: "search", id: "filter-q", class: "filter-box", value: f.filter, spellcheck: "false",
+    placeholder: "name or id, or metrics.acc > 0.9 and params.lr = '0.01'",
+    title: "Plain words search run names, ids and experiments. MLflow's search syntax filters: metrics.x > 0.9, params.lr = '0.01', tags.k = 'v', attributes.status = 'Failed', attributes.run_name LIKE '%sgd%', joined by and.",
+    oninput: (e) => { f.filter = e.target.value; clearTimeout(typing); typing = setTimeout(() => load().catch(showError), 250); } });
+  const filterError = el("div", { class: "error small", id: "filter-error", role: "alert" });
   const agg = el("span", { class: "seg", id: "agg" }, ["last", "min", "max"].map((a) =>
-    el("label", {}, el("input", { type: "radio", name: "agg", value: a, checked: a === RunsState.agg, onchange: () => { RunsState.agg = a; render(); } }), a)));
+    el("label", {}, el("input", { type: "radio", name: "agg", value: a, checked: a === RunsState.agg, onchange: () => { RunsState.agg = a; runsStateToHash(); render(); } }), a)));
   const compare = el("button", { id: "compare", onclick: () => { location.hash = "#/compare?runs=" + [...RunsState.selected].map(enc).join(","); } }, "Compare");
   const count = el("span", { class: "muted", id: "run-count" });
   const wrap = el("div", { class: "table-wrap" });
-  mount(el("div", { class: "toolbar" }, expSelect, statusSelect, tagInput, search, el("span", { class: "muted" }, "metric value:"), agg, compare, count), wrap);
+  mount(el("div", { class: "toolbar" }, expSelect, statusSelect, tagInput, search, el("span", { class: "muted" }, "metric value:"), agg, compare, count), filterError, wrap);
 
   let data = { runs: [], metric_names: [] };
   async function load() {
     const p = new URLSearchParams();
     for (const [k, v] of Object.entries(f)) if (v) p.set(k, v);
-    data = await api("/api/runs?" + p.toString());
+    runsStateToHash();
+    const resp = await fetch("/api/runs?" + p.toString(), { credentials: "same-origin", cache: "no-store" });
+    if (resp.status === 400 && f.filter) {  // a filter that does not parse: say why under the box, keep the table
+      let message = "this filter does not parse";
+      try { message = (await resp.json()).error.message; } catch (e) { /* not JSON */ }
+      filterError.textContent = message;
+      search.classList.add("invalid");
+      return;
+    }
+    if (!resp.ok) throw new Error((await resp.json().catch(() => null))?.error?.message || resp.status + " " + resp.statusText);
+    filterError.textContent = "";
+    search.classList.remove("invalid");
+    data = await resp.json();
     render();
   }
 
@@ -182,7 +234,7 @@ async function runsPage() {
       return RunsState.desc ? -c : c;
     });
     const head = (label, k, cls) => el("th", { "data-sort": k, class: cls, onclick: () => {
-      RunsState.desc = RunsState.sort === k ? !RunsState.desc : false; RunsState.sort = k; render(); } },
+      RunsState.desc = RunsState.sort === k ? !RunsState.desc : false; RunsState.sort = k; runsStateToHash(); render(); } },
       label, RunsState.sort === k ? (RunsState.desc ? " ▼" : " ▲") : "");
     const allBox = el("input", { type: "checkbox", title: "select all", onchange: (e) => {
       rows.forEach((r) => e.target.checked ? RunsState.selected.add(r.id) : RunsState.selected.delete(r.id)); render(); } });
@@ -210,12 +262,14 @@ async function runsPage() {
   }
 
   function updateCompare() {
+    runsStateToHash();
     const n = RunsState.selected.size;
     compare.disabled = n === 0;
     compare.textContent = n ? `Compare ${n} run(s)` : "Select runs to compare";
   }
 
   await load();
+  if (seq !== App.routeSeq) return;
   every(5000, () => { if (data.runs.some((r) => !TERMINAL.has(r.status))) load().catch(() => {}); });
 }
 
@@ -240,9 +294,12 @@ function drawChart(target, sources, opts) {
     label: s.label, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true,
     points: { show: opts.points || false, size: 4 }, value: (u, v) => (v === null || v === undefined ? "" : fmt(v)),
   }));
+  const css = getComputedStyle(document.documentElement);  // axis colours of the current (light/dark) theme
+  const axis = { stroke: css.getPropertyValue("--muted").trim() || "#6b7280", grid: { stroke: css.getPropertyValue("--line").trim() || "#e3e6ec" }, ticks: { stroke: css.getPropertyValue("--line").trim() || "#e3e6ec" } };
   const chart = new uPlot({
     width: chartWidth(target), height: opts.height || 240,
     scales: { x: xScale(!!opts.time) },
+    axes: [{ ...axis }, { ...axis }],
     series,
     cursor: { drag: { x: true, y: false } },
     legend: { live: true },
@@ -353,8 +410,9 @@ function tableCard(name, runs) {
 
 /* The charts of one or several runs: one card per metric, a custom card for several metrics together. */
 function chartsView(runs, details) {
+  const xWanted = parseHash().params.get("x");
   const xSelect = el("select", { id: "x-axis" }, el("option", { value: "step" }, "step"),
-    el("option", { value: "relative" }, "relative time (s)"), el("option", { value: "time" }, "wall time"));
+    el("option", { value: "relative", selected: xWanted === "relative" }, "relative time (s)"), el("option", { value: "time", selected: xWanted === "time" }, "wall time"));
   const chartable = [...new Set(details.flatMap((d) => d.metrics_list.filter((m) => m.kind === "s" || m.kind === "l").filter((m) => m.min !== null && m.min !== undefined).map((m) => m.name)))].sort();
   const scalarNames = chartable.filter((n) => !isSystem(n));
   const systemNames = chartable.filter(isSystem).sort(bySystemOrder);
@@ -384,7 +442,7 @@ function chartsView(runs, details) {
     if (!scalarNames.length && !tableNames.length) cards.append(el("p", { class: "muted" }, "No chartable metrics yet."));
     systemCards.replaceChildren(...systemNames.map((m) => seriesCard(m, runs.filter((r) => hasMetric(r.run, m)).map((r) => ({ run: r.run, metric: m, label: r.label })), "time", m.slice(SYSTEM_PREFIX.length))));
   }
-  xSelect.addEventListener("change", build);
+  xSelect.addEventListener("change", () => { setHashParams({ x: xSelect.value === "step" ? "" : xSelect.value }); build(); });
   build();
   const view = el("div", {},
     el("div", { class: "toolbar" }, el("label", {}, "x axis:", xSelect),
@@ -396,7 +454,10 @@ function chartsView(runs, details) {
 
 async function comparePage(ids) {
   if (!ids.length) { location.hash = "#/"; return; }
+  const seq = App.routeSeq;
   const details = await Promise.all(ids.map((id) => api(runPath(id))));
+  if (seq !== App.routeSeq) return;
+  document.title = `Compare ${details.map((d) => d.display_name).join(", ")} · runlog`;
   const runs = details.map((d) => ({ run: d.id, label: d.display_name }));
   const view = chartsView(runs, details);
   mount(el("div", { class: "run-head" }, el("h2", {}, `Comparing ${ids.length} run(s)`),
@@ -411,8 +472,11 @@ async function comparePage(ids) {
 // -- run page ------------------------------------------------------------------------------------
 
 async function runPage(id, tab) {
+  const seq = App.routeSeq;
   let detail = await api(runPath(id));
+  if (seq !== App.routeSeq) return;
   const tabs = ["overview", "charts", "images", "files", "logs"];
+  document.title = `${detail.display_name} · ${tab} · runlog`;
   const status = el("span", {}, statusBadge(detail.status));
   const liveDot = el("span", { class: "muted small" });
   const setLive = () => { liveDot.replaceChildren(...(detail.live ? [el("span", { class: "live-dot" }), "live"] : [])); };
@@ -448,7 +512,7 @@ async function runPage(id, tab) {
     let known = detail.files.map((f) => f.name).join("\n");
     refresh = (d) => {
       const now = d.files.map((f) => f.name).join("\n");
-      if (now !== known && !document.getElementById("file-text")) { known = now; body.replaceChildren(filesView(d)); }
+      if (now !== known && !document.querySelector("#file-text, #file-table")) { known = now; body.replaceChildren(filesView(d)); }
     };
   } else if (tab === "logs") refresh = logsView(detail, body);
   else body.append(overview(detail));
@@ -511,9 +575,65 @@ function imagesView(d) {
     el("figcaption", {}, `${img.name} · ${fmtTime(img.time)}`))));
 }
 
+function humanSize(bytes) {
+  if (bytes === null || bytes === undefined) return "";
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ["KB", "MB", "GB", "TB"];
+  let v = bytes, i = -1;
+  do { v /= 1024; i++; } while (v >= 1024 && i < units.length - 1);
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
+
+/* RFC 4180 rows of a CSV/TSV text (quoted fields, doubled quotes, newlines inside quotes). */
+function parseDelimited(text, sep) {
+  const rows = [];
+  let row = [], field = "", quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"') { if (text[i + 1] === '"') { field += '"'; i++; } else quoted = false; }
+      else field += c;
+    } else if (c === '"' && field === "") quoted = true;
+    else if (c === sep) { row.push(field); field = ""; }
+    else if (c === "\n" || c === "\r") {
+      if (c === "\r" && text[i + 1] === "\n") i++;
+      row.push(field); rows.push(row); row = []; field = "";
+    } else field += c;
+  }
+  if (field !== "" || row.length) { row.push(field); rows.push(row); }
+  return rows;
+}
+
+const MAX_PREVIEW_ROWS = 2000;
+const MAX_NUMBERED_LINES = 50000;
+
+/* A preview of a text file: CSV/TSV as a table, JSON pretty-printed, anything else with line numbers. */
+function textPreview(name, text) {
+  const lower = name.toLowerCase();
+  if (lower.endsWith(".csv") || lower.endsWith(".tsv")) {
+    const rows = parseDelimited(text, lower.endsWith(".tsv") ? "\t" : ",");
+    if (rows.length) {
+      const [head, ...body] = rows;
+      const shown = body.slice(0, MAX_PREVIEW_ROWS);
+      return el("div", { class: "file-preview" },
+        el("p", { class: "muted small" }, `${body.length} row(s) × ${head.length} column(s)` + (body.length > shown.length ? `; the first ${shown.length} shown` : "")),
+        el("div", { class: "table-wrap" }, el("table", { class: "grid csv", id: "file-table" },
+          el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, h)))),
+          el("tbody", {}, shown.map((r) => el("tr", {}, r.map((v) => el("td", { class: /^-?[\d.]+(e[-+]?\d+)?$/i.test(v) ? "num" : "" }, v))))))));
+    }
+  }
+  if (lower.endsWith(".json")) {
+    try { text = JSON.stringify(JSON.parse(text), null, 2); } catch (e) { /* not valid JSON: shown as it is */ }
+  }
+  const lines = text.replace(/\n$/, "").split("\n");
+  if (lines.length > MAX_NUMBERED_LINES) return el("pre", { class: "file", id: "file-text" }, text);
+  return el("pre", { class: "file numbered", id: "file-text" }, lines.map((l) => el("span", { class: "ln" }, l + "\n")));
+}
+
 function filesView(d) {
   const viewer = el("div", { id: "file-viewer" }, el("p", { class: "muted" }, "Choose a file."));
   const root = {};
+  const link = (name) => `#/run/${enc(d.id)}?tab=files&file=${enc(name)}`;
   for (const f of d.files) {
     let node = root;
     const parts = f.name.split("/");
@@ -522,35 +642,173 @@ function filesView(d) {
   }
   async function open(f) {
     const url = filePath(d.id, f.name);
-    const actions = el("div", { class: "toolbar" }, el("strong", {}, f.name), el("span", { class: "muted" }, `${f.size} bytes`),
-      el("a", { class: "button secondary", href: url + "?download=1", download: f.name.split("/").pop() }, "Download"));
+    setHashParams({ file: f.name });
+    document.querySelectorAll("#file-tree li.file.open").forEach((n) => n.classList.remove("open"));
+    document.querySelector(`#file-tree li.file[data-file="${CSS.escape(f.name)}"]`)?.classList.add("open");
+    const actions = el("div", { class: "toolbar" }, el("strong", {}, f.name), el("span", { class: "muted", title: `${f.size} bytes` }, humanSize(f.size)),
+      el("a", { class: "button secondary", href: url + "?download=1", download: f.name.split("/").pop() }, "Download"),
+      el("a", { class: "small", id: "file-link", href: link(f.name) }, "link to this file"));
     if (f.image) { viewer.replaceChildren(actions, el("img", { src: url, alt: f.name, style: "max-width:100%" })); return; }
     if (f.size > 2 * 1024 * 1024) { viewer.replaceChildren(actions, el("p", { class: "muted" }, "Too large to show here: download it.")); return; }
     const resp = await fetch(url, { credentials: "same-origin" });
     const buf = new Uint8Array(await resp.arrayBuffer());
     const binary = buf.subarray(0, 4096).some((b) => b === 0);
-    viewer.replaceChildren(actions, binary ? el("p", { class: "muted" }, "Binary file: download it.") : el("pre", { class: "file", id: "file-text" }, new TextDecoder().decode(buf)));
+    viewer.replaceChildren(actions, binary ? el("p", { class: "muted" }, "Binary file: download it.") : textPreview(f.name, new TextDecoder().decode(buf)));
   }
   function list(node) {
     return el("ul", {}, Object.keys(node).sort().map((key) => {
       const v = node[key];
       if (key.endsWith("/")) return el("li", {}, el("details", { open: true }, el("summary", {}, key), list(v)));
       return el("li", { class: "file", "data-file": v.name },
-        el("button", { type: "button", class: "name link", onclick: () => open(v) }, key),
-        el("span", { class: "muted small" }, `${v.size} B`),
+        el("a", { class: "name", href: link(v.name), onclick: (e) => { e.preventDefault(); open(v).catch(showError); } }, key),
+        el("span", { class: "muted small", title: `${v.size} bytes` }, humanSize(v.size)),
         el("a", { class: "small", href: filePath(d.id, v.name) + "?download=1", download: key }, "download"));
     }));
   }
-  return el("div", { class: "files" },
+  const view = el("div", { class: "files" },
     el("div", { class: "card tree", id: "file-tree" }, el("div", { class: "toolbar" }, el("a", { class: "button", href: runPath(d.id) + "/download", download: d.id + ".zip" }, "Download all")),
       d.files.length ? list(root) : el("p", { class: "muted" }, "No files.")),
     el("div", {}, viewer));
+  const wanted = parseHash().params.get("file");
+  const chosen = d.files.find((f) => f.name === wanted);
+  if (chosen) setTimeout(() => open(chosen).catch(showError), 0);
+  return view;
+}
+
+// -- log lines: ANSI colours as styled spans (built with DOM calls, never HTML), progress bars in place --
+
+// CSI (colours, cursor moves), OSC (titles, links) and two-character escapes; only SGR ("m") styles text.
+const ESCAPES = /\x1b\[([0-?]*)[ -\/]*([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]/g;
+const LOG_PREFIX = /^(\d{4}-\d\d-\d\dT[\d:.]+Z )?(\[stderr\] )?/;
+
+/* What a terminal would show of a line redrawn with \r: its last state. */
+function lastState(line) {
+  const trimmed = line.replace(/\r+$/, "");
+  const at = trimmed.lastIndexOf("\r");
+  return at < 0 ? trimmed : trimmed.slice(at + 1);
+}
+
+function stripAnsi(line) { return line.replace(ESCAPES, ""); }
+
+/* A progress bar's identity (tqdm "desc: 45%|", keras "45/100 [==>"), else null: consecutive lines with the
+   same key are states of one bar (the driver log keeps a redrawn bar's state every few seconds). */
+function progressKey(line) {
+  const text = stripAnsi(lastState(line));
+  const prefix = LOG_PREFIX.exec(text);
+  const stream = prefix[2] || "", body = text.slice(prefix[0].length);
+  let m = /^(.*?)\s*\d{1,3}%\|/.exec(body);
+  if (m) return stream + "tqdm:" + m[1];
+  m = /^\s*\d+\/(\d+) \[[=>.]*\]/.exec(body);
+  return m ? stream + "keras:" + m[1] : null;
+}
+
+const ANSI_RGB = (n) => {  // xterm's 256 colours, 16..255, as [r, g, b]
+  if (n < 232) { const c = [Math.floor((n - 16) / 36), Math.floor((n - 16) / 6) % 6, (n - 16) % 6]; return c.map((v) => (v ? 55 + v * 40 : 0)); }
+  const g = 8 + (n - 232) * 10; return [g, g, g];
+};
+
+/* Segments {text, style} of a line: SGR parameters applied, every other escape dropped. */
+function ansiSegments(line) {
+  const out = [];
+  let style = {};
+  let at = 0;
+  const colour = (params, i) => {  // 38;5;n or 38;2;r;g;b: [css colour or palette index, params used]
+    if (params[i + 1] === 5 && params[i + 2] >= 0 && params[i + 2] <= 255) {
+      const n = params[i + 2];
+      return [n < 16 ? n : "rgb(" + ANSI_RGB(n).join(",") + ")", 2];
+    }
+    if (params[i + 1] === 2 && params.slice(i + 2, i + 5).length === 3 && params.slice(i + 2, i + 5).every((v) => v >= 0 && v <= 255)) {
+      return ["rgb(" + params.slice(i + 2, i + 5).join(",") + ")", 4];
+    }
+    return [null, 0];
+  };
+  for (const m of line.matchAll(ESCAPES)) {
+    if (m.index > at) out.push({ text: line.slice(at, m.index), style });
+    at = m.index + m[0].length;
+    if (m[2] !== "m" || m[1] === undefined) continue;
+    const params = (m[1] === "" ? "0" : m[1]).split(/[;:]/).map((v) => (v === "" ? 0 : Number(v)));
+    style = { ...style };
+    for (let i = 0; i < params.length; i++) {
+      const p = params[i];
+      if (p === 0) style = {};
+      else if (p === 1) style.bold = true;
+      else if (p === 2) style.dim = true;
+      else if (p === 3) style.italic = true;
+      else if (p === 4) style.underline = true;
+      else if (p === 7) style.inverse = true;
+      else if (p === 22) { delete style.bold; delete style.dim; }
+      else if (p === 23) delete style.italic;
+      else if (p === 24) delete style.underline;
+      else if (p === 27) delete style.inverse;
+      else if (p >= 30 && p <= 37) style.fg = p - 30;
+      else if (p >= 90 && p <= 97) style.fg = p - 90 + 8;
+      else if (p === 39) delete style.fg;
+      else if (p >= 40 && p <= 47) style.bg = p - 40;
+      else if (p >= 100 && p <= 107) style.bg = p - 100 + 8;
+      else if (p === 49) delete style.bg;
+      else if (p === 38 || p === 48) {
+        const [c, used] = colour(params, i);
+        if (c !== null) style[p === 38 ? "fg" : "bg"] = c;
+        i += used;
+      }
+    }
+  }
+  if (at < line.length) out.push({ text: line.slice(at), style });
+  return out;
+}
+
+function styledSpan(text, style) {
+  if (!Object.keys(style).length) return document.createTextNode(text);
+  const span = document.createElement("span");
+  span.textContent = text;
+  const cls = [];
+  for (const flag of ["bold", "dim", "italic", "underline", "inverse"]) if (style[flag]) cls.push("ansi-" + flag);
+  for (const [key, prop] of [["fg", "color"], ["bg", "backgroundColor"]]) {
+    const c = style[key];
+    if (typeof c === "number") cls.push(`ansi-${key}-${c}`);
+    else if (typeof c === "string") span.style[prop] = c;  // "rgb(n,n,n)" built from checked numbers
+  }
+  span.className = cls.join(" ");
+  return span;
+}
+
+/* One log line as a node: the last \r state, its colours, the search matches marked. */
+function logLineNode(line, needle) {
+  const segments = ansiSegments(lastState(line));
+  const plain = segments.map((s) => s.text).join("");
+  const node = document.createElement("span");
+  node.className = "line";
+  const key = progressKey(line);
+  if (key !== null) node.dataset.progress = key;
+  const marks = [];
+  if (needle) {
+    const low = plain.toLowerCase();
+    for (let i = low.indexOf(needle); i >= 0; i = low.indexOf(needle, i + needle.length)) marks.push([i, i + needle.length]);
+  }
+  let pos = 0;
+  for (const seg of segments) {
+    const end = pos + seg.text.length;
+    let cut = pos;
+    for (const [a, b] of marks) {
+      if (b <= cut || a >= end) continue;
+      if (a > cut) node.append(styledSpan(plain.slice(cut, a), seg.style));
+      const mark = document.createElement("mark");
+      mark.append(styledSpan(plain.slice(Math.max(a, cut), Math.min(b, end)), seg.style));
+      node.append(mark);
+      cut = Math.min(b, end);
+    }
+    if (cut < end) node.append(styledSpan(plain.slice(cut, end), seg.style));
+    pos = end;
+  }
+  node.append("\n");
+  return node;
 }
 
 /* The log view: tail -f by polling ?offset=, a search filter, follow-the-end. Returns the refresher. */
 function logsView(d, body) {
   if (!d.logs.length) { body.append(el("p", { class: "muted" }, "No logs yet.")); return (nd) => { if (nd.logs.length) route(); }; }
-  const state = { name: d.logs.includes("logs/driver_log.txt") ? "logs/driver_log.txt" : d.logs[0], offset: null, first: 0, lines: [], chunks: [], busy: false };
+  const wanted = parseHash().params;
+  const state = { name: d.logs.includes(wanted.get("log")) ? wanted.get("log") : d.logs.includes("logs/driver_log.txt") ? "logs/driver_log.txt" : d.logs[0], offset: null, first: 0, lines: [], chunks: [], busy: false };
   const earlier = el("button", { type: "button", class: "secondary", id: "log-earlier", hidden: true, onclick: async () => {
     const chunk = await api(`${runPath(d.id)}/logs?name=${enc(state.name)}&before=${state.first}`);
     state.first = chunk.offset;
@@ -565,37 +823,43 @@ function logsView(d, body) {
     rerender();
     pre.scrollTop = pre.scrollHeight - fromBottom;  // stay on the lines that were in view
   } }, "Show earlier lines");
-  const pick = el("select", { id: "log-name", onchange: (e) => { state.name = e.target.value; state.offset = null; state.lines = []; state.chunks = []; pre.replaceChildren(); poll(); } },
+  const pick = el("select", { id: "log-name", onchange: (e) => { state.name = e.target.value; setHashParams({ log: state.name }); state.offset = null; state.lines = []; state.chunks = []; pre.replaceChildren(); poll(); } },
     d.logs.map((n) => el("option", { value: n, selected: n === state.name }, n)));
-  const search = el("input", { type: "search", id: "log-search", placeholder: "search the log", oninput: () => rerender() });
+  const search = el("input", { type: "search", id: "log-search", placeholder: "search the log", value: wanted.get("q") || "",
+    oninput: () => { setHashParams({ q: search.value }); rerender(); } });
   const follow = el("input", { type: "checkbox", id: "log-follow", checked: true });
   const info = el("span", { class: "muted small", id: "log-info" });
   const pre = el("pre", { class: "log", id: "log" });
   body.append(el("div", { class: "toolbar" }, pick, search, el("label", {}, follow, "follow the end"), earlier, info), pre);
 
-  function lineNode(line, needle) {
-    if (!needle) return document.createTextNode(line + "\n");
-    const span = el("span", {});
-    const low = line.toLowerCase();
-    let at = 0;
-    for (let i = low.indexOf(needle); i >= 0; i = low.indexOf(needle, at)) {
-      span.append(line.slice(at, i), el("mark", {}, line.slice(i, i + needle.length)));
-      at = i + needle.length;
+  const visibleText = (l) => stripAnsi(lastState(l)).toLowerCase();
+  /* Lines as shown: the successive states of one progress bar collapse into the last. */
+  function collapse(lines) {
+    const out = [];
+    let last = null;
+    for (const line of lines) {
+      const key = progressKey(line);
+      if (key !== null && key === last) out[out.length - 1] = line; else out.push(line);
+      last = key;
     }
-    span.append(line.slice(at) + "\n");
-    return span;
+    return out;
   }
   function rerender() {
     const needle = search.value.toLowerCase();
-    const shown = needle ? state.lines.filter((l) => l.toLowerCase().includes(needle)) : state.lines;
-    pre.replaceChildren(...shown.slice(-MAX_LOG_LINES).map((l) => lineNode(l, needle)));
+    const shown = needle ? state.lines.filter((l) => visibleText(l).includes(needle)) : state.lines;
+    pre.replaceChildren(...collapse(shown).slice(-MAX_LOG_LINES).map((l) => logLineNode(l, needle)));
     info.textContent = needle ? `${shown.length} of ${state.lines.length} lines match` : `${state.lines.length} lines`;
     if (follow.checked) pre.scrollTop = pre.scrollHeight;
   }
   function append(lines) {
     const needle = search.value.toLowerCase();
-    const add = (needle ? lines.filter((l) => l.toLowerCase().includes(needle)) : lines).slice(-MAX_LOG_LINES);
-    if (add.length) pre.append(...add.map((l) => lineNode(l, needle)));
+    const add = (needle ? lines.filter((l) => visibleText(l).includes(needle)) : lines).slice(-MAX_LOG_LINES);
+    for (const line of add) {  // a new state of the bar on the last line replaces it, in place
+      const key = progressKey(line);
+      const node = logLineNode(line, needle);
+      if (key !== null && pre.lastChild && pre.lastChild.dataset && pre.lastChild.dataset.progress === key) pre.lastChild.replaceWith(node);
+      else pre.append(node);
+    }
     // A followed log keeps growing: the view keeps its newest MAX_LOG_LINES lines, as rerender() does.
     for (let extra = pre.childNodes.length - MAX_LOG_LINES; extra > 0; extra--) pre.firstChild.remove();
     info.textContent = `${state.lines.length} lines`;

@@ -1,0 +1,233 @@
+"""Compiled ``%``-style log formats: what ``Formatter.format`` makes of a plain record, in one step.
+
+:func:`compile_formatter` turns a formatter into a function ``(record, record.__dict__) -> str``
+whose result is byte-identical to ``formatter.format(record)`` for a record without exception
+or stack information, with the same side effects (``record.message``, and ``record.asctime``
+when the format uses the time). It is generated once per formatter from the format string:
+
+- ``%(key)<spec>`` fields (any record attribute, any conversion ``diouxXeEfFgGcrsa`` with its
+  flags, width and precision) and literal text (``%%`` included) become one f-string, each field
+  formatted as ``fmt % record.__dict__`` formats it (see :func:`_fstring_body`);
+- ``asctime`` is formatted with the time's per-second part cached: runlog's UTC ISO-8601 time
+  (a ``formatTime`` that is :func:`utc_format_time`, as ``RunFormatter``'s),
+  ``time.strftime(datefmt, converter(created))``, or the stdlib's
+  ``default_time_format``/``default_msec_format`` (``converter`` ``time.localtime`` or
+  ``time.gmtime``: what the stdlib's ``formatTime`` does, one ``strftime`` per second);
+- the message is ``LogRecord.getMessage`` inlined (a record of another class calls its own).
+
+Anything else returns ``None`` and the caller uses ``formatter.format``: another formatter class,
+a method replaced on the class or the instance, ``{``/``$`` styles, ``defaults=``, a field spec
+``%`` formatting with a mapping accepts but this parser does not (length modifiers, ``*``), or
+a ``converter`` other than ``time.localtime``/``time.gmtime``. A field missing from the record
+raises ``KeyError`` (``Formatter.format`` raises ``ValueError``): the caller then calls
+``formatter.format`` for the stdlib's own error.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ._driverlog import format_utc, utc_second
+
+__all__ = ["CompiledFormat", "compile_formatter", "parse_percent_format", "utc_format_time"]
+
+CompiledFormat = Callable[[logging.LogRecord, dict[str, Any]], str]
+
+# One field of a %-style format with a mapping key, or an escaped percent sign.
+_FIELD = re.compile(r"%(?:\((\w+)\)([#0+ \-]*\d*(?:\.\d*)?[diouxXeEfFgGcrsa])|%)")
+
+_METHODS = ("format", "formatMessage", "formatTime", "usesTime", "formatException", "formatStack")
+_ORIGINAL = {name: getattr(logging.Formatter, name) for name in _METHODS}
+_CONVERTERS = {time.localtime: "localtime", time.gmtime: "gmtime"}
+
+
+def _pieces(fmt: str) -> list[tuple[str, str | None, str]] | None:
+    """``fmt`` as ``(literal text, key or None, conversion spec)`` pieces, or None when a ``%`` is not understood."""
+    pieces: list[tuple[str, str | None, str]] = []
+    pos = 0
+    for match in _FIELD.finditer(fmt):
+        literal = fmt[pos : match.start()]
+        if "%" in literal:
+            return None
+        key = match.group(1)
+        pieces.append((literal if key is not None else literal + "%", key, match.group(2) or ""))
+        pos = match.end()
+    tail = fmt[pos:]
+    if "%" in tail:
+        return None
+    pieces.append((tail, None, ""))
+    return pieces
+
+
+def parse_percent_format(fmt: str) -> tuple[str, list[str]] | None:
+    """``("%s %-8s:%s", ["asctime", "levelname", "message"])`` for ``"%(asctime)s %(levelname)-8s:%(message)s"``.
+
+    The positional format and its keys, so that ``positional % tuple(d[k] for k in keys)`` equals
+    ``fmt % d`` for every mapping ``d`` holding the keys; None for a format this parser does not
+    take (a ``%`` not part of a field it knows).
+    """
+    pieces = _pieces(fmt)
+    if pieces is None:
+        return None
+    positional = "".join(text.replace("%", "%%") + ("%" + spec if key is not None else "") for text, key, spec in pieces)
+    return positional, [key for _, key, _ in pieces if key is not None]
+
+
+def utc_format_time(self: logging.Formatter, record: logging.LogRecord, datefmt: str | None = None) -> str:
+    """``formatTime`` of runlog's text lines: UTC ISO 8601 with milliseconds, or ``datefmt`` as the stdlib does."""
+    if datefmt:
+        return logging.Formatter.formatTime(self, record, datefmt)
+    return format_utc(record.created)
+
+
+def compile_formatter(
+    formatter: logging.Formatter, same_format: tuple[Any, ...] = (), *, newline: bool = False
+) -> CompiledFormat | None:
+    """The compiled format of ``formatter`` (see the module documentation), or None.
+
+    ``newline=True``: the text ends with ``"\\n"`` (what a handler writes), at no extra cost.
+    ``same_format``: ``format`` methods of subclasses that do what ``Formatter.format`` does for
+    the records the caller compiles for (``RunFormatter.format`` for a msg that is not a dict).
+    A ``formatTime`` that is :func:`utc_format_time` is compiled too.
+    """
+    cls = type(formatter)
+    if not issubclass(cls, logging.Formatter) or cls.format not in (_ORIGINAL["format"], *same_format):
+        return None
+    if any(getattr(cls, name) is not _ORIGINAL[name] for name in _METHODS if name not in ("formatTime", "format")):
+        return None  # a method overridden by the class, or patched on it
+    if not set(_METHODS).isdisjoint(formatter.__dict__):
+        return None  # a method replaced on the instance
+    style = getattr(formatter, "_style", None)
+    if type(style) is not logging.PercentStyle or getattr(style, "_defaults", None):
+        return None
+    fmt = style._fmt
+    if not isinstance(fmt, str):
+        return None
+    pieces = _pieces(fmt)
+    if pieces is None or any(key is not None and "\\" in repr(key) for _, key, _ in pieces):
+        return None  # (a key whose repr has a backslash cannot sit in an f-string's expression)
+    namespace: dict[str, Any] = {"LogRecord": logging.LogRecord, "strftime": time.strftime}
+    lines = [
+        "def compiled(record, d):",
+        "    if record.__class__ is LogRecord:",
+        "        msg = record.msg",
+        "        if msg.__class__ is not str:",
+        "            msg = str(msg)",
+        "        args = record.args",
+        "        if args:",
+        "            msg = msg % args",
+        "    else:",
+        "        msg = record.getMessage()",
+        "    record.message = msg",
+    ]
+    if formatter.usesTime():  # (a substring test, as the stdlib's: set asctime whenever it would)
+        time_lines = _time_lines(formatter, cls, namespace)
+        if time_lines is None:
+            return None
+        lines += time_lines
+        lines.append("    record.asctime = asctime")
+    before, body = _fstring_body(pieces, newline, namespace)
+    lines += before
+    lines.append(f"    return f\"{body}\"")
+    exec("\n".join(lines), namespace)  # source built above from \w+ keys and repr()-ed constants
+    compiled: CompiledFormat = namespace["compiled"]
+    return compiled
+
+
+_SPEC = re.compile(r"([#0+ \-]*)(\d*)(?:\.(\d*))?([a-zA-Z])")
+
+
+def _fstring_body(
+    pieces: list[tuple[str, str | None, str]], newline: bool, namespace: dict[str, Any]
+) -> tuple[list[str], str]:
+    """Lines to run first, and the inside of an f-string equal to the positional ``%`` of the pieces.
+
+    Literal text is a constant. ``%s``/``%r``/``%a`` with no flag but ``-``, a width and a precision
+    are ``{v!s:<W.P}`` (``>`` without ``-``): the same ``str``/``repr``/``ascii`` call, then the same
+    padding and cut of a string. ``%d``/``%i``/``%u`` with no flag but ``-`` and a width are ``{v:>W}``
+    of an exact ``int`` (what ``%d`` makes of it), the field's own ``%`` otherwise (a float, a bool:
+    the value is replaced by that text first, which the padding then leaves as it is). Any other spec
+    is ``{(S % (v,))}`` with the spec's own ``%``.
+    """
+    body: list[str] = []
+    before: list[str] = []
+
+    def constant(value: str) -> str:
+        name = f"C{len(namespace)}"
+        namespace[name] = value
+        return name
+
+    for text, key, spec in pieces:
+        if text:
+            body.append("{" + constant(text) + "}")
+        if key is None:
+            continue
+        value = "msg" if key == "message" else "asctime" if key == "asctime" else f"d[{key!r}]"
+        match = _SPEC.fullmatch(spec)
+        flags, width, precision, conversion = match.groups() if match else ("#", "", None, "")
+        align = "<" if flags == "-" else ">"
+        if flags in ("", "-") and conversion in ("s", "r", "a"):
+            cut = "" if precision is None else "." + (precision or "0")
+            fmt_spec = (align + width if width else "") + cut
+            body.append("{" + value + "!" + conversion + (":" + fmt_spec if fmt_spec else "") + "}")
+        elif flags in ("", "-") and conversion in ("d", "i", "u") and precision is None:
+            local = f"v{len(before)}"
+            before.append(f"    {local} = {value}")
+            before.append(f"    if {local}.__class__ is not int:")
+            before.append(f"        {local} = {constant('%' + spec)} % ({local},)")
+            body.append("{" + local + (":" + align + width if width else "") + "}")
+        else:
+            body.append("{(" + constant("%" + spec) + " % (" + value + ",))}")
+    if newline:
+        body.append("{" + constant("\n") + "}")
+    return before, "".join(body) or "{" + constant("") + "}"
+
+
+def _time_lines(formatter: logging.Formatter, cls: type[logging.Formatter], namespace: dict[str, Any]) -> list[str] | None:
+    """The lines that set ``asctime`` as ``formatter.formatTime(record, formatter.datefmt)`` would."""
+    datefmt = formatter.datefmt
+    format_time = cls.formatTime
+    namespace["cache"] = [(None, "")]
+    if format_time is utc_format_time and not datefmt:
+        namespace["utc_time"] = utc_second
+        namespace["MS"] = tuple(f".{i:03d}Z" for i in range(1000))
+        namespace["cache"] = [(1.0, 0.0, "")]  # (second, next second, its prefix): empty at first
+        # format_utc(created): the prefix of int(created), then the milliseconds of created % 1.
+        # (A hit needs second <= created < next second, so int(created) is that second.)
+        return [
+            "    created = record.created",
+            "    c = cache[0]",
+            "    if not c[0] <= created < c[1]:",
+            "        sec = int(created)",
+            "        c = (sec, sec + 1, utc_time(sec))",
+            "        if sec >= 0:",
+            "            cache[0] = c",
+            "    asctime = c[2] + MS[int((created % 1) * 1000)]",
+        ]
+    if format_time is not _ORIGINAL["formatTime"] and format_time is not utc_format_time:
+        return None
+    converter = formatter.converter
+    if converter not in _CONVERTERS:
+        return None
+    namespace["convert"] = converter
+    # converter(created) floors a float to whole seconds: so is the cache key (// 1).
+    lines = [
+        "    created = record.created",
+        "    sec = created // 1",
+        "    c = cache[0]",
+        "    if c[0] != sec:",
+        "        c = cache[0] = (sec, strftime(TF, convert(created)))",
+    ]
+    if datefmt:
+        namespace["TF"] = datefmt
+        return [*lines, "    asctime = c[1]"]
+    namespace["TF"] = formatter.default_time_format
+    msec_format = formatter.default_msec_format
+    if not msec_format:
+        return [*lines, "    asctime = c[1]"]
+    namespace["MF"] = msec_format
+    return [*lines, "    asctime = MF % (c[1], record.msecs)"]
