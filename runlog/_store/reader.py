@@ -336,6 +336,10 @@ def realign(data: bytes | memoryview, names: dict[int, str], source: Path | str 
     ragged = len(data) % POINT_SIZE
     if n < 2 or not names:
         return data
+    if not ragged:  # the usual file: whole records, all good, all of defined names (checked in C)
+        view = memoryview(data)[: n * POINT_SIZE]
+        if good_records(view) is None and set(view.cast("I")[0::8].tolist()) <= names.keys():
+            return data
     good, ordered = _alignment_score(data, names)
     if 2 * good < n:
         offsets: Iterable[int] = range(1, POINT_SIZE)
