@@ -71,13 +71,13 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="runlog-index-") as tmp:
             store = Path(tmp) / "store"
             make_store(store, n)
-            every = timed(lambda: [run_row(d) for d in iter_run_dirs(store)])
-            build = timed(lambda: find_runs(store))
+            every = timed(lambda s=store: [run_row(d) for d in iter_run_dirs(s)])
+            build = timed(lambda s=store: find_runs(s))
             index_for(store)._memory.clear()
-            other = timed(lambda: find_runs(store))
-            again = timed(lambda: find_runs(store))
+            other = timed(lambda s=store: find_runs(s))
+            again = timed(lambda s=store: find_runs(s))
             rows, _ = find_runs(store)
-            page = timed(lambda: search(rows, "metrics.loss < 0.5", ["metrics.acc DESC"], 50))
+            page = timed(lambda r=rows: search(r, "metrics.loss < 0.5", ["metrics.acc DESC"], 50))
             page_total = again + page
             runs_bytes = du(store / "experiments") / n
             print(
