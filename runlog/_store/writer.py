@@ -463,30 +463,13 @@ class RunWriter:
         else:
             self._scalars(values, step, now)
             return
-        ids = self._ids
-        data = b""
         try:  # floats and ints of names seen before: the usual case
-            for n, v in values.items():
-                t = type(v)
-                if t is float:
-                    data += _pack_float(ids[n], T_FLOAT, v, st, now)
-                elif t is int:
-                    data += _pack_int(ids[n], T_INT, v, st, now)
-                else:
-                    raise KeyError(n)
+            data = _pack_known(self._ids, values, st, now)
         except (KeyError, struct.error):
             self._scalars(values, step, now)
             return
         if data:
-            fd = self._points_fd
-            if fd < 0:
-                fd = self._open_points()
-            try:
-                n_written = _os_write(fd, data)
-            except OSError:
-                n_written = 0
-            if n_written != len(data):
-                self._append(fd, data[n_written:], started=n_written > 0)
+            self._write_data(data)
 
     def scalar_groups(self, groups: list[tuple[dict[str, Any], Any]]) -> None:
         """Append the values of several tagged records, each ``(values, step)``, in order: one write for
@@ -506,14 +489,7 @@ class RunWriter:
             data = b""
             if st is not None:
                 try:
-                    for n, v in values.items():
-                        t = type(v)
-                        if t is float:
-                            data += _pack_float(ids[n], T_FLOAT, v, st, now)
-                        elif t is int:
-                            data += _pack_int(ids[n], T_INT, v, st, now)
-                        else:
-                            raise KeyError(n)
+                    data = _pack_known(ids, values, st, now)
                 except (KeyError, struct.error):
                     st = None
             if st is None:
@@ -526,9 +502,11 @@ class RunWriter:
         self._write_points(parts)
 
     def _write_points(self, parts: list[bytes]) -> None:
-        if not parts:
-            return
-        data = b"".join(parts)
+        if parts:
+            self._write_data(b"".join(parts))
+
+    def _write_data(self, data: bytes) -> None:
+        """Append whole points records in one write (a short write: the careful way, see ``_append``)."""
         fd = self._points_fd
         if fd < 0:
             fd = self._open_points()
@@ -556,10 +534,7 @@ class RunWriter:
             else:
                 lines.append(f'["s",{self._name(n)},{encode_scalar(v, n)},{encode_step(step, n)},{when!r}]\n')
         if records:
-            fd = self._points_fd
-            if fd < 0:
-                fd = self._open_points()
-            self._append(fd, b"".join(records))
+            self._write_data(b"".join(records))
         if lines:
             fd = self._metrics_fd
             if fd < 0:
@@ -766,6 +741,21 @@ def _retire(fds: list[int]) -> None:
             os.close(fd)
         except OSError:
             pass
+
+
+def _pack_known(ids: dict[str, int], values: dict[str, Any], st: int, now: float) -> bytes:
+    """The points records of floats and ints of names this process defined already; KeyError for any other
+    value or name, struct.error for a number beyond 64 bits (the caller then takes the careful way)."""
+    data = b""
+    for n, v in values.items():
+        t = type(v)
+        if t is float:
+            data += _pack_float(ids[n], T_FLOAT, v, st, now)
+        elif t is int:
+            data += _pack_int(ids[n], T_INT, v, st, now)
+        else:
+            raise KeyError(n)
+    return data
 
 
 def _next_proc(stem: str) -> str:
