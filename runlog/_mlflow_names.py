@@ -78,8 +78,9 @@ def experiment_folder(name: str) -> str:
     if _FOLDER_NAME.fullmatch(name):
         return name
     digest = hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    stem = re.sub(r"[^\w\-]+", "-", name).strip("-_")[:240] or "experiment"
-    if not stem[0].isalnum():
+    # ASCII only: run ids start with the folder, and MLflow wants them to start with [a-zA-Z0-9].
+    stem = re.sub(r"[^A-Za-z0-9_\-]+", "-", name).strip("-_")[:240] or "experiment"
+    if not re.match(r"[A-Za-z0-9]", stem):
         stem = "x" + stem
     return f"{stem}-{digest}"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -73,6 +74,8 @@ def test_tracking_uri_is_the_stores_own_and_round_trips(tmp_path: Path) -> None:
 def test_experiment_names_mlflow_allows_map_to_distinct_folders() -> None:
     """Spaces and '/' (MLflow names) become valid runlog folders; two names never share one."""
     assert _mlflow_names.experiment_folder("plain-name_1") == "plain-name_1"
+    for name in ("éval données", "_private", "日本語"):  # run ids start with the folder: ASCII, a letter or digit first
+        assert re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_\-]*", _mlflow_names.experiment_folder(name))
     a = _mlflow_names.experiment_folder("/Users/me/my exp")
     b = _mlflow_names.experiment_folder("/Users/me/my-exp")
     assert a != b
