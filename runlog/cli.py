@@ -262,13 +262,7 @@ def _run_rows(exps: list[Experiment]) -> list[tuple[float, str, Run | None, Any,
         except (RunlogError, OSError, ValueError) as exc:
             rows.append((0.0, exp.name, None, None, f"experiment unreadable: {exc}"))
             continue
-        for run in found:
-            try:
-                state = run._state()
-            except (RunlogError, OSError, ValueError) as exc:
-                rows.append((0.0, exp.name, run, None, f"unreadable: {exc}"))
-                continue
-            rows.append((state.start_time or 0.0, exp.name, run, state, "run.json damaged" if run._damage else ""))
+        rows.extend(_listed(exp.name, run) for run in found)
     rows.sort(key=lambda r: r[0], reverse=True)
     return rows
 
@@ -317,15 +311,17 @@ def _searched_rows(
             raise click.BadParameter(str(exc), param_hint="--filter" if filter_string else "--order-by") from exc
     rows: list[tuple[float, str, Run | None, Any, str]] = []
     by_name = {e.name: e for e in exps}
-    for row in found:
-        run = Run(by_name[row.experiment], row.run_id)
-        try:
-            state = run._state()
-        except (RunlogError, OSError, ValueError) as exc:
-            rows.append((0.0, row.experiment, run, None, f"unreadable: {exc}"))
-            continue
-        rows.append((state.start_time or 0.0, row.experiment, run, state, "run.json damaged" if run._damage else ""))
+    rows.extend(_listed(row.experiment, Run(by_name[row.experiment], row.run_id)) for row in found)
     return rows
+
+
+def _listed(exp_name: str, run: Run) -> tuple[float, str, Run | None, Any, str]:
+    """(start time, experiment, run, state, damage) of one run; a run that cannot be read says why."""
+    try:
+        state = run._state()
+    except (RunlogError, OSError, ValueError) as exc:
+        return (0.0, exp_name, run, None, f"unreadable: {exc}")
+    return (state.start_time or 0.0, exp_name, run, state, "run.json damaged" if run._damage else "")
 
 
 def _last_values(run: Run) -> dict[str, Any]:
