@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import machine
 
 import runlog
-from runlog._search import find_runs, index_for, iter_run_dirs, run_row, search
 from runlog._store.index import INDEX_FILE
+from runlog._store.search import find_runs, index_for, iter_run_dirs, run_row, search
 
 
 def make_store(store: Path, n: int) -> None:

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import machine, measure, table
 
 import runlog
-from runlog._sysmetrics import Sampler, SystemMetricsThread
+from runlog._capture.sysmetrics import Sampler, SystemMetricsThread
 
 
 def bench_log(n: int, repeats: int, interval: float) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ._distributed import get_rank_metrics
 from ._errors import (
     ActivityFailedError,
     DamagedRecordError,
@@ -19,9 +18,8 @@ from ._errors import (
     StoreError,
     UnsupportedConfigurationError,
 )
-from ._metrics import MetricPoint
-from ._run import Run, RunStatus
-from ._submit import (
+from ._jobs.distributed import get_rank_metrics
+from ._jobs.submit import (
     Environment,
     MpiConfiguration,
     PyTorchConfiguration,
@@ -29,7 +27,9 @@ from ._submit import (
     ScriptRunConfig,
     TensorflowConfiguration,
 )
-from ._workspace import Experiment, Workspace
+from ._model.metrics import MetricPoint
+from ._model.run import Run, RunStatus
+from ._model.workspace import Experiment, Workspace
 from .stdlib import RunHandler, metrics
 
 __version__ = "0.1.0"

@@ -73,8 +73,8 @@ def submit(
 
     Exits with the script's exit status (143 if the run was canceled).
     """
-    from ._submit import Environment, PyTorchConfiguration, ScriptRunConfig
-    from ._workspace import Experiment
+    from ._jobs.submit import Environment, PyTorchConfiguration, ScriptRunConfig
+    from ._model.workspace import Experiment
 
     args = list(script_args)
     if args and args[0] == "--":

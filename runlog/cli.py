@@ -19,11 +19,12 @@ from typing import Any
 
 import click
 
-from . import _store, _sysmetrics
+from . import _store
+from ._capture import sysmetrics as _sysmetrics
 from ._errors import RunlogError, RunNotFound, did_you_mean
-from ._run import Run, _utc
+from ._model.run import Run, _utc
+from ._model.workspace import Experiment, Workspace
 from ._store import layout
-from ._workspace import Experiment, Workspace
 
 # Commands that live in their own modules (and may need optional extras): name -> "module:attr".
 LAZY_COMMANDS = {
@@ -116,7 +117,7 @@ def resolve_run_id(ws: Workspace, ref: str) -> str:
     if ref in ids:
         return ref
     if ref == "latest":
-        from ._search import find_runs
+        from ._store.search import find_runs
 
         newest, _ = find_runs(ws.store, max_results=1)
         if not newest:
@@ -299,8 +300,8 @@ class _IndexProgress:
 def _searched_rows(
     ws: Workspace, exps: list[Experiment], filter_string: str | None, order_by: list[str], limit: int
 ) -> list[tuple[float, str, Run | None, Any, str]]:
-    """The rows of the runs a search finds (runlog._search.find_runs: MLflow's syntax), in its order."""
-    from ._search import find_runs
+    """The rows of the runs a search finds (runlog._store.search.find_runs: MLflow's syntax), in its order."""
+    from ._store.search import find_runs
 
     with _IndexProgress() as progress:
         try:
@@ -655,7 +656,7 @@ def logs(store: Path | None, run_id: str, log_name: str | None, follow: bool) ->
     run = _run(store, run_id)
     terminal = sys.stdout.isatty() or bool(os.environ.get("FORCE_COLOR"))
     if follow:
-        from ._stream import follow as follow_log
+        from ._jobs.stream import follow as follow_log
 
         name = log_name if log_name is None or log_name.startswith("logs/") else f"logs/{log_name}"
         out = _LogOutput(sys.stdout, terminal)

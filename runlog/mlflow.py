@@ -76,16 +76,16 @@ from mlflow.utils.validation import (
     _validate_tag_name,
 )
 
-from . import _context
 from ._errors import RunlogError
-from ._mlflow_names import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID, MLFLOW_STATUS, experiment_folder, store_path
-from ._mlflow_names import experiment_id as _exp_id
-from ._run import Run, RunStatus
-from ._search import InvalidSearch, RunRow, find_runs, paginate, run_row
+from ._model import context as _context
+from ._model.run import Run, RunStatus
+from ._model.workspace import Experiment, Workspace
 from ._store import RunReader, layout, writer_for
 from ._store.index import signature
 from ._store.latest import LatestValues
-from ._workspace import Experiment, Workspace
+from ._store.mlflow_names import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID, MLFLOW_STATUS, experiment_folder, store_path
+from ._store.mlflow_names import experiment_id as _exp_id
+from ._store.search import InvalidSearch, RunRow, find_runs, paginate, run_row
 
 __all__ = ["RunlogTrackingStore"]
 
@@ -428,7 +428,7 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
             return False
         if record.get("host") != socket.gethostname():
             return True  # another machine's process: cannot be checked from here, so it is not ended for it
-        from ._submit import pid_alive
+        from ._jobs.submit import pid_alive
 
         return pid_alive(pid)
 

@@ -59,15 +59,15 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess test
         "runlog.otel needs the OpenTelemetry SDK, which is not installed: pip install 'runlog[otel]'"
     ) from _exc
 
-from . import _driverlog
-from ._driverlog import driver_log_name, format_utc_ns
+from ._capture import driverlog as _driverlog
+from ._capture.driverlog import driver_log_name, format_utc_ns
 from ._errors import InvalidMetricValue
-from ._metrics import LIST, TABLE, encode_list, encode_table
+from ._model.metrics import LIST, TABLE, encode_list, encode_table
 from ._store import writer_for
 from ._store.writer import RunWriter, encode_scalar
 
 if TYPE_CHECKING:
-    from ._run import Run
+    from ._model.run import Run
 
 __all__ = [
     "METRIC_ATTRIBUTE_PREFIX",
@@ -139,7 +139,7 @@ def _written_by_runlog(record: Any) -> bool:
 def _target_run(explicit: Run | None) -> Run | None:
     if explicit is not None:
         return None if explicit._finished else explicit
-    from ._context import active_run
+    from ._model.context import active_run
 
     return active_run()
 

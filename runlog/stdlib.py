@@ -5,7 +5,7 @@ One line of set-up sends a program's logging to the active run::
     logging.basicConfig(level=logging.INFO, handlers=[logging.StreamHandler(), runlog.RunHandler()])
 
 - Each record becomes one line (one ``os.write``) of the active run's driver log
-  (``logs/driver_log.txt``; other processes: see :func:`runlog._driverlog.driver_log_name`).
+  (``logs/driver_log.txt``; other processes: see :func:`runlog._capture.driverlog.driver_log_name`).
   The handler has no formatter until given one (``basicConfig(format=...)``, dictConfig,
   fileConfig, ``setFormatter``), so the user's format reaches the driver log; without one
   (or with basicConfig's own default) lines are ``basicConfig``'s format with a UTC timestamp:
@@ -30,11 +30,9 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import _driverlog, _excepthook
-from ._context import _current, active_run
-from ._diagnostics import SYSTEM_LOG, get_logger, redact
-from ._diagnostics import install as _install_redaction
-from ._driverlog import (
+from ._capture import driverlog as _driverlog
+from ._capture import excepthook as _excepthook
+from ._capture.driverlog import (
     ENV_OUTPUT_CAPTURED,
     _pending,
     add_pending,
@@ -43,13 +41,16 @@ from ._driverlog import (
     flush_pending,
     format_utc,
 )
-from ._driverlog import thread_state as _tls
-from ._fastformat import CompiledFormat, compile_formatter, utc_format_time
+from ._capture.driverlog import thread_state as _tls
+from ._capture.fastformat import CompiledFormat, compile_formatter, utc_format_time
+from ._capture.trace import current_trace_ids
+from ._diagnostics import SYSTEM_LOG, get_logger, redact
+from ._diagnostics import install as _install_redaction
+from ._model.context import _current, active_run
 from ._store.writer import encode_scalar, encode_step
-from ._trace import current_trace_ids
 
 if TYPE_CHECKING:
-    from ._run import Run
+    from ._model.run import Run
     from ._store.writer import RunWriter
 
 __all__ = ["DEFAULT_FORMAT", "RunFormatter", "RunHandler", "metrics"]
@@ -265,7 +266,7 @@ class RunHandler(logging.Handler):
         super().__init__(level)
         if formatter is None and (json or fmt is not None or datefmt is not None):
             if json:
-                from ._jsonformat import RunJsonFormatter
+                from ._capture.jsonformat import RunJsonFormatter
 
                 formatter = RunJsonFormatter(fmt, datefmt)
             else:
@@ -386,7 +387,7 @@ class RunHandler(logging.Handler):
                 and record.stack_info is None
                 and msg.__class__ is not dict
             ):
-                try:  # the same text as Formatter.format, compiled for this format (runlog._fastformat)
+                try:  # the same text as Formatter.format, compiled for this format (runlog._capture.fastformat)
                     text = compiled(record, d)
                 except Exception:  # (bad arguments, a field missing): Formatter.format raises its own error
                     text = None
@@ -550,7 +551,7 @@ if hasattr(os, "register_at_fork"):
 
 def __getattr__(name: str) -> Any:
     if name == "RunJsonFormatter":
-        from ._jsonformat import RunJsonFormatter
+        from ._capture.jsonformat import RunJsonFormatter
 
         return RunJsonFormatter
     raise AttributeError(f"module 'runlog.stdlib' has no attribute {name!r}")

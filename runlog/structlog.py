@@ -39,14 +39,22 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "runlog.structlog needs structlog, which is not installed: pip install 'runlog[structlog]'"
     ) from exc
 
-from . import _driverlog
-from ._context import active_run
+from ._capture import driverlog as _driverlog
+from ._capture.driverlog import (
+    _pending,
+    add_pending,
+    drain_deferred,
+    driver_log_name,
+    flush_pending,
+    format_utc,
+    thread_state,
+)
+from ._capture.trace import current_trace_ids
 from ._diagnostics import get_logger, is_sdk_logger
-from ._driverlog import _pending, add_pending, drain_deferred, driver_log_name, flush_pending, format_utc, thread_state
-from ._trace import current_trace_ids
+from ._model.context import active_run
 
 if TYPE_CHECKING:
-    from ._run import Run
+    from ._model.run import Run
 
 __all__ = ["RunProcessor"]
 

@@ -15,11 +15,11 @@ import threading
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from ._html import run_html
+from ._model.html import run_html
 from .ui.query import StoreQuery
 
 if TYPE_CHECKING:
-    from ._run import Run
+    from ._model.run import Run
 
 __all__ = ["RunDetails", "sparkline_svg"]
 

@@ -8,7 +8,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from runlog import _driverlog, _excepthook
+from runlog._capture import driverlog as _driverlog
+from runlog._capture import excepthook as _excepthook
 
 LoggerState = dict[str, tuple[list[logging.Handler], int, bool]]
 

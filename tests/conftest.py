@@ -11,7 +11,9 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import runlog
-from runlog import _context, _driverlog, _excepthook
+from runlog._capture import driverlog as _driverlog
+from runlog._capture import excepthook as _excepthook
+from runlog._model import context as _context
 
 # Hypothesis: deterministic and bounded in `make test` and CI ("ci"); `make fuzz` runs the property
 # suites with many more random examples ("fuzz"). HYPOTHESIS_PROFILE picks one.

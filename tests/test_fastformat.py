@@ -1,4 +1,4 @@
-"""runlog._fastformat: a compiled %-style format writes exactly what Formatter.format writes (property-based)."""
+"""runlog._capture.fastformat: a compiled %-style format writes exactly what Formatter.format writes (property-based)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import runlog
-from runlog._fastformat import compile_formatter, parse_percent_format
+from runlog._capture.fastformat import compile_formatter, parse_percent_format
 from runlog.stdlib import DEFAULT_FORMAT, RunFormatter
 
 SAME_FORMAT = (RunFormatter.format,)

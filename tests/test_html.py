@@ -1,4 +1,4 @@
-"""Notebook HTML of runs and experiments (runlog._html): content, the viewer link, escaping."""
+"""Notebook HTML of runs and experiments (runlog._model.html): content, the viewer link, escaping."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import runlog
-from runlog._html import experiment_html, run_html, viewer_url
+from runlog._model.html import experiment_html, run_html, viewer_url
 
 
 class _Collector(html.parser.HTMLParser):

@@ -27,7 +27,7 @@ from mlflow.entities import LoggedModelOutput, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
 import runlog
-from runlog import _mlflow_names
+from runlog._store import mlflow_names as _mlflow_names
 from runlog.cli import main as cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,7 +80,7 @@ def test_experiment_names_mlflow_allows_map_to_distinct_folders() -> None:
     b = _mlflow_names.experiment_folder("/Users/me/my-exp")
     assert a != b
     for folder in (a, b):
-        runlog._workspace.validate_experiment_name(folder)
+        runlog._model.workspace.validate_experiment_name(folder)
 
 
 # -- the fluent API and MlflowClient ---------------------------------------------------------------
@@ -463,7 +463,7 @@ def test_bad_input_gets_mlflows_errors_and_never_damages_the_run(ws: runlog.Work
     with pytest.raises(MlflowException) as ended:
         mlflow.end_run()
     assert ended.value.error_code == "RESOURCE_DOES_NOT_EXIST"
-    assert runlog._context.active_run() is None  # let go of: no longer this process's active run
+    assert runlog._model.context.active_run() is None  # let go of: no longer this process's active run
     for bad in (Metric("m", 1.0, float("nan"), 0), Metric("m", 1.0, 1, float("inf")), Metric("m", 1.0, -5, 0),
                 Metric("m", 1.0, 1, 2**70)):  # fmt: skip
         with pytest.raises(MlflowException) as refused:
@@ -622,17 +622,17 @@ def test_an_mlflow_run_ended_elsewhere_is_let_go_by_end_run(ws: runlog.Workspace
     run_id = active.info.run_id
     code = "import runlog, sys; runlog.Workspace(sys.argv[1]).get_run(sys.argv[2]).cancel()"
     subprocess.run([sys.executable, "-c", code, str(ws.store), run_id], check=True)
-    assert runlog._context.active_run() is not None  # this process has not looked yet
+    assert runlog._model.context.active_run() is not None  # this process has not looked yet
     mlflow.end_run()
     assert ws.get_run(run_id).get_status() == "Canceled"
-    assert runlog._context.active_run() is None
+    assert runlog._model.context.active_run() is None
     assert ws.get_run(run_id).path not in _owned
 
 
 def test_a_metric_logged_into_an_ended_run_shows_in_searches(exp: runlog.Experiment, uri: str) -> None:
     """The run index checks an ended run by its events folder's time: a point an MLflow client adds after the
     end (or a late tag) changes it, so searches and get_run show it."""
-    from runlog._search import find_runs
+    from runlog._store.search import find_runs
 
     run = exp.start_logging(outputs=False)
     run.log("loss", 0.5)

@@ -580,7 +580,7 @@ def test_metric_exporter_timeouts_and_reader_shutdown(run: runlog.Run, providers
 
 def test_records_without_active_run_go_to_the_next_run(exp: runlog.Experiment, providers: Providers) -> None:
     """Records exported while no run is active join RunHandler's bounded buffer and open the next run's driver log."""
-    from runlog import _driverlog
+    from runlog._capture import driverlog as _driverlog
 
     _driverlog._pending.clear()
     provider = providers.logs(SimpleLogRecordProcessor(RunLogExporter()))

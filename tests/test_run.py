@@ -421,7 +421,7 @@ def test_get_context_finds_the_run_named_by_the_environment(exp: Experiment, sto
 
 def test_a_run_ended_through_another_handle_is_no_longer_active_or_open(exp: Experiment) -> None:
     """Run(exp, id).complete() on a run started here ends it for the original object too: not active, not loggable."""
-    from runlog import _context
+    from runlog._model import context as _context
 
     run = exp.start_logging()
     Run(exp, run.id).complete()
@@ -432,7 +432,7 @@ def test_a_run_ended_through_another_handle_is_no_longer_active_or_open(exp: Exp
 
 def test_a_run_ended_by_another_process_keeps_that_status(exp: Experiment) -> None:
     """A run canceled by another process is not turned Completed by this one (with-block exit or interpreter exit)."""
-    from runlog import _context
+    from runlog._model import context as _context
     from runlog._store import RunWriter
 
     with exp.start_logging() as run:
@@ -472,7 +472,7 @@ def test_get_metrics_ignores_metric_kinds_it_does_not_know(exp: Experiment) -> N
 
 def test_a_thread_crash_during_an_earlier_run_does_not_fail_a_later_run_at_exit(exp: Experiment) -> None:
     """Only the runs that were running when a thread died uncaught end Failed at interpreter exit."""
-    from runlog import _context
+    from runlog._model import context as _context
 
     first = exp.start_logging()
     _context.note_uncaught(ZeroDivisionError("a worker thread died"))  # what threading.excepthook notes
@@ -594,7 +594,7 @@ def test_a_property_with_a_non_str_key_cannot_change_either(exp: Experiment) -> 
 
 def test_an_interrupt_while_outputs_are_collected_still_ends_the_run(exp: Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C while complete() copies ./outputs (a second Ctrl-C on a big checkpoint folder) leaves no run Running forever."""
-    from runlog import _context
+    from runlog._model import context as _context
 
     run = exp.start_logging()
 

@@ -1,4 +1,4 @@
-"""runlog._search: MLflow's search syntax without MLflow, held to MLflow's own SearchUtils by differential tests."""
+"""runlog._store.search: MLflow's search syntax without MLflow, held to MLflow's own SearchUtils by differential tests."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from mlflow.entities import Metric, Param, Run, RunData, RunInfo, RunTag
 from mlflow.utils.search_utils import SearchUtils
 
-from runlog._mlflow_names import MLFLOW_STATUS
-from runlog._search import InvalidSearch, RunRow, parse_filter, parse_order_by, search
+from runlog._store.mlflow_names import MLFLOW_STATUS
+from runlog._store.search import InvalidSearch, RunRow, parse_filter, parse_order_by, search
 
 STATUSES = ["Running", "Completed", "Failed", "Canceled"]
 TEXT = st.text(alphabet="ab_%x", min_size=0, max_size=3)

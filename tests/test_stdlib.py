@@ -23,7 +23,8 @@ from _logging_helpers import restored_logging
 from click.testing import CliRunner
 
 import runlog
-from runlog import _driverlog, _excepthook
+from runlog._capture import driverlog as _driverlog
+from runlog._capture import excepthook as _excepthook
 from runlog.cli import main as cli_main
 from runlog.stdlib import RunFormatter
 
@@ -531,9 +532,9 @@ def test_buffer_reaches_a_run_found_from_the_environment(exp: runlog.Experiment,
     log.addHandler(runlog.RunHandler(fmt="%(message)s"))
     log.info("buffered")
     run = exp.start_logging()
-    runlog._context.finished(run)  # not active in this process any more...
+    runlog._model.context.finished(run)  # not active in this process any more...
     monkeypatch.setenv("RUNLOG_RUN_ID", run.id)  # ...but named by the environment
-    runlog._context._env_checked = False
+    runlog._model.context._env_checked = False
     log.info("first")
     assert log_text(run).splitlines()[1:] == ["buffered", "first"]
 
@@ -578,11 +579,11 @@ def test_trace_ids_in_text_json_and_fields(exp: runlog.Experiment) -> None:
     with tracer.start_as_current_span("step") as span:
         ctx = span.get_span_context()
         tid, sid = format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
-        assert runlog._trace.current_trace_ids() == (tid, sid)
+        assert runlog._capture.trace.current_trace_ids() == (tid, sid)
         text.info("inside")
         js.info("inside")
         fields.info("inside")
-    assert runlog._trace.current_trace_ids() is None
+    assert runlog._capture.trace.current_trace_ids() is None
     lines = log_text(run).splitlines()
     assert lines[:2] == ["outside", "outside [/]"]
     assert f"inside trace_id={tid} span_id={sid}" in lines
@@ -681,7 +682,7 @@ def test_uncaught_thread_exception_is_written(exp: runlog.Experiment) -> None:
     text = log_text(run)
     assert "CRITICAL:uncaught:Uncaught exception in thread worker-1" in text
     assert "RuntimeError: worker exploded" in text and "Traceback" in text
-    assert isinstance(runlog._context._uncaught[-1], RuntimeError)
+    assert isinstance(runlog._model.context._uncaught[-1], RuntimeError)
     assert run.get_status() == "Running"  # the main thread may still be training
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 import runlog
-from runlog._search import find_runs, index_for, iter_run_dirs, run_row
 from runlog._store.index import INDEX_FILE, RunIndex
+from runlog._store.search import find_runs, index_for, iter_run_dirs, run_row
 
 
 def _runs(exp: runlog.Experiment, n: int) -> list[runlog.Run]:
@@ -116,7 +116,7 @@ def test_concurrent_refreshes_and_kill_9_leave_a_correct_index(exp: runlog.Exper
     _runs(exp, 20)
     code = (
         "import sys, pathlib\n"
-        "from runlog._search import find_runs, index_for\n"
+        "from runlog._store.search import find_runs, index_for\n"
         "store = pathlib.Path(sys.argv[1])\n"
         "while True:\n"
         "    index_for(store)._memory.clear()\n"
@@ -145,7 +145,7 @@ def test_a_run_that_could_not_be_read_is_read_again_next_time(
     exp: runlog.Experiment, store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A read that fails once (too many open files) lists the run as damaged, and is not remembered as such."""
-    from runlog import _search
+    from runlog._store import search as _search
 
     (run,) = _runs(exp, 1)
     real = _search.run_row

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 import runlog
 from runlog import ActivityFailedError, Environment, Experiment, PyTorchConfiguration, ScriptRunConfig
-from runlog._submit import pid_alive
+from runlog._jobs.submit import pid_alive
 from runlog.cli import main as cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -121,7 +121,7 @@ def test_output_is_captured_at_fd_level_with_timestamps_and_progress_collapsed(
 
 def test_line_assembler_collapses_redraws_and_splits_across_chunks() -> None:
     """\\r redraws keep the final state (plus one per interval); \\r\\n split over chunks and UTF-8 split bytes work."""
-    from runlog._capture import LineAssembler, last_traceback
+    from runlog._capture.output import LineAssembler, last_traceback
 
     out: list[str] = []
     clock = [0.0]
@@ -413,7 +413,7 @@ def test_a_torchrun_run_whose_only_runlog_rank_ended_cleanly_completes(
 ) -> None:
     """WORLD_SIZE=2 but only rank 0 uses runlog, and it exits cleanly: once the time to join is over, a waiter
     completes the run (every rank that joined ended well) instead of failing it or waiting forever."""
-    import runlog._distributed as distributed
+    import runlog._jobs.distributed as distributed
 
     work = tmp_path / "work"
     write(work / "rank0_only.py", """
@@ -516,7 +516,7 @@ def test_cli_submit_reports_bad_input() -> None:
 
 def test_snapshot_respects_gitignore_runlogignore_and_skips_the_store(tmp_path: Path) -> None:
     """Ignore files (nested, negated) decide the snapshot; .git, __pycache__, outputs/ and the store are left out."""
-    from runlog._snapshot import scan
+    from runlog._jobs.snapshot import scan
 
     src = tmp_path / "src"
     for name in ["train.py", "data/big.csv", "data/keep.csv", "sub/a.log", "sub/b.py", "sub/deep/c.tmp",
@@ -666,7 +666,7 @@ def test_a_launch_failing_half_way_stops_the_processes_already_started(
     """If starting rank 1 fails (e.g. too many open files), rank 0, already running, is stopped and the run fails."""
     import io
 
-    from runlog import _supervisor
+    from runlog._jobs import supervisor as _supervisor
 
     write(tmp_path / "wd" / "w.py", "import time\nprint('up', flush=True)\ntime.sleep(60)\n")
     run = runlog.Run._create(exp, run_type="script", status="Queued")

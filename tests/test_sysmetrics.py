@@ -1,4 +1,4 @@
-"""System metrics (runlog._sysmetrics): the sampler's sources, NVML through a fake, the switch and the interval."""
+"""System metrics (runlog._capture.sysmetrics): the sampler's sources, NVML through a fake, the switch and the interval."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ import psutil
 import pytest
 
 import runlog
-from runlog import _sysmetrics
-from runlog._sysmetrics import Sampler, SystemMetricsThread, _CgroupMemory
+from runlog._capture import sysmetrics as _sysmetrics
+from runlog._capture.sysmetrics import Sampler, SystemMetricsThread, _CgroupMemory
 
 REPO = Path(__file__).resolve().parents[1]
 

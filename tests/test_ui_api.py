@@ -791,7 +791,7 @@ def test_download_all_keeps_a_file_dated_before_1980(store: Path) -> None:
 
 
 def test_runs_filter_order_by_and_pages(seeded: dict[str, Any]) -> None:
-    """/api/runs?filter=...&order_by=... answers with MLflow's search (runlog._search), paged by max_results/page_token."""
+    """/api/runs?filter=...&order_by=... answers with MLflow's search (runlog._store.search), paged by max_results/page_token."""
     a, b = seeded["alpha"].id, seeded["beta"].id
     found = seeded["http"].get("/api/runs", params={"filter": "metrics.acc > 0.85"}).json()
     assert [r["id"] for r in found["runs"]] == [b] and found["next_page_token"] is None

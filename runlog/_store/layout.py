@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .._validation import check_file_name_part
+from .validation import check_file_name_part
 
 FORMAT_VERSION = 2
 

@@ -21,8 +21,8 @@ from ._cursor import UploadCursor, read_remote_id
 from ._retry import UploadOptions, call_with_retry
 
 if TYPE_CHECKING:
-    from .._metrics import MetricPoint
-    from .._run import Run
+    from .._model.metrics import MetricPoint
+    from .._model.run import Run
 
 __all__ = [
     "MetaEvent",
@@ -139,7 +139,7 @@ def remote_run_id(run: Run, wait: float = 10.0) -> str | None:
 
 def remote_metrics(run: Run, name: str | None = None) -> dict[str, list[MetricPoint]]:
     """The metric histories of the run's remote MLflow run (including points other clients logged there)."""
-    from .._metrics import MetricPoint
+    from .._model.metrics import MetricPoint
     from .mlflow import MlflowTarget
 
     uri = run.experiment.workspace.tracking_uri
@@ -185,7 +185,7 @@ def _at_exit() -> None:
     # This hook runs before the run machinery's (registered earlier), so the budget set here
     # also bounds the waits of the runs it completes afterwards.
     global _exit_deadline
-    from .. import _context
+    from .._model import context as _context
 
     pid = os.getpid()
     with _live_lock:

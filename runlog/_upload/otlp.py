@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import UploadError, UploadRejected, UploadUnavailable
-from .._metrics import SYSTEM_PREFIX
+from .._model.metrics import SYSTEM_PREFIX
 from .._store import layout
 from ._core import CONTENT_REFUSALS, MetaEvent, MetricEvent, RunInfo, _read_whole_lines
 from ._retry import UploadOptions, error_for_response

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .._errors import RunFileNotFound, RunNotFound
-from .._metrics import SYSTEM_PREFIX
+from .._model.metrics import SYSTEM_PREFIX
 from .._store import EventColumns, RunReader, RunState, layout, parse_columns, point_names, points_path, read_process
 from .._store.layout import NO_STEP, POINT_SIZE, T_INT
 from .._store.reader import good_records, metric_only, point_columns, realign, spare_names, valid_points
@@ -605,7 +605,7 @@ class StoreQuery:
         """Every run (children too) with status, times, tags and last/min/max of each scalar metric.
 
         ``filter_string``/``order_by``/``max_results``/``page_token``: MLflow's search syntax, by
-        :func:`runlog._search.find_runs` (plain words search ids, names and experiments); with them
+        :func:`runlog._store.search.find_runs` (plain words search ids, names and experiments); with them
         the rows come in the search's order, a page at a time with ``next_page_token`` when
         ``max_results`` is given. ``InvalidSearch`` (a ValueError) for a filter that does not parse.
         """
@@ -616,8 +616,8 @@ class StoreQuery:
         searched = bool((filter_string or "").strip() or order_by or max_results is not None or page_token)
         caches = self._scan()
         if searched:
-            from .._search import find_runs
             from .._store.latest import LatestValues
+            from .._store.search import find_runs
 
             if max_results is not None and max_results < 1:
                 raise ValueError(f"query parameter 'max_results' must be at least 1; got {max_results}")
@@ -648,7 +648,7 @@ class StoreQuery:
         if not searched:
             rows.sort(key=lambda r: r["created"] or 0.0, reverse=True)
         elif max_results is not None:
-            from .._search import paginate
+            from .._store.search import paginate
 
             rows, token = paginate(rows, page_token, max_results)
         # System metrics (system/...) are in each row's metrics but get no column of their own.

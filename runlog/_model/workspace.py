@@ -11,14 +11,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._context import ENV_STORE
-from ._errors import ExperimentNotFound, InvalidArgumentError, InvalidExperimentName, RunNotFound, did_you_mean
-from ._mlflow_names import experiment_id
-from ._store import RunReader, layout
-from ._validation import check_kwargs
+from .._errors import ExperimentNotFound, InvalidArgumentError, InvalidExperimentName, RunNotFound, did_you_mean
+from .._store import RunReader, layout
+from .._store.mlflow_names import experiment_id
+from .._store.validation import check_kwargs
+from .context import ENV_STORE
 
 if TYPE_CHECKING:
-    from ._run import Run
+    from .run import Run
 
 __all__ = ["DEFAULT_STORE", "Experiment", "Workspace"]
 
@@ -57,7 +57,7 @@ class Workspace:
         (``pip install 'runlog[mlflow]'``). A tracking server the runs are uploaded to is
         :meth:`get_upload_tracking_uri`.
         """
-        from ._mlflow_names import tracking_uri
+        from .._store.mlflow_names import tracking_uri
 
         return tracking_uri(self.store)
 
@@ -91,7 +91,7 @@ class Workspace:
                     pass  # a read-only store: nothing will be written into it either
                 return
             if isinstance(version, int) and version > layout.FORMAT_VERSION:
-                from ._errors import StoreError
+                from .._errors import StoreError
 
                 raise StoreError(
                     f"the store {self.store} was written by a newer runlog (store format {version}; this runlog reads "
@@ -106,7 +106,7 @@ class Workspace:
                 )
                 _log.debug("created store %s", self.store)
         except OSError as exc:
-            from ._errors import StoreError
+            from .._errors import StoreError
 
             raise StoreError(
                 f"cannot create the runlog store at {self.store} ({exc.strerror}); pass "
@@ -181,7 +181,7 @@ class Workspace:
         return {n: Experiment(self, n, _skip_name_validation=True) for n in names}
 
     def get_run(self, run_id: str) -> Run:
-        from ._run import Run
+        from .run import Run
 
         return Run(Experiment(self, self.find_run_experiment(run_id), _skip_name_validation=True), run_id)
 
@@ -305,7 +305,7 @@ class Experiment:
         ``StoreError`` at once when the store cannot be written (default: ``RUNLOG_STRICT``; else
         values are kept in memory until it can, see ``docs/reliability.md``).
         """
-        from ._run import Run
+        from .run import Run
 
         if len(args) > 2:  # as Azure ML: (outputs, snapshot_directory) may be given by position
             raise InvalidArgumentError(
@@ -333,12 +333,12 @@ class Experiment:
 
     def submit(self, config: Any, tags: Mapping[str, str] | None = None, **kwargs: Any) -> Run:
         """Start a ``ScriptRunConfig`` as a run of this experiment in a child process; returns at once."""
-        from ._submit import submit
+        from .._jobs.submit import submit
 
         return submit(self, config, tags=tags, **kwargs)
 
     def _repr_html_(self) -> str:
-        from ._html import experiment_html
+        from .html import experiment_html
 
         return experiment_html(self)
 
@@ -350,7 +350,7 @@ class Experiment:
         include_children: bool = False,
     ) -> Iterator[Run]:
         """The runs of this experiment, newest first (top-level only unless ``include_children``)."""
-        from ._run import Run
+        from .run import Run
 
         runs = []
         for run_dir in _subdirs(self._dir / layout.RUNS_DIR):

@@ -32,11 +32,11 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from ._diagnostics import get_logger
-from ._store import layout
+from .._diagnostics import get_logger
+from .._store import layout
 
 if TYPE_CHECKING:
-    from ._run import Run
+    from .._model.run import Run
 
 __all__ = [
     "ENV_OUTPUT_CAPTURED",
@@ -185,7 +185,7 @@ def add_pending_system(text: str) -> None:
 
 
 def flush_pending_system(run: Run) -> None:
-    from ._diagnostics import SYSTEM_LOG
+    from .._diagnostics import SYSTEM_LOG
 
     entries = []
     while True:
@@ -248,8 +248,9 @@ def flush_pending(run: Run) -> int:
 
 
 def on_run_started(run: Run) -> None:
-    """Called by ``runlog._context.started``: hooks for uncaught exceptions, then the buffered records."""
-    from . import _diagnostics, _excepthook
+    """Called by ``runlog._model.context.started``: hooks for uncaught exceptions, then the buffered records."""
+    from .. import _diagnostics
+    from . import excepthook as _excepthook
 
     _diagnostics.install()  # SDK loggers created since import get the redacting filter too
     _excepthook.install()

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 if TYPE_CHECKING:
-    from ._run import Run
-    from ._workspace import Experiment
+    from .run import Run
+    from .workspace import Experiment
 
 __all__ = ["UI_URL_ENV", "experiment_html", "metric_summary", "run_html", "viewer_url"]
 

@@ -19,7 +19,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
-from ._errors import StoreError
+from .._errors import StoreError
 
 __all__ = ["ENV_PENDING_MAX", "ENV_STRICT", "PendingWrites", "strict_from_env"]
 

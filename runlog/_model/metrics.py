@@ -13,14 +13,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._errors import InvalidMetricValue
-from ._store.reader import EventColumns
-from ._store.writer import encode_scalar
+from .._errors import InvalidMetricValue
+from .._store.reader import EventColumns
+from .._store.writer import encode_scalar
 
 __all__ = ["MetricPoint", "encode_list", "encode_row", "encode_table", "history", "shape_metrics"]
 
 SCALAR, LIST, ROW, TABLE, IMAGE = "s", "l", "r", "t", "i"
-SYSTEM_PREFIX = "system/"  # the names of system metrics (runlog._sysmetrics), left out of get_metrics() unless asked
+SYSTEM_PREFIX = "system/"  # the names of system metrics (runlog._capture.sysmetrics), left out of get_metrics() unless asked
 KIND_NAMES = {SCALAR: "scalar", LIST: "list", ROW: "row", TABLE: "table", IMAGE: "image"}
 
 

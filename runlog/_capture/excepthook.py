@@ -3,7 +3,7 @@
 :func:`install` wraps ``sys.excepthook`` and ``threading.excepthook`` once (when
 the first run starts in this process or the first :class:`runlog.RunHandler` is
 created); each wrapper writes the traceback to the driver log of the active run,
-records the exception with ``runlog._context.note_uncaught`` and then calls the
+records the exception with ``runlog._model.context.note_uncaught`` and then calls the
 hook that was installed before it. :func:`uninstall` puts the previous hooks back
 (only if nobody wrapped ours since).
 
@@ -30,9 +30,9 @@ import traceback
 from types import TracebackType
 from typing import Any
 
-from . import _context
-from ._diagnostics import get_logger
-from ._driverlog import ENV_OUTPUT_CAPTURED, drain_deferred, driver_log_name, format_utc, is_main_process, thread_state
+from .._diagnostics import get_logger
+from .._model import context as _context
+from .driverlog import ENV_OUTPUT_CAPTURED, drain_deferred, driver_log_name, format_utc, is_main_process, thread_state
 
 __all__ = ["install", "installed", "uninstall"]
 

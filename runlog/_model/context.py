@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._run import Run
+    from .run import Run
 
 __all__ = ["ENV_EXPERIMENT", "ENV_RUN_ID", "ENV_STORE", "active_run"]
 
@@ -53,8 +53,8 @@ def environment_run() -> Run | None:
         if not _env_checked:
             run_id = os.environ.get(ENV_RUN_ID)
             if run_id:
-                from ._run import Run
-                from ._workspace import Experiment, Workspace
+                from .run import Run
+                from .workspace import Experiment, Workspace
 
                 try:
                     ws = Workspace(os.environ.get(ENV_STORE))
@@ -62,7 +62,7 @@ def environment_run() -> Run | None:
                     _env_run = Run(exp, run_id)
                     _log.debug("found the submitted run %s in %s", run_id, ws.store)
                     if os.environ.get("RANK") is not None:
-                        from ._distributed import register_process
+                        from .._jobs.distributed import register_process
 
                         register_process(_env_run)
                 except Exception as exc:  # never let a broken environment break the script
@@ -75,7 +75,7 @@ def environment_run() -> Run | None:
             elif os.environ.get("RANK") is not None and os.environ.get("WORLD_SIZE") is not None:
                 # Started by torchrun (or a similar launcher): the ranks share one run.
                 try:
-                    from ._distributed import launcher_run, register_process
+                    from .._jobs.distributed import launcher_run, register_process
 
                     _env_run = launcher_run()
                     if _env_run is not None:
@@ -110,7 +110,7 @@ def started(run: Run) -> None:
         _process_runs.append(run)
         _export(run)
     _current.set(run)
-    from ._driverlog import on_run_started  # hooks for uncaught exceptions; records logged before the run
+    from .._capture.driverlog import on_run_started  # hooks for uncaught exceptions; records logged before the run
 
     on_run_started(run)
 

@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from ._errors import ActivityFailedError
-from ._store import layout
+from .._errors import ActivityFailedError
+from .._store import layout
 
 if TYPE_CHECKING:
-    from ._run import Run
+    from .._model.run import Run
 
 __all__ = ["LogTail", "follow", "main_log_name", "wait_for_completion"]
 
@@ -101,12 +101,12 @@ class _EndWatch:
         self.terminal_since: float | None = None
 
     def supervisor_alive(self) -> bool:
-        from ._submit import pid_alive
+        from .submit import pid_alive
 
         return bool(self.supervisor) and pid_alive(self.supervisor)
 
     def ended(self) -> bool:
-        from ._run import RunStatus
+        from .._model.run import RunStatus
 
         alive = self.supervisor_alive()
         if self.run.get_status() in RunStatus.TERMINAL:
@@ -130,7 +130,7 @@ class _EndWatch:
     def ranks_gone(self) -> tuple[list[int], list[int]] | None:
         """``(pids that ended cleanly, pids lost)`` once every registered rank of a torchrun job has
         exited (and all have joined, or the time to join is over); else None."""
-        from ._distributed import RENDEZVOUS_TIMEOUT, pid_namespace
+        from .distributed import RENDEZVOUS_TIMEOUT, pid_namespace
 
         state = self.run._state()
         processes = state.extra.get("process") or {}
@@ -155,7 +155,7 @@ class _EndWatch:
 
 
 def _pid_alive(pid: int) -> bool:
-    from ._submit import pid_alive
+    from .submit import pid_alive
 
     return pid_alive(pid)
 
@@ -164,8 +164,8 @@ def _end_for_the_lost(run: Run, message: str | None) -> None:
     """End a run whose processes all exited without ending it (nobody else will): Failed with
     code ProcessLost and ``message``, or Completed when ``message`` is None. Nothing when the run
     ended meanwhile (its last process ended it just before it exited, or another waiter did)."""
-    from ._run import Run as _Run
-    from ._run import RunStatus
+    from .._model.run import Run as _Run
+    from .._model.run import RunStatus
 
     fresh = _Run(run.experiment, run.id)
     if fresh.get_status() in RunStatus.TERMINAL:
@@ -206,8 +206,8 @@ def _mark_lost(run: Run) -> None:
     import shutil
     import signal
 
-    from ._run import Run as _Run
-    from ._submit import PROCESS_INFO
+    from .._model.run import Run as _Run
+    from .submit import PROCESS_INFO
 
     status = run.get_status()
     if status in ("Completed", "Failed", "Canceled"):
@@ -261,7 +261,7 @@ def follow(run: Run, name: str | None = None, out: IO[str] | None = None, *, hea
 
 def _web_view(run: Run) -> str:
     """The run's page in the local viewer (``runlog ui``; ``RUNLOG_UI_URL``), as Azure links its studio."""
-    from ._html import viewer_url
+    from .._model.html import viewer_url
 
     return viewer_url(run.id)
 
@@ -278,7 +278,7 @@ def wait_for_completion(
     Ctrl-C stops the waiting only: the run keeps going, and a line says so.
     ``wait_post_processing`` is accepted: the wait always includes collecting outputs.
     """
-    from ._run import RunStatus
+    from .._model.run import RunStatus
 
     if run._owner_pid == os.getpid() and not run._finished:
         raise RuntimeError(

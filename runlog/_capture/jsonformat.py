@@ -7,8 +7,8 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
-from ._driverlog import format_utc
-from ._trace import current_trace_ids
+from .driverlog import format_utc
+from .trace import current_trace_ids
 
 __all__ = ["DEFAULT_JSON_FORMAT", "RunJsonFormatter"]
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._errors import RunlogError
-from ._mlflow_names import MLFLOW_STATUS
+from .._errors import RunlogError
+from .mlflow_names import MLFLOW_STATUS
 
 __all__ = [
     "InvalidSearch",
@@ -435,9 +435,9 @@ def search(
 
 def run_row(run_dir: Path, latest: Any = None) -> RunRow:
     """The search row of a run folder (``latest``: a :class:`runlog._store.latest.LatestValues` to reuse)."""
-    from ._mlflow_names import experiment_id
-    from ._store import RunReader, layout
-    from ._store.latest import LatestValues
+    from . import RunReader, layout
+    from .latest import LatestValues
+    from .mlflow_names import experiment_id
 
     reader = RunReader(run_dir)
     try:
@@ -482,7 +482,7 @@ _ENDED = frozenset({"Completed", "Failed", "Canceled"})
 def iter_run_dirs(store: Path, experiments: Iterable[str] | None = None) -> Iterable[Path]:
     """Every run folder of the store (or of the named experiments), in folder order (no ``stat`` per run:
     a folder without a ``run.json`` yet is skipped where its row is built)."""
-    from ._store import layout
+    from . import layout
 
     root = store / layout.EXPERIMENTS_DIR
     try:
@@ -519,7 +519,7 @@ def find_runs(
     the run index (``<store>/index.sqlite3``) for runs unchanged since they were indexed; ``progress(done,
     total)`` is called while runs are read anew (a first open of a large store).
     """
-    from ._store.latest import LatestValues
+    from .latest import LatestValues
 
     latest = latest or LatestValues()
 
@@ -562,7 +562,7 @@ _indexes: dict[Path, Any] = {}
 
 def index_for(store: Path) -> Any:
     """This process's :class:`runlog._store.index.RunIndex` of ``store`` (one per store: it keeps rows in memory)."""
-    from ._store.index import RunIndex
+    from .index import RunIndex
 
     index = _indexes.get(store)
     if index is None:

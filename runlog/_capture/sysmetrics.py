@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ._metrics import SYSTEM_PREFIX
+from .._model.metrics import SYSTEM_PREFIX
 
 __all__ = [
     "DEFAULT_INTERVAL",

@@ -2,7 +2,7 @@
 
 ``experiment.submit(ScriptRunConfig(...))`` snapshots the source directory into
 the run (``snapshot/``) and into a fresh working copy, starts a detached
-supervisor process (``python -m runlog._supervisor``, its own session) and
+supervisor process (``python -m runlog._jobs.supervisor``, its own session) and
 returns at once. The supervisor starts the script (or N ranks), captures their
 stdout/stderr into the driver logs, and ends the run. See ``docs/script-runs.md``.
 """
@@ -23,13 +23,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._driverlog import driver_log_name_for
-from ._errors import UnsupportedConfigurationError
-from ._store import layout
+from .._capture.driverlog import driver_log_name_for
+from .._errors import UnsupportedConfigurationError
+from .._store import layout
 
 if TYPE_CHECKING:
-    from ._run import Run
-    from ._workspace import Experiment
+    from .._model.run import Run
+    from .._model.workspace import Experiment
 
 __all__ = [
     "DockerSection",
@@ -384,11 +384,11 @@ class ScriptRunConfig:
 
 # -- submit -------------------------------------------------------------------------------------
 
-# `python -m runlog._supervisor`, importing this very runlog even when the submitter found it
+# `python -m runlog._jobs.supervisor`, importing this very runlog even when the submitter found it
 # through a sys.path of its own (the script's environment is left as it is).
 _SUPERVISOR_MAIN = (
     f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r}); "
-    f"from runlog._supervisor import main; sys.exit(main())"
+    f"from runlog._jobs.supervisor import main; sys.exit(main())"
 )
 
 
@@ -409,8 +409,8 @@ def submit(
     ended run is returned. ``log_system_metrics=False`` samples no system metrics (default:
     ``RUNLOG_SYSTEM_METRICS``, on).
     """
-    from . import _snapshot
-    from ._run import Run, RunStatus, _new_run_id, validate_run_id
+    from .._model.run import Run, RunStatus, _new_run_id, validate_run_id
+    from . import snapshot as _snapshot
 
     if kwargs:
         raise TypeError(f"experiment.submit() got unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
@@ -584,7 +584,7 @@ def _process_groups(run: Run) -> list[int]:
 
 def terminate_run_processes(run: Run, grace_seconds: float = CANCEL_GRACE_SECONDS) -> None:
     """Stop a submitted run's supervisor and every process group of its script (SIGTERM, then SIGKILL)."""
-    from ._run import RunStatus
+    from .._model.run import RunStatus
 
     record = run._record
     import socket
@@ -633,7 +633,7 @@ def terminate_run_processes(run: Run, grace_seconds: float = CANCEL_GRACE_SECOND
 def wait_for_completion(
     run: Run, show_output: bool = False, wait_post_processing: bool = False, raise_on_error: bool = True
 ) -> dict[str, Any]:
-    """See :meth:`runlog.Run.wait_for_completion` (implemented in ``runlog._stream``)."""
-    from ._stream import wait_for_completion as _wait
+    """See :meth:`runlog.Run.wait_for_completion` (implemented in ``runlog._jobs.stream``)."""
+    from .stream import wait_for_completion as _wait
 
     return _wait(run, show_output=show_output, wait_post_processing=wait_post_processing, raise_on_error=raise_on_error)

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ._driverlog import format_utc, utc_second
+from .driverlog import format_utc, utc_second
 
 __all__ = ["CompiledFormat", "compile_formatter", "parse_percent_format", "utc_format_time"]
 

@@ -20,25 +20,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from . import _context, _sysmetrics
-from ._errors import InvalidStatusTransition, RunFileNotFound, RunFinishedError, StoreError, did_you_mean
-from ._metrics import (
-    IMAGE,
-    LIST,
-    ROW,
-    TABLE,
-    MetricPoint,
-    encode_list,
-    encode_row,
-    encode_table,
-    history,
-    shape_metrics,
-)
-from ._pending import PendingWrites, strict_from_env
-from ._store import RunReader, RunState, layout, writer_for
-from ._store.writer import _encode_str
-from ._validation import check_key, check_keys, check_mapping
-from ._workspace import Experiment, Workspace, validate_experiment_name
+from .._capture import sysmetrics as _sysmetrics
+from .._errors import InvalidStatusTransition, RunFileNotFound, RunFinishedError, StoreError, did_you_mean
+from .._store import RunReader, RunState, layout, writer_for
+from .._store.validation import check_key, check_keys, check_mapping
+from .._store.writer import _encode_str
+from . import context as _context
+from .metrics import IMAGE, LIST, ROW, TABLE, MetricPoint, encode_list, encode_row, encode_table, history, shape_metrics
+from .pending import PendingWrites, strict_from_env
+from .workspace import Experiment, Workspace, validate_experiment_name
 
 __all__ = ["Run", "RunStatus"]
 
@@ -424,7 +414,7 @@ class Run:
         *,
         system: bool = False,
     ) -> dict[str, Any]:
-        """The run's metrics in Azure ML's shapes (see :func:`runlog._metrics.shape_metrics`).
+        """The run's metrics in Azure ML's shapes (see :func:`runlog._model.metrics.shape_metrics`).
 
         With ``recursive=True``: ``{run_id: metrics}`` over this run and its descendants.
         System metrics (``system/...``, sampled while the run runs) are left out unless
@@ -591,7 +581,7 @@ class Run:
         if state.error is not None:
             details["error"] = {"error": state.error}
         if (self._dir / "upload").is_dir():
-            from ._upload import remote_run_id
+            from .._upload import remote_run_id
 
             details["mlflowRunId"] = remote_run_id(self, wait=0)
         return details
@@ -666,7 +656,7 @@ class Run:
         if report:
             _log.warning("%s; %s", report, outcome)
 
-    # -- system metrics (runlog._sysmetrics) --------------------------------------------------
+    # -- system metrics (runlog._capture.sysmetrics) --------------------------------------------------
 
     def _start_system_metrics(
         self, enabled: bool | None, roots: Callable[[], Iterable[int]], environ: Mapping[str, str] | None = None
@@ -696,13 +686,13 @@ class Run:
 
     def _start_upload(self) -> None:
         if self.experiment.workspace.tracking_uri:
-            from ._upload import attach
+            from .._upload import attach
 
             attach(self)
 
     def _finish_upload(self) -> None:
         if self.experiment.workspace.tracking_uri:
-            from ._upload import finish
+            from .._upload import finish
 
             finish(self)
 
@@ -714,7 +704,7 @@ class Run:
         ``mlflow.start_run(run_id=run.mlflow_run_id)`` after
         ``mlflow.set_tracking_uri(ws.get_mlflow_tracking_uri())``.
         """
-        from ._upload import remote_run_id
+        from .._upload import remote_run_id
 
         return remote_run_id(self)
 
@@ -724,7 +714,7 @@ class Run:
         ``{key: [MetricPoint(value, step, time), ...]}`` in the server's order; this includes
         points other MLflow clients logged into the same remote run.
         """
-        from ._upload import remote_metrics
+        from .._upload import remote_metrics
 
         return remote_metrics(self, name)
 
@@ -756,7 +746,7 @@ class Run:
     def cancel(self) -> None:
         """Mark the run Canceled (a submitted script's whole process group is stopped first)."""
         if self.type == "script" and not self._finished:
-            from ._submit import terminate_run_processes
+            from .._jobs.submit import terminate_run_processes
 
             terminate_run_processes(self)
         self._end(RunStatus.CANCELED)
@@ -765,14 +755,14 @@ class Run:
         self, show_output: bool = False, wait_post_processing: bool = False, raise_on_error: bool = True
     ) -> dict[str, Any]:
         """Wait for a submitted run to end; with ``show_output`` stream its driver log (as Azure ML)."""
-        from ._submit import wait_for_completion
+        from .._jobs.submit import wait_for_completion
 
         return wait_for_completion(
             self, show_output=show_output, wait_post_processing=wait_post_processing, raise_on_error=raise_on_error
         )
 
     def _repr_html_(self) -> str:
-        from ._html import run_html
+        from .html import run_html
 
         return run_html(self)
 
@@ -807,7 +797,7 @@ class Run:
         _rehydrate_runs: bool = True,
     ) -> Iterator[Run]:
         """The child runs of this run, oldest first (and their descendants with ``recursive``)."""
-        from ._workspace import _run_matches
+        from .workspace import _run_matches
 
         runs_dir = self._dir.parent
         records = []

@@ -94,7 +94,7 @@ def experiment_id(folder: str) -> str:
 
 def experiment_name(store: Path, folder: str) -> str:
     """The name MLflow clients know experiment ``folder`` by (``experiment.json``'s ``mlflow_name``)."""
-    from ._store import layout
+    from . import layout
 
     try:
         record = layout.read_json(layout.experiment_dir(store, folder) / layout.EXPERIMENT_RECORD)

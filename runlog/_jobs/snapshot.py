@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._errors import SnapshotTooLargeError
+from .._errors import SnapshotTooLargeError
 
 __all__ = ["IGNORE_FILES", "Snapshot", "scan", "snapshot_limit"]
 

@@ -1,4 +1,4 @@
-"""The detached process that runs a submitted script: ``python -m runlog._supervisor``.
+"""The detached process that runs a submitted script: ``python -m runlog._jobs.supervisor``.
 
 It reads the job spec (JSON) from stdin (EOF without a spec: the submit failed,
 nothing to do), starts each process of the job in its own process group with
@@ -25,12 +25,13 @@ import sys
 import time
 from typing import Any
 
-from ._capture import LineAssembler, format_time, last_traceback
-from ._context import ENV_EXPERIMENT, ENV_RUN_ID, ENV_STORE
-from ._mlflow_names import script_environment
-from ._run import Run, RunStatus
-from ._store import layout
-from ._submit import (
+from .._capture.output import LineAssembler, format_time, last_traceback
+from .._model.context import ENV_EXPERIMENT, ENV_RUN_ID, ENV_STORE
+from .._model.run import Run, RunStatus
+from .._model.workspace import Experiment, Workspace
+from .._store import layout
+from .._store.mlflow_names import script_environment
+from .submit import (
     CANCEL_GRACE_SECONDS,
     ENV_SOURCE_DIRECTORY,
     PROCESS_INFO,
@@ -38,7 +39,6 @@ from ._submit import (
     SUPERVISOR_LOG,
     rank_log_name,
 )
-from ._workspace import Experiment, Workspace
 
 STRAGGLER_SECONDS = 2.0
 # A launcher's variables in the submitter's own environment (submitting from inside a torchrun

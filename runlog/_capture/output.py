@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from ._driverlog import format_utc
+from .driverlog import format_utc
 
 __all__ = ["LineAssembler", "format_time", "last_traceback"]
 

@@ -30,10 +30,10 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from ._store import layout
+from .._store import layout
 
 if TYPE_CHECKING:
-    from ._run import Run
+    from .._model.run import Run
 
 __all__ = ["get_rank_metrics", "launched_rank", "launcher_run", "register_process"]
 
@@ -111,8 +111,8 @@ def get_rank_metrics(run: Run) -> dict[int | None, dict[str, Any]]:
     ``run.get_metrics()`` merges every rank's values into one list per name (in
     time order); this tells them apart, e.g. ``{0: {"loss": [...]}, 1: {"loss": [...]}}``.
     """
-    from ._metrics import shape_metrics
-    from ._store.reader import read_columns
+    from .._model.metrics import shape_metrics
+    from .._store.reader import read_columns
 
     processes = run._reader.state().extra.get("process", {})
     rank_of = {str(p.get("events")).partition(".")[0]: p.get("rank") for p in processes.values() if isinstance(p, dict)}
@@ -136,9 +136,9 @@ def _int(value: str | None) -> int | None:
 
 def launcher_run() -> Run | None:
     """The run shared by the ranks of a job started by torchrun (or a similar launcher)."""
-    from ._context import ENV_EXPERIMENT, ENV_RUN_ID, ENV_STORE
-    from ._run import Run, _script_experiment_name
-    from ._workspace import Experiment, Workspace
+    from .._model.context import ENV_EXPERIMENT, ENV_RUN_ID, ENV_STORE
+    from .._model.run import Run, _script_experiment_name
+    from .._model.workspace import Experiment, Workspace
 
     rank = launched_rank()
     if rank is None:
@@ -170,8 +170,8 @@ def launcher_run() -> Run | None:
 
 
 def _wait_for(exp: Any, marker: Any) -> Run:
-    from ._run import Run
-    from ._workspace import Experiment
+    from .._model.run import Run
+    from .._model.workspace import Experiment
 
     deadline = time.monotonic() + RENDEZVOUS_TIMEOUT
     while True:
@@ -209,7 +209,7 @@ def _install_rank_end(run: Run, rank: int) -> None:
 
 
 def _end_rank(run: Run, rank: int) -> None:
-    from ._run import RunStatus
+    from .._model.run import RunStatus
 
     try:
         ok = not _failure
