@@ -71,5 +71,7 @@ import logging as _logging
 _logging.getLogger("runlog").addHandler(_logging.NullHandler())
 
 from ._diagnostics import install as _install_redaction  # noqa: E402
+from ._wiring import wire as _wire  # noqa: E402
 
 _install_redaction()
+_wire()

@@ -428,7 +428,7 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
             return False
         if record.get("host") != socket.gethostname():
             return True  # another machine's process: cannot be checked from here, so it is not ended for it
-        from ._jobs.submit import pid_alive
+        from ._jobs.processes import pid_alive
 
         return pid_alive(pid)
 

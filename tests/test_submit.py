@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 import runlog
 from runlog import ActivityFailedError, Environment, Experiment, PyTorchConfiguration, ScriptRunConfig
-from runlog._jobs.submit import pid_alive
+from runlog._jobs.processes import pid_alive
 from runlog.cli import main as cli
 
 REPO = Path(__file__).resolve().parents[1]

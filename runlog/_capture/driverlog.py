@@ -48,7 +48,6 @@ __all__ = [
     "format_utc",
     "format_utc_ns",
     "is_main_process",
-    "on_run_started",
     "thread_state",
     "utc_second",
 ]
@@ -245,25 +244,6 @@ def flush_pending(run: Run) -> int:
     drain_deferred(tls)
     _log.debug("wrote %d buffered record(s) into %s of run %s (%d dropped)", len(entries), name, run.id, dropped)
     return len(entries)
-
-
-def on_run_started(run: Run) -> None:
-    """Called by ``runlog._model.context.started``: hooks for uncaught exceptions, then the buffered records."""
-    from .. import _diagnostics
-    from . import excepthook as _excepthook
-
-    _diagnostics.install()  # SDK loggers created since import get the redacting filter too
-    _excepthook.install()
-    if _pending:
-        try:
-            flush_pending(run)
-        except Exception as exc:  # never let a full disk stop a run from starting
-            _log.warning(
-                "could not write the records logged before run %s started: %s. "
-                "Set the level of the 'runlog' logger to DEBUG for details",
-                run.id,
-                exc,
-            )
 
 
 @atexit.register

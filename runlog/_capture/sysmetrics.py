@@ -23,9 +23,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._model.metrics import SYSTEM_PREFIX
+
+if TYPE_CHECKING:
+    from .._model.run import Run
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -36,6 +39,7 @@ __all__ = [
     "Sampler",
     "SystemMetricsThread",
     "enabled",
+    "start_for_run",
     "interval",
     "is_system_metric",
 ]
@@ -520,3 +524,25 @@ def summary(metrics: Mapping[str, Any]) -> str | None:
         return None
     samples = max(len(rss), len(cpu), len(memory))
     return ", ".join(parts) + f"; {samples} sample{'s' if samples != 1 else ''}"
+
+
+def start_for_run(
+    run: Run, enabled_by: bool | None, roots: Callable[[], Iterable[int]], environ: Mapping[str, str] | None = None
+) -> SystemMetricsThread | None:
+    """Sample system metrics of ``run`` in a daemon thread until stopped (``None`` when switched off).
+
+    ``roots``: the pids whose process trees are the run's processes; ``environ``: where
+    ``RUNLOG_SYSTEM_METRICS*`` are read (default ``os.environ``). Fills the run model's
+    ``start_sampler`` seam (:mod:`runlog._model.hooks`).
+    """
+    if not enabled(enabled_by, environ):
+        return None
+    thread = SystemMetricsThread(
+        run._writer,
+        roots,
+        created=float(run._record.get("created") or time.time()),
+        interval=interval(environ),
+        name=f"runlog-system-metrics-{run.id}",
+    ).start()
+    _log.debug("run %s: sampling system metrics every %g s", run.id, thread.interval)
+    return thread

@@ -28,12 +28,14 @@ import os
 import socket
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .._model.context import ENV_EXPERIMENT, ENV_RUN_ID, ENV_STORE
+from .._model.metrics import shape_metrics
+from .._model.run import Run, RunStatus
+from .._model.workspace import Experiment, Workspace, _script_experiment_name
 from .._store import layout
-
-if TYPE_CHECKING:
-    from .._model.run import Run
+from .._store.reader import read_columns
 
 __all__ = ["get_rank_metrics", "launched_rank", "launcher_run", "register_process"]
 
@@ -111,9 +113,6 @@ def get_rank_metrics(run: Run) -> dict[int | None, dict[str, Any]]:
     ``run.get_metrics()`` merges every rank's values into one list per name (in
     time order); this tells them apart, e.g. ``{0: {"loss": [...]}, 1: {"loss": [...]}}``.
     """
-    from .._model.metrics import shape_metrics
-    from .._store.reader import read_columns
-
     processes = run._reader.state().extra.get("process", {})
     rank_of = {str(p.get("events")).partition(".")[0]: p.get("rank") for p in processes.values() if isinstance(p, dict)}
     groups: dict[int | None, list[Any]] = {}
@@ -136,10 +135,6 @@ def _int(value: str | None) -> int | None:
 
 def launcher_run() -> Run | None:
     """The run shared by the ranks of a job started by torchrun (or a similar launcher)."""
-    from .._model.context import ENV_EXPERIMENT, ENV_RUN_ID, ENV_STORE
-    from .._model.run import Run, _script_experiment_name
-    from .._model.workspace import Experiment, Workspace
-
     rank = launched_rank()
     if rank is None:
         return None
@@ -170,9 +165,6 @@ def launcher_run() -> Run | None:
 
 
 def _wait_for(exp: Any, marker: Any) -> Run:
-    from .._model.run import Run
-    from .._model.workspace import Experiment
-
     deadline = time.monotonic() + RENDEZVOUS_TIMEOUT
     while True:
         try:
@@ -209,8 +201,6 @@ def _install_rank_end(run: Run, rank: int) -> None:
 
 
 def _end_rank(run: Run, rank: int) -> None:
-    from .._model.run import RunStatus
-
     try:
         ok = not _failure
         run._writer.meta("rank_end", str(rank), {"ok": ok, "pid": os.getpid()})

@@ -13,13 +13,14 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from .._errors import ActivityFailedError
+from .._model.html import viewer_url
+from .._model.run import Run, RunStatus
 from .._store import layout
-
-if TYPE_CHECKING:
-    from .._model.run import Run
+from .distributed import RENDEZVOUS_TIMEOUT, pid_namespace
+from .processes import PROCESS_INFO, pid_alive
 
 __all__ = ["LogTail", "follow", "main_log_name", "wait_for_completion"]
 
@@ -101,13 +102,9 @@ class _EndWatch:
         self.terminal_since: float | None = None
 
     def supervisor_alive(self) -> bool:
-        from .submit import pid_alive
-
         return bool(self.supervisor) and pid_alive(self.supervisor)
 
     def ended(self) -> bool:
-        from .._model.run import RunStatus
-
         alive = self.supervisor_alive()
         if self.run.get_status() in RunStatus.TERMINAL:
             if not alive:
@@ -117,7 +114,7 @@ class _EndWatch:
         if self.supervisor and not alive and self.run.get_status() not in RunStatus.TERMINAL:
             _mark_lost(self.run)
             return True
-        if self.owner and not _pid_alive(self.owner):
+        if self.owner and not pid_alive(self.owner):
             _mark_owner_lost(self.run, self.owner)
             return True
         if self.ranks:
@@ -130,8 +127,6 @@ class _EndWatch:
     def ranks_gone(self) -> tuple[list[int], list[int]] | None:
         """``(pids that ended cleanly, pids lost)`` once every registered rank of a torchrun job has
         exited (and all have joined, or the time to join is over); else None."""
-        from .distributed import RENDEZVOUS_TIMEOUT, pid_namespace
-
         state = self.run._state()
         processes = state.extra.get("process") or {}
         host, namespace = socket.gethostname(), pid_namespace()
@@ -147,27 +142,18 @@ class _EndWatch:
         if len(processes) < self.world_size and joining:
             return None  # a rank may still be starting
         pids = sorted(int(pid) for pid in processes if str(pid).isdigit())
-        if any(_pid_alive(pid) for pid in pids):
+        if any(pid_alive(pid) for pid in pids):
             return None
         ended = state.extra.get("rank_end") or {}
         clean = {e.get("pid") for e in ended.values() if isinstance(e, dict) and e.get("ok")}
         return [p for p in pids if p in clean], [p for p in pids if p not in clean]
 
 
-def _pid_alive(pid: int) -> bool:
-    from .submit import pid_alive
-
-    return pid_alive(pid)
-
-
 def _end_for_the_lost(run: Run, message: str | None) -> None:
     """End a run whose processes all exited without ending it (nobody else will): Failed with
     code ProcessLost and ``message``, or Completed when ``message`` is None. Nothing when the run
     ended meanwhile (its last process ended it just before it exited, or another waiter did)."""
-    from .._model.run import Run as _Run
-    from .._model.run import RunStatus
-
-    fresh = _Run(run.experiment, run.id)
+    fresh = Run(run.experiment, run.id)
     if fresh.get_status() in RunStatus.TERMINAL:
         return
     try:
@@ -206,8 +192,6 @@ def _mark_lost(run: Run) -> None:
     import shutil
     import signal
 
-    from .._model.run import Run as _Run
-    from .submit import PROCESS_INFO
 
     status = run.get_status()
     if status in ("Completed", "Failed", "Canceled"):
@@ -224,7 +208,7 @@ def _mark_lost(run: Run) -> None:
     workdir = info.get("cwd")
     if isinstance(workdir, str) and Path(workdir).name.startswith(f"runlog-{run.id}-"):
         shutil.rmtree(workdir, ignore_errors=True)
-    fresh = _Run(run.experiment, run.id)
+    fresh = Run(run.experiment, run.id)
     message = (
         f"the runlog supervisor process (pid {run._record.get('supervisor_pid')}) of run {run.id} ended without "
         f"ending the run (killed?); the script's processes were stopped and its outputs are lost. "
@@ -261,8 +245,6 @@ def follow(run: Run, name: str | None = None, out: IO[str] | None = None, *, hea
 
 def _web_view(run: Run) -> str:
     """The run's page in the local viewer (``runlog ui``; ``RUNLOG_UI_URL``), as Azure links its studio."""
-    from .._model.html import viewer_url
-
     return viewer_url(run.id)
 
 
@@ -278,8 +260,6 @@ def wait_for_completion(
     Ctrl-C stops the waiting only: the run keeps going, and a line says so.
     ``wait_post_processing`` is accepted: the wait always includes collecting outputs.
     """
-    from .._model.run import RunStatus
-
     if run._owner_pid == os.getpid() and not run._finished:
         raise RuntimeError(
             f"run {run.id} was started by this process (start_logging / Run.get_context) and ends only when this "

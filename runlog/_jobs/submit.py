@@ -13,22 +13,22 @@ import json
 import logging
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._capture.driverlog import driver_log_name_for
 from .._errors import UnsupportedConfigurationError
+from .._model.run import Run, RunStatus, _new_run_id, validate_run_id
 from .._store import layout
+from . import snapshot as _snapshot
+from .stream import wait_for_completion
 
 if TYPE_CHECKING:
-    from .._model.run import Run
     from .._model.workspace import Experiment
 
 __all__ = [
@@ -42,17 +42,13 @@ __all__ = [
     "TensorflowConfiguration",
     "rank_log_name",
     "submit",
-    "terminate_run_processes",
-    "wait_for_completion",
 ]
 
 _log = logging.getLogger("runlog.submit")
 
 SUPERVISOR_LOG = "logs/supervisor_log.txt"
-PROCESS_INFO = "logs/process_info.json"
 PROCESS_STATUS = "logs/process_status.json"
 ENV_SOURCE_DIRECTORY = "RUNLOG_SOURCE_DIRECTORY"
-CANCEL_GRACE_SECONDS = 10.0
 
 
 def rank_log_name(rank: int | None, world_size: int) -> str:
@@ -409,9 +405,6 @@ def submit(
     ended run is returned. ``log_system_metrics=False`` samples no system metrics (default:
     ``RUNLOG_SYSTEM_METRICS``, on).
     """
-    from .._model.run import Run, RunStatus, _new_run_id, validate_run_id
-    from . import snapshot as _snapshot
-
     if kwargs:
         raise TypeError(f"experiment.submit() got unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
     if os.name != "posix":
@@ -526,114 +519,3 @@ def submit(
     if show_output:
         wait_for_completion(run, show_output=True, raise_on_error=False)
     return run
-
-
-# -- ending and cancelling -----------------------------------------------------------------------
-
-
-def pid_alive(pid: int) -> bool:
-    """True when ``pid`` runs (a zombie is not running)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-        return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"
-    except OSError:
-        return True
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A group whose only members are zombies is gone for our purpose.
-    try:
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as fh:
-                    stat = fh.read()
-            except OSError:
-                continue
-            fields = stat[stat.rfind(b")") + 2 :].split()
-            if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
-                return True
-        return False
-    except OSError:
-        return True
-
-
-def _process_groups(run: Run) -> list[int]:
-    try:
-        info = json.loads((run.path / layout.FILES_DIR / PROCESS_INFO).read_text(encoding="utf-8"))
-        return [int(p["pgid"]) for p in info.get("processes", []) if p.get("pgid")]
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
-
-
-def terminate_run_processes(run: Run, grace_seconds: float = CANCEL_GRACE_SECONDS) -> None:
-    """Stop a submitted run's supervisor and every process group of its script (SIGTERM, then SIGKILL)."""
-    from .._model.run import RunStatus
-
-    record = run._record
-    import socket
-
-    if record.get("host") not in (None, socket.gethostname()):
-        _log.warning("run %s runs on host %s: its processes cannot be stopped from here", run.id, record.get("host"))
-        return
-    supervisor = int(record.get("supervisor_pid") or 0)
-    if run.get_status() in RunStatus.TERMINAL:  # nothing runs any more; cancel() then keeps the status
-        run._finished = True
-        return
-    run._set_status(RunStatus.CANCEL_REQUESTED)
-    groups = _process_groups(run)
-
-    def signal_all(sig: int) -> None:
-        if supervisor and pid_alive(supervisor):
-            try:
-                os.kill(supervisor, sig)
-            except OSError:
-                pass
-        for pgid in groups:
-            try:
-                os.killpg(pgid, sig)
-            except OSError:
-                pass
-
-    def gone() -> bool:
-        return not (supervisor and pid_alive(supervisor)) and not any(_group_alive(g) for g in groups)
-
-    signal_all(signal.SIGTERM)
-    deadline = time.monotonic() + grace_seconds
-    while not gone() and time.monotonic() < deadline:
-        time.sleep(0.05)
-        groups = groups or _process_groups(run)
-    if not gone():
-        _log.warning("run %s: processes still running %.0f s after SIGTERM; sending SIGKILL", run.id, grace_seconds)
-        signal_all(signal.SIGKILL)
-        deadline = time.monotonic() + 5.0
-        while not gone() and time.monotonic() < deadline:
-            time.sleep(0.05)
-    if run.get_status() in RunStatus.TERMINAL:  # the supervisor ended the run (Canceled, with its outputs)
-        run._finished = True
-    _log.debug("run %s: processes stopped", run.id)
-
-
-def wait_for_completion(
-    run: Run, show_output: bool = False, wait_post_processing: bool = False, raise_on_error: bool = True
-) -> dict[str, Any]:
-    """See :meth:`runlog.Run.wait_for_completion` (implemented in ``runlog._jobs.stream``)."""
-    from .stream import wait_for_completion as _wait
-
-    return _wait(run, show_output=show_output, wait_post_processing=wait_post_processing, raise_on_error=raise_on_error)

@@ -31,10 +31,9 @@ from .._model.run import Run, RunStatus
 from .._model.workspace import Experiment, Workspace
 from .._store import layout
 from .._store.mlflow_names import script_environment
+from .processes import CANCEL_GRACE_SECONDS, PROCESS_INFO
 from .submit import (
-    CANCEL_GRACE_SECONDS,
     ENV_SOURCE_DIRECTORY,
-    PROCESS_INFO,
     PROCESS_STATUS,
     SUPERVISOR_LOG,
     rank_log_name,

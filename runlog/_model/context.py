@@ -15,6 +15,8 @@ import threading
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
+from .hooks import seams
+
 if TYPE_CHECKING:
     from .run import Run
 
@@ -45,43 +47,17 @@ def active_run() -> Run | None:
 
 
 def environment_run() -> Run | None:
-    """The run a submitted script was started for (``RUNLOG_RUN_ID``), if any."""
+    """The run a submitted script (``RUNLOG_RUN_ID``) or a rank of a multi-process job was started for.
+
+    Found once per process through the ``environment_run`` seam (script runs fill it: see
+    :mod:`runlog._jobs.environment`).
+    """
     global _env_run, _env_checked
     if _env_checked:
         return _env_run if _env_run is not None and not _env_run._finished else None
     with _lock:
         if not _env_checked:
-            run_id = os.environ.get(ENV_RUN_ID)
-            if run_id:
-                from .run import Run
-                from .workspace import Experiment, Workspace
-
-                try:
-                    ws = Workspace(os.environ.get(ENV_STORE))
-                    exp = Experiment(ws, os.environ.get(ENV_EXPERIMENT) or ws.find_run_experiment(run_id))
-                    _env_run = Run(exp, run_id)
-                    _log.debug("found the submitted run %s in %s", run_id, ws.store)
-                    if os.environ.get("RANK") is not None:
-                        from .._jobs.distributed import register_process
-
-                        register_process(_env_run)
-                except Exception as exc:  # never let a broken environment break the script
-                    _log.warning(
-                        "RUNLOG_RUN_ID=%s names no readable run (%s); logging to a new local run instead. "
-                        "Set the level of the 'runlog' logger to DEBUG for details",
-                        run_id,
-                        exc,
-                    )
-            elif os.environ.get("RANK") is not None and os.environ.get("WORLD_SIZE") is not None:
-                # Started by torchrun (or a similar launcher): the ranks share one run.
-                try:
-                    from .._jobs.distributed import launcher_run, register_process
-
-                    _env_run = launcher_run()
-                    if _env_run is not None:
-                        register_process(_env_run)
-                except Exception as exc:
-                    _log.warning("could not join the run of this multi-process job (%s); using a local run", exc)
+            _env_run = seams.environment_run()
             _env_checked = True
     return _env_run if _env_run is not None and not _env_run._finished else None
 
@@ -110,9 +86,8 @@ def started(run: Run) -> None:
         _process_runs.append(run)
         _export(run)
     _current.set(run)
-    from .._capture.driverlog import on_run_started  # hooks for uncaught exceptions; records logged before the run
-
-    on_run_started(run)
+    for hook in seams.run_started:  # capture: hooks for uncaught exceptions, records logged before the run
+        hook(run)
 
 
 def finished(run: Run) -> None:

@@ -18,17 +18,20 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from .._capture import sysmetrics as _sysmetrics
 from .._errors import InvalidStatusTransition, RunFileNotFound, RunFinishedError, StoreError, did_you_mean
 from .._store import RunReader, RunState, layout, writer_for
 from .._store.validation import check_key, check_keys, check_mapping
 from .._store.writer import _encode_str
 from . import context as _context
+from .hooks import Sampler, seams
+from .html import run_html
 from .metrics import IMAGE, LIST, ROW, TABLE, MetricPoint, encode_list, encode_row, encode_table, history, shape_metrics
 from .pending import PendingWrites, strict_from_env
-from .workspace import Experiment, Workspace, validate_experiment_name
+
+if TYPE_CHECKING:
+    from .workspace import Experiment, Workspace
 
 __all__ = ["Run", "RunStatus"]
 
@@ -114,7 +117,7 @@ class Run:
     """
 
     def __init__(self, experiment: Experiment, run_id: str, outputs: Any = None, **kwargs: Any) -> None:
-        if not isinstance(experiment, Experiment):
+        if not hasattr(experiment, "name") or not hasattr(getattr(experiment, "workspace", None), "store"):
             raise TypeError(
                 f"Run(experiment, run_id) takes a runlog Experiment first; got {type(experiment).__name__}. "
                 f"To find a run by id alone use Workspace.from_config().get_run(run_id)"
@@ -134,7 +137,7 @@ class Run:
         self._context_tokens: list[object] = []
         self._strict = strict_from_env()  # raise at once when the store cannot be written (else: kept, see _pending)
         self._pending: PendingWrites | None = None
-        self._sampler: _sysmetrics.SystemMetricsThread | None = None
+        self._sampler: Sampler | None = None
 
     # -- creation ------------------------------------------------------------------
 
@@ -234,9 +237,7 @@ class Run:
             run = _context.active_run()
             if run is not None:
                 return run
-            ws = Workspace.from_config()
-            exp = Experiment(ws, _script_experiment_name())
-            run = cls._start(exp, outputs="./outputs")
+            run = seams.offline_run()  # in the workspace of Workspace.from_config(), named after the script
         _log.debug("Run.get_context(): no active run; started local run %s", run.id)
         return run
 
@@ -581,9 +582,7 @@ class Run:
         if state.error is not None:
             details["error"] = {"error": state.error}
         if (self._dir / "upload").is_dir():
-            from .._upload import remote_run_id
-
-            details["mlflowRunId"] = remote_run_id(self, wait=0)
+            details["mlflowRunId"] = seams.upload().remote_run_id(self, wait=0)
         return details
 
     def get_details_with_logs(self) -> dict[str, Any]:
@@ -656,7 +655,7 @@ class Run:
         if report:
             _log.warning("%s; %s", report, outcome)
 
-    # -- system metrics (runlog._capture.sysmetrics) --------------------------------------------------
+    # -- system metrics (runlog._capture.sysmetrics, through a seam) --------------------------------------------------
 
     def _start_system_metrics(
         self, enabled: bool | None, roots: Callable[[], Iterable[int]], environ: Mapping[str, str] | None = None
@@ -666,16 +665,8 @@ class Run:
         ``roots``: the pids whose process trees are the run's processes; ``environ``: where
         ``RUNLOG_SYSTEM_METRICS*`` are read (default ``os.environ``).
         """
-        if self._sampler is not None or not _sysmetrics.enabled(enabled, environ):
-            return
-        self._sampler = _sysmetrics.SystemMetricsThread(
-            self._writer,
-            roots,
-            created=float(self._record.get("created") or time.time()),
-            interval=_sysmetrics.interval(environ),
-            name=f"runlog-system-metrics-{self.id}",
-        ).start()
-        _log.debug("run %s: sampling system metrics every %g s", self.id, self._sampler.interval)
+        if self._sampler is None:
+            self._sampler = seams.start_sampler(self, enabled, roots, environ)
 
     def _stop_system_metrics(self) -> None:
         sampler, self._sampler = self._sampler, None
@@ -686,15 +677,11 @@ class Run:
 
     def _start_upload(self) -> None:
         if self.experiment.workspace.tracking_uri:
-            from .._upload import attach
-
-            attach(self)
+            seams.upload().attach(self)
 
     def _finish_upload(self) -> None:
         if self.experiment.workspace.tracking_uri:
-            from .._upload import finish
-
-            finish(self)
+            seams.upload().finish(self)
 
     @property
     def mlflow_run_id(self) -> str | None:
@@ -704,9 +691,7 @@ class Run:
         ``mlflow.start_run(run_id=run.mlflow_run_id)`` after
         ``mlflow.set_tracking_uri(ws.get_mlflow_tracking_uri())``.
         """
-        from .._upload import remote_run_id
-
-        return remote_run_id(self)
+        return seams.upload().remote_run_id(self)
 
     def get_remote_metrics(self, name: str | None = None) -> dict[str, list[MetricPoint]]:
         """The metric histories of this run's MLflow run, read back from the tracking server.
@@ -714,9 +699,7 @@ class Run:
         ``{key: [MetricPoint(value, step, time), ...]}`` in the server's order; this includes
         points other MLflow clients logged into the same remote run.
         """
-        from .._upload import remote_metrics
-
-        return remote_metrics(self, name)
+        return seams.upload().remote_metrics(self, name)
 
     def _collect_outputs(self) -> None:
         outputs = self._outputs
@@ -746,24 +729,18 @@ class Run:
     def cancel(self) -> None:
         """Mark the run Canceled (a submitted script's whole process group is stopped first)."""
         if self.type == "script" and not self._finished:
-            from .._jobs.submit import terminate_run_processes
-
-            terminate_run_processes(self)
+            seams.terminate(self)
         self._end(RunStatus.CANCELED)
 
     def wait_for_completion(
         self, show_output: bool = False, wait_post_processing: bool = False, raise_on_error: bool = True
     ) -> dict[str, Any]:
         """Wait for a submitted run to end; with ``show_output`` stream its driver log (as Azure ML)."""
-        from .._jobs.submit import wait_for_completion
-
-        return wait_for_completion(
+        return seams.wait_for_completion(
             self, show_output=show_output, wait_post_processing=wait_post_processing, raise_on_error=raise_on_error
         )
 
     def _repr_html_(self) -> str:
-        from .html import run_html
-
         return run_html(self)
 
     def flush(self, timeout_seconds: float = 300) -> None:
@@ -797,8 +774,6 @@ class Run:
         _rehydrate_runs: bool = True,
     ) -> Iterator[Run]:
         """The child runs of this run, oldest first (and their descendants with ``recursive``)."""
-        from .workspace import _run_matches
-
         runs_dir = self._dir.parent
         records = []
         for run_dir in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
@@ -850,18 +825,6 @@ class Run:
         return hash(self._dir)
 
 
-def _script_experiment_name() -> str:
-    main = sys.modules.get("__main__")
-    script = getattr(main, "__file__", None)
-    stem = Path(script).stem if script else "interactive"
-    name = re.sub(r"[^\w\-]+", "-", stem).strip("-_") or "default"
-    try:
-        validate_experiment_name(name)
-    except ValueError:
-        name = "default"
-    return name
-
-
 def _hostname() -> str:
     import socket
 
@@ -873,3 +836,19 @@ def _user() -> str:
         return getpass.getuser()
     except Exception:
         return "unknown"
+
+
+def _run_matches(run: Run, tags: str | Mapping[str, str] | None, properties: str | Mapping[str, str] | None) -> bool:
+    """The tag/property filter of get_runs/get_children; reads the run's state only when filtering."""
+    if tags is None and properties is None:
+        return True
+    state = run._state()
+    return _matches(state.tags, tags) and _matches(state.properties, properties)
+
+
+def _matches(have: Mapping[str, str], want: str | Mapping[str, str] | None) -> bool:
+    if want is None:
+        return True
+    if isinstance(want, str):
+        return want in have
+    return all(k in have and (v is None or have[k] == str(v)) for k, v in want.items())

@@ -6,19 +6,27 @@ import difflib
 import logging
 import os
 import re
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .._errors import ExperimentNotFound, InvalidArgumentError, InvalidExperimentName, RunNotFound, did_you_mean
+from .._errors import (
+    ExperimentNotFound,
+    InvalidArgumentError,
+    InvalidExperimentName,
+    RunNotFound,
+    StoreError,
+    did_you_mean,
+)
 from .._store import RunReader, layout
-from .._store.mlflow_names import experiment_id
+from .._store.mlflow_names import experiment_id, tracking_uri
 from .._store.validation import check_kwargs
 from .context import ENV_STORE
-
-if TYPE_CHECKING:
-    from .run import Run
+from .hooks import seams
+from .html import experiment_html
+from .run import Run, _run_matches
 
 __all__ = ["DEFAULT_STORE", "Experiment", "Workspace"]
 
@@ -57,8 +65,6 @@ class Workspace:
         (``pip install 'runlog[mlflow]'``). A tracking server the runs are uploaded to is
         :meth:`get_upload_tracking_uri`.
         """
-        from .._store.mlflow_names import tracking_uri
-
         return tracking_uri(self.store)
 
     def get_upload_tracking_uri(self) -> str:
@@ -91,8 +97,6 @@ class Workspace:
                     pass  # a read-only store: nothing will be written into it either
                 return
             if isinstance(version, int) and version > layout.FORMAT_VERSION:
-                from .._errors import StoreError
-
                 raise StoreError(
                     f"the store {self.store} was written by a newer runlog (store format {version}; this runlog reads "
                     f"formats 1 to {layout.FORMAT_VERSION}): upgrade runlog (pip install -U runlog) to use it"
@@ -106,8 +110,6 @@ class Workspace:
                 )
                 _log.debug("created store %s", self.store)
         except OSError as exc:
-            from .._errors import StoreError
-
             raise StoreError(
                 f"cannot create the runlog store at {self.store} ({exc.strerror}); pass "
                 f"Workspace(store=...) or set RUNLOG_STORE to a writable folder"
@@ -181,8 +183,6 @@ class Workspace:
         return {n: Experiment(self, n, _skip_name_validation=True) for n in names}
 
     def get_run(self, run_id: str) -> Run:
-        from .run import Run
-
         return Run(Experiment(self, self.find_run_experiment(run_id), _skip_name_validation=True), run_id)
 
     def find_run_experiment(self, run_id: str) -> str:
@@ -305,8 +305,6 @@ class Experiment:
         ``StoreError`` at once when the store cannot be written (default: ``RUNLOG_STRICT``; else
         values are kept in memory until it can, see ``docs/reliability.md``).
         """
-        from .run import Run
-
         if len(args) > 2:  # as Azure ML: (outputs, snapshot_directory) may be given by position
             raise InvalidArgumentError(
                 f"start_logging takes at most 2 positional arguments (outputs, snapshot_directory); got {len(args)}. "
@@ -333,13 +331,9 @@ class Experiment:
 
     def submit(self, config: Any, tags: Mapping[str, str] | None = None, **kwargs: Any) -> Run:
         """Start a ``ScriptRunConfig`` as a run of this experiment in a child process; returns at once."""
-        from .._jobs.submit import submit
-
-        return submit(self, config, tags=tags, **kwargs)
+        return seams.submit(self, config, tags=tags, **kwargs)
 
     def _repr_html_(self) -> str:
-        from .html import experiment_html
-
         return experiment_html(self)
 
     def get_runs(
@@ -350,8 +344,6 @@ class Experiment:
         include_children: bool = False,
     ) -> Iterator[Run]:
         """The runs of this experiment, newest first (top-level only unless ``include_children``)."""
-        from .run import Run
-
         runs = []
         for run_dir in _subdirs(self._dir / layout.RUNS_DIR):
             if not (run_dir / layout.RUN_RECORD).is_file():
@@ -386,20 +378,16 @@ class Experiment:
         return hash((self.workspace, self.name))
 
 
-def _run_matches(run: Run, tags: str | Mapping[str, str] | None, properties: str | Mapping[str, str] | None) -> bool:
-    """The tag/property filter of get_runs/get_children; reads the run's state only when filtering."""
-    if tags is None and properties is None:
-        return True
-    state = run._state()
-    return _matches(state.tags, tags) and _matches(state.properties, properties)
-
-
-def _matches(have: Mapping[str, str], want: str | Mapping[str, str] | None) -> bool:
-    if want is None:
-        return True
-    if isinstance(want, str):
-        return want in have
-    return all(k in have and (v is None or have[k] == str(v)) for k, v in want.items())
+def _script_experiment_name() -> str:
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None)
+    stem = Path(script).stem if script else "interactive"
+    name = re.sub(r"[^\w\-]+", "-", stem).strip("-_") or "default"
+    try:
+        validate_experiment_name(name)
+    except ValueError:
+        name = "default"
+    return name
 
 
 def validate_experiment_name(name: Any) -> None:
@@ -412,3 +400,9 @@ def validate_experiment_name(name: Any) -> None:
             f"'_' and '-' (at most 255 characters, no spaces); got {got}.{fix}",
             name=str(name),
         )
+
+
+def offline_run() -> Run:
+    """A new local run for ``Run.get_context()`` outside any run: in ``Workspace.from_config()``'s store,
+    in an experiment named after the script, completed when the interpreter exits."""
+    return Run._start(Experiment(Workspace.from_config(), _script_experiment_name()), outputs="./outputs")
