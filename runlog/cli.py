@@ -22,7 +22,8 @@ import click
 from . import _store
 from ._capture import sysmetrics as _sysmetrics
 from ._errors import RunlogError, RunNotFound, did_you_mean
-from ._model.run import Run, _utc
+from ._model.run import Run
+from ._model.status import _utc
 from ._model.workspace import Experiment, Workspace
 from ._store import layout
 

@@ -15,7 +15,7 @@ import socket
 import time
 from typing import TYPE_CHECKING
 
-from .._model.run import RunStatus
+from .._model.status import RunStatus
 from .._store import layout
 
 if TYPE_CHECKING:

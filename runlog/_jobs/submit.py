@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._capture.driverlog import driver_log_name_for
 from .._errors import UnsupportedConfigurationError
-from .._model.run import Run, RunStatus, _new_run_id, validate_run_id
+from .._model.run import Run
+from .._model.status import RunStatus, _new_run_id, validate_run_id
 from .._store import layout
 from . import snapshot as _snapshot
 from .stream import wait_for_completion

@@ -3,32 +3,28 @@
 from __future__ import annotations
 
 import builtins
-import datetime as _dt
 import getpass
 import logging
 import os
-import re
-import secrets
-import shutil
 import sys
-import tempfile
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
-from .._errors import InvalidStatusTransition, RunFileNotFound, RunFinishedError, StoreError, did_you_mean
+from .._errors import InvalidStatusTransition, StoreError
 from .._store import RunReader, RunState, layout, writer_for
 from .._store.validation import check_key, check_keys, check_mapping
-from .._store.writer import _encode_str
 from . import context as _context
 from .hooks import Sampler, seams
 from .html import run_html
-from .metrics import IMAGE, LIST, ROW, TABLE, MetricPoint, encode_list, encode_row, encode_table, history, shape_metrics
+from .metrics import MetricPoint
 from .pending import PendingWrites, strict_from_env
+from .run_files import RunFiles
+from .run_metrics import RunMetrics
+from .status import RunStatus, _new_run_id, _utc, make_error_details, validate_run_id
 
 if TYPE_CHECKING:
     from .workspace import Experiment, Workspace
@@ -48,68 +44,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class RunStatus:
-    """The status values of a run (as Azure ML's ``RunStatus``)."""
-
-    NOT_STARTED = "NotStarted"
-    QUEUED = "Queued"
-    PREPARING = "Preparing"
-    PROVISIONING = "Provisioning"
-    STARTING = "Starting"
-    RUNNING = "Running"
-    CANCEL_REQUESTED = "CancelRequested"
-    CANCELED = "Canceled"
-    FINALIZING = "Finalizing"
-    COMPLETED = "Completed"
-    FAILED = "Failed"
-
-    TERMINAL = frozenset({COMPLETED, FAILED, CANCELED})
-
-    @classmethod
-    def list(cls) -> list[str]:
-        return [
-            cls.NOT_STARTED, cls.QUEUED, cls.PREPARING, cls.PROVISIONING, cls.STARTING, cls.RUNNING,
-            cls.CANCEL_REQUESTED, cls.CANCELED, cls.FINALIZING, cls.COMPLETED, cls.FAILED,
-        ]  # fmt: skip
-
-
-def _utc(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _new_run_id(experiment: str) -> str:
-    return f"{experiment}_{int(time.time())}_{secrets.token_hex(4)}"
-
-
-def validate_run_id(run_id: Any) -> str:
-    """``run_id`` if it can name a run folder (``[\\w\\-.]{1,255}``, not ``.`` or ``..``); else ValueError."""
-    if not isinstance(run_id, str) or not re.fullmatch(r"[\w\-.]{1,255}", run_id) or run_id in (".", ".."):
-        raise ValueError(
-            f"a run id may contain only letters, digits, '_', '-' and '.' (at most 255, not '.' or '..'); "
-            f"got {run_id!r}. Leave run_id out to get a generated one"
-        )
-    return run_id
-
-
-def make_error_details(error: Any, error_code: str | None = None) -> dict[str, Any]:
-    """Azure's error shape ``{"code", "message", ...}`` from an exception, str or dict."""
-    if isinstance(error, Mapping):
-        details = dict(error.get("error", error))
-        details.setdefault("code", error_code or "UserError")
-        return details
-    if isinstance(error, BaseException):
-        return {
-            "code": error_code or "UserError",
-            "message": f"{type(error).__name__}: {error}",
-            "type": type(error).__name__,
-            "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__)),
-        }
-    return {"code": error_code or "UserError", "message": "" if error is None else str(error)}
-
-
-class Run:
+class Run(RunMetrics, RunFiles):
     """A run of an experiment.
 
     ``Run(experiment, run_id)`` fetches an existing run; new runs come from
@@ -293,218 +228,6 @@ class Run:
     @property
     def properties(self) -> dict[str, str]:
         return self.get_properties()
-
-    # -- metrics ---------------------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self._finished:
-            status = self.get_status()
-            raise RunFinishedError(
-                f"run {self.id} is {status}: nothing more can be logged to it. Start a new run with "
-                f"experiment.start_logging(), or log to a child run",
-                run_id=self.id,
-                status=status,
-            )
-
-    def _meta(self, kind: str, key: str | None, value: Any = None) -> None:
-        # Only a running run started here keeps its meta file open; a fetched or ended one
-        # (tagged after the fact, maybe one of thousands) opens and closes it per event.
-        self._writer.meta(kind, key, value, keep_open=not self._finished and self._owner_pid == os.getpid())
-
-    def _describe(self, name: str, description: str | None) -> None:
-        # run.log(..., description=...) in a loop: one meta event per new text, not one per call.
-        if description and self._writer.described.get(name) != description:
-            self._meta("metric_description", name, str(description))
-            self._writer.described[name] = description
-
-    def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:
-        """Log one value of metric ``name`` (int, float, bool, str, None or a numpy scalar)."""
-        if self._finished:
-            self._check_open()
-        pending = self._pending
-        if pending is None or not len(pending):
-            try:
-                self._writer.scalar(name, value, step)
-            except StoreError as exc:
-                self._keep(exc, self._writer.scalar, (name, value, step), name)
-        else:
-            self._keep(None, self._writer.scalar, (name, value, step), name)
-        if description:
-            self._describe(name, description)
-
-    def _metric(self, kind: str, name: str, value_json: str) -> None:
-        pending = self._pending
-        if pending is None or not len(pending):
-            try:
-                self._writer.metric(kind, name, value_json)
-            except StoreError as exc:
-                self._keep(exc, self._writer.metric, (kind, name, value_json), name)
-        else:
-            self._keep(None, self._writer.metric, (kind, name, value_json), name)
-
-    def _keep(self, error: StoreError | None, write: Any, args: tuple[Any, ...], name: str) -> None:
-        """A write the store did not take (``error``), or one queued behind such: kept in a bounded
-        queue and written when the store recovers; in strict mode the error is raised instead."""
-        if error is not None and self._strict:
-            raise error
-        pending = self._pending
-        if pending is None:
-            pending = self._pending = PendingWrites(self.id)
-        pending.keep(write, args, str(name), time.time(), error)
-        if error is None:
-            pending.drain()
-
-    def log_list(self, name: str, value: Iterable[Any], description: str = "") -> None:
-        """Log a list of values (any iterable: list, tuple, range, generator, numpy array)."""
-        self._check_open()
-        self._metric(LIST, name, encode_list(name, value))
-        self._describe(name, description)
-
-    def log_row(self, name: str, description: str | None = None, **kwargs: Any) -> None:
-        """Append one row (column=value keywords) to table metric ``name``."""
-        self._check_open()
-        self._metric(ROW, name, encode_row(name, kwargs))
-        self._describe(name, description)
-
-    def log_table(self, name: str, value: Mapping[str, Iterable[Any]], description: str = "") -> None:
-        """Log a table ``{column: [values]}``; all columns must have the same length."""
-        self._check_open()
-        self._metric(TABLE, name, encode_table(name, value))
-        self._describe(name, description)
-
-    def log_image(self, name: str, path: str | os.PathLike[str] | None = None, plot: Any = None, description: str = "") -> None:
-        """Log an image from a file ``path`` or a ``plot`` (anything with ``savefig``, e.g. pyplot)."""
-        self._check_open()
-        check_key(name, call="run.log_image", what="metric name")
-        if (path is None) == (plot is None):
-            raise ValueError(
-                f"log_image({name!r}) takes exactly one of path= (an image file) or plot= (a matplotlib "
-                f"figure or pyplot); got {'both' if path is not None else 'neither'}"
-            )
-        stem = f"images/{layout.safe_file_stem(name)}_{int(time.time())}"
-        if plot is not None:
-            if not hasattr(plot, "savefig"):
-                raise TypeError(f"plot= must have a savefig method (a matplotlib figure or pyplot); got {type(plot).__name__}")
-            fd, tmp = tempfile.mkstemp(suffix=".png")
-            os.close(fd)
-            try:
-                plot.savefig(tmp, format="png")
-                stored = self._writer.add_file(self._free_name(stem, ".png"), tmp)
-            finally:
-                os.unlink(tmp)
-        else:
-            assert path is not None
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"log_image({name!r}, path={str(path)!r}): no such file; pass the path of an image file")
-            stored = self._writer.add_file(self._free_name(stem, Path(path).suffix or ".png"), path)
-        self._writer.metric(IMAGE, name, _encode_str(stored))
-        self._describe(name, description)
-
-    def _free_name(self, stem: str, suffix: str) -> str:
-        candidate, n = f"{stem}{suffix}", 1
-        while (self._dir / layout.FILES_DIR / candidate).exists():
-            candidate, n = f"{stem}_{n}{suffix}", n + 1
-        return candidate
-
-    def get_metrics(
-        self,
-        name: str | None = None,
-        recursive: bool = False,
-        run_type: str | None = None,
-        populate: bool = False,
-        *,
-        system: bool = False,
-    ) -> dict[str, Any]:
-        """The run's metrics in Azure ML's shapes (see :func:`runlog._model.metrics.shape_metrics`).
-
-        With ``recursive=True``: ``{run_id: metrics}`` over this run and its descendants.
-        System metrics (``system/...``, sampled while the run runs) are left out unless
-        ``system=True`` or ``name`` names one.
-        """
-        if recursive:
-            runs = [self, *self.get_children(recursive=True)]
-            return {
-                r.id: shape_metrics(r._reader.metric_columns(), name, system=system)
-                for r in runs
-                if run_type is None or r.type == run_type
-            }
-        return shape_metrics(self._reader.metric_columns(), name, system=system)
-
-    def get_metric_history(self, name: str) -> list[MetricPoint]:
-        """Every value of a scalar or list metric with its step and time, in logged order."""
-        return history(self._reader.metric_columns(), name)
-
-    # -- files ------------------------------------------------------------------------
-
-    def upload_file(self, name: str, path_or_stream: str | os.PathLike[str] | IO[bytes] | IO[str], datastore_name: str | None = None) -> str:
-        """Copy a file (a path or an open stream) into the run as ``name``; returns the stored name."""
-        return self._writer.add_file(name, path_or_stream)
-
-    def upload_files(self, names: list[str], paths: list[str], return_artifacts: bool = False, timeout_seconds: float | None = None, datastore_name: str | None = None) -> list[str]:
-        if len(names) != len(paths):
-            raise ValueError(f"upload_files needs as many names as paths; got {len(names)} names and {len(paths)} paths")
-        return [self._writer.add_file(n, p) for n, p in zip(names, paths)]
-
-    def upload_folder(self, name: str, path: str | os.PathLike[str], datastore_name: str | None = None) -> list[str]:
-        """Copy every file under folder ``path`` into the run under ``name/``."""
-        root = Path(path)
-        if not root.is_dir():
-            raise NotADirectoryError(f"upload_folder({name!r}, {str(path)!r}): not a folder; use upload_file for one file")
-        prefix = layout.check_file_name(name)
-        pairs = [(f"{prefix}/{file.relative_to(root).as_posix()}", file) for file in sorted(p for p in root.rglob("*") if p.is_file())]
-        for stored_name, _ in pairs:  # every name checked first: a refused one leaves nothing half-copied
-            self._writer.check_upload_name(stored_name)
-        return [self._writer.add_file(n, file) for n, file in pairs]
-
-    def get_file_names(self) -> list[str]:
-        return self._reader.file_names()
-
-    def _file(self, name: str) -> Path:
-        path = self._reader.file_path(name)
-        if not path.is_file():
-            names = self.get_file_names()
-            hint = did_you_mean(name, names, f" The run has: {', '.join(names[:10]) or 'no files'}.")
-            raise RunFileNotFound(f"run {self.id} has no file {name!r}.{hint}", run_id=self.id, name=name)
-        return path
-
-    def download_file(self, name: str, output_file_path: str | os.PathLike[str] | None = None, _validate_checksum: bool = False) -> str:
-        """Copy run file ``name`` to ``output_file_path`` (a file or a folder; default: the current folder)."""
-        source = self._file(name)
-        target = Path(output_file_path) if output_file_path is not None else Path(Path(name).name)
-        if target.is_dir():
-            target = target / Path(name).name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
-        return str(target)
-
-    def download_files(
-        self,
-        prefix: str | None = None,
-        output_directory: str | os.PathLike[str] | None = None,
-        output_paths: list[str] | None = None,
-        batch_size: int = 100,
-        append_prefix: bool = True,
-        timeout_seconds: float | None = None,
-    ) -> list[str]:
-        """Copy the run's files (those starting with ``prefix``) under ``output_directory``."""
-        names = [n for n in self.get_file_names() if prefix is None or n.startswith(prefix)]
-        out = Path(output_directory or ".")
-        if output_paths is not None and len(output_paths) != len(names):
-            raise ValueError(f"output_paths has {len(output_paths)} entries for {len(names)} files")
-        written = []
-        for i, n in enumerate(names):
-            if output_paths is not None:
-                target = Path(output_paths[i])
-            elif append_prefix or not prefix:
-                target = out / n
-            else:
-                target = out / n[len(prefix) :].lstrip("/")
-            written.append(self.download_file(n, target))
-        return written
-
-    def get_all_logs(self, destination: str | os.PathLike[str] | None = None) -> list[str]:
-        """Download every log file of the run into ``destination``; returns their paths."""
-        return self.download_files(prefix=layout.LOGS_PREFIX, output_directory=destination or ".")
 
     # -- tags and properties ------------------------------------------------------------
 
@@ -700,16 +423,6 @@ class Run:
         points other MLflow clients logged into the same remote run.
         """
         return seams.upload().remote_metrics(self, name)
-
-    def _collect_outputs(self) -> None:
-        outputs = self._outputs
-        if outputs is None or not outputs.is_dir():
-            return
-        for file in sorted(p for p in outputs.rglob("*") if p.is_file()):
-            try:
-                self._writer.add_file(f"outputs/{file.relative_to(outputs).as_posix()}", file)
-            except OSError as exc:
-                _log.warning("could not keep output file %s in run %s: %s", file, self.id, exc)
 
     def start(self) -> None:
         """Mark a run that has not started yet as Running."""
