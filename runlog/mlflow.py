@@ -21,12 +21,9 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import socket
 import threading
-import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,14 +34,9 @@ from mlflow.entities import (
 from mlflow.entities import (
     ExperimentTag,
     LifecycleStage,
-    LoggedModel,
-    LoggedModelStatus,
     Metric,
     Param,
-    RunData,
     RunInfo,
-    RunInputs,
-    RunOutputs,
     RunTag,
     ViewType,
 )
@@ -66,7 +58,7 @@ from mlflow.store.entities.paged_list import PagedList
 from mlflow.store.tracking import SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD
 from mlflow.store.tracking.abstract_store import AbstractStore
 from mlflow.utils.mlflow_tags import MLFLOW_LOGGED_MODELS, MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
-from mlflow.utils.search_utils import SearchExperimentsUtils, SearchLoggedModelsUtils, SearchUtils
+from mlflow.utils.search_utils import SearchExperimentsUtils, SearchUtils
 from mlflow.utils.validation import (
     _validate_batch_log_data,
     _validate_batch_log_limits,
@@ -77,15 +69,17 @@ from mlflow.utils.validation import (
 )
 
 from ._errors import RunlogError
+from ._mlflow.entities import I64, MAX_MS, entity, is_number, ms_or_zero, not_found, point
+from ._mlflow.models import LoggedModels
 from ._model import context as _context
 from ._model.run import Run, RunStatus
 from ._model.workspace import Experiment, Workspace
 from ._store import RunReader, layout, writer_for
 from ._store.index import signature
 from ._store.latest import LatestValues
-from ._store.mlflow_names import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID, MLFLOW_STATUS, experiment_folder, store_path
+from ._store.mlflow_names import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID, experiment_folder, store_path
 from ._store.mlflow_names import experiment_id as _exp_id
-from ._store.search import InvalidSearch, RunRow, find_runs, paginate, run_row
+from ._store.search import InvalidSearch, find_runs, paginate, run_row
 
 __all__ = ["RunlogTrackingStore"]
 
@@ -100,54 +94,13 @@ _FROM_MLFLOW = {
     "KILLED": RunStatus.CANCELED,
 }
 MLFLOW_RUN_TYPE = "mlflow"  # run.json's run_type of runs created by an MLflow client
-MODELS_DIR = "models"
 
 # Runs an MLflow client created in this process (it owns them: its end_run ends them), by folder.
 _owned: dict[Path, Run] = {}
 _owned_lock = threading.Lock()
 
 
-def _ms(seconds: float) -> int:
-    return round(seconds * 1000)
-
-
-def _ms_or_zero(seconds: Any) -> int:
-    ok = isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and math.isfinite(seconds)
-    return _ms(seconds) if ok else 0
-
-
-_I64 = 1 << 63
-_MAX_MS = 1 << 53  # timestamps a float holds to the millisecond
-
-
-def _point(m: Metric) -> tuple[str, float, int, float]:
-    """A metric as the writer's ``(name, value, step, time)``; MlflowException for what no store can keep."""
-    value, step, timestamp = m.value, m.step, m.timestamp
-    try:
-        if isinstance(value, complex) or isinstance(step, complex) or isinstance(timestamp, complex):
-            raise TypeError("a complex number")
-        when, number, st = float(timestamp), float(value), int(step or 0)
-        if not (math.isfinite(when) and 0 <= when < _MAX_MS) or not -_I64 <= st < _I64 or st != float(step or 0):
-            raise ValueError(f"timestamp {timestamp!r} / step {step!r}")
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise MlflowException(
-            f"metric {m.key!r}: value {value!r}, timestamp {timestamp!r} and step {step!r} must be a real number, a "
-            f"finite millisecond timestamp (>= 0) and a whole step within 64 bits ({exc})",
-            INVALID_PARAMETER_VALUE,
-        ) from exc
-    return m.key, number, st, when / 1000.0
-
-
-def _is_number(value: Any) -> bool:
-    t = type(value)
-    return t is float or t is int or t is bool
-
-
-def _not_found(run_id: str) -> MlflowException:
-    return MlflowException(f"Run '{run_id}' not found", RESOURCE_DOES_NOT_EXIST)
-
-
-class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
+class RunlogTrackingStore(LoggedModels, AbstractStore):  # type: ignore[misc]
     """An MLflow tracking store backed by a runlog store (``runlog:///abs/path``)."""
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
@@ -179,7 +132,7 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
         return data if isinstance(data, dict) else None
 
     def _experiment_entity(self, folder: str, record: dict[str, Any]) -> MlflowExperiment:
-        created_ms = _ms_or_zero(record.get("created")) or None
+        created_ms = ms_or_zero(record.get("created")) or None
         tags = record.get("tags")
         if not isinstance(tags, dict):
             tags = {}
@@ -190,7 +143,7 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
             lifecycle_stage=LifecycleStage.ACTIVE,
             tags=[ExperimentTag(str(k), str(v)) for k, v in tags.items()],
             creation_time=created_ms,
-            last_update_time=_ms_or_zero(record.get("updated")) or created_ms,
+            last_update_time=ms_or_zero(record.get("updated")) or created_ms,
         )
 
     def _folders(self) -> list[str]:
@@ -303,14 +256,14 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
             if (candidate / layout.RUN_RECORD).is_file():
                 self._run_dirs[run_id] = candidate
                 return candidate
-        raise _not_found(run_id)
+        raise not_found(run_id)
 
     def _existing_run_dir(self, run_id: Any) -> Path:
         """``_run_dir``, checking that a remembered run still has its folder (it may have been removed)."""
         run_dir = self._run_dir(run_id)
         if not (run_dir / layout.RUN_RECORD).is_file():
             self._run_dirs.pop(run_id, None)
-            raise _not_found(run_id)
+            raise not_found(run_id)
         return run_dir
 
     def _done(self, writer: Any) -> None:
@@ -356,7 +309,7 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
         return self._entity(self._existing_run_dir(run_id))
 
     def _entity(self, run_dir: Path) -> MlflowRun:
-        return _entity(run_row(run_dir, self._latest))
+        return entity(run_row(run_dir, self._latest))
 
     def update_run_info(self, run_id: str, run_status: Any, end_time: int | None, run_name: str | None) -> RunInfo:
         run_dir = self._run_dir(run_id)
@@ -452,7 +405,7 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
             value, step, timestamp = m.value, m.step, m.timestamp
             if (
                 m.key in self._valid_keys and (type(value) is float or type(value) is int) and type(step) is int
-                and type(timestamp) is int and 0 <= timestamp < _MAX_MS and -_I64 <= step < _I64 and m.model_id is None
+                and type(timestamp) is int and 0 <= timestamp < MAX_MS and -I64 <= step < I64 and m.model_id is None
             ):  # fmt: skip
                 try:
                     writer = writer_for(run_dir)
@@ -466,7 +419,7 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
         if len(metrics) > 1 or params or tags:
             _validate_batch_log_limits(metrics, params, tags)
             _validate_param_keys_unique(params)
-        points = [_point(m) for m in metrics]  # refuses what MLflow's validation lets through (NaN times, ...)
+        points = [point(m) for m in metrics]  # refuses what MLflow's validation lets through (NaN times, ...)
         self._valid_keys.update(m.key for m in metrics)
         writer = writer_for(run_dir)
         try:
@@ -518,13 +471,13 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
         """The points of a batch but the copies of points the run has (same key, value, step and ms)."""
         columns = RunReader(run_dir).metric_columns()
         seen = {
-            (name, repr(float(v)), step if type(step) is int else 0, _ms_or_zero(ts))
+            (name, repr(float(v)), step if type(step) is int else 0, ms_or_zero(ts))
             for kind, name, v, step, ts in zip(columns.kinds, columns.names, columns.values, columns.steps, columns.times)
-            if kind == "s" and _is_number(v)
+            if kind == "s" and is_number(v)
         }
         return [
             p for m, p in zip(metrics, points)
-            if m.model_id not in linking or (p[0], repr(p[1]), p[2], _ms_or_zero(p[3])) not in seen
+            if m.model_id not in linking or (p[0], repr(p[1]), p[2], ms_or_zero(p[3])) not in seen
         ]  # fmt: skip
 
     def delete_tag(self, run_id: str, key: str) -> None:
@@ -566,9 +519,9 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
         else:
             columns = RunReader(run_dir).metric_columns()
             history = [
-                (float(v), _ms_or_zero(ts), step if type(step) is int else 0)
+                (float(v), ms_or_zero(ts), step if type(step) is int else 0)
                 for kind, name, v, step, ts in zip(columns.kinds, columns.names, columns.values, columns.steps, columns.times)
-                if name == metric_key and kind == "s" and _is_number(v)
+                if name == metric_key and kind == "s" and is_number(v)
             ]
             self._history = (run_dir, metric_key, sig, history)
         if max_results is None and page_token is None:
@@ -613,150 +566,9 @@ class RunlogTrackingStore(AbstractStore):  # type: ignore[misc]
             )
         except InvalidSearch as exc:
             raise MlflowException(str(exc), INVALID_PARAMETER_VALUE) from exc
-        return [_entity(row) for row in page], token
-
-    # -- MLflow 3 logged models (kept as records in <store>/models/, files among the run's files) ------
-
-    def _model_path(self, model_id: str) -> Path:
-        if not isinstance(model_id, str) or not model_id.replace("-", "").isalnum():
-            raise MlflowException(f"Logged model with ID '{model_id}' not found.", RESOURCE_DOES_NOT_EXIST)
-        return self.store / MODELS_DIR / f"{model_id}.json"
-
-    def _save_model(self, model: LoggedModel) -> LoggedModel:
-        layout.write_json_atomic(self._model_path(model.model_id), model.to_dictionary())
-        return model
-
-    def create_logged_model(
-        self,
-        experiment_id: str = DEFAULT_EXPERIMENT_ID,
-        name: str | None = None,
-        source_run_id: str | None = None,
-        tags: Sequence[Any] | None = None,
-        params: Sequence[Any] | None = None,
-        model_type: str | None = None,
-    ) -> LoggedModel:
-        folder = self._folder_of(experiment_id)
-        model_id = f"m-{uuid.uuid4().hex}"
-        name = name or "model"
-        if source_run_id:
-            files = self._run_dir(source_run_id) / layout.FILES_DIR
-            stem = f"{MODELS_DIR}/{layout.safe_file_stem(name)}"
-            relative, n = stem, 1
-            while (files / relative).exists():
-                relative, n = f"{stem}_{n}", n + 1
-            location = files / relative
-        else:
-            location = self.store / MODELS_DIR / model_id / "artifacts"
-        location.mkdir(parents=True, exist_ok=True)
-        now = int(time.time() * 1000)
-        model = LoggedModel(
-            experiment_id=_exp_id(folder),
-            model_id=model_id,
-            name=name,
-            artifact_location=location.as_uri(),
-            creation_timestamp=now,
-            last_updated_timestamp=now,
-            model_type=model_type,
-            source_run_id=source_run_id,
-            status=LoggedModelStatus.PENDING,
-            tags={t.key: str(t.value) for t in tags or []},
-            params={p.key: str(p.value) for p in params or []},
-        )
-        return self._save_model(model)
-
-    def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
-        try:
-            data = layout.read_json(self._model_path(model_id))
-        except (OSError, ValueError) as exc:
-            raise MlflowException(f"Logged model with ID '{model_id}' not found.", RESOURCE_DOES_NOT_EXIST) from exc
-        return _model(data)
-
-    def finalize_logged_model(self, model_id: str, status: LoggedModelStatus) -> LoggedModel:
-        model = self.get_logged_model(model_id)
-        model.status = status
-        model.last_updated_timestamp = int(time.time() * 1000)
-        return self._save_model(model)
-
-    def set_logged_model_tags(self, model_id: str, tags: Sequence[Any]) -> None:
-        model = self.get_logged_model(model_id)
-        for tag in tags:
-            _validate_tag_name(tag.key)
-            model.tags[tag.key] = str(tag.value)
-        self._save_model(model)
-
-    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
-        model = self.get_logged_model(model_id)
-        if key not in model.tags:
-            raise MlflowException(f"No tag with key {key!r} found for model with ID {model_id!r}.", RESOURCE_DOES_NOT_EXIST)
-        del model.tags[key]
-        self._save_model(model)
-
-    def log_logged_model_params(self, model_id: str, params: Sequence[Any]) -> None:
-        model = self.get_logged_model(model_id)
-        for param in params:
-            model.params[param.key] = str(param.value)
-        self._save_model(model)
-
-    def delete_logged_model(self, model_id: str) -> None:
-        path = self._model_path(model_id)
-        if not path.is_file():
-            raise MlflowException(f"Logged model with ID '{model_id}' not found.", RESOURCE_DOES_NOT_EXIST)
-        path.unlink()
-
-    def search_logged_models(
-        self,
-        experiment_ids: Sequence[str],
-        filter_string: str | None = None,
-        datasets: list[dict[str, Any]] | None = None,
-        max_results: int | None = None,
-        order_by: list[dict[str, Any]] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList[Any]:
-        wanted = {str(e) for e in experiment_ids}
-        models = []
-        for path in sorted((self.store / MODELS_DIR).glob("m-*.json")):
-            try:
-                model = _model(layout.read_json(path))
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
-            if model.experiment_id in wanted:
-                models.append(model)
-        filtered = SearchLoggedModelsUtils.filter_logged_models(models, filter_string, datasets)
-        ordered = SearchLoggedModelsUtils.sort(filtered, order_by)
-        page, token = SearchLoggedModelsUtils.paginate(ordered, page_token, max_results or 100)
-        return PagedList(page, token)
+        return [entity(row) for row in page], token
 
     # -- traces: not kept -----------------------------------------------------------------
 
     def search_traces(self, *args: Any, **kwargs: Any) -> tuple[list[Any], str | None]:
         return [], None
-
-
-
-def _model(data: Any) -> LoggedModel:
-    model = LoggedModel.from_dictionary(data)
-    assert isinstance(model, LoggedModel)
-    return model
-
-
-def _entity(row: RunRow) -> MlflowRun:
-    """An MLflow run from a search row (its tags carry mlflow.runName and mlflow.parentRunId)."""
-    points = row.metric_points
-    metrics = [Metric(name, v, points.get(name, [0, 0])[1], points.get(name, [0, 0])[0]) for name, v in row.metrics.items()]
-    info = RunInfo(
-        run_id=row.run_id,
-        experiment_id=row.experiment_id,
-        user_id=row.user_id,
-        status=MLFLOW_STATUS.get(row.status, "RUNNING"),
-        start_time=row.start_time or 0,
-        end_time=row.end_time,
-        lifecycle_stage=LifecycleStage.ACTIVE,
-        artifact_uri=row.artifact_uri,
-        run_name=row.run_name,
-    )
-    data = RunData(
-        metrics=metrics,
-        params=[Param(k, v) for k, v in row.params.items()],
-        tags=[RunTag(k, v) for k, v in row.tags.items()],
-    )
-    return MlflowRun(info, data, RunInputs(dataset_inputs=[]), RunOutputs(model_outputs=[]))
