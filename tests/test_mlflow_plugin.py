@@ -606,7 +606,7 @@ def test_a_run_an_mlflow_client_starts_is_sampled_unless_mlflow_samples_it(
             assert time.monotonic() < deadline, "no system metrics sampled"
             time.sleep(0.05)
     monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true")
-    from runlog.mlflow import _owned
+    from runlog._mlflow.store import _owned
 
     with mlflow.start_run(log_system_metrics=False) as second:
         mine = _owned[ws.get_run(second.info.run_id).path]
@@ -616,7 +616,7 @@ def test_a_run_an_mlflow_client_starts_is_sampled_unless_mlflow_samples_it(
 def test_an_mlflow_run_ended_elsewhere_is_let_go_by_end_run(ws: runlog.Workspace, uri: str) -> None:
     """Canceled from another process while an MLflow client runs it: end_run keeps the Canceled status and this
     process stops treating it as its active run."""
-    from runlog.mlflow import _owned
+    from runlog._mlflow.store import _owned
 
     active = mlflow.start_run()
     run_id = active.info.run_id
@@ -642,3 +642,21 @@ def test_a_metric_logged_into_an_ended_run_shows_in_searches(exp: runlog.Experim
     assert [r.run_id for r in find_runs(exp.workspace.store, "metrics.late > 0")[0]] == [run.id]
     run.tag("after", "end")
     assert [r.run_id for r in find_runs(exp.workspace.store, "tags.after = 'end'")[0]] == [run.id]
+
+
+@pytest.mark.parametrize("first", ["runlog.mlflow", "runlog", "mlflow"])
+def test_the_plugin_works_whichever_module_is_imported_first(tmp_path: Path, first: str) -> None:
+    """`import runlog.mlflow` before `import mlflow` once left MLflow a half-imported plugin module
+    (a warning, then "unsupported URI 'runlog:...'"): the entry point names runlog._mlflow.store."""
+    code = textwrap.dedent(f"""
+        import {first}
+        import mlflow
+        mlflow.set_tracking_uri("runlog://" + {str(tmp_path / "store")!r})
+        with mlflow.start_run() as run:
+            mlflow.log_metric("loss", 0.5)
+        print(run.info.run_id)
+    """)
+    proc = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run_id = proc.stdout.strip()
+    assert runlog.Workspace(tmp_path / "store").get_run(run_id).get_metrics() == {"loss": 0.5}

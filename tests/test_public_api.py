@@ -39,3 +39,95 @@ def test_the_package_is_typed() -> None:
     from importlib.resources import files
 
     assert files("runlog").joinpath("py.typed").is_file()
+
+
+# The public surface as the README and docs name it: pinned so that a restructuring (issue 14)
+# cannot move or drop a name users import.
+PUBLIC_ALL = [
+    "ActivityFailedError", "DamagedRecordError", "Environment", "Experiment", "ExperimentNotFound",
+    "InvalidArgumentError", "InvalidExperimentName", "InvalidMetricValue", "InvalidStatusTransition",
+    "MetricPoint", "MpiConfiguration", "PyTorchConfiguration", "Run", "RunConfiguration", "RunFileNotFound",
+    "RunFinishedError", "RunHandler", "RunNotFound", "RunStatus", "RunlogError", "ScriptRunConfig",
+    "SnapshotTooLargeError", "StoreError", "TensorflowConfiguration", "UnsupportedConfigurationError",
+    "Workspace", "get_rank_metrics", "metrics", "__version__",
+]  # fmt: skip
+
+# Dotted paths the README and docs tell users to import or name in configuration (dictConfig's
+# "()" / "class", MLflow's entry point), with the object each must be.
+DOCUMENTED_PATHS = {
+    "runlog.RunHandler": ("runlog.stdlib", "RunHandler"),
+    "runlog.stdlib.RunHandler": ("runlog.stdlib", "RunHandler"),
+    "runlog.stdlib.RunJsonFormatter": ("runlog._capture.jsonformat", "RunJsonFormatter"),
+    "runlog.structlog.RunProcessor": ("runlog.structlog", "RunProcessor"),
+    "runlog.otel.RunLogExporter": ("runlog.otel", "RunLogExporter"),
+    "runlog.otel.RunMetricExporter": ("runlog.otel", "RunMetricExporter"),
+    "runlog.widgets.RunDetails": ("runlog.widgets", "RunDetails"),
+    "runlog.ui.create_app": ("runlog.ui", "create_app"),
+    "runlog.Workspace": ("runlog._model.workspace", "Workspace"),
+    "runlog.Experiment": ("runlog._model.workspace", "Experiment"),
+    "runlog.Run": ("runlog._model.run", "Run"),
+    "runlog.ScriptRunConfig": ("runlog._jobs.submit", "ScriptRunConfig"),
+    "runlog.get_rank_metrics": ("runlog._jobs.distributed", "get_rank_metrics"),
+}
+
+
+def _resolve(path: str) -> object:
+    import importlib
+
+    parts = path.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(path)
+
+
+def test_all_is_pinned() -> None:
+    """runlog.__all__ is exactly the documented public names (a moved or dropped name fails here)."""
+    assert sorted(runlog.__all__) == sorted(PUBLIC_ALL)
+    for name in runlog.__all__:
+        assert getattr(runlog, name) is not None
+
+
+def test_documented_import_paths_are_the_same_objects() -> None:
+    """Every path the docs name imports, and is the very object its defining module holds."""
+    import importlib
+
+    for path, (module, attr) in DOCUMENTED_PATHS.items():
+        assert _resolve(path) is getattr(importlib.import_module(module), attr), path
+
+
+def test_every_runlog_path_in_the_docs_resolves() -> None:
+    """Each `runlog.<public module>.<Name>` written in README.md or docs/*.md imports as written."""
+    import pkgutil
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    public = {m.name for m in pkgutil.iter_modules(runlog.__path__) if not m.name.startswith("_")}
+    text = "\n".join(p.read_text(encoding="utf-8") for p in [root / "README.md", *sorted((root / "docs").glob("*.md"))])
+    found = set(re.findall(r"\brunlog\.((?:[a-z]\w*)(?:\.[A-Za-z]\w*)+)", text))
+    checked = [p for p in found if p.split(".")[0] in public]
+    assert {"otel.RunLogExporter", "structlog.RunProcessor"} <= set(checked)
+    for path in checked:
+        _resolve("runlog." + path)
+
+
+def test_entry_points_resolve() -> None:
+    """The console script and the MLflow tracking-store entry point in pyproject.toml import."""
+    from pathlib import Path
+
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    targets = list(project["scripts"].values())
+    for group in project["entry-points"].values():
+        targets.extend(group.values())
+    assert "runlog.cli:main" in targets and "runlog.mlflow:RunlogTrackingStore" in targets
+    for target in targets:
+        module, _, attr = target.partition(":")
+        assert callable(_resolve(f"{module}.{attr}")), target
