@@ -32,7 +32,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from .._diagnostics import get_logger
+from .._diagnostics import SYSTEM_LOG, get_logger
 from .._store import layout
 
 if TYPE_CHECKING:
@@ -184,8 +184,6 @@ def add_pending_system(text: str) -> None:
 
 
 def flush_pending_system(run: Run) -> None:
-    from .._diagnostics import SYSTEM_LOG
-
     entries = []
     while True:
         try:

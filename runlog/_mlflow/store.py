@@ -52,6 +52,7 @@ from mlflow.utils.validation import (
 )
 
 from .._errors import RunlogError
+from .._jobs.processes import pid_alive
 from .._model import context as _context
 from .._model.run import Run, RunStatus
 from .._model.workspace import Experiment, Workspace
@@ -364,8 +365,6 @@ class RunlogTrackingStore(LoggedModels, AbstractStore):  # type: ignore[misc]
             return False
         if record.get("host") != socket.gethostname():
             return True  # another machine's process: cannot be checked from here, so it is not ended for it
-        from .._jobs.processes import pid_alive
-
         return pid_alive(pid)
 
     def delete_run(self, run_id: str) -> None:

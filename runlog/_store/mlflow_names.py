@@ -13,6 +13,8 @@ import uuid
 from pathlib import Path
 from urllib.parse import quote, unquote, urlparse
 
+from . import layout
+
 __all__ = [
     "DEFAULT_EXPERIMENT",
     "DEFAULT_EXPERIMENT_ID",
@@ -94,8 +96,6 @@ def experiment_id(folder: str) -> str:
 
 def experiment_name(store: Path, folder: str) -> str:
     """The name MLflow clients know experiment ``folder`` by (``experiment.json``'s ``mlflow_name``)."""
-    from . import layout
-
     try:
         record = layout.read_json(layout.experiment_dir(store, folder) / layout.EXPERIMENT_RECORD)
     except (OSError, ValueError):

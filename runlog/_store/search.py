@@ -25,7 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import RunlogError
-from .mlflow_names import MLFLOW_STATUS
+from . import RunReader, layout
+from .index import RunIndex
+from .latest import LatestValues
+from .mlflow_names import MLFLOW_STATUS, experiment_id
 
 __all__ = [
     "InvalidSearch",
@@ -435,10 +438,6 @@ def search(
 
 def run_row(run_dir: Path, latest: Any = None) -> RunRow:
     """The search row of a run folder (``latest``: a :class:`runlog._store.latest.LatestValues` to reuse)."""
-    from . import RunReader, layout
-    from .latest import LatestValues
-    from .mlflow_names import experiment_id
-
     reader = RunReader(run_dir)
     try:
         record = reader.record()
@@ -482,8 +481,6 @@ _ENDED = frozenset({"Completed", "Failed", "Canceled"})
 def iter_run_dirs(store: Path, experiments: Iterable[str] | None = None) -> Iterable[Path]:
     """Every run folder of the store (or of the named experiments), in folder order (no ``stat`` per run:
     a folder without a ``run.json`` yet is skipped where its row is built)."""
-    from . import layout
-
     root = store / layout.EXPERIMENTS_DIR
     try:
         names = sorted(experiments) if experiments is not None else sorted(p.name for p in root.iterdir())
@@ -519,8 +516,6 @@ def find_runs(
     the run index (``<store>/index.sqlite3``) for runs unchanged since they were indexed; ``progress(done,
     total)`` is called while runs are read anew (a first open of a large store).
     """
-    from .latest import LatestValues
-
     latest = latest or LatestValues()
 
     def build(run_dir: Path) -> RunRow | None:
@@ -562,8 +557,6 @@ _indexes: dict[Path, Any] = {}
 
 def index_for(store: Path) -> Any:
     """This process's :class:`runlog._store.index.RunIndex` of ``store`` (one per store: it keeps rows in memory)."""
-    from .index import RunIndex
-
     index = _indexes.get(store)
     if index is None:
         index = _indexes[store] = RunIndex(store)
