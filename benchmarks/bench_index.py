@@ -73,7 +73,7 @@ def main() -> None:
             make_store(store, n)
             every = timed(lambda s=store: [run_row(d) for d in iter_run_dirs(s)])
             build = timed(lambda s=store: find_runs(s))
-            index_for(store)._memory.clear()
+            index_for(store).forget()
             other = timed(lambda s=store: find_runs(s))
             again = timed(lambda s=store: find_runs(s))
             rows, _ = find_runs(store)

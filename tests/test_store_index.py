@@ -75,7 +75,7 @@ def test_find_runs_through_the_index_equals_reading_every_run(exp: runlog.Experi
     live.tag("stage", "2")
     runs[2].tag("note", "x")
     assert _indexed(store) == _truth(store)
-    index_for(store)._memory.clear()  # as a new process would: from the file
+    index_for(store).forget()  # as a new process would: from the file
     assert _indexed(store) == _truth(store)
     live.complete()
     assert _indexed(store)[live.id][0] == "Completed"
@@ -88,12 +88,12 @@ def test_a_damaged_or_deleted_index_is_rebuilt(exp: runlog.Experiment, store: Pa
     (store / INDEX_FILE).write_bytes(b"this is not a database" * 100)
     for suffix in ("-wal", "-shm"):
         Path(f"{store / INDEX_FILE}{suffix}").unlink(missing_ok=True)
-    index_for(store)._memory.clear()
+    index_for(store).forget()
     with caplog.at_level(logging.WARNING, logger="runlog.store"):
         assert _indexed(store) == _truth(store)
     assert "damaged" in caplog.text
     (store / INDEX_FILE).unlink()
-    index_for(store)._memory.clear()
+    index_for(store).forget()
     assert _indexed(store) == _truth(store)
 
 
@@ -119,7 +119,7 @@ def test_concurrent_refreshes_and_kill_9_leave_a_correct_index(exp: runlog.Exper
         "from runlog._store.search import find_runs, index_for\n"
         "store = pathlib.Path(sys.argv[1])\n"
         "while True:\n"
-        "    index_for(store)._memory.clear()\n"
+        "    index_for(store).forget()\n"
         "    find_runs(store)\n"
     )
     procs = [subprocess.Popen([sys.executable, "-c", code, str(store)]) for _ in range(2)]
@@ -136,7 +136,7 @@ def test_concurrent_refreshes_and_kill_9_leave_a_correct_index(exp: runlog.Exper
         for proc in procs:
             proc.kill()
             proc.wait()
-    index_for(store)._memory.clear()
+    index_for(store).forget()
     assert _indexed(store) == _truth(store)
     assert _indexed(store)[live.id][1]["loss"] == 199.0
 

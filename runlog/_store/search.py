@@ -17,8 +17,10 @@ from __future__ import annotations
 import base64
 import json
 import math
+import operator
 import os
 import re
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -359,7 +361,35 @@ def filter_rows(rows: Iterable[RunRow], clauses: list[Clause] | Words) -> list[R
             r for r in rows
             if all(w in f"{r.run_id}\n{r.run_name}\n{r.experiment}".lower() for w in clauses.words)
         ]  # fmt: skip
-    return [r for r in rows if all(_matches(r, c) for c in clauses)]
+    if not clauses:
+        return list(rows)
+    tests = [_predicate(c) for c in clauses]
+    if len(tests) == 1:
+        return list(filter(tests[0], rows))
+    return [r for r in rows if all(test(r) for test in tests)]
+
+
+_FAST = {"=": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+
+
+def _predicate(clause: Clause) -> Callable[[RunRow], bool]:
+    """``_matches`` for one clause as one function (a search of 100,000 rows calls it 100,000 times)."""
+    compare = _FAST.get(clause.op)
+    if compare is None or clause.kind not in ("metric", "param", "tag"):
+        return lambda row: _matches(row, clause)
+    field = operator.attrgetter({"metric": "metrics", "param": "params", "tag": "tags"}[clause.kind])
+    key, value = clause.key, clause.value
+
+    def test(row: RunRow) -> bool:
+        lhs = field(row).get(key)
+        if lhs is None:
+            return False
+        try:
+            return bool(compare(lhs, value))
+        except TypeError:
+            return False
+
+    return test
 
 
 def _sort_key(row: RunRow, kind: str, key: str, ascending: bool) -> tuple[bool, Any]:
@@ -379,7 +409,15 @@ def _sort_key(row: RunRow, kind: str, key: str, ascending: bool) -> tuple[bool, 
 
 def sort_rows(rows: Iterable[RunRow], order_by: Sequence[tuple[str, str, bool]]) -> list[RunRow]:
     """Newest first (then run id), re-sorted by each order-by clause, the first the most significant."""
-    ordered = sorted(rows, key=lambda r: (-(r.start_time or 0), r.run_id))
+    return order_rows(newest_first(rows), order_by)
+
+
+def newest_first(rows: Iterable[RunRow]) -> list[RunRow]:
+    return sorted(rows, key=lambda r: (-(r.start_time or 0), r.run_id))
+
+
+def order_rows(ordered: list[RunRow], order_by: Sequence[tuple[str, str, bool]]) -> list[RunRow]:
+    """``ordered`` (newest first) re-sorted by each order-by clause, the first the most significant (stable)."""
     for kind, key, ascending in reversed(order_by):
         try:
             ordered = sorted(ordered, key=lambda r: _sort_key(r, kind, key, ascending), reverse=not ascending)
@@ -481,19 +519,40 @@ _ENDED = frozenset({"Completed", "Failed", "Canceled"})
 def iter_run_dirs(store: Path, experiments: Iterable[str] | None = None) -> Iterable[Path]:
     """Every run folder of the store (or of the named experiments), in folder order (no ``stat`` per run:
     a folder without a ``run.json`` yet is skipped where its row is built)."""
+    return (path for _key, path in _run_refs(store, experiments))
+
+
+def _run_refs(store: Path, experiments: Iterable[str] | None = None) -> Iterable[tuple[str, Path]]:
+    """``(index key, run folder)`` of every run folder, from listings kept while their folder is unchanged."""
     root = store / layout.EXPERIMENTS_DIR
     try:
         names = sorted(experiments) if experiments is not None else sorted(p.name for p in root.iterdir())
     except (FileNotFoundError, NotADirectoryError):
         return
     for name in names:
-        runs_dir = root / name / layout.RUNS_DIR
         try:
-            with os.scandir(runs_dir) as entries:
-                found = sorted(e.name for e in entries if e.is_dir())
+            yield from _listing(root / name / layout.RUNS_DIR, name)
         except (FileNotFoundError, NotADirectoryError):
             continue
-        yield from (runs_dir / run for run in found)
+
+
+_listings: dict[Path, tuple[int, list[tuple[str, Path]]]] = {}
+
+
+def _listing(runs_dir: Path, experiment: str) -> list[tuple[str, Path]]:
+    """The run folders of an experiment, sorted; listed again only when the folder's time moved (a run
+    folder made or removed), so a warm search of 100,000 runs lists nothing."""
+    mtime = os.stat(runs_dir).st_mtime_ns
+    cached = _listings.get(runs_dir)
+    if cached is not None and cached[0] == mtime and time.time_ns() - mtime > 2_000_000_000:
+        return cached[1]  # (a folder changed within the file system's time granularity is listed again)
+    with os.scandir(runs_dir) as entries:
+        found = sorted(e.name for e in entries if e.is_dir())
+    known = {ref[0]: ref for ref in cached[1]} if cached is not None else {}  # Path objects kept: a run added to
+    prefix = f"{experiment}/"  # 100,000 makes one new one, not 100,000
+    listing = [known.get(prefix + name) or (prefix + name, runs_dir / name) for name in found]
+    _listings[runs_dir] = (mtime, listing)
+    return listing
 
 
 def find_runs(
@@ -527,14 +586,33 @@ def find_runs(
             return RunRow(run_dir.name, experiment=run_dir.parent.parent.name, status="Damaged", tags={"damaged": str(exc)})
 
     rows = index_for(store).rows(
-        iter_run_dirs(store, experiments), build, encode_row, decode_row, progress,
+        _run_refs(store, experiments), build, encode_row, decode_row, progress,
         keep=lambda row: row.status != "Damaged",  # a read that failed (EMFILE...) is tried again next time
         settled=lambda row: row.status in _ENDED,  # an ended run: checked by its events folder's time
     )  # fmt: skip
-    for row in rows:
-        if row.ref is None:
-            row.ref = store / "experiments" / row.experiment / "runs" / row.run_id
-    return search(rows, filter_string, order_by, max_results, page_token, plain_words=plain_words)
+    index = index_for(store)
+    order = tuple(order_by or ())
+    memo_key = (filter_string, order, plain_words, tuple(sorted(experiments)) if experiments is not None else None)
+    memo = index.memo.get(memo_key)
+    if memo is not None and memo[0] is rows:  # the same rows as last time (nothing changed): the same order
+        ordered = memo[1]
+    else:
+        for row in rows:
+            if row.ref is None:
+                row.ref = store / "experiments" / row.experiment / "runs" / row.run_id
+        clauses = parse_filter(filter_string, plain_words=plain_words)
+        base_key = (None, (), False, memo_key[3])
+        base = index.memo.get(base_key)
+        if base is None or base[0] is not rows:  # every row newest first, once per set of rows
+            base = (rows, newest_first(rows))
+            index.memo[base_key] = base
+        ordered = order_rows(filter_rows(base[1], clauses), parse_order_by(order))
+        if len(index.memo) > 32:
+            index.memo.clear()
+        index.memo[memo_key] = (rows, ordered)
+    if max_results is None:
+        return list(ordered), None
+    return paginate(ordered, page_token, max_results)
 
 
 def encode_row(row: RunRow) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .._errors import InvalidArgumentError, InvalidMetricValue, StoreError
-from . import layout
+from . import journal, layout
 
 __all__ = ["POINT_SIZE", "RunWriter", "encode_scalar", "writer_for"]
 
@@ -584,12 +584,14 @@ class RunWriter:
 
         Appends do not change a folder's time; the index trusts an ended run's row while that time stays
         the same (``runlog._store.index``), so every meta event, and anything written into a run this
-        process does not own, touches the folder. Never on the ``run.log`` path.
+        process does not own, touches the folder and names the run in the store's change journal
+        (``runlog._store.journal``). Never on the ``run.log`` path.
         """
         try:
             os.utime(self._events_dir)
         except OSError:
             pass
+        journal.note(self._events_dir.parent)
 
     # -- logs and files -----------------------------------------------------------
 
