@@ -109,11 +109,15 @@ def _finish(uploader: Uploader, timeout: float | None) -> bool:
         what.append("tags/properties")
     if left.files:
         what.append(f"{len(left.files)} file(s)")
-    reason = f"; last error: {uploader.last_error}" if uploader.last_error else ""
+    failure = uploader.last_failure
+    if failure is not None:
+        why = f"Why: {failure}."
+    else:
+        why = "No request had failed: the server was slow, or there was more to send than the time allowed."
     _log.warning(
-        "run %s: the upload to %s did not finish within %.0f s (%s not sent%s). Everything is kept in the local "
+        "run %s: the upload to %s did not finish within %.0f s (%s not sent). %s Everything is kept in the local "
         "store: send the rest with `runlog sync %s` (RUNLOG_UPLOAD_TIMEOUT sets how long a run waits)",
-        uploader.run_id, uploader.target.endpoint, timeout, ", ".join(what) or "the final status", reason,
+        uploader.run_id, uploader.target.endpoint, timeout, ", ".join(what) or "the final status", why,
         uploader.run_id,
     )  # fmt: skip
     return False

@@ -24,6 +24,7 @@ from .._store import RunReader, layout
 from .._store.layout import POINT_SIZE
 from .._store.reader import EventColumns, decode_points, merge_by_time, parse_columns, point_names, points_path
 from ._cursor import UPLOAD_DIR, FileCursor, UploadCursor
+from ._failure import UploadFailure, busy, classify
 from ._retry import UploadAborted, UploadOptions, call_with_retry
 
 __all__ = [
@@ -260,7 +261,10 @@ class Uploader:
         self.reader = RunReader(self.run_dir)
         self.cursor = UploadCursor.load(self.run_dir, target.name, target.endpoint)
         self.stats = UploadStats()
-        self.last_error: str | None = None
+        # Why the last request did not go through (None once one succeeds): what the warnings
+        # and `runlog sync` say when the upload cannot finish.
+        self.last_failure: UploadFailure | None = None
+        self._failed_with: BaseException | None = None
         self._warned_error: str | None = None
         self.done = False
         self._abort = threading.Event()
@@ -298,7 +302,24 @@ class Uploader:
             self.cursor.save(self.run_dir)
 
     def _retry_request(self, fn: Callable[[], T], what: str) -> T:
-        return call_with_retry(fn, f"run {self.run_id}: {what}", self.options, abort=self._abort)
+        return call_with_retry(fn, f"run {self.run_id}: {what}", self.options, abort=self._abort, on_result=self._outcome(what))
+
+    def _outcome(self, what: str) -> Callable[[BaseException | None], None]:
+        """Records the outcome of one attempt of request ``what`` in :attr:`last_failure`."""
+
+        def record(exc: BaseException | None) -> None:
+            if exc is None:
+                self.last_failure = self._failed_with = None
+            elif exc is not self._failed_with:  # (an error a target's own request already recorded keeps its request)
+                self._failed_with = exc
+                self.last_failure = classify(exc, endpoint=self.target.endpoint, what=what)
+
+        return record
+
+    @property
+    def last_error(self) -> str | None:
+        """:attr:`last_failure` in words (why, then what to do), or None."""
+        return None if self.last_failure is None else str(self.last_failure)
 
     @property
     def run_id(self) -> str:
@@ -377,30 +398,31 @@ class Uploader:
                 if self._try_lock():
                     try:
                         self.step(final=final)
-                        self.last_error = self._warned_error = None
+                        self.last_failure, self._warned_error = None, None
                         if final:
                             self.done = True
                             return
                     except UploadAborted:
                         return
                     except UploadRejected as exc:
-                        self.last_error = str(exc)
+                        if self.last_failure is None or self.last_failure.kind != "refused":
+                            self.last_failure = classify(exc, endpoint=self.target.endpoint)
                         _log.warning(
-                            "run %s: %s refused the run itself (%s); %s. Nothing more is sent from this "
-                            "process: fix it, then run `runlog sync %s`. Set the level of the 'runlog' logger "
-                            "to DEBUG for details",
-                            self.run_id, self.target.endpoint, exc, exc.hint or "check the server", self.run_id,
+                            "run %s: %s. Nothing more is sent from this process: fix it, then run `runlog sync %s`. "
+                            "Set the level of the 'runlog' logger to DEBUG for details",
+                            self.run_id, self.last_failure, self.run_id,
                         )  # fmt: skip
                         return
                     except Exception as exc:  # an uploader never kills the program
-                        self.last_error = f"{type(exc).__name__}: {exc}"
+                        self.last_failure = classify(exc, endpoint=self.target.endpoint, what="an upload pass")
                         # Tried again every pass: the same failure is one WARNING, not one a second.
-                        repeated, self._warned_error = self._warned_error == self.last_error, self.last_error
+                        message = self.last_failure.reason
+                        repeated, self._warned_error = self._warned_error == message, message
                         _log.log(
                             logging.DEBUG if repeated else logging.WARNING,
-                            "run %s: the upload to %s failed unexpectedly (%s); it will be tried again. Set the "
+                            "run %s: the upload to %s failed: %s; it will be tried again. Set the "
                             "level of the 'runlog' logger to DEBUG for details",
-                            self.run_id, self.target.endpoint, self.last_error,
+                            self.run_id, self.target.endpoint, self.last_failure,
                         )  # fmt: skip
                         _log.debug("upload failure", exc_info=True)
                         if final:
@@ -408,7 +430,7 @@ class Uploader:
                 else:
                     _log.debug("run %s: another process holds the upload lock; waiting", self.run_id)
                     if final:
-                        self.last_error = "another process is uploading this run"
+                        self.last_failure = busy(self.target.endpoint)
                         return
                 self._wake.wait(self.options.interval)
                 self._wake.clear()
@@ -451,6 +473,7 @@ class Uploader:
         try:
             self.step(final=True)
             self.done = True
+            self.last_failure = None
         finally:
             self._progress = None
             if timer is not None:
@@ -461,7 +484,7 @@ class Uploader:
     # -- one pass ---------------------------------------------------------------------------------
 
     def _retry(self, fn: Callable[[], T], what: str) -> T:
-        result = call_with_retry(fn, f"run {self.run_id}: {what}", self.options, abort=self._abort)
+        result = call_with_retry(fn, f"run {self.run_id}: {what}", self.options, abort=self._abort, on_result=self._outcome(what))
         self.stats.requests_ok += 1
         return result
 
@@ -478,6 +501,8 @@ class Uploader:
         try:
             self._retry(lambda: self.target.flush(final), "derived data")
         except UploadRejected as exc:
+            if _refuses_the_sender(exc):
+                raise
             self._dead_letter("derived", ["derived data (tables)"], exc)
         self._save()
         state = self.reader.state()
@@ -485,6 +510,8 @@ class Uploader:
             try:
                 self._retry(lambda: self.target.finish(state.status, state.end_time), f"status {state.status}")
             except UploadRejected as exc:
+                if _refuses_the_sender(exc):
+                    raise
                 self._dead_letter("status", [f"status {state.status}"], exc)
             self.cursor.finished = state.status
             self._save()
@@ -667,6 +694,8 @@ class Uploader:
         try:
             self._retry(lambda: send(items), f"send {what}")
         except UploadRejected as exc:
+            if kind != "file" and _refuses_the_sender(exc):
+                raise  # every request would be refused alike: nothing is set aside, the cursor stays
             if len(items) > 1:
                 mid = len(items) // 2
                 self._deliver(send, items[:mid], kind, what + " (first half)")
@@ -852,6 +881,14 @@ def iter_metric_events(
         parts.append(numbers)
     merged = merge_by_time(parts)
     yield from zip(merged.kinds, merged.names, merged.values)
+
+
+def _refuses_the_sender(exc: UploadRejected) -> bool:
+    """A refusal of where or by whom data is sent (401, 403, 404, a redirect, 415), not of the data itself.
+
+    (A file refused so stays not done and is sent again by a later pass, see ``_send_files``.)
+    """
+    return exc.status is not None and 300 <= exc.status < 500 and exc.status not in CONTENT_REFUSALS
 
 
 def _size(path: Path) -> int:

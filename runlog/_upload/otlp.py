@@ -736,7 +736,7 @@ def _error(status: int, headers: Any, body: str, signal: str, where: str) -> Upl
         to = f" to {redact(urllib.parse.urljoin(where, location))}" if location else ""
         hint = f"the endpoint redirects{to}: set OTEL_EXPORTER_OTLP_ENDPOINT (or the endpoint passed) to the final address"
     elif status in (401, 403):
-        hint = "check the credentials: set OTEL_EXPORTER_OTLP_HEADERS (e.g. authorization=Bearer%20<token>)"
+        hint = "check the credentials (the authorization header in OTEL_EXPORTER_OTLP_HEADERS, its value URL-encoded: Bearer%20<token>)"
     elif status == 404:
         hint = "check the endpoint: OTEL_EXPORTER_OTLP_ENDPOINT is the base URL (http://host:4318), /v1/logs and /v1/metrics are appended"
     elif status == 413:
