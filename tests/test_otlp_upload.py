@@ -339,7 +339,7 @@ def test_killed_between_a_2xx_and_the_cursor_save(exp: runlog.Experiment, receiv
     import subprocess
     import sys
 
-    from runlog._upload._core import TEST_EXIT_ENV
+    from runlog._upload._delivery import TEST_EXIT_ENV
 
     run = exp.start_logging()
     for i in range(1500):  # two batches of at most 1000 points

@@ -2,7 +2,8 @@
 
 The store is written first and uploads read from it: ``run.log`` never waits for
 the network. One background thread per run tails the store from a persisted cursor
-(``_core``), retries with one policy (``_retry``), and on ``run.complete()`` gets a
+(``_core``: planning, delivery and state in ``_planning``, ``_delivery``, ``_state``),
+retries with one policy (``_retry``), and on ``run.complete()`` gets a
 bounded time to finish; ``runlog sync`` sends whatever is left, at any later time.
 """
 
@@ -16,9 +17,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._core import MetaEvent, MetricEvent, Pending, RunInfo, Target, Uploader
+from ._core import Uploader
 from ._cursor import UploadCursor, read_remote_id
 from ._retry import UploadOptions, call_with_retry
+from ._state import Pending
+from ._target import MetaEvent, MetricEvent, RunInfo, Target
 
 if TYPE_CHECKING:
     from .._metrics import MetricPoint
