@@ -24,6 +24,7 @@ from runlog._store import writer_for
 from runlog._upload import MetaEvent, MetricEvent, RunInfo, Target, Uploader, UploadOptions
 from runlog._upload._cursor import UploadCursor
 from runlog._upload._delivery import TEST_EXIT_ENV
+from runlog._upload._failure import UploadFailure
 from runlog._upload._retry import call_with_retry
 
 
@@ -330,6 +331,34 @@ def test_an_unexpected_target_error_does_not_kill_the_uploader(run: runlog.Run, 
     assert up.finish(5.0)
     assert [p[1] for p in target.points()] == [1]
     assert any("boom" in r.getMessage() for r in caplog.records)
+
+def test_the_last_failure_names_its_request_and_a_success_clears_it(run: runlog.Run) -> None:
+    """Each failed attempt is recorded with the request it belonged to (a target bug too); the next success clears it."""
+    run.log("a", 1)
+    target = MemoryTarget()
+    target.fail_metrics = [UploadUnavailable("w: HTTP 503: busy", status=503)]
+    up = uploader(run, target)
+    seen: list[UploadFailure | None] = []
+    original = target.send_metrics
+
+    def send(events: Sequence[MetricEvent]) -> None:
+        seen.append(up.last_failure)
+        original(events)
+
+    target.send_metrics = send  # type: ignore[method-assign]
+    up.sync()
+    first, second = seen
+    assert first is None and second is not None  # the retry saw the 503 recorded
+    assert (second.kind, second.status, second.endpoint) == ("server", 503, "memory://test")
+    assert second.what.startswith("send 1 metric event(s)")
+    assert up.last_failure is None and up.last_error is None  # the retry succeeded
+    run.log("a", 2)
+    target.fail_metrics = [RuntimeError("boom")]
+    target.send_metrics = original  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        up.sync()
+    assert up.last_failure is not None and up.last_failure.kind == "unexpected"
+    assert up.last_failure.what.startswith("send 1 metric event(s)") and "RuntimeError: boom" in str(up.last_failure)
 
 
 def test_a_file_that_keeps_growing_does_not_starve_the_rest_of_the_pass(run: runlog.Run) -> None:

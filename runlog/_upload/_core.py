@@ -157,7 +157,7 @@ class Uploader:
                     except UploadAborted:
                         return
                     except UploadRejected as exc:
-                        if self.last_failure is None or self.last_failure.kind != "refused":
+                        if self.delivery.last_exception is not exc or self.last_failure is None:  # (else recorded with its request)
                             self.last_failure = classify(exc, endpoint=self.target.endpoint)
                         _log.warning(
                             "run %s: %s. Nothing more is sent from this process: fix it, then run `runlog sync %s`. "
@@ -166,7 +166,8 @@ class Uploader:
                         )  # fmt: skip
                         return
                     except Exception as exc:  # an uploader never kills the program
-                        self.last_failure = classify(exc, endpoint=self.target.endpoint, what="an upload pass")
+                        if self.delivery.last_exception is not exc or self.last_failure is None:
+                            self.last_failure = classify(exc, endpoint=self.target.endpoint, what="an upload pass")
                         # Tried again every pass: the same failure is one WARNING, not one a second.
                         message = self.last_failure.reason
                         repeated, self._warned_error = self._warned_error == message, message

@@ -42,7 +42,8 @@ class Delivery:
         self.options = options
         self.state = state
         self.abort = abort
-        self._failed_with: BaseException | None = None
+        # the error the state's last failure was made from (None after a success)
+        self.last_exception: BaseException | None = None
         self._reject_warnings = 0
 
     def outcome(self, what: str) -> Callable[[BaseException | None], None]:
@@ -50,9 +51,9 @@ class Delivery:
 
         def record(exc: BaseException | None) -> None:
             if exc is None:
-                self.state.last_failure = self._failed_with = None
-            elif exc is not self._failed_with:  # (an error a target's own request already recorded keeps its request)
-                self._failed_with = exc
+                self.state.last_failure = self.last_exception = None
+            elif exc is not self.last_exception:  # (an error a target's own request already recorded keeps its request)
+                self.last_exception = exc
                 self.state.last_failure = classify(exc, endpoint=self.target.endpoint, what=what)
 
         return record
