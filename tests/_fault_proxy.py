@@ -72,7 +72,11 @@ class MlflowServer:
 
 
 class FaultProxy:
-    """Forwards to ``backend_port``; can refuse connections, answer 503/429, or be slow."""
+    """Forwards to ``backend_port``; can refuse connections, answer 503/429 or any fixed status, or be slow.
+
+    ``answer = (status, body)`` answers every request with that status and JSON body (the backend
+    is not asked: a proxy with nothing behind it is a server that always fails that way).
+    """
 
     def __init__(self, backend_port: int) -> None:
         self.backend_port = backend_port
@@ -89,6 +93,7 @@ class FaultProxy:
         self.fail_every = 0
         self.retry_after_at: int | None = None
         self.delay = 0.0
+        self.answer: tuple[int, bytes] | None = None
         self.count = 0
         self.requests = []
 
@@ -133,6 +138,8 @@ class FaultProxy:
             n = self.count
         if self.delay:
             time.sleep(self.delay)
+        if self.answer is not None:
+            return self.answer[0], {}
         if self.retry_after_at is not None and n == self.retry_after_at:
             return 429, {"Retry-After": "2"}
         if self.fail_every and n % self.fail_every == 0:
@@ -178,6 +185,8 @@ class _Handler(BaseHTTPRequestHandler):
         status, headers = proxy.decide()
         if status is not None:
             payload = b'{"error_code": "TEMPORARILY_UNAVAILABLE", "message": "injected"}'
+            if proxy.answer is not None:
+                payload = proxy.answer[1]
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)

@@ -339,7 +339,7 @@ def test_killed_between_a_2xx_and_the_cursor_save(exp: runlog.Experiment, receiv
     import subprocess
     import sys
 
-    from runlog._upload._core import TEST_EXIT_ENV
+    from runlog._upload._delivery import TEST_EXIT_ENV
 
     run = exp.start_logging()
     for i in range(1500):  # two batches of at most 1000 points
@@ -765,12 +765,17 @@ def test_a_redirect_is_not_taken_for_an_acknowledgement(exp: runlog.Experiment) 
         run.complete()
         target = OtlpTarget(endpoint.url, headers={"authorization": "Bearer s3cr3t-token"})
         uploader = Uploader(run.path, target, fast_options())
-        assert uploader.sync(timeout=30)
+        with pytest.raises(UploadRejected, match="HTTP 302") as refused:
+            uploader.sync(timeout=30)
     finally:
         endpoint.stop()
     assert endpoint.gets == []  # neither the data nor the credentials went anywhere else
-    assert uploader.stats.dead_letters >= 1  # refused, set aside (not counted as delivered)
-    assert "302" in (run.path / "upload" / f"{target.name}.dead.jsonl").read_text()
+    assert "redirects to" in refused.value.hint
+    # Refused for where it was sent, not for what it holds: nothing is set aside, nothing counted as
+    # delivered, so a sync to the fixed address sends it all.
+    assert uploader.last_failure is not None and uploader.last_failure.status == 302
+    assert uploader.stats.dead_letters == 0 and uploader.pending().metric_events == 1
+    assert not (run.path / "upload" / f"{target.name}.dead.jsonl").exists()
 
 
 def test_a_header_value_with_a_newline_is_refused_without_showing_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -400,7 +400,7 @@ def test_a_late_write_after_two_runs_ended_never_lands_in_a_third_run(exp: Exper
 def test_a_format_1_store_is_read_by_every_reader(tmp_path: Path) -> None:
     """A store written by format 1 (every scalar a JSON line, no points files) reads back through
     get_metrics(), the viewer's StoreQuery and the uploader's event iterator."""
-    from runlog._upload._core import iter_metric_events
+    from runlog._upload._reading import iter_metric_events
     from runlog.ui.query import StoreQuery
 
     store = tmp_path / "old-store"

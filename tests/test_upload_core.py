@@ -22,8 +22,9 @@ import runlog
 from runlog._errors import UploadRejected, UploadUnavailable
 from runlog._store import writer_for
 from runlog._upload import MetaEvent, MetricEvent, RunInfo, Target, Uploader, UploadOptions
-from runlog._upload._core import TEST_EXIT_ENV
 from runlog._upload._cursor import UploadCursor
+from runlog._upload._delivery import TEST_EXIT_ENV
+from runlog._upload._failure import UploadFailure
 from runlog._upload._retry import call_with_retry
 
 
@@ -331,6 +332,34 @@ def test_an_unexpected_target_error_does_not_kill_the_uploader(run: runlog.Run, 
     assert [p[1] for p in target.points()] == [1]
     assert any("boom" in r.getMessage() for r in caplog.records)
 
+def test_the_last_failure_names_its_request_and_a_success_clears_it(run: runlog.Run) -> None:
+    """Each failed attempt is recorded with the request it belonged to (a target bug too); the next success clears it."""
+    run.log("a", 1)
+    target = MemoryTarget()
+    target.fail_metrics = [UploadUnavailable("w: HTTP 503: busy", status=503)]
+    up = uploader(run, target)
+    seen: list[UploadFailure | None] = []
+    original = target.send_metrics
+
+    def send(events: Sequence[MetricEvent]) -> None:
+        seen.append(up.last_failure)
+        original(events)
+
+    target.send_metrics = send  # type: ignore[method-assign]
+    up.sync()
+    first, second = seen
+    assert first is None and second is not None  # the retry saw the 503 recorded
+    assert (second.kind, second.status, second.endpoint) == ("server", 503, "memory://test")
+    assert second.what.startswith("send 1 metric event(s)")
+    assert up.last_failure is None and up.last_error is None  # the retry succeeded
+    run.log("a", 2)
+    target.fail_metrics = [RuntimeError("boom")]
+    target.send_metrics = original  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        up.sync()
+    assert up.last_failure is not None and up.last_failure.kind == "unexpected"
+    assert up.last_failure.what.startswith("send 1 metric event(s)") and "RuntimeError: boom" in str(up.last_failure)
+
 
 def test_a_file_that_keeps_growing_does_not_starve_the_rest_of_the_pass(run: runlog.Run) -> None:
     """A pass sends what an events file held when the pass began; events logged meanwhile wait for the next pass.
@@ -413,35 +442,6 @@ def test_a_failure_that_repeats_every_pass_is_one_warning(run: runlog.Run, caplo
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "boom" in r.getMessage()]
     assert len(warnings) == 1
     assert sum("boom" in r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG) >= 4
-
-
-def test_table_events_are_read_without_decoding_every_event(run: runlog.Run, monkeypatch: pytest.MonkeyPatch) -> None:
-    """iter_metric_events(kinds=...) decodes only lines of those kinds: the MLflow target's table flush
-    (every few seconds while a table grows) must not decode a run's million scalars each time."""
-    from runlog._upload import _core
-
-    for i in range(5000):
-        run.log("loss", i)
-        if i % 1000 == 0:
-            run.log_row("eval", step=i, acc=i / 5000)
-        run.log("note", f"text {i}")  # strings stay lines of the metrics file, among the tables
-    run.log_table("roc", {"fpr": [0.0, 1.0], "tpr": [0.0, 1.0]})
-    decoded: list[int] = []
-    original = _core.parse_columns
-
-    def spy(data: bytes) -> Any:
-        decoded.append(data.count(b"\n"))
-        return original(data)
-
-    def no_points(data: bytes, names: dict[int, str]) -> Any:
-        raise AssertionError("the points were decoded although only tables were asked for")
-
-    monkeypatch.setattr(_core, "parse_columns", spy)
-    monkeypatch.setattr(_core, "decode_points", no_points)
-    events = list(_core.iter_metric_events(run.path, kinds=("r", "t")))
-    assert [(k, n) for k, n, _ in events] == [("r", "eval")] * 5 + [("t", "roc")]
-    assert events[1][2] == {"step": 1000, "acc": 0.2}
-    assert sum(decoded) == 6
 
 
 # -- numeric points (<proc>.points.bin) --------------------------------------------------------
@@ -569,7 +569,7 @@ def test_a_point_without_a_name_is_skipped_and_the_rest_flows(run: runlog.Run, m
     """A record whose id no "n" line of its metrics file defines (the line lost to a half-failed write) is
     skipped, as readers skip it: the points around it are sent once, in order, with their own seqs, and the
     cursor passes it. Names are re-read only for an id not seen before."""
-    from runlog._upload import _core
+    from runlog._upload import _planning
 
     events = run.path / "events"
     events.mkdir(exist_ok=True)
@@ -579,13 +579,13 @@ def test_a_point_without_a_name_is_skipped_and_the_rest_flows(run: runlog.Run, m
     metrics.write_text(first_line)
     points.write_bytes(point(0, 1.0, None, 1.0) + point(0, 2.0, None, 2.0) + point(1, 3.0, None, 3.0) + point(0, 4.0, None, 4.0))
     scans: list[int] = []
-    original = _core._scan_point_names
+    original = _planning.scan_point_names
 
     def spy(path: Path, offset: int, names: dict[int, str], chunk: int) -> int:
         scans.append(offset)
         return original(path, offset, names, chunk)
 
-    monkeypatch.setattr(_core, "_scan_point_names", spy)
+    monkeypatch.setattr(_planning, "scan_point_names", spy)
     target = MemoryTarget()
     up = uploader(run, target)
     up.sync()
@@ -643,20 +643,3 @@ def test_pending_counts_points_and_not_name_definitions(run: runlog.Run) -> None
     assert left.metric_bytes == metrics.stat().st_size + 20 * 32
     up.sync()
     assert up.pending().metric_events == 0 and up.pending().metric_bytes == 0
-
-
-def test_iter_metric_events_includes_points_merged_by_time(run: runlog.Run) -> None:
-    """With kinds None or containing 's', the points are events too, in time order with the lines; never 'n' lines."""
-    from runlog._upload import _core
-
-    run.log("a", 1.0)
-    run.log("s", "one")
-    run.log("a", 2)
-    run.log_row("t", x=1)
-    run.log("a", True)
-    everything = list(_core.iter_metric_events(run.path))
-    assert everything == [("s", "a", 1.0), ("s", "s", "one"), ("s", "a", 2), ("r", "t", {"x": 1}), ("s", "a", True)]
-    assert list(_core.iter_metric_events(run.path, kinds=("s",), chunk=40)) == [
-        e for e in everything if e[0] == "s"
-    ]
-    assert list(_core.iter_metric_events(run.path, kinds=("r",))) == [("r", "t", {"x": 1})]

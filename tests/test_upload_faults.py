@@ -1,13 +1,17 @@
-"""The six faults of issue 4 against a real ``mlflow server`` behind a loopback fault proxy.
+"""The six faults of issue 4 against a real ``mlflow server`` behind a loopback fault proxy, and
+what a user is told when an upload cannot go through (issue 17).
 
-Each ends with MlflowClient().get_metric_history returning exactly the points logged,
-in order, and the driver-log artifact equal to the local file. One server is shared by
-every test of this file (restarted in place for the restart case).
+Each fault of issue 4 ends with MlflowClient().get_metric_history returning exactly the points
+logged, in order, and the driver-log artifact equal to the local file. One server is shared by
+every test of this file (restarted in place for the restart case). The failure reports need no
+server: a proxy with nothing behind it answers 401 or 500, refuses connections, or never answers,
+to the MLflow and the OTLP uploader alike.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -20,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _fault_proxy import FaultProxy, MlflowServer
+from _fault_proxy import FaultProxy, MlflowServer, free_port
 from click.testing import CliRunner
 
 import runlog
+from runlog._errors import UploadError
 from runlog._store import writer_for
+from runlog._upload import Uploader, UploadOptions, make_target
 from runlog._upload._cursor import UploadCursor
 from runlog._upload.mlflow import target_name
 from runlog.cli import main
@@ -327,3 +333,99 @@ def test_a_submitted_script_is_uploaded_while_it_runs(store: Path, proxy: FaultP
     assert run.get_status() == "Completed"
     wait_for(lambda: run.mlflow_run_id is not None, 30, "the remote run")
     assert_server_has_exactly_the_local_run(run, client)
+
+
+# -- why nothing was sent (issue 17) -----------------------------------------------------------------
+
+
+@pytest.fixture()
+def broken(monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+    """A fault proxy with no server behind it; fast retries, short request and finish timeouts."""
+    proxy = FaultProxy(free_port())  # (nothing listens on the backend port)
+    for name, value in (
+        ("RUNLOG_UPLOAD_RETRY_INITIAL", "0.05"),
+        ("RUNLOG_UPLOAD_RETRY_MAX", "0.2"),
+        ("RUNLOG_UPLOAD_INTERVAL", "0.1"),
+        ("RUNLOG_UPLOAD_TIMEOUT", "1.5"),
+        ("RUNLOG_UPLOAD_REQUEST_TIMEOUT", "0.5"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "500"),  # ms
+    ):
+        monkeypatch.setenv(name, value)
+    yield proxy
+    proxy.close()
+
+
+# fault -> (failure kind, HTTP status, what the explanation must say, per target: what to do)
+FAULTS: dict[str, tuple[str, int | None, list[str], dict[str, str]]] = {
+    "401": ("refused", 401, ["refused the credentials", "HTTP 401", "session expired"],
+            {"mlflow": "MLFLOW_TRACKING_TOKEN", "otlp": "OTEL_EXPORTER_OTLP_HEADERS"}),
+    "500": ("server", 500, ["failed (HTTP 500", "database is locked", "runlog retries"],
+            {"mlflow": "server's log", "otlp": "server's log"}),
+    "refused": ("unreachable", None, ["cannot reach", "connection refused"],
+                {"mlflow": "check that the server is running", "otlp": "check that the server is running"}),
+    "timeout": ("timeout", None, ["no answer from", "in time"],
+                {"mlflow": "RUNLOG_UPLOAD_REQUEST_TIMEOUT", "otlp": "OTEL_EXPORTER_OTLP_TIMEOUT"}),
+}  # fmt: skip
+
+
+def _break(proxy: FaultProxy, fault: str) -> None:
+    if fault == "401":
+        proxy.answer = (401, b'{"error_code": "UNAUTHENTICATED", "message": "session expired"}')
+    elif fault == "500":
+        proxy.answer = (500, b'{"error_code": "INTERNAL_ERROR", "message": "database is locked"}')
+    elif fault == "refused":
+        proxy.refuse()
+    else:
+        proxy.delay = 2.0  # four times the request timeout
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+@pytest.mark.parametrize("kind", ["mlflow", "otlp"])
+def test_a_failed_upload_says_why_and_what_to_do(
+    store: Path, broken: FaultProxy, kind: str, fault: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """401, 500, a refused connection or a timeout from a real local HTTP server: the warning of run.complete(),
+    `runlog sync` and the uploader's last_failure each say which it was (status, answer excerpt, endpoint,
+    exception class) and what to do; nothing is set aside and nothing is marked sent."""
+    failure_kind, status, said, fix = FAULTS[fault]
+    _break(broken, fault)
+    uri = broken.url if kind == "mlflow" else f"otlp+{broken.url}"
+    caplog.set_level(logging.WARNING, logger="runlog.upload")
+    run = runlog.Experiment(runlog.Workspace(store, tracking_uri=uri), "why").start_logging(outputs=False)
+    for i in range(20):
+        run.log("loss", 1.0 / (i + 1))
+    writer_for(run.path).write_log("a line\n")
+    run.complete()
+
+    (warning,) = [_flat(r.getMessage()) for r in caplog.records if "did not finish" in r.getMessage()]
+    for text in [*said, fix[kind], "not sent", f"runlog sync {run.id}"]:
+        assert text in warning, (text, warning)
+
+    result = CliRunner().invoke(main, ["sync", run.id, "--store", str(store), "--tracking-uri", uri, "--timeout", "1.5"])
+    assert result.exit_code == 1, result.output
+    output = _flat(result.output)
+    for text in [*said, fix[kind], "not synced"]:
+        assert text in output, (text, output)
+
+    options = UploadOptions()
+    uploader = Uploader(run.path, make_target(uri, options), options)
+    try:
+        with pytest.raises(UploadError):
+            uploader.sync(timeout=1.5)
+    finally:
+        uploader.target.close()
+    failure = uploader.last_failure
+    assert failure is not None and failure.kind == failure_kind and failure.status == status
+    assert failure.endpoint == uploader.target.endpoint and broken.url in failure.endpoint
+    if fault == "refused":
+        assert "ConnectError" in failure.error or "URLError" in failure.error
+    if fault == "timeout":
+        assert "Timeout" in failure.error
+    if status is not None:
+        assert ("session expired" if status == 401 else "database is locked") in failure.excerpt
+    assert uploader.pending().metric_events == 20 and uploader.stats.dead_letters == 0
+    assert not list((run.path / "upload").glob("*.dead.jsonl"))

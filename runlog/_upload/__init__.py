@@ -2,7 +2,8 @@
 
 The store is written first and uploads read from it: ``run.log`` never waits for
 the network. One background thread per run tails the store from a persisted cursor
-(``_core``), retries with one policy (``_retry``), and on ``run.complete()`` gets a
+(``_core``: planning, delivery and state in ``_planning``, ``_delivery``, ``_state``),
+retries with one policy (``_retry``), and on ``run.complete()`` gets a
 bounded time to finish; ``runlog sync`` sends whatever is left, at any later time.
 """
 
@@ -16,9 +17,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._core import MetaEvent, MetricEvent, Pending, RunInfo, Target, Uploader
+from ._core import Uploader
 from ._cursor import UploadCursor, read_remote_id
 from ._retry import UploadOptions, call_with_retry
+from ._state import Pending
+from ._target import MetaEvent, MetricEvent, RunInfo, Target
 
 if TYPE_CHECKING:
     from .._model.metrics import MetricPoint
@@ -109,11 +112,15 @@ def _finish(uploader: Uploader, timeout: float | None) -> bool:
         what.append("tags/properties")
     if left.files:
         what.append(f"{len(left.files)} file(s)")
-    reason = f"; last error: {uploader.last_error}" if uploader.last_error else ""
+    failure = uploader.last_failure
+    if failure is not None:
+        why = f"Why: {failure}."
+    else:
+        why = "No request had failed: the server was slow, or there was more to send than the time allowed."
     _log.warning(
-        "run %s: the upload to %s did not finish within %.0f s (%s not sent%s). Everything is kept in the local "
+        "run %s: the upload to %s did not finish within %.0f s (%s not sent). %s Everything is kept in the local "
         "store: send the rest with `runlog sync %s` (RUNLOG_UPLOAD_TIMEOUT sets how long a run waits)",
-        uploader.run_id, uploader.target.endpoint, timeout, ", ".join(what) or "the final status", reason,
+        uploader.run_id, uploader.target.endpoint, timeout, ", ".join(what) or "the final status", why,
         uploader.run_id,
     )  # fmt: skip
     return False

@@ -125,7 +125,7 @@ def error_for_response(
             detail, status=status, code=code, retry_after=parse_retry_after(headers.get("retry-after"))
         )
     if status == 401:
-        hint = "check the credentials: set MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
+        hint = "check the credentials (set MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD)"
     elif status == 403 and "host" in message.lower():
         hint = f"the server refuses the Host header: start it with --allowed-hosts naming the host of {where}"
     elif status == 403:
@@ -165,19 +165,32 @@ def call_with_retry(
     abort: threading.Event | None = None,
     max_attempts: int | None = None,
     sleep: Callable[[float], None] | None = None,
+    on_result: Callable[[BaseException | None], None] | None = None,
 ) -> T:
     """Call ``fn`` until it succeeds, retrying :class:`UploadUnavailable` with backoff.
 
     Stops when ``abort`` is set (raising :class:`UploadAborted`) or after
     ``max_attempts``; :class:`UploadRejected` and any other error propagate at once.
-    Every attempt and every wait is a DEBUG line on ``runlog.upload``.
+    Every attempt and every wait is a DEBUG line on ``runlog.upload``. ``on_result`` hears
+    the outcome of every attempt: the error it failed with, or None when it succeeded (so an
+    uploader can say why nothing went through when its time is up).
     """
     stop_event = abort or threading.Event()
 
     def attempt() -> T:
         if stop_event.is_set():
             raise UploadAborted(f"{what}: stopped before it was sent")
-        return fn()
+        if on_result is None:
+            return fn()
+        try:
+            result = fn()
+        except UploadAborted:
+            raise
+        except Exception as exc:
+            on_result(exc)
+            raise
+        on_result(None)
+        return result
 
     def before(state: tenacity.RetryCallState) -> None:
         _log.debug("%s: attempt %d", what, state.attempt_number)

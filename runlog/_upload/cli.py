@@ -106,10 +106,15 @@ def sync(runs: tuple[str, ...], all_runs: bool, store: Path | None, tracking_uri
                 locked_ok = uploader.sync(progress=lambda n: progress.advance(task, n), timeout=timeout)
             except (UploadError, OSError) as exc:
                 failed += 1
-                hint = getattr(exc, "hint", "")
+                failure = uploader.last_failure
+                if failure is not None:
+                    why = str(failure)  # why the last request failed, and what to do
+                else:
+                    hint = getattr(exc, "hint", "")
+                    why = str(exc) + (f" ({hint})" if hint else "")
                 # (server messages and hints are text: a "[/x]" in them is not console markup)
                 progress.console.print(
-                    f"[red]{escape(str(uploader.run_id))}: not synced[/red]: {escape(str(exc))}" + (f" ({escape(hint)})" if hint else "")
+                    f"[red]{escape(str(uploader.run_id))}: not synced[/red]: {escape(why)}"
                     + " - what was sent is kept; run `runlog sync` again"
                 )
                 continue
@@ -132,4 +137,4 @@ def sync(runs: tuple[str, ...], all_runs: bool, store: Path | None, tracking_uri
             progress.console.print(f"{escape(str(uploader.run_id))}: {summary}{dead} -> {escape(str(where))}")
         progress.update(task, completed=total or 1)
     if failed:
-        raise click.ClickException(f"{failed} run(s) not fully synced; run `runlog sync` again when the server is reachable")
+        raise click.ClickException(f"{failed} run(s) not fully synced (why is said above); run `runlog sync` again once it is fixed")

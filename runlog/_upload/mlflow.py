@@ -39,8 +39,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from .._errors import UploadRejected, UploadUnavailable
 from .._store import layout
-from ._core import MetaEvent, MetricEvent, RunInfo, iter_metric_events
+from ._reading import iter_metric_events
 from ._retry import UploadOptions, error_for_response
+from ._target import MetaEvent, MetricEvent, RunInfo
 
 if TYPE_CHECKING:
     import httpx
