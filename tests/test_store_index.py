@@ -160,3 +160,74 @@ def test_a_run_that_could_not_be_read_is_read_again_next_time(
     monkeypatch.setattr(_search, "run_row", flaky)
     assert _indexed(store)[run.id][0] == "Damaged"
     assert _indexed(store)[run.id][0] == "Completed"
+
+
+def _count_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every run the index checks on disk (one stat of its events folder, or its events files)."""
+    import runlog._store.index as index_module
+
+    checked: list[str] = []
+    quick, full = index_module.quick_signature, index_module.signature
+
+    def counted_quick(run_dir: Path) -> str:
+        checked.append(Path(run_dir).name)
+        return quick(run_dir)
+
+    def counted_full(run_dir: Path) -> str:
+        checked.append(Path(run_dir).name)
+        return full(run_dir)
+
+    monkeypatch.setattr(index_module, "quick_signature", counted_quick)
+    monkeypatch.setattr(index_module, "signature", counted_full)
+    return checked
+
+
+def test_a_warm_search_checks_only_the_runs_the_journal_names(
+    exp: runlog.Experiment, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ended runs are not stat-ed on a warm search; a tag added by another process is seen (its run checked)."""
+    runs = _runs(exp, 6)
+    assert _indexed(store) == _truth(store)
+    checked = _count_checks(monkeypatch)
+    find_runs(store)
+    assert checked == []  # nothing named by the journal, nothing running: no run looked at
+    code = (
+        "import sys, runlog\n"
+        "ws = runlog.Workspace(sys.argv[1])\n"
+        "ws.get_run(sys.argv[2]).tag('late', 'yes')\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(store), runs[2].id], check=True, timeout=60)
+    rows, _ = find_runs(store)
+    assert {r.run_id: r.tags.get("late") for r in rows}[runs[2].id] == "yes"
+    assert set(checked) == {runs[2].id}
+
+
+def test_a_removed_or_replaced_journal_costs_a_check_of_every_run_never_a_stale_row(
+    exp: runlog.Experiment, store: Path
+) -> None:
+    """Without the journal every ended run is checked by its stat again; writers follow a new journal file."""
+    from runlog._store.journal import JOURNAL_FILE
+
+    runs = _runs(exp, 4)
+    assert _indexed(store) == _truth(store)
+    (store / JOURNAL_FILE).unlink()
+    runs[0].tag("after", "removal")  # this process's journal descriptor pointed at the removed file
+    assert _indexed(store) == _truth(store)
+    runs[1].tag("after", "restart")  # written into the journal the index started anew
+    assert _indexed(store) == _truth(store)
+    assert (store / JOURNAL_FILE).read_text().strip().endswith(runs[1].id)
+
+
+def test_a_running_run_is_read_as_it_grows_among_ended_ones(exp: runlog.Experiment, store: Path) -> None:
+    """The fast path still reads a running run's new points and notices a new run folder."""
+    _runs(exp, 3)
+    live = exp.start_logging(outputs=False)
+    live.log("loss", 3.0)
+    assert _indexed(store)[live.id][1] == {"loss": 3.0}
+    live.log("loss", 2.0)
+    assert _indexed(store)[live.id][1] == {"loss": 2.0}
+    later = exp.start_logging(outputs=False)
+    assert later.id in _indexed(store)
+    live.complete()
+    later.complete()
+    assert _indexed(store) == _truth(store)

@@ -53,7 +53,16 @@ def note(run_dir: Path) -> None:
     try:
         with _lock:
             fd = _fd(path)
-            if os.fstat(fd).st_size > MAX_BYTES:
+            st = os.fstat(fd)
+            try:
+                replaced = os.stat(path).st_ino != st.st_ino  # removed, or started anew by another process
+            except FileNotFoundError:
+                replaced = True
+            if replaced:
+                os.close(fd)
+                del _fds[path]
+                fd = _fd(path)
+            elif st.st_size > MAX_BYTES:
                 _rotate(path, fd)
                 fd = _fd(path)
             os.write(fd, line)
