@@ -79,15 +79,14 @@ class RunIndex:
         self.store = store
         self.path = store / INDEX_FILE
         self._lock = threading.Lock()
-        # This process's copy: key -> (signature, row, journal inode, journal offset when checked).
-        self._memory: dict[str, tuple[str, Any, int, int]] = {}
-        self._inode = -1  # the journal followed (-1: none)
-        self._from = -1  # the journal offset from which ``_seen`` is complete (-1: nothing read)
+        # This process's copy: key -> (signature, row, journal id, journal offset when checked).
+        self._memory: dict[str, tuple[str, Any, str, int]] = {}
+        self._journal = ""  # the id of the journal followed ("": none)
         self._read_to = -1
         self._seen: dict[str, int] = {}  # run key -> end offset of its last journal line
-        # The last answer: (journal inode, the run folders, their rows, key -> position, positions of
+        # The last answer: (journal id, the run folders, their rows, key -> position, positions of
         # rows not ended or not kept): the next call with the same folders checks only what changed.
-        self._last: tuple[int, list[tuple[str, Path]], list[Any], dict[str, int], list[int]] | None = None
+        self._last: tuple[str, list[tuple[str, Path]], list[Any], dict[str, int], list[int]] | None = None
         self._result: list[Any] | None = None
         self._stale: list[str] = []
         #: Answers computed from ``_result`` (search: filter and order), valid while it is the same list.
@@ -99,7 +98,7 @@ class RunIndex:
             self._memory.clear()
             self._last = None
             self._result = None
-            self._inode, self._from, self._read_to, self._seen = -1, -1, -1, {}
+            self._journal, self._read_to, self._seen = "", -1, {}
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
@@ -112,7 +111,7 @@ class RunIndex:
                 db.execute("DROP TABLE IF EXISTS runs")  # another layout of rows: rebuilt from the runs
             db.execute(
                 "CREATE TABLE IF NOT EXISTS runs (key TEXT PRIMARY KEY, signature TEXT, row TEXT, "
-                "inode INTEGER, checked INTEGER)"
+                "journal TEXT, checked INTEGER)"
             )
             if found is None or found[0] != str(SCHEMA_VERSION):
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
@@ -165,36 +164,39 @@ class RunIndex:
         with self._lock:
             return self._rows(refs, build, encode, decode, progress, keep, settled)  # type: ignore[arg-type]
 
-    def _follow(self, base: int | None = None) -> tuple[int, dict[str, int] | None]:
-        """Read the journal's new lines into ``_seen``: ``(offset read to, the keys read now)``; the keys
-        are None when what changed cannot be told (no journal, a new one, or re-read from ``base``).
+    def _follow(self) -> tuple[int, dict[str, int] | None]:
+        """Read the journal's new lines into ``_seen``: ``(offset read to, the keys read now)``.
 
-        ``base``: an earlier offset to read from (rows loaded from the database were checked there).
+        ``_seen`` always covers the current journal file from its start, so a journal removed and made
+        anew still names what changed since. The keys are None when the file is not the one followed so
+        far (a first call, or the journal replaced): then every run is checked.
         """
-        rewound = False
-        if base is not None and self._inode >= 0 and 0 <= base < self._from:
-            self._seen, self._from, self._read_to = {}, base, base
-            rewound = True
-        position = (self._inode, self._read_to) if self._inode >= 0 and self._read_to >= 0 else None
+        position = (self._journal, self._read_to) if self._journal else None
         keys, new = journal.read_since(self.store, position)
         if new is None and journal.start(self.store):  # from now on writers name what they change
             keys, new = journal.read_since(self.store, position)
         if new is None:  # no journal: every ended run is checked by its stat
-            self._inode, self._from, self._read_to, self._seen = -1, -1, -1, {}
+            self._journal, self._read_to, self._seen = "", -1, {}
             return -1, None
-        if keys is None:  # first look, or the journal was replaced: complete from here on
-            self._inode, self._from, self._read_to, self._seen = new[0], new[1], new[1], {}
+        if keys is None:  # another file than the one followed: read it whole
+            keys, new = journal.read_since(self.store, (new[0], 0))
+            if keys is None or new is None:
+                self._journal, self._read_to, self._seen = "", -1, {}
+                return -1, None
+            self._journal, self._read_to, self._seen = new[0], new[1], dict(keys)
             return new[1], None
         self._seen.update(keys)
         self._read_to = new[1]
-        return new[1], None if rewound else keys
+        return new[1], keys
 
-    def _trusted(self, key: str, sig: str, inode: int, checked: int) -> bool:
+    def _changed(self, key: str, journal_id: str, checked: int) -> bool:
+        """The journal names the run after its row was checked (or names it at all in a newer journal file)."""
+        seen = self._seen.get(key)
+        return seen is not None and (journal_id != self._journal or seen > checked)
+
+    def _trusted(self, key: str, sig: str, journal_id: str, checked: int) -> bool:
         """An ended run's row the journal names nowhere after it was checked."""
-        return (
-            sig.startswith("d:") and inode == self._inode >= 0 and self._from <= checked
-            and self._seen.get(key, 0) <= checked
-        )  # fmt: skip
+        return sig.startswith("d:") and bool(self._journal) and journal_id == self._journal and self._seen.get(key, 0) <= checked
 
     def _rows(
         self,
@@ -207,9 +209,9 @@ class RunIndex:
         settled: Callable[[Any], bool] | None,
     ) -> list[Any]:
         now, fresh = self._follow()  # before any run is checked: a change after this is in the journal after it
-        inode = self._inode
+        journal_id = self._journal
         last = self._last
-        if last is not None and fresh is not None and last[0] == inode and last[1] == run_dirs:
+        if last is not None and fresh is not None and last[0] == journal_id and last[1] == run_dirs:
             # The same run folders as last time: check only the runs the journal names and the runs that
             # had not ended (their files), not 100,000 rows.
             rows = list(last[2])
@@ -231,11 +233,14 @@ class RunIndex:
         for position in todo:
             key, run_dir = run_dirs[position]
             cached = self._memory.get(key)
-            if cached is not None and self._trusted(key, cached[0], cached[2], cached[3]):
+            if cached is None or self._changed(key, cached[2], cached[3]):
+                rows[position] = None
+                misses.append((position, key, run_dir))
+            elif self._trusted(key, cached[0], cached[2], cached[3]):
                 rows[position] = cached[1]
-            elif cached is not None and cached[0] == _current(run_dir, cached[0]):
+            elif cached[0] == _current(run_dir, cached[0]):
                 rows[position] = cached[1]
-                self._memory[key] = (cached[0], cached[1], inode, now)
+                self._memory[key] = (cached[0], cached[1], journal_id, now)
             else:
                 rows[position] = None
                 misses.append((position, key, run_dir))
@@ -248,7 +253,7 @@ class RunIndex:
         same = last is not None and todo is not None and len(rows) == len(last[2]) and all(
             rows[i] is last[2][i] for i in todo
         ) and last[1] == run_dirs
-        self._last = (inode, run_dirs, rows, where, unsettled)
+        self._last = (journal_id, run_dirs, rows, where, unsettled)
         if same and self._result is not None:
             return self._result  # the very list of last time: callers may keep what they made of it
         self._result = [row for row in rows if row is not None]
@@ -270,34 +275,31 @@ class RunIndex:
         settled: Callable[[Any], bool] | None,
     ) -> int:
         """Rows for ``misses`` from the database (when still current) or built anew; the database updated."""
-        inode = self._inode
+        journal_id = self._journal
         scanned = {key.split("/", 1)[0] for key, _ in run_dirs}
         db = self._open()
-        stored: dict[str, tuple[str, str, int, int]] = {}
+        stored: dict[str, tuple[str, str, str, int]] = {}
         if db is not None:
             try:
                 if full:
-                    query = db.execute("SELECT key, signature, row, inode, checked FROM runs")
+                    query = db.execute("SELECT key, signature, row, journal, checked FROM runs")
                     stored = {k: (s, r, i, c) for k, s, r, i, c in query}
                 else:  # a few runs changed among many: only their rows
                     for start in range(0, len(misses), 500):
                         keys = [m[1] for m in misses[start : start + 500]]
                         query = db.execute(
-                            "SELECT key, signature, row, inode, checked FROM runs WHERE key IN "
+                            "SELECT key, signature, row, journal, checked FROM runs WHERE key IN "
                             f"({','.join('?' * len(keys))})", keys,
                         )  # fmt: skip
                         stored.update({k: (s, r, i, c) for k, s, r, i, c in query})
             except sqlite3.DatabaseError as exc:
                 _log.warning("could not read the run index %s (%s): reading the runs", self.path, exc)
-            oldest = min((c for _s, _r, i, c in stored.values() if i == inode and c >= 0), default=None)
-            if oldest is not None and oldest < self._from:
-                now, _ = self._follow(oldest)  # rows checked by other processes: the journal since then
-        changed: list[tuple[str, str, str, int, int]] = []
+        changed: list[tuple[str, str, str, str, int]] = []
         for done, (position, key, run_dir) in enumerate(misses):
             found = stored.get(key)
             row = None
             sig = ""
-            if found is not None and found[0] and (
+            if found is not None and found[0] and not self._changed(key, found[2], found[3]) and (
                 self._trusted(key, found[0], found[2], found[3]) or found[0] == _current(run_dir, found[0])
             ):
                 try:
@@ -318,8 +320,8 @@ class RunIndex:
                     self._memory.pop(key, None)
                     rows[position] = row
                     continue
-                changed.append((key, sig, encode(row), inode, now))
-            self._memory[key] = (sig, row, inode, now)
+                changed.append((key, sig, encode(row), journal_id, now))
+            self._memory[key] = (sig, row, journal_id, now)
             rows[position] = row
         if db is not None:
             if full:

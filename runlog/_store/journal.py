@@ -6,8 +6,10 @@ created, anything written into a run its process does not own — is followed by
 several processes never interleave). Metric appends are not journaled (``run.log`` stays one write);
 a running run is checked by its files whatever the journal says.
 
-The run index (:mod:`runlog._store.index`) remembers how far it has read (the file's inode and
-offset, kept in the index database too); an ended run absent from the journal since then is
+The journal's first line is ``#<random id>``, written before the file appears under its name
+(a temporary file linked into place), so a journal removed and made anew is never taken for the
+old one (an inode number may be reused). The run index (:mod:`runlog._store.index`) remembers
+how far it has read (the journal's id and an offset, kept with each row in the index database); an ended run absent from the journal since then is
 served from the index unchecked. A journal that cannot be read, was replaced or shrank makes the
 index check every run as before (one ``stat`` each), so the journal is an accelerator, never the
 truth: losing it (or a line, to ``kill -9`` between an event and its line) costs at most one stale
@@ -17,6 +19,7 @@ row until that run changes again or the journal is replaced.
 from __future__ import annotations
 
 import os
+import secrets
 import threading
 from pathlib import Path
 
@@ -26,7 +29,7 @@ JOURNAL_FILE = "changes.log"
 #: Beyond this size the next writer starts the journal anew (readers then check every run once).
 MAX_BYTES = 64 * 1024 * 1024
 
-Position = tuple[int, int]  # (inode, offset)
+Position = tuple[str, int]  # (the journal's id, offset)
 
 _fds: dict[str, int] = {}
 _lock = threading.Lock()
@@ -37,10 +40,30 @@ def _store_of(run_dir: Path) -> tuple[Path, str]:
     return run_dir.parent.parent.parent.parent, f"{run_dir.parent.parent.name}/{run_dir.name}"
 
 
+def _create(path: str) -> None:
+    """Put a journal with a new id in place unless one is there (a linked temporary file: whole or absent)."""
+    tmp = f"{path}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    try:
+        os.write(fd, f"#{secrets.token_hex(8)}\n".encode())
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+
+
 def _fd(path: str) -> int:
     fd = _fds.get(path, -1)
     if fd < 0:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        except FileNotFoundError:
+            _create(path)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
         _fds[path] = fd
     return fd
 
@@ -55,7 +78,8 @@ def note(run_dir: Path) -> None:
             fd = _fd(path)
             st = os.fstat(fd)
             try:
-                replaced = os.stat(path).st_ino != st.st_ino  # removed, or started anew by another process
+                here = os.stat(path)  # removed, or started anew by another process: follow the new one
+                replaced = (here.st_ino, here.st_dev) != (st.st_ino, st.st_dev)
             except FileNotFoundError:
                 replaced = True
             if replaced:
@@ -71,16 +95,18 @@ def note(run_dir: Path) -> None:
 
 
 def start(store: Path) -> bool:
-    """Make an empty journal in a store that has none (an older store); False when it cannot be made."""
+    """Make a journal in a store that has none (an older store); False when it cannot be made."""
+    path = os.path.join(store, JOURNAL_FILE)
     try:
-        os.close(os.open(store / JOURNAL_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o666))
+        if not os.path.exists(path):
+            _create(path)
         return True
     except OSError:
         return False
 
 
 def _rotate(path: str, fd: int) -> None:
-    """Start the journal anew (a new inode: readers see the change and check every run once)."""
+    """Start the journal anew (a new id: readers see the change and check every run once)."""
     os.close(fd)
     del _fds[path]
     try:
@@ -92,28 +118,30 @@ def _rotate(path: str, fd: int) -> None:
 def read_since(store: Path, position: Position | None) -> tuple[dict[str, int] | None, Position | None]:
     """``({run key: end offset of its last line}, the new position)`` for the journal after ``position``.
 
-    ``None`` keys: what changed cannot be told (no position, the journal missing, replaced or
-    shrunk): check every run. ``None`` position: there is no journal to follow.
+    ``None`` keys: what changed cannot be told (no position, or another journal than the position's:
+    replaced, or shrunk); read it again from offset 0. ``None`` position: there is no journal.
     """
     path = store / JOURNAL_FILE
     try:
         with open(path, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            inode, size = st.st_ino, st.st_size
-            if position is None or position[0] != inode or position[1] > size:
-                return None, (inode, size)
-            fh.seek(position[1])
-            data = fh.read(size - position[1])
+            header = fh.readline(64)
+            ident = header.decode("ascii", "replace").strip()
+            size = os.fstat(fh.fileno()).st_size
+            if position is None or position[0] != ident or position[1] > size:
+                return None, (ident, size)
+            start = max(position[1], len(header))
+            fh.seek(start)
+            data = fh.read(size - start)
     except OSError:
         return None, None
     end = data.rfind(b"\n") + 1  # a line being written is read next time
     keys: dict[str, int] = {}
-    offset = position[1]
+    offset = start
     for line in data[:end].split(b"\n")[:-1]:
         offset += len(line) + 1
-        if line:
+        if line and not line.startswith(b"#"):
             keys[line.decode("utf-8", "replace")] = offset
-    return keys, (inode, position[1] + end)
+    return keys, (ident, start + end)
 
 
 def _after_fork_in_child() -> None:
