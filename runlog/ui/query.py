@@ -587,6 +587,7 @@ class StoreQuery:
             "end_time": end,
             "duration": duration,
             "tags": dict(state.tags),
+            "params": dict(state.properties),
             "metrics": metrics,
             "damaged": cache.damaged,
         }
@@ -645,17 +646,20 @@ class StoreQuery:
                 continue
             rows.append(self._run_row(cache, now))
         token = None
+        total = len(rows)
         if not searched:
             rows.sort(key=lambda r: r["created"] or 0.0, reverse=True)
         elif max_results is not None:
             from .._search import paginate
 
+            total = len(rows)
             rows, token = paginate(rows, page_token, max_results)
         # System metrics (system/...) are in each row's metrics but get no column of their own.
         names = sorted({m for r in rows for m in r["metrics"] if not m.startswith(SYSTEM_PREFIX)})
         answer: dict[str, Any] = {"runs": rows, "metric_names": names}
         if searched:
             answer["next_page_token"] = token
+            answer["total"] = total if max_results is not None else len(rows)
         return answer
 
     # -- one run -----------------------------------------------------------------------
