@@ -149,14 +149,35 @@ def test_table_metric_charts_one_column_against_another(page: Page, site: dict[s
     legend = card.locator(".u-legend .u-series").all_inner_texts()
     assert legend[0].strip().startswith("threshold") and [s.split(":")[0].strip() for s in legend[1:]] == ["tpr"]
     assert card.locator(".chart").get_attribute("data-series") == "1"
-    # several metrics on one chart
+    shot(page, "run-charts-table")
+
+
+def test_several_metrics_on_one_chart_and_single_values_as_values(page: Page, site: dict[str, Any]) -> None:
+    """Metrics with a series can be charted together; a metric holding one value (acc, a parameter logged with
+    run.log) is shown in the values table, not as a one-dot chart, and cannot be combined."""
+    import runlog
+
+    run = runlog.Experiment(site["ws"], "combine").start_logging(outputs=False, display_name="combo")
+    for step in range(5):
+        run.log("loss", 1.0 / (step + 1), step=step)
+        run.log("val_loss", 1.2 / (step + 1), step=step)
+    run.log("acc", 0.0001)
+    run.log("batch", 64)
+    run.complete()
+    page.goto(f"{site['url']}/#/run/{run.id}?tab=charts")
+    page.locator('#charts .card[data-chart="loss"] canvas').wait_for()
+    assert page.locator('.card[data-chart="acc"]').count() == 0 and page.locator('.card[data-chart="batch"]').count() == 0
+    values = page.locator("#values")
+    assert values.locator('tr[data-metric="acc"] td.num').inner_text() == "0.0001"  # not 1.0000e-4
+    assert values.locator('tr[data-metric="batch"] td.num').inner_text() == "64"
+    assert page.locator("input.combine-metric[value=acc]").count() == 0
     page.check("input.combine-metric[value=loss]")
-    page.check("input.combine-metric[value=acc]")
+    page.check("input.combine-metric[value=val_loss]")
     page.click("#combine")
-    combined = page.locator('.custom .card[data-chart="acc + loss"]')
+    combined = page.locator('.custom .card[data-chart="loss + val_loss"]')
     combined.locator("canvas").wait_for()
     assert combined.locator(".chart").get_attribute("data-series") == "2"
-    shot(page, "run-charts-table")
+    shot(page, "run-charts-values")
 
 
 def test_log_view_follows_lines_appended_after_load(page: Page, site: dict[str, Any]) -> None:

@@ -8,6 +8,8 @@
 
 const App = { timers: [], charts: [], runsCache: null };
 const PALETTE = ["#2f6fde", "#e4572e", "#17a398", "#f3a712", "#7d4fd0", "#29335c", "#d33f49", "#4f9d2d", "#a05a2c", "#00a8e8"];
+/* The colour of the i-th run of a page's run key (the compare page's order): every chart, table and plot uses it. */
+const runColor = (id, i) => PALETTE[i % PALETTE.length];
 const TERMINAL = new Set(["Completed", "Failed", "Canceled"]);
 const MAX_LOG_LINES = 20000;  // the log view renders at most this many lines (docs/viewer.md)
 // A followed log keeps at most this many lines in memory (whole chunks are let go, oldest first;
