@@ -110,7 +110,7 @@ _SCHEMAS: dict[str, Any] = {
                             },
                         },
                     },
-                    "images": {"type": "array", "items": {"type": "object", "properties": {"name": _STR, "file": _STR, "time": _NUM}}},
+                    "images": {"type": "array", "items": {"type": "object", "properties": {"name": _STR, "file": _STR, "time": _NUM, "step": {"type": ["integer", "null"], "description": "run.log_image(step=...); null when logged without one."}}}},
                     "files": {"type": "array", "items": {"$ref": "#/components/schemas/File"}},
                     "logs": {"type": "array", "items": _STR},
                     "live": {"type": "boolean", "description": "True until the run is Completed, Failed or Canceled."},

@@ -2,11 +2,36 @@
  * strings from runs reach the page through textContent or setAttribute, never innerHTML. */
 "use strict";
 
+/* The images: a figure per name; a name logged several times (log_image(..., step=)) gets a slider that scrubs
+   through its images by step (the newest shown first), the chosen step kept in the URL. */
 function imagesView(d) {
   if (!d.images.length) return el("p", { class: "muted" }, "No images (run.log_image) yet.");
-  return el("div", { class: "gallery", id: "gallery" }, d.images.map((img) => el("figure", {},
-    el("a", { href: filePath(d.id, img.file), target: "_blank", rel: "noopener" }, el("img", { src: filePath(d.id, img.file), alt: img.name, loading: "lazy" })),
-    el("figcaption", {}, `${img.name} · ${fmtTime(img.time)}`))));
+  const byName = new Map();
+  for (const img of d.images) { if (!byName.has(img.name)) byName.set(img.name, []); byName.get(img.name).push(img); }
+  const wanted = parseHash().params;
+  return el("div", { class: "gallery", id: "gallery" }, [...byName].map(([name, imgs]) => {
+    const stepOf = (img, i) => (img.step === null || img.step === undefined ? i : img.step);
+    imgs = imgs.map((img, i) => ({ ...img, shownStep: stepOf(img, i) })).sort((a, b) => a.shownStep - b.shownStep || a.time - b.time);
+    const param = "step." + name;
+    const asked = wanted.get(param) === null ? NaN : Number(wanted.get(param));
+    let at = imgs.findIndex((img) => img.shownStep === asked);
+    if (at < 0) at = imgs.length - 1;
+    const image = el("img", { alt: name, loading: "lazy" });
+    const link = el("a", { target: "_blank", rel: "noopener" }, image);
+    const caption = el("figcaption", {});
+    const show = (i) => {
+      const img = imgs[i];
+      image.setAttribute("src", filePath(d.id, img.file));
+      link.setAttribute("href", filePath(d.id, img.file));
+      caption.textContent = `${name} · step ${img.shownStep}` + (imgs.length > 1 ? ` (${i + 1} of ${imgs.length})` : "") + ` · ${fmtTime(img.time)}`;
+      figure.dataset.step = String(img.shownStep);
+    };
+    const slider = imgs.length > 1 ? el("input", { type: "range", class: "image-step", min: "0", max: String(imgs.length - 1), value: String(at), "aria-label": name + " step",
+      oninput: (e) => { const i = Number(e.target.value); show(i); setHashParams({ [param]: i === imgs.length - 1 ? "" : String(imgs[i].shownStep) }); } }) : null;
+    const figure = el("figure", { "data-image": name }, link, caption, slider);
+    show(at);
+    return figure;
+  }));
 }
 
 function humanSize(bytes) {

@@ -6,11 +6,12 @@
  */
 "use strict";
 
-const RUNS_PAGE = 100;  // runs per /api/runs request (a page of small runs is ~40 kB)
+// Runs per /api/runs request (a page of 100 small runs is ~40 kB); window.RUNLOG_RUNS_PAGE overrides it (tests).
+const RUNS_PAGE = Number(window.RUNLOG_RUNS_PAGE) || 100;
 const RUNS_OVERSCAN = 10;  // rows drawn above and below the visible ones
 const ATTRIBUTE_COLUMNS = [  // [key, label, order_by or null (not sortable)]
-  ["experiment", "Experiment", "attributes.experiment"], ["status", "Status", "attributes.status"],
-  ["start_time", "Started", "attributes.start_time"], ["duration", "Duration", null], ["tags", "Tags", null],
+  ["status", "Status", "attributes.status"], ["start_time", "Started", "attributes.start_time"], ["duration", "Duration", null],
+  ["experiment", "Experiment", "attributes.experiment"], ["tags", "Tags", null],
 ];
 const RunsState = { sort: "", desc: true, agg: "last", selected: new Set(), hidden: new Set(), filters: { experiment: "", status: "", tag: "", filter: "" } };
 
@@ -163,13 +164,14 @@ async function runsPage(params) {
       duration: (run) => el("td", { class: "num" }, fmtDuration(run.duration)),
       tags: (run) => el("td", { class: "tags" }, Object.entries(run.tags).map(([k, v]) => el("span", { class: "tag" }, v ? k + "=" + v : k))),
     };
+    // Metrics first (what a run is judged by), then what it was run with, then the rest.
     return [
-      { group: "Attributes", id: "attributes", columns: ATTRIBUTE_COLUMNS.map(([key, label]) => ({ key, label, cell: attrs[key] })) },
+      { group: "Metrics", id: "metrics", columns: metricNames.filter((m) => !data.metricInfo.get(m).single).map((m) => ({ key: "m:" + m, label: m, cls: "num", cell: metricCell(m) })) },
       { group: "Parameters", id: "params", columns: [
         ...[...data.params].sort().map((p) => ({ key: "p:" + p, label: p, cell: (run) => el("td", { "data-param": p }, fmt((run.params || {})[p])) })),
         ...metricNames.filter((m) => data.metricInfo.get(m).single).map((m) => ({ key: "m:" + m, label: m, cls: "num", cell: metricCell(m) })),
       ] },
-      { group: "Metrics", id: "metrics", columns: metricNames.filter((m) => !data.metricInfo.get(m).single).map((m) => ({ key: "m:" + m, label: m, cls: "num", cell: metricCell(m) })) },
+      { group: "Attributes", id: "attributes", columns: ATTRIBUTE_COLUMNS.map(([key, label]) => ({ key, label, cell: attrs[key] })) },
     ];
   }
 
