@@ -85,7 +85,7 @@ function drawChart(target, sources, opts) {
   prepared.forEach((s, i) => {
     const color = s.color || PALETTE[i % PALETTE.length];
     series.push({ label: s.label, stroke: color, width: 1.5, dash: s.dash || [], spanGaps: true, points: { show: opts.points || false, size: 4 }, value });
-    if (smooth) series.push({ label: s.label + " (raw)", stroke: color + "40", width: 1, dash: s.dash || [], spanGaps: true, points: { show: false }, value, class: "raw" });
+    if (smooth) series.push({ label: s.label + " (raw)", stroke: color + "55", width: 1, dash: s.dash || [], spanGaps: true, points: { show: false }, value, class: "raw" });
   });
   const ys = prepared.map((s) => s.y);
   let yRange = null;

@@ -43,20 +43,25 @@ function compareColumns(details) {
   for (const n of series) {
     for (const agg of ["last", "min", "max"]) cols.push({ key: `m:${n}:${agg}`, label: `${n} (${agg})`, group: "Metrics", metric: n, agg, get: (d) => metric(d, n)?.[agg] });
   }
-  cols.push(...tags.map((t) => ({ key: "t:" + t, label: t, group: "Tags", get: (d) => (d.tags || {})[t] })));
+  cols.push(...tags.map((t) => ({ key: "t:" + t, label: t, group: "Tags", get: (d) => (d.tags || {})[t], show: (v) => (v === "" ? "✓" : String(v)) })));
   return { cols, series, params: cols.filter((c) => c.group === "Parameters") };
 }
 
 /* The side-by-side table: a row per column, a cell per run; rows whose values are all equal can be hidden. */
 function compareTable(details, cols) {
   const onlyDiff = parseHash().params.get("diff") === "1";
-  const same = (c) => new Set(details.map((d) => JSON.stringify(c.get(d) ?? null))).size <= 1;
+  const shown = (c, v) => (v === null || v === undefined ? "" : c.show ? c.show(v) : fmt(v));
+  const same = (c) => new Set(details.map((d) => (c.get(d) === undefined || c.get(d) === null ? "\u0000" : shown(c, c.get(d))))).size <= 1;  // as shown
   let group = null;
   const rows = [];
   for (const c of cols) {
-    if (c.group !== group) { group = c.group; rows.push(el("tr", { class: "group-row" }, el("th", { colspan: details.length + 1 }, group))); }
+    if (c.group !== group) {  // a group's heading row: hidden with "only differences" when every row of the group agrees
+      group = c.group;
+      const agree = cols.filter((x) => x.group === group).every(same);
+      rows.push(el("tr", { class: "group-row" + (agree ? " same" : "") }, el("th", { colspan: details.length + 1 }, group)));
+    }
     rows.push(el("tr", { "data-row": c.key, class: same(c) ? "same" : "differs" }, el("th", { scope: "row" }, c.label),
-      details.map((d) => { const v = c.get(d); return el("td", { class: typeof v === "number" ? "num" : "", "data-run": d.id }, v === null || v === undefined ? "" : c.show ? c.show(v) : fmt(v)); })));
+      details.map((d) => { const v = c.get(d); return el("td", { class: typeof v === "number" ? "num" : "", "data-run": d.id }, shown(c, v)); })));
   }
   const table = el("table", { class: "grid compare" + (onlyDiff ? " only-diff" : ""), id: "compare-table" },
     el("thead", {}, el("tr", {}, el("th", {}, ""), details.map((d, i) => el("th", { "data-run": d.id }, el("span", { style: `color:${runColor(d.id, i)}` }, "■ "),
@@ -85,7 +90,7 @@ function axisScale(values, lo, hi) {
 
 /* Parallel coordinates: an axis per parameter and one for the chosen metric, a line per run in its colour. */
 function parallelPlot(details, axes, width) {
-  const h = 300, top = 34, bottom = h - 24, left = 40, right = Math.max(left + 1, width - 40);
+  const h = 300, top = 34, bottom = h - 24, left = 40, right = Math.max(left + 1, width - 70);
   const node = svg("svg", { id: "parallel", class: "plot", width, height: h, viewBox: `0 0 ${width} ${h}` });
   if (axes.length < 2) { node.append(svg("text", { x: 10, y: 40, class: "muted-text" }, "Parallel coordinates need at least two columns (parameters and a metric).")); return node; }
   const xs = axes.map((_, i) => left + (right - left) * i / (axes.length - 1));
@@ -106,9 +111,9 @@ function parallelPlot(details, axes, width) {
 
 /* A scatter of two columns: a dot per run in its colour (runs missing either value are left out). */
 function scatterPlot(details, cx, cy, width) {
-  const h = 300, left = 60, right = width - 20, top = 16, bottom = h - 40;
+  const h = 300, left = 60, right = width - 20, top = 16, bottom = h - 40, inset = 12;
   const node = svg("svg", { id: "scatter", class: "plot", width, height: h, viewBox: `0 0 ${width} ${h}` });
-  const sx = axisScale(details.map((d) => cx.get(d)), left, right), sy = axisScale(details.map((d) => cy.get(d)), bottom, top);
+  const sx = axisScale(details.map((d) => cx.get(d)), left + inset, right - inset), sy = axisScale(details.map((d) => cy.get(d)), bottom - inset, top + inset);
   node.append(svg("line", { x1: left, x2: right, y1: bottom, y2: bottom, class: "axis-line" }), svg("line", { x1: left, x2: left, y1: top, y2: bottom, class: "axis-line" }));
   for (const [x, label] of sx.ticks) node.append(svg("text", { x, y: bottom + 16, "text-anchor": "middle", class: "tick-label" }, label));
   for (const [y, label] of sy.ticks) node.append(svg("text", { x: left - 6, y: y + 4, "text-anchor": "end", class: "tick-label" }, label));
@@ -136,7 +141,9 @@ function plotsCard(details, model) {
   const byKey = new Map(model.cols.map((c) => [c.key, c]));
   function draw() {
     const width = Math.max(360, Math.floor((card.clientWidth || 1000) / 2) - 30);
-    const axes = [...model.params.filter((c) => details.some((d) => c.get(d) !== null && c.get(d) !== undefined)), ...(byKey.get(pcMetric.value) ? [byKey.get(pcMetric.value)] : [])];
+    // The parameters that differ between the runs (an axis where every run agrees tells nothing), then the metric.
+    const varies = (c) => details.length < 2 || new Set(details.map((d) => JSON.stringify(c.get(d) ?? null))).size > 1;
+    const axes = [...model.params.filter((c) => c !== byKey.get(pcMetric.value) && varies(c)), ...(byKey.get(pcMetric.value) ? [byKey.get(pcMetric.value)] : [])];
     pcBox.replaceChildren(parallelPlot(details, axes, width));
     const cx = byKey.get(sxSel.value), cy = byKey.get(sySel.value);
     scBox.replaceChildren(cx && cy ? scatterPlot(details, cx, cy, width) : el("p", { class: "muted" }, "No columns to plot."));

@@ -1,13 +1,15 @@
 /* runlog viewer: the runs table (loaded by index.html after app.js; no build step). Same safety rule as app.js:
  * strings from runs reach the page through textContent or setAttribute, never innerHTML.
  *
- * The table asks /api/runs for pages of RUNS_PAGE runs (filter, order_by, max_results, page_token: the
+ * The table asks /api/runs for pages of at most RUNS_PAGE runs (filter, order_by, max_results, page_token: the
  * server filters and sorts) and keeps only the rows in view in the DOM, so 100,000 runs scroll smoothly.
  */
 "use strict";
 
 // Runs per /api/runs request (a page of 100 small runs is ~40 kB); window.RUNLOG_RUNS_PAGE overrides it (tests).
+// Runs with many metrics get smaller pages: a page stays under RUNS_PAGE_BYTES.
 const RUNS_PAGE = Number(window.RUNLOG_RUNS_PAGE) || 100;
+const RUNS_PAGE_BYTES = 150000;
 const RUNS_OVERSCAN = 10;  // rows drawn above and below the visible ones
 const ATTRIBUTE_COLUMNS = [  // [key, label, order_by or null (not sortable)]
   ["status", "Status", "attributes.status"], ["start_time", "Started", "attributes.start_time"], ["duration", "Duration", null],
@@ -96,22 +98,25 @@ async function runsPage(params) {
   const scroller = el("div", { class: "table-wrap runs-scroll", id: "runs-scroll", "aria-busy": "true" });
   mount(el("div", { class: "toolbar" }, expSelect, statusSelect, tagInput, search, el("span", { class: "muted" }, "metric value:"), agg, picker, compare, count), filterError, scroller);
 
-  /* The pages fetched so far, for the current filter and order. */
+  /* The rows fetched so far (a sparse array by position), for the current filter and order. */
   const data = {
-    gen: 0, total: null, pages: new Map(), loading: new Set(), metricInfo: new Map(), params: new Set(), error: null,
+    gen: 0, total: null, rows: [], pageSize: RUNS_PAGE, loading: new Set(), metricInfo: new Map(), params: new Set(), error: null,
     // A change of filter or order: the first page replaces the rows when it comes (no blank table meanwhile).
     reset() { this.gen++; this.loading = new Set(); scroller.scrollTop = 0; scroller.setAttribute("aria-busy", "true"); this.fetchPage(0).catch(showError); },
-    row(i) { const p = this.pages.get(Math.floor(i / RUNS_PAGE)); return p ? p[i % RUNS_PAGE] : undefined; },
-    loaded() { return [...this.pages.values()].flat(); },
+    row(i) { return this.rows[i]; },
+    loaded() { return this.rows.filter(Boolean); },
+    pageOf(i) { return Math.floor(i / this.pageSize); },
     async fetchPage(k, keep) {
-      if (this.loading.has(k)) return;
+      const busy = this.pageSize + ":" + k;
+      if (this.loading.has(busy)) return;
       const gen = this.gen;
-      this.loading.add(k);
+      this.loading.add(busy);
       const p = new URLSearchParams();
       for (const [key, v] of Object.entries(f)) if (v) p.set(key, v);
       if (RunsState.sort) p.set("order_by", orderByOf(RunsState.sort, RunsState.desc));
-      p.set("max_results", String(RUNS_PAGE));
-      if (k) p.set("page_token", offsetToken(k * RUNS_PAGE));
+      const size = this.pageSize, offset = k * size;
+      p.set("max_results", String(size));
+      if (offset) p.set("page_token", offsetToken(offset));
       try {
         const resp = await fetch("/api/runs?" + p.toString(), { credentials: "same-origin", cache: "no-store" });
         if (gen !== this.gen || seq !== App.routeSeq) return;
@@ -125,18 +130,23 @@ async function runsPage(params) {
           return;
         }
         if (!resp.ok) throw new Error((await resp.json().catch(() => null))?.error?.message || resp.status + " " + resp.statusText);
-        const answer = await resp.json();
+        const text = await resp.text();
+        const answer = JSON.parse(text);
         if (gen !== this.gen) return;
         if (k === 0 && !keep) scroller.setAttribute("aria-busy", "false");  // the rows shown answer the current filter and order
         filterError.textContent = "";
         search.classList.remove("invalid");
-        if (!keep && k === 0 && this.pages.size) this.pages = new Map();
-        this.pages.set(k, answer.runs);
+        if (!keep && k === 0) this.rows = [];
+        answer.runs.forEach((r, i) => { this.rows[offset + i] = r; });
+        if (answer.runs.length) {  // wide runs (many metrics): smaller pages from now on
+          const fit = Math.floor(RUNS_PAGE_BYTES / (text.length / answer.runs.length));
+          this.pageSize = Math.max(10, Math.min(RUNS_PAGE, fit, this.pageSize));
+        }
         this.total = answer.total ?? answer.runs.length;
         const before = this.columnsKey();
         for (const r of answer.runs) this.learn(r);
         table.draw(this.columnsKey() !== before);
-      } finally { this.loading.delete(k); }
+      } finally { this.loading.delete(busy); }
     },
     learn(run) {  // which metric names hold a single value (shown with the parameters), which params exist
       for (const [name, s] of Object.entries(run.metrics)) {
@@ -236,7 +246,7 @@ async function runsPage(params) {
       const rows = [];
       for (let i = first; i < last; i++) {
         const run = data.row(i);
-        if (run === undefined) data.fetchPage(Math.floor(i / RUNS_PAGE), true).catch(showError);
+        if (run === undefined) data.fetchPage(data.pageOf(i), true).catch(showError);
         rows.push(this.rowNode(run, i));
       }
       // The rows in view only: the table starts `first` rows down (its header stays pinned at the top).
@@ -267,7 +277,7 @@ async function runsPage(params) {
   every(5000, () => {  // live runs: refetch the pages in view
     if (!data.loaded().some((r) => !TERMINAL.has(r.status))) return;
     const pages = new Set();
-    for (let i = table.first; i < table.last; i++) pages.add(Math.floor(i / RUNS_PAGE));
+    for (let i = table.first; i < table.last; i++) pages.add(data.pageOf(i));
     pages.forEach((k) => data.fetchPage(k, true).catch(() => {}));
   });
 }
