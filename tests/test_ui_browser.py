@@ -526,6 +526,10 @@ def test_runs_table_groups_picker_pinned_name_and_order_by_survive_a_reload(brow
         page.wait_for_timeout(100)
         assert name.bounding_box()["x"] == x_name  # type: ignore[index]
         assert tags.bounding_box()["x"] < x_tags - 100  # type: ignore[index]
+        on_top = "([sel, x, y]) => !!document.elementFromPoint(x, y)?.closest(sel)"  # drawn above what scrolled under it
+        for cell, sel in ((name, "td.run-name"), (page.locator('#runs-table th[data-sort="display_name"]'), 'th[data-sort="display_name"]')):
+            box = cell.bounding_box()
+            assert box is not None and page.evaluate(on_top, [sel, box["x"] + 8, box["y"] + box["height"] / 2])
         # the column picker
         page.click("#column-picker summary")
         page.uncheck('#column-picker input.col-toggle[value="tags"]')
