@@ -684,6 +684,11 @@ def test_smoothing_log_scale_outliers_and_ticks_change_what_is_drawn(page: Page,
     card.locator("canvas").wait_for()
     assert page.locator("#log-y").is_checked() and page.locator("#smoothing").input_value() == "0.9"
     shot(page, "chart-smoothing")
+    page.fill("#x-min", "5000")
+    page.fill("#x-max", "6000")
+    page.locator("#x-max").dispatch_event("change")
+    page.wait_for_function("() => App.charts.some(c => c.root.closest('[data-chart=wave]') && c.scales.x.min === 5000 && c.scales.x.max === 6000)")
+    expect(card.locator(".muted.small")).to_contain_text("of 20000 points")  # the range fetched at full detail
     labels = page.evaluate("() => [tickLabels([0.001, 0.0015, 0.002, 0.0025], 0.0005), tickLabels([0, 0.2, 0.4, 0.6000000000000001], 0.2), tickLabels([1e-4, 2e-4], 1e-4)]")
     assert labels == [["0.001", "0.0015", "0.002", "0.0025"], ["0", "0.2", "0.4", "0.6"], ["0.0001", "0.0002"]]
 

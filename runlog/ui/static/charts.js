@@ -17,8 +17,8 @@ function xScale(time) {
 
 const DASHES = [[], [6, 4], [2, 3], [10, 3, 2, 3], [1, 5]];  // the n-th metric of a run on one chart
 
-/* Chart settings shared by every chart of a view, kept in the address (smooth=0.6&logy=1&outliers=hide&ymin=&ymax=). */
-const ChartOpts = { smooth: 0, logx: false, logy: false, hideOutliers: false, ymin: null, ymax: null };
+/* Chart settings shared by every chart of a view, kept in the address (smooth=0.6&logy=1&outliers=hide&ymin=&ymax=&xmin=&xmax=). */
+const ChartOpts = { smooth: 0, logx: false, logy: false, hideOutliers: false, ymin: null, ymax: null, xmin: null, xmax: null };
 
 function chartOptsFromHash() {
   const p = parseHash().params;
@@ -29,12 +29,15 @@ function chartOptsFromHash() {
   ChartOpts.hideOutliers = p.get("outliers") === "hide";
   ChartOpts.ymin = num("ymin");
   ChartOpts.ymax = num("ymax");
+  ChartOpts.xmin = num("xmin");
+  ChartOpts.xmax = num("xmax");
 }
 
 function chartOptsToHash() {
   const o = ChartOpts;
   setHashParams({ smooth: o.smooth ? String(o.smooth) : "", logx: o.logx ? "1" : "", logy: o.logy ? "1" : "", outliers: o.hideOutliers ? "hide" : "",
-    ymin: o.ymin === null ? "" : String(o.ymin), ymax: o.ymax === null ? "" : String(o.ymax) });
+    ymin: o.ymin === null ? "" : String(o.ymin), ymax: o.ymax === null ? "" : String(o.ymax),
+    xmin: o.xmin === null ? "" : String(o.xmin), xmax: o.xmax === null ? "" : String(o.xmax) });
 }
 
 /* Exponential moving average as TensorBoard draws it: debiased, so the first points are not pulled to 0;
@@ -107,6 +110,15 @@ function drawChart(target, sources, opts) {
   }
   const x = xScale(!!opts.time);
   if (logx) { x.distr = 3; x.log = 10; delete x.range; }
+  if (!opts.time && (o.xmin !== null || o.xmax !== null)) {  // an x range (step or relative time axes)
+    const auto = x.range;
+    x.range = (u, lo, hi) => {
+      let [a, b] = auto ? auto(u, lo, hi) : [lo, hi];
+      if (o.xmin !== null && (!logx || o.xmin > 0)) a = o.xmin;
+      if (o.xmax !== null && (!logx || o.xmax > 0)) b = o.xmax;
+      return a < b ? [a, b] : [lo, hi];
+    };
+  }
   const chart = new uPlot({
     width: chartWidth(target), height: opts.height || 240,
     scales: { x, y },
@@ -153,7 +165,10 @@ function seriesCard(title, requests, xAxis, heading) {
   let zoomed = false;
 
   async function fetchAll(range) {
-    const extra = range ? `&xmin=${range[0]}&xmax=${range[1]}` : "";
+    // A zoomed range, else the settings' x range (not on wall time): its points at full detail.
+    const o = ChartOpts, set = xAxis !== "time" ? [o.xmin, o.xmax] : [null, null];
+    const [lo, hi] = range || set;
+    const extra = (lo !== null ? `&xmin=${lo}` : "") + (hi !== null ? `&xmax=${hi}` : "");
     return Promise.all(requests.map(async (r) => {
       const d = await api(`${runPath(r.run)}/series?name=${enc(r.metric)}&x=${xAxis}${extra}`);
       return { label: r.label, color: r.color, dash: r.dash, x: d.x, y: d.y, total: d.total, inRange: d.in_range, downsampled: d.downsampled };
@@ -165,6 +180,7 @@ function seriesCard(title, requests, xAxis, heading) {
     const total = sum("total"), inRange = sum("inRange"), shown = sources.reduce((a, s) => a + s.x.length, 0);
     if (sources.some((s) => s.downsampled)) note.textContent = `${shown} of ${inRange} points shown (min/max per bucket; drag to zoom for detail)`;
     else if (zoomed) note.textContent = `${inRange} of ${total} points in view (double-click to zoom out)`;
+    else if (inRange < total) note.textContent = `${inRange} of ${total} points in the x range`;
     else note.textContent = `${total} point(s)`;
   }
 
@@ -274,6 +290,7 @@ function chartSettings(onChange) {
     el("label", {}, "smoothing", slider, smoothValue),
     box("log-x", "log x", () => o.logx, (v) => { o.logx = v; }), box("log-y", "log y", () => o.logy, (v) => { o.logy = v; }),
     box("hide-outliers", "hide outliers", () => o.hideOutliers, (v) => { o.hideOutliers = v; }),
+    el("label", {}, "x from", bound("x-min", "xmin", "auto"), "to", bound("x-max", "xmax", "auto")),
     el("label", {}, "y from", bound("y-min", "ymin", "auto"), "to", bound("y-max", "ymax", "auto")));
 }
 
