@@ -11,7 +11,9 @@ Side by side, in one process:
   (from the cache, min/max-downsampled to ~2,000 points), a zoomed range, and the naive way
   (`run.get_metric_history()` then downsampling).
 With Starlette and uvicorn installed (`pip install 'runlog[ui]'`) the same requests are also timed
-end to end over HTTP on 127.0.0.1 (JSON encoding included).
+end to end over HTTP on 127.0.0.1 (JSON encoding included), with the runs table's own request (a page
+of 100 sorted by a metric) and the bytes of an answer; with Playwright and a chromium, the pages are
+timed in the browser too (runs table first rows, a jump to the last row, the 1,000,000-point chart).
 
 Prints markdown. A plain script, not a test: nothing passes or fails on a time.
 """
@@ -129,6 +131,63 @@ def http_client(store: Path) -> tuple[Any, Callable[[], None]] | None:
     return client, stop
 
 
+def browser_rows(store: Path, repeats: int, big_run: str | None = None, points: int = 0) -> None:
+    """The viewer in headless Chromium (when Playwright and a chromium are installed), navigation to drawn: the
+    runs table's first rows and a jump to its last row; with ``big_run``, the chart of its ``points``-point metric."""
+    import shutil
+
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("\n(Playwright not installed: browser rows skipped)")
+        return
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    served = http_client(store)
+    if served is None or chromium is None:
+        print("\n(no chromium or no Starlette/uvicorn: browser rows skipped)")
+        return
+    client, stop = served
+    url = str(client.base_url).rstrip("/")
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            print("\n| in Chromium (navigation to drawn) | median ms | min | max | repeats | ratio to baseline |\n|---|---:|---:|---:|---:|---:|")
+            if big_run is None:
+
+                def first_rows() -> None:
+                    page.goto("about:blank")
+                    page.goto(url + "/#/?order_by=metrics.m00+DESC")
+                    page.wait_for_selector('#runs-scroll[aria-busy="false"] tr[data-run]')
+
+                def last_row() -> None:
+                    page.locator("#runs-scroll").evaluate("e => { e.scrollTop = 0; }")
+                    page.wait_for_timeout(50)
+                    page.locator("#runs-scroll").evaluate("e => { e.scrollTop = e.scrollHeight; }")
+                    page.wait_for_function(
+                        "() => { const r = [...document.querySelectorAll('#runs-table tr[data-run]')].pop();"
+                        " return r && Number(r.dataset.index) === parseInt(document.querySelector('#run-count').textContent) - 1; }"
+                    )
+
+                first_rows()
+                print(row("runs table: first rows, sorted by a metric (server side)", timed(first_rows, repeats), None))
+                in_dom = page.locator("#runs-table tbody tr").count()
+                print(row("runs table: jump to the last run (its page fetched, rows redrawn)", timed(last_row, repeats), None))
+                print(f"\n({in_dom} rows in the DOM for a 900-pixel-high window, whatever the number of runs)")
+            else:
+
+                def chart() -> None:
+                    page.goto("about:blank")
+                    page.goto(f"{url}/#/run/{big_run}?tab=charts")
+                    page.wait_for_selector('.card[data-chart="loss"] canvas')
+
+                chart()
+                print(row(f"chart of the {points:,}-point metric (warm)", timed(chart, repeats), None))
+            browser.close()
+    finally:
+        stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=1000)
@@ -172,14 +231,29 @@ def main() -> None:
         print(row("StoreQuery.runs() after one run logged a step", timed(one_more, args.repeats), base))
         check = q.runs()
         assert len(check["runs"]) == args.runs and len(check["metric_names"]) == args.metrics
+        sizes: dict[str, int] = {}
         served = http_client(store)
         if served is not None:
             client, stop = served
             try:
-                client.get("/api/runs")
+                whole = client.get("/api/runs")
                 print(row("GET /api/runs over HTTP, warm (JSON included)", timed(lambda: client.get("/api/runs").raise_for_status(), args.repeats), base))
+                # What the viewer's runs table asks for: a page of 100, sorted by a metric on the server.
+                page = {"max_results": 100, "order_by": "metrics.m00 DESC"}
+                first = client.get("/api/runs", params=page)
+                print(row("GET /api/runs, a page of 100 sorted by a metric (the table's request), warm", timed(lambda: client.get("/api/runs", params=page).raise_for_status(), args.repeats), base))
+                token = {**page, "page_token": first.json()["next_page_token"]}
+                print(row("GET /api/runs, the next page (page_token), warm", timed(lambda: client.get("/api/runs", params=token).raise_for_status(), args.repeats), base))
+                sizes.update(whole=len(whole.content), page=len(first.content))
             finally:
                 stop()
+        browser_rows(store, args.repeats)
+        if sizes:
+            print(
+                f"\nOne answer: every run {sizes['whole'] / 1024:.0f} kB; a page of 100 runs {sizes['page'] / 1024:.0f} kB "
+                "(the table asks for pages of 100 runs, fewer for runs with many metrics so that a page stays under 150 kB, "
+                "and draws only the rows in view)."
+            )
         print()
 
         exp = runlog.Experiment(runlog.Workspace(store), "big")
@@ -224,6 +298,7 @@ def main() -> None:
                 stop()
         else:
             print("\n(Starlette/uvicorn not installed: HTTP rows skipped; pip install 'runlog[ui]')")
+        browser_rows(store, args.repeats, big.id, args.points)
         print(
             "\nThe first request for a series pays for reading the events files once (numeric points are "
             "32-byte records, decoded column by column; format-1 JSON lines for comparison); `runlog ui` "

@@ -620,7 +620,7 @@ def test_viewer_run_page_has_a_system_section(exp: runlog.Experiment, store: Pat
         assert cpu.locator(".u-legend .u-series").first.inner_text().startswith("time")  # the x axis: wall time
         titles = page.locator("#system .card h3").all_inner_texts()
         assert titles[0] == "cpu_utilization_percentage" and "gpu_0_utilization_percentage" in titles
-        assert page.locator('#charts .card[data-chart="loss"]').count() == 1
+        assert page.locator('#values tr[data-metric="loss"]').count() == 1  # one value: shown as a value (issue 15)
         assert page.locator('#charts .card[data-chart^="system/"]').count() == 0
         page.goto(f"{url}/#/run/{run.id}?tab=overview")
         page.locator("#system-summary").wait_for(timeout=15_000)

@@ -7,6 +7,7 @@ One browser for the module, one server on a seeded store. Screenshots go to
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import time
@@ -76,6 +77,13 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def _rows(page: Page) -> list[str]:
+    """The run ids of the runs table's rows, once the table answers its current filter and order."""
+    page.wait_for_selector('#runs-scroll[aria-busy="false"]')
+    rows: list[str] = page.locator("#runs-table tbody tr[data-run]").evaluate_all("rows => rows.map(r => r.dataset.run)")
+    return rows
+
+
 def _cell(page: Page, run_id: str, metric: str) -> str:
     return page.locator(f'tr[data-run="{run_id}"] td[data-metric="{metric}"]').inner_text()
 
@@ -91,12 +99,12 @@ def test_runs_table_shows_last_min_max(page: Page, site: dict[str, Any]) -> None
     page.locator("#agg label", has_text="max").click()
     assert (_cell(page, a, "loss"), _cell(page, b, "loss")) == ("0.9", "1.2")
     shot(page, "runs-table-max")
-    # sortable: the loss column (max values shown) ascending, then descending
+    # sortable (on the server, by the last value as MLflow's metrics.loss): ascending, then descending
     page.click('#runs-table th[data-sort="m:loss"]')
-    order = [r for r in page.locator("#runs-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)") if r in (a, b)]
-    assert order == [a, b]  # max 0.9 before 1.2
+    order = [r for r in _rows(page) if r in (a, b)]
+    assert order == [a, b]  # last 0.5 before 0.6
     page.click('#runs-table th[data-sort="m:loss"]')
-    order = [r for r in page.locator("#runs-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)") if r in (a, b)]
+    order = [r for r in _rows(page) if r in (a, b)]
     assert order == [b, a]
     # the tag with HTML in it is text, not markup
     assert "<img src=x onerror=alert(1)>=<b>bold</b>" in page.locator(f'tr[data-run="{a}"]').inner_text()
@@ -120,7 +128,8 @@ def test_two_selected_runs_draw_one_chart_with_two_series(page: Page, site: dict
     legend = chart.locator(".u-legend .u-series").all_inner_texts()
     assert len(legend) == 3  # the x axis and two runs
     assert any("alpha" in s for s in legend) and any("beta" in s for s in legend)
-    # hover shows both runs' values at a step
+    # hover shows both runs' values at a step (the charts are below the compare table: scroll to them)
+    chart.scroll_into_view_if_needed()
     box = chart.locator(".u-over").bounding_box()
     assert box is not None
     page.mouse.move(box["x"] + box["width"] * 0.01, box["y"] + box["height"] / 2)
@@ -142,14 +151,35 @@ def test_table_metric_charts_one_column_against_another(page: Page, site: dict[s
     legend = card.locator(".u-legend .u-series").all_inner_texts()
     assert legend[0].strip().startswith("threshold") and [s.split(":")[0].strip() for s in legend[1:]] == ["tpr"]
     assert card.locator(".chart").get_attribute("data-series") == "1"
-    # several metrics on one chart
+    shot(page, "run-charts-table")
+
+
+def test_several_metrics_on_one_chart_and_single_values_as_values(page: Page, site: dict[str, Any]) -> None:
+    """Metrics with a series can be charted together; a metric holding one value (acc, a parameter logged with
+    run.log) is shown in the values table, not as a one-dot chart, and cannot be combined."""
+    import runlog
+
+    run = runlog.Experiment(site["ws"], "combine").start_logging(outputs=False, display_name="combo")
+    for step in range(5):
+        run.log("loss", 1.0 / (step + 1), step=step)
+        run.log("val_loss", 1.2 / (step + 1), step=step)
+    run.log("acc", 0.0001)
+    run.log("batch", 64)
+    run.complete()
+    page.goto(f"{site['url']}/#/run/{run.id}?tab=charts")
+    page.locator('#charts .card[data-chart="loss"] canvas').wait_for()
+    assert page.locator('.card[data-chart="acc"]').count() == 0 and page.locator('.card[data-chart="batch"]').count() == 0
+    values = page.locator("#values")
+    assert values.locator('tr[data-metric="acc"] td.num').inner_text() == "0.0001"  # not 1.0000e-4
+    assert values.locator('tr[data-metric="batch"] td.num').inner_text() == "64"
+    assert page.locator("input.combine-metric[value=acc]").count() == 0
     page.check("input.combine-metric[value=loss]")
-    page.check("input.combine-metric[value=acc]")
+    page.check("input.combine-metric[value=val_loss]")
     page.click("#combine")
-    combined = page.locator('.custom .card[data-chart="acc + loss"]')
+    combined = page.locator('.custom .card[data-chart="loss + val_loss"]')
     combined.locator("canvas").wait_for()
     assert combined.locator(".chart").get_attribute("data-series") == "2"
-    shot(page, "run-charts-table")
+    shot(page, "run-charts-values")
 
 
 def test_log_view_follows_lines_appended_after_load(page: Page, site: dict[str, Any]) -> None:
@@ -389,11 +419,11 @@ def test_titles_favicon_dark_mode_and_state_surviving_a_reload(browser: Browser,
         resp = httpx.get(site["url"] + str(icon))
         assert resp.status_code == 200 and resp.headers["content-type"].startswith("image/svg")
         page.click('#runs-table th[data-sort="m:loss"]')
-        expect(page).to_have_url(re.compile("sort=m(%3A|:)loss"))
-        before = page.locator("#runs-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)")
+        expect(page).to_have_url(re.compile("order_by=metrics.%60loss%60\\+ASC"))
+        before = _rows(page)
         page.reload()
         page.wait_for_selector("#runs-table")
-        assert page.locator("#runs-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)") == before
+        assert _rows(page) == before
         assert "▲" in page.locator('#runs-table th[data-sort="m:loss"]').inner_text()
         page.goto(site["url"] + f"/#/run/{a.id}?tab=charts")
         page.wait_for_selector('[data-chart="loss"] .uplot')
@@ -467,3 +497,222 @@ def test_selection_and_log_search_survive_a_reload(page: Page, site: dict[str, A
     expect(page.locator("#log mark")).to_have_count(1)
     assert page.locator("#log-search").input_value() == "epoch"
     assert "alert(1)" not in page.locator("#log").inner_text()
+
+
+# -- runs table for deciding, paging, compare, chart settings, image steps (issues 15 and 18) ----------------
+
+
+def test_runs_table_groups_picker_pinned_name_and_order_by_survive_a_reload(browser: Browser, site: dict[str, Any]) -> None:
+    """Columns come in groups (metrics, parameters: properties and single values, attributes); the column picker
+    hides columns; the run name stays in place while the table scrolls right; a header click sorts on the server
+    (order_by in the URL); hidden columns and the order survive a reload."""
+    context = browser.new_context(viewport={"width": 760, "height": 700})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        a, b = site["alpha"].id, site["beta"].id
+        page.goto(site["url"] + "/")
+        page.wait_for_selector("#runs-table")
+        assert "g-metrics" in (page.locator('#runs-table th[data-sort="m:loss"]').get_attribute("class") or "")
+        assert "g-params" in (page.locator('#runs-table th[data-sort="m:acc"]').get_attribute("class") or "")  # one value: a parameter
+        assert "g-params" in (page.locator('#runs-table th[data-sort="p:seed"]').get_attribute("class") or "")  # a property
+        assert page.locator("#runs-table th.group").all_inner_texts() == ["METRICS", "PARAMETERS", "ATTRIBUTES"]
+        assert page.locator(f'tr[data-run="{a}"] td[data-param="seed"]').inner_text() == "42"
+        # pinned: scrolling right moves the metric cells, not the run name
+        name = page.locator(f'tr[data-run="{a}"] td.run-name')
+        tags = page.locator(f'tr[data-run="{a}"] td.tags')
+        x_name, x_tags = name.bounding_box()["x"], tags.bounding_box()["x"]  # type: ignore[index]
+        page.locator("#runs-scroll").evaluate("e => { e.scrollLeft = e.scrollWidth; }")
+        page.wait_for_timeout(100)
+        assert name.bounding_box()["x"] == x_name  # type: ignore[index]
+        assert tags.bounding_box()["x"] < x_tags - 100  # type: ignore[index]
+        on_top = "([sel, x, y]) => !!document.elementFromPoint(x, y)?.closest(sel)"  # drawn above what scrolled under it
+        for cell, sel in ((name, "td.run-name"), (page.locator('#runs-table th[data-sort="display_name"]'), 'th[data-sort="display_name"]')):
+            box = cell.bounding_box()
+            assert box is not None and page.evaluate(on_top, [sel, box["x"] + 8, box["y"] + box["height"] / 2])
+        # the column picker
+        page.click("#column-picker summary")
+        page.uncheck('#column-picker input.col-toggle[value="tags"]')
+        page.uncheck('#column-picker input.col-toggle[value="experiment"]')
+        expect(page.locator('#runs-table th[data-sort="tags"]')).to_have_count(0)
+        assert page.locator('#runs-table th[data-sort="experiment"]').count() == 0
+        expect(page).to_have_url(re.compile("hide=tags%2Cexperiment"))
+        page.click("#column-picker summary")
+        # sort descending by loss, on the server
+        page.click('#runs-table th[data-sort="m:loss"]')
+        page.click('#runs-table th[data-sort="m:loss"]')
+        expect(page).to_have_url(re.compile("order_by=metrics.%60loss%60\\+DESC"))
+        order = _rows(page)
+        assert [r for r in order if r in (a, b)] == [b, a]  # last loss 0.6 before 0.5
+        shot(page, "runs-table-narrow")
+        page.reload()
+        page.wait_for_selector("#runs-table")
+        assert _rows(page) == order
+        assert "▼" in page.locator('#runs-table th[data-sort="m:loss"]').inner_text()
+        assert page.locator('#runs-table th[data-sort="tags"]').count() == 0
+        page.click("#column-picker summary")
+        assert not page.locator('#column-picker input.col-toggle[value="tags"]').is_checked()
+    finally:
+        context.close()
+    assert errors == []
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A store of 300 small runs whose `score` (a permutation of 0..299) is not in the order they were made."""
+    import runlog
+
+    store = tmp_path_factory.mktemp("ui-sweep") / "store"
+    exp = runlog.Experiment(runlog.Workspace(store), "sweep")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(os, "fsync", lambda fd: None)  # seeding only: durability is not what this test is about
+        for i in range(300):
+            run = exp.start_logging(outputs=False, display_name=f"run-{i:03d}")
+            run.log("score", (i * 7) % 300)
+            run.complete()
+    with serve(store) as url:
+        yield url
+
+
+def test_runs_table_pages_and_keeps_only_the_rows_in_view(browser: Browser, sweep: str) -> None:
+    """300 runs in pages of 30: the table fetches pages as it scrolls (not all of them), keeps a bounded number
+    of rows in the DOM, and the rows come sorted by the server (order_by), wherever one scrolls to."""
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    context.add_init_script("window.RUNLOG_RUNS_PAGE = 30")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/api/runs?" in r.url else None)
+    try:
+        page.goto(sweep + "/#/?order_by=metrics.%60score%60+ASC")
+        page.wait_for_selector("#runs-table tr[data-run]")
+        expect(page.locator("#run-count")).to_have_text("300 run(s)")
+        rows = page.locator("#runs-table tbody tr")
+        assert 10 < rows.count() <= 60
+        scores = lambda: [int(t) for t in page.locator('#runs-table tbody tr[data-run] td[data-metric="score"]').all_inner_texts()]  # noqa: E731
+        assert scores()[:5] == [0, 1, 2, 3, 4]
+        assert len(asked) == 1 and "max_results=30" in asked[0]
+        # jump to the middle: the page holding it is fetched, the rows there are the middle of the order
+        page.locator("#runs-scroll").evaluate("e => { e.scrollTop = e.scrollHeight / 2; }")
+        page.wait_for_selector('#runs-table tr[data-index="145"][data-run]')
+        expect(page.locator("#runs-table tbody tr.placeholder")).to_have_count(0)
+        middle = scores()
+        assert middle == list(range(middle[0], middle[0] + len(middle))) and 110 < middle[0] < 150
+        assert rows.count() <= 60
+        # to the end: the last runs, and still only some of the pages were asked for
+        page.locator("#runs-scroll").evaluate("e => { e.scrollTop = e.scrollHeight; }")
+        expect(page.locator("#runs-table tbody tr[data-run]").last.locator('td[data-metric="score"]')).to_have_text("299")
+        assert rows.count() <= 60
+        pages = {re.search(r"page_token=([^&]+)", u).group(1) if "page_token" in u else "" for u in asked}  # type: ignore[union-attr]
+        assert 2 < len(pages) < 8  # of 10
+        shot(page, "runs-table-paged")
+        # a filter goes to the server: the count is the server's
+        page.fill("#filter-q", "metrics.score < 10")
+        expect(page.locator("#run-count")).to_have_text("10 run(s)")
+        assert sorted(scores()) == list(range(10))
+    finally:
+        context.close()
+    assert errors == []
+
+
+def test_compare_table_only_differences_and_plots_in_run_key_colours(page: Page, site: dict[str, Any]) -> None:
+    """The compare page puts the runs' attributes, parameters, metrics (last/min/max) and tags side by side;
+    "only differences" hides rows where every run agrees (kept in the URL); parallel coordinates and a scatter
+    draw a line/dot per run in the run key's colour, as the charts do."""
+    a, b = site["alpha"].id, site["beta"].id
+    page.goto(f"{site['url']}/#/compare?runs={a},{b}")
+    table = page.locator("#compare-table")
+    expect(table).to_be_visible()
+    cells = lambda key: table.locator(f'tr[data-row="{key}"] td').all_inner_texts()  # noqa: E731
+    assert cells("m:loss:last") == ["0.5", "0.6"] and cells("m:loss:min") == ["0.4", "0.2"] and cells("m:loss:max") == ["0.9", "1.2"]
+    assert cells("p:seed") == ["42", ""] and cells("t:lr") == ["0.1", "0.01"] and cells("m:acc") == ["0.8", "0.9"]
+    assert table.locator('tr[data-row="a:experiment"]').is_visible()
+    page.check("#only-diff")
+    expect(table.locator('tr[data-row="a:experiment"]')).to_be_hidden()  # both mnist
+    assert table.locator('tr[data-row="a:status"]').is_hidden() and table.locator('tr[data-row="m:loss:last"]').is_visible()
+    expect(page).to_have_url(re.compile("diff=1"))
+    key = page.locator("#run-key span[data-run] span").evaluate_all("s => s.map(e => getComputedStyle(e).color)")
+    assert len(set(key)) == 2
+    lines = page.locator("#parallel path.pc-line")
+    expect(lines).to_have_count(2)
+    assert lines.evaluate_all("ps => ps.map(p => getComputedStyle(p).stroke)") == key
+    assert page.locator("#parallel text.axis-label").evaluate_all("ts => ts.map(t => t.textContent)")[-1] == "loss (last)"
+    page.select_option("#scatter-x", "m:acc")
+    page.select_option("#scatter-y", "m:loss:min")
+    dots = page.locator("#scatter circle.dot")
+    expect(dots).to_have_count(2)
+    assert dots.evaluate_all("ds => ds.map(d => getComputedStyle(d).fill)") == key
+    cy = dots.evaluate_all("ds => ds.map(d => Number(d.getAttribute('cy')))")
+    assert cy[0] < cy[1]  # alpha's min loss 0.4 is above beta's 0.2
+    loss = page.locator('#charts .card[data-chart="loss"]')
+    loss.locator("canvas").wait_for()
+    markers = loss.locator(".u-legend .u-series .u-marker").evaluate_all("ms => ms.slice(1).map(m => getComputedStyle(m).borderColor)")
+    assert markers == key
+    shot(page, "compare-table-plots")
+    page.reload()
+    expect(page.locator("#only-diff")).to_be_checked()
+    assert page.locator("#scatter-x").input_value() == "m:acc"
+
+
+def test_smoothing_log_scale_outliers_and_ticks_change_what_is_drawn(page: Page, site: dict[str, Any]) -> None:
+    """Smoothing redraws a series as its moving average (the raw line kept, out of the legend), log y puts the
+    axis on a log scale, hiding outliers drops a spike from the y range; the settings are in the URL; tick labels
+    never repeat."""
+    page.goto(f"{site['url']}/#/run/{site['long'].id}?tab=charts")
+    card = page.locator('.card[data-chart="wave"]')
+    card.locator("canvas").wait_for()
+    pixels = lambda: card.locator("canvas").evaluate("c => c.toDataURL()")  # noqa: E731
+    chart_state = lambda: page.evaluate("() => { const c = App.charts.find(c => c.root.closest('[data-chart=wave]')); return {distr: c.scales.y.distr, max: c.scales.y.max, series: c.series.length}; }")  # noqa: E731
+    raw, state = pixels(), chart_state()
+    assert state["distr"] == 1 and state["max"] > 4 and state["series"] == 2  # the spike of +5
+    page.locator("#smoothing").evaluate("s => { s.value = '0.9'; s.dispatchEvent(new Event('input')); }")
+    expect(card.locator(".chart")).to_have_attribute("data-smoothed", "0.9")
+    assert pixels() != raw and chart_state()["series"] == 3  # x, the smoothed line, the raw line
+    assert card.locator(".u-legend .u-series:visible").count() == 2
+    smoothed = pixels()
+    page.check("#hide-outliers")
+    page.wait_for_function("() => App.charts.some(c => c.root.closest('[data-chart=wave]') && c.scales.y.max < 3)")
+    page.check("#log-y")
+    page.wait_for_function("() => App.charts.some(c => c.root.closest('[data-chart=wave]') && c.scales.y.distr === 3)")
+    expect(card.locator(".chart")).to_have_attribute("data-log-y", "1")
+    assert pixels() != smoothed
+    for part in ("smooth=0.9", "logy=1", "outliers=hide"):
+        assert part in page.url
+    page.reload()
+    card.locator("canvas").wait_for()
+    assert page.locator("#log-y").is_checked() and page.locator("#smoothing").input_value() == "0.9"
+    shot(page, "chart-smoothing")
+    page.fill("#x-min", "5000")
+    page.fill("#x-max", "6000")
+    page.locator("#x-max").dispatch_event("change")
+    page.wait_for_function("() => App.charts.some(c => c.root.closest('[data-chart=wave]') && c.scales.x.min === 5000 && c.scales.x.max === 6000)")
+    expect(card.locator(".muted.small")).to_contain_text("of 20000 points")  # the range fetched at full detail
+    labels = page.evaluate("() => [tickLabels([0.001, 0.0015, 0.002, 0.0025], 0.0005), tickLabels([0, 0.2, 0.4, 0.6000000000000001], 0.2), tickLabels([1e-4, 2e-4], 1e-4)]")
+    assert labels == [["0.001", "0.0015", "0.002", "0.0025"], ["0", "0.2", "0.4", "0.6"], ["0.0001", "0.0002"]]
+
+
+def test_images_logged_with_a_step_can_be_scrubbed(page: Page, site: dict[str, Any], tmp_path: Path) -> None:
+    """Images logged under one name with steps show one figure with its step and a slider through the steps
+    (newest first); the chosen step is in the URL."""
+    from ui_helpers import PNG, _tmp_file
+
+    import runlog
+
+    run = runlog.Experiment(site["ws"], "images").start_logging(outputs=False, display_name="pictures")
+    for step in (0, 10, 20):
+        run.log_image("samples", path=_tmp_file(tmp_path / "store", PNG, suffix=".png"), step=step)
+    with pytest.raises(ValueError, match="whole number"):
+        run.log_image("samples", path=_tmp_file(tmp_path / "store", PNG, suffix=".png"), step=-1)
+    run.complete()
+    page.goto(f"{site['url']}/#/run/{run.id}?tab=images")
+    figure = page.locator('#gallery figure[data-image="samples"]')
+    expect(figure.locator("figcaption")).to_contain_text("step 20 (3 of 3)")
+    src = figure.locator("img").get_attribute("src")
+    figure.locator("input.image-step").evaluate("s => { s.value = '1'; s.dispatchEvent(new Event('input')); }")
+    expect(figure.locator("figcaption")).to_contain_text("step 10 (2 of 3)")
+    assert figure.locator("img").get_attribute("src") != src
+    expect(page).to_have_url(re.compile("step.samples=10"))
+    page.reload()
+    expect(page.locator('#gallery figure[data-image="samples"] figcaption')).to_contain_text("step 10")

@@ -124,9 +124,17 @@ class RunMetrics:
         self._metric(TABLE, name, encode_table(name, value))
         self._describe(name, description)
 
-    def log_image(self, name: str, path: str | os.PathLike[str] | None = None, plot: Any = None, description: str = "") -> None:
-        """Log an image from a file ``path`` or a ``plot`` (anything with ``savefig``, e.g. pyplot)."""
+    def log_image(
+        self, name: str, path: str | os.PathLike[str] | None = None, plot: Any = None, description: str = "", step: int | None = None
+    ) -> None:
+        """Log an image from a file ``path`` or a ``plot`` (anything with ``savefig``, e.g. pyplot).
+
+        ``step`` (a runlog addition): the training step the image shows; the viewer scrubs through a
+        name's images by step.
+        """
         self._check_open()
+        if step is not None and (type(step) is not int or step < 0):
+            raise ValueError(f"log_image({name!r}, step={step!r}): step must be a whole number >= 0 (the training step), or left out")
         check_key(name, call="run.log_image", what="metric name")
         if (path is None) == (plot is None):
             raise ValueError(
@@ -149,7 +157,7 @@ class RunMetrics:
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"log_image({name!r}, path={str(path)!r}): no such file; pass the path of an image file")
             stored = self._writer.add_file(self._free_name(stem, Path(path).suffix or ".png"), path)
-        self._writer.metric(IMAGE, name, _encode_str(stored))
+        self._writer.metric(IMAGE, name, _encode_str(stored), step)
         self._describe(name, description)
 
     def _free_name(self, stem: str, suffix: str) -> str:

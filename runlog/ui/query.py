@@ -118,7 +118,7 @@ class _Series:
         self.max: float | None = None
         self.rows: list[dict[str, Any]] = []
         self.columns: dict[str, None] = {}
-        self.images: list[tuple[str, float]] = []
+        self.images: list[tuple[str, float, Any]] = []  # file, time, step (None: logged without one)
 
     def point(self, value: Any, step: Any, ts: float) -> None:
         x = float(step) if type(step) is int else float(self.count)
@@ -425,7 +425,7 @@ class _EventsFile:
                     n = max((len(v) for v in value.values()), default=0)
                     s.add_rows([{c: v[i] if i < len(v) else None for c, v in value.items()} for i in range(n)], ts)
                 elif kind == "i":
-                    s.images.append((value, ts))
+                    s.images.append((value, ts, step))
                     s.count += 1
                     s.last, s.last_time = value, ts
             except (TypeError, ValueError, AttributeError, KeyError):
@@ -587,6 +587,7 @@ class StoreQuery:
             "end_time": end,
             "duration": duration,
             "tags": dict(state.tags),
+            "params": dict(state.properties),
             "metrics": metrics,
             "damaged": cache.damaged,
         }
@@ -645,17 +646,20 @@ class StoreQuery:
                 continue
             rows.append(self._run_row(cache, now))
         token = None
+        total = len(rows)
         if not searched:
             rows.sort(key=lambda r: r["created"] or 0.0, reverse=True)
         elif max_results is not None:
             from .._store.search import paginate
 
+            total = len(rows)
             rows, token = paginate(rows, page_token, max_results)
         # System metrics (system/...) are in each row's metrics but get no column of their own.
         names = sorted({m for r in rows for m in r["metrics"] if not m.startswith(SYSTEM_PREFIX)})
         answer: dict[str, Any] = {"runs": rows, "metric_names": names}
         if searched:
             answer["next_page_token"] = token
+            answer["total"] = total if max_results is not None else len(rows)
         return answer
 
     # -- one run -----------------------------------------------------------------------
@@ -719,7 +723,7 @@ class StoreQuery:
             entry.update(kind="table", count=sum(s.count for s in parts), columns=list(columns))
         elif kind == "i":
             entry.update(kind="image", count=sum(s.count for s in parts))
-            images.extend({"name": name, "file": f, "time": t} for s in parts for f, t in s.images)
+            images.extend({"name": name, "file": f, "time": t, "step": st} for s in parts for f, t, st in s.images)
         return entry
 
     def series(
