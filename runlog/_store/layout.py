@@ -3,7 +3,7 @@
 ::
 
     <store>/
-      store.json                                   {"format": 2, "name": ...}
+      store.json                                   {"format": 3, "name": ...}
       experiments/<experiment>/experiment.json     {"name", "id", "created"}
       experiments/<experiment>/runs/<run_id>/
         run.json                                   the immutable run record
@@ -30,7 +30,7 @@ from typing import Any
 
 from .._validation import check_file_name_part
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 STORE_RECORD = "store.json"
 EXPERIMENTS_DIR = "experiments"

@@ -10,17 +10,17 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
-import logging
 import os
 import secrets
-import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._errors import DamagedRecordError
 from . import layout
+from .damage import _reported, report_damage  # noqa: F401  (_reported: tests clear it)
+from .records import decode_records, good_records, point_columns, realign, valid_points
 
 __all__ = [
     "EventColumns",
@@ -46,8 +46,6 @@ __all__ = [
 ]
 
 POINT_SIZE, NO_STEP = layout.POINT_SIZE, layout.NO_STEP
-
-_log = logging.getLogger("runlog.store")
 
 
 @dataclass
@@ -92,31 +90,6 @@ METRIC_KINDS = frozenset({"s", "l", "r", "t", "i", "n"})
 _SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
 _STEP_TYPES = frozenset({int, type(None)})
 _TIME_TYPES = frozenset({float, int, type(None)})  # null: a hand-edited line, read as time 0
-
-# Files whose damage was reported already (one WARNING per file and kind of damage).
-_reported: set[tuple[str, str]] = set()
-_reported_lock = threading.Lock()
-
-
-def report_damage(source: Path | str | None, what: str, detail: str = "", *, message: str | None = None) -> None:
-    """Say once per file (WARNING on ``runlog.store``) that part of it was skipped; DEBUG afterwards.
-
-    ``message`` replaces the usual "skipped <what> in <file><detail>" text.
-    """
-    text = message or f"skipped {what} in {source if source is not None else 'an events file'}{detail}"
-    if source is None:
-        _log.debug("%s", text)
-        return
-    key = (str(source), what.split(" ", 1)[-1])
-    with _reported_lock:
-        first = key not in _reported
-        _reported.add(key)
-    if first:
-        hint = "" if message else "; everything else of the run is read"
-        _log.warning("%s%s. Set the runlog logger to DEBUG for details", text, hint)
-    else:
-        _log.debug("%s", text)
-
 
 def _scalar(value: Any) -> bool:
     return type(value) in _SCALAR_TYPES
@@ -230,160 +203,17 @@ def point_names(columns: EventColumns) -> dict[int, str]:
     }
 
 
-def point_columns(view: memoryview) -> tuple[list[int], list[Any], list[Any], list[Any]]:
-    """Name ids, values (as logged: float, int, bool or None), steps (None for none) and times of
-    whole 32-byte records, column by column with strided ``memoryview`` casts (no per-record
-    ``struct.unpack``)."""
-    u32, f64, i64 = view.cast("I"), view.cast("d"), view.cast("q")
-    types = u32[1::8].tolist()
-    kinds = set(types)
-    values: list[Any]
-    if kinds == {layout.T_FLOAT}:
-        values = f64[1::4].tolist()
-    elif kinds == {layout.T_INT}:
-        values = i64[1::4].tolist()
-    else:
-        floats, ints = f64[1::4].tolist(), i64[1::4].tolist()
-        values = [
-            floats[i] if t == layout.T_FLOAT else ints[i] if t == layout.T_INT else bool(ints[i]) if t == layout.T_BOOL else None
-            for i, t in enumerate(types)
-        ]
-    steps: list[Any] = i64[2::4].tolist()
-    if NO_STEP in steps:
-        steps = [None if st == NO_STEP else st for st in steps]
-    times: list[Any] = f64[3::4].tolist()
-    return u32[0::8].tolist(), values, steps, times
-
-
-# What a writer never writes, so a points record holding it is damage: a type other than 0-3 (a
-# record read misaligned, mostly), 32 zero bytes (a block lost in a power loss), a time that is
-# NaN, infinite or subnormal (a record read 8 bytes off has the next record's id and type there).
-# Times are otherwise free: MLflow clients give their own timestamps (0, 1970, ...).
-_KNOWN_TYPES = frozenset({layout.T_FLOAT, layout.T_INT, layout.T_BOOL, layout.T_NONE})
-_TINY = 2.2250738585072014e-308  # the smallest normal double
-_ZERO_RECORD = bytes(POINT_SIZE)
-
-
-def _record_ok(rtype: int, ts: float, raw: bytes) -> bool:
-    if rtype not in _KNOWN_TYPES or ts != ts or ts in (_INF, -_INF):
-        return False
-    if ts == 0.0:
-        return raw != _ZERO_RECORD
-    return abs(ts) >= _TINY
-
-
-_INF = float("inf")
-
-
-def good_records(view: memoryview) -> list[int] | None:
-    """The indexes of the records of ``view`` that can be points a writer wrote; None when all can
-    (checked column-wise in C; record by record only when something looks wrong)."""
-    n = len(view) // POINT_SIZE
-    types = view.cast("I")[1::8].tolist()
-    times = view.cast("d")[3::4].tolist()
-    total = sum(times)  # NaN if a time is NaN, infinite if one is
-    if set(types) <= _KNOWN_TYPES and total == total and abs(total) != _INF and min(map(abs, times)) >= _TINY:
-        return None
-    raw = view.tobytes()
-    return [i for i in range(n) if _record_ok(types[i], times[i], raw[i * POINT_SIZE : (i + 1) * POINT_SIZE])]
-
-
-def valid_points(data: bytes | memoryview, source: Path | str | None = None) -> bytes | memoryview:
-    """The whole 32-byte records of ``data`` that can be points a writer wrote; the others (zero
-    fill, a record read misaligned) are dropped and reported once per ``source``. A copy is made
-    only when something is dropped."""
-    n = len(data) // POINT_SIZE
-    if not n:
-        return memoryview(data)[:0]
-    view = memoryview(data)[: n * POINT_SIZE]
-    keep = good_records(view)
-    if keep is None:
-        return view
-    report_damage(
-        source, f"{n - len(keep)} damaged point record(s)", " (zero-filled or misaligned: not a record a writer writes)"
-    )
-    raw = view.tobytes()
-    return b"".join(raw[i * POINT_SIZE : (i + 1) * POINT_SIZE] for i in keep)
-
-
-def _alignment_score(data: bytes | memoryview, names: dict[int, str]) -> tuple[int, int]:
-    """How well the whole records of ``data`` read as points: (good records of a defined name, pairs
-    of them in time order plus pairs in step order). Records read misaligned are few good ones, or
-    their "times" and "steps" (other fields' bytes) are in no order."""
-    view = memoryview(data)[: len(data) // POINT_SIZE * POINT_SIZE]
-    n = len(view) // POINT_SIZE
-    if not n:
-        return 0, 0
-    keep = good_records(view)
-    ids = view.cast("I")[0::8].tolist()
-    times = view.cast("d")[3::4].tolist()
-    steps = view.cast("q")[2::4].tolist()
-    good = [i for i in (range(n) if keep is None else keep) if ids[i] in names]
-    ordered = sum((times[a] <= times[b]) + (steps[a] <= steps[b]) for a, b in itertools.pairwise(good))
-    return len(good), ordered
-
-
-def realign(data: bytes | memoryview, names: dict[int, str], source: Path | str | None = None) -> bytes | memoryview:
-    """``data`` from the byte where its records line up.
-
-    Bytes lost at the start of a points file shift every record: then most records are not good
-    points of defined names, or the file is not whole records (a torn piece is only ever at the
-    end: the offset its size points at is tried against the start). Of the offsets tried, the one
-    with the most good records plus pairs of them in time and in step order is taken, and reported. A file of
-    whole, good records is read as it is, at no cost beyond the checks.
-    """
-    n = len(data) // POINT_SIZE
-    ragged = len(data) % POINT_SIZE
-    if n < 2 or not names:
-        return data
-    if not ragged:  # the usual file: whole records, all good, all of defined names (checked in C)
-        view = memoryview(data)[: n * POINT_SIZE]
-        if good_records(view) is None and set(view.cast("I")[0::8].tolist()) <= names.keys():
-            return data
-    good, ordered = _alignment_score(data, names)
-    if 2 * good < n:
-        offsets: Iterable[int] = range(1, POINT_SIZE)
-    elif ragged:
-        offsets = [ragged]
-    else:
-        return data
-    best, best_at = good + ordered, 0
-    for offset in offsets:
-        g, o = _alignment_score(memoryview(data)[offset:], names)
-        if g + o > best:
-            best, best_at = g + o, offset
-    if best_at:
-        report_damage(source, f"the first {best_at} byte(s) (the records were misaligned)", " (bytes lost at its start)")
-        return memoryview(data)[best_at:]
-    return data
-
-
 def decode_points(data: bytes | memoryview, names: dict[int, str], source: Path | str | None = None) -> EventColumns:
     """The whole 32-byte records of a points file as ``s`` events (see ``docs/store-format.md``).
 
-    A torn last record is not read, nor a damaged one (:func:`valid_points`); a file whose
-    records do not line up is read from where they do (:func:`realign`). Records whose name id
-    ``names`` does not define are skipped: read in the documented order (the points first, then
-    the metrics file; see :func:`read_process`) that only happens when the ``n`` line was lost
-    (a write that failed half-way, or damage, and its copy in the names file too).
+    A torn last record is not read, nor a damaged one (:func:`valid_points`: a failed check, zero
+    fill); a file whose records do not line up is read from where they do (:func:`realign`).
+    Records whose name id ``names`` does not define are skipped: read in the documented order (the
+    points first, then the metrics file; see :func:`read_process`) that only happens when the ``n``
+    line was lost (a write that failed half-way, or damage, and its copy too).
     """
-    data = valid_points(realign(data, names, source), source)
-    n = len(data) // POINT_SIZE
-    if not n:
-        return EventColumns()
-    ids, values, steps, times = point_columns(memoryview(data)[: n * POINT_SIZE])
-    unknown = set(ids).difference(names)
-    if unknown:  # a name whose "n" line was lost (a damaged metrics file): its points are skipped
-        lost = sum(1 for nid in ids if nid in unknown)
-        report_damage(source, f"{lost} point(s) of undefined name id(s) {sorted(unknown)[:10]}", " (their name line was lost)")
-        keep = [i for i, nid in enumerate(ids) if nid not in unknown]
-        ids = [ids[i] for i in keep]
-        values, steps, times = [values[i] for i in keep], [steps[i] for i in keep], [times[i] for i in keep]
-        n = len(ids)
-        if not n:
-            return EventColumns()
-    name_list = [names[i] for i in ids] if len(names) > 1 else [names[ids[0]]] * n
-    return EventColumns(["s"] * n, name_list, values, steps, times)
+    name_list, values, steps, times = decode_records(data, names, source)
+    return EventColumns(["s"] * len(name_list), name_list, values, steps, times)
 
 
 def merge_by_time(parts: list[EventColumns]) -> EventColumns:

@@ -20,12 +20,14 @@ import struct
 import threading
 import time
 import weakref
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
 from .._errors import InvalidArgumentError, InvalidMetricValue, StoreError
 from . import layout
+from .records import CHECK_BIT, CHECK_MASK, pack_float, pack_int, pack_point
 
 __all__ = ["POINT_SIZE", "RunWriter", "encode_scalar", "writer_for"]
 
@@ -44,6 +46,8 @@ POINT_SIZE, NO_STEP, T_FLOAT, T_INT, T_BOOL, T_NONE = (
 )
 _pack_float = struct.Struct("<IIdqd").pack
 _pack_int = struct.Struct("<IIqqd").pack
+_crc32 = zlib.crc32
+_CHECK_BIT, _CHECK_MASK = CHECK_BIT, CHECK_MASK
 
 
 def _list_hint(name: str | None) -> str:
@@ -361,15 +365,15 @@ class RunWriter:
             value = _plain(value)
             t = type(value)
         if t is float:
-            pack, kind = _pack_float, T_FLOAT
+            kind = T_FLOAT
         elif t is int:
             if not -(1 << 63) <= value < (1 << 63):
                 return None
-            pack, kind = _pack_int, T_INT
+            kind = T_INT
         elif value is None:
-            pack, kind, value = _pack_int, T_NONE, 0
+            kind, value = T_NONE, 0
         elif t is bool:
-            pack, kind = _pack_int, T_BOOL
+            kind = T_BOOL
         else:
             return None
         if step is not None and not NO_STEP < st < (1 << 63):
@@ -377,7 +381,7 @@ class RunWriter:
         nid = self._ids.get(name)
         if nid is None:
             nid = self._id(name)
-        return pack(nid, kind, value, st, now)  # type: ignore[no-any-return]
+        return pack_point(nid, kind, value, st, now)
 
     # -- noticing a removed run folder, a replaced live log -----------------------------
 
@@ -425,11 +429,12 @@ class RunWriter:
         if (t is float or t is int) and (step is None or (type(step) is int and step != NO_STEP)):
             nid = self._ids.get(name)
             if nid is not None:
-                try:
+                st = NO_STEP if step is None else step
+                try:  # (records.pack_float and pack_int, inline: the hot path)
                     if t is float:
-                        record = _pack_float(nid, T_FLOAT, value, NO_STEP if step is None else step, now)
+                        record = _pack_float(nid, (_crc32(_pack_float(nid, 0, value, st, now)) | _CHECK_BIT) & _CHECK_MASK, value, st, now)
                     else:
-                        record = _pack_int(nid, T_INT, value, NO_STEP if step is None else step, now)
+                        record = _pack_int(nid, T_INT | (_crc32(_pack_int(nid, T_INT, value, st, now)) | _CHECK_BIT) & _CHECK_MASK, value, st, now)
                 except struct.error:
                     record = None
             else:
@@ -750,9 +755,9 @@ def _pack_known(ids: dict[str, int], values: dict[str, Any], st: int, now: float
     for n, v in values.items():
         t = type(v)
         if t is float:
-            data += _pack_float(ids[n], T_FLOAT, v, st, now)
+            data += pack_float(ids[n], v, st, now)
         elif t is int:
-            data += _pack_int(ids[n], T_INT, v, st, now)
+            data += pack_int(ids[n], T_INT, v, st, now)
         else:
             raise KeyError(n)
     return data
