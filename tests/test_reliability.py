@@ -215,6 +215,40 @@ def test_zeros_over_the_name_definitions_lose_no_points(exp: runlog.Experiment, 
         assert summary["loss"]["count"] == 100 and summary["acc"]["count"] == 100
 
 
+@pytest.mark.parametrize("damaged", ["metrics", "meta", "names definitions in the metrics file only"])
+def test_name_definitions_survive_damage_to_one_copy(exp: runlog.Experiment, store: Path, damaged: str) -> None:
+    """Issue 17/18: each name definition is kept twice, in the metrics file and (format 3) as an ``n`` event of
+    the same process's meta file (no names file of its own): zeros over either copy lose no point, and the
+    copy is no meta event (no tag, no extra state)."""
+    run = exp.start_logging(outputs=None)
+    for i in range(20):
+        run.log("loss", float(i), step=i)
+        run.log("acc", i / 20, step=i)
+    run.tag("k", "v")
+    run.complete()
+    assert not list((run.path / layout.EVENTS_DIR).glob("*.names.jsonl"))
+    meta = _meta_file(run)
+    assert sum(1 for line in meta.read_text().splitlines() if line.startswith('["n",')) == 2
+    path = _meta_file(run) if damaged == "meta" else _metrics_file(run)
+    data = bytearray(path.read_bytes())
+    if damaged == "meta":  # zeros over the name definitions' copy (status and tag lines after it stay)
+        start = data.index(b'["n",')
+        end = data.index(b"\n", data.index(b'["n","acc"'))  # (its newline kept: the next line stays whole)
+        data[start:end] = bytes(end - start)
+    else:
+        data[: 60 if damaged == "metrics" else data.index(b"\n", data.index(b'["n","acc"'))] = bytes(
+            60 if damaged == "metrics" else data.index(b"\n", data.index(b'["n","acc"'))
+        )
+    path.write_bytes(bytes(data))
+    again = runlog.Run(exp, run.id)
+    got = again.get_metrics()
+    assert got["loss"] == [float(i) for i in range(20)] and got["acc"] == [i / 20 for i in range(20)]
+    assert again.get_tags() == {"k": "v"} and "n" not in again._reader.state().extra
+    with _viewer(store) as client:
+        summary = client.get(f"/api/runs/{run.id}").json()["metrics"]
+        assert summary["loss"]["count"] == 20 and summary["acc"]["count"] == 20
+
+
 @pytest.mark.parametrize("lost", [1, 3, 8, 16, 24, 31])
 def test_bytes_lost_at_the_start_of_points_serve_no_garbage(exp: runlog.Experiment, store: Path, lost: int) -> None:
     """Case 4: a points file missing its first bytes (every record misaligned) serves no garbage values: it is

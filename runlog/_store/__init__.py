@@ -1,6 +1,7 @@
 """The local store: on-disk layout, the one writer per run, and readers."""
 
 from . import layout
+from .encoding import encode_scalar, encode_step
 from .reader import (
     EventColumns,
     RunReader,
@@ -14,7 +15,7 @@ from .reader import (
     read_columns,
     read_process,
 )
-from .writer import RunWriter, encode_scalar, encode_step, writer_for
+from .writer import RunWriter, writer_for
 
 __all__ = [
     "EventColumns",

@@ -10,7 +10,7 @@
         events/<proc>.metrics.jsonl                metric events of one process
         events/<proc>.points.bin                   its numeric run.log points (32-byte records)
         events/<proc>.meta.jsonl                   status, tags, properties of one process
-        events/<proc>.names.jsonl                  a copy of its metrics file's name definitions
+        events/<proc>.names.jsonl                  format 2 only: a copy of its name definitions (format 3: in the meta file)
         files/                                     the run's file namespace (get_file_names)
           logs/driver_log.txt                      driver log(s), one per process
           outputs/...                              files the run produced

@@ -256,18 +256,26 @@ def _read(path: Path) -> bytes:
 
 
 def names_path(events_path: Path) -> Path:
-    """The names file (``<proc>.names.jsonl``) that goes with a metrics or points file."""
-    for suffix in (layout.METRICS_SUFFIX, layout.POINTS_SUFFIX):
-        if events_path.name.endswith(suffix):
-            return events_path.with_name(events_path.name[: -len(suffix)] + layout.NAMES_SUFFIX)
-    raise ValueError(f"{events_path} is not a metrics or points file")
+    """The names file (``<proc>.names.jsonl``, format 2) that goes with a metrics or points file."""
+    return _sibling(events_path, layout.NAMES_SUFFIX)
+
+
+def _sibling(events_path: Path, suffix: str) -> Path:
+    for known in (layout.METRICS_SUFFIX, layout.POINTS_SUFFIX, layout.META_SUFFIX, layout.NAMES_SUFFIX):
+        if events_path.name.endswith(known):
+            return events_path.with_name(events_path.name[: -len(known)] + suffix)
+    raise ValueError(f"{events_path} is not an events file")
 
 
 def spare_names(events_path: Path) -> dict[int, str]:
-    """The name definitions kept in the names file of a process (a copy of its metrics file's ``n``
-    lines, for when those were damaged)."""
-    path = names_path(events_path)
-    return point_names(parse_columns(_read(path), path))
+    """The second copy of a process's name definitions, for when its metrics file's ``n`` lines were
+    damaged: the ``n`` events of its meta file (format 3), or its names file (format 2)."""
+    names: dict[int, str] = {}
+    for path in (_sibling(events_path, layout.NAMES_SUFFIX), _sibling(events_path, layout.META_SUFFIX)):
+        data = _read(path)
+        if data:
+            names.update(point_names(parse_columns(data, path)))
+    return names
 
 
 def points_path(metrics_path: Path) -> Path:
@@ -434,6 +442,8 @@ class RunReader:
         state = RunState()
         wrong = 0
         for kind, key, value, _step, ts in (e[:5] for e in self.meta_events()):
+            if kind == "n":
+                continue  # a copy of a metric name's definition (see spare_names), not a meta event
             if not _meta_ok(kind, key, value):
                 wrong += kind in _META_KINDS  # a kind this version does not know is ignored, not damage
                 continue
