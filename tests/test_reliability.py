@@ -340,6 +340,31 @@ def test_a_record_failing_its_check_is_never_served(
     assert warnings and len(warnings) == len(set(warnings)), warnings
 
 
+@pytest.mark.parametrize("damaged", ["the last record", "every record of a chunk", "one record in the middle"])
+def test_the_uploader_moves_past_damaged_records(exp: runlog.Experiment, damaged: str) -> None:
+    """An uploader reading a points file with records that fail their check sends every good point once,
+    in order, and finishes (it used to read a chunk of only damaged records again and again)."""
+    import threading
+
+    from test_upload_core import MemoryTarget, uploader
+
+    run = exp.start_logging(outputs=None)
+    for i in range(40):
+        run.log("a", float(i))
+    points = _points_file(run)
+    data = bytearray(points.read_bytes())
+    bad = {"the last record": [39], "every record of a chunk": list(range(32, 40)), "one record in the middle": [20]}[damaged]
+    for i in bad:
+        data[i * 32 + 9] ^= 0x01
+    points.write_bytes(bytes(data))
+    target = MemoryTarget()
+    sync = threading.Thread(target=lambda: uploader(run, target, read_chunk=256).sync(), daemon=True)
+    sync.start()
+    sync.join(60)
+    assert not sync.is_alive(), "the uploader is stuck on the damaged records"
+    assert [p[1] for p in target.points()] == [float(i) for i in range(40) if i not in bad]
+
+
 def test_a_format_2_record_in_a_format_3_file_is_damage(exp: runlog.Experiment, store: Path) -> None:
     """A record without the check bit among checked records (its type word's high bytes zeroed: a zero fill
     over bytes 4-7, or an old writer's record) is not served: a file is of one format."""

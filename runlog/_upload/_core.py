@@ -604,6 +604,10 @@ class Uploader:
         next_step = work.next_step
         per_batch = max(1, min(self.target.max_points, _BATCH_BYTES // POINT_SIZE))
         source = path.name
+        if not count:  # every record read was damaged (failed its check, zero fill): move past them
+            self.cursor.metrics[source] = FileCursor(offset + len(data), dict(next_step), dict(work.next_row))
+            self._save()
+            return True
         for start in range(0, count, per_batch):
             stop = min(count, start + per_batch)
             batch: list[MetricEvent] = []
@@ -615,7 +619,8 @@ class Uploader:
                 seq = next_step.get(name, 0) if step is None else step
                 next_step[name] = seq + 1
                 batch.append(MetricEvent("s", name, value, step, ts, seq, source))
-            advance = FileCursor(offset + stop * POINT_SIZE, dict(next_step), dict(work.next_row))
+            # (damaged records are skipped: the last batch moves the cursor past all that was read)
+            advance = FileCursor(offset + (len(data) if stop == count else stop * POINT_SIZE), dict(next_step), dict(work.next_row))
             if batch:
                 self._deliver_metrics(batch, advance, source, (stop - start) * POINT_SIZE)
             else:
