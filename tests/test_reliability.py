@@ -365,6 +365,31 @@ def test_the_uploader_moves_past_damaged_records(exp: runlog.Experiment, damaged
     assert [p[1] for p in target.points()] == [float(i) for i in range(40) if i not in bad]
 
 
+def test_readers_of_what_was_appended_hold_a_format_3_file_to_its_checks(exp: runlog.Experiment, store: Path) -> None:
+    """A damaged record appended to a format 3 file without its check bit (zeros over its bytes 5-15: it looks
+    like a format 2 record of 0.0) is not served by the readers that read only what was appended since their
+    last read (the viewer, the latest values): a file's format is that of its first records."""
+    import struct
+    import time
+
+    from runlog._store.latest import LatestValues
+    from runlog.ui.query import StoreQuery
+
+    run = exp.start_logging(outputs=None)
+    for i in range(3):
+        run.log("loss", float(i) + 1.0, step=i + 1)
+    points = _points_file(run)
+    q, latest = StoreQuery(store), LatestValues()
+    assert q.run(run.id)["metrics"]["loss"]["count"] == 3 and latest.of(run.path)["loss"][0] == 3.0
+    last = points.read_bytes()[-32:]
+    with open(points, "ab") as fh:
+        fh.write(last[:5] + bytes(11) + last[16:24] + struct.pack("<d", time.time()))
+    summary = q.run(run.id)["metrics"]["loss"]
+    assert (summary["count"], summary["min"]) == (3, 1.0)
+    assert latest.of(run.path)["loss"][0] == 3.0
+    assert [p.value for p in runlog.Run(exp, run.id).get_metric_history("loss")] == [1.0, 2.0, 3.0]
+
+
 def test_a_format_2_record_in_a_format_3_file_is_damage(exp: runlog.Experiment, store: Path) -> None:
     """A record without the check bit among checked records (its type word's high bytes zeroed: a zero fill
     over bytes 4-7, or an old writer's record) is not served: a file is of one format."""

@@ -139,16 +139,16 @@ def _record_ok(rtype: int, ts: float, raw: bytes) -> bool:
 
 # The last check made (records of one buffer are checked by good_records, realign and valid_points
 # in turn): a reader of many points pays for their CRCs once.
-_memo: tuple[int, bytes, list[int] | None] | None = None
+_memo: tuple[tuple[int, bool], bytes, list[int] | None] | None = None
 _memo_lock = threading.Lock()
 
 
-def good_records(view: memoryview) -> list[int] | None:
+def good_records(view: memoryview, checked: bool = False) -> list[int] | None:
     """The indexes of the whole records of ``view`` that can be points a writer wrote; None when all can.
 
-    Format 3 records (:func:`is_checked`) must carry a matching check; format 2 records must hold
-    nothing a writer never writes (checked column-wise in C; record by record only when something
-    looks wrong).
+    Format 3 records (``checked``: the file is known to be of format 3, else :func:`is_checked`) must
+    carry a matching check; format 2 records must hold nothing a writer never writes (checked
+    column-wise in C; record by record only when something looks wrong).
     """
     global _memo
     n = len(view) // POINT_SIZE
@@ -156,15 +156,15 @@ def good_records(view: memoryview) -> list[int] | None:
         return None
     raw = view[: n * POINT_SIZE].tobytes()
     memo = _memo
-    if memo is not None and memo[0] == n and memo[1] == raw:
+    if memo is not None and memo[0] == (n, checked) and memo[1] == raw:
         return memo[2]
-    if is_checked(raw, n):
+    if checked or is_checked(raw, n):
         found = record_checks(raw, n)
         good = None if found is None else sorted(set(range(n)).difference(found))
     else:
         good = _good_format_2(view[: n * POINT_SIZE], raw, n)
     with _memo_lock:
-        _memo = (n, raw, good)
+        _memo = ((n, checked), raw, good)
     return good
 
 
@@ -185,8 +185,8 @@ def valid_points(data: bytes | bytearray | memoryview, source: Any = None) -> by
     if not n:
         return memoryview(data)[:0]
     view = memoryview(data)[: n * POINT_SIZE]
-    keep = good_records(view)
-    checked = is_checked(view, n)
+    checked = is_checked(view, n) or file_is_checked(source)
+    keep = good_records(view, checked)
     if keep is None:
         return _zero_checks(view, n) if checked else view
     report_damage(
@@ -259,6 +259,34 @@ def _checked_somewhere(raw: bytes, probe: int = 64) -> bool:
     return any(_check_ok(raw[at : at + POINT_SIZE]) for at in range(0, end - POINT_SIZE + 1))
 
 
+# Points files known to be of format 3 or 2 (a file's format never changes: its first records say it).
+_file_formats: dict[str, bool] = {}
+_PROBE = 64
+
+
+def file_is_checked(source: Any) -> bool:
+    """Whether the points file ``source`` (a path; None: unknown) is of format 3, as its first records
+    say: then a part of it read alone (a reader that reads what was appended) is held to format 3's
+    checks even where a damaged record lacks the check bit. Read once per file."""
+    if source is None:
+        return False
+    key = str(source)
+    known = _file_formats.get(key)
+    if known is not None:
+        return known
+    try:
+        with open(source, "rb") as fh:
+            head = fh.read((_PROBE + 1) * POINT_SIZE)
+    except (OSError, TypeError, ValueError):
+        return False
+    checked = len(head) >= POINT_SIZE and _checked_somewhere(head, _PROBE)
+    if checked or len(head) == (_PROBE + 1) * POINT_SIZE:  # (a short format 2 file may still be a new one)
+        if len(_file_formats) > 4096:
+            _file_formats.clear()
+        _file_formats[key] = checked
+    return checked
+
+
 def _resync(raw: bytes) -> tuple[bytes, int, int]:
     """The records of format 3 ``raw`` that pass their check, found wherever they are: a record that fails
     is skipped when the next one passes (damaged in place); else the bytes are scanned for the next two
@@ -307,10 +335,11 @@ def realign(data: bytes | bytearray | memoryview, names: dict[int, str], source:
     if n < 1:
         return data
     view = memoryview(data)[: n * POINT_SIZE]
-    if good_records(view) is None and (is_checked(view, n) or (not ragged and set(view.cast("I")[0::8].tolist()) <= names.keys())):
+    checked = is_checked(view, n) or file_is_checked(source)
+    if good_records(view, checked) is None and (checked or (not ragged and set(view.cast("I")[0::8].tolist()) <= names.keys())):
         return data  # the usual file (format 3: every whole record passed its check)
     raw = bytes(data)
-    if _checked_somewhere(raw):
+    if checked or _checked_somewhere(raw):
         found, skipped, damaged = _resync(raw)
         if damaged:
             report_damage(
