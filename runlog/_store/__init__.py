@@ -2,19 +2,8 @@
 
 from . import layout
 from .encoding import encode_scalar, encode_step
-from .reader import (
-    EventColumns,
-    RunReader,
-    RunState,
-    decode_points,
-    merge_by_time,
-    parse_columns,
-    parse_lines,
-    point_names,
-    points_path,
-    read_columns,
-    read_process,
-)
+from .events import EventColumns, merge_by_time, parse_columns, parse_lines, point_names
+from .reader import RunReader, RunState, decode_points, points_path, read_columns, read_process
 from .writer import RunWriter, writer_for
 
 __all__ = [
