@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import multiprocessing
 import os
@@ -24,8 +25,9 @@ from runlog._store import RunReader, RunWriter, encode_scalar, layout, parse_lin
 from runlog._store.records import pack_float
 
 
-def test_a_killed_writer_loses_none_of_the_calls_that_returned(exp: Experiment, store: Path) -> None:
-    """A child killed with SIGKILL after reporting N returned run.log calls: all N are read back."""
+def test_a_killed_writer_loses_none_of_the_calls_that_returned(exp: Experiment, store: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A child killed with SIGKILL after reporting N returned run.log calls: all N are read back, and every
+    record it wrote passes its check (nothing is reported as damaged)."""
     run = exp.start_logging()
     script = textwrap.dedent(
         f"""
@@ -48,9 +50,11 @@ def test_a_killed_writer_loses_none_of_the_calls_that_returned(exp: Experiment, 
             reported = int(child.stdout.readline())
         child.send_signal(signal.SIGKILL)
         child.wait()
-    values = Run(exp, run.id).get_metrics()["x"]
+    with caplog.at_level(logging.WARNING, logger="runlog"):
+        values = Run(exp, run.id).get_metrics()["x"]
     assert len(values) >= reported
     assert values == list(range(len(values)))
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
 
 
 def test_a_torn_last_line_is_skipped_not_an_error(exp: Experiment) -> None:

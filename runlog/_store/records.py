@@ -155,10 +155,11 @@ def good_records(view: memoryview, checked: bool = False) -> list[int] | None:
     if not n:
         return None
     raw = view[: n * POINT_SIZE].tobytes()
+    checked = checked or is_checked(raw, n)
     memo = _memo
     if memo is not None and memo[0] == (n, checked) and memo[1] == raw:
         return memo[2]
-    if checked or is_checked(raw, n):
+    if checked:
         found = record_checks(raw, n)
         good = None if found is None else sorted(set(range(n)).difference(found))
     else:
