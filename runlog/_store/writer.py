@@ -44,7 +44,9 @@ POINT_SIZE, NO_STEP, T_FLOAT, T_INT, T_BOOL, T_NONE = (
 _pack_float = struct.Struct("<IIdqd").pack
 _pack_int = struct.Struct("<IIqqd").pack
 _crc32 = zlib.crc32
-_CHECK_BIT, _CHECK_MASK = CHECK_BIT, CHECK_MASK
+# RunWriter.scalar spells these as literals (the hot path): they must stay what the format says.
+if (CHECK_BIT, CHECK_MASK, NO_STEP, POINT_SIZE, T_INT) != (0x80000000, 0xFFFFFF00, -9223372036854775808, 32, 1):
+    raise AssertionError("RunWriter.scalar's literals no longer match the points record format")
 
 
 class RunWriter(ProcessFiles):
@@ -59,6 +61,7 @@ class RunWriter(ProcessFiles):
         self._ids: dict[str, int] = {}  # metric name -> id in this process's points file
         self.described: dict[str, str] = {}  # metric descriptions already written (see Run._describe)
         self._watch_at = 0.0  # when to look again whether the run folder and live logs are still there
+        self._watch_from = -WATCH_SECONDS  # (_watch_at - WATCH_SECONDS: a clock set back looks again)
         self._gone_reported = False
         self._replaced_reported: set[str] = set()
         self._reset()
@@ -154,6 +157,7 @@ class RunWriter(ProcessFiles):
         (reported once as a WARNING); a replaced log is reported once and opened again."""
         gone = not os.path.exists(self.run_dir / layout.RUN_RECORD)
         self._watch_at = now if gone else now + WATCH_SECONDS
+        self._watch_from = self._watch_at - WATCH_SECONDS
         if gone:
             message = (
                 f"the run folder {self.run_dir} was removed while this process was writing to it; what is "
@@ -184,20 +188,21 @@ class RunWriter(ProcessFiles):
         """Append one ``run.log`` value (the hot path: one pack, one write); ``at``: its time, if not now."""
         if at is None:
             now = _now()
-            if not self._watch_at - WATCH_SECONDS <= now < self._watch_at:
+            if not self._watch_from <= now < self._watch_at:
                 self._watch(now)
         else:  # a value kept while the store could not be written, written now with its own time
             now = at
         t = type(value)
-        if (t is float or t is int) and (step is None or (type(step) is int and step != NO_STEP)):
+        # (literals, not NO_STEP, CHECK_BIT and CHECK_MASK: no global lookups on the hot path)
+        if (t is float or t is int) and (step is None or (type(step) is int and step != -9223372036854775808)):
             nid = self._ids.get(name)
             if nid is not None:
-                st = NO_STEP if step is None else step
-                try:  # (records.pack_float and pack_int, inline: the hot path)
+                st = -9223372036854775808 if step is None else step
+                try:  # (records.pack_float and pack_int, inline)
                     if t is float:
-                        record = _pack_float(nid, (_crc32(_pack_float(nid, 0, value, st, now)) | _CHECK_BIT) & _CHECK_MASK, value, st, now)
+                        record = _pack_float(nid, (_crc32(_pack_float(nid, 0, value, st, now)) | 0x80000000) & 0xFFFFFF00, value, st, now)
                     else:
-                        record = _pack_int(nid, T_INT | (_crc32(_pack_int(nid, T_INT, value, st, now)) | _CHECK_BIT) & _CHECK_MASK, value, st, now)
+                        record = _pack_int(nid, 1 | (_crc32(_pack_int(nid, 1, value, st, now)) | 0x80000000) & 0xFFFFFF00, value, st, now)
                 except struct.error:
                     record = None
             else:
@@ -212,7 +217,7 @@ class RunWriter(ProcessFiles):
                 written = _os_write(fd, record)
             except OSError:
                 written = 0
-            if written != POINT_SIZE:  # an error or a short write (a full disk): the careful way
+            if written != 32:  # (POINT_SIZE) an error or a short write (a full disk): the careful way
                 self._append(fd, record[written:], started=written > 0)
             return
         line = f'["s",{self._name(name)},{encode_scalar(value, name)},{encode_step(step, name)},{now!r}]\n'
@@ -313,7 +318,7 @@ class RunWriter(ProcessFiles):
         """Append a metric event of any kind whose value is already JSON text (``at``: its time, if not now)."""
         if at is None:
             now = _now()
-            if not self._watch_at - WATCH_SECONDS <= now < self._watch_at:
+            if not self._watch_from <= now < self._watch_at:
                 self._watch(now)
         else:  # a value kept while the store could not be written, written now with its own time
             now = at
@@ -331,7 +336,7 @@ class RunWriter(ProcessFiles):
         tagging many such runs in one process keeps no descriptor per run.
         """
         now = _now()
-        if not self._watch_at - WATCH_SECONDS <= now < self._watch_at:
+        if not self._watch_from <= now < self._watch_at:
             self._watch(now)
         line = json.dumps([kind, key, value, None, now], ensure_ascii=True, default=repr) + "\n"
         fd = self._meta_fd
@@ -364,7 +369,7 @@ class RunWriter(ProcessFiles):
     def write_log(self, text: str, name: str = layout.DRIVER_LOG) -> None:
         """Append ``text`` (whole lines) to a log file of the run, in one write."""
         now = _now()
-        if not self._watch_at - WATCH_SECONDS <= now < self._watch_at:
+        if not self._watch_from <= now < self._watch_at:
             self._watch(now)
         fd = self._log_fds.get(name, -1)
         if fd < 0:
