@@ -531,3 +531,33 @@ def test_a_short_write_of_a_line_is_cut_and_a_late_line_lands_whole(exp: Experim
     RunWriter._write(metrics_fd, b'["s","phase","late",null,' + repr(time.time()).encode() + b"]\n")
     run.log("phase", "three")
     assert run.get_metrics()["phase"] == ["one", "late", "three"]
+
+
+def test_the_store_modules_are_small_import_no_circle_and_keep_their_names() -> None:
+    """Issue 14: every module of runlog/_store is under 600 lines, no two import each other in a circle
+    (counting imports inside functions), and the names other modules import from writer.py and reader.py
+    still resolve there."""
+    import ast
+    import importlib
+
+    folder = Path(importlib.import_module("runlog._store").__file__ or "").parent
+    graph: dict[str, set[str]] = {}
+    for path in folder.glob("*.py"):
+        source = path.read_text()
+        assert source.count("\n") < 600, f"{path.name} has {source.count(chr(10))} lines"
+        targets = set()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                targets.update([node.module] if node.module else [a.name for a in node.names])
+        graph[path.stem] = {t.split(".")[0] for t in targets} - {path.stem}
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(n == goal or (n not in seen and reaches(n, goal, seen | {n})) for n in graph.get(start, ()))
+
+    assert not [m for m in graph if reaches(m, m, set())]
+    writer = importlib.import_module("runlog._store.writer")
+    reader = importlib.import_module("runlog._store.reader")
+    for name in ("RunWriter", "encode_scalar", "encode_step", "_encode_str", "writer_for", "RETIRE_SECONDS", "RETIRE_MAX", "_os_write", "_now"):
+        assert hasattr(writer, name), name
+    for name in [*reader.__all__, "metric_only", "spare_names", "_reported"]:
+        assert hasattr(reader, name), name
