@@ -138,7 +138,7 @@ def _record_ok(rtype: int, ts: float, raw: bytes) -> bool:
 
 
 # The last check made (records of one buffer are checked by good_records, realign and valid_points
-# in turn): a reader of many points pays for their CRCs once.
+# in turn): a reader of many points pays for their CRCs once. valid_points, the last of them, drops it.
 _memo: tuple[tuple[int, bool], bytes, list[int] | None] | None = None
 _memo_lock = threading.Lock()
 
@@ -185,9 +185,11 @@ def valid_points(data: bytes | bytearray | memoryview, source: Any = None) -> by
     n = len(data) // POINT_SIZE
     if not n:
         return memoryview(data)[:0]
+    global _memo
     view = memoryview(data)[: n * POINT_SIZE]
     checked = is_checked(view, n) or file_is_checked(source)
     keep = good_records(view, checked)
+    _memo = None  # (the last step of a read: the buffer is not kept alive)
     if keep is None:
         return _zero_checks(view, n) if checked else view
     report_damage(
