@@ -262,3 +262,28 @@ def test_damaged_points_records_are_detected_never_served(fresh_store: Any, dama
     if not shifted:
         got = runlog.Run(runlog.Experiment(ws, "fuzz"), run.id).get_metric_history("loss")
         assert len(got) >= len(LOGGED) - len(touched)
+
+
+FORMAT_2 = Path(__file__).resolve().parent / "data" / "store-format-2"
+
+
+@given(damages=st.lists(damage.filter(lambda d: d[0] in ("zero", "truncate")), min_size=1, max_size=3))
+def test_a_damaged_format_2_points_file_invents_nothing(fresh_store: Any, damages: list[tuple[str, int, float, int, bytes]]) -> None:
+    """The format 2 store written by the old writer, its points file (no checks) zero-filled by sectors or
+    truncated: readers serve only values that were logged (format 2's rules drop zeroed records)."""
+    import json
+
+    expected = json.loads((FORMAT_2.parent / "store-format-2.expected.json").read_text())
+    store = fresh_store().store
+    shutil.rmtree(store, ignore_errors=True)
+    shutil.copytree(FORMAT_2, store)
+    run_dir = next((store / "experiments" / "fixture" / "runs").iterdir())
+    points = next((run_dir / layout.EVENTS_DIR).glob("*" + layout.POINTS_SUFFIX))
+    for how, _which, where, size, data in damages:
+        _damage(points, how, where, size, data)
+    reader._reported.clear()
+    metrics = runlog.Workspace(store).get_run(expected["run_id"]).get_metrics()
+    loss = metrics.get("loss", [])
+    assert set(loss if isinstance(loss, list) else [loss]) <= set(expected["metrics"]["loss"])
+    for name in ("acc", "epochs", "converged"):
+        assert metrics.get(name, expected["metrics"][name]) == expected["metrics"][name]
