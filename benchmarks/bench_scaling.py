@@ -1,7 +1,8 @@
 """Memory and scaling of run.log: RSS while logging 10,000,000 points; cost per point as a run
-grows from 10^3 to 10^7 points; cost per point as 1 -> 8 processes write at once.
+grows from 10^3 to 10^7 points; cost per point as 1 -> 8 processes write at once; disk per run
+(files and bytes of a tiny run: 10 ``loss`` points, one ``acc``, one tag, completed).
 
-    python benchmarks/bench_scaling.py [--max-points 10000000] [--procs 1,2,4,8]
+    python benchmarks/bench_scaling.py [--max-points 10000000] [--procs 1,2,4,8] [--only disk]
 
 Memory is sampled (ru_maxrss and current RSS) in a fresh process at checkpoints while it logs;
 "flat" means RSS does not grow with points logged once the store is being written. A
@@ -145,13 +146,51 @@ def processes(counts: list[int], n: int) -> str:
     return "\n".join(lines)
 
 
+def disk_per_run(runs: int = 200) -> str:
+    """Files and bytes on disk per tiny run (10 ``loss`` points, one ``acc``, one tag, completed)."""
+    import runlog
+
+    store = Path(tempfile.mkdtemp(prefix="runlog-bench-")) / "store"
+    exp = runlog.Experiment(runlog.Workspace(store), "tiny")
+    run_dirs = []
+    for _ in range(runs):
+        run = exp.start_logging(outputs=False)
+        for i in range(10):
+            run.log("loss", 1.0 / (i + 1), step=i)
+        run.log("acc", 0.5)
+        run.tag("lr", "0.1")
+        run.complete()
+        run_dirs.append(run.path)
+    files = folders = size = blocks = 0
+    for run_dir in run_dirs:
+        for dirpath, dirnames, filenames in os.walk(run_dir):
+            folders += 1
+            st = os.stat(dirpath)
+            blocks += st.st_blocks * 512
+            for name in filenames:
+                st = os.stat(os.path.join(dirpath, name))
+                files += 1
+                size += st.st_size
+                blocks += st.st_blocks * 512
+    return (
+        "| files per run | folders per run | bytes in files per run | on disk per run (allocated, with folders) |\n"
+        "|---:|---:|---:|---:|\n"
+        f"| {files / runs:.1f} | {folders / runs:.1f} | {size / runs:,.0f} | {blocks / runs / 1024:,.1f} kB |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--max-points", type=int, default=10_000_000)
     parser.add_argument("--procs", default="1,2,4,8")
     parser.add_argument("--per-proc", type=int, default=200_000)
+    parser.add_argument("--only", choices=["disk"], help="only the disk-per-run figures")
     args = parser.parse_args()
     print(f"machine: {machine()}\n")
+    print("### Disk per tiny run (10 loss points, one acc, one tag, completed)\n")
+    print(disk_per_run())
+    if args.only == "disk":
+        return
     print(f"### Memory while logging {args.max_points:,} points\n")
     print(memory(args.max_points))
     print("\n### Cost per point as the run grows\n")

@@ -215,6 +215,40 @@ def test_zeros_over_the_name_definitions_lose_no_points(exp: runlog.Experiment, 
         assert summary["loss"]["count"] == 100 and summary["acc"]["count"] == 100
 
 
+@pytest.mark.parametrize("damaged", ["metrics", "meta", "names definitions in the metrics file only"])
+def test_name_definitions_survive_damage_to_one_copy(exp: runlog.Experiment, store: Path, damaged: str) -> None:
+    """Issue 17/18: each name definition is kept twice, in the metrics file and (format 3) as an ``n`` event of
+    the same process's meta file (no names file of its own): zeros over either copy lose no point, and the
+    copy is no meta event (no tag, no extra state)."""
+    run = exp.start_logging(outputs=None)
+    for i in range(20):
+        run.log("loss", float(i), step=i)
+        run.log("acc", i / 20, step=i)
+    run.tag("k", "v")
+    run.complete()
+    assert not list((run.path / layout.EVENTS_DIR).glob("*.names.jsonl"))
+    meta = _meta_file(run)
+    assert sum(1 for line in meta.read_text().splitlines() if line.startswith('["n",')) == 2
+    path = _meta_file(run) if damaged == "meta" else _metrics_file(run)
+    data = bytearray(path.read_bytes())
+    if damaged == "meta":  # zeros over the name definitions' copy (status and tag lines after it stay)
+        start = data.index(b'["n",')
+        end = data.index(b"\n", data.index(b'["n","acc"'))  # (its newline kept: the next line stays whole)
+        data[start:end] = bytes(end - start)
+    else:
+        data[: 60 if damaged == "metrics" else data.index(b"\n", data.index(b'["n","acc"'))] = bytes(
+            60 if damaged == "metrics" else data.index(b"\n", data.index(b'["n","acc"'))
+        )
+    path.write_bytes(bytes(data))
+    again = runlog.Run(exp, run.id)
+    got = again.get_metrics()
+    assert got["loss"] == [float(i) for i in range(20)] and got["acc"] == [i / 20 for i in range(20)]
+    assert again.get_tags() == {"k": "v"} and "n" not in again._reader.state().extra
+    with _viewer(store) as client:
+        summary = client.get(f"/api/runs/{run.id}").json()["metrics"]
+        assert summary["loss"]["count"] == 20 and summary["acc"]["count"] == 20
+
+
 @pytest.mark.parametrize("lost", [1, 3, 8, 16, 24, 31])
 def test_bytes_lost_at_the_start_of_points_serve_no_garbage(exp: runlog.Experiment, store: Path, lost: int) -> None:
     """Case 4: a points file missing its first bytes (every record misaligned) serves no garbage values: it is
@@ -232,6 +266,143 @@ def test_bytes_lost_at_the_start_of_points_serve_no_garbage(exp: runlog.Experime
         series = client.get(f"/api/runs/{run.id}/series", params={"name": "loss", "points": 1000})
         assert series.status_code == 200, series.text
         assert set(series.json()["y"]) <= set(logged) and len(series.json()["y"]) == 49
+
+
+def _all_loss_values(store: Path, exp: runlog.Experiment, run_id: str) -> dict[str, list[Any]]:
+    """The loss values every reader serves: the API, the viewer's query layer, the uploader's event
+    iterator and the latest-value reader (MLflow clients)."""
+    from runlog._store.latest import LatestValues
+    from runlog._upload._reading import iter_metric_events
+    from runlog.ui.query import StoreQuery
+
+    run = runlog.Run(exp, run_id)
+    api = [p.value for p in run.get_metric_history("loss")]
+    viewer = StoreQuery(store).series(run_id, "loss", points=100_000)["y"]
+    uploader = [v for k, n, v in iter_metric_events(run.path) if n == "loss"]
+    latest = LatestValues().of(run.path).get("loss")
+    return {"api": api, "viewer": viewer, "uploader": uploader, "latest": [latest[0]] if latest else []}
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "flipped value byte",
+        "flipped time byte",
+        "zeros over half a record",
+        "zeros over a sector",
+        "a record copied over by another's bytes misaligned",
+        "bytes lost at the start, then a zeroed sector",
+        "a byte inserted in the middle",
+    ],
+)
+def test_a_record_failing_its_check_is_never_served(
+    exp: runlog.Experiment, store: Path, caplog: pytest.LogCaptureFixture, damage: str
+) -> None:
+    """Issue 17 "damage is detected, not served": each points record carries a check (store format 3), so a
+    record changed in any way (a flipped byte, zeros over part of it, misaligned bytes) is skipped by every
+    reader (API, viewer, uploader, latest values) instead of served as another value; the damage is reported
+    once, as a WARNING on the runlog logger naming the points file; the records around it are read."""
+    run = exp.start_logging(outputs=None)
+    logged = [float(i) + 0.5 for i in range(300)]
+    for i, v in enumerate(logged):
+        run.log("loss", v, step=i)
+    run.complete()
+    points = _points_file(run)
+    data = bytearray(points.read_bytes())
+    if damage == "flipped value byte":
+        data[10 * 32 + 9] ^= 0x01  # 10.5 -> another float of the right type: only a check tells
+    elif damage == "flipped time byte":
+        data[11 * 32 + 24] ^= 0x40
+    elif damage == "zeros over half a record":
+        data[12 * 32 + 16 : 13 * 32] = bytes(16)
+    elif damage == "zeros over a sector":
+        data[512 : 1024] = bytes(512)
+    elif damage == "a record copied over by another's bytes misaligned":
+        data[20 * 32 : 21 * 32] = data[30 * 32 + 8 : 31 * 32 + 8]
+    elif damage == "bytes lost at the start, then a zeroed sector":
+        del data[:5]
+        data[1024:1536] = bytes(512)
+    else:
+        data.insert(40 * 32 + 3, 0x7F)
+    points.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="runlog"):
+        served = _all_loss_values(store, exp, run.id)
+        _all_loss_values(store, exp, run.id)  # read again: reported once
+    for reader_name, values in served.items():
+        assert set(values) <= set(logged), (reader_name, set(values) - set(logged))
+    assert len(served["api"]) >= 300 - 20 and served["api"] == sorted(served["api"])
+    assert served["viewer"] == served["api"]
+    # (the uploader and the latest values read whole 32-byte multiples of the file: after an inserted byte
+    # the last record's last byte is beyond them, so they may miss that one record; nothing else differs)
+    assert set(served["uploader"]) <= set(served["api"]) and len(served["uploader"]) >= len(served["api"]) - 1
+    assert len(served["latest"]) == 1 and served["latest"][0] in served["api"][-2:]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and str(points) in r.getMessage()]
+    assert warnings and len(warnings) == len(set(warnings)), warnings
+
+
+@pytest.mark.parametrize("damaged", ["the last record", "every record of a chunk", "one record in the middle"])
+def test_the_uploader_moves_past_damaged_records(exp: runlog.Experiment, damaged: str) -> None:
+    """An uploader reading a points file with records that fail their check sends every good point once,
+    in order, and finishes (it used to read a chunk of only damaged records again and again)."""
+    import threading
+
+    from test_upload_core import MemoryTarget, uploader
+
+    run = exp.start_logging(outputs=None)
+    for i in range(40):
+        run.log("a", float(i))
+    points = _points_file(run)
+    data = bytearray(points.read_bytes())
+    bad = {"the last record": [39], "every record of a chunk": list(range(32, 40)), "one record in the middle": [20]}[damaged]
+    for i in bad:
+        data[i * 32 + 9] ^= 0x01
+    points.write_bytes(bytes(data))
+    target = MemoryTarget()
+    sync = threading.Thread(target=lambda: uploader(run, target, read_chunk=256).sync(), daemon=True)
+    sync.start()
+    sync.join(60)
+    assert not sync.is_alive(), "the uploader is stuck on the damaged records"
+    assert [p[1] for p in target.points()] == [float(i) for i in range(40) if i not in bad]
+
+
+def test_readers_of_what_was_appended_hold_a_format_3_file_to_its_checks(exp: runlog.Experiment, store: Path) -> None:
+    """A damaged record appended to a format 3 file without its check bit (zeros over its bytes 5-15: it looks
+    like a format 2 record of 0.0) is not served by the readers that read only what was appended since their
+    last read (the viewer, the latest values): a file's format is that of its first records."""
+    import struct
+    import time
+
+    from runlog._store.latest import LatestValues
+    from runlog.ui.query import StoreQuery
+
+    run = exp.start_logging(outputs=None)
+    for i in range(3):
+        run.log("loss", float(i) + 1.0, step=i + 1)
+    points = _points_file(run)
+    q, latest = StoreQuery(store), LatestValues()
+    assert q.run(run.id)["metrics"]["loss"]["count"] == 3 and latest.of(run.path)["loss"][0] == 3.0
+    last = points.read_bytes()[-32:]
+    with open(points, "ab") as fh:
+        fh.write(last[:5] + bytes(11) + last[16:24] + struct.pack("<d", time.time()))
+    summary = q.run(run.id)["metrics"]["loss"]
+    assert (summary["count"], summary["min"]) == (3, 1.0)
+    assert latest.of(run.path)["loss"][0] == 3.0
+    assert [p.value for p in runlog.Run(exp, run.id).get_metric_history("loss")] == [1.0, 2.0, 3.0]
+
+
+def test_a_format_2_record_in_a_format_3_file_is_damage(exp: runlog.Experiment, store: Path) -> None:
+    """A record without the check bit among checked records (its type word's high bytes zeroed: a zero fill
+    over bytes 4-7, or an old writer's record) is not served: a file is of one format."""
+    import struct
+    import time
+
+    run = exp.start_logging(outputs=None)
+    run.log("loss", 1.5)
+    run.log("loss", 2.5)
+    run.complete()
+    with open(_points_file(run), "ab") as fh:
+        fh.write(struct.pack("<IIdqd", 0, 0, 99.0, -(1 << 63), time.time()))
+    assert runlog.Run(exp, run.id).get_metrics() == {"loss": [1.5, 2.5]}
 
 
 def test_lines_of_four_and_six_values_are_not_read_misaligned(exp: runlog.Experiment, store: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import multiprocessing
 import os
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -20,10 +22,12 @@ from hypothesis import strategies as st
 
 from runlog import Experiment, Run, StoreError, Workspace
 from runlog._store import RunReader, RunWriter, encode_scalar, layout, parse_lines
+from runlog._store.records import pack_float
 
 
-def test_a_killed_writer_loses_none_of_the_calls_that_returned(exp: Experiment, store: Path) -> None:
-    """A child killed with SIGKILL after reporting N returned run.log calls: all N are read back."""
+def test_a_killed_writer_loses_none_of_the_calls_that_returned(exp: Experiment, store: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A child killed with SIGKILL after reporting N returned run.log calls: all N are read back, and every
+    record it wrote passes its check (nothing is reported as damaged)."""
     run = exp.start_logging()
     script = textwrap.dedent(
         f"""
@@ -46,9 +50,11 @@ def test_a_killed_writer_loses_none_of_the_calls_that_returned(exp: Experiment, 
             reported = int(child.stdout.readline())
         child.send_signal(signal.SIGKILL)
         child.wait()
-    values = Run(exp, run.id).get_metrics()["x"]
+    with caplog.at_level(logging.WARNING, logger="runlog"):
+        values = Run(exp, run.id).get_metrics()["x"]
     assert len(values) >= reported
     assert values == list(range(len(values)))
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
 
 
 def test_a_torn_last_line_is_skipped_not_an_error(exp: Experiment) -> None:
@@ -138,13 +144,15 @@ def test_events_files_follow_the_documented_line_format(exp: Experiment) -> None
     assert before <= events[0][4] <= time.time()
     record = json.loads((run.path / layout.RUN_RECORD).read_text())
     assert record["format"] == layout.FORMAT_VERSION and record["run_id"] == run.id
-    assert json.loads((run.path.parents[3] / layout.STORE_RECORD).read_text())["format"] == layout.FORMAT_VERSION == 2
+    assert json.loads((run.path.parents[3] / layout.STORE_RECORD).read_text())["format"] == layout.FORMAT_VERSION == 3
 
 
 def test_points_file_follows_the_documented_record_format(exp: Experiment) -> None:
-    """Numeric run.log values are 32-byte records <IIdqd> (name id, type, value, step, time) in
-    <proc>.points.bin, each name defined by an "n" line of the same process's metrics file before
-    its first point; strings and ints beyond int64 stay JSON lines."""
+    """Numeric run.log values are 32-byte records <IIdqd> (name id, type word, value, step, time) in
+    <proc>.points.bin, the type word being the type in its low byte and (format 3) a check in its
+    high three bytes: the top 23 bits of the CRC-32 of the record with those bytes zero, the top bit
+    set; each name defined by an "n" line of the same process's metrics file before its first
+    point; strings and ints beyond int64 stay JSON lines."""
     run = exp.start_logging()
     before = time.time()
     run.log("loss", 0.5, step=3)
@@ -160,6 +168,13 @@ def test_points_file_follows_the_documented_record_format(exp: Experiment) -> No
     f = [struct.unpack_from("<IIdqd", points, i * 32) for i in range(4)]
     q = [struct.unpack_from("<IIqqd", points, i * 32) for i in range(4)]
     no_step = -(1 << 63)
+    for i in range(4):
+        raw = bytearray(points[i * 32 : (i + 1) * 32])
+        word = f[i][1]
+        raw[5:8] = bytes(3)
+        assert word & 0xFFFFFF00 == (zlib.crc32(raw) | 0x80000000) & 0xFFFFFF00, f"record {i}: its check"
+    f = [(r[0], r[1] & 0xFF, *r[2:]) for r in f]
+    q = [(r[0], r[1] & 0xFF, *r[2:]) for r in q]
     assert f[0][:4] == (0, 0, 0.5, 3)
     assert q[1][:4] == (1, 1, 7, no_step)
     assert q[2][:4] == (2, 2, 1, 1)
@@ -176,7 +191,7 @@ def test_a_torn_last_point_is_skipped_until_whole(exp: Experiment) -> None:
     run = exp.start_logging()
     run.log("a", 1.5)
     points = next((run.path / layout.EVENTS_DIR).glob("*" + layout.POINTS_SUFFIX))
-    record = struct.pack("<IIdqd", 0, 0, 2.5, -(1 << 63), time.time())
+    record = pack_float(0, 2.5, -(1 << 63), time.time())
     with open(points, "ab") as fh:
         fh.write(record[:31])
     assert run.get_metrics() == {"a": 1.5}
@@ -280,7 +295,7 @@ def test_a_write_racing_with_the_runs_end_never_lands_in_another_run(exp: Experi
     second = exp.start_logging()
     second.log("acc", 0.5)
     second.tag("k", "v")
-    for late_fd, data in ((fd, b'["s","loss",2.0,null,1.0]\n'), (points_fd, struct.pack("<IIdqd", 0, 0, 2.0, 0, 1.0))):
+    for late_fd, data in ((fd, b'["s","loss",2.0,null,1.0]\n'), (points_fd, pack_float(0, 2.0, 0, 1.0))):
         try:
             RunWriter._write(late_fd, data)  # the thread's write, a moment late
         except StoreError:
@@ -391,7 +406,7 @@ def test_a_late_write_after_two_runs_ended_never_lands_in_a_third_run(exp: Exper
     second.complete()  # the second close: the first run's descriptors are not closed yet
     third = exp.start_logging()
     third.log("acc", 0.25)
-    RunWriter._write(held, struct.pack("<IIdqd", 0, 0, 2.0, -(1 << 63), time.time()))
+    RunWriter._write(held, pack_float(0, 2.0, -(1 << 63), time.time()))
     assert third.get_metrics() == {"acc": 0.25}
     assert first.get_metrics() == {"loss": [1.0, 2.0]}
     third.complete()
@@ -463,7 +478,7 @@ def test_a_write_that_fails_half_way_does_not_shift_later_points(exp: Experiment
         run.log("loss", float(i))
     # another thread that read the old descriptor before the switch writes a whole point there late:
     # the torn half was cut off the old file, so that point lands whole
-    RunWriter._write(points_fd, struct.pack("<IIdqd", 0, 0, 10.0, -(1 << 63), time.time()))
+    RunWriter._write(points_fd, pack_float(0, 10.0, -(1 << 63), time.time()))
     assert run.get_metrics()["loss"] == [0.5] + [float(i) for i in range(11)]
     sizes = sorted(p.stat().st_size % 32 for p in (run.path / layout.EVENTS_DIR).glob("*" + layout.POINTS_SUFFIX))
     assert sizes == [0, 0]
@@ -480,7 +495,7 @@ def test_names_keep_their_ids_in_the_files_a_process_goes_on_in(exp: Experiment)
     writer = run._writer
     nid = writer._ids["acc"]  # what another thread read just before the switch
     writer._abandon_events()
-    late = struct.pack("<IIdqd", nid, 0, 0.75, -(1 << 63), time.time())
+    late = pack_float(nid, 0.75, -(1 << 63), time.time())
     writer._append(writer._open_points(), late)
     run.log("loss", 2.0)
     assert run.get_metrics() == {"loss": [1.0, 2.0], "acc": [0.5, 0.75]}
@@ -516,3 +531,33 @@ def test_a_short_write_of_a_line_is_cut_and_a_late_line_lands_whole(exp: Experim
     RunWriter._write(metrics_fd, b'["s","phase","late",null,' + repr(time.time()).encode() + b"]\n")
     run.log("phase", "three")
     assert run.get_metrics()["phase"] == ["one", "late", "three"]
+
+
+def test_the_store_modules_are_small_import_no_circle_and_keep_their_names() -> None:
+    """Issue 14: every module of runlog/_store is under 600 lines, no two import each other in a circle
+    (counting imports inside functions), and the names other modules import from writer.py and reader.py
+    still resolve there."""
+    import ast
+    import importlib
+
+    folder = Path(importlib.import_module("runlog._store").__file__ or "").parent
+    graph: dict[str, set[str]] = {}
+    for path in folder.glob("*.py"):
+        source = path.read_text()
+        assert source.count("\n") < 600, f"{path.name} has {source.count(chr(10))} lines"
+        targets = set()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                targets.update([node.module] if node.module else [a.name for a in node.names])
+        graph[path.stem] = {t.split(".")[0] for t in targets} - {path.stem}
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(n == goal or (n not in seen and reaches(n, goal, seen | {n})) for n in graph.get(start, ()))
+
+    assert not [m for m in graph if reaches(m, m, set())]
+    writer = importlib.import_module("runlog._store.writer")
+    reader = importlib.import_module("runlog._store.reader")
+    for name in ("RunWriter", "encode_scalar", "encode_step", "_encode_str", "writer_for", "RETIRE_SECONDS", "RETIRE_MAX", "_os_write", "_now"):
+        assert hasattr(writer, name), name
+    for name in [*reader.__all__, "metric_only", "spare_names", "_reported"]:
+        assert hasattr(reader, name), name

@@ -361,14 +361,14 @@ def test_a_torn_last_line_is_not_shown_until_whole(store: Path) -> None:
 def test_a_torn_point_waits_and_a_point_without_a_name_is_skipped(store: Path) -> None:
     """Points: a half-written 32-byte record is invisible until whole; a record whose name id no "n" line
     defines (its line lost to a damaged metrics file) is skipped, and the points after it are shown."""
-    import struct
+    from runlog._store.records import pack_float, pack_int
 
     run = runlog.Experiment(runlog.Workspace(store), "torn").start_logging(outputs=False)
     run.log("loss", 1.0)
     events = run.path / layout.EVENTS_DIR
     points = next(events.glob("*" + layout.POINTS_SUFFIX))
     q = StoreQuery(store)
-    record = struct.pack("<IIdqd", 0, 0, 0.5, -(1 << 63), 1717000000.0)
+    record = pack_float(0, 0.5, -(1 << 63), 1717000000.0)
     with open(points, "ab") as fh:
         fh.write(record[:20])
         fh.flush()
@@ -377,8 +377,8 @@ def test_a_torn_point_waits_and_a_point_without_a_name_is_skipped(store: Path) -
         fh.flush()
         loss = q.run(run.id)["metrics"]["loss"]
         assert (loss["count"], loss["min"]) == (2, 0.5)
-        fh.write(struct.pack("<IIqqd", 7, 1, 42, 3, 1717000001.0))  # id 7: never defined
-        fh.write(struct.pack("<IIdqd", 0, 0, 0.25, -(1 << 63), 1717000002.0))
+        fh.write(pack_int(7, 1, 42, 3, 1717000001.0))  # id 7: never defined
+        fh.write(pack_float(0, 0.25, -(1 << 63), 1717000002.0))
     found = q.run(run.id)["metrics"]
     assert set(found) == {"loss"}
     assert (found["loss"]["count"], found["loss"]["min"]) == (3, 0.25)

@@ -12,6 +12,7 @@ import sys
 import textwrap
 import threading
 import time
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -82,12 +83,15 @@ class MemoryTarget:
 
 
 def point(nid: int, value: float | int | bool | None, step: int | None, ts: float) -> bytes:
-    """One points-file record, packed here independently of the writer (docs/store-format.md)."""
+    """One points-file record of store format 3, packed here independently of the writer
+    (docs/store-format.md: the type word's high three bytes hold the record's check)."""
     st = NO_STEP if step is None else step
     if isinstance(value, float):
-        return struct.pack("<IIdqd", nid, 0, value, st, ts)
-    kind = 3 if value is None else 2 if isinstance(value, bool) else 1
-    return struct.pack("<IIqqd", nid, kind, int(value or 0), st, ts)
+        fmt, kind, raw = "<IIdqd", 0, value
+    else:
+        fmt, kind, raw = "<IIqqd", 3 if value is None else 2 if isinstance(value, bool) else 1, int(value or 0)
+    check = (zlib.crc32(struct.pack(fmt, nid, kind, raw, st, ts)) | 0x80000000) & 0xFFFFFF00
+    return struct.pack(fmt, nid, kind | check, raw, st, ts)
 
 
 NO_STEP = -(1 << 63)

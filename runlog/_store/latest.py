@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from . import layout
-from .reader import decode_points, parse_columns, point_names, points_path
+from .events import parse_columns, point_names
+from .reader import decode_points, points_path
 
 __all__ = ["LatestValues"]
 

@@ -3,14 +3,14 @@
 ::
 
     <store>/
-      store.json                                   {"format": 2, "name": ...}
+      store.json                                   {"format": 3, "name": ...}
       experiments/<experiment>/experiment.json     {"name", "id", "created"}
       experiments/<experiment>/runs/<run_id>/
         run.json                                   the immutable run record
         events/<proc>.metrics.jsonl                metric events of one process
         events/<proc>.points.bin                   its numeric run.log points (32-byte records)
         events/<proc>.meta.jsonl                   status, tags, properties of one process
-        events/<proc>.names.jsonl                  a copy of its metrics file's name definitions
+        events/<proc>.names.jsonl                  format 2 only: a copy of its name definitions (format 3: in the meta file)
         files/                                     the run's file namespace (get_file_names)
           logs/driver_log.txt                      driver log(s), one per process
           outputs/...                              files the run produced
@@ -30,7 +30,7 @@ from typing import Any
 
 from .validation import check_file_name_part
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 STORE_RECORD = "store.json"
 EXPERIMENTS_DIR = "experiments"

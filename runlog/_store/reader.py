@@ -7,20 +7,25 @@ skipped, never an error.
 
 from __future__ import annotations
 
-import heapq
-import itertools
-import json
-import logging
 import os
-import secrets
-import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._errors import DamagedRecordError
 from . import layout
+from .damage import _reported, report_damage  # noqa: F401  (_reported: tests clear it)
+from .events import (
+    EventColumns,
+    merge_by_time,
+    metric_only,
+    parse_columns,
+    parse_lines,
+    point_names,
+    valid_event,
+)
+from .records import decode_records, good_records, point_columns, realign, valid_points
 
 __all__ = [
     "EventColumns",
@@ -29,6 +34,7 @@ __all__ = [
     "decode_points",
     "good_records",
     "merge_by_time",
+    "metric_only",
     "names_path",
     "spare_names",
     "parse_columns",
@@ -47,372 +53,18 @@ __all__ = [
 
 POINT_SIZE, NO_STEP = layout.POINT_SIZE, layout.NO_STEP
 
-_log = logging.getLogger("runlog.store")
-
-
-@dataclass
-class EventColumns:
-    """Events as five parallel lists (kind, name, value, step, time), in logged order."""
-
-    kinds: list[Any] = field(default_factory=list)
-    names: list[Any] = field(default_factory=list)
-    values: list[Any] = field(default_factory=list)
-    steps: list[Any] = field(default_factory=list)
-    times: list[Any] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.kinds)
-
-    def rows(self) -> list[list[Any]]:
-        return [list(e) for e in zip(self.kinds, self.names, self.values, self.steps, self.times)]
-
-    def extend(self, other: EventColumns) -> None:
-        self.kinds += other.kinds
-        self.names += other.names
-        self.values += other.values
-        self.steps += other.steps
-        self.times += other.times
-
-    def take(self, order: list[int]) -> EventColumns:
-        return EventColumns(
-            [self.kinds[i] for i in order],
-            [self.names[i] for i in order],
-            [self.values[i] for i in order],
-            [self.steps[i] for i in order],
-            [self.times[i] for i in order],
-        )
-
-
-# Joins the lines of an events file for the fast parse (see parse_columns): a string no writer
-# writes (random per process), so a line of 4 values next to one of 6 cannot pass for two of 5.
-_LINE_SEP = secrets.token_hex(8)
-_LINE_SEP_JSON = f',"{_LINE_SEP}",'.encode()
-
-METRIC_KINDS = frozenset({"s", "l", "r", "t", "i", "n"})
-_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
-_STEP_TYPES = frozenset({int, type(None)})
-_TIME_TYPES = frozenset({float, int, type(None)})  # null: a hand-edited line, read as time 0
-
-# Files whose damage was reported already (one WARNING per file and kind of damage).
-_reported: set[tuple[str, str]] = set()
-_reported_lock = threading.Lock()
-
-
-def report_damage(source: Path | str | None, what: str, detail: str = "", *, message: str | None = None) -> None:
-    """Say once per file (WARNING on ``runlog.store``) that part of it was skipped; DEBUG afterwards.
-
-    ``message`` replaces the usual "skipped <what> in <file><detail>" text.
-    """
-    text = message or f"skipped {what} in {source if source is not None else 'an events file'}{detail}"
-    if source is None:
-        _log.debug("%s", text)
-        return
-    key = (str(source), what.split(" ", 1)[-1])
-    with _reported_lock:
-        first = key not in _reported
-        _reported.add(key)
-    if first:
-        hint = "" if message else "; everything else of the run is read"
-        _log.warning("%s%s. Set the runlog logger to DEBUG for details", text, hint)
-    else:
-        _log.debug("%s", text)
-
-
-def _scalar(value: Any) -> bool:
-    return type(value) in _SCALAR_TYPES
-
-
-def valid_event(kind: Any, name: Any, value: Any, step: Any, ts: Any) -> bool:
-    """Whether one ``[kind, name, value, step, time]`` event has the types its kind needs.
-
-    Any kind (a str) with an int or null step and a numeric time is an event; the metric kinds
-    (``docs/store-format.md``) also need a non-empty str name and a value of their shape. Kinds
-    this version does not know pass whatever their name and value: readers ignore them.
-    """
-    if type(kind) is not str or type(step) not in _STEP_TYPES or type(ts) not in _TIME_TYPES:
-        return False
-    if kind not in METRIC_KINDS:
-        return True
-    if type(name) is not str or not name:
-        return False
-    if kind == "s":
-        return _scalar(value)
-    if kind == "n":
-        return type(value) is int and value >= 0
-    if kind == "i":
-        return type(value) is str
-    if kind == "l":
-        return type(value) is list and all(map(_scalar, value))
-    if type(value) is not dict or not all(type(c) is str for c in value):
-        return False
-    if kind == "r":
-        return all(map(_scalar, value.values()))
-    return all(type(v) is list and all(map(_scalar, v)) for v in value.values())  # "t"
-
-
-def _fast_valid(columns: EventColumns) -> bool:
-    """The usual file (str kinds, int/null steps, numeric times, only scalars or names), checked in C."""
-    if set(map(type, columns.kinds)) != {str} or not set(map(type, columns.steps)) <= _STEP_TYPES:
-        return False
-    if not set(map(type, columns.times)) <= _TIME_TYPES:
-        return False
-    kinds = set(columns.kinds)
-    if kinds.isdisjoint(METRIC_KINDS):
-        return True  # meta events: their values are checked by RunReader.state
-    if not kinds <= {"s", "n"} or set(map(type, columns.names)) != {str} or "" in columns.names:
-        return False
-    if not set(map(type, columns.values)) <= _SCALAR_TYPES:
-        return False
-    return "n" not in kinds or all(type(v) is int and v >= 0 for k, v in zip(columns.kinds, columns.values) if k == "n")
-
-
-def parse_columns(data: bytes, source: Path | str | None = None) -> EventColumns:
-    """Parse the whole lines of an events file into columns; skip a torn last line and any bad line.
-
-    Every line is a five-element JSON array, so the body with each ``]<newline>[`` turned into
-    ``,<separator>,`` is itself one flat JSON array of 6 x N - 1 values: one call into the C
-    decoder, no list per event, then five strided slices. A raw newline cannot occur inside a
-    JSON string, so ``]<newline>[`` only ever joins two lines; the separator (a string no writer
-    writes) at every sixth place proves that every line had exactly five values. A line that
-    does not parse, has another arity, or has fields of the wrong types for its kind
-    (:func:`valid_event`) is skipped and reported once per ``source`` file.
-    """
-    end = data.rfind(b"\n")
-    if end < 1:
-        return EventColumns()
-    body = data[:end]
-    flat: Any = None
-    if body[:1] == b"[" and body[-1:] == b"]":
-        try:
-            flat = json.loads(body.replace(b"]\n[", _LINE_SEP_JSON).decode())
-        except ValueError:
-            flat = None
-    if isinstance(flat, list):
-        lines = body.count(b"\n") + 1
-        if len(flat) == 6 * lines - 1 and flat[5::6].count(_LINE_SEP) == lines - 1:
-            columns = EventColumns(flat[0::6], flat[1::6], flat[2::6], flat[3::6], flat[4::6])
-            if _fast_valid(columns):
-                return columns
-    columns = EventColumns()
-    unparsed = malformed = 0
-    for line in body.split(b"\n"):
-        try:
-            event = json.loads(line)
-        except ValueError:
-            unparsed += 1
-            continue
-        if isinstance(event, list) and len(event) == 5 and valid_event(*event):
-            columns.kinds.append(event[0])
-            columns.names.append(event[1])
-            columns.values.append(event[2])
-            columns.steps.append(event[3])
-            columns.times.append(event[4])
-        else:
-            malformed += 1
-    if unparsed:
-        report_damage(source, f"{unparsed} unreadable line(s)", " (not JSON: damaged or overwritten)")
-    if malformed:
-        report_damage(source, f"{malformed} malformed event(s)", " (not five fields of the types their kind needs)")
-    return columns
-
-
-def parse_lines(data: bytes) -> list[list[Any]]:
-    """Parse the whole lines of an events file into ``[kind, name, value, step, time]`` lists."""
-    return parse_columns(data).rows()
-
-
-def point_names(columns: EventColumns) -> dict[int, str]:
-    """The name ids defined by the ``n`` events of a metrics file (for its points file)."""
-    return {
-        nid: name
-        for kind, name, nid in zip(columns.kinds, columns.names, columns.values)
-        if kind == "n" and type(nid) is int and isinstance(name, str)
-    }
-
-
-def point_columns(view: memoryview) -> tuple[list[int], list[Any], list[Any], list[Any]]:
-    """Name ids, values (as logged: float, int, bool or None), steps (None for none) and times of
-    whole 32-byte records, column by column with strided ``memoryview`` casts (no per-record
-    ``struct.unpack``)."""
-    u32, f64, i64 = view.cast("I"), view.cast("d"), view.cast("q")
-    types = u32[1::8].tolist()
-    kinds = set(types)
-    values: list[Any]
-    if kinds == {layout.T_FLOAT}:
-        values = f64[1::4].tolist()
-    elif kinds == {layout.T_INT}:
-        values = i64[1::4].tolist()
-    else:
-        floats, ints = f64[1::4].tolist(), i64[1::4].tolist()
-        values = [
-            floats[i] if t == layout.T_FLOAT else ints[i] if t == layout.T_INT else bool(ints[i]) if t == layout.T_BOOL else None
-            for i, t in enumerate(types)
-        ]
-    steps: list[Any] = i64[2::4].tolist()
-    if NO_STEP in steps:
-        steps = [None if st == NO_STEP else st for st in steps]
-    times: list[Any] = f64[3::4].tolist()
-    return u32[0::8].tolist(), values, steps, times
-
-
-# What a writer never writes, so a points record holding it is damage: a type other than 0-3 (a
-# record read misaligned, mostly), 32 zero bytes (a block lost in a power loss), a time that is
-# NaN, infinite or subnormal (a record read 8 bytes off has the next record's id and type there).
-# Times are otherwise free: MLflow clients give their own timestamps (0, 1970, ...).
-_KNOWN_TYPES = frozenset({layout.T_FLOAT, layout.T_INT, layout.T_BOOL, layout.T_NONE})
-_TINY = 2.2250738585072014e-308  # the smallest normal double
-_ZERO_RECORD = bytes(POINT_SIZE)
-
-
-def _record_ok(rtype: int, ts: float, raw: bytes) -> bool:
-    if rtype not in _KNOWN_TYPES or ts != ts or ts in (_INF, -_INF):
-        return False
-    if ts == 0.0:
-        return raw != _ZERO_RECORD
-    return abs(ts) >= _TINY
-
-
-_INF = float("inf")
-
-
-def good_records(view: memoryview) -> list[int] | None:
-    """The indexes of the records of ``view`` that can be points a writer wrote; None when all can
-    (checked column-wise in C; record by record only when something looks wrong)."""
-    n = len(view) // POINT_SIZE
-    types = view.cast("I")[1::8].tolist()
-    times = view.cast("d")[3::4].tolist()
-    total = sum(times)  # NaN if a time is NaN, infinite if one is
-    if set(types) <= _KNOWN_TYPES and total == total and abs(total) != _INF and min(map(abs, times)) >= _TINY:
-        return None
-    raw = view.tobytes()
-    return [i for i in range(n) if _record_ok(types[i], times[i], raw[i * POINT_SIZE : (i + 1) * POINT_SIZE])]
-
-
-def valid_points(data: bytes | memoryview, source: Path | str | None = None) -> bytes | memoryview:
-    """The whole 32-byte records of ``data`` that can be points a writer wrote; the others (zero
-    fill, a record read misaligned) are dropped and reported once per ``source``. A copy is made
-    only when something is dropped."""
-    n = len(data) // POINT_SIZE
-    if not n:
-        return memoryview(data)[:0]
-    view = memoryview(data)[: n * POINT_SIZE]
-    keep = good_records(view)
-    if keep is None:
-        return view
-    report_damage(
-        source, f"{n - len(keep)} damaged point record(s)", " (zero-filled or misaligned: not a record a writer writes)"
-    )
-    raw = view.tobytes()
-    return b"".join(raw[i * POINT_SIZE : (i + 1) * POINT_SIZE] for i in keep)
-
-
-def _alignment_score(data: bytes | memoryview, names: dict[int, str]) -> tuple[int, int]:
-    """How well the whole records of ``data`` read as points: (good records of a defined name, pairs
-    of them in time order plus pairs in step order). Records read misaligned are few good ones, or
-    their "times" and "steps" (other fields' bytes) are in no order."""
-    view = memoryview(data)[: len(data) // POINT_SIZE * POINT_SIZE]
-    n = len(view) // POINT_SIZE
-    if not n:
-        return 0, 0
-    keep = good_records(view)
-    ids = view.cast("I")[0::8].tolist()
-    times = view.cast("d")[3::4].tolist()
-    steps = view.cast("q")[2::4].tolist()
-    good = [i for i in (range(n) if keep is None else keep) if ids[i] in names]
-    ordered = sum((times[a] <= times[b]) + (steps[a] <= steps[b]) for a, b in itertools.pairwise(good))
-    return len(good), ordered
-
-
-def realign(data: bytes | memoryview, names: dict[int, str], source: Path | str | None = None) -> bytes | memoryview:
-    """``data`` from the byte where its records line up.
-
-    Bytes lost at the start of a points file shift every record: then most records are not good
-    points of defined names, or the file is not whole records (a torn piece is only ever at the
-    end: the offset its size points at is tried against the start). Of the offsets tried, the one
-    with the most good records plus pairs of them in time and in step order is taken, and reported. A file of
-    whole, good records is read as it is, at no cost beyond the checks.
-    """
-    n = len(data) // POINT_SIZE
-    ragged = len(data) % POINT_SIZE
-    if n < 2 or not names:
-        return data
-    if not ragged:  # the usual file: whole records, all good, all of defined names (checked in C)
-        view = memoryview(data)[: n * POINT_SIZE]
-        if good_records(view) is None and set(view.cast("I")[0::8].tolist()) <= names.keys():
-            return data
-    good, ordered = _alignment_score(data, names)
-    if 2 * good < n:
-        offsets: Iterable[int] = range(1, POINT_SIZE)
-    elif ragged:
-        offsets = [ragged]
-    else:
-        return data
-    best, best_at = good + ordered, 0
-    for offset in offsets:
-        g, o = _alignment_score(memoryview(data)[offset:], names)
-        if g + o > best:
-            best, best_at = g + o, offset
-    if best_at:
-        report_damage(source, f"the first {best_at} byte(s) (the records were misaligned)", " (bytes lost at its start)")
-        return memoryview(data)[best_at:]
-    return data
-
 
 def decode_points(data: bytes | memoryview, names: dict[int, str], source: Path | str | None = None) -> EventColumns:
     """The whole 32-byte records of a points file as ``s`` events (see ``docs/store-format.md``).
 
-    A torn last record is not read, nor a damaged one (:func:`valid_points`); a file whose
-    records do not line up is read from where they do (:func:`realign`). Records whose name id
-    ``names`` does not define are skipped: read in the documented order (the points first, then
-    the metrics file; see :func:`read_process`) that only happens when the ``n`` line was lost
-    (a write that failed half-way, or damage, and its copy in the names file too).
+    A torn last record is not read, nor a damaged one (:func:`valid_points`: a failed check, zero
+    fill); a file whose records do not line up is read from where they do (:func:`realign`).
+    Records whose name id ``names`` does not define are skipped: read in the documented order (the
+    points first, then the metrics file; see :func:`read_process`) that only happens when the ``n``
+    line was lost (a write that failed half-way, or damage, and its copy too).
     """
-    data = valid_points(realign(data, names, source), source)
-    n = len(data) // POINT_SIZE
-    if not n:
-        return EventColumns()
-    ids, values, steps, times = point_columns(memoryview(data)[: n * POINT_SIZE])
-    unknown = set(ids).difference(names)
-    if unknown:  # a name whose "n" line was lost (a damaged metrics file): its points are skipped
-        lost = sum(1 for nid in ids if nid in unknown)
-        report_damage(source, f"{lost} point(s) of undefined name id(s) {sorted(unknown)[:10]}", " (their name line was lost)")
-        keep = [i for i, nid in enumerate(ids) if nid not in unknown]
-        ids = [ids[i] for i in keep]
-        values, steps, times = [values[i] for i in keep], [steps[i] for i in keep], [times[i] for i in keep]
-        n = len(ids)
-        if not n:
-            return EventColumns()
-    name_list = [names[i] for i in ids] if len(names) > 1 else [names[ids[0]]] * n
-    return EventColumns(["s"] * n, name_list, values, steps, times)
-
-
-def merge_by_time(parts: list[EventColumns]) -> EventColumns:
-    """Several event columns as one ordered by time, each part keeping its own order.
-
-    Parts are the files of a run (each in logged order); equal times keep the order of the
-    parts. A part whose times go backwards somewhere (the clock was set back) still keeps its
-    own order: it is merged, not sorted. A time that is not a number counts as 0.
-    """
-    parts = [p for p in parts if len(p)]
-    if not parts:
-        return EventColumns()
-    if len(parts) == 1:
-        return parts[0]
-    merged = EventColumns()
-    for part in parts:
-        merged.extend(part)
-    times = merged.times
-    if not set(map(type, times)) <= {float, int}:
-        times = [t if isinstance(t, (int, float)) and not isinstance(t, bool) else 0.0 for t in times]
-    starts = [0]
-    for part in parts:
-        starts.append(starts[-1] + len(part))
-    in_order = all(times[a:b] == sorted(times[a:b]) for a, b in itertools.pairwise(starts))
-    if in_order:  # the usual case: a stable sort is the merge, and runs in C
-        order = sorted(range(len(times)), key=times.__getitem__)
-    else:
-        order = list(heapq.merge(*(range(a, b) for a, b in itertools.pairwise(starts)), key=times.__getitem__))
-    return merged.take(order)
+    name_list, values, steps, times = decode_records(data, names, source)
+    return EventColumns(["s"] * len(name_list), name_list, values, steps, times)
 
 
 def _read(path: Path) -> bytes:
@@ -426,30 +78,31 @@ def _read(path: Path) -> bytes:
 
 
 def names_path(events_path: Path) -> Path:
-    """The names file (``<proc>.names.jsonl``) that goes with a metrics or points file."""
-    for suffix in (layout.METRICS_SUFFIX, layout.POINTS_SUFFIX):
-        if events_path.name.endswith(suffix):
-            return events_path.with_name(events_path.name[: -len(suffix)] + layout.NAMES_SUFFIX)
-    raise ValueError(f"{events_path} is not a metrics or points file")
+    """The names file (``<proc>.names.jsonl``, format 2) that goes with a metrics or points file."""
+    return _sibling(events_path, layout.NAMES_SUFFIX)
+
+
+def _sibling(events_path: Path, suffix: str) -> Path:
+    for known in (layout.METRICS_SUFFIX, layout.POINTS_SUFFIX, layout.META_SUFFIX, layout.NAMES_SUFFIX):
+        if events_path.name.endswith(known):
+            return events_path.with_name(events_path.name[: -len(known)] + suffix)
+    raise ValueError(f"{events_path} is not an events file")
 
 
 def spare_names(events_path: Path) -> dict[int, str]:
-    """The name definitions kept in the names file of a process (a copy of its metrics file's ``n``
-    lines, for when those were damaged)."""
-    path = names_path(events_path)
-    return point_names(parse_columns(_read(path), path))
+    """The second copy of a process's name definitions, for when its metrics file's ``n`` lines were
+    damaged: the ``n`` events of its meta file (format 3), or its names file (format 2)."""
+    names: dict[int, str] = {}
+    for path in (_sibling(events_path, layout.NAMES_SUFFIX), _sibling(events_path, layout.META_SUFFIX)):
+        data = _read(path)
+        if data:
+            names.update(point_names(parse_columns(data, path)))
+    return names
 
 
 def points_path(metrics_path: Path) -> Path:
     """The points file that goes with a ``<proc>.metrics.jsonl`` file."""
     return metrics_path.with_name(metrics_path.name[: -len(layout.METRICS_SUFFIX)] + layout.POINTS_SUFFIX)
-
-
-def metric_only(columns: EventColumns) -> EventColumns:
-    """The metric events of ``columns``: the ``n`` lines and kinds this version does not know dropped."""
-    if set(columns.kinds) <= METRIC_KINDS - {"n"}:
-        return columns
-    return columns.take([i for i, k in enumerate(columns.kinds) if k in METRIC_KINDS and k != "n"])
 
 
 def read_process(metrics_path: Path) -> EventColumns:
@@ -604,6 +257,8 @@ class RunReader:
         state = RunState()
         wrong = 0
         for kind, key, value, _step, ts in (e[:5] for e in self.meta_events()):
+            if kind == "n":
+                continue  # a copy of a metric name's definition (see spare_names), not a meta event
             if not _meta_ok(kind, key, value):
                 wrong += kind in _META_KINDS  # a kind this version does not know is ignored, not damage
                 continue

@@ -13,30 +13,29 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import shutil
-import socket
 import struct
 import threading
 import time
 import weakref
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
 from .._errors import InvalidArgumentError, InvalidMetricValue, StoreError
 from . import journal, layout
+from .encoding import _encode_str, _plain, encode_scalar, encode_step
+from .procfiles import ProcessFiles
+from .records import CHECK_BIT, CHECK_MASK, pack_float, pack_int, pack_point
 
-__all__ = ["POINT_SIZE", "RunWriter", "encode_scalar", "writer_for"]
+__all__ = ["POINT_SIZE", "RunWriter", "_encode_str", "encode_scalar", "encode_step", "writer_for"]  # (encoding: re-exported)
 
 _log = logging.getLogger("runlog.store")
 
-# C-accelerated, always ASCII output (lone surrogates become \\udXXX escapes).
-_encode_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 _now = time.time
 _os_write = os.write
 WATCH_SECONDS = 1.0  # how often a writer looks whether its run folder and live logs are still there
-_OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 
 # A numeric run.log point in <proc>.points.bin: see layout.POINT_SIZE.
 POINT_SIZE, NO_STEP, T_FLOAT, T_INT, T_BOOL, T_NONE = (
@@ -44,98 +43,13 @@ POINT_SIZE, NO_STEP, T_FLOAT, T_INT, T_BOOL, T_NONE = (
 )
 _pack_float = struct.Struct("<IIdqd").pack
 _pack_int = struct.Struct("<IIqqd").pack
+_crc32 = zlib.crc32
+# RunWriter.scalar spells these as literals (the hot path): they must stay what the format says.
+if (CHECK_BIT, CHECK_MASK, NO_STEP, POINT_SIZE, T_INT) != (0x80000000, 0xFFFFFF00, -9223372036854775808, 32, 1):
+    raise AssertionError("RunWriter.scalar's literals no longer match the points record format")
 
 
-def _list_hint(name: str | None) -> str:
-    return (
-        f"run.log does not support list type. Use run.log_list instead "
-        f"(metric {name!r}: run.log takes one int, float, bool, str or None per call)."
-    )
-
-
-def encode_scalar(value: Any, name: str | None = None) -> str:
-    """The JSON text of one metric value, as ``run.log`` stores it.
-
-    int, float (NaN and +-inf kept, as Python's ``json`` writes them), bool, str,
-    None and numpy scalars are stored as themselves; sequences are refused with a
-    hint to use ``log_list``; any other object is stored as its ``repr`` (as the
-    Azure ML SDK does).
-    """
-    t = type(value)
-    if t is float:
-        if value - value == 0.0:
-            return repr(value)
-        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
-    if t is int:
-        return repr(value)
-    if t is str:
-        return _encode_str(value)  # type: ignore[no-any-return]
-    if value is None:
-        return "null"
-    if t is bool:
-        return "true" if value else "false"
-    # Subclasses (numpy.float64 is a float) and numpy scalars.
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return repr(int(value))
-    if isinstance(value, float):
-        return encode_scalar(float(value), name)
-    if isinstance(value, str):
-        return _encode_str(str(value))  # type: ignore[no-any-return]
-    if t.__module__ == "numpy":
-        if getattr(value, "ndim", 0) == 0 and hasattr(value, "item"):
-            item = value.item()
-            if type(item) is t:  # numpy.longdouble and the like hold no Python number: their float
-                return encode_scalar(float(value), name)
-            return encode_scalar(item, name)
-        raise InvalidMetricValue(_list_hint(name), name=name)
-    if isinstance(value, (list, tuple, range, set, frozenset)) or hasattr(value, "__next__"):
-        raise InvalidMetricValue(_list_hint(name), name=name)
-    if t.__module__.startswith(("torch", "jax", "tensorflow")) and hasattr(value, "item"):
-        try:
-            return encode_scalar(value.item(), name)
-        except (ValueError, RuntimeError) as exc:
-            raise InvalidMetricValue(_list_hint(name), name=name) from exc
-    return _encode_str(repr(value))  # type: ignore[no-any-return]
-
-
-def _plain(value: Any) -> Any:
-    """A float/int subclass or a numpy/torch/jax scalar as the Python number it holds; else ``value``."""
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, int):
-        return int(value)
-    module = type(value).__module__
-    # Exactly "numpy" as encode_scalar (numpy.ma's masked values are not numbers), torch/jax/tf tensors.
-    plain_module = module == "numpy" or module.startswith(("torch", "jax", "tensorflow"))
-    if plain_module and getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
-        try:
-            item = value.item()
-        except (ValueError, RuntimeError):
-            return value
-        if type(item) in (float, int, bool):
-            return item
-    return value
-
-
-def encode_step(step: Any, name: str | None = None) -> str:
-    if step is None:
-        return "null"
-    if type(step) is int:
-        return repr(step)
-    if isinstance(step, bool) or not hasattr(step, "__index__"):
-        raise InvalidMetricValue(
-            f"step must be an int (or None for the next one); got {step!r} of type "
-            f"{type(step).__name__} for metric {name!r}",
-            name=name,
-        )
-    return repr(step.__index__())
-
-
-class RunWriter:
+class RunWriter(ProcessFiles):
     """Appends a run's events and files for this process (see ``docs/store-format.md``)."""
 
     def __init__(self, run_dir: Path) -> None:
@@ -147,10 +61,14 @@ class RunWriter:
         self._ids: dict[str, int] = {}  # metric name -> id in this process's points file
         self.described: dict[str, str] = {}  # metric descriptions already written (see Run._describe)
         self._watch_at = 0.0  # when to look again whether the run folder and live logs are still there
+        self._watch_from = -WATCH_SECONDS  # (_watch_at - WATCH_SECONDS: a clock set back looks again)
         self._gone_reported = False
         self._replaced_reported: set[str] = set()
         self._reset()
         _all_writers.add(self)
+
+    def _retire_fds(self, fds: list[int]) -> None:
+        _retire(fds)
 
     def _reset(self) -> None:
         """Forget this process's files (called in a forked child, and by close)."""
@@ -158,147 +76,9 @@ class RunWriter:
         self._metrics_fd = -1
         self._points_fd = -1
         self._meta_fd = -1
-        self._names_fd = -1
         self._log_fds: dict[str, int] = {}
         self._ids = {}
         self._lock = threading.RLock()  # re-entrant: a signal handler or __del__ may log while it is held
-
-    # -- opening -------------------------------------------------------------
-
-    def _proc_id(self) -> str:
-        if not self._proc:
-            host = socket.gethostname().split(".")[0] or "host"
-            self._proc = f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
-        return self._proc
-
-    def _check_run_dir(self) -> None:
-        if not self.run_dir.is_dir():  # removed: not recreated piecemeal by the next write
-            raise StoreError(
-                f"the run folder {self.run_dir} was removed; its logs, metrics and files are no longer kept. "
-                f"Start a new run to keep logging"
-            )
-
-    def _open(self, path: Path) -> int:
-        self._check_run_dir()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return os.open(path, _OPEN_FLAGS, 0o644)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot open {path} for appending ({exc.strerror}); check that the store folder "
-                f"exists and is writable, or point RUNLOG_STORE somewhere that is"
-            ) from exc
-
-    # The debug records are logged after the lock is released: a logging handler that
-    # writes through this writer (RunHandler) would otherwise deadlock on it.
-    def _open_metrics(self) -> int:
-        opened = None
-        with self._lock:
-            if self._metrics_fd < 0:
-                opened = self._events_dir / (self._proc_id() + layout.METRICS_SUFFIX)
-                self._metrics_fd = self._open(opened)
-            fd = self._metrics_fd
-        if opened is not None:
-            _log.debug("opened metric events file %s", opened)
-        return fd
-
-    def _open_points(self) -> int:
-        with self._lock:
-            if self._points_fd < 0:
-                self._points_fd = self._open(self._events_dir / (self._proc_id() + layout.POINTS_SUFFIX))
-            return self._points_fd
-
-    def _open_meta(self) -> int:
-        with self._lock:
-            if self._meta_fd < 0:
-                self._meta_fd = self._open(self._events_dir / (self._proc_id() + layout.META_SUFFIX))
-            return self._meta_fd
-
-    def _open_log(self, name: str) -> int:
-        opened = None
-        with self._lock:
-            fd = self._log_fds.get(name, -1)
-            if fd < 0:
-                opened = self.files_dir / layout.check_file_name(name)
-                fd = self._log_fds[name] = self._open(opened)
-        if opened is not None:
-            _log.debug("opened log file %s", opened)
-        return fd
-
-    @staticmethod
-    def _write(fd: int, data: bytes) -> None:
-        """Write all of ``data`` (a log's text: the rest of a short write follows it)."""
-        try:
-            n = os.write(fd, data)
-            while n < len(data):  # a short write: only on a full disk or a signal
-                data = data[n:]
-                n = os.write(fd, data)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot append to the run store ({exc.strerror}); what was logged before is kept. "
-                f"Free disk space or check the store folder, then log again"
-            ) from exc
-
-    def _append(self, fd: int, data: bytes, started: bool = False) -> None:
-        """Write one or more whole events to an events file; ``started``: part of them is written.
-
-        An event must be one ``write()``: the rest of a short write, written after it, could
-        have another thread's event between the two parts. So a short write (a full disk) is a
-        torn event: the file ends in a piece of it, which readers skip as a torn end; but an
-        event appended after it would be glued to it (a line) or shifted (every later 32-byte
-        record). So this process goes on in new events files (as a forked child does), the torn
-        piece stays the old files' end, and a StoreError says what to do.
-        """
-        torn = started
-        try:
-            if not torn:
-                torn = os.write(fd, data) != len(data)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot append to the run store ({exc.strerror}); what was logged before is kept. "
-                f"Free disk space or check the store folder, then log again"
-            ) from exc
-        if torn:
-            self._abandon_events()
-            raise StoreError(
-                "the disk took only part of a metric event (full?); that event is lost, what was logged "
-                "before is kept, and this process goes on in new events files. Free disk space, then log again"
-            )
-
-    def _abandon_events(self) -> None:
-        """Go on in new events files ``<proc>.<n>``, with every name defined there again first.
-
-        The names keep their ids, and their ``n`` lines are written to the new metrics file before
-        the new files are used: a thread that packed a point with an id just before the switch
-        writes it where that id means the same name.
-        """
-        with self._lock:
-            old = [self._metrics_fd, self._points_fd, self._meta_fd, self._names_fd]
-            # "<host>-<pid>-<rand>.<n>": the same process (a rank's files stay its), new files.
-            stem = self._proc_id()
-            self._proc = _next_proc(stem)
-            self._metrics_fd = self._points_fd = self._meta_fd = self._names_fd = -1
-            try:
-                if self._ids:
-                    now = _now()
-                    lines = "".join(f'["n",{self._name(name)},{nid},null,{now!r}]\n' for name, nid in self._ids.items())
-                    fd = self._open(self._events_dir / (self._proc + layout.METRICS_SUFFIX))
-                    self._metrics_fd = fd
-                    if os.write(fd, lines.encode()) != len(lines):
-                        raise OSError("short write")
-                    self._copy_names(lines)
-            except OSError:  # (a StoreError too) the disk is still full: names are defined anew on use
-                self._ids = {}
-                if self._metrics_fd >= 0:
-                    old.append(self._metrics_fd)
-                    self._metrics_fd = -1
-                    self._proc = _next_proc(self._proc)  # not the file with a piece of the names
-        suffixes = (layout.METRICS_SUFFIX, layout.POINTS_SUFFIX, layout.META_SUFFIX)
-        for fd, suffix in zip(old[:3], suffixes):
-            if fd >= 0:
-                _cut_torn_end(fd, self._events_dir / (stem + suffix), POINT_SIZE if suffix == layout.POINTS_SUFFIX else 0)
-        _retire([fd for fd in old if fd >= 0])
-        _log.debug("an events write of run %s failed half-way: this process goes on in new events files", self.run_dir.name)
 
     # -- events --------------------------------------------------------------
 
@@ -334,16 +114,6 @@ class RunWriter:
                 self._copy_names(line)
             return nid
 
-    def _copy_names(self, lines: str) -> None:
-        """A second copy of name definitions in ``<proc>.names.jsonl`` (best effort: a failure here
-        only loses the redundancy). Called with the lock held."""
-        try:
-            if self._names_fd < 0:
-                self._names_fd = os.open(self._events_dir / (self._proc_id() + layout.NAMES_SUFFIX), _OPEN_FLAGS, 0o644)
-            os.write(self._names_fd, lines.encode())
-        except OSError:
-            pass
-
     def _point(self, name: str, value: Any, step: Any, now: float) -> bytes | None:
         """One points-file record, or None for a value that is stored as a JSON line instead.
 
@@ -361,15 +131,15 @@ class RunWriter:
             value = _plain(value)
             t = type(value)
         if t is float:
-            pack, kind = _pack_float, T_FLOAT
+            kind = T_FLOAT
         elif t is int:
             if not -(1 << 63) <= value < (1 << 63):
                 return None
-            pack, kind = _pack_int, T_INT
+            kind = T_INT
         elif value is None:
-            pack, kind, value = _pack_int, T_NONE, 0
+            kind, value = T_NONE, 0
         elif t is bool:
-            pack, kind = _pack_int, T_BOOL
+            kind = T_BOOL
         else:
             return None
         if step is not None and not NO_STEP < st < (1 << 63):
@@ -377,7 +147,7 @@ class RunWriter:
         nid = self._ids.get(name)
         if nid is None:
             nid = self._id(name)
-        return pack(nid, kind, value, st, now)  # type: ignore[no-any-return]
+        return pack_point(nid, kind, value, st, now)
 
     # -- noticing a removed run folder, a replaced live log -----------------------------
 
@@ -387,6 +157,7 @@ class RunWriter:
         (reported once as a WARNING); a replaced log is reported once and opened again."""
         gone = not os.path.exists(self.run_dir / layout.RUN_RECORD)
         self._watch_at = now if gone else now + WATCH_SECONDS
+        self._watch_from = self._watch_at - WATCH_SECONDS
         if gone:
             message = (
                 f"the run folder {self.run_dir} was removed while this process was writing to it; what is "
@@ -417,19 +188,21 @@ class RunWriter:
         """Append one ``run.log`` value (the hot path: one pack, one write); ``at``: its time, if not now."""
         if at is None:
             now = _now()
-            if not self._watch_at - WATCH_SECONDS <= now < self._watch_at:
+            if not self._watch_from <= now < self._watch_at:
                 self._watch(now)
         else:  # a value kept while the store could not be written, written now with its own time
             now = at
         t = type(value)
-        if (t is float or t is int) and (step is None or (type(step) is int and step != NO_STEP)):
+        # (literals, not NO_STEP, CHECK_BIT and CHECK_MASK: no global lookups on the hot path)
+        if (t is float or t is int) and (step is None or (type(step) is int and step != -9223372036854775808)):
             nid = self._ids.get(name)
             if nid is not None:
-                try:
+                st = -9223372036854775808 if step is None else step
+                try:  # (records.pack_float and pack_int, inline)
                     if t is float:
-                        record = _pack_float(nid, T_FLOAT, value, NO_STEP if step is None else step, now)
+                        record = _pack_float(nid, (_crc32(_pack_float(nid, 0, value, st, now)) | 0x80000000) & 0xFFFFFF00, value, st, now)
                     else:
-                        record = _pack_int(nid, T_INT, value, NO_STEP if step is None else step, now)
+                        record = _pack_int(nid, 1 | (_crc32(_pack_int(nid, 1, value, st, now)) | 0x80000000) & 0xFFFFFF00, value, st, now)
                 except struct.error:
                     record = None
             else:
@@ -444,7 +217,7 @@ class RunWriter:
                 written = _os_write(fd, record)
             except OSError:
                 written = 0
-            if written != POINT_SIZE:  # an error or a short write (a full disk): the careful way
+            if written != 32:  # (POINT_SIZE) an error or a short write (a full disk): the careful way
                 self._append(fd, record[written:], started=written > 0)
             return
         line = f'["s",{self._name(name)},{encode_scalar(value, name)},{encode_step(step, name)},{now!r}]\n'
@@ -545,7 +318,7 @@ class RunWriter:
         """Append a metric event of any kind whose value is already JSON text (``at``: its time, if not now)."""
         if at is None:
             now = _now()
-            if not self._watch_at - WATCH_SECONDS <= now < self._watch_at:
+            if not self._watch_from <= now < self._watch_at:
                 self._watch(now)
         else:  # a value kept while the store could not be written, written now with its own time
             now = at
@@ -563,7 +336,7 @@ class RunWriter:
         tagging many such runs in one process keeps no descriptor per run.
         """
         now = _now()
-        if not self._watch_at - WATCH_SECONDS <= now < self._watch_at:
+        if not self._watch_from <= now < self._watch_at:
             self._watch(now)
         line = json.dumps([kind, key, value, None, now], ensure_ascii=True, default=repr) + "\n"
         fd = self._meta_fd
@@ -598,7 +371,7 @@ class RunWriter:
     def write_log(self, text: str, name: str = layout.DRIVER_LOG) -> None:
         """Append ``text`` (whole lines) to a log file of the run, in one write."""
         now = _now()
-        if not self._watch_at - WATCH_SECONDS <= now < self._watch_at:
+        if not self._watch_from <= now < self._watch_at:
             self._watch(now)
         fd = self._log_fds.get(name, -1)
         if fd < 0:
@@ -689,36 +462,6 @@ class RunWriter:
     def add_files(self, pairs: Iterable[tuple[str, Path]]) -> list[str]:
         return [self.add_file(name, path) for name, path in pairs]
 
-    # -- lifecycle -------------------------------------------------------------------
-
-    def sync(self) -> None:
-        """fsync what this process wrote (survives a machine crash, not only a process crash)."""
-        with self._lock:
-            fds = [self._metrics_fd, self._points_fd, self._meta_fd, self._names_fd, *self._log_fds.values()]
-        for fd in fds:
-            if fd >= 0:
-                try:
-                    os.fsync(fd)
-                except OSError:
-                    pass
-        _log.debug("flushed (fsync) %d file(s) of run %s", sum(fd >= 0 for fd in fds), self.run_dir.name)
-
-    def close(self) -> None:
-        """Close this process's files; a later write opens them again.
-
-        The descriptors are retired, not closed at once: the write path reads a descriptor
-        without a lock, so another thread may be about to write to one (a record logged
-        as the run ends). Closed now, its number could be reused by the next run's files
-        and that line would land there (in a points file, a stray JSON line would shift
-        every record after it). They are closed by a later ``close()`` (of any run) once
-        ``RETIRE_SECONDS`` have passed, by which time no write can still be holding them.
-        """
-        with self._lock:
-            fds = [self._metrics_fd, self._points_fd, self._meta_fd, self._names_fd, *self._log_fds.values()]
-            self._metrics_fd = self._points_fd = self._meta_fd = self._names_fd = -1
-            self._log_fds = {}
-        _retire([fd for fd in fds if fd >= 0])
-
 
 # Descriptors of closed writers, with when they were retired (see RunWriter.close). They are
 # closed at a later close(), once RETIRE_SECONDS have passed (a write that read a descriptor just
@@ -752,41 +495,12 @@ def _pack_known(ids: dict[str, int], values: dict[str, Any], st: int, now: float
     for n, v in values.items():
         t = type(v)
         if t is float:
-            data += _pack_float(ids[n], T_FLOAT, v, st, now)
+            data += pack_float(ids[n], v, st, now)
         elif t is int:
-            data += _pack_int(ids[n], T_INT, v, st, now)
+            data += pack_int(ids[n], T_INT, v, st, now)
         else:
             raise KeyError(n)
     return data
-
-
-def _next_proc(stem: str) -> str:
-    """``<host>-<pid>-<rand>.<n>`` after ``stem``: the same process's next events files."""
-    base, _, n = stem.partition(".")
-    return f"{base}.{int(n or 0) + 1}"
-
-
-def _cut_torn_end(fd: int, path: Path, record_size: int) -> None:
-    """Cut a torn piece off the end of an abandoned events file: records (``record_size``) or lines (0).
-
-    A thread that read the descriptor before the switch may still append a whole event there;
-    with the piece cut, it lands whole instead of glued to the piece (readers skip a torn end
-    anyway, so nothing whole is lost by cutting it).
-    """
-    try:
-        size = os.fstat(fd).st_size
-        if record_size:
-            keep = size - size % record_size
-        else:
-            with open(path, "rb") as fh:
-                fh.seek(max(0, size - (1 << 16)))
-                tail = fh.read(1 << 16)
-            cut = tail.rfind(b"\n")
-            keep = size if not tail or tail.endswith(b"\n") or cut < 0 else size - len(tail) + cut + 1
-        if keep < size:
-            os.ftruncate(fd, keep)
-    except OSError:
-        pass
 
 
 _all_writers: weakref.WeakSet[RunWriter] = weakref.WeakSet()

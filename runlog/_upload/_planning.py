@@ -169,6 +169,9 @@ class Planner:
         next_step = work.next_step
         per_batch = max(1, min(self.target.max_points, BATCH_BYTES // POINT_SIZE))
         source = path.name
+        if not count:  # every record read was damaged (failed its check, zero fill): move past them
+            self.state.advance_metrics(source, FileCursor(offset + len(data), dict(next_step), dict(work.next_row)))
+            return True
         for start in range(0, count, per_batch):
             stop = min(count, start + per_batch)
             batch: list[MetricEvent] = []
@@ -180,7 +183,8 @@ class Planner:
                 seq = next_step.get(name, 0) if step is None else step
                 next_step[name] = seq + 1
                 batch.append(MetricEvent("s", name, value, step, ts, seq, source))
-            advance = FileCursor(offset + stop * POINT_SIZE, dict(next_step), dict(work.next_row))
+            # (damaged records are skipped: the last batch moves the cursor past all that was read)
+            advance = FileCursor(offset + (len(data) if stop == count else stop * POINT_SIZE), dict(next_step), dict(work.next_row))
             if batch:
                 self._deliver_metrics(batch, advance, source, (stop - start) * POINT_SIZE)
             else:
