@@ -1,0 +1,123 @@
+"""The viewer's metric answers: a run's metric list, a chart's series (downsampled) and a table metric.
+
+Each function reads one run's :class:`~runlog.ui.cache.RunCache` (already refreshed by the caller)
+and returns plain dicts, as the JSON API sends them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from array import array
+from typing import Any
+
+from .._store import RunState
+from .cache import RunCache, Series, safe_value, summarize
+from .downsample import minmax_downsample
+
+__all__ = ["DEFAULT_POINTS", "MAX_POINTS", "MetricNotFound", "describe_metric", "series", "table"]
+
+DEFAULT_POINTS = 2000
+MAX_POINTS = 100_000
+_INF = float("inf")
+
+
+class MetricNotFound(LookupError):
+    """A run has no metric of the requested name (or not of a chartable kind)."""
+
+
+def describe_metric(name: str, parts: list[Series], state: RunState, images: list[dict[str, Any]]) -> dict[str, Any]:
+    """One entry of a run page's metric list (a summary, a table's columns, an image count); images go to ``images``."""
+    kind = parts[0].kind
+    entry: dict[str, Any] = {"name": name, "description": state.metric_descriptions.get(name)}
+    if kind in ("s", "l"):
+        entry.update(summarize(parts))
+    elif kind in ("r", "t"):
+        columns: dict[str, None] = {}
+        for s in parts:
+            columns.update(s.columns)
+        entry.update(kind="table", count=sum(s.count for s in parts), columns=list(columns))
+    elif kind == "i":
+        entry.update(kind="image", count=sum(s.count for s in parts))
+        images.extend({"name": name, "file": f, "time": t} for s in parts for f, t in s.images)
+    return entry
+
+
+def series(
+    cache: RunCache,
+    name: str,
+    x: str = "step",
+    points: int = DEFAULT_POINTS,
+    xmin: float | None = None,
+    xmax: float | None = None,
+) -> dict[str, Any]:
+    """A scalar/list metric of the run as ``{x: [...], y: [...]}``, min/max-downsampled to about ``points``.
+
+    ``x``: ``step`` (the step given to ``run.log``, else the index), ``time`` (unix
+    seconds) or ``relative`` (seconds since the run started).
+    """
+    if x not in ("step", "time", "relative"):
+        raise ValueError(f"x must be 'step', 'time' or 'relative'; got {x!r}")
+    by_time = x != "step"
+    points = max(4, min(int(points), MAX_POINTS))
+    with cache.lock:
+        parts = cache.series_by_name().get(name)
+        if not parts or parts[0].kind not in ("s", "l"):
+            raise MetricNotFound(no_metric(cache, name, "scalar or list"))
+        if len(parts) == 1:
+            s = parts[0]
+            # Copies (a memcpy): another request may append to the live arrays once the lock is released.
+            xs, ys = (s.ts if by_time else s.xs)[:], s.ys[:]
+            monotonic = s.monotonic or by_time
+        else:  # several processes logged it: merge by wall time
+            merged = sorted(((t, xv, yv) for s in parts for t, xv, yv in zip(s.ts, s.xs, s.ys)), key=lambda p: p[0])
+            xs = array("d", (p[0] if by_time else p[1] for p in merged))
+            ys = array("d", (p[2] for p in merged))
+            monotonic = by_time or all(a <= b for a, b in itertools.pairwise(xs))
+    total = len(xs)
+    base = 0.0  # x="relative": seconds since the run started (its first Running status, else first point)
+    if x == "relative":
+        start_time = cache.state.start_time
+        base = start_time if start_time is not None else (xs[0] if total else 0.0)
+    if xmin is not None or xmax is not None:
+        lo = -_INF if xmin is None else xmin + base
+        hi = _INF if xmax is None else xmax + base
+        if monotonic:
+            i, j = bisect.bisect_left(xs, lo), bisect.bisect_right(xs, hi)
+            xs, ys = xs[i:j], ys[i:j]
+        else:
+            keep = [i for i, v in enumerate(xs) if lo <= v <= hi]
+            xs, ys = array("d", (xs[i] for i in keep)), array("d", (ys[i] for i in keep))
+    out_x, out_y = minmax_downsample(xs, ys, points)
+    if base:
+        out_x = [v - base for v in out_x]
+    return {
+        "run_id": cache.run_id,
+        "name": name,
+        "x_axis": x,
+        "total": total,
+        "in_range": len(xs),
+        "downsampled": len(out_x) < len(xs),
+        "x": out_x,
+        "y": out_y,
+    }
+
+
+def table(cache: RunCache, name: str) -> dict[str, Any]:
+    """A row/table metric of the run as ``{columns: [...], data: {column: [values]}}``."""
+    with cache.lock:
+        parts = cache.series_by_name().get(name)
+        if not parts or parts[0].kind not in ("r", "t"):
+            raise MetricNotFound(no_metric(cache, name, "row or table"))
+        columns: dict[str, None] = {}
+        for s in parts:
+            columns.update(s.columns)
+        rows = [r for s in sorted(parts, key=lambda s: s.last_time) for r in s.rows]
+    data = {c: [safe_value(r.get(c)) for r in rows] for c in columns}
+    return {"run_id": cache.run_id, "name": name, "columns": list(columns), "rows": len(rows), "data": data}
+
+
+def no_metric(cache: RunCache, name: str, what: str) -> str:
+    """The message for a metric the run does not have (listing those it has)."""
+    have = sorted(cache.series_by_name())
+    return f"run {cache.run_id} has no {what} metric {name!r}; it has: {', '.join(have) or 'no metrics'}"
