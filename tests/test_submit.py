@@ -302,7 +302,7 @@ def test_two_process_job_has_per_rank_logs_and_one_run(exp: Experiment, capsys: 
     assert run.get_status() == "Completed"
     rank0, rank1 = log_text(run, "logs/driver_log_rank_0.txt"), log_text(run, "logs/driver_log_rank_1.txt")
     assert "rank 0 of 2 local 0 master 127.0.0.1:" in rank0 and "rank 1 of 2 local 1" in rank1
-    assert sorted(run.get_metrics()["rank"]) == [0, 1]
+    assert run.get_metrics()["rank"] == 0 and sorted(run.get_metrics(rank="merged")["rank"]) == [0, 1]  # rank 0 by default (issue 15)
     info = json.loads(log_text(run, "logs/process_info.json"))
     assert [p["rank"] for p in info["processes"]] == [0, 1] and info["world_size"] == 2
     status = json.loads(log_text(run, "logs/process_status.json"))
@@ -366,7 +366,7 @@ def test_ranks_started_by_torchrun_share_one_run(tmp_path: Path, store: Path, ws
     subprocess.run([sys.executable, "launch.py"], cwd=work, env=env, check=True, timeout=60)
     (run,) = Experiment(ws, "ddp").get_runs()
     assert run.get_status() == "Completed"
-    assert sorted(run.get_metrics()["rank"]) == [0, 1]
+    assert run.get_metrics()["rank"] == 0 and sorted(run.get_metrics(rank="merged")["rank"]) == [0, 1]  # rank 0 by default (issue 15)
     assert sorted(p["rank"] for p in run._state().extra["process"].values()) == [0, 1]
     assert sorted(run._state().extra["rank_end"]) == ["0", "1"]
     assert runlog.get_rank_metrics(run) == {0: {"rank": 0, "loss": 1.0}, 1: {"rank": 1, "loss": 0.5}}
@@ -405,7 +405,7 @@ def test_waiting_on_a_torchrun_run_whose_ranks_were_all_killed_fails_it(tmp_path
         run.wait_for_completion()
     assert run.get_status() == "Failed"
     assert run.get_details()["error"]["error"]["code"] == "ProcessLost"
-    assert sorted(run.get_metrics()["rank"]) == [0, 1]
+    assert run.get_metrics()["rank"] == 0 and sorted(run.get_metrics(rank="merged")["rank"]) == [0, 1]  # rank 0 by default (issue 15)
 
 
 def test_a_torchrun_run_whose_only_runlog_rank_ended_cleanly_completes(
