@@ -7,6 +7,7 @@ import io
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 from rank_helpers import two_rank_run
@@ -81,3 +82,43 @@ def test_cli_metrics_rank_option(ranked: runlog.Run) -> None:
     assert result.exit_code != 0 and "no rank 7; its ranks: 0, 1" in result.output
     result = runner.invoke(main, ["metrics", ranked.id, "--rank", "first", "--store", store])
     assert result.exit_code == 2 and "a rank number" in result.output
+
+
+def test_viewer_series_answers_rank_0_by_default_and_lists_the_ranks(ranked: runlog.Run) -> None:
+    """GET /api/runs/{id}/series: rank 0's loss by default with `ranks: [0, 1]`; ?rank=1 rank 1's; ?rank=merged both
+    by time; a missing rank or a bad value is a 400 naming the choices; the run page lists each metric's ranks."""
+    pytest.importorskip("starlette")
+    from ui_helpers import serve
+
+    with serve(ranked.experiment.workspace.store) as url:
+        base = f"{url}/api/runs/{ranked.id}"
+        s = httpx.get(f"{base}/series", params={"name": "loss"}).json()
+        assert (s["x"], s["y"], s["ranks"], s["rank"]) == ([0, 1, 2], [0.0, 1.0, 2.0], [0, 1], 0)
+        s = httpx.get(f"{base}/series", params={"name": "loss", "rank": "1"}).json()
+        assert (s["y"], s["rank"]) == ([10.0, 11.0, 12.0], 1)
+        s = httpx.get(f"{base}/series", params={"name": "loss", "rank": "merged", "x": "time"}).json()
+        assert (s["y"], s["rank"]) == ([0.0, 1.0, 2.0, 10.0, 11.0, 12.0], None)  # rank 1 logged after rank 0
+        s = httpx.get(f"{base}/series", params={"name": "only1"}).json()
+        assert (s["y"], s["ranks"], s["rank"]) == ([1.0], [1], 1)  # a name one rank logged: that rank's
+        bad = httpx.get(f"{base}/series", params={"name": "loss", "rank": "3"})
+        assert bad.status_code == 400 and "its ranks: 0, 1" in bad.json()["error"]["message"]
+        bad = httpx.get(f"{base}/series", params={"name": "loss", "rank": "first"})
+        assert bad.status_code == 400 and "merged" in bad.json()["error"]["message"]
+        missing = httpx.get(f"{base}/series", params={"name": "only1", "rank": "0"})
+        assert missing.status_code == 404 and "ranks that did: 1" in missing.json()["error"]["message"]
+        page = httpx.get(base).json()
+        assert {m["name"]: m["ranks"] for m in page["metrics_list"]} == {"loss": [0, 1], "only0": [0], "only1": [1]}
+
+
+def test_viewer_series_of_a_single_process_run_has_no_ranks(tmp_path: Path) -> None:
+    """A run of one process: `ranks` is empty, `rank` null, and rank=0 is the whole run."""
+    from runlog.ui.query import StoreQuery
+
+    run = runlog.Experiment(runlog.Workspace(tmp_path / "store"), "one").start_logging(outputs=False, snapshot_directory=None)
+    for i in range(3):
+        run.log("loss", float(i))
+    q = StoreQuery(tmp_path / "store")
+    s = q.series(run.id, "loss")
+    assert (s["y"], s["ranks"], s["rank"]) == ([0.0, 1.0, 2.0], [], None)
+    assert q.series(run.id, "loss", rank=0)["y"] == s["y"]
+    run.complete()

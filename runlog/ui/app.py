@@ -150,8 +150,21 @@ def api_series(request: Request) -> JSON:
             points=_int_param(request, "points", DEFAULT_POINTS) or DEFAULT_POINTS,
             xmin=_float_param(request, "xmin"),
             xmax=_float_param(request, "xmax"),
+            rank=_rank_param(request),
         )
     )
+
+
+def _rank_param(request: Request) -> int | str | None:
+    """``?rank=``: a rank number, ``merged`` (every rank's values in one series); absent: the lowest rank's."""
+    raw = request.query_params.get("rank")
+    if raw is None or raw == "":
+        return None
+    if raw.isdigit():
+        return int(raw)
+    if raw in ("merged", "all"):
+        return raw
+    raise ValueError(f"query parameter 'rank' must be a rank number (0, 1, ...) or 'merged'; got {raw!r}")
 
 
 def api_table(request: Request) -> JSON:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from .._metrics import file_rank, rank_of_events
 from .._store import EventColumns, RunReader, RunState, layout, parse_columns, point_names, points_path, read_process
 from .._store.layout import NO_STEP, POINT_SIZE, T_INT
 from .._store.reader import good_records, metric_only, point_columns, realign, spare_names, valid_points
@@ -439,6 +440,33 @@ class RunCache:
             if tuple(meta_key) != self.meta_key:
                 self.state = self.reader.state()
                 self.meta_key = tuple(meta_key)
+
+    def rank_of_file(self) -> dict[str, int | None]:
+        """The rank of each events file (None: a process that recorded no rank), from the run's process records."""
+        rank_of = rank_of_events(self.state.extra.get("process"))
+        return {f: file_rank(rank_of, f) for f in self.files}
+
+    def ranked_series(self, name: str) -> list[tuple[int | None, Series]]:
+        """Each process's series of ``name`` with the process's rank (call with the lock held)."""
+        ranks = self.rank_of_file()
+        found = []
+        for f, events in self.files.items():
+            for n, s in events.all_series():
+                if n == name:
+                    found.append((ranks[f], s))
+        return found
+
+    def ranks_by_name(self) -> dict[str, list[int]]:
+        """The ranks that logged each name (empty for a name only processes without a rank logged)."""
+        ranks = self.rank_of_file()
+        found: dict[str, set[int]] = {}
+        for f, events in self.files.items():
+            rank = ranks[f]
+            for n, _ in events.all_series():
+                group = found.setdefault(n, set())
+                if rank is not None:
+                    group.add(rank)
+        return {n: sorted(r) for n, r in found.items()}
 
     def series_by_name(self) -> dict[str, list[Series]]:
         found: dict[str, list[Series]] = {}

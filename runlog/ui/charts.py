@@ -11,6 +11,7 @@ import itertools
 from array import array
 from typing import Any
 
+from .._metrics import check_rank
 from .._store import RunState
 from .cache import RunCache, Series, safe_value, summarize
 from .downsample import minmax_downsample
@@ -26,10 +27,13 @@ class MetricNotFound(LookupError):
     """A run has no metric of the requested name (or not of a chartable kind)."""
 
 
-def describe_metric(name: str, parts: list[Series], state: RunState, images: list[dict[str, Any]]) -> dict[str, Any]:
-    """One entry of a run page's metric list (a summary, a table's columns, an image count); images go to ``images``."""
+def describe_metric(
+    name: str, parts: list[Series], state: RunState, images: list[dict[str, Any]], ranks: list[int] | None = None
+) -> dict[str, Any]:
+    """One entry of a run page's metric list (a summary, a table's columns, an image count, the ranks that
+    logged it); images go to ``images``."""
     kind = parts[0].kind
-    entry: dict[str, Any] = {"name": name, "description": state.metric_descriptions.get(name)}
+    entry: dict[str, Any] = {"name": name, "description": state.metric_descriptions.get(name), "ranks": ranks or []}
     if kind in ("s", "l"):
         entry.update(summarize(parts))
     elif kind in ("r", "t"):
@@ -43,6 +47,31 @@ def describe_metric(name: str, parts: list[Series], state: RunState, images: lis
     return entry
 
 
+def pick_rank(cache: RunCache, name: str, rank: int | str | None) -> tuple[list[Series], list[int], int | None]:
+    """The series of ``name`` to chart for ``rank`` (see :func:`series`), the ranks that logged it, and the rank shown.
+
+    Call with the cache's lock held.
+    """
+    check_rank(rank)
+    if rank == "all":
+        raise ValueError("query parameter 'rank' is a rank number or 'merged' (one series per answer); get each rank of `ranks` in turn")
+    ranked = cache.ranked_series(name)
+    ranks = sorted({r for r, _ in ranked if r is not None})
+    run_ranks = sorted({r for r in cache.rank_of_file().values() if r is not None})
+    if rank == "merged" or (rank is None and len(run_ranks) < 2) or (rank == 0 and not run_ranks):
+        return [s for _, s in ranked], ranks, None
+    if rank is None:  # a multi-process run: the lowest rank that logged the name, as run.get_metrics()
+        rank = ranks[0] if ranks else None
+        return [s for r, s in ranked if r == rank], ranks, rank
+    if rank not in run_ranks:
+        have = ", ".join(map(str, run_ranks)) or "none (a single process: rank 0 is the whole run)"
+        raise ValueError(f"run {cache.run_id} has no rank {rank}; its ranks: {have}")
+    parts = [s for r, s in ranked if r == rank]
+    if not parts:
+        raise MetricNotFound(f"rank {rank} of run {cache.run_id} logged no {name!r}; the ranks that did: {', '.join(map(str, ranks)) or 'none'}")
+    return parts, ranks, rank
+
+
 def series(
     cache: RunCache,
     name: str,
@@ -50,20 +79,27 @@ def series(
     points: int = DEFAULT_POINTS,
     xmin: float | None = None,
     xmax: float | None = None,
+    rank: int | str | None = None,
 ) -> dict[str, Any]:
     """A scalar/list metric of the run as ``{x: [...], y: [...]}``, min/max-downsampled to about ``points``.
 
     ``x``: ``step`` (the step given to ``run.log``, else the index), ``time`` (unix
     seconds) or ``relative`` (seconds since the run started).
+
+    ``rank`` (a multi-process run): by default a name several ranks logged is the lowest rank's
+    (rank 0's), as ``run.get_metrics()``; a number: that rank's; ``"merged"``: every process's
+    values merged by time. The answer's ``ranks`` lists the ranks that logged the name (``[]``
+    when no process recorded a rank: a single-process run) and ``rank`` the one shown (None: all).
     """
     if x not in ("step", "time", "relative"):
         raise ValueError(f"x must be 'step', 'time' or 'relative'; got {x!r}")
     by_time = x != "step"
     points = max(4, min(int(points), MAX_POINTS))
     with cache.lock:
-        parts = cache.series_by_name().get(name)
-        if not parts or parts[0].kind not in ("s", "l"):
+        kinds = cache.series_by_name().get(name)
+        if not kinds or kinds[0].kind not in ("s", "l"):
             raise MetricNotFound(no_metric(cache, name, "scalar or list"))
+        parts, ranks, shown = pick_rank(cache, name, rank)
         if len(parts) == 1:
             s = parts[0]
             # Copies (a memcpy): another request may append to the live arrays once the lock is released.
@@ -100,6 +136,8 @@ def series(
         "downsampled": len(out_x) < len(xs),
         "x": out_x,
         "y": out_y,
+        "ranks": ranks,
+        "rank": shown,
     }
 
 

@@ -132,6 +132,8 @@ _SCHEMAS: dict[str, Any] = {
             "downsampled": {"type": "boolean"},
             "x": {"type": "array", "items": _NUM},
             "y": {"type": "array", "items": {"type": ["number", "null"]}, "description": "null for a non-number, NaN or infinite value."},
+            "ranks": {"type": "array", "items": {"type": "integer"}, "description": "The ranks that logged the name (a multi-process run); [] when no process recorded a rank."},
+            "rank": {"type": ["integer", "null"], "description": "The rank shown; null: every process's values (a single-process run, or rank=merged)."},
         },
     },
     "Table": {
@@ -195,6 +197,7 @@ def openapi_schema() -> dict[str, Any]:
                     _param("points", "query", "About how many points to return (4..100000); each bucket keeps its min and max.", {"type": "integer", "default": 2000}),
                     _param("xmin", "query", "Only points with x >= xmin (zoom).", _NUM),
                     _param("xmax", "query", "Only points with x <= xmax (zoom).", _NUM),
+                    _param("rank", "query", "A multi-process run's rank (`0`, `1`, ...) or `merged` (every rank's values by time). Omitted: a name several ranks logged is the lowest rank's (rank 0's), as run.get_metrics().", _STR),
                 ],
                 "responses": {**_ok("Series"), **_ERRORS},
             }

@@ -191,8 +191,9 @@ class StoreQuery:
         metrics = []
         images: list[dict[str, Any]] = []
         with cache.lock:
+            ranks = cache.ranks_by_name()
             for name, parts in sorted(cache.series_by_name().items()):
-                metrics.append(charts.describe_metric(name, parts, state, images))
+                metrics.append(charts.describe_metric(name, parts, state, images, ranks.get(name)))
         images.sort(key=lambda i: i["time"])
         files = self.files(run_id)
         record = cache.record or {}
@@ -238,15 +239,18 @@ class StoreQuery:
         points: int = DEFAULT_POINTS,
         xmin: float | None = None,
         xmax: float | None = None,
+        rank: int | str | None = None,
     ) -> dict[str, Any]:
         """A scalar/list metric as ``{x: [...], y: [...]}``, min/max-downsampled to about ``points``.
 
         ``x``: ``step`` (the step given to ``run.log``, else the index), ``time`` (unix
-        seconds) or ``relative`` (seconds since the run started). See :func:`runlog.ui.charts.series`.
+        seconds) or ``relative`` (seconds since the run started). ``rank`` (a multi-process run): the
+        lowest rank's by default, a number, or ``"merged"``; the answer's ``ranks`` lists the ranks that
+        logged the name. See :func:`runlog.ui.charts.series`.
         """
         if x not in ("step", "time", "relative"):
             raise ValueError(f"x must be 'step', 'time' or 'relative'; got {x!r}")
-        return charts.series(self._run(run_id), name, x, points, xmin, xmax)
+        return charts.series(self._run(run_id), name, x, points, xmin, xmax, rank)
 
     def table(self, run_id: str, name: str) -> dict[str, Any]:
         """A row/table metric as ``{columns: [...], data: {column: [values]}}``."""
