@@ -122,3 +122,95 @@ def test_viewer_series_of_a_single_process_run_has_no_ranks(tmp_path: Path) -> N
     assert (s["y"], s["ranks"], s["rank"]) == ([0.0, 1.0, 2.0], [], None)
     assert q.series(run.id, "loss", rank=0)["y"] == s["y"]
     run.complete()
+
+
+RANK0 = "2026-01-01T00:00:01.000Z start 0\n2026-01-01T00:00:03.000Z step 0\n"
+RANK1 = "2026-01-01T00:00:02.000Z start 1\nno time here\n2026-01-01T00:00:04.000Z step 1\n"
+
+
+@pytest.fixture
+def rank_logs_run(tmp_path: Path) -> runlog.Run:
+    """A finished run with two ranks' driver logs whose lines start with their UTC time (as a submitted run's)."""
+    run = runlog.Experiment(runlog.Workspace(tmp_path / "store"), "logs").start_logging(outputs=False, snapshot_directory=None)
+    logs = run.path / "files" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / "driver_log_rank_0.txt").write_text(RANK0)
+    (logs / "driver_log_rank_1.txt").write_text(RANK1)
+    run.complete()
+    return run
+
+
+INTERLEAVED = [
+    "[rank 0] 2026-01-01T00:00:01.000Z start 0",
+    "[rank 1] 2026-01-01T00:00:02.000Z start 1",
+    "[rank 1] no time here",  # goes with its rank's last time
+    "[rank 0] 2026-01-01T00:00:03.000Z step 0",
+    "[rank 1] 2026-01-01T00:00:04.000Z step 1",
+]
+
+
+def test_interleave_ranks_orders_by_line_time_and_keeps_each_ranks_order() -> None:
+    """Lines with a time go in time order; a line without one stays after its rank's previous line; no time at all:
+    rank by rank."""
+    from runlog._stream import interleave_ranks
+
+    lines = {1: RANK1.splitlines(), 0: RANK0.splitlines()}
+    assert [f"[rank {r}] {t}" for r, t in interleave_ranks(lines)] == INTERLEAVED
+    assert interleave_ranks({1: ["b1", "b2"], 0: ["a1"]}) == [(0, "a1"), (1, "b1"), (1, "b2")]
+
+
+def test_cli_logs_rank_all_interleaves_and_rank_n_picks_one(rank_logs_run: runlog.Run) -> None:
+    """`runlog logs RUN --rank all` prints every rank's lines by time, prefixed; --rank 1 rank 1's log only;
+    a rank the run does not have is an error naming its ranks; --name with --rank is refused."""
+    runner = CliRunner()
+    store = str(rank_logs_run.experiment.workspace.store)
+    result = runner.invoke(main, ["logs", rank_logs_run.id, "--rank", "all", "--store", store])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == INTERLEAVED
+    result = runner.invoke(main, ["logs", rank_logs_run.id, "--rank", "1", "--store", store])
+    assert result.output == RANK1
+    result = runner.invoke(main, ["logs", rank_logs_run.id, "--rank", "1", "--follow", "--store", store])
+    assert result.exit_code == 0 and result.output == RANK1
+    result = runner.invoke(main, ["logs", rank_logs_run.id, "--rank", "all", "--follow", "--store", store])
+    assert result.exit_code == 0 and result.output.splitlines() == INTERLEAVED
+    result = runner.invoke(main, ["logs", rank_logs_run.id, "--rank", "4", "--store", store])
+    assert result.exit_code != 0 and "no rank 4; its ranks: 0, 1" in result.output
+    result = runner.invoke(main, ["logs", rank_logs_run.id, "--rank", "1", "--name", "driver_log_rank_0.txt", "--store", store])
+    assert result.exit_code == 2 and "not both" in result.output
+
+
+def test_viewer_logs_api_lists_ranks_and_interleaves(rank_logs_run: runlog.Run) -> None:
+    """GET /logs lists each rank's driver log; ?rank=all interleaves them by time (and a poll with offsets=next_offsets
+    gets only new lines); ?rank=1 is rank 1's log; a bad rank or offsets is a 400."""
+    pytest.importorskip("starlette")
+    from ui_helpers import serve
+
+    with serve(rank_logs_run.experiment.workspace.store) as url:
+        base = f"{url}/api/runs/{rank_logs_run.id}/logs"
+        listed = httpx.get(base).json()
+        assert listed["ranks"] == [{"rank": 0, "name": "logs/driver_log_rank_0.txt"}, {"rank": 1, "name": "logs/driver_log_rank_1.txt"}]
+        assert {"logs/driver_log_rank_0.txt", "logs/driver_log_rank_1.txt"} <= set(listed["logs"])
+        view = httpx.get(base, params={"rank": "all"}).json()
+        assert view["text"].splitlines() == INTERLEAVED
+        assert [line["rank"] for line in view["lines"]] == [0, 1, 1, 0, 1]
+        assert view["next_offsets"] == f"0:{len(RANK0)},1:{len(RANK1)}"
+        with open(rank_logs_run.path / "files" / "logs" / "driver_log_rank_1.txt", "a") as fh:
+            fh.write("2026-01-01T00:00:05.000Z more 1\n")
+        poll = httpx.get(base, params={"rank": "all", "offsets": view["next_offsets"]}).json()
+        assert poll["text"] == "[rank 1] 2026-01-01T00:00:05.000Z more 1\n"
+        one = httpx.get(base, params={"rank": "1"}).json()
+        assert (one["name"], one["text"]) == ("logs/driver_log_rank_1.txt", RANK1 + "2026-01-01T00:00:05.000Z more 1\n")
+        bad = httpx.get(base, params={"rank": "9"})
+        assert bad.status_code == 400 and "its ranks: 0, 1" in bad.json()["error"]["message"]
+        bad = httpx.get(base, params={"rank": "all", "offsets": "zero"})
+        assert bad.status_code == 400 and "RANK:OFFSET" in bad.json()["error"]["message"]
+
+
+def test_cli_submit_nproc_streams_every_rank_prefixed() -> None:
+    """`runlog submit --nproc 2` streams both ranks' driver logs as they grow, each line prefixed with its rank."""
+    Path("ddp.py").write_text("import os\nprint(f\"hello from rank {os.environ['RANK']}\", flush=True)\n")
+    result = CliRunner().invoke(main, ["submit", "ddp.py", "--nproc", "2"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any(line.startswith("[rank 0] ") and line.endswith("hello from rank 0") for line in lines)
+    assert any(line.startswith("[rank 1] ") and line.endswith("hello from rank 1") for line in lines)

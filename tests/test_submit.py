@@ -292,13 +292,15 @@ RANK_SCRIPT = """
 
 
 def test_two_process_job_has_per_rank_logs_and_one_run(exp: Experiment, capsys: pytest.CaptureFixture[str]) -> None:
-    """distributed_job_config starts 2 ranks: per-rank driver logs, both ranks' metrics, process records, rank 0 streamed."""
+    """distributed_job_config starts 2 ranks: per-rank driver logs, both ranks' metrics, process records, every rank
+    streamed with its rank before each line (issue 15: rank 0 only before)."""
     write(Path("ddp.py"), RANK_SCRIPT)
     config = ScriptRunConfig(source_directory=".", script="ddp.py", distributed_job_config=PyTorchConfiguration(process_count=2))
     run = exp.submit(config)
     run.wait_for_completion(show_output=True)
     out = capsys.readouterr().out
-    assert "Streaming logs/driver_log_rank_0.txt" in out and "rank 0 of 2" in out and "rank 1 of 2" not in out
+    assert "Streaming logs/driver_log_rank_0.txt, logs/driver_log_rank_1.txt (each line prefixed with its rank)" in out
+    assert re.search(r"^\[rank 0\] \S+Z rank 0 of 2", out, re.M) and re.search(r"^\[rank 1\] \S+Z rank 1 of 2", out, re.M)
     assert run.get_status() == "Completed"
     rank0, rank1 = log_text(run, "logs/driver_log_rank_0.txt"), log_text(run, "logs/driver_log_rank_1.txt")
     assert "rank 0 of 2 local 0 master 127.0.0.1:" in rank0 and "rank 1 of 2 local 1" in rank1

@@ -11,6 +11,9 @@ from typing import Any
 
 import click
 
+from .._run import Run
+from .._stream import follow as follow_log
+from .._stream import interleave_ranks, rank_logs, rank_prefix
 from .common import _run, store_option
 
 __all__ = ["log_text", "logs", "progress_key"]
@@ -21,7 +24,7 @@ __all__ = ["log_text", "logs", "progress_key"]
 _ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
 _SGR = re.compile(r"\x1b\[[0-9;:]*m")
 _UNSAFE_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]")
-_LOG_PREFIX = re.compile(r"^(\d{4}-\d\d-\d\dT[\d:.]+Z )?(\[stderr\] )?")
+_LOG_PREFIX = re.compile(r"^(\[rank \d+\] )?(\d{4}-\d\d-\d\dT[\d:.]+Z )?(\[stderr\] )?")
 _TQDM = re.compile(r"^(.*?)\s*\d{1,3}%\|")
 _KERAS = re.compile(r"^\s*\d+/(\d+) \[[=>.]*\]")
 
@@ -44,7 +47,7 @@ def progress_key(line: str) -> str | None:
     text = _ESCAPE.sub("", line)
     text = text[text.rfind("\r") + 1 :] if "\r" in text.rstrip("\r") else text
     prefix = _LOG_PREFIX.match(text)
-    stream = prefix.group(2) or "" if prefix else ""
+    stream = (prefix.group(1) or "") + (prefix.group(3) or "") if prefix else ""  # a bar per rank and stream
     body = text[prefix.end() :] if prefix else text
     if found := _TQDM.match(body):
         return f"{stream}tqdm:{found.group(1)}"
@@ -95,24 +98,45 @@ class _LogOutput(io.TextIOBase):
         self.flush()
 
 
+def _rank_option(value: str | None) -> int | str | None:
+    if value is None or value == "all":
+        return value
+    if value.isdigit():
+        return int(value)
+    raise click.BadParameter(f"expected a rank number (0, 1, ...) or 'all'; got {value!r}", param_hint="--rank")
+
+
 @click.command()
 @store_option
 @click.argument("run_id")
 @click.option("--name", "log_name", default=None, help="Which log file (default: every driver log of the run).")
+@click.option("--rank", "rank_text", default=None, metavar="RANK|all",
+              help="A multi-process run's rank N (its driver log), or `all`: every rank's lines interleaved by time, "
+                   "each prefixed [rank N].")  # fmt: skip
 @click.option("--follow", "-f", is_flag=True, help="Print the log as it grows until the run ends (rank 0's by default).")
-def logs(store: Path | None, run_id: str, log_name: str | None, follow: bool) -> None:
+def logs(store: Path | None, run_id: str, log_name: str | None, rank_text: str | None, follow: bool) -> None:
     """Print a run's driver log (colours kept on a terminal, stripped in a pipe)."""
+    rank = _rank_option(rank_text)
     run = _run(store, run_id)
+    if rank is not None and log_name is not None:
+        raise click.UsageError("pass --name (one log file) or --rank (a rank's driver log, or all), not both")
+    ranks = rank_logs(run)
+    if isinstance(rank, int):
+        if rank not in ranks:
+            have = ", ".join(map(str, ranks)) or "none (a single process: see its log without --rank)"
+            raise click.ClickException(f"run {run.id} has no rank {rank}; its ranks: {have}")
+        log_name = ranks[rank]
     terminal = sys.stdout.isatty() or bool(os.environ.get("FORCE_COLOR"))
     if follow:
-        from .._stream import follow as follow_log
-
         name = log_name if log_name is None or log_name.startswith("logs/") else f"logs/{log_name}"
         out = _LogOutput(sys.stdout, terminal)
         try:
-            follow_log(run, name, out)  # type: ignore[arg-type]
+            follow_log(run, name, out, all_ranks=rank == "all")  # type: ignore[arg-type]
         finally:
             out.close()
+        return
+    if rank == "all" and ranks:
+        _print_interleaved(run, ranks, terminal)
         return
     names = [n for n in run.get_file_names() if n.startswith("logs/") and not n.endswith(".json")]
     # The driver logs; runlog's own system log (logs/runlog_system.txt) only when asked by --name.
@@ -131,3 +155,15 @@ def logs(store: Path | None, run_id: str, log_name: str | None, follow: bool) ->
             for line in fh:
                 click.echo(log_text(line, terminal), nl=False, color=terminal)
 
+
+def _print_interleaved(run: Run, ranks: dict[int, str], terminal: bool) -> None:
+    """Every rank's driver log as one, interleaved by the time each line starts with, each line prefixed ``[rank N]``."""
+    lines: dict[int, list[str]] = {}
+    for rank, name in ranks.items():
+        try:
+            with open(run._reader.file_path(name), encoding="utf-8", errors="replace", newline="\n") as fh:
+                lines[rank] = [line.rstrip("\n") for line in fh]
+        except (OSError, ValueError):  # a rank that wrote no log (yet)
+            continue
+    for rank, line in interleave_ranks(lines):
+        click.echo(log_text(rank_prefix(rank) + line, terminal), color=terminal)

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from .._store import RunReader
+from .._stream import RANK_LOG, interleave_ranks, rank_prefix
 
-__all__ = ["LOG_CHUNK", "read_log", "zip_chunks"]
+__all__ = ["LOG_CHUNK", "parse_offsets", "rank_log_names", "read_log", "read_rank_logs", "zip_chunks"]
 
 LOG_CHUNK = 256 * 1024
 
@@ -58,6 +59,45 @@ def read_log(
         "size": size,
         "reset": reset,
         "text": data.decode("utf-8", "replace"),
+    }
+
+
+def rank_log_names(names: list[str]) -> dict[int, str]:
+    """The driver log of each rank among a run's file ``names`` (``logs/driver_log_rank_<N>.txt``), by rank."""
+    found = {int(m.group(1)): n for n in names if (m := RANK_LOG.match(n))}
+    return dict(sorted(found.items()))
+
+
+def parse_offsets(text: str | None) -> dict[int, int]:
+    """``?offsets=0:1234,1:5678`` (a previous answer's ``next_offsets``) as ``{rank: byte offset}``."""
+    found: dict[int, int] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        rank, sep, offset = part.partition(":")
+        if not sep or not rank.strip().isdigit() or not offset.strip().lstrip("-").isdigit():
+            raise ValueError(f"query parameter 'offsets' is RANK:OFFSET pairs, e.g. 0:1234,1:5678 (next_offsets of the last answer); got {text!r}")
+        found[int(rank)] = int(offset)
+    return found
+
+
+def read_rank_logs(
+    run_id: str, logs: dict[int, tuple[str, Path]], offsets: dict[int, int] | None = None, max_bytes: int = LOG_CHUNK
+) -> dict[str, Any]:
+    """Every rank's driver log as one view: whole lines of each (as :func:`read_log`, from ``offsets[rank]``,
+    else its last ``max_bytes``), interleaved by the time each line starts with (else rank by rank),
+    each line in ``text`` prefixed ``[rank N]``. Poll with ``offsets=next_offsets`` to follow."""
+    offsets = offsets or {}
+    parts = {rank: read_log(run_id, name, path, offsets.get(rank), max_bytes) for rank, (name, path) in logs.items()}
+    lines = interleave_ranks({rank: part["text"].splitlines() for rank, part in parts.items()})
+    return {
+        "run_id": run_id,
+        "rank": "all",
+        "logs": [{"rank": rank, **{k: v for k, v in part.items() if k not in ("run_id", "text")}} for rank, part in parts.items()],
+        "next_offsets": ",".join(f"{rank}:{part['next_offset']}" for rank, part in parts.items()),
+        "reset": any(part["reset"] for part in parts.values()),
+        "lines": [{"rank": rank, "text": line} for rank, line in lines],
+        "text": "".join(f"{rank_prefix(rank)}{line}\n" for rank, line in lines),
     }
 
 

@@ -285,6 +285,33 @@ class StoreQuery:
         """Whole lines of a log file from byte ``offset`` (default: its last ``max_bytes``); see :func:`runlog.ui.logs.read_log`."""
         return logs.read_log(run_id, name, self.file_path(run_id, name), offset, max_bytes, before)
 
+    def log_names(self, run_id: str) -> dict[str, Any]:
+        """The run's log files, and the driver log of each rank of a multi-process run (``ranks``)."""
+        names = [f["name"] for f in self.files(run_id) if f["name"].startswith(layout.LOGS_PREFIX)]
+        return {"run_id": run_id, "logs": names, "ranks": [{"rank": r, "name": n} for r, n in logs.rank_log_names(names).items()]}
+
+    def rank_log_name(self, run_id: str, rank: int) -> str:
+        """The driver log of rank ``rank``; ValueError naming the run's ranks when it has no such rank's log."""
+        ranks = self.log_names(run_id)["ranks"]
+        for entry in ranks:
+            if entry["rank"] == rank:
+                return str(entry["name"])
+        have = ", ".join(str(e["rank"]) for e in ranks) or "none (a single process)"
+        raise ValueError(f"run {run_id} has no driver log of rank {rank}; its ranks: {have}")
+
+    def rank_logs(self, run_id: str, offsets: dict[int, int] | None = None, max_bytes: int = LOG_CHUNK) -> dict[str, Any]:
+        """Every rank's driver log interleaved by time, each line prefixed ``[rank N]`` (see :func:`runlog.ui.logs.read_rank_logs`).
+
+        A single-process run gives its driver logs the same way, as rank 0.
+        """
+        entries = self.log_names(run_id)
+        ranks = {e["rank"]: e["name"] for e in entries["ranks"]}
+        if not ranks:
+            drivers = [n for n in entries["logs"] if n.startswith("logs/driver_log")]
+            ranks = {0: drivers[0]} if drivers else {}
+        found = {rank: (name, self.file_path(run_id, name)) for rank, name in ranks.items()}
+        return logs.read_rank_logs(run_id, found, offsets, max_bytes)
+
     def zip_to(self, run_id: str, target: IO[bytes]) -> list[str]:
         """Write every file of the run (and nothing else) into a zip on ``target``; return the names."""
         names: list[str] = []
