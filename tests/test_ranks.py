@@ -214,3 +214,13 @@ def test_cli_submit_nproc_streams_every_rank_prefixed() -> None:
     lines = result.output.splitlines()
     assert any(line.startswith("[rank 0] ") and line.endswith("hello from rank 0") for line in lines)
     assert any(line.startswith("[rank 1] ") and line.endswith("hello from rank 1") for line in lines)
+
+
+def test_progress_bars_of_different_ranks_are_different_bars() -> None:
+    """In an interleaved view each rank's tqdm bar is its own bar (a follower redraws a bar only over its own rank's)."""
+    from runlog.cli import progress_key
+
+    line = "2026-01-01T00:00:01.000Z train:  45%|####5     | 45/100"
+    assert progress_key(f"[rank 0] {line}") == progress_key(f"[rank 0] {line.replace('45', '46')}")
+    assert progress_key(f"[rank 0] {line}") != progress_key(f"[rank 1] {line}")
+    assert progress_key(line) is not None and progress_key("[rank 1] plain text") is None
