@@ -9,6 +9,7 @@ file's name).
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -233,10 +234,18 @@ def file_rank(rank_of: dict[str, int | None], file_name: str) -> int | None:
     return rank_of.get(file_name.partition(".")[0])
 
 
-def check_rank(rank: Any) -> None:
-    """ValueError unless ``rank`` is None (the default view), a rank number, ``"all"`` or ``"merged"``."""
-    if rank is None or rank in ("all", "merged") or (type(rank) is int and rank >= 0):
-        return
+def check_rank(rank: Any) -> int | str | None:
+    """``rank`` as given to ``get_metrics``: None (the default view), a rank number (an ``int``, or a numpy
+    integer), ``"all"`` or ``"merged"``; a ValueError that says so for anything else."""
+    if rank is None or rank in ("all", "merged"):
+        return rank  # type: ignore[no-any-return]
+    if not isinstance(rank, (bool, str, float)):
+        try:
+            number = operator.index(rank)
+        except TypeError:
+            number = -1
+        if number >= 0:
+            return number
     raise ValueError(
         f"rank must be a rank number (0, 1, ...), 'all' (a dict of each rank's metrics) or 'merged' "
         f"(every rank's values in one series, in time order); got {rank!r}"
@@ -264,7 +273,7 @@ def rank_columns(reader: RunReader, rank: int | str | None = None) -> EventColum
     that rank's events (rank 0 of a run that recorded no ranks is the whole run); a ValueError naming
     the run's ranks when it has no such rank.
     """
-    check_rank(rank)
+    rank = check_rank(rank)
     if rank == "merged":
         return reader.metric_columns()
     rank_of = rank_of_events(reader.state().extra.get("process"))

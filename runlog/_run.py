@@ -440,7 +440,7 @@ class Run:
         that recorded no rank); ``rank="merged"`` every rank's values in one list, in time order.
         A single-process run's metrics are the same whatever the rank (0, None or "merged").
         """
-        check_rank(rank)
+        rank = check_rank(rank)
         if recursive:
             runs = [self, *self.get_children(recursive=True)]
             return {r.id: r.get_metrics(name, system=system, rank=rank) for r in runs if run_type is None or r.type == run_type}

@@ -43,6 +43,15 @@ def test_bad_or_missing_rank_is_a_clear_error(ranked: runlog.Run) -> None:
         ranked.get_metrics(rank="first")
     with pytest.raises(ValueError, match="one series"):
         ranked.get_metric_history("loss", rank="all")
+    for bad in (True, -1, 1.0, "1"):
+        with pytest.raises(ValueError, match="rank must be a rank number"):
+            ranked.get_metrics(rank=bad)
+
+    class Index:  # a numpy integer is accepted as its int (anything with __index__)
+        def __index__(self) -> int:
+            return 1
+
+    assert ranked.get_metrics(rank=Index()) == ranked.get_metrics(rank=1)  # type: ignore[arg-type]
 
 
 def test_a_single_process_run_is_the_same_whatever_the_rank(tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ def pick_rank(cache: RunCache, name: str, rank: int | str | None) -> tuple[list[
 
     Call with the cache's lock held.
     """
-    check_rank(rank)
+    rank = check_rank(rank)
     if rank == "all":
         raise ValueError("query parameter 'rank' is a rank number or 'merged' (one series per answer); get each rank of `ranks` in turn")
     ranked = cache.ranked_series(name)
