@@ -127,7 +127,7 @@ def test_entry_points_resolve() -> None:
     targets = list(project["scripts"].values())
     for group in project["entry-points"].values():
         targets.extend(group.values())
-    assert "runlog.cli:main" in targets and "runlog.mlflow:RunlogTrackingStore" in targets
+    assert "runlog.cli:main" in targets and "runlog._mlflow.store:RunlogTrackingStore" in targets
     for target in targets:
         module, _, attr = target.partition(":")
         assert callable(_resolve(f"{module}.{attr}")), target

@@ -292,17 +292,19 @@ RANK_SCRIPT = """
 
 
 def test_two_process_job_has_per_rank_logs_and_one_run(exp: Experiment, capsys: pytest.CaptureFixture[str]) -> None:
-    """distributed_job_config starts 2 ranks: per-rank driver logs, both ranks' metrics, process records, rank 0 streamed."""
+    """distributed_job_config starts 2 ranks: per-rank driver logs, both ranks' metrics, process records, every rank
+    streamed with its rank before each line (issue 15: rank 0 only before)."""
     write(Path("ddp.py"), RANK_SCRIPT)
     config = ScriptRunConfig(source_directory=".", script="ddp.py", distributed_job_config=PyTorchConfiguration(process_count=2))
     run = exp.submit(config)
     run.wait_for_completion(show_output=True)
     out = capsys.readouterr().out
-    assert "Streaming logs/driver_log_rank_0.txt" in out and "rank 0 of 2" in out and "rank 1 of 2" not in out
+    assert "Streaming logs/driver_log_rank_0.txt, logs/driver_log_rank_1.txt (each line prefixed with its rank)" in out
+    assert re.search(r"^\[rank 0\] \S+Z rank 0 of 2", out, re.M) and re.search(r"^\[rank 1\] \S+Z rank 1 of 2", out, re.M)
     assert run.get_status() == "Completed"
     rank0, rank1 = log_text(run, "logs/driver_log_rank_0.txt"), log_text(run, "logs/driver_log_rank_1.txt")
     assert "rank 0 of 2 local 0 master 127.0.0.1:" in rank0 and "rank 1 of 2 local 1" in rank1
-    assert sorted(run.get_metrics()["rank"]) == [0, 1]
+    assert run.get_metrics()["rank"] == 0 and sorted(run.get_metrics(rank="merged")["rank"]) == [0, 1]  # rank 0 by default (issue 15)
     info = json.loads(log_text(run, "logs/process_info.json"))
     assert [p["rank"] for p in info["processes"]] == [0, 1] and info["world_size"] == 2
     status = json.loads(log_text(run, "logs/process_status.json"))
@@ -366,7 +368,7 @@ def test_ranks_started_by_torchrun_share_one_run(tmp_path: Path, store: Path, ws
     subprocess.run([sys.executable, "launch.py"], cwd=work, env=env, check=True, timeout=60)
     (run,) = Experiment(ws, "ddp").get_runs()
     assert run.get_status() == "Completed"
-    assert sorted(run.get_metrics()["rank"]) == [0, 1]
+    assert run.get_metrics()["rank"] == 0 and sorted(run.get_metrics(rank="merged")["rank"]) == [0, 1]  # rank 0 by default (issue 15)
     assert sorted(p["rank"] for p in run._state().extra["process"].values()) == [0, 1]
     assert sorted(run._state().extra["rank_end"]) == ["0", "1"]
     assert runlog.get_rank_metrics(run) == {0: {"rank": 0, "loss": 1.0}, 1: {"rank": 1, "loss": 0.5}}
@@ -405,7 +407,7 @@ def test_waiting_on_a_torchrun_run_whose_ranks_were_all_killed_fails_it(tmp_path
         run.wait_for_completion()
     assert run.get_status() == "Failed"
     assert run.get_details()["error"]["error"]["code"] == "ProcessLost"
-    assert sorted(run.get_metrics()["rank"]) == [0, 1]
+    assert run.get_metrics()["rank"] == 0 and sorted(run.get_metrics(rank="merged")["rank"]) == [0, 1]  # rank 0 by default (issue 15)
 
 
 def test_a_torchrun_run_whose_only_runlog_rank_ended_cleanly_completes(

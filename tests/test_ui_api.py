@@ -25,8 +25,9 @@ from ui_helpers import seed, serve
 import runlog
 from runlog._errors import RunNotFound
 from runlog._store import layout
+from runlog.cli.ui import is_loopback, serve_config, ui
+from runlog.ui import cache as cache_module
 from runlog.ui import query as query_module
-from runlog.ui.cli import is_loopback, serve_config, ui
 from runlog.ui.downsample import minmax_downsample
 from runlog.ui.query import StoreQuery
 
@@ -316,16 +317,16 @@ def test_unchanged_events_files_are_not_parsed_again(store: Path, monkeypatch: p
         run.log("phase", f"p{i}")
     lines: list[int] = []
     records: list[int] = []
-    real_parse, real_points = query_module.parse_columns, query_module._EventsFile._feed_points
+    real_parse, real_points = cache_module.parse_columns, cache_module.EventsFile._feed_points
     monkeypatch.setattr(
-        query_module, "parse_columns", lambda data, *source: lines.append(data.count(b"\n")) or real_parse(data, *source)
+        cache_module, "parse_columns", lambda data, *source: lines.append(data.count(b"\n")) or real_parse(data, *source)
     )
 
     def feed_points(self: Any, data: bytes, *source: Any) -> None:
         records.append(len(data) // 32)
         real_points(self, data, *source)
 
-    monkeypatch.setattr(query_module._EventsFile, "_feed_points", feed_points)
+    monkeypatch.setattr(cache_module.EventsFile, "_feed_points", feed_points)
     q = StoreQuery(store)
     metrics = q.runs()["runs"][0]["metrics"]
     assert (metrics["loss"]["count"], metrics["phase"]["count"]) == (100, 100)
@@ -585,7 +586,7 @@ def test_ui_command_prints_a_generated_token_for_a_public_host(store: Path, monk
     runlog.Workspace(store)  # `runlog ui` reads an existing store only (issue 15)
     import uvicorn
 
-    from runlog.ui import cli as ui_cli
+    from runlog.cli import ui as ui_cli
 
     started: list[Any] = []
 

@@ -7,8 +7,10 @@ work from another process or shell than the one that submitted the run.
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -22,7 +24,7 @@ from .._store import layout
 from .distributed import RENDEZVOUS_TIMEOUT, pid_namespace
 from .processes import PROCESS_INFO, pid_alive
 
-__all__ = ["LogTail", "follow", "main_log_name", "wait_for_completion"]
+__all__ = ["LogTail", "follow", "interleave_ranks", "main_log_name", "rank_logs", "wait_for_completion"]
 
 POLL_SECONDS = 0.1
 
@@ -37,6 +39,56 @@ def main_log_name(run: Run) -> str:
         if (run.path / files / candidate).exists():
             return candidate
     return layout.DRIVER_LOG
+
+
+RANK_LOG = re.compile(r"^logs/driver_log_rank_(\d+)\.txt$")
+_LINE_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT[\d:.]+Z) ")
+
+
+def rank_logs(run: Run) -> dict[int, str]:
+    """The driver log of each rank of a multi-process run, by rank (empty for a single process).
+
+    The ranks a submitted run will have (its ``process_count``), whether their logs exist yet or
+    not, and every ``logs/driver_log_rank_<N>.txt`` already there (ranks started by torchrun).
+    """
+    found: dict[int, str] = {}
+    count = run._record.get("process_count")
+    if isinstance(count, int) and count > 1:
+        found.update({r: f"logs/driver_log_rank_{r}.txt" for r in range(count)})
+    try:
+        names = os.listdir(run.path / layout.FILES_DIR / "logs")
+    except OSError:
+        names = []
+    for n in names:
+        if m := RANK_LOG.match(f"logs/{n}"):
+            found.setdefault(int(m.group(1)), f"logs/{n}")
+    return dict(sorted(found.items()))
+
+
+def rank_prefix(rank: int) -> str:
+    """What starts each line of rank ``rank`` in an interleaved view of several ranks' logs."""
+    return f"[rank {rank}] "
+
+
+def interleave_ranks(lines: dict[int, list[str]], carry: dict[int, str] | None = None) -> list[tuple[int, str]]:
+    """Several ranks' log lines as one list of ``(rank, line)``, interleaved by the time that starts each
+    line (``2026-11-27T14:30:01.004Z ...``, as a submitted run's driver logs have), else by arrival.
+
+    Each rank's lines keep their order; a line without a time goes with the last time its rank showed
+    (``carry`` keeps that across calls, for a follower). Without any time, the ranks' lines come rank by rank.
+    """
+    carry = carry if carry is not None else {}
+
+    def keyed(rank: int, group: list[str]) -> list[tuple[str, int, int, str]]:
+        out = []
+        for i, line in enumerate(group):
+            if m := _LINE_TIME.match(line):
+                carry[rank] = m.group(1)
+            out.append((carry.get(rank, ""), rank, i, line))
+        return out
+
+    merged = heapq.merge(*(keyed(rank, group) for rank, group in sorted(lines.items())))
+    return [(rank, line) for _, rank, _, line in merged]
 
 
 class LogTail:
@@ -220,9 +272,15 @@ def _mark_lost(run: Run) -> None:
         fresh.fail(error_details={"code": "SupervisorLost", "message": message})
 
 
-def follow(run: Run, name: str | None = None, out: IO[str] | None = None, *, header: bool = False) -> str:
-    """Print log ``name`` of ``run`` as it grows until the run ends; returns the final status."""
+def follow(run: Run, name: str | None = None, out: IO[str] | None = None, *, header: bool = False, all_ranks: bool = False) -> str:
+    """Print log ``name`` of ``run`` as it grows until the run ends; returns the final status.
+
+    ``all_ranks`` (no ``name``): a multi-process run's every rank's driver log, interleaved by time,
+    each line prefixed ``[rank N]``; a single-process run's driver log as without it.
+    """
     out = out if out is not None else sys.stdout
+    if all_ranks and name is None and rank_logs(run):
+        return _follow_ranks(run, out, header)
     name = name or main_log_name(run)
     tail = LogTail(run.path / layout.FILES_DIR / name)
     watch = _EndWatch(run)
@@ -243,6 +301,33 @@ def follow(run: Run, name: str | None = None, out: IO[str] | None = None, *, hea
         tail.close()
 
 
+def _follow_ranks(run: Run, out: IO[str], header: bool) -> str:
+    tails: dict[int, LogTail] = {}
+    carry: dict[int, str] = {}
+    watch = _EndWatch(run)
+    announced = False
+    try:
+        while True:
+            done = watch.ended()
+            for rank, name in rank_logs(run).items():  # ranks started by torchrun appear as they start
+                if rank not in tails:
+                    tails[rank] = LogTail(run.path / layout.FILES_DIR / name)
+            if header and not announced and (any(t.exists() for t in tails.values()) or done):
+                title = "Streaming " + ", ".join(f"logs/{t.path.name}" for t in tails.values())
+                out.write(f"\n{title} (each line prefixed with its rank)\n{'=' * len(title)}\n\n")
+                announced = True
+            batch = {rank: tail.read_lines(final=done) for rank, tail in tails.items()}
+            for rank, line in interleave_ranks(batch, carry):
+                out.write(rank_prefix(rank) + line + "\n")
+            out.flush()
+            if done:
+                return run.get_status()
+            time.sleep(POLL_SECONDS)
+    finally:
+        for tail in tails.values():
+            tail.close()
+
+
 def _web_view(run: Run) -> str:
     """The run's page in the local viewer (``runlog ui``; ``RUNLOG_UI_URL``), as Azure links its studio."""
     return viewer_url(run.id)
@@ -254,7 +339,8 @@ def wait_for_completion(
     """Wait until ``run`` is Completed, Failed or Canceled; return its details.
 
     ``show_output=True`` prints ``RunId:``, ``Web View:``, then ``Streaming <log>``
-    with the driver log as it grows (rank 0's for multi-process runs), then an
+    with the driver log as it grows (a multi-process run's every rank's, interleaved by
+    time, each line prefixed ``[rank N]``), then an
     ``Execution Summary``. A Failed run raises :class:`runlog.ActivityFailedError`
     (``raise_on_error=True``) or has its error printed as indented JSON.
     Ctrl-C stops the waiting only: the run keeps going, and a line says so.
@@ -270,7 +356,7 @@ def wait_for_completion(
         if show_output:
             out.write(f"RunId: {run.id}\nWeb View: {_web_view(run)}\n")
             out.flush()
-            follow(run, None, out, header=True)
+            follow(run, None, out, header=True, all_ranks=True)
         else:
             watch = _EndWatch(run)
             while not watch.ended():

@@ -9,15 +9,23 @@ file's name).
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import InvalidMetricValue
-from .._store.reader import EventColumns
+from .._store import layout
+from .._store.reader import EventColumns, merge_by_time, read_columns
 from .._store.writer import encode_scalar
 
-__all__ = ["MetricPoint", "encode_list", "encode_row", "encode_table", "history", "shape_metrics"]
+if TYPE_CHECKING:
+    from .._store.reader import RunReader
+
+__all__ = [
+    "MetricPoint", "check_rank", "columns_by_rank", "encode_list", "encode_row", "encode_table", "history",
+    "rank_columns", "rank_of_events", "shape_metrics",
+]  # fmt: skip
 
 SCALAR, LIST, ROW, TABLE, IMAGE = "s", "l", "r", "t", "i"
 SYSTEM_PREFIX = "system/"  # the names of system metrics (runlog._capture.sysmetrics), left out of get_metrics() unless asked
@@ -199,3 +207,87 @@ def history(columns: EventColumns, name: str) -> list[MetricPoint]:
         elif kind == LIST:
             points.extend(MetricPoint(v, None, ts) for v in value)
     return points
+
+
+# -- ranks ------------------------------------------------------------------------------
+#
+# Each process of a multi-process run records a ``process`` meta event (rank, events file stem:
+# runlog._jobs.distributed.register_process), so the rank of every metric event is the rank of the
+# process whose events file holds it. Processes that recorded no rank (a single-process run, the
+# submit supervisor's system metrics, forked workers) are rank ``None``.
+
+
+def rank_of_events(processes: Any) -> dict[str, int | None]:
+    """The rank of each events file stem (``<proc>``), from a run state's ``extra["process"]``."""
+    if not isinstance(processes, dict):
+        return {}
+    found: dict[str, int | None] = {}
+    for p in processes.values():
+        if isinstance(p, dict) and p.get("events"):
+            rank = p.get("rank")
+            found[str(p["events"]).partition(".")[0]] = rank if type(rank) is int else None
+    return found
+
+
+def file_rank(rank_of: dict[str, int | None], file_name: str) -> int | None:
+    """The rank of events file ``file_name`` (``<proc>.metrics.jsonl`` or ``<proc>.<n>.metrics.jsonl``)."""
+    return rank_of.get(file_name.partition(".")[0])
+
+
+def check_rank(rank: Any) -> int | str | None:
+    """``rank`` as given to ``get_metrics``: None (the default view), a rank number (an ``int``, or a numpy
+    integer), ``"all"`` or ``"merged"``; a ValueError that says so for anything else."""
+    if rank is None or rank in ("all", "merged"):
+        return rank  # type: ignore[no-any-return]
+    if not isinstance(rank, (bool, str, float)):
+        try:
+            number = operator.index(rank)
+        except TypeError:
+            number = -1
+        if number >= 0:
+            return number
+    raise ValueError(
+        f"rank must be a rank number (0, 1, ...), 'all' (a dict of each rank's metrics) or 'merged' "
+        f"(every rank's values in one series, in time order); got {rank!r}"
+    )
+
+
+def columns_by_rank(reader: RunReader, rank_of: dict[str, int | None] | None = None) -> dict[int | None, EventColumns]:
+    """The run's metric events per rank (ranks in order, ``None`` last: processes that recorded no rank)."""
+    if rank_of is None:
+        rank_of = rank_of_events(reader.state().extra.get("process"))
+    groups: dict[int | None, list[Any]] = {}
+    for path in reader._event_files(layout.METRICS_SUFFIX):
+        groups.setdefault(file_rank(rank_of, path.name), []).append(path)
+    ordered = sorted(groups.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
+    return {rank: read_columns(files) for rank, files in ordered}
+
+
+def rank_columns(reader: RunReader, rank: int | str | None = None) -> EventColumns:
+    """The metric events ``get_metrics(rank=...)`` shapes.
+
+    ``None`` (the default): a run with fewer than two ranks (a single process) gives every event, as
+    logged; a multi-process run gives each name from the lowest rank that logged it (rank 0's ``loss``
+    rather than every rank's values in one saw-tooth list), and names no rank logged (the supervisor's
+    system metrics) as they are. ``"merged"``: every process's events, in time order. A number: only
+    that rank's events (rank 0 of a run that recorded no ranks is the whole run); a ValueError naming
+    the run's ranks when it has no such rank.
+    """
+    rank = check_rank(rank)
+    if rank == "merged":
+        return reader.metric_columns()
+    rank_of = rank_of_events(reader.state().extra.get("process"))
+    ranks = sorted({r for r in rank_of.values() if r is not None})
+    if (rank is None and len(ranks) < 2) or (rank == 0 and not ranks):
+        return reader.metric_columns()
+    if isinstance(rank, int) and rank not in ranks:
+        have = ", ".join(map(str, ranks)) or "none (a single process: rank 0 is the whole run)"
+        raise ValueError(f"the run has no rank {rank}; its ranks: {have}")
+    by_rank = columns_by_rank(reader, rank_of)
+    if isinstance(rank, int):
+        return by_rank.get(rank, EventColumns())
+    owner: dict[Any, int | None] = {}
+    for r, columns in by_rank.items():  # ranks in order, None last: the lowest rank that logged a name owns it
+        for n in dict.fromkeys(columns.names):
+            owner.setdefault(n, r)
+    return merge_by_time([c.take([i for i, n in enumerate(c.names) if owner[n] == r]) for r, c in by_rank.items()])

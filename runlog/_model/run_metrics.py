@@ -18,7 +18,21 @@ from .._errors import RunFinishedError, StoreError
 from .._store import RunReader, layout
 from .._store.validation import check_key
 from .._store.writer import RunWriter, _encode_str
-from .metrics import IMAGE, LIST, ROW, TABLE, MetricPoint, encode_list, encode_row, encode_table, history, shape_metrics
+from .metrics import (
+    IMAGE,
+    LIST,
+    ROW,
+    TABLE,
+    MetricPoint,
+    check_rank,
+    columns_by_rank,
+    encode_list,
+    encode_row,
+    encode_table,
+    history,
+    rank_columns,
+    shape_metrics,
+)
 from .pending import PendingWrites
 
 if TYPE_CHECKING:
@@ -174,22 +188,39 @@ class RunMetrics:
         populate: bool = False,
         *,
         system: bool = False,
+        rank: int | str | None = None,
     ) -> dict[str, Any]:
         """The run's metrics in Azure ML's shapes (see :func:`runlog._model.metrics.shape_metrics`).
 
         With ``recursive=True``: ``{run_id: metrics}`` over this run and its descendants.
         System metrics (``system/...``, sampled while the run runs) are left out unless
         ``system=True`` or ``name`` names one.
+
+        ``rank`` (multi-process runs, see docs/script-runs.md): by default a name several ranks
+        logged comes from the lowest rank (rank 0), as if only the chief logged it; ``rank=N``
+        gives rank N's metrics only; ``rank="all"`` gives ``{rank: metrics}`` (``None``: processes
+        that recorded no rank); ``rank="merged"`` every rank's values in one list, in time order.
+        A single-process run's metrics are the same whatever the rank (0, None or "merged").
         """
+        rank = check_rank(rank)
         if recursive:
             runs = [self, *self.get_children(recursive=True)]
-            return {
-                r.id: shape_metrics(r._reader.metric_columns(), name, system=system)
-                for r in runs
-                if run_type is None or r.type == run_type
+            return {r.id: r.get_metrics(name, system=system, rank=rank) for r in runs if run_type is None or r.type == run_type}
+        if rank == "all":
+            shaped: dict[Any, Any] = {
+                r: shape_metrics(columns, name, system=system) for r, columns in columns_by_rank(self._reader).items()
             }
-        return shape_metrics(self._reader.metric_columns(), name, system=system)
+            if shaped.get(None) == {}:  # only system metrics left out (a submitted run's supervisor): no group of the user's
+                del shaped[None]
+            return shaped
+        return shape_metrics(rank_columns(self._reader, rank), name, system=system)
 
-    def get_metric_history(self, name: str) -> list[MetricPoint]:
-        """Every value of a scalar or list metric with its step and time, in logged order."""
-        return history(self._reader.metric_columns(), name)
+    def get_metric_history(self, name: str, *, rank: int | str | None = None) -> list[MetricPoint]:
+        """Every value of a scalar or list metric with its step and time, in logged order.
+
+        ``rank`` as for :meth:`get_metrics` (not ``"all"``: one history): by default the lowest
+        rank's values of a name several ranks logged.
+        """
+        if rank == "all":
+            raise ValueError("get_metric_history gives one series: pass rank=N for one rank's, or rank='merged'")
+        return history(rank_columns(self._reader, rank), name)

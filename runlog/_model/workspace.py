@@ -20,13 +20,14 @@ from .._errors import (
     StoreError,
     did_you_mean,
 )
-from .._store import RunReader, layout
+from .._store import layout
 from .._store.mlflow_names import experiment_id, tracking_uri
+from .._store.search import find_runs
 from .._store.validation import check_kwargs
 from .context import ENV_STORE
 from .hooks import seams
 from .html import experiment_html
-from .run import Run, _run_matches
+from .run import Run, _matches, _run_matches
 
 __all__ = ["DEFAULT_STORE", "Experiment", "Workspace"]
 
@@ -343,30 +344,35 @@ class Experiment:
         properties: str | Mapping[str, str] | None = None,
         include_children: bool = False,
     ) -> Iterator[Run]:
-        """The runs of this experiment, newest first (top-level only unless ``include_children``)."""
-        runs = []
-        for run_dir in _subdirs(self._dir / layout.RUNS_DIR):
-            if not (run_dir / layout.RUN_RECORD).is_file():
-                continue  # being created (or not a run)
-            # A damaged record (reported once) is listed as a top-level run dated by its folder: its
-            # metrics and logs are still there, and it never stops the listing of the others.
-            record, _ = RunReader(run_dir).record_or_damage()
-            if not include_children and record.get("parent_id"):
+        """The runs of this experiment, newest first (top-level only unless ``include_children``).
+
+        Answered from the run index (:func:`runlog._store.search.find_runs`: runs unchanged since they were
+        indexed are not read again), a page of runs at a time as the generator is consumed.
+        """
+        rows, _ = find_runs(self.workspace.store, experiments=[self.name], plain_words=False)
+        ordered = []
+        for row in rows:
+            if not include_children and row.parent_id:
                 continue
-            if type is not None and record.get("run_type") != type:
+            if type is not None and row.run_type != type:
                 continue
-            created = record.get("created")
-            if created is None:
+            created = row.created
+            if created is None:  # a run that could not be read at all: dated by its folder
                 try:
-                    created = run_dir.stat().st_mtime
-                except OSError:
+                    created = os.stat(row.ref).st_mtime
+                except (OSError, TypeError):
                     created = 0.0
-            runs.append((created, run_dir.name))
-        runs.sort(reverse=True)
-        for _, run_id in runs:
-            run = Run(self, run_id)
-            if _run_matches(run, tags, properties):
-                yield run
+            ordered.append((created, row.run_id, row))
+        ordered.sort(key=lambda item: (item[0], item[1]), reverse=True)
+        for start in range(0, len(ordered), GET_RUNS_PAGE):
+            page = ordered[start : start + GET_RUNS_PAGE]
+            for _, run_id, row in page:
+                if _row_matches(row, tags, properties):
+                    yield Run(self, run_id)
+                elif _needs_state(row, tags, properties):
+                    run = Run(self, run_id)
+                    if _run_matches(run, tags, properties):
+                        yield run
 
     def __repr__(self) -> str:
         return f"Experiment(Name: {self.name},\nWorkspace: {self.workspace.name})"
@@ -376,6 +382,32 @@ class Experiment:
 
     def __hash__(self) -> int:
         return hash((self.workspace, self.name))
+
+
+# How many runs Experiment.get_runs makes at a time.
+GET_RUNS_PAGE = 500
+# Tags a search row adds for MLflow clients when the run has none of that name.
+_ROW_TAGS = frozenset({"mlflow.runName", "mlflow.parentRunId"})
+
+
+def _row_matches(row: Any, tags: str | Mapping[str, str] | None, properties: str | Mapping[str, str] | None) -> bool:
+    """The tag/property filter of get_runs on a run's search row (its tags and properties as indexed)."""
+    if tags is None and properties is None:
+        return True
+    own = {k: v for k, v in row.tags.items() if k not in _ROW_TAGS}
+    return _matches(own, tags) and _matches(row.params, properties)
+
+
+def _needs_state(row: Any, tags: str | Mapping[str, str] | None, properties: str | Mapping[str, str] | None) -> bool:
+    """Whether a row that did not match must be checked against the run itself: a run whose row could
+    not be read, or a filter on a tag the row may hold in MLflow's form only (the run's own tag of that
+    name is not told apart in the row)."""
+    if row.status == "Damaged":
+        return tags is not None or properties is not None
+    if tags is None:
+        return False
+    keys = {tags} if isinstance(tags, str) else set(tags)
+    return bool(keys & _ROW_TAGS)
 
 
 def _script_experiment_name() -> str:

@@ -64,6 +64,9 @@ class RunRow:
     metric_points: dict[str, list[Any]] = field(default_factory=dict)  # name -> [step, time in ms] of the last value
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    created: float | None = None  # run.json's creation time (seconds), else the run folder's mtime: get_runs' order
+    parent_id: str | None = None
+    run_type: str | None = None
     ref: Any = None  # whatever the caller needs back (a run folder, an entity)
 
 
@@ -258,6 +261,13 @@ def run_row(run_dir: Path, latest: Any = None) -> RunRow:
     start = state.start_time if state.start_time is not None else created if isinstance(created, (int, float)) else None
     ended = state.end_time is not None and state.status in _ENDED
     tags = dict(state.tags)
+    if not isinstance(created, (int, float)) or isinstance(created, bool):
+        try:
+            created = run_dir.stat().st_mtime  # a damaged record: dated by its folder, as Experiment.get_runs dates it
+        except OSError:
+            created = 0.0
+    parent_id = record.get("parent_id")
+    run_type = record.get("run_type")
     tags.setdefault("mlflow.runName", state.display_name or run_dir.name)  # as MLflow clients see them
     if record.get("parent_id"):
         tags.setdefault("mlflow.parentRunId", str(record["parent_id"]))
@@ -278,6 +288,9 @@ def run_row(run_dir: Path, latest: Any = None) -> RunRow:
         },
         params=dict(state.properties),
         tags=tags,
+        created=float(created),
+        parent_id=str(parent_id) if parent_id else None,
+        run_type=str(run_type) if run_type is not None else None,
         ref=run_dir,
     )
 
@@ -397,7 +410,7 @@ def decode_row(text: str) -> RunRow:
 
 _ROW_FIELDS = (
     "run_id", "experiment", "run_name", "status", "start_time", "end_time", "user_id", "experiment_id",
-    "artifact_uri", "lifecycle_stage", "metrics", "metric_points", "params", "tags",
+    "artifact_uri", "lifecycle_stage", "metrics", "metric_points", "params", "tags", "created", "parent_id", "run_type",
 )  # fmt: skip
 _indexes: dict[Path, Any] = {}
 

@@ -35,6 +35,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from .._errors import RunFileNotFound, RunNotFound
 from .._store import layout
+from .logs import parse_offsets
 from .openapi import openapi_schema
 from .query import DEFAULT_POINTS, IMAGE_TYPES, MetricNotFound, StoreQuery
 
@@ -150,8 +151,21 @@ def api_series(request: Request) -> JSON:
             points=_int_param(request, "points", DEFAULT_POINTS) or DEFAULT_POINTS,
             xmin=_float_param(request, "xmin"),
             xmax=_float_param(request, "xmax"),
+            rank=_rank_param(request),
         )
     )
+
+
+def _rank_param(request: Request) -> int | str | None:
+    """``?rank=``: a rank number, ``merged`` (every rank's values in one series); absent: the lowest rank's."""
+    raw = request.query_params.get("rank")
+    if raw is None or raw == "":
+        return None
+    if raw.isdigit():
+        return int(raw)
+    if raw in ("merged", "all"):
+        return raw
+    raise ValueError(f"query parameter 'rank' must be a rank number (0, 1, ...) or 'merged'; got {raw!r}")
 
 
 def api_table(request: Request) -> JSON:
@@ -186,10 +200,27 @@ def api_file(request: Request) -> Response:
 
 
 def api_logs(request: Request) -> JSON:
+    """Without name: the run's logs and each rank's driver log (``ranks``). ``rank=all``: every rank's
+    driver log interleaved by time (poll with ``offsets=<next_offsets>``); ``rank=N``: rank N's driver log."""
     run_id = request.path_params["run_id"]
     name = request.query_params.get("name")
+    rank = request.query_params.get("rank")
+    if rank and name:
+        raise ValueError("pass name= (one log file) or rank= (a rank's driver log, or all), not both")
+    if rank == "all":
+        return JSON(
+            _q(request).rank_logs(
+                run_id,
+                offsets=parse_offsets(request.query_params.get("offsets")),
+                max_bytes=_int_param(request, "max_bytes", 256 * 1024) or 1024,
+            )
+        )
+    if rank:
+        if not rank.isdigit():
+            raise ValueError(f"query parameter 'rank' must be a rank number (0, 1, ...) or 'all'; got {rank!r}")
+        name = _q(request).rank_log_name(run_id, int(rank))
     if not name:
-        return JSON({"run_id": run_id, "logs": _q(request).run(run_id)["logs"]})
+        return JSON(_q(request).log_names(run_id))
     return JSON(
         _q(request).log(
             run_id,

@@ -134,6 +134,8 @@ _SCHEMAS: dict[str, Any] = {
             "downsampled": {"type": "boolean"},
             "x": {"type": "array", "items": _NUM},
             "y": {"type": "array", "items": {"type": ["number", "null"]}, "description": "null for a non-number, NaN or infinite value."},
+            "ranks": {"type": "array", "items": {"type": "integer"}, "description": "The ranks that logged the name (a multi-process run); [] when no process recorded a rank."},
+            "rank": {"type": ["integer", "null"], "description": "The rank shown; null: every process's values (a single-process run, or rank=merged)."},
         },
     },
     "Table": {
@@ -158,7 +160,27 @@ _SCHEMAS: dict[str, Any] = {
             "text": {"type": "string", "description": "Whole lines only (UTF-8, bad bytes replaced)."},
         },
     },
-    "LogNames": {"type": "object", "properties": {"run_id": _STR, "logs": {"type": "array", "items": _STR}}},
+    "LogNames": {
+        "type": "object",
+        "properties": {
+            "run_id": _STR,
+            "logs": {"type": "array", "items": _STR},
+            "ranks": {"type": "array", "description": "Each rank's driver log (a multi-process run), by rank.", "items": {"type": "object", "properties": {"rank": {"type": "integer"}, "name": _STR}}},
+        },
+    },
+    "RankLogs": {
+        "type": "object",
+        "description": "rank=all: every rank's driver log interleaved by the time each line starts with.",
+        "properties": {
+            "run_id": _STR,
+            "rank": {"type": "string", "enum": ["all"]},
+            "logs": {"type": "array", "items": {"type": "object", "description": "Each rank's part: rank, name, offset, next_offset, size, reset."}},
+            "next_offsets": {"type": "string", "description": "RANK:OFFSET pairs to pass as offsets= to follow."},
+            "reset": {"type": "boolean"},
+            "lines": {"type": "array", "items": {"type": "object", "properties": {"rank": {"type": "integer"}, "text": _STR}}},
+            "text": {"type": "string", "description": "The lines, each prefixed [rank N]."},
+        },
+    },
 }
 
 
@@ -197,6 +219,7 @@ def openapi_schema() -> dict[str, Any]:
                     _param("points", "query", "About how many points to return (4..100000); each bucket keeps its min and max.", {"type": "integer", "default": 2000}),
                     _param("xmin", "query", "Only points with x >= xmin (zoom).", _NUM),
                     _param("xmax", "query", "Only points with x <= xmax (zoom).", _NUM),
+                    _param("rank", "query", "A multi-process run's rank (`0`, `1`, ...) or `merged` (every rank's values by time). Omitted: a name several ranks logged is the lowest rank's (rank 0's), as run.get_metrics().", _STR),
                 ],
                 "responses": {**_ok("Series"), **_ERRORS},
             }
@@ -231,10 +254,12 @@ def openapi_schema() -> dict[str, Any]:
                     _param("name", "query", "A log file, e.g. `logs/driver_log.txt`.", _STR),
                     _param("offset", "query", "Start here (next_offset of the previous answer); omitted: the last max_bytes.", _INT),
                     _param("before", "query", "Instead of offset: the whole lines that end at this byte (the offset of the first line shown), to page back.", _INT),
-                    _param("max_bytes", "query", "At most this many bytes (1 KiB..4 MiB).", {"type": "integer", "default": 262144}),
+                    _param("max_bytes", "query", "At most this many bytes (1 KiB..4 MiB; per rank with rank=all).", {"type": "integer", "default": 262144}),
+                    _param("rank", "query", "Instead of name: `N` for rank N's driver log (a LogChunk), `all` for every rank's interleaved by time (RankLogs).", _STR),
+                    _param("offsets", "query", "With rank=all: next_offsets of the previous answer (RANK:OFFSET,...), to follow.", _STR),
                 ],
                 "responses": {
-                    "200": {"description": "LogNames without name, LogChunk with it.", "content": {"application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/LogNames"}, {"$ref": "#/components/schemas/LogChunk"}]}}}},
+                    "200": {"description": "LogNames without name or rank, LogChunk with name or rank=N, RankLogs with rank=all.", "content": {"application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/LogNames"}, {"$ref": "#/components/schemas/LogChunk"}, {"$ref": "#/components/schemas/RankLogs"}]}}}},
                     **_ERRORS,
                 },
             }

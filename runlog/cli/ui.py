@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ..cli import _existing_workspace, store_option
+from .common import _existing_workspace, store_option
 
 __all__ = ["is_loopback", "serve_config", "ui"]
 
@@ -30,7 +30,7 @@ def serve_config(store: Path, host: str, port: int, token: str | None, warm: boo
     try:
         import uvicorn
 
-        from .app import create_app
+        from ..ui.app import create_app
     except ImportError as exc:
         raise click.ClickException("the viewer needs Starlette and uvicorn: pip install 'runlog[ui]'") from exc
     if token is None and not is_loopback(host):

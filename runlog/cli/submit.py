@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from ._errors import RunlogError
-from .cli import _workspace, store_option
+from .._errors import RunlogError
+from .common import _workspace, store_option
 
 __all__ = ["submit"]
 
@@ -73,8 +73,8 @@ def submit(
 
     Exits with the script's exit status (143 if the run was canceled).
     """
-    from ._jobs.submit import Environment, PyTorchConfiguration, ScriptRunConfig
-    from ._model.workspace import Experiment
+    from .._jobs.submit import Environment, PyTorchConfiguration, ScriptRunConfig
+    from .._model.workspace import Experiment
 
     args = list(script_args)
     if args and args[0] == "--":

@@ -1,0 +1,5 @@
+"""``python -m runlog.cli``: the ``runlog`` command."""
+
+from . import main
+
+main()
