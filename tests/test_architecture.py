@@ -15,3 +15,64 @@ def test_import_contracts_are_kept() -> None:
     proc = subprocess.run([str(lint), "--no-cache"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "0 broken" in proc.stdout
+
+
+def test_no_module_over_700_lines() -> None:
+    """One concept per module (issue 14): no module of the package over 700 lines (static files aside)."""
+    sizes = {p.relative_to(REPO).as_posix(): p.read_text(encoding="utf-8").count("\n") for p in (REPO / "runlog").rglob("*.py")}
+    assert len(sizes) > 50
+    assert {name: n for name, n in sizes.items() if n > 700} == {}
+
+
+def test_no_import_circle_counting_imports_inside_functions() -> None:
+    """The measure of issue 14: every import of a runlog module (module level or inside a function, not under
+    TYPE_CHECKING), and no strongly connected group of more than one module."""
+    import ast
+
+    modules = {}
+    for path in (REPO / "runlog").rglob("*.py"):
+        parts = path.relative_to(REPO).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        modules[name] = (path, parts[-1] == "__init__")
+    edges: dict[str, set[str]] = {m: set() for m in modules}
+
+    def target(current: str, is_pkg: bool, node: ast.ImportFrom, alias: str) -> str:
+        base = current if is_pkg else current.rsplit(".", 1)[0]
+        for _ in range(node.level - 1):
+            base = base.rsplit(".", 1)[0]
+        mod = (base + ("." + node.module if node.module else "")) if node.level else (node.module or "")
+        full = f"{mod}.{alias}"
+        return full if full in modules else mod
+
+    for name, (path, is_pkg) in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        skip: set[int] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", "")) == "TYPE_CHECKING":
+                skip.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+        for node in ast.walk(tree):
+            if id(node) in skip:
+                continue
+            found = []
+            if isinstance(node, ast.ImportFrom):
+                found = [target(name, is_pkg, node, a.name) for a in node.names]
+            elif isinstance(node, ast.Import):
+                found = [a.name for a in node.names]
+            for t in found:
+                while t and t not in modules:
+                    t = t.rsplit(".", 1)[0] if "." in t else ""
+                if t and t != name and t != "runlog":
+                    edges[name].add(t)
+
+    def reaches(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for nxt in edges[todo.pop()]:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
+    reach = {m: reaches(m) for m in modules}
+    circles = sorted(m for m in modules if any(m in reach[o] for o in reach[m]))
+    assert circles == []
