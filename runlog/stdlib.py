@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 import sys
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +47,7 @@ from ._driverlog import (
 )
 from ._driverlog import thread_state as _tls
 from ._fastformat import CompiledFormat, compile_formatter, utc_format_time
-from ._store.writer import encode_scalar, encode_step
+from ._store.writer import NO_STEP, _pack_known, encode_scalar, encode_step
 from ._trace import current_trace_ids
 
 if TYPE_CHECKING:
@@ -111,6 +113,8 @@ def _render_event(event: dict[str, Any]) -> str:
 
 
 _pid = os.getpid()
+_now = time.time
+_os_write = os.write
 _modules = sys.modules
 _current_run = _current.get
 
@@ -227,7 +231,7 @@ def _echoed_to_console(record: logging.LogRecord) -> bool:
 class _Sink:
     """Where this handler writes for one run in one process."""
 
-    __slots__ = ("name", "path", "pid", "run", "writer")
+    __slots__ = ("fd", "fds", "name", "path", "pid", "run", "writer")
 
     def __init__(self, run: Run) -> None:
         self.run = run
@@ -235,6 +239,22 @@ class _Sink:
         self.writer: RunWriter = run._writer
         self.name = driver_log_name(run)
         self.path = str(run._dir / "files" / self.name)
+        self.fd = -1
+        # The writer's dict of open logs when ``fd`` was taken from it: the writer replaces the dict
+        # when it closes its files (or in a forked child) and only adds to it otherwise, so while it
+        # is the same dict, ``fd`` is still the descriptor of this log (reopen_log keeps its number).
+        self.fds: dict[str, int] | None = None
+
+    def open(self) -> int:
+        """The writer's descriptor of this log (opened if need be), remembered for the next records."""
+        writer = self.writer
+        fds = writer._log_fds
+        fd = fds.get(self.name, -1)
+        if fd < 0:
+            fd = writer._open_log(self.name)
+            fds = writer._log_fds
+        self.fd, self.fds = fd, fds
+        return fd
 
 
 class RunHandler(logging.Handler):
@@ -342,7 +362,7 @@ class RunHandler(logging.Handler):
                 deferred.append((self, record))
             return True
         name = record.name
-        if name.startswith("runlog") and (len(name) == 6 or name[6] == "."):
+        if "runlog" in name and (name == "runlog" or name.startswith("runlog.")):  # (`in`: no method call)
             self._emit_diagnostic(record)
             return True
         d = record.__dict__
@@ -406,7 +426,7 @@ class RunHandler(logging.Handler):
             tagged = d["metrics"] if "metrics" in d else None
             step = None
             if tagged is not None:
-                step = d.get("step")
+                step = d["step"] if "step" in d else None
                 if type(tagged) is not dict:
                     tagged = dict(tagged) if isinstance(tagged, Mapping) else None
             elif msg.__class__ is dict:
@@ -424,17 +444,48 @@ class RunHandler(logging.Handler):
                 sink = self._sink = _Sink(run)
                 _log.debug("RunHandler: records of pid %d go to %s of run %s", _pid, sink.name, run.id)
             writer = sink.writer
-            if record.created >= self._next_check:  # a store removed under us: reopen, or fail once
-                self._next_check = record.created + _CHECK_INTERVAL
+            created = record.created
+            if created >= self._next_check:  # a store removed under us: reopen, or fail once
+                self._next_check = created + _CHECK_INTERVAL
                 if not os.path.exists(sink.path) and writer.reopen_log(sink.name):
                     _log.warning("the driver log %s of run %s was removed; it was opened again", sink.name, run.id)
+            if created >= writer._watch_at:  # RunWriter.write_log's own check, once a second (see _write_line)
+                writer._watch(_now())
             if not echoed:
-                writer.write_log(text, sink.name)  # one os.write of the whole line
-            if tagged:
+                # RunWriter.write_log inlined (one call less per record): one os.write of the whole line.
+                fd = sink.fd
+                if writer._log_fds is not sink.fds:  # opened, or the writer closed (or forked) since
+                    fd = sink.open()
                 try:
-                    writer.scalars(tagged, step)  # (another file: a second os.write, see docs/logging.md)
-                except TypeError:  # InvalidMetricValue: store the good values, warn once per bad name
-                    self._store_metrics(writer, tagged, step, record)
+                    data = text.encode()
+                except UnicodeEncodeError:  # lone surrogates
+                    data = text.encode("utf-8", "backslashreplace")
+                try:
+                    n = _os_write(fd, data)
+                except OSError:
+                    n = 0
+                if n != len(data):
+                    writer._write(fd, data[n:])  # the rest of a short write; raises StoreError saying what to do
+            if tagged:
+                # RunWriter.scalars inlined: floats and ints of names defined before, an int (or no) step.
+                if step is None:
+                    st = NO_STEP
+                elif type(step) is int and step != NO_STEP:
+                    st = step
+                else:
+                    st = None
+                try:
+                    points = _pack_known(writer._ids, tagged, st, _now()) if st is not None else None
+                except (KeyError, struct.error):
+                    points = None
+                if points is not None:
+                    if points:
+                        writer._write_data(points)  # (another file: a second os.write, see docs/logging.md)
+                else:
+                    try:
+                        writer.scalars(tagged, step)  # new names, other values or steps: the careful way
+                    except TypeError:  # InvalidMetricValue: store the good values, warn once per bad name
+                        self._store_metrics(writer, tagged, step, record)
             if self._failing:
                 if os.path.exists(sink.path):
                     self._recovered(sink)
@@ -446,7 +497,7 @@ class RunHandler(logging.Handler):
             self._failed(record, exc)
         finally:
             ts["busy"] = False
-            if ts.get("deferred") is not None and not ts.get("draining"):
+            if ts.get("deferred") is not None:  # (drain_deferred returns at once while this thread drains)
                 drain_deferred(_tls)
         return True
 
@@ -514,8 +565,6 @@ class RunHandler(logging.Handler):
 
     def _recovered(self, sink: _Sink) -> None:
         lost, self._lost, self._failing = self._lost, 0, False
-        import time
-
         sink.writer.write_log(
             f"{format_utc(time.time())} WARNING:runlog:{lost} record(s) could not be written to this log "
             f"while the store was failing\n",

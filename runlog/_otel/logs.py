@@ -74,9 +74,13 @@ def _write_tagged(writer: RunWriter, tagged: list[tuple[dict[str, Any], Any]]) -
     under str names with an int (or no) step (the usual case); the others one by one, checked."""
     plain: list[tuple[dict[str, Any], Any]] = []
     for metrics, step in tagged:
-        if (step is None or type(step) is int) and all(
-            type(k) is str and (type(v) is float or type(v) is int) for k, v in metrics.items()
-        ):
+        simple = step is None or type(step) is int
+        if simple:
+            for k, v in metrics.items():  # (a loop, not all() of a generator: this runs per record)
+                if type(k) is not str or (type(v) is not float and type(v) is not int):
+                    simple = False
+                    break
+        if simple:
             plain.append((metrics, step))
             continue
         if plain:

@@ -62,6 +62,8 @@ def _to_json(value: Any, encode: Any = _encode_line) -> str:
 
 _encode_key = json.encoder.encode_basestring  # what the encoder uses for strings with ensure_ascii=False
 _INF = float("inf")
+_CACHE_LIMIT = 4096  # names (attribute keys) whose encoding or kind is kept: programs use a few dozen
+_key_json: dict[str, str] = {}  # key -> its JSON text and ": "
 
 
 def _simple_json(value: dict[Any, Any], depth: int = 0) -> str | None:
@@ -69,9 +71,15 @@ def _simple_json(value: dict[Any, Any], depth: int = 0) -> str | None:
     attributes: ``{"metrics": {"loss": 0.1}, "step": 3}``), without the encoder's per-call set-up; None
     for anything else (the encoder then does it). Byte-identical: tests/test_otel.py holds it so."""
     parts = []
+    keys = _key_json
     for k, v in value.items():
         if k.__class__ is not str:
             return None
+        prefix = keys.get(k)
+        if prefix is None:
+            prefix = _encode_key(k) + ": "
+            if len(keys) < _CACHE_LIMIT:
+                keys[k] = prefix
         t = v.__class__
         if t is str:
             text = _encode_key(v)
@@ -90,7 +98,7 @@ def _simple_json(value: dict[Any, Any], depth: int = 0) -> str | None:
             text = found
         else:
             return None
-        parts.append(f"{_encode_key(k)}: {text}")
+        parts.append(prefix + text)
     return "{" + ", ".join(parts) + "}"
 
 
@@ -121,8 +129,31 @@ def _plain(attributes: Any) -> Mapping[str, Any]:
 
 
 # Attributes that the SDK's LoggingHandler adds to every record: noise on a text line.
-_CODE_PREFIX = "code."  # (5 characters: compared as key[:5])
+_CODE_PREFIX = "code."
 _STACKTRACE = "exception.stacktrace"
+# What a text line does with an attribute, by its name (see _kind_of); kept per name in _kinds.
+_HIDDEN, _STACK, _SHOWN, _SHOWN_TAGGED, _SHOWN_PREFIXED = range(5)
+_kinds: dict[str, int] = {}
+
+
+def _kind_of(key: str) -> int:
+    """The kind of attribute ``key`` on a text line: hidden (``code.*``, runlog's written mark), the stack
+    trace, or shown (``metrics``: tagged values; ``runlog.*``: tagged values by name)."""
+    if key.__class__ is not str:
+        return _SHOWN
+    if key.startswith(_CODE_PREFIX) or key == WRITTEN_MARK:
+        kind = _HIDDEN
+    elif key == _STACKTRACE:
+        kind = _STACK
+    elif key == "metrics":
+        kind = _SHOWN_TAGGED
+    elif key.startswith("runlog."):
+        kind = _SHOWN_PREFIXED
+    else:
+        kind = _SHOWN
+    if len(_kinds) < _CACHE_LIMIT:
+        _kinds[key] = kind
+    return kind
 
 
 class Converted:
@@ -159,22 +190,27 @@ class Converted:
             self.line = _to_json(obj) + "\n"
             return
         message = body if body_is_str else ("" if body is None else _dumps(body))
-        line = f"{_utc_time(ns)} {_severity(log_record)}:{self.scope}:{message}"
+        severity = log_record.severity_text
+        if severity.__class__ is not str or not severity:
+            severity = _severity(log_record)
+        line = f"{_utc_time(ns)} {severity}:{self.scope}:{message}"
         stacktrace = None
         if attributes:
             shown = None
             prefixed = tagged = False
+            kinds = _kinds
             for key, value in attributes.items():
-                if key[:5] == _CODE_PREFIX:
+                kind = kinds.get(key)
+                if kind is None:
+                    kind = _kind_of(key)
+                if kind == _HIDDEN:
                     continue
-                if key == _STACKTRACE:
+                if kind == _STACK:
                     stacktrace = value
                     continue
-                if key == WRITTEN_MARK:
-                    continue
-                if key == "metrics":
+                if kind == _SHOWN_TAGGED:
                     tagged = True
-                elif key[:7] == "runlog.":
+                elif kind == _SHOWN_PREFIXED:
                     prefixed = True
                 if shown is None:
                     shown = {}
