@@ -106,6 +106,20 @@ class RunFormatter(logging.Formatter):
         return super().format(record)
 
 
+def _tagged_values(d: dict[str, Any], msg: Any) -> tuple[dict[str, Any] | None, Any]:
+    """The tagged values and step of a record (``extra`` fields, or a structlog event dict as msg)."""
+    tagged = d.get("metrics")
+    if tagged is not None:
+        step = d.get("step")
+    elif msg.__class__ is dict:
+        tagged, step = msg.get("metrics"), msg.get("step")
+    else:
+        return None, None
+    if tagged is not None and type(tagged) is not dict:
+        tagged = dict(tagged) if isinstance(tagged, Mapping) else None
+    return tagged, step
+
+
 def _render_event(event: dict[str, Any]) -> str:
     parts = [str(event.get("event", ""))]
     parts.extend(f"{k}={v!r}" for k, v in event.items() if k != "event" and not k.startswith("_"))
@@ -113,6 +127,7 @@ def _render_event(event: dict[str, Any]) -> str:
 
 
 _pid = os.getpid()
+_deferred_ever = False  # set once a record was deferred (logged while its thread was inside handle)
 _now = time.time
 _os_write = os.write
 _modules = sys.modules
@@ -360,6 +375,8 @@ class RunHandler(logging.Handler):
                 deferred = tls.deferred = []
             if len(deferred) < _DEFER_LIMIT:
                 deferred.append((self, record))
+                global _deferred_ever
+                _deferred_ever = True
             return True
         name = record.name
         if "runlog" in name and (name == "runlog" or name.startswith("runlog.")):  # (`in`: no method call)
@@ -423,16 +440,10 @@ class RunHandler(logging.Handler):
                 ids = current_trace_ids()
                 if ids is not None:
                     text = _with_trace_suffix(text, ids)
-            tagged = d["metrics"] if "metrics" in d else None
-            step = None
-            if tagged is not None:
-                step = d["step"] if "step" in d else None
-                if type(tagged) is not dict:
-                    tagged = dict(tagged) if isinstance(tagged, Mapping) else None
-            elif msg.__class__ is dict:
-                tagged, step = msg.get("metrics"), msg.get("step")
-                if tagged is not None and type(tagged) is not dict:
-                    tagged = dict(tagged) if isinstance(tagged, Mapping) else None
+            if "metrics" in d or msg.__class__ is dict:
+                tagged, step = _tagged_values(d, msg)
+            else:
+                tagged = step = None
             echoed = self._captured and _echoed_to_console(record)  # stdout/stderr already go to the log
             if run is None:
                 add_pending("" if echoed else text, tagged, step)
@@ -444,13 +455,8 @@ class RunHandler(logging.Handler):
                 sink = self._sink = _Sink(run)
                 _log.debug("RunHandler: records of pid %d go to %s of run %s", _pid, sink.name, run.id)
             writer = sink.writer
-            created = record.created
-            if created >= self._next_check:  # a store removed under us: reopen, or fail once
-                self._next_check = created + _CHECK_INTERVAL
-                if not os.path.exists(sink.path) and writer.reopen_log(sink.name):
-                    _log.warning("the driver log %s of run %s was removed; it was opened again", sink.name, run.id)
-            if created >= writer._watch_at:  # RunWriter.write_log's own check, once a second (see _write_line)
-                writer._watch(_now())
+            if record.created >= self._next_check:  # once a second: the log or the run folder removed?
+                self._check(sink, record.created)
             if not echoed:
                 # RunWriter.write_log inlined (one call less per record): one os.write of the whole line.
                 fd = sink.fd
@@ -497,13 +503,26 @@ class RunHandler(logging.Handler):
             self._failed(record, exc)
         finally:
             ts["busy"] = False
-            if ts.get("deferred") is not None:  # (drain_deferred returns at once while this thread drains)
+            # (_deferred_ever: no dict lookup per record until a record was ever deferred in this process;
+            # drain_deferred returns at once while this thread drains.)
+            if _deferred_ever and ts.get("deferred") is not None:
                 drain_deferred(_tls)
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
         """Write ``record`` to the active run's driver log (``handle`` without the filters)."""
         self.handle(record, True)
+
+    def _check(self, sink: _Sink, created: float) -> None:
+        """Once a second (record time): a driver log removed under us is opened again (reported once), and
+        the writer's own check runs (``RunWriter.write_log`` does it; the line is not written through it):
+        a removed run folder raises StoreError, every record until it is back (so each is counted lost)."""
+        writer = sink.writer
+        if not os.path.exists(sink.path) and writer.reopen_log(sink.name):
+            _log.warning("the driver log %s of run %s was removed; it was opened again", sink.name, sink.run.id)
+        if created >= writer._watch_at:
+            writer._watch(_now())
+        self._next_check = min(created + _CHECK_INTERVAL, writer._watch_at)
 
     def _store_metrics(self, writer: RunWriter, values: dict[str, Any], step: Any, record: logging.LogRecord) -> None:
         try:
