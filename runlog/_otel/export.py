@@ -63,7 +63,12 @@ WRITTEN_MARK = "_runlog_written"  # set on a stdlib LogRecord by RunHandler / ru
 
 def written_by_runlog(record: Any) -> bool:
     attributes = record.log_record.attributes
-    return bool(attributes) and WRITTEN_MARK in attributes
+    if attributes is None:
+        return False
+    # BoundedAttributes: `in` is Mapping.__contains__ (its __getitem__ raising KeyError for the usual
+    # record, which has no mark); its plain dict answers at once.
+    inner = getattr(attributes, "_dict", None)
+    return WRITTEN_MARK in (inner if inner.__class__ is dict else attributes)
 
 
 def target_run(explicit: Run | None) -> Run | None:

@@ -153,9 +153,11 @@ class RunLogExporter(_LogExporterBase):  # type: ignore[misc]
         bound = self._run is not None
         for record in batch:
             scope = getattr(record, "instrumentation_scope", None)
-            if scope is not None and is_runlog_scope(scope.name):
-                skipped += 1
-                continue
+            if scope is not None:
+                scope_name = scope.name
+                if scope_name and "runlog" in scope_name and is_runlog_scope(scope_name):
+                    skipped += 1
+                    continue
             if not bound and written_by_runlog(record):
                 skipped += 1  # RunHandler (or runlog.structlog) wrote this stdlib record already
                 continue

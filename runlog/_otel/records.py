@@ -122,10 +122,12 @@ def _severity(log_record: Any) -> str:
 
 def _plain(attributes: Any) -> Mapping[str, Any]:
     """The attributes as a plain mapping (``BoundedAttributes`` iterates under a lock: slow)."""
-    if not attributes:
+    if attributes is None:
         return {}
-    inner = getattr(attributes, "_dict", None)
-    return inner if isinstance(inner, dict) else dict(attributes)
+    inner = getattr(attributes, "_dict", None)  # (first: `not attributes` is a Python __len__ call)
+    if inner.__class__ is dict:
+        return inner  # type: ignore[no-any-return]
+    return dict(attributes) if attributes else {}
 
 
 # Attributes that the SDK's LoggingHandler adds to every record: noise on a text line.
