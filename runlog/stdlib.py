@@ -29,6 +29,7 @@ import os
 import struct
 import sys
 import time
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -127,6 +128,7 @@ def _render_event(event: dict[str, Any]) -> str:
 
 
 _pid = os.getpid()
+_handlers: weakref.WeakSet[RunHandler] = weakref.WeakSet()  # (their sinks are dropped in a forked child)
 _deferred_ever = False  # set once a record was deferred (logged while its thread was inside handle)
 _now = time.time
 _os_write = os.write
@@ -272,6 +274,15 @@ class _Sink:
         return fd
 
 
+class _NoSink:
+    """The sink of a handler that has written nothing yet in this process (its run is no run)."""
+
+    run = None
+
+
+_NO_SINK: Any = _NoSink()
+
+
 class RunHandler(logging.Handler):
     """Sends each record to the driver log of the active run (see the module documentation).
 
@@ -310,7 +321,8 @@ class RunHandler(logging.Handler):
         self.setFormatter(formatter)
         self.json = json
         self._captured = os.environ.get(ENV_OUTPUT_CAPTURED) == "1"
-        self._sink: _Sink | None = None
+        self._sink: _Sink = _NO_SINK
+        _handlers.add(self)
         self._emit_overridden = type(self).emit is not RunHandler.emit
         self._replan(formatter)
         self._failing = False
@@ -345,6 +357,8 @@ class RunHandler(logging.Handler):
         self._source_fmt = self._source_style._fmt
         self._effective = effective
         self._trace = _trace_mode(effective)
+        self._trace_fields = self._trace == _TRACE_FIELDS
+        self._trace_suffix = self._trace == _TRACE_SUFFIX
         self._compiled: CompiledFormat | None = compile_formatter(effective, (RunFormatter.format,), newline=True)
         self._source = formatter  # last: another thread seeing it sees the rest of the plan
 
@@ -410,8 +424,7 @@ class RunHandler(logging.Handler):
                     or attrs.get("_style") is not source_style
                 ):
                     self._replan(formatter)
-            trace = self._trace
-            if trace == _TRACE_FIELDS:
+            if self._trace_fields:
                 ids = current_trace_ids()
                 d["trace_id"], d["span_id"] = ids if ids is not None else ("", "")
             text: str | None = None  # the line(s) with their newline
@@ -436,7 +449,7 @@ class RunHandler(logging.Handler):
             # Marked once formatted: a record that could not be formatted here is left to the
             # next RunHandler (another formatter may take it).
             d["_runlog_written"] = True
-            if trace == _TRACE_SUFFIX and "opentelemetry.trace" in _modules:
+            if self._trace_suffix and "opentelemetry.trace" in _modules:
                 ids = current_trace_ids()
                 if ids is not None:
                     text = _with_trace_suffix(text, ids)
@@ -451,7 +464,7 @@ class RunHandler(logging.Handler):
             if _pending:
                 flush_pending(run)
             sink = self._sink
-            if sink is None or sink.run is not run or sink.pid != _pid:
+            if sink.run is not run:  # (a forked child starts with _NO_SINK: see _after_fork_in_child)
                 sink = self._sink = _Sink(run)
                 _log.debug("RunHandler: records of pid %d go to %s of run %s", _pid, sink.name, run.id)
             writer = sink.writer
@@ -599,7 +612,7 @@ class RunHandler(logging.Handler):
         if self._closed:
             return
         self._closed = True
-        self._sink = None
+        self._sink = _NO_SINK
         super().close()
 
 
@@ -610,6 +623,8 @@ _DEFAULT_FORMATTER = RunFormatter()
 def _after_fork_in_child() -> None:
     global _pid
     _pid = os.getpid()
+    for handler in list(_handlers):  # a child writes its own driver log (see driver_log_name)
+        handler._sink = _NO_SINK
 
 
 if hasattr(os, "register_at_fork"):
