@@ -26,7 +26,10 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 import sys
+import time
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +50,7 @@ from ._capture.trace import current_trace_ids
 from ._diagnostics import SYSTEM_LOG, get_logger, redact
 from ._diagnostics import install as _install_redaction
 from ._model.context import _current, active_run
-from ._store.writer import encode_scalar, encode_step
+from ._store.writer import NO_STEP, _pack_known, encode_scalar, encode_step
 
 if TYPE_CHECKING:
     from ._model.run import Run
@@ -105,6 +108,20 @@ class RunFormatter(logging.Formatter):
         return super().format(record)
 
 
+def _tagged_values(d: dict[str, Any], msg: Any) -> tuple[dict[str, Any] | None, Any]:
+    """The tagged values and step of a record (``extra`` fields, or a structlog event dict as msg)."""
+    tagged = d.get("metrics")
+    if tagged is not None:
+        step = d.get("step")
+    elif msg.__class__ is dict:
+        tagged, step = msg.get("metrics"), msg.get("step")
+    else:
+        return None, None
+    if tagged is not None and type(tagged) is not dict:
+        tagged = dict(tagged) if isinstance(tagged, Mapping) else None
+    return tagged, step
+
+
 def _render_event(event: dict[str, Any]) -> str:
     parts = [str(event.get("event", ""))]
     parts.extend(f"{k}={v!r}" for k, v in event.items() if k != "event" and not k.startswith("_"))
@@ -112,6 +129,10 @@ def _render_event(event: dict[str, Any]) -> str:
 
 
 _pid = os.getpid()
+_handlers: weakref.WeakSet[RunHandler] = weakref.WeakSet()  # (their sinks are dropped in a forked child)
+_deferred_ever = False  # set once a record was deferred (logged while its thread was inside handle)
+_now = time.time
+_os_write = os.write
 _modules = sys.modules
 _current_run = _current.get
 
@@ -228,7 +249,7 @@ def _echoed_to_console(record: logging.LogRecord) -> bool:
 class _Sink:
     """Where this handler writes for one run in one process."""
 
-    __slots__ = ("name", "path", "pid", "run", "writer")
+    __slots__ = ("fd", "fds", "name", "path", "pid", "run", "writer")
 
     def __init__(self, run: Run) -> None:
         self.run = run
@@ -236,6 +257,31 @@ class _Sink:
         self.writer: RunWriter = run._writer
         self.name = driver_log_name(run)
         self.path = str(run._dir / "files" / self.name)
+        self.fd = -1
+        # The writer's dict of open logs when ``fd`` was taken from it: the writer replaces the dict
+        # when it closes its files (or in a forked child) and only adds to it otherwise, so while it
+        # is the same dict, ``fd`` is still the descriptor of this log (reopen_log keeps its number).
+        self.fds: dict[str, int] | None = None
+
+    def open(self) -> int:
+        """The writer's descriptor of this log (opened if need be), remembered for the next records."""
+        writer = self.writer
+        fds = writer._log_fds
+        fd = fds.get(self.name, -1)
+        if fd < 0:
+            fd = writer._open_log(self.name)
+            fds = writer._log_fds
+        self.fd, self.fds = fd, fds
+        return fd
+
+
+class _NoSink:
+    """The sink of a handler that has written nothing yet in this process (its run is no run)."""
+
+    run = None
+
+
+_NO_SINK: Any = _NoSink()
 
 
 class RunHandler(logging.Handler):
@@ -276,7 +322,8 @@ class RunHandler(logging.Handler):
         self.setFormatter(formatter)
         self.json = json
         self._captured = os.environ.get(ENV_OUTPUT_CAPTURED) == "1"
-        self._sink: _Sink | None = None
+        self._sink: _Sink = _NO_SINK
+        _handlers.add(self)
         self._emit_overridden = type(self).emit is not RunHandler.emit
         self._replan(formatter)
         self._failing = False
@@ -311,6 +358,8 @@ class RunHandler(logging.Handler):
         self._source_fmt = self._source_style._fmt
         self._effective = effective
         self._trace = _trace_mode(effective)
+        self._trace_fields = self._trace == _TRACE_FIELDS
+        self._trace_suffix = self._trace == _TRACE_SUFFIX
         self._compiled: CompiledFormat | None = compile_formatter(effective, (RunFormatter.format,), newline=True)
         self._source = formatter  # last: another thread seeing it sees the rest of the plan
 
@@ -341,9 +390,11 @@ class RunHandler(logging.Handler):
                 deferred = tls.deferred = []
             if len(deferred) < _DEFER_LIMIT:
                 deferred.append((self, record))
+                global _deferred_ever
+                _deferred_ever = True
             return True
         name = record.name
-        if name.startswith("runlog") and (len(name) == 6 or name[6] == "."):
+        if "runlog" in name and (name == "runlog" or name.startswith("runlog.")):  # (`in`: no method call)
             self._emit_diagnostic(record)
             return True
         d = record.__dict__
@@ -374,8 +425,7 @@ class RunHandler(logging.Handler):
                     or attrs.get("_style") is not source_style
                 ):
                     self._replan(formatter)
-            trace = self._trace
-            if trace == _TRACE_FIELDS:
+            if self._trace_fields:
                 ids = current_trace_ids()
                 d["trace_id"], d["span_id"] = ids if ids is not None else ("", "")
             text: str | None = None  # the line(s) with their newline
@@ -400,20 +450,14 @@ class RunHandler(logging.Handler):
             # Marked once formatted: a record that could not be formatted here is left to the
             # next RunHandler (another formatter may take it).
             d["_runlog_written"] = True
-            if trace == _TRACE_SUFFIX and "opentelemetry.trace" in _modules:
+            if self._trace_suffix and "opentelemetry.trace" in _modules:
                 ids = current_trace_ids()
                 if ids is not None:
                     text = _with_trace_suffix(text, ids)
-            tagged = d["metrics"] if "metrics" in d else None
-            step = None
-            if tagged is not None:
-                step = d.get("step")
-                if type(tagged) is not dict:
-                    tagged = dict(tagged) if isinstance(tagged, Mapping) else None
-            elif msg.__class__ is dict:
-                tagged, step = msg.get("metrics"), msg.get("step")
-                if tagged is not None and type(tagged) is not dict:
-                    tagged = dict(tagged) if isinstance(tagged, Mapping) else None
+            if "metrics" in d or msg.__class__ is dict:
+                tagged, step = _tagged_values(d, msg)
+            else:
+                tagged = step = None
             echoed = self._captured and _echoed_to_console(record)  # stdout/stderr already go to the log
             if run is None:
                 add_pending("" if echoed else text, tagged, step)
@@ -421,21 +465,47 @@ class RunHandler(logging.Handler):
             if _pending:
                 flush_pending(run)
             sink = self._sink
-            if sink is None or sink.run is not run or sink.pid != _pid:
+            if sink.run is not run:  # (a forked child starts with _NO_SINK: see _after_fork_in_child)
                 sink = self._sink = _Sink(run)
                 _log.debug("RunHandler: records of pid %d go to %s of run %s", _pid, sink.name, run.id)
             writer = sink.writer
-            if record.created >= self._next_check:  # a store removed under us: reopen, or fail once
-                self._next_check = record.created + _CHECK_INTERVAL
-                if not os.path.exists(sink.path) and writer.reopen_log(sink.name):
-                    _log.warning("the driver log %s of run %s was removed; it was opened again", sink.name, run.id)
+            if record.created >= self._next_check:  # once a second: the log or the run folder removed?
+                self._check(sink, record.created)
             if not echoed:
-                writer.write_log(text, sink.name)  # one os.write of the whole line
-            if tagged:
+                # RunWriter.write_log inlined (one call less per record): one os.write of the whole line.
+                fd = sink.fd
+                if writer._log_fds is not sink.fds:  # opened, or the writer closed (or forked) since
+                    fd = sink.open()
                 try:
-                    writer.scalars(tagged, step)  # (another file: a second os.write, see docs/logging.md)
-                except TypeError:  # InvalidMetricValue: store the good values, warn once per bad name
-                    self._store_metrics(writer, tagged, step, record)
+                    data = text.encode()
+                except UnicodeEncodeError:  # lone surrogates
+                    data = text.encode("utf-8", "backslashreplace")
+                try:
+                    n = _os_write(fd, data)
+                except OSError:
+                    n = 0
+                if n != len(data):
+                    writer._write(fd, data[n:])  # the rest of a short write; raises StoreError saying what to do
+            if tagged:
+                # RunWriter.scalars inlined: floats and ints of names defined before, an int (or no) step.
+                if step is None:
+                    st = NO_STEP
+                elif type(step) is int and step != NO_STEP:
+                    st = step
+                else:
+                    st = None
+                try:
+                    points = _pack_known(writer._ids, tagged, st, _now()) if st is not None else None
+                except (KeyError, struct.error):
+                    points = None
+                if points is not None:
+                    if points:
+                        writer._write_data(points)  # (another file: a second os.write, see docs/logging.md)
+                else:
+                    try:
+                        writer.scalars(tagged, step)  # new names, other values or steps: the careful way
+                    except TypeError:  # InvalidMetricValue: store the good values, warn once per bad name
+                        self._store_metrics(writer, tagged, step, record)
             if self._failing:
                 if os.path.exists(sink.path):
                     self._recovered(sink)
@@ -447,13 +517,26 @@ class RunHandler(logging.Handler):
             self._failed(record, exc)
         finally:
             ts["busy"] = False
-            if ts.get("deferred") is not None and not ts.get("draining"):
+            # (_deferred_ever: no dict lookup per record until a record was ever deferred in this process;
+            # drain_deferred returns at once while this thread drains.)
+            if _deferred_ever and ts.get("deferred") is not None:
                 drain_deferred(_tls)
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
         """Write ``record`` to the active run's driver log (``handle`` without the filters)."""
         self.handle(record, True)
+
+    def _check(self, sink: _Sink, created: float) -> None:
+        """Once a second (record time): a driver log removed under us is opened again (reported once), and
+        the writer's own check runs (``RunWriter.write_log`` does it; the line is not written through it):
+        a removed run folder raises StoreError, every record until it is back (so each is counted lost)."""
+        writer = sink.writer
+        if not os.path.exists(sink.path) and writer.reopen_log(sink.name):
+            _log.warning("the driver log %s of run %s was removed; it was opened again", sink.name, sink.run.id)
+        if created >= writer._watch_at:
+            writer._watch(_now())
+        self._next_check = min(created + _CHECK_INTERVAL, writer._watch_at)
 
     def _store_metrics(self, writer: RunWriter, values: dict[str, Any], step: Any, record: logging.LogRecord) -> None:
         try:
@@ -515,8 +598,6 @@ class RunHandler(logging.Handler):
 
     def _recovered(self, sink: _Sink) -> None:
         lost, self._lost, self._failing = self._lost, 0, False
-        import time
-
         sink.writer.write_log(
             f"{format_utc(time.time())} WARNING:runlog:{lost} record(s) could not be written to this log "
             f"while the store was failing\n",
@@ -532,7 +613,7 @@ class RunHandler(logging.Handler):
         if self._closed:
             return
         self._closed = True
-        self._sink = None
+        self._sink = _NO_SINK
         super().close()
 
 
@@ -543,6 +624,8 @@ _DEFAULT_FORMATTER = RunFormatter()
 def _after_fork_in_child() -> None:
     global _pid
     _pid = os.getpid()
+    for handler in list(_handlers):  # a child writes its own driver log (see driver_log_name)
+        handler._sink = _NO_SINK
 
 
 if hasattr(os, "register_at_fork"):

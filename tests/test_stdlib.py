@@ -212,6 +212,7 @@ def test_a_tagged_record_is_one_write_for_its_line_and_one_for_its_points(
         return real_write(fd, data)
 
     monkeypatch.setattr("runlog._store.writer._os_write", counting_write)
+    monkeypatch.setattr("runlog.stdlib._os_write", counting_write)  # (RunHandler writes its line itself)
     log.info("epoch %d done", 1, extra=runlog.metrics(loss=0.5, acc=0.75, step=1))
     monkeypatch.undo()
     writer = run._writer
@@ -978,4 +979,23 @@ def test_two_run_handlers_write_runlogs_own_records_once(exp: runlog.Experiment)
         root.removeHandler(first)
         root.removeHandler(second)
     assert log_text(run, "logs/runlog_system.txt").count("a diagnostic to write once") == 1
+    run.complete()
+
+
+def test_records_after_the_writer_closed_its_files_open_them_again(exp: runlog.Experiment) -> None:
+    """RunHandler keeps the driver log's descriptor between records; when the run's writer closes its files
+    (as runlog.mlflow and experiment.submit do with a run that goes on), the next record opens the log again
+    instead of writing to the retired descriptor, and a tagged record's values still reach the metrics."""
+    run = exp.start_logging()
+    log = _only_handler("writer.closed", runlog.RunHandler())
+    log.info("before", extra=runlog.metrics(loss=1.0, step=0))
+    old_fd = run._writer._log_fds["logs/driver_log.txt"]
+    run._writer.close()
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, old_fd)  # the retired descriptor now leads nowhere
+    os.close(null)
+    log.info("after", extra=runlog.metrics(loss=0.5, step=1))
+    assert [line.split(":")[-1] for line in log_text(run).splitlines()] == ["before", "after"]
+    assert run._writer._log_fds["logs/driver_log.txt"] != old_fd
+    assert run.get_metrics()["loss"] == [1.0, 0.5]
     run.complete()
