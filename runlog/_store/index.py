@@ -88,7 +88,6 @@ class RunIndex:
         # rows not ended or not kept): the next call with the same folders checks only what changed.
         self._last: tuple[str, list[tuple[str, Path]], list[Any], dict[str, int], list[int]] | None = None
         self._result: list[Any] | None = None
-        self._stale: list[str] = []
         #: Answers computed from ``_result`` (search: filter and order), valid while it is the same list.
         self.memo: dict[Any, tuple[list[Any], Any]] = {}
 
@@ -211,14 +210,15 @@ class RunIndex:
         now, fresh = self._follow()  # before any run is checked: a change after this is in the journal after it
         journal_id = self._journal
         last = self._last
-        if last is not None and fresh is not None and last[0] == journal_id and last[1] == run_dirs:
+        reuse = last is not None and fresh is not None and last[0] == journal_id and last[1] == run_dirs
+        stale: list[str] = []
+        if reuse:
+            assert last is not None and fresh is not None
             # The same run folders as last time: check only the runs the journal names and the runs that
             # had not ended (their files), not 100,000 rows.
             rows = list(last[2])
             where = last[3]
             todo = sorted(set(last[4]) | {where[k] for k in fresh if k in where})
-            removed = False
-            self._stale = []
         else:
             rows = [None] * len(run_dirs)
             todo = list(range(len(run_dirs)))
@@ -227,8 +227,6 @@ class RunIndex:
             stale = [k for k in self._memory if k not in where and k.split("/", 1)[0] in scanned]
             for key in stale:
                 del self._memory[key]  # a run folder removed
-            removed = bool(stale)
-            self._stale = stale
         misses = []
         for position in todo:
             key, run_dir = run_dirs[position]
@@ -244,15 +242,13 @@ class RunIndex:
             else:
                 rows[position] = None
                 misses.append((position, key, run_dir))
-        if misses or removed:
+        if misses or stale:
             full = last is None or len(misses) > len(run_dirs) // 2  # a first call: the whole database
-            now = self._refresh(misses, rows, where, run_dirs, now, full, build, encode, decode, progress, keep, settled)
+            now = self._refresh(misses, rows, where, run_dirs, stale, now, full, build, encode, decode, progress, keep, settled)
         # Rows to check every time: runs not ended (their files grow), folders not yet runs, rows not kept.
         memory = self._memory
         unsettled = [i for i in todo if not memory.get(run_dirs[i][0], ("",))[0].startswith("d:")]
-        same = last is not None and todo is not None and len(rows) == len(last[2]) and all(
-            rows[i] is last[2][i] for i in todo
-        ) and last[1] == run_dirs
+        same = last is not None and reuse and all(rows[i] is last[2][i] for i in todo)
         self._last = (journal_id, run_dirs, rows, where, unsettled)
         if same and self._result is not None:
             return self._result  # the very list of last time: callers may keep what they made of it
@@ -265,6 +261,7 @@ class RunIndex:
         rows: list[Any],
         where: dict[str, int],
         run_dirs: list[tuple[str, Path]],
+        stale: list[str],
         now: int,
         full: bool,
         build: Callable[[Path], Any],
@@ -327,7 +324,7 @@ class RunIndex:
             if full:
                 gone = [(k,) for k in stored if k not in where and k.split("/", 1)[0] in scanned]
             else:  # the runs this process had rows of and no longer finds
-                gone = [(k,) for k in self._stale]
+                gone = [(k,) for k in stale]
             try:
                 if changed or gone:
                     db.execute("BEGIN IMMEDIATE")

@@ -383,7 +383,7 @@ def find_runs(
             if row.ref is None:
                 row.ref = store / "experiments" / row.experiment / "runs" / row.run_id
         clauses = parse_filter(filter_string, plain_words=plain_words)
-        base_key = (None, (), False, memo_key[3])
+        base_key = ("every row, newest first", memo_key[3])  # never a query's key (those start with a filter)
         base = index.memo.get(base_key)
         if base is None or base[0] is not rows:  # every row newest first, once per set of rows
             base = (rows, newest_first(rows))
