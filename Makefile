@@ -28,7 +28,7 @@ demo: $(STAMP_DEMO)
 ui: $(STAMP_DEMO)
 	$(BIN)/runlog ui $(UI_ARGS)
 
-# Debian's chromium for the viewer's browser tests (tests/test_ui_browser.py): installed when
+# Debian's chromium for the viewer's browser tests (tests/ui/test_ui_browser.py): installed when
 # missing and running as root, a no-op when present. Playwright drives it; never `playwright install`.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -42,10 +42,10 @@ browser:
 test: $(STAMP_TEST) browser
 	$(BIN)/python -m pytest -q
 
-# The property suites (tests/test_properties.py: round trips, readers over randomly damaged stores)
+# The property suites (tests/store/test_store_properties.py: round trips, readers over randomly damaged stores)
 # with 2000 random examples each instead of `make test`'s 40 deterministic ones (docs/reliability.md).
 fuzz: $(STAMP_TEST)
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_properties.py
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -p no:cacheprovider tests/store/test_store_properties.py
 
 lint: $(STAMP_TEST)
 	$(BIN)/ruff check runlog tests

@@ -29,7 +29,7 @@ __all__ = [
 
 def did_you_mean(name: str, candidates: list[str], otherwise: str = "") -> str:
     """A message tail naming the close matches of ``name`` (or ``otherwise`` when there are none)."""
-    import difflib  # only on the error path: keeps `import runlog` cheap
+    import difflib  # deferred: only on the error path, so `import runlog` stays cheap
 
     close = difflib.get_close_matches(name, candidates, n=3)
     return f" Did you mean {', '.join(close)}?" if close else otherwise

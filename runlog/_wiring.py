@@ -33,21 +33,25 @@ class _Uploads:
     (about 30 ms), which a run that uploads nothing never needs."""
 
     def attach(self, run: Run) -> None:
+        # deferred: see the class docstring
         from ._upload import attach
 
         attach(run)
 
     def finish(self, run: Run) -> None:
+        # deferred: see the class docstring
         from ._upload import finish
 
         finish(run)
 
     def remote_run_id(self, run: Run, wait: float | None = None) -> str | None:
+        # deferred: see the class docstring
         from ._upload import remote_run_id
 
         return remote_run_id(run) if wait is None else remote_run_id(run, wait=wait)
 
     def remote_metrics(self, run: Run, name: str | None = None) -> dict[str, list[MetricPoint]]:
+        # deferred: see the class docstring
         from ._upload import remote_metrics
 
         return remote_metrics(run, name)

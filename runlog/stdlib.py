@@ -312,7 +312,7 @@ class RunHandler(logging.Handler):
         super().__init__(level)
         if formatter is None and (json or fmt is not None or datefmt is not None):
             if json:
-                from ._capture.jsonformat import RunJsonFormatter
+                from ._capture.jsonformat import RunJsonFormatter  # deferred: python-json-logger is optional
 
                 formatter = RunJsonFormatter(fmt, datefmt)
             else:
@@ -634,7 +634,7 @@ if hasattr(os, "register_at_fork"):
 
 def __getattr__(name: str) -> Any:
     if name == "RunJsonFormatter":
-        from ._capture.jsonformat import RunJsonFormatter
+        from ._capture.jsonformat import RunJsonFormatter  # deferred: python-json-logger is optional
 
         return RunJsonFormatter
     raise AttributeError(f"module 'runlog.stdlib' has no attribute {name!r}")

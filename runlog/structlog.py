@@ -52,6 +52,7 @@ from ._capture.driverlog import (
 from ._capture.trace import current_trace_ids
 from ._diagnostics import get_logger, is_sdk_logger
 from ._model.context import active_run
+from ._store.writer import encode_step
 
 if TYPE_CHECKING:
     from ._model.run import Run
@@ -158,8 +159,6 @@ class RunProcessor:
         return event_dict
 
     def _store_each(self, writer: Any, values: dict[str, Any], step: Any, event: Any) -> None:
-        from ._store.writer import encode_step
-
         problems: list[tuple[str, str]] = []
         try:
             encode_step(step)

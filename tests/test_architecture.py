@@ -76,3 +76,56 @@ def test_no_import_circle_counting_imports_inside_functions() -> None:
     reach = {m: reaches(m) for m in modules}
     circles = sorted(m for m in modules if any(m in reach[o] for o in reach[m]))
     assert circles == []
+
+
+# Third-party packages that are optional extras or slow to import: an import of one inside a function defers it.
+DEFERRED_PACKAGES = {
+    "mlflow", "starlette", "uvicorn", "matplotlib", "numpy", "PIL", "rich", "httpx", "psutil", "pynvml",
+    "ipywidgets", "IPython", "pathspec", "pythonjsonlogger", "opentelemetry", "google", "click",
+}
+
+
+def test_imports_inside_functions_only_defer_a_costly_or_optional_dependency() -> None:
+    """Issue 14: an import inside a function defers an optional or costly package, or says on its line (or the
+    line above) why it is deferred (``# deferred: ...``); otherwise it belongs at the top of the module."""
+    import ast
+
+    unexplained = []
+    for path in sorted((REPO / "runlog").rglob("*.py")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for func in ast.walk(ast.parse("\n".join(lines))):
+            if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(func):
+                if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                    continue
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                if node.__class__ is ast.ImportFrom and node.level == 0 and names[0].split(".")[0] in DEFERRED_PACKAGES:
+                    continue
+                if isinstance(node, ast.Import) and all(n.split(".")[0] in DEFERRED_PACKAGES for n in names):
+                    continue
+                said = " ".join(lines[max(node.lineno - 3, 0) : node.end_lineno or node.lineno])
+                if "deferred:" not in said:
+                    unexplained.append(f"{path.relative_to(REPO)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
+    assert unexplained == []
+
+
+# The folders of tests/ and the layers they test (docs/architecture.md, "Tests").
+TEST_FOLDERS = {
+    "store": "runlog/_store", "model": "runlog/_model", "capture": "runlog/_capture", "jobs": "runlog/_jobs",
+    "upload": "runlog/_upload", "producers": "runlog/stdlib.py", "ui": "runlog/ui", "cli": "runlog/cli",
+}
+# Package-wide tests that belong to no one layer.
+ROOT_TESTS = {"test_architecture.py", "test_public_api.py", "test_wiring.py", "test_diagnostics.py", "test_examples.py"}
+
+
+def test_tests_mirror_the_layers() -> None:
+    """Issue 14: tests sit in a folder per layer, each folder's layer exists, and basenames are unique (pytest
+    imports test modules by basename)."""
+    tests = REPO / "tests"
+    assert {p.name for p in tests.glob("test_*.py")} == ROOT_TESTS
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and any(p.glob("test_*.py"))}
+    assert folders == set(TEST_FOLDERS)
+    assert all((REPO / layer).exists() for layer in TEST_FOLDERS.values())
+    names = [p.name for p in tests.rglob("test_*.py")]
+    assert sorted(names) == sorted(set(names))

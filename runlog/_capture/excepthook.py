@@ -26,6 +26,7 @@ import json
 import os
 import sys
 import threading
+import time
 import traceback
 from types import TracebackType
 from typing import Any
@@ -121,7 +122,6 @@ def _record(
     run = _context.active_run()
     if run is None:
         return None
-    import time
 
     if not (default_hook and os.environ.get(ENV_OUTPUT_CAPTURED) == "1"):
         message = f"Uncaught exception in thread {thread_name} (pid {os.getpid()})"

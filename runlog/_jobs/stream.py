@@ -11,6 +11,8 @@ import heapq
 import json
 import os
 import re
+import shutil
+import signal
 import socket
 import sys
 import time
@@ -241,9 +243,6 @@ def _end_ranks_gone(run: Run, clean: list[int], lost: list[int]) -> None:
 
 def _mark_lost(run: Run) -> None:
     """The supervisor died without ending the run (``kill -9``): stop what it left running, fail the run."""
-    import shutil
-    import signal
-
 
     status = run.get_status()
     if status in ("Completed", "Failed", "Canceled"):

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -170,7 +171,6 @@ class Environment:
         path = self.python.interpreter_path
         if not path:
             return sys.executable
-        import shutil
 
         found = shutil.which(path) if os.sep not in path else (path if os.access(path, os.X_OK) else None)
         if not found:
@@ -504,8 +504,6 @@ def submit(
         proc.stdin.close()  # EOF before a spec: the supervisor exits without starting anything
         proc.wait()
         if workdir:
-            import shutil
-
             shutil.rmtree(workdir, ignore_errors=True)
         if (run_dir / layout.RUN_RECORD).exists():
             try:

@@ -18,11 +18,14 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import traceback
+from pathlib import Path
 from typing import Any
 
 from .._capture.output import LineAssembler, format_time, last_traceback
@@ -346,8 +349,6 @@ class Supervisor:
 
 
 def _outputs_dir(workdir: str) -> Any:
-    from pathlib import Path
-
     return Path(workdir) / "outputs"
 
 
@@ -396,7 +397,6 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    import shutil
 
     try:
         if sup.run.get_status() in RunStatus.TERMINAL or sup.run.get_status() == RunStatus.CANCEL_REQUESTED:
@@ -418,7 +418,6 @@ def main() -> int:
             sup.capture()
         sup.finish()
     except BaseException as exc:  # the run must never stay Running because the supervisor broke
-        import traceback
 
         sup.say("supervisor error:\n" + traceback.format_exc())
         sup.signal_groups(signal.SIGKILL)

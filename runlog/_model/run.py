@@ -6,6 +6,7 @@ import builtins
 import getpass
 import logging
 import os
+import socket
 import sys
 import threading
 import time
@@ -539,8 +540,6 @@ class Run(RunMetrics, RunFiles):
 
 
 def _hostname() -> str:
-    import socket
-
     return socket.gethostname()
 
 

@@ -7,6 +7,8 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from .._model.context import active_run
+
 if TYPE_CHECKING:
     from .._model.run import Run
 
@@ -74,7 +76,6 @@ def written_by_runlog(record: Any) -> bool:
 def target_run(explicit: Run | None) -> Run | None:
     if explicit is not None:
         return None if explicit._finished else explicit
-    from .._model.context import active_run
 
     return active_run()
 

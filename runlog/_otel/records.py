@@ -69,7 +69,7 @@ _key_json: dict[str, str] = {}  # key -> its JSON text and ": "
 def _simple_json(value: dict[Any, Any], depth: int = 0) -> str | None:
     """``_encode_text(value)`` for a dict of str keys and str/int/float/bool/None/dict values (the usual
     attributes: ``{"metrics": {"loss": 0.1}, "step": 3}``), without the encoder's per-call set-up; None
-    for anything else (the encoder then does it). Byte-identical: tests/test_otel.py holds it so."""
+    for anything else (the encoder then does it). Byte-identical: tests/producers/test_otel.py holds it so."""
     parts = []
     keys = _key_json
     for k, v in value.items():

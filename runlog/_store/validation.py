@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .._errors import InvalidArgumentError
+from .._errors import InvalidArgumentError, did_you_mean
 
 __all__ = ["check_file_name_part", "check_key", "check_keys", "check_kwargs", "check_mapping", "describe"]
 
@@ -73,8 +73,6 @@ def check_kwargs(kwargs: Mapping[str, Any], known: Iterable[str], *, call: str) 
     """Refuse keyword arguments a call does not know (rather than ignore them), suggesting close names."""
     unknown = [k for k in kwargs if k not in known]
     if unknown:
-        from .._errors import did_you_mean
-
         names = sorted(known)
         hint = did_you_mean(unknown[0], names, f" It takes: {', '.join(names)}.")
         raise InvalidArgumentError(f"{call} got an unexpected keyword argument {unknown[0]!r}.{hint}", argument=unknown[0])

@@ -17,14 +17,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._model import context as _context
+from .._model.metrics import MetricPoint
 from ._core import Uploader
 from ._cursor import UploadCursor, read_remote_id
 from ._retry import UploadOptions, call_with_retry
 from ._state import Pending
 from ._target import MetaEvent, MetricEvent, RunInfo, Target
+from .mlflow import MlflowTarget, target_name
 
 if TYPE_CHECKING:
-    from .._model.metrics import MetricPoint
     from .._model.run import Run
 
 __all__ = [
@@ -55,10 +57,9 @@ _exit_deadline: float | None = None
 def make_target(tracking_uri: str, options: UploadOptions | None = None) -> Target:
     """The target for a tracking URI: an MLflow server, or OTLP for ``otlp:`` / ``otlp+http(s)://host:4318``."""
     if tracking_uri.startswith("otlp"):
-        from .otlp import target_for_uri
+        from .otlp import target_for_uri  # deferred: the OTLP encoders cost ~60 ms to import
 
         return target_for_uri(tracking_uri, options)
-    from .mlflow import MlflowTarget
 
     return MlflowTarget(tracking_uri, options=options)
 
@@ -138,17 +139,12 @@ def remote_run_id(run: Run, wait: float = 10.0) -> str | None:
         return uploader.wait_opened(wait)
     uri = run.experiment.workspace.tracking_uri
     if uri:
-        from .mlflow import target_name
-
         return read_remote_id(run.path, target_name(uri))
     return read_remote_id(run.path)
 
 
 def remote_metrics(run: Run, name: str | None = None) -> dict[str, list[MetricPoint]]:
     """The metric histories of the run's remote MLflow run (including points other clients logged there)."""
-    from .._model.metrics import MetricPoint
-    from .mlflow import MlflowTarget
-
     uri = run.experiment.workspace.tracking_uri
     if not uri:
         raise ValueError(
@@ -192,7 +188,6 @@ def _at_exit() -> None:
     # This hook runs before the run machinery's (registered earlier), so the budget set here
     # also bounds the waits of the runs it completes afterwards.
     global _exit_deadline
-    from .._model import context as _context
 
     pid = os.getpid()
     with _live_lock:

@@ -19,6 +19,7 @@ from .._errors import RunNotFound
 from .._model.run import Run
 from .._model.workspace import Workspace
 from .._store import layout
+from .._store.search import find_runs
 
 store_option = click.option(
     "--store",
@@ -69,8 +70,6 @@ def resolve_run_id(ws: Workspace, ref: str) -> str:
     if ref in ids:
         return ref
     if ref == "latest":
-        from .._store.search import find_runs
-
         newest, _ = find_runs(ws.store, max_results=1)
         if not newest:
             raise click.ClickException(f"the store {ws.store} has no runs yet, so no latest run")

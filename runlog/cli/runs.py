@@ -13,6 +13,7 @@ from .._errors import RunlogError
 from .._model.run import Run
 from .._model.status import _utc
 from .._model.workspace import Experiment, Workspace
+from .._store.search import find_runs
 from .common import (
     MAX_VALUE,
     _console,
@@ -95,8 +96,6 @@ def _searched_rows(
     ws: Workspace, exps: list[Experiment], filter_string: str | None, order_by: list[str], limit: int
 ) -> list[tuple[float, str, Run | None, Any, str]]:
     """The rows of the runs a search finds (runlog._store.search.find_runs: MLflow's syntax), in its order."""
-    from .._store.search import find_runs
-
     with _IndexProgress() as progress:
         try:
             found, _ = find_runs(

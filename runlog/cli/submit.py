@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 from .._errors import RunlogError
+from .._jobs.submit import Environment, PyTorchConfiguration, ScriptRunConfig
+from .._model.workspace import Experiment
 from .common import _workspace, store_option
 
 __all__ = ["submit"]
@@ -73,9 +75,6 @@ def submit(
 
     Exits with the script's exit status (143 if the run was canceled).
     """
-    from .._jobs.submit import Environment, PyTorchConfiguration, ScriptRunConfig
-    from .._model.workspace import Experiment
-
     args = list(script_args)
     if args and args[0] == "--":
         args = args[1:]

@@ -30,7 +30,7 @@ def serve_config(store: Path, host: str, port: int, token: str | None, warm: boo
     try:
         import uvicorn
 
-        from ..ui.app import create_app
+        from ..ui.app import create_app  # deferred: Starlette is the optional `ui` extra
     except ImportError as exc:
         raise click.ClickException("the viewer needs Starlette and uvicorn: pip install 'runlog[ui]'") from exc
     if token is None and not is_loopback(host):

@@ -14,6 +14,6 @@ __all__ = ["create_app"]
 
 def create_app(store: Any, token: str | None = None, warm: bool = False) -> Any:
     """The viewer's ASGI app for ``store`` (see :func:`runlog.ui.app.create_app`)."""
-    from .app import create_app as _create_app
+    from .app import create_app as _create_app  # deferred: Starlette is the optional `ui` extra
 
     return _create_app(store, token=token, warm=warm)

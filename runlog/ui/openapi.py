@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import __version__
+
 __all__ = ["openapi_schema"]
 
 
@@ -186,8 +188,6 @@ _SCHEMAS: dict[str, Any] = {
 
 def openapi_schema() -> dict[str, Any]:
     """The OpenAPI document of the viewer's API."""
-    from .. import __version__
-
     paths: dict[str, Any] = {
         "/api/experiments": {"get": {"summary": "Experiments and their run counts", "operationId": "experiments", "responses": {**_ok("Experiments"), "401": _ERRORS["401"]}}},
         "/api/runs": {

@@ -21,6 +21,8 @@ from typing import IO, Any
 from .._errors import RunFileNotFound, RunNotFound
 from .._model.metrics import SYSTEM_PREFIX
 from .._store import layout
+from .._store.latest import LatestValues
+from .._store.search import find_runs, paginate
 from . import charts, logs
 from .cache import RunCache, safe_value
 from .charts import DEFAULT_POINTS, MAX_POINTS, MetricNotFound
@@ -140,9 +142,6 @@ class StoreQuery:
         searched = bool((filter_string or "").strip() or order_by or max_results is not None or page_token)
         caches = self._scan()
         if searched:
-            from .._store.latest import LatestValues
-            from .._store.search import find_runs
-
             if max_results is not None and max_results < 1:
                 raise ValueError(f"query parameter 'max_results' must be at least 1; got {max_results}")
             with self._lock:
@@ -173,8 +172,6 @@ class StoreQuery:
         if not searched:
             rows.sort(key=lambda r: r["created"] or 0.0, reverse=True)
         elif max_results is not None:
-            from .._store.search import paginate
-
             total = len(rows)
             rows, token = paginate(rows, page_token, max_results)
         # System metrics (system/...) are in each row's metrics but get no column of their own.

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _repo import DATA
 
 import runlog
 from runlog._store import RunReader, layout
 from runlog._store.latest import LatestValues
 
-DATA = Path(__file__).resolve().parent / "data"
 EXPECTED: dict[str, Any] = json.loads((DATA / "store-format-2.expected.json").read_text())
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from _repo import REPO
 from click.testing import CliRunner
 from mlflow import MlflowClient
 from mlflow.entities import LoggedModelOutput, Metric, Param, RunTag
@@ -29,8 +30,6 @@ from mlflow.exceptions import MlflowException
 import runlog
 from runlog._store import mlflow_names as _mlflow_names
 from runlog.cli import main as cli
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture()

@@ -17,12 +17,11 @@ from typing import Any
 
 import psutil
 import pytest
+from _repo import REPO
 
 import runlog
 from runlog._capture import sysmetrics as _sysmetrics
 from runlog._capture.sysmetrics import Sampler, SystemMetricsThread, _CgroupMemory
-
-REPO = Path(__file__).resolve().parents[1]
 
 # -- a fake pynvml: the functions runlog calls, with the shapes nvidia-ml-py returns ---------------
 
@@ -635,7 +634,7 @@ def test_viewer_run_page_has_a_system_section(exp: runlog.Experiment, store: Pat
 
 def test_otlp_upload_uses_semantic_convention_names(exp: runlog.Experiment) -> None:
     """system/ values reach an OTLP receiver as system.cpu.utilization, process.memory.usage, hw.gpu.* ... in their units."""
-    from test_otlp_upload import Receiver, fast_options
+    from otlp_receiver import Receiver, fast_options
 
     from runlog._upload import Uploader
     from runlog._upload.otlp import OtlpTarget

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from _logging_helpers import restored_logging
+from _repo import EXAMPLES
 from click.testing import CliRunner
 
 import runlog
@@ -29,7 +30,6 @@ from runlog.cli import main as cli_main
 from runlog.stdlib import RunFormatter
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARNING|ERROR|CRITICAL):[\w.]+:.*$")
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 @pytest.fixture(autouse=True)

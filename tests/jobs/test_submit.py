@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from _repo import REPO
 from click.testing import CliRunner
 
 import runlog
@@ -22,7 +23,6 @@ from runlog import ActivityFailedError, Environment, Experiment, PyTorchConfigur
 from runlog._jobs.processes import pid_alive
 from runlog.cli import main as cli
 
-REPO = Path(__file__).resolve().parents[1]
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
 

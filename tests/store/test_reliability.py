@@ -346,7 +346,7 @@ def test_the_uploader_moves_past_damaged_records(exp: runlog.Experiment, damaged
     in order, and finishes (it used to read a chunk of only damaged records again and again)."""
     import threading
 
-    from test_upload_core import MemoryTarget, uploader
+    from upload_helpers import MemoryTarget, uploader
 
     run = exp.start_logging(outputs=None)
     for i in range(40):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _repo import DATA
 from click.testing import CliRunner
 from hypothesis import given, note
 from hypothesis import strategies as st
@@ -264,7 +265,7 @@ def test_damaged_points_records_are_detected_never_served(fresh_store: Any, dama
         assert len(got) >= len(LOGGED) - len(touched)
 
 
-FORMAT_2 = Path(__file__).resolve().parent / "data" / "store-format-2"
+FORMAT_2 = DATA / "store-format-2"
 
 
 @given(damages=st.lists(damage.filter(lambda d: d[0] in ("zero", "truncate")), min_size=1, max_size=3))

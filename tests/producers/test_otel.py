@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _repo import REPO as ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry._logs import SeverityNumber
@@ -42,8 +43,6 @@ import runlog
 from runlog import otel
 from runlog._otel import records as otel_records
 from runlog.otel import RunLogExporter, RunMetricExporter
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class Providers:

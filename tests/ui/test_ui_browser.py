@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _repo import REPO
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from ui_helpers import seed, serve
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 import structlog
 from _logging_helpers import restored_logging
+from _repo import EXAMPLES
 
 import runlog
 from runlog.structlog import RunProcessor
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 @pytest.fixture(autouse=True)
