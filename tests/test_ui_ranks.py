@@ -53,9 +53,23 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         single.log("loss", loss, step=step)
     single._writer.write_log("just one process\n")
     single.complete()
+    bars = runlog.Experiment(runlog.Workspace(store), "rank-bars").start_logging(
+        outputs=False, snapshot_directory=None, display_name="bars"
+    )
+    (bars.path / "files" / "logs").mkdir(parents=True, exist_ok=True)
+    for rank in (0, 1):
+        (bars.path / "files" / "logs" / f"driver_log_rank_{rank}.txt").write_text(
+            f"2026-01-01T00:00:0{rank + 1}.000Z {bar(10)}\n"
+        )
     with serve(store) as url:
-        yield {"url": url, "ranked": ranked, "logged": logged, "single": single}
+        yield {"url": url, "ranked": ranked, "logged": logged, "single": single, "bars": bars}
     logged.complete()
+    bars.complete()
+
+
+def bar(percent: int) -> str:
+    """A tqdm bar's state as a driver log keeps it."""
+    return f"[stderr] train: {percent:3d}%|{'#' * (percent // 10):10s}| {percent // 10}/10"
 
 
 @pytest.fixture()
@@ -181,3 +195,22 @@ def test_rank_tag_of_a_log_line_is_text(page: Page, site: dict[str, Any]) -> Non
     expect(page.locator("#log")).to_contain_text("<img src=x onerror=alert(1)>")
     assert page.locator("#log img").count() == 0
     assert page.locator("#log .line").last.locator(".rank-tag").inner_text() == "[rank 1] "
+
+
+def test_interleaved_view_shows_each_ranks_progress_bar_as_one_line(page: Page, site: dict[str, Any]) -> None:
+    """In the "all ranks" view every rank's progress bar is one line: a new state of rank 0's bar replaces rank 0's
+    line in place although rank 1's bar came after it, when it is appended and when the view is drawn again."""
+    run = site["bars"]
+    page.goto(f"{site['url']}/#/run/{run.id}?tab=logs&rank=all")
+    expect(page.locator("#log .line")).to_have_count(2)
+    with open(run.path / "files" / "logs" / "driver_log_rank_0.txt", "a") as fh:
+        fh.write(f"2026-01-01T00:00:03.000Z {bar(20)}\n")
+    expect(page.locator("#log .line").first).to_contain_text("20%")
+    expected = [f"[rank 0] 2026-01-01T00:00:03.000Z {bar(20)}", f"[rank 1] 2026-01-01T00:00:02.000Z {bar(10)}"]
+    assert _log_lines(page) == expected
+    with open(run.path / "files" / "logs" / "driver_log_rank_0.txt", "a") as fh:
+        fh.write("2026-01-01T00:00:04.000Z done\n")
+    expect(page.locator("#log .line")).to_have_count(3)
+    page.reload()
+    expect(page.locator("#log .line")).to_have_count(3)
+    assert _log_lines(page) == [*expected, "[rank 0] 2026-01-01T00:00:04.000Z done"]

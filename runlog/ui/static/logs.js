@@ -215,7 +215,10 @@ function logsView(d, body) {
     let last = null;
     for (const line of lines) {
       const key = progressKey(line, state.all);
-      if (key !== null && key === last) out[out.length - 1] = line; else out.push(line);
+      if (state.all) {  // every rank's bar is its own line: a new state replaces its rank's last line, if that was the bar
+        const at = key === null ? -1 : lastOfRank(out.length, (i) => RANK_TAG.exec(out[i])?.[1], RANK_TAG.exec(line)[1]);
+        if (at >= 0 && progressKey(out[at], true) === key) out[at] = line; else out.push(line);
+      } else if (key !== null && key === last) out[out.length - 1] = line; else out.push(line);
       last = key;
     }
     return out;
@@ -233,13 +236,23 @@ function logsView(d, body) {
     for (const line of add) {  // a new state of the bar on the last line replaces it, in place
       const key = progressKey(line, state.all);
       const node = logLineNode(line, needle, state.all);
-      if (key !== null && pre.lastChild && pre.lastChild.dataset && pre.lastChild.dataset.progress === key) pre.lastChild.replaceWith(node);
+      let previous = pre.lastChild;
+      if (state.all && key !== null) {  // the bar's line is its rank's last line, maybe with other ranks' lines after it
+        const nodes = pre.childNodes, at = lastOfRank(nodes.length, (i) => nodes[i].dataset?.rank, node.dataset.rank);
+        previous = at >= 0 ? nodes[at] : null;
+      }
+      if (key !== null && previous && previous.dataset && previous.dataset.progress === key) previous.replaceWith(node);
       else pre.append(node);
     }
     // A followed log keeps growing: the view keeps its newest MAX_LOG_LINES lines, as rerender() does.
     for (let extra = pre.childNodes.length - MAX_LOG_LINES; extra > 0; extra--) pre.firstChild.remove();
     info.textContent = linesInfo();
     if (follow.checked) pre.scrollTop = pre.scrollHeight;
+  }
+  /* The index of the last of `count` lines whose rank (`rankAt(i)`) is `rank`, looking back at most 64 lines; -1 if none. */
+  function lastOfRank(count, rankAt, rank) {
+    for (let i = count - 1; i >= Math.max(0, count - 64); i--) if (rankAt(i) === rank) return i;
+    return -1;
   }
   const linesInfo = () => `${state.lines.length} lines` + (state.all ? ` of ${rankLogs.length} ranks, by time` : "");
   function letGo() {  // keep at most MAX_KEPT_LINES in memory: drop whole chunks, oldest first
