@@ -5,16 +5,19 @@
 Builds a small sweep (eight runs of a made-up training with different learning rates and batch sizes,
 a driver log with colours and a progress bar, images logged with a step), serves it with `runlog ui`'s
 app on 127.0.0.1 and photographs the runs table, the compare page, a chart with smoothing and the
-driver log. Needs the `ui` extra and Playwright with a Chromium (Debian's `chromium`, or Playwright's).
+driver log; then a two-rank run (two real rank processes, in a store of its own) with every rank's loss on
+one chart. Needs the `ui` extra and Playwright with a Chromium (Debian's `chromium`, or Playwright's).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import random
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -28,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import runlog  # noqa: E402
 
-SHOTS = ("runs-table", "compare", "chart-smoothing", "driver-log")
+SHOTS = ("runs-table", "compare", "chart-smoothing", "driver-log", "chart-ranks")
 GREEN, RED, BOLD, RESET = "\x1b[32m", "\x1b[31m", "\x1b[1m", "\x1b[0m"
 
 
@@ -72,6 +75,33 @@ def build_store(store: Path) -> list[runlog.Run]:
     return made
 
 
+RANK_TRAINING = """
+import math, os, random
+import runlog
+run = runlog.Run.get_context()
+rank = int(os.environ["RANK"])
+rng = random.Random(rank)
+loss = 2.3
+for step in range(200):
+    loss = max(0.05, loss * (0.985 - 0.003 * rank) + rng.gauss(0, 0.03))
+    run.log("loss", loss, step=step)
+    if step % 20 == 19:
+        run.log("grad_norm", 1.5 * math.exp(-step / 120) + rng.gauss(0, 0.05) + 0.2 * rank, step=step)
+"""
+
+
+def build_rank_store(store: Path) -> runlog.Run:
+    """A finished run whose metrics two rank processes logged (as `runlog submit --nproc 2` starts them)."""
+    exp = runlog.Experiment(runlog.Workspace(store), "ddp")
+    run = exp.start_logging(outputs=False, snapshot_directory=None, display_name="ddp-2-ranks")
+    for rank in (0, 1):
+        env = {**os.environ, "RUNLOG_RUN_ID": run.id, "RUNLOG_STORE": str(store), "RUNLOG_EXPERIMENT": "ddp",
+               "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2", "PYTHONPATH": str(ROOT)}  # fmt: skip
+        subprocess.run([sys.executable, "-c", RANK_TRAINING], env=env, check=True, timeout=120)
+    run.complete()
+    return run
+
+
 @contextmanager
 def serve(store: Path) -> Iterator[str]:
     import uvicorn
@@ -96,7 +126,7 @@ def serve(store: Path) -> Iterator[str]:
         sock.close()
 
 
-def take(out: Path, store: Path, runs: list[runlog.Run]) -> None:
+def take(out: Path, store: Path, runs: list[runlog.Run], rank_store: Path, ranked: runlog.Run) -> None:
     from playwright.sync_api import sync_playwright
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -124,6 +154,12 @@ def take(out: Path, store: Path, runs: list[runlog.Run]) -> None:
         page.goto(f"{url}/#/run/{runs[0].id}?tab=logs")
         page.wait_for_selector("#log span.line")
         page.screenshot(path=str(out / "driver-log.png"))
+        with serve(rank_store) as rank_url:
+            page.set_viewport_size({"width": 1440, "height": 720})
+            page.goto(f"{rank_url}/#/run/{ranked.id}?tab=charts&rank=all")
+            page.locator('#charts .card[data-chart="loss"] canvas').wait_for()
+            page.wait_for_timeout(300)
+            page.screenshot(path=str(out / "chart-ranks.png"))
         browser.close()
 
 
@@ -135,7 +171,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="runlog-shots-") as tmp:
         store = args.keep_store or Path(tmp) / "store"
         runs = build_store(store)
-        take(args.out, store, runs)
+        rank_store = Path(tmp) / "rank-store"
+        take(args.out, store, runs, rank_store, build_rank_store(rank_store))
     for name in SHOTS:
         print(args.out / f"{name}.png")
 

@@ -115,6 +115,7 @@ _SCHEMAS: dict[str, Any] = {
                     "images": {"type": "array", "items": {"type": "object", "properties": {"name": _STR, "file": _STR, "time": _NUM, "step": {"type": ["integer", "null"], "description": "run.log_image(step=...); null when logged without one."}}}},
                     "files": {"type": "array", "items": {"$ref": "#/components/schemas/File"}},
                     "logs": {"type": "array", "items": _STR},
+                    "log_ranks": {"type": "array", "description": "Each rank's driver log of a multi-process run (`[]` otherwise).", "items": {"type": "object", "properties": {"rank": {"type": "integer"}, "name": _STR}}},
                     "live": {"type": "boolean", "description": "True until the run is Completed, Failed or Canceled."},
                     "children": {
                         "type": "array",

@@ -207,6 +207,7 @@ class StoreQuery:
             images=images,
             files=files,
             logs=[f["name"] for f in files if f["name"].startswith(layout.LOGS_PREFIX)],
+            log_ranks=[{"rank": r, "name": n} for r, n in logs.rank_log_names([f["name"] for f in files]).items()],
             live=state.status not in TERMINAL,
             children=self._children(cache),
         )

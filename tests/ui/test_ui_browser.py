@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
 import time
 import zipfile
 from collections.abc import Iterator
@@ -19,32 +18,15 @@ from typing import Any
 import pytest
 from _repo import REPO
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from ui_helpers import seed, serve
+from ui_helpers import CHROMIUM_ARGS, chromium_path, seed, serve
 
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        raise RuntimeError("the browser tests need Debian's chromium: run `make test` (or apt-get install -y chromium)")
-    return path
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        b = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         yield b
         b.close()
 

@@ -170,7 +170,8 @@ function seriesCard(title, requests, xAxis, heading) {
     const [lo, hi] = range || set;
     const extra = (lo !== null ? `&xmin=${lo}` : "") + (hi !== null ? `&xmax=${hi}` : "");
     return Promise.all(requests.map(async (r) => {
-      const d = await api(`${runPath(r.run)}/series?name=${enc(r.metric)}&x=${xAxis}${extra}`);
+      const rank = r.rank === undefined || r.rank === null ? "" : `&rank=${r.rank}`;
+      const d = await api(`${runPath(r.run)}/series?name=${enc(r.metric)}&x=${xAxis}${extra}${rank}`);
       return { label: r.label, color: r.color, dash: r.dash, x: d.x, y: d.y, total: d.total, inRange: d.in_range, downsampled: d.downsampled };
     }));
   }
@@ -294,6 +295,41 @@ function chartSettings(onChange) {
     el("label", {}, "y from", bound("y-min", "ymin", "auto"), "to", bound("y-max", "ymax", "auto")));
 }
 
+/* The ranks of a run whose metrics several processes logged (a `submit --nproc N` or torchrun job), else [] . */
+function runRanks(detail) {
+  return [...new Set(detail.metrics_list.flatMap((m) => m.ranks || []))].sort((a, b) => a - b);
+}
+
+/* The rank switch of a multi-rank run's charts (`rank=N` or `rank=all` in the address; left out: the lowest rank).
+   Returns null for a single-process run (no switch) or several runs (each run's lowest rank, as today). */
+function rankSwitch(runs, details, onChange) {
+  const ranks = runs.length === 1 ? runRanks(details[0]) : [];
+  if (ranks.length < 2) return null;
+  const wanted = parseHash().params.get("rank");
+  const choice = wanted === "all" ? "all" : ranks.includes(Number(wanted)) && wanted !== "" ? Number(wanted) : ranks[0];
+  const sw = { ranks, choice, colour: (rank) => PALETTE[Math.max(0, ranks.indexOf(rank)) % PALETTE.length] };
+  sw.select = el("select", { id: "rank", title: "the rank (process) whose values are drawn",
+    onchange: () => {
+      sw.choice = sw.select.value === "all" ? "all" : Number(sw.select.value);
+      setHashParams({ rank: sw.choice === ranks[0] ? "" : String(sw.choice) });
+      onChange();
+    } },
+  ranks.map((r) => el("option", { value: String(r), selected: r === choice }, `rank ${r}`)),
+  el("option", { value: "all", selected: choice === "all" }, "all ranks"));
+  /* The requests of one metric under the switch: the chosen rank's series (a metric it did not log: the lowest
+     rank that did, said in the label), or one series per rank in the rank's colour. */
+  sw.requests = (base, ranksOfMetric, metric, k, several) => {
+    if (!ranksOfMetric.length) return [base];  // logged by a process with no rank (the job's supervisor)
+    if (sw.choice === "all") {
+      return ranksOfMetric.map((rank) => ({ ...base, rank, color: sw.colour(rank), dash: DASHES[k % DASHES.length],
+        label: several ? `${metric} · rank ${rank}` : `rank ${rank}` }));
+    }
+    const shown = ranksOfMetric.includes(sw.choice) ? sw.choice : ranksOfMetric[0];
+    return [{ ...base, rank: shown, label: shown === sw.choice ? base.label : `${base.label} (rank ${shown})` }];
+  };
+  return sw;
+}
+
 /* The charts of one or several runs: one card per metric, a custom card for several metrics together.
    `runs`: [{run, label, color}] (the compare page's run key colours). */
 function chartsView(runs, details) {
@@ -314,11 +350,20 @@ function chartsView(runs, details) {
   const combineBoxes = scalarNames.map((n) => el("label", {}, el("input", { type: "checkbox", class: "combine-metric", value: n }), n));
   const custom = el("div", { class: "cards custom" });
   const cards = el("div", { class: "cards", id: "charts" });
-  const byRun = new Map(details.map((d) => [d.id, new Set(d.metrics_list.map((m) => m.name))]));
+  const byRun = new Map(details.map((d) => [d.id, new Map(d.metrics_list.map((m) => [m.name, m.ranks || []]))]));
   const hasMetric = (run, m) => byRun.get(run)?.has(m);
+  const ranks = rankSwitch(runs, details, () => build());
   // Colours follow the run key (one run: a colour per metric); a run's second metric on one chart is dashed.
   const request = (r, m, k, several) => ({ run: r.run, metric: m, label: several && runs.length > 1 ? `${r.label}: ${m}` : runs.length > 1 ? r.label : m,
     color: runs.length > 1 ? r.color : PALETTE[k % PALETTE.length], dash: runs.length > 1 ? DASHES[k % DASHES.length] : [] });
+  // A multi-rank run: each request becomes the chosen rank's (or one per rank, "all ranks").
+  const requests = (r, m, k, several) => (ranks ? ranks.requests(request(r, m, k, several), byRun.get(r.run).get(m), m, k, several) : [request(r, m, k, several)]);
+  const card = (m, xAxis, heading) => {
+    const reqs = runs.filter((r) => hasMetric(r.run, m)).flatMap((r) => requests(r, m, 0, false));
+    const c = seriesCard(m, reqs, xAxis, heading);
+    if (ranks) c.dataset.rank = String(ranks.choice);
+    return c;
+  };
   let combined = [];
   const combine = el("button", { class: "secondary", id: "combine", onclick: () => {
     const chosen = combineBoxes.map((b) => b.querySelector("input")).filter((i) => i.checked).map((i) => i.value);
@@ -326,22 +371,22 @@ function chartsView(runs, details) {
     combined.push(chosen);
     custom.prepend(combinedCard(chosen));
   } }, "Chart together");
-  const combinedCard = (chosen) => seriesCard(chosen.join(" + "), runs.flatMap((r) => chosen.map((m, k) => (hasMetric(r.run, m) ? request(r, m, k, true) : null)).filter(Boolean)), xSelect.value);
+  const combinedCard = (chosen) => seriesCard(chosen.join(" + "), runs.flatMap((r) => chosen.flatMap((m, k) => (hasMetric(r.run, m) ? requests(r, m, k, true) : []))), xSelect.value);
 
   function build() {
     App.charts.forEach((c) => c.destroy());
     App.charts = [];
     custom.replaceChildren(...combined.map(combinedCard).reverse());
     cards.replaceChildren(
-      ...scalarNames.map((m) => seriesCard(m, runs.filter((r) => hasMetric(r.run, m)).map((r) => request(r, m, 0, false)), xSelect.value)),
+      ...scalarNames.map((m) => card(m, xSelect.value)),
       ...tableNames.map((m) => tableCard(m, runs.filter((r) => hasMetric(r.run, m)))));
     if (!scalarNames.length && !tableNames.length) cards.append(el("p", { class: "muted" }, single.size ? "Every metric holds a single value (above)." : "No chartable metrics yet."));
-    systemCards.replaceChildren(...systemNames.map((m) => seriesCard(m, runs.filter((r) => hasMetric(r.run, m)).map((r) => request(r, m, 0, false)), "time", m.slice(SYSTEM_PREFIX.length))));
+    systemCards.replaceChildren(...systemNames.map((m) => card(m, "time", m.slice(SYSTEM_PREFIX.length))));
   }
   xSelect.addEventListener("change", () => { setHashParams({ x: xSelect.value === "step" ? "" : xSelect.value }); build(); });
   build();
   const view = el("div", {},
-    el("div", { class: "toolbar" }, el("label", {}, "x axis:", xSelect),
+    el("div", { class: "toolbar" }, el("label", {}, "x axis:", xSelect), ranks ? el("label", {}, "rank:", ranks.select) : null,
       scalarNames.length > 1 ? el("span", { class: "combine" }, el("span", { class: "muted" }, "several metrics on one chart:"), combineBoxes, combine) : null),
     chartSettings(build),
     single.size ? valuesCard([...single], runs, details) : null,
