@@ -144,6 +144,18 @@ def test_a_single_process_run_has_no_rank_controls(page: Page, site: dict[str, A
     assert page.locator("#log .rank-tag").count() == 0
 
 
+
+def test_a_short_step_axis_ticks_whole_steps(page: Page, site: dict[str, Any]) -> None:
+    """A 3-step chart's step axis has ticks on whole steps only (it used to show 0.25, 1.3, 1.8)."""
+    page.goto(f"{site['url']}/#/run/{site['single'].id}?tab=charts")
+    page.locator('.card[data-chart="loss"] canvas').wait_for()
+    splits = page.evaluate(
+        "() => { const c = App.charts.find(c => c.root.closest('[data-chart=loss]')); "
+        "return c.axes[0]._splits.filter((v, i) => c.axes[0]._values[i] !== ''); }"
+    )
+    assert len(splits) >= 2
+    assert all(float(v).is_integer() for v in splits), splits
+
 def _log_lines(page: Page) -> list[str]:
     lines: list[str] = page.locator("#log .line").evaluate_all("ls => ls.map(l => l.textContent.replace(/\\n$/, ''))")
     return lines

@@ -15,6 +15,9 @@ function xScale(time) {
   } };
 }
 
+/* Ticks of a step axis fall on whole steps (1, 2, 5, 10, 20, 50, ...): never "0.25, 1.3" for a 3-step run. */
+const STEP_INCRS = Array.from({ length: 16 }, (_, e) => [1, 2, 5].map((m) => m * 10 ** e)).flat();
+
 const DASHES = [[], [6, 4], [2, 3], [10, 3, 2, 3], [1, 5]];  // the n-th metric of a run on one chart
 
 /* Chart settings shared by every chart of a view, kept in the address (smooth=0.6&logy=1&outliers=hide&ymin=&ymax=&xmin=&xmax=). */
@@ -122,7 +125,7 @@ function drawChart(target, sources, opts) {
   const chart = new uPlot({
     width: chartWidth(target), height: opts.height || 240,
     scales: { x, y },
-    axes: [{ ...axis, ...(opts.time ? {} : { values: numericTicks }) }, { ...axis, values: numericTicks, size: 60 }],
+    axes: [{ ...axis, ...(opts.time ? {} : { values: numericTicks }), ...(opts.xLabel === "step" && !logx ? { incrs: STEP_INCRS } : {}) }, { ...axis, values: numericTicks, size: 60 }],
     series,
     cursor: { drag: { x: true, y: false } },
     legend: { live: true },
