@@ -493,7 +493,7 @@ def _pack_known(ids: dict[str, int], values: dict[str, Any], st: int, now: float
     value or name, struct.error for a number beyond 64 bits (the caller then takes the careful way)."""
     data = b""
     for n, v in values.items():
-        t = v.__class__
+        t = type(v)
         if t is float:  # (records.pack_float inline, with the format's literals: one Python call less per value)
             nid = ids[n]
             data += _pack_float(nid, (_crc32(_pack_float(nid, 0, v, st, now)) | 0x80000000) & 0xFFFFFF00, v, st, now)
