@@ -454,10 +454,15 @@ class RunHandler(logging.Handler):
                 ids = current_trace_ids()
                 if ids is not None:
                     text = _with_trace_suffix(text, ids)
-            if "metrics" in d or msg.__class__ is dict:
+            tagged = step = None
+            if "metrics" in d:  # (_tagged_values for a plain dict inlined: one call less per tagged record)
+                tagged = d["metrics"]
+                if tagged.__class__ is dict:
+                    step = d.get("step")
+                else:
+                    tagged, step = _tagged_values(d, msg)
+            elif msg.__class__ is dict:
                 tagged, step = _tagged_values(d, msg)
-            else:
-                tagged = step = None
             echoed = self._captured and _echoed_to_console(record)  # stdout/stderr already go to the log
             if run is None:
                 add_pending("" if echoed else text, tagged, step)
@@ -499,8 +504,16 @@ class RunHandler(logging.Handler):
                 except (KeyError, struct.error):
                     points = None
                 if points is not None:
-                    if points:
-                        writer._write_data(points)  # (another file: a second os.write, see docs/logging.md)
+                    if points:  # RunWriter._write_data inlined: another file, a second os.write (docs/logging.md)
+                        fd = writer._points_fd
+                        if fd < 0:
+                            fd = writer._open_points()
+                        try:
+                            n = _os_write(fd, points)
+                        except OSError:
+                            n = 0
+                        if n != len(points):  # an error or a short write (a full disk): the careful way
+                            writer._append(fd, points[n:], started=n > 0)
                 else:
                     try:
                         writer.scalars(tagged, step)  # new names, other values or steps: the careful way

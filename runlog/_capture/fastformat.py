@@ -8,11 +8,14 @@ when the format uses the time). It is generated once per formatter from the form
 - ``%(key)<spec>`` fields (any record attribute, any conversion ``diouxXeEfFgGcrsa`` with its
   flags, width and precision) and literal text (``%%`` included) become one f-string, each field
   formatted as ``fmt % record.__dict__`` formats it (see :func:`_fstring_body`);
-- ``asctime`` is formatted with the time's per-second part cached: runlog's UTC ISO-8601 time
-  (a ``formatTime`` that is :func:`utc_format_time`, as ``RunFormatter``'s),
-  ``time.strftime(datefmt, converter(created))``, or the stdlib's
-  ``default_time_format``/``default_msec_format`` (``converter`` ``time.localtime`` or
-  ``time.gmtime``: what the stdlib's ``formatTime`` does, one ``strftime`` per second);
+- ``asctime`` is formatted with the last text kept: runlog's UTC ISO-8601 time (a ``formatTime``
+  that is :func:`utc_format_time`, as ``RunFormatter``'s) kept with the exact range of times that
+  share it (one millisecond, :func:`utc_millisecond`), ``time.strftime(datefmt, converter(created))``
+  kept per second, or the stdlib's ``default_time_format``/``default_msec_format`` (``converter``
+  ``time.localtime`` or ``time.gmtime``: what the stdlib's ``formatTime`` does) kept per second and
+  ``msecs`` value;
+- literal text is part of the f-string (or a constant when it has quotes, backslashes or
+  characters outside printable ASCII);
 - the message is ``LogRecord.getMessage`` inlined (a record of another class calls its own).
 
 Anything else returns ``None`` and the caller uses ``formatter.format``: another formatter class,
@@ -26,14 +29,15 @@ raises ``KeyError`` (``Formatter.format`` raises ``ValueError``): the caller the
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from collections.abc import Callable
 from typing import Any
 
-from .driverlog import format_utc, utc_second
+from .driverlog import format_utc
 
-__all__ = ["CompiledFormat", "compile_formatter", "parse_percent_format", "utc_format_time"]
+__all__ = ["CompiledFormat", "compile_formatter", "parse_percent_format", "utc_format_time", "utc_millisecond"]
 
 CompiledFormat = Callable[[logging.LogRecord, dict[str, Any]], str]
 
@@ -82,6 +86,39 @@ def utc_format_time(self: logging.Formatter, record: logging.LogRecord, datefmt:
     if datefmt:
         return logging.Formatter.formatTime(self, record, datefmt)
     return format_utc(record.created)
+
+
+def _first_at_least(guess: float, key: tuple[int, int]) -> float | None:
+    """The smallest time ``x`` near ``guess`` whose (second, millisecond) of :func:`format_utc` is at least ``key``."""
+    x = guess
+    for _ in range(64):  # (a few steps from the guess at today's times; tiny times may need more: then None)
+        if (int(x), int((x % 1) * 1000)) >= key:
+            below = math.nextafter(x, -math.inf)
+            if (int(below), int((below % 1) * 1000)) < key:
+                return x
+            x = below
+        else:
+            x = math.nextafter(x, math.inf)
+    return None
+
+
+def utc_millisecond(created: float) -> tuple[float, float, str]:
+    """``(start, end, format_utc(created))``: every time ``start <= x < end`` has that same text.
+
+    ``format_utc`` is ``(int(x), int((x % 1) * 1000))`` written out, which never decreases as ``x``
+    grows (for ``x >= 0``): so the times of one text are one range, found from ``created`` with a
+    few ``math.nextafter`` steps. An empty range (``start > end``) when it cannot be found that way.
+    """
+    text = format_utc(created)
+    if not 0.0 <= created < 2.0**52:  # (negative or huge times, NaN: not cached)
+        return (1.0, 0.0, text)
+    sec = int(created)
+    ms = int((created % 1) * 1000)
+    start = _first_at_least(sec + ms / 1000, (sec, ms))
+    end = _first_at_least(sec + (ms + 1) / 1000, (sec, ms + 1))  # (ms + 1 == 1000: the next second, or ".1000Z")
+    if start is None or end is None or not start <= created < end:
+        return (1.0, 0.0, text)
+    return (start, end, text)
 
 
 def compile_formatter(
@@ -138,6 +175,8 @@ def compile_formatter(
     return compiled
 
 
+# Literal text written into the generated f-string as it is: printable ASCII but quotes and backslashes.
+_PLAIN_TEXT = re.compile(r"[ !#-&(-\[\]-~]+")
 _SPEC = re.compile(r"([#0+ \-]*)(\d*)(?:\.(\d*))?([a-zA-Z])")
 
 
@@ -162,7 +201,9 @@ def _fstring_body(
         return name
 
     for text, key, spec in pieces:
-        if text:
+        if text and _PLAIN_TEXT.fullmatch(text):  # in the f-string itself: no name to look up
+            body.append(text.replace("{", "{{").replace("}", "}}"))
+        elif text:
             body.append("{" + constant(text) + "}")
         if key is None:
             continue
@@ -183,7 +224,7 @@ def _fstring_body(
         else:
             body.append("{(" + constant("%" + spec) + " % (" + value + ",))}")
     if newline:
-        body.append("{" + constant("\n") + "}")
+        body.append("\\n")
     return before, "".join(body) or "{" + constant("") + "}"
 
 
@@ -193,20 +234,18 @@ def _time_lines(formatter: logging.Formatter, cls: type[logging.Formatter], name
     format_time = cls.formatTime
     namespace["cache"] = [(None, "")]
     if format_time is utc_format_time and not datefmt:
-        namespace["utc_time"] = utc_second
-        namespace["MS"] = tuple(f".{i:03d}Z" for i in range(1000))
-        namespace["cache"] = [(1.0, 0.0, "")]  # (second, next second, its prefix): empty at first
-        # format_utc(created): the prefix of int(created), then the milliseconds of created % 1.
-        # (A hit needs second <= created < next second, so int(created) is that second.)
+        namespace["utc_millisecond"] = utc_millisecond
+        namespace["cache"] = [(1.0, 0.0, "")]  # (from, until, format_utc of the times between): empty at first
+        # format_utc(created), cached per millisecond: the exact range of times sharing one text.
         return [
             "    created = record.created",
             "    c = cache[0]",
-            "    if not c[0] <= created < c[1]:",
-            "        sec = int(created)",
-            "        c = (sec, sec + 1, utc_time(sec))",
-            "        if sec >= 0:",
-            "            cache[0] = c",
-            "    asctime = c[2] + MS[int((created % 1) * 1000)]",
+            "    if c[0] <= created < c[1]:",
+            "        asctime = c[2]",
+            "    else:",
+            "        c = utc_millisecond(created)",
+            "        asctime = c[2]",
+            "        cache[0] = c",
         ]
     if format_time is not _ORIGINAL["formatTime"] and format_time is not utc_format_time:
         return None
@@ -230,4 +269,17 @@ def _time_lines(formatter: logging.Formatter, cls: type[logging.Formatter], name
     if not msec_format:
         return [*lines, "    asctime = c[1]"]
     namespace["MF"] = msec_format
-    return [*lines, "    asctime = MF % (c[1], record.msecs)"]
+    namespace["ms_cache"] = [(1.0, 0.0, None, "")]  # (second, next second, msecs, asctime): empty at first
+    # The text of one second and one ``msecs`` value, kept: ``created // 1 == second`` exactly when
+    # ``second <= created < second + 1``, and equal ``msecs`` values make the same ``%03d``.
+    return [
+        "    created = record.created",
+        "    msecs = record.msecs",
+        "    m = ms_cache[0]",
+        "    if m[0] <= created < m[1] and msecs == m[2]:",
+        "        asctime = m[3]",
+        "    else:",
+        *("    " + line for line in lines[1:]),
+        "        asctime = MF % (c[1], msecs)",
+        "        ms_cache[0] = (sec, sec + 1, msecs, asctime)",
+    ]
