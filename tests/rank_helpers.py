@@ -20,8 +20,9 @@ run.log(f"only{rank}", rank)
 """
 
 
-def two_rank_run(store: Path, experiment: str = "ranks") -> runlog.Run:
-    """A run whose metrics were logged by two processes of ranks 0 and 1 (``loss`` by both, ``only<r>`` by each)."""
+def two_rank_run(store: Path, experiment: str = "ranks", extra: str = "") -> runlog.Run:
+    """A run whose metrics were logged by two processes of ranks 0 and 1 (``loss`` by both, ``only<r>`` by each;
+    ``extra``: more lines of each rank's script, with ``run`` and ``rank`` defined)."""
     run = runlog.Experiment(runlog.Workspace(store), experiment).start_logging(outputs=False, snapshot_directory=None)
     root = Path(__file__).resolve().parent.parent
     for rank in (0, 1):
@@ -29,5 +30,5 @@ def two_rank_run(store: Path, experiment: str = "ranks") -> runlog.Run:
             **os.environ, "RUNLOG_RUN_ID": run.id, "RUNLOG_STORE": str(store), "RUNLOG_EXPERIMENT": experiment,
             "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2", "PYTHONPATH": str(root),
         }  # fmt: skip
-        subprocess.run([sys.executable, "-c", RANK_LOGGER], env=env, check=True, timeout=120)
+        subprocess.run([sys.executable, "-c", RANK_LOGGER + extra], env=env, check=True, timeout=120)
     return run

@@ -34,10 +34,10 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """A finished two-rank run (`loss` by both ranks: rank 0 0,1,2, rank 1 10,11,12), a running run with two ranks'
+    """A finished two-rank run (`loss` by both ranks: rank 0 0,1,2, rank 1 10,11,12; `final_acc` 0.5 and 0.6), a running run with two ranks'
     driver logs, and a single-process run with a loss series and a driver log."""
     store = tmp_path_factory.mktemp("ui-ranks") / "store"
-    ranked = two_rank_run(store)
+    ranked = two_rank_run(store, extra="\nrun.log('final_acc', 0.5 + rank / 10)\n")
     ranked.complete()
     logged = runlog.Experiment(runlog.Workspace(store), "rank-logs").start_logging(
         outputs=False, snapshot_directory=None, display_name="rank-logs"
@@ -155,6 +155,18 @@ def test_a_short_step_axis_ticks_whole_steps(page: Page, site: dict[str, Any]) -
     )
     assert len(splits) >= 2
     assert all(float(v).is_integer() for v in splits), splits
+
+
+def test_single_values_of_a_multi_rank_run_have_a_column_per_rank(page: Page, site: dict[str, Any]) -> None:
+    """A value each rank logged once (a final score) shows per rank in the Values table, not one value for all
+    ranks; a rank that did not log a metric has an empty cell."""
+    page.goto(f"{site['url']}/#/run/{site['ranked'].id}?tab=charts")
+    values = page.locator("#values")
+    expect(values.locator('tr[data-metric="final_acc"] td[data-rank="1"]')).to_have_text("0.6")
+    expect(values.locator('tr[data-metric="final_acc"] td[data-rank="0"]')).to_have_text("0.5")
+    expect(values.locator('tr[data-metric="only1"] td[data-rank="1"]')).to_have_text("1")
+    assert values.locator('tr[data-metric="only1"] td[data-rank="0"]').text_content() == ""
+    assert values.locator("thead th").all_text_contents()[1:] == ["■ rank 0", "■ rank 1"]
 
 def _log_lines(page: Page) -> list[str]:
     lines: list[str] = page.locator("#log .line").evaluate_all("ls => ls.map(l => l.textContent.replace(/\\n$/, ''))")

@@ -265,18 +265,40 @@ function tableCard(name, runs) {
 }
 
 /* Metrics that hold one value in every run (a hyper-parameter logged with run.log, a final score): shown as
-   values, not as one-dot charts. A live run's metrics stay charts (their next value makes a series). */
+   values, not as one-dot charts (several ranks: one value per rank). A live run's metrics stay charts (their next
+   value makes a series). */
 function singleValueNames(names, details) {
   if (details.some((d) => d.live)) return new Set();
-  return new Set(names.filter((n) => details.every((d) => (d.metrics_list.find((m) => m.name === n) || { count: 0 }).count <= 1)));
+  const single = (m) => m.count <= Math.max(1, (m.ranks || []).length);  // each rank that logged it: one value
+  return new Set(names.filter((n) => details.every((d) => single(d.metrics_list.find((m) => m.name === n) || { count: 0 }))));
 }
 
-function valuesCard(names, runs, details) {
+function valuesCard(names, runs, details, ranks) {
   const value = (d, n) => { const m = d.metrics_list.find((x) => x.name === n); return m ? fmt(m.last) : ""; };
+  if (ranks) return rankValuesCard(names, runs[0].run, details[0], ranks);
   return el("div", { class: "card values", id: "values" }, el("h3", {}, "Values"),
     el("div", { class: "table-wrap" }, el("table", { class: "grid" },
       el("thead", {}, el("tr", {}, el("th", {}, "metric"), runs.map((r) => el("th", { class: "num" }, runs.length > 1 ? el("span", { style: `color:${r.color}` }, "■ ") : null, r.label)))),
       el("tbody", {}, names.map((n) => el("tr", { "data-metric": n }, el("td", {}, n), details.map((d) => el("td", { class: "num", "data-run": d.id }, value(d, n)))))))));
+}
+
+/* The single values of a multi-rank run: a column per rank (each rank's own value, from its series), so two
+   ranks' final scores are told apart; a rank that did not log a metric has an empty cell. */
+function rankValuesCard(names, run, detail, ranks) {
+  const cell = (n, rank) => {
+    const td = el("td", { class: "num", "data-rank": String(rank) });
+    const logged = (detail.metrics_list.find((m) => m.name === n) || { ranks: [] }).ranks || [];
+    if (logged.includes(rank)) {
+      api(`${runPath(run)}/series?name=${enc(n)}&x=step&rank=${rank}`)
+        .then((d) => { td.textContent = d.y.length ? fmt(d.y[d.y.length - 1]) : ""; })
+        .catch((err) => { td.textContent = "?"; td.title = String(err.message); });
+    }
+    return td;
+  };
+  return el("div", { class: "card values", id: "values" }, el("h3", {}, "Values"),
+    el("div", { class: "table-wrap" }, el("table", { class: "grid" },
+      el("thead", {}, el("tr", {}, el("th", {}, "metric"), ranks.ranks.map((r) => el("th", { class: "num" }, el("span", { style: `color:${ranks.colour(r)}` }, "■ "), `rank ${r}`)))),
+      el("tbody", {}, names.map((n) => el("tr", { "data-metric": n }, el("td", {}, n), ranks.ranks.map((r) => cell(n, r))))))));
 }
 
 /* The charts' settings bar: smoothing, log scales, outliers, a y range (every chart of the view; in the URL). */
@@ -392,7 +414,7 @@ function chartsView(runs, details) {
     el("div", { class: "toolbar" }, el("label", {}, "x axis:", xSelect), ranks ? el("label", {}, "rank:", ranks.select) : null,
       scalarNames.length > 1 ? el("span", { class: "combine" }, el("span", { class: "muted" }, "several metrics on one chart:"), combineBoxes, combine) : null),
     chartSettings(build),
-    single.size ? valuesCard([...single], runs, details) : null,
+    single.size ? valuesCard([...single], runs, details, ranks) : null,
     custom, cards, system);
   view.refresh = () => [...cards.children, ...custom.children, ...systemCards.children].forEach((c) => c.refresh && c.refresh().catch(() => {}));
   return view;
