@@ -1,0 +1,166 @@
+"""MLflow's search compiled to SQL over the run index: only a page of rows is ever decoded.
+
+The filter parser (:mod:`runlog._store.filters`) is the one front end; this module is one of its two
+back ends, the other being the Python predicates of :mod:`runlog._store.search` (used when a store has
+no usable index). ``tests/test_index_sql.py`` holds the two equal on generated rows and searches.
+
+A run's metrics, params and tags are rows of ``vals`` (``kind`` ``m``/``p``/``t``, ``name``, ``num`` or
+``text``; a NaN metric is ``num`` NULL with ``nan`` 1, as SQLite keeps no NaN); attributes are columns
+of ``runs`` (:data:`runlog._store.index.COLUMNS`). A comparison is an ``EXISTS`` over ``vals`` (a run
+lacking the key does not match, as in MLflow), an order-by key a ``LEFT JOIN`` ranked so that values come
+first, then NaN, then missing, whatever the direction; ties go newest first, then by run id and key.
+``LIKE``/``ILIKE`` call the parser's own :func:`runlog._store.filters.like` (registered as ``rl_like``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .filters import Clause
+
+__all__ = ["Compiled", "compile_search", "page"]
+
+_KIND = {"metric": "m", "param": "p", "tag": "t"}
+_OPS = {"=", "!=", ">", ">=", "<", "<="}
+
+
+@dataclass
+class Compiled:
+    """A search as SQL pieces: joins for the order-by keys, the WHERE condition, the ORDER BY terms."""
+
+    joins: list[str] = field(default_factory=list)
+    join_params: list[Any] = field(default_factory=list)
+    where: list[str] = field(default_factory=list)
+    where_params: list[Any] = field(default_factory=list)
+    order: list[tuple[str, bool]] = field(default_factory=list)  # (expression, ascending)
+
+
+def _in(values: Sequence[Any]) -> str:
+    return "(" + ",".join("?" * len(values)) + ")"
+
+
+def _condition(clause: Clause, out: Compiled) -> None:
+    op, value = clause.op, clause.value
+    if clause.kind in _KIND:
+        kind = _KIND[clause.kind]
+        exists = "EXISTS (SELECT 1 FROM vals v WHERE v.key = runs.key AND v.kind = ? AND v.name = ?{})"
+        params: list[Any] = [kind, clause.key]
+        column = "v.num" if kind == "m" else "v.text"
+        if op == "IS NULL":
+            out.where.append("NOT " + exists.format(""))
+        elif op == "IS NOT NULL":
+            out.where.append(exists.format(""))
+        elif op in ("LIKE", "ILIKE"):
+            out.where.append(exists.format(f" AND rl_like({column}, ?, {int(op == 'ILIKE')})"))
+            params.append(value)
+        elif op in ("IN", "NOT IN"):
+            out.where.append(exists.format(f" AND {column} {op} {_in(value)}"))
+            params.extend(value)
+        elif op == "!=" and kind == "m":  # NaN is unequal to everything
+            out.where.append(exists.format(" AND (v.num != ? OR v.nan)"))
+            params.append(value)
+        else:
+            out.where.append(exists.format(f" AND {column} {op} ?"))
+            params.append(value)
+        out.where_params.extend(params)
+        return
+    column = "runs." + clause.key
+    if op in ("IS NULL", "IS NOT NULL"):
+        out.where.append(f"{column} {op}")
+        return
+    names = [column, "runs.mlflow_status"] if clause.key == "status" else [column]  # runlog's and MLflow's name
+    negated = op in ("!=", "NOT IN") and len(names) > 1
+    op = {"!=": "=", "NOT IN": "IN"}.get(op, op) if negated else op
+    if op in ("LIKE", "ILIKE"):
+        tests = [f"rl_like({n}, ?, {int(op == 'ILIKE')})" for n in names]
+        params = [value] * len(names)
+    elif op in ("IN", "NOT IN"):
+        tests = [f"{n} {op} {_in(value)}" for n in names]
+        params = [v for _n in names for v in value]
+    else:
+        tests = [f"{n} {op} ?" for n in names]
+        params = [value] * len(names)
+    out.where.append(("NOT " if negated else "") + "(" + " OR ".join(tests) + ")")
+    out.where_params.extend(params)
+
+
+def compile_search(
+    clauses: Sequence[Clause],
+    words: Sequence[str],
+    order_by: Sequence[tuple[str, str, bool]],
+    experiments: Iterable[str] | None,
+) -> Compiled:
+    """The SQL of a search: ``clauses`` (all must hold), plain ``words`` (each in the run's id, name or
+    experiment), ``order_by`` keys ``(kind, key, ascending)`` and the experiments searched."""
+    out = Compiled(where=["runs.row IS NOT NULL"])
+    if experiments is not None:
+        names = sorted(experiments)
+        out.where.append(f"runs.experiment IN {_in(names)}")
+        out.where_params.extend(names)
+    for clause in clauses:
+        _condition(clause, out)
+    for word in words:
+        out.where.append("instr(runs.words, ?) > 0")
+        out.where_params.append(word)
+    for i, (kind, key, ascending) in enumerate(order_by):
+        if kind in _KIND:
+            alias = f"o{i}"
+            out.joins.append(f"LEFT JOIN vals {alias} ON {alias}.key = runs.key AND {alias}.kind = ? AND {alias}.name = ?")
+            out.join_params.extend([_KIND[kind], key])
+            value = f"{alias}.num" if kind == "metric" else f"{alias}.text"
+            rank = f"(CASE WHEN {value} IS NOT NULL THEN 0 WHEN {alias}.nan THEN 1 ELSE 2 END)"
+        else:
+            value = "runs.mlflow_status" if key == "status" else "runs." + key
+            rank = f"({value} IS NULL)"
+        out.order += [(rank, True), (value, ascending)]
+    out.order += [("runs.newest", False), ("runs.run_id", True), ("runs.key", True)]
+    return out
+
+
+def _after(order: list[tuple[str, bool]], values: Sequence[Any]) -> tuple[str, list[Any]]:
+    """The condition "after the row whose ORDER BY terms are ``values``" (keyset paging)."""
+    ors, params = [], []
+    for j, (expr, ascending) in enumerate(order):
+        ands = [f"{e} IS ?" for e, _a in order[:j]] + [f"{expr} {'>' if ascending else '<'} ?"]
+        params.extend([*values[:j], values[j]])
+        ors.append("(" + " AND ".join(ands) + ")")
+    return "(" + " OR ".join(ors) + ")", params
+
+
+def page(
+    db: sqlite3.Connection,
+    compiled: Compiled,
+    limit: int | None,
+    offset: int = 0,
+    after: str | None = None,
+    count: bool = False,
+) -> tuple[list[tuple[str, str]], int | None]:
+    """``([(key, row JSON), ...], total)``: ``limit`` rows from ``offset``, or those after the run
+    ``after`` (a run id) when it is still among the matches; ``total`` (with ``count``) of all matches."""
+    base = "FROM runs " + " ".join(compiled.joins) + " WHERE " + " AND ".join(compiled.where)
+    params = [*compiled.join_params, *compiled.where_params]
+    order_sql = ", ".join(f"{e} {'ASC' if a else 'DESC'}" for e, a in compiled.order)
+    where_after, after_params = "", list[Any]()
+    if after is not None:
+        terms = ", ".join(e for e, _a in compiled.order)
+        found = db.execute(f"SELECT {terms} {base} AND runs.run_id = ? ORDER BY {order_sql} LIMIT 1", [*params, after]).fetchone()
+        if found is not None:
+            condition, after_params = _after(compiled.order, found)
+            where_after, offset = " AND " + condition, 0
+    sql = f"SELECT runs.key {base}{where_after} ORDER BY {order_sql}"
+    tail: list[Any] = []
+    if limit is not None or offset:
+        sql += " LIMIT ? OFFSET ?"
+        tail = [-1 if limit is None else limit, offset]
+    keys = [k for (k,) in db.execute(sql, [*params, *after_params, *tail])]
+    total = None
+    if count:
+        total = int(db.execute("SELECT count(*) FROM runs WHERE " + " AND ".join(compiled.where), compiled.where_params).fetchone()[0])
+    texts: dict[str, str] = {}
+    for start in range(0, len(keys), 500):
+        part = keys[start : start + 500]
+        texts.update(db.execute(f"SELECT key, row FROM runs WHERE key IN {_in(part)}", part).fetchall())
+    return [(k, texts[k]) for k in keys if k in texts], total
