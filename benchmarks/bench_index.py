@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -80,6 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000, 100000])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--store", type=Path, help="reuse this store of --sizes[0] runs (made by fill_store when absent)")
     args = parser.parse_args()
     if args.quick:
         args.sizes = [500, 2000]
@@ -89,19 +91,27 @@ def main() -> None:
     print("### Searching the runs of a store: run index vs reading every run\n")
     print(
         "| runs | read every run | index built (first search) | first page from another process (index file) "
-        "| first page, warm, new query | same query again | after a running run logged | one /api/runs page "
-        "| disk per run | index file |"
+        "| `runlog runs --filter` (new process) | first page, warm, new query | same query again "
+        "| after a running run logged | one /api/runs page | disk per run | index file |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     query = ("metrics.loss < 0.5", ["metrics.acc DESC"], 50)
     for n in args.sizes:
         with tempfile.TemporaryDirectory(prefix="runlog-index-") as tmp:
-            store = Path(tmp) / "store"
-            fill_store(store, n)
+            store = args.store or Path(tmp) / "store"
+            if not (store / "experiments").is_dir():
+                fill_store(store, n)
+            index_for(store).forget()
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{store / INDEX_FILE}{suffix}").unlink(missing_ok=True)
             every = timed(lambda s=store: [run_row(d) for d in iter_run_dirs(s)])
             build = timed(lambda s=store: find_runs(s))
             index_for(store).forget()
             other = timed(lambda s=store: find_runs(s, *query))
+            cli = timed(lambda s=store: subprocess.run(
+                [sys.executable, "-m", "runlog.cli", "runs", "--store", str(s), "--filter", query[0], "--order-by",
+                 query[1][0], "--limit", str(query[2])], check=True, capture_output=True,
+            ))  # fmt: skip
             warm = timed(lambda s=store: find_runs(s, "metrics.acc > 0.3", ["metrics.loss ASC"], 50))
             again = timed(lambda s=store: find_runs(s, "metrics.acc > 0.3", ["metrics.loss ASC"], 50))
             live = runlog.Experiment(runlog.Workspace(store), "sweep").start_logging(outputs=False)
@@ -114,7 +124,7 @@ def main() -> None:
             page_bytes = len(json.dumps(answer))
             runs_bytes = du(store / "experiments") / n
             print(
-                f"| {n:,} | {every:.2f} s | {build:.2f} s | {other:.2f} s | {warm:.3f} s | {again:.3f} s "
+                f"| {n:,} | {every:.2f} s | {build:.2f} s | {other:.2f} s | {cli:.2f} s | {warm:.3f} s | {again:.3f} s "
                 f"| {changed:.3f} s | {page_bytes / 1024:.0f} kB | {runs_bytes / 1024:.1f} kB "
                 f"| {(store / INDEX_FILE).stat().st_size / n:.0f} B/run |"
             )

@@ -65,17 +65,17 @@ class Entry:
     values: list[tuple[str, str, float | None, int, str | None]]
 
 
-def signature(run_dir: Path) -> str:
+def signature(run_dir: Path | str) -> str:
     """The names and sizes of a run's events files (appends change it; an unchanged run keeps it)."""
     parts = []
     try:
-        with os.scandir(run_dir / layout.EVENTS_DIR) as entries:
+        with os.scandir(os.path.join(run_dir, layout.EVENTS_DIR)) as entries:
             for entry in entries:
                 try:
                     parts.append(f"{entry.name}:{entry.stat().st_size}")
                 except OSError:
                     continue
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:
         return ""
     parts.sort()
     return "|".join(parts)
@@ -400,7 +400,7 @@ class RunIndex:
 
     def _path(self, key: str) -> Path:
         experiment, _, run_id = key.partition("/")
-        return self.store / layout.EXPERIMENTS_DIR / experiment / layout.RUNS_DIR / run_id
+        return Path(f"{self.store}/{layout.EXPERIMENTS_DIR}/{experiment}/{layout.RUNS_DIR}/{run_id}")
 
 
 def _folders(runs_dir: Path) -> list[str]:

@@ -18,10 +18,11 @@ import base64
 import json
 import math
 import operator
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from . import RunReader, layout
 from .filters import Clause, InvalidSearch, Words, like, parse_filter, parse_order_by
@@ -29,6 +30,8 @@ from .index import COLUMNS, Entry, RunIndex
 from .latest import LatestValues
 from .mlflow_names import MLFLOW_STATUS, experiment_id
 from .sqlsearch import compile_search, page
+
+_T = TypeVar("_T")
 
 __all__ = [
     "Found",
@@ -40,6 +43,7 @@ __all__ = [
     "paginate",
     "parse_filter",
     "parse_order_by",
+    "run_counts",
     "run_row",
     "search",
     "search_store",
@@ -348,38 +352,28 @@ def search_store(
     plain_words: bool = True,
     progress: Callable[[int, int], None] | None = None,
     also: Sequence[Clause] = (),
+    words: Sequence[str] = (),
     count: bool = False,
 ) -> Found:
-    """:func:`find_runs` with more: ``also`` (clauses that must hold as well) and ``count`` (the total)."""
+    """:func:`find_runs` with more: ``also`` (clauses that must hold as well), ``words`` (lowercase text each
+    in the run's id, name or experiment) and ``count`` (the total)."""
     parsed = parse_filter(filter_string, plain_words=plain_words)
-    words = parsed.words if isinstance(parsed, Words) else ()
+    words = (*(parsed.words if isinstance(parsed, Words) else ()), *words)
     clauses = [*([] if isinstance(parsed, Words) else parsed), *also]
     order = parse_order_by(order_by)
     offset, after = _read_token(page_token)
-    latest = latest or LatestValues()
+    build = _builder(latest or LatestValues())
     chosen = sorted(experiments) if experiments is not None else None
-
-    def build(run_dir: Path) -> RunRow | None:
-        if not (run_dir / "run.json").is_file():
-            return None  # not a run (yet: its record is written last)
-        try:
-            return run_row(run_dir, latest)
-        except Exception as exc:  # one unreadable run never hides the others: listed, marked damaged
-            return RunRow(run_dir.name, experiment=run_dir.parent.parent.name, status="Damaged", tags={"damaged": str(exc)})
 
     def query(db: Any) -> tuple[list[tuple[str, str]], int | None]:
         compiled = compile_search(clauses, words, order, chosen)
         return page(db, compiled, None if max_results is None else max_results + 1, offset, after, count)
 
     index = index_for(store)
-    answer = index.search(
-        build, entry, query, progress,
-        keep=lambda row: row.status != "Damaged",  # a read that failed (EMFILE...) is tried again next time
-        settled=lambda row: row.status in _ENDED,  # an ended run: checked by its events folder's time
-    )  # fmt: skip
+    answer = _search_index(index, build, query, progress)
     if answer is None:  # no usable index (a read-only store): every run read, searched in Python
         rows = [row for _key, run_dir in index.listing(chosen) for row in [build(run_dir)] if row is not None]
-        matched = order_rows(newest_first(filter_rows(filter_rows(rows, clauses), Words(words) if words else [])), order)
+        matched = order_rows(newest_first(filter_rows(filter_rows(rows, clauses), Words(tuple(words)) if words else [])), order)
         if max_results is None:
             return Found(matched, None, len(matched))
         got, token = paginate(matched, page_token, max_results)
@@ -395,6 +389,40 @@ def search_store(
         rows = rows[:max_results]
         token = _token(offset + len(rows), rows[-1].run_id)  # the offset: if that run is gone by then
     return Found(rows, token, total)
+
+
+def run_counts(store: Path, latest: Any = None) -> dict[str, int]:
+    """How many runs each experiment has (children too), from the run index."""
+    build = _builder(latest or LatestValues())
+    query = "SELECT experiment, count(*) FROM runs WHERE row IS NOT NULL GROUP BY experiment"
+    index = index_for(store)
+    counts: dict[str, int] | None = _search_index(index, build, lambda db: dict(db.execute(query).fetchall()))
+    if counts is None:  # no usable index: the run folders with a record
+        counts = {}
+        for key, run_dir in index.listing():
+            if (run_dir / layout.RUN_RECORD).is_file():
+                counts[key.split("/", 1)[0]] = counts.get(key.split("/", 1)[0], 0) + 1
+    return counts
+
+
+def _builder(latest: Any) -> Callable[[Path], RunRow | None]:
+    def build(run_dir: Path) -> RunRow | None:
+        if not os.path.isfile(os.path.join(run_dir, layout.RUN_RECORD)):
+            return None  # not a run (yet: its record is written last)
+        try:
+            return run_row(run_dir, latest)
+        except Exception as exc:  # one unreadable run never hides the others: listed, marked damaged
+            return RunRow(run_dir.name, experiment=run_dir.parent.parent.name, status="Damaged", tags={"damaged": str(exc)})
+
+    return build
+
+
+def _search_index(index: RunIndex, build: Callable[[Path], RunRow | None], query: Callable[[Any], _T], progress: Any = None) -> _T | None:
+    return index.search(
+        build, entry, query, progress,
+        keep=lambda row: row.status != "Damaged",  # a read that failed (EMFILE...) is tried again next time
+        settled=lambda row: row.status in _ENDED,  # an ended run: checked by its events folder's time
+    )  # fmt: skip
 
 
 def _read_token(page_token: str | bytes | None) -> tuple[int, str | None]:
