@@ -179,8 +179,13 @@ def test_every_single_clause_and_order_key_matches_the_python_predicates(tmp_pat
             assert [k for k, _ in page(db, compile_search(*search[:3], None), None)[0]] == _python(rows, search), clause
         for kind, key in _ORDER_KEYS:
             for ascending in (True, False):
-                search = ([], (), [(kind, key, ascending)], None)
-                assert [k for k, _ in page(db, compile_search(*search[:3], None), None)[0]] == _python(rows, search), (key, ascending)
+                for clauses in ([], [Clause("metric", "acc", ">=", 0.0)]):
+                    search = (clauses, (), [(kind, key, ascending)], None)
+                    expected = _python(rows, search)
+                    compiled = compile_search(*search[:3], None)
+                    assert [k for k, _ in page(db, compiled, None)[0]] == expected, (key, ascending)
+                    for size in (1, 3, 8):  # a first page: through the order key's index when it fills the page
+                        assert [k for k, _ in page(db, compiled, size)[0]] == expected[:size], (key, ascending, size)
         for words in (("a",), ("beta",), ("r1",), ("gamma o",), ("ALPHA".lower(), "r")):
             search = ([], words, [], None)
             assert [k for k, _ in page(db, compile_search(*search[:3], None), None)[0]] == _python(rows, search), words
@@ -254,3 +259,25 @@ def test_pages_neither_skip_nor_repeat_while_runs_are_added(many: tuple[Path, li
     old = [r.id for r in runs]
     assert [s for s in seen if s in old] == old  # ascending acc = creation order, each once
     assert len(seen) == len(set(seen))
+
+
+def test_run_folders_copied_in_or_removed_are_seen_at_once(many: tuple[Path, list[runlog.Run]], tmp_path: Path) -> None:
+    """Folders copied in (no journal line) or removed moments apart are found by listing the runs folder again
+    (only the difference from this process's last listing is looked at), and by a new process too."""
+    import json
+    import shutil
+
+    store, runs = many
+    runs_dir = runs[0].path.parent
+    assert len(find_runs(store)[0]) == 30
+    for i in range(3):
+        copy = runs_dir / f"copied_{i}"
+        shutil.copytree(runs[i].path, copy)
+        record = json.loads((copy / "run.json").read_text())
+        record["run_id"] = copy.name
+        (copy / "run.json").write_text(json.dumps(record))
+        shutil.rmtree(runs[10 + i].path)
+        ids = {r.run_id for r in find_runs(store)[0]}
+        assert f"copied_{i}" in ids and runs[10 + i].id not in ids and len(ids) == 30
+    index_for(store).forget()
+    assert {r.run_id for r in find_runs(store)[0]} == ids

@@ -113,6 +113,7 @@ class RunIndex:
         self.path = store / INDEX_FILE
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
+        self._listed: dict[str, set[str]] = {}  # experiment -> run folders at this process's last written listing
 
     def forget(self) -> None:
         """Close this process's connection: the next call opens the file as a new process would."""
@@ -120,6 +121,7 @@ class RunIndex:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+            self._listed = {}
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
@@ -180,6 +182,7 @@ class RunIndex:
         if self._db is not None:
             self._db.close()
             self._db = None
+        self._listed = {}
         for suffix in ("", "-wal", "-shm"):
             try:
                 os.unlink(f"{self.path}{suffix}")
@@ -243,7 +246,7 @@ class RunIndex:
         found: list[tuple[str, Path]] = []
         for name in sorted(experiments) if experiments is not None else self._experiments():
             try:
-                found.extend((f"{name}/{run}", root / name / layout.RUNS_DIR / run) for run in _folders(root / name / layout.RUNS_DIR))
+                found.extend((f"{name}/{run}", root / name / layout.RUNS_DIR / run) for run in sorted(_folders(root / name / layout.RUNS_DIR)))
             except OSError:
                 continue
         return found
@@ -279,6 +282,8 @@ class RunIndex:
         todo: dict[str, Path] = {}  # runs to check
         gone: list[str] = []
         listings: dict[str, str] = {}
+        listed: dict[str, set[str]] = {}  # run folders listed now, by experiment
+        self._listed, mine = {}, self._listed  # kept only once written
         experiments = self._experiments()
         for name in experiments:  # a runs folder listed again only when its time moved
             runs_dir = root / name / layout.RUNS_DIR
@@ -289,13 +294,21 @@ class RunIndex:
             if meta.get(f"listing:{name}") == str(mtime):
                 continue
             try:
-                folders = set(_folders(runs_dir))
+                folders = _folders(runs_dir)
             except OSError:
                 continue
-            known = {key for (key,) in db.execute("SELECT key FROM runs WHERE experiment = ?", (name,))}
             prefix = f"{name}/"
-            todo.update((prefix + run, runs_dir / run) for run in folders if prefix + run not in known)
-            gone.extend(key for key in known if key[len(prefix) :] not in folders)
+            known_here = mine.get(name)
+            if known_here is not None and db.execute("SELECT count(*) FROM runs WHERE experiment = ?", (name,)).fetchone()[0] == len(known_here):
+                # The rows are this process's last listing's (a run folder made since, within the file system's
+                # time granularity): only the difference is looked at, not 100,000 keys.
+                todo.update((prefix + run, runs_dir / run) for run in folders - known_here)
+                gone.extend(prefix + run for run in known_here - folders)
+            else:
+                known = {key for (key,) in db.execute("SELECT key FROM runs WHERE experiment = ?", (name,))}
+                todo.update((prefix + run, runs_dir / run) for run in folders if prefix + run not in known)
+                gone.extend(key for key in known if key[len(prefix) :] not in folders)
+            listed[name] = folders
             if time.time_ns() - mtime > _LISTED_AFTER_NS:
                 listings[f"listing:{name}"] = str(mtime)
         indexed = set(json.loads(meta.get("experiments", "[]")))
@@ -336,15 +349,15 @@ class RunIndex:
                 writes.append((key, _RETRY, row, encode(row)))
                 continue
             writes.append((key, quick if settled is not None and settled(row) and quick else whole, row, encode(row)))
-        if not (writes or gone or listings) and synced == f"{journal_id}:{offset}":
-            return True
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            self._write(db, writes, gone, listings, journal_id, offset, settled)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        if writes or gone or listings or synced != f"{journal_id}:{offset}":
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                self._write(db, writes, gone, listings, journal_id, offset, settled)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        self._listed = {**mine, **listed}
         return True
 
     def _write(
@@ -403,6 +416,6 @@ class RunIndex:
         return Path(f"{self.store}/{layout.EXPERIMENTS_DIR}/{experiment}/{layout.RUNS_DIR}/{run_id}")
 
 
-def _folders(runs_dir: Path) -> list[str]:
+def _folders(runs_dir: Path) -> set[str]:
     with os.scandir(runs_dir) as entries:
-        return sorted(e.name for e in entries if e.is_dir())
+        return {e.name for e in entries if e.is_dir()}
