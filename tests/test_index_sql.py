@@ -5,6 +5,7 @@ run index stays current across processes without reading every row."""
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -281,3 +282,22 @@ def test_run_folders_copied_in_or_removed_are_seen_at_once(many: tuple[Path, lis
         assert f"copied_{i}" in ids and runs[10 + i].id not in ids and len(ids) == 30
     index_for(store).forget()
     assert {r.run_id for r in find_runs(store)[0]} == ids
+
+
+def test_a_forked_child_opens_its_own_connection(many: tuple[Path, list[runlog.Run]]) -> None:
+    """A child forked after a search does not use the parent's SQLite connection (unsafe across fork): it
+    opens its own and answers; the parent's still works."""
+    store, _runs = many
+    assert len(find_runs(store)[0]) == 30
+    parent = index_for(store)._db
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            rows, _ = find_runs(store, "metrics.acc >= 0.5")
+            code = 0 if len(rows) == 15 and index_for(store)._db is not parent else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert index_for(store)._db is parent and len(find_runs(store, "metrics.acc < 0.5")[0]) == 15

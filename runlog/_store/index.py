@@ -113,6 +113,7 @@ class RunIndex:
         self.path = store / INDEX_FILE
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
+        self._pid = os.getpid()  # the process the connection was opened in
         self._listed: dict[str, set[str]] = {}  # experiment -> run folders at this process's last written listing
 
     def forget(self) -> None:
@@ -160,8 +161,12 @@ class RunIndex:
 
     def _open(self) -> sqlite3.Connection | None:
         """The index database; a damaged one is removed and made anew; None when it cannot be had."""
+        if self._db is not None and self._pid != os.getpid():
+            self._db = None  # a forked child: the parent's connection is never used (nor closed) here
+            self._listed = {}
         if self._db is not None:
             return self._db
+        self._pid = os.getpid()
         for attempt in (1, 2):
             try:
                 self._db = self._connect()
