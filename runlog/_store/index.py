@@ -42,14 +42,14 @@ from .filters import like
 __all__ = ["COLUMNS", "INDEX_FILE", "Entry", "RunIndex"]
 
 INDEX_FILE = "index.sqlite3"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 _log = logging.getLogger("runlog.store")
 _T = TypeVar("_T")
 
 #: The columns a row is searched by besides its values (see :mod:`runlog._store.sqlsearch`).
 COLUMNS = (
     "experiment", "run_id", "run_name", "status", "mlflow_status", "start_time", "end_time", "newest",
-    "user_id", "experiment_id", "artifact_uri", "lifecycle_stage", "words", "created",
+    "user_id", "experiment_id", "artifact_uri", "lifecycle_stage", "words", "created", "parent_id", "run_type",
 )  # fmt: skip
 _RETRY = "!"  # the signature of a row built again on every sync (a folder not yet a run, a failed read)
 _LISTED_AFTER_NS = 2_000_000_000  # a folder changed within the file system's time granularity is listed again
@@ -149,6 +149,7 @@ class RunIndex:
                     db.execute("CREATE INDEX runs_newest ON runs (newest DESC, run_id, key)")
                     db.execute("CREATE INDEX runs_unsettled ON runs (settled)")
                     db.execute("CREATE INDEX runs_experiment ON runs (experiment, key)")
+                    db.execute("CREATE INDEX runs_created ON runs (experiment, created DESC, run_id DESC)")
                     db.execute("CREATE INDEX vals_num ON vals (kind, name, num)")
                     db.execute("CREATE INDEX vals_text ON vals (kind, name, text)")
                     db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))

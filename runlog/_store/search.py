@@ -15,11 +15,13 @@ every word.
 from __future__ import annotations
 
 import base64
+import functools
+import heapq
 import json
 import math
 import operator
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -45,6 +47,7 @@ __all__ = [
     "parse_order_by",
     "run_counts",
     "run_row",
+    "runs_by_created",
     "search",
     "search_store",
     "sort_rows",
@@ -379,16 +382,77 @@ def search_store(
         got, token = paginate(matched, page_token, max_results)
         return Found(got, token, len(matched))
     texts, total = answer
-    rows = []
-    for _key, text in texts:
-        row = decode_row(text)
-        row.ref = store / layout.EXPERIMENTS_DIR / row.experiment / layout.RUNS_DIR / row.run_id
-        rows.append(row)
+    rows = [_decoded(store, text) for _key, text in texts]
     token = None
     if max_results is not None and len(rows) > max_results:
         rows = rows[:max_results]
         token = _token(offset + len(rows), rows[-1].run_id)  # the offset: if that run is gone by then
     return Found(rows, token, total)
+
+
+def runs_by_created(
+    store: Path, experiment: str, *, include_children: bool = False, run_type: str | None = None, page_size: int = 500
+) -> Iterator[RunRow]:
+    """The runs of one experiment, newest ``created`` first (then run id, descending: Azure ML's
+    ``get_runs`` order), top-level only unless ``include_children``, of ``run_type`` when given: read from
+    the run index a page at a time (keyset pages over an index of the order), so the first runs come at
+    once in an experiment of 100,000. A run that could not be read is dated by its folder's time."""
+    build = _builder(LatestValues())
+    where, params = ["row IS NOT NULL", "experiment = ?"], [experiment]
+    if not include_children:
+        where.append("parent_id IS NULL")
+    if run_type is not None:
+        where.append("run_type = ?")
+        params.append(run_type)
+    index = index_for(store)
+    undated = f"SELECT row FROM runs WHERE {' AND '.join(where)} AND created IS NULL"
+    first = _search_index(index, build, lambda db: [t for (t,) in db.execute(undated, params)])
+    if first is None:  # no usable index: every run read, ordered in Python
+        rows, _ = find_runs(store, experiments=[experiment], plain_words=False)
+        rows = [r for r in rows if (include_children or not r.parent_id) and (run_type is None or r.run_type == run_type)]
+        yield from sorted(rows, key=_created_key, reverse=True)
+        return
+    late = sorted((_decoded(store, text) for text in first), key=_created_key, reverse=True)
+    yield from heapq.merge(_dated(store, index, build, where, params, page_size), late, key=_created_key, reverse=True)
+
+
+def _dated(
+    store: Path, index: RunIndex, build: Callable[[Path], RunRow | None], where: list[str], params: list[Any], size: int
+) -> Iterator[RunRow]:
+    after: tuple[Any, str] | None = None
+    while True:
+        condition = " AND ".join([*where, "created IS NOT NULL"])
+        more: list[Any] = []
+        if after is not None:
+            condition += " AND (created < ? OR (created = ? AND run_id < ?))"
+            more = [after[0], after[0], after[1]]
+        sql = f"SELECT row FROM runs WHERE {condition} ORDER BY created DESC, run_id DESC LIMIT {int(size)}"
+        texts = _search_index(index, build, functools.partial(_texts, sql=sql, params=[*params, *more]))
+        rows = [_decoded(store, text) for text in texts or []]
+        yield from rows
+        if len(rows) < size:
+            return
+        after = (rows[-1].created, rows[-1].run_id)
+
+
+def _texts(db: Any, sql: str, params: list[Any]) -> list[str]:
+    return [text for (text,) in db.execute(sql, params)]
+
+
+def _created_key(row: RunRow) -> tuple[float, str]:
+    created = row.created
+    if created is None:  # a run that could not be read at all: dated by its folder
+        try:
+            created = os.stat(row.ref).st_mtime
+        except (OSError, TypeError):
+            created = 0.0
+    return (created, row.run_id)
+
+
+def _decoded(store: Path, text: str) -> RunRow:
+    row = decode_row(text)
+    row.ref = store / layout.EXPERIMENTS_DIR / row.experiment / layout.RUNS_DIR / row.run_id
+    return row
 
 
 def run_counts(store: Path, latest: Any = None) -> dict[str, int]:
@@ -453,6 +517,7 @@ def entry(row: Any) -> Entry:
         "newest": start or 0, "user_id": row.user_id, "experiment_id": row.experiment_id,
         "artifact_uri": row.artifact_uri, "lifecycle_stage": row.lifecycle_stage,
         "words": f"{row.run_id}\n{row.run_name}\n{row.experiment}".lower(), "created": row.created,
+        "parent_id": row.parent_id, "run_type": row.run_type,
     }  # fmt: skip
     assert set(columns) == set(COLUMNS)
     values: list[tuple[str, str, float | None, int, str | None]] = []
