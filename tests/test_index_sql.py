@@ -301,3 +301,18 @@ def test_a_forked_child_opens_its_own_connection(many: tuple[Path, list[runlog.R
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert index_for(store)._db is parent and len(find_runs(store, "metrics.acc < 0.5")[0]) == 15
+
+
+def test_a_journal_line_for_a_folder_that_is_gone_leaves_no_row(many: tuple[Path, list[runlog.Run]]) -> None:
+    """The journal names a run whose folder is gone (removed after its last event): no row is kept for it,
+    not even one looked at again on every search."""
+    from runlog._store.journal import JOURNAL_FILE
+
+    store, _runs = many
+    find_runs(store)
+    with open(store / JOURNAL_FILE, "a") as journal_file:
+        journal_file.write("sweep/ghost_run\n")
+    assert len(find_runs(store)[0]) == 30
+    db = index_for(store)._db
+    assert db is not None
+    assert db.execute("SELECT count(*) FROM runs WHERE key = 'sweep/ghost_run'").fetchone()[0] == 0

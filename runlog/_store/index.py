@@ -348,8 +348,11 @@ class RunIndex:
             row = build(run_dir)
             if progress is not None:
                 progress(done + 1, len(todo))
-            if row is None:  # not a run (yet): looked at again next time
-                writes.append((key, _RETRY, None, None))
+            if row is None:  # not a run (yet): looked at again next time; a folder gone: no row
+                if os.path.isdir(run_dir):
+                    writes.append((key, _RETRY, None, None))
+                else:
+                    gone.append(key)
                 continue
             if keep is not None and not keep(row):
                 writes.append((key, _RETRY, row, encode(row)))
