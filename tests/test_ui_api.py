@@ -832,6 +832,18 @@ def test_api_runs_answers_a_page_by_default_never_the_whole_store(seeded: dict[s
     assert http.get("/api/runs", params={"max_results": 1001}).status_code == 400
 
 
+def test_warming_up_parses_only_the_newest_runs(seeded: dict[str, Any]) -> None:
+    """The server's background warm-up parses the newest runs (the table's first pages), not the whole store."""
+    from runlog.ui.query import StoreQuery
+
+    query = StoreQuery(seeded["store"])
+    newest = [r["id"] for r in query.runs(max_results=2)["runs"]]
+    fresh = StoreQuery(seeded["store"])
+    fresh.warm(runs=2)
+    assert sorted(fresh._runs) == sorted(newest)
+    assert all(cache.record is not None for cache in fresh._runs.values())  # parsed, not only listed
+
+
 def test_a_bad_filter_is_a_400_saying_where(seeded: dict[str, Any]) -> None:
     """A filter that does not parse is a 400 JSON error whose message shows the problem and an example."""
     resp = seeded["http"].get("/api/runs", params={"filter": "metrics.acc >> 1"})

@@ -36,6 +36,8 @@ _log = logging.getLogger("runlog.ui")
 #: Runs per /api/runs answer unless ``max_results`` says otherwise, and the most it may say.
 PAGE = 100
 MAX_PAGE = 1000
+#: Runs parsed in the background when the server starts (the newest: the runs table's first pages).
+WARM_RUNS = 2000
 TERMINAL = frozenset({"Completed", "Failed", "Canceled"})
 _RUN_ID = re.compile(r"^[\w\-.]{1,255}$")
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif", ".webp": "image/webp"}
@@ -75,6 +77,13 @@ class StoreQuery:
                         cache = self._runs[run_id] = RunCache(exp, run_id, run_dir)
                 found.append(cache)
         return found
+
+    def _cache(self, experiment: str, run_id: str, run_dir: Path) -> RunCache:
+        cache = self._runs.get(run_id)
+        if cache is None or cache.experiment != experiment:
+            with self._lock:
+                cache = self._runs[run_id] = RunCache(experiment, run_id, run_dir)
+        return cache
 
     def _run(self, run_id: str) -> RunCache:
         cache = self._runs.get(run_id)
@@ -163,10 +172,7 @@ class StoreQuery:
         now = time.time()
         rows = []
         for row in found.rows:
-            cache = self._runs.get(row.run_id)
-            if cache is None or cache.experiment != row.experiment:
-                with self._lock:
-                    cache = self._runs[row.run_id] = RunCache(row.experiment, row.run_id, row.ref)
+            cache = self._cache(row.experiment, row.run_id, row.ref)
             try:
                 cache.refresh()
             except (OSError, ValueError) as exc:
@@ -325,11 +331,15 @@ class StoreQuery:
         return logs.zip_chunks(reader, names if names is not None else [], chunk)
 
 
-    def warm(self) -> None:
-        """Parse the whole store once (called in the background when the server starts)."""
-        for cache in self._scan():
+    def warm(self, runs: int = WARM_RUNS) -> None:
+        """Parse the newest ``runs`` runs once (called in the background when the server starts): the runs
+        table's first pages, not a store of 100,000 runs (whose parse would hold the interpreter for minutes
+        and keep every run in memory)."""
+        with self._lock:
+            self._latest = self._latest or LatestValues()
+        for row in search_store(self.store, max_results=runs, latest=self._latest).rows:
             try:
-                cache.refresh()
+                self._cache(row.experiment, row.run_id, row.ref).refresh()
             except (OSError, ValueError):
                 continue
 
