@@ -42,7 +42,7 @@ from .filters import like
 __all__ = ["COLUMNS", "INDEX_FILE", "Entry", "RunIndex"]
 
 INDEX_FILE = "index.sqlite3"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 _log = logging.getLogger("runlog.store")
 _T = TypeVar("_T")
 
@@ -135,13 +135,15 @@ class RunIndex:
                 db.execute("BEGIN IMMEDIATE")
                 found = db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
                 if found is None or found[0] != str(SCHEMA_VERSION):  # another layout: rebuilt from the runs
-                    for table in ("runs", "vals"):
+                    for table in ("runs", "vals", "texts"):
                         db.execute(f"DROP TABLE IF EXISTS {table}")
                     db.execute("DELETE FROM meta")
                     db.execute(
                         "CREATE TABLE runs (key TEXT PRIMARY KEY, signature TEXT, journal TEXT, checked INTEGER, "
-                        f"settled INTEGER, row TEXT, {', '.join(COLUMNS)})"
+                        f"settled INTEGER, {', '.join(COLUMNS)})"
                     )
+                    # The rows' JSON apart: scans of the searchable columns read narrow records.
+                    db.execute("CREATE TABLE texts (key TEXT PRIMARY KEY, row TEXT)")
                     db.execute(
                         "CREATE TABLE vals (key TEXT, kind TEXT, name TEXT, num REAL, nan INTEGER, text TEXT, "
                         "PRIMARY KEY (key, kind, name)) WITHOUT ROWID"
@@ -239,7 +241,7 @@ class RunIndex:
         """Every row (decoded), the index made current first; without a usable index, every run read."""
         found = self.search(
             build, encode or (lambda row: Entry(json.dumps(row), {}, [])),
-            lambda db: [decode(text) for (text,) in db.execute("SELECT row FROM runs WHERE row IS NOT NULL ORDER BY key")],
+            lambda db: [decode(text) for (text,) in db.execute("SELECT row FROM texts ORDER BY key")],
             progress,
         )  # fmt: skip
         if found is not None:
@@ -391,9 +393,10 @@ class RunIndex:
                     [journal_id, offset, *part],
                 )
             )  # fmt: skip
-        insert = f"INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?{', ?' * len(COLUMNS)})"
+        insert = f"INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?{', ?' * len(COLUMNS)})"
         rows: list[tuple[Any, ...]] = []
         values: list[tuple[Any, ...]] = []
+        texts: list[tuple[str, str]] = []
         dropped: list[tuple[str]] = []
         for key, sig, row, entry in writes:
             if key in later:
@@ -402,15 +405,18 @@ class RunIndex:
             experiment, _, run_id = key.partition("/")
             columns = {"experiment": experiment, "run_id": run_id, **(entry.columns if entry is not None else {})}
             if entry is None:
-                rows.append((key, sig, journal_id, offset, 0, None, *(columns.get(c) for c in COLUMNS)))
+                rows.append((key, sig, journal_id, offset, 0, *(columns.get(c) for c in COLUMNS)))
                 continue
             ended = int(sig != _RETRY and settled is not None and settled(row))
-            rows.append((key, sig, journal_id, offset, ended, entry.text, *(columns.get(c) for c in COLUMNS)))
+            rows.append((key, sig, journal_id, offset, ended, *(columns.get(c) for c in COLUMNS)))
+            texts.append((key, entry.text))
             values.extend((key, *value) for value in entry.values)
         dropped.extend((k,) for k in gone)
         db.executemany("DELETE FROM vals WHERE key = ?", dropped)
+        db.executemany("DELETE FROM texts WHERE key = ?", dropped)
         db.executemany("DELETE FROM runs WHERE key = ?", [(k,) for k in gone])
         db.executemany(insert, rows)
+        db.executemany("INSERT INTO texts VALUES (?, ?)", texts)
         db.executemany("INSERT OR REPLACE INTO vals VALUES (?, ?, ?, ?, ?, ?)", values)
         db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(listings.items()))
         if journal_id:

@@ -398,14 +398,14 @@ def runs_by_created(
     the run index a page at a time (keyset pages over an index of the order), so the first runs come at
     once in an experiment of 100,000. A run that could not be read is dated by its folder's time."""
     build = _builder(LatestValues())
-    where, params = ["row IS NOT NULL", "experiment = ?"], [experiment]
+    where, params = ["newest IS NOT NULL", "experiment = ?"], [experiment]
     if not include_children:
         where.append("parent_id IS NULL")
     if run_type is not None:
         where.append("run_type = ?")
         params.append(run_type)
     index = index_for(store)
-    undated = f"SELECT row FROM runs WHERE {' AND '.join(where)} AND created IS NULL"
+    undated = f"SELECT t.row FROM runs JOIN texts t ON t.key = runs.key WHERE {' AND '.join(where)} AND created IS NULL"
     first = _search_index(index, build, lambda db: [t for (t,) in db.execute(undated, params)])
     if first is None:  # no usable index: every run read, ordered in Python
         rows, _ = find_runs(store, experiments=[experiment], plain_words=False)
@@ -426,7 +426,7 @@ def _dated(
         if after is not None:
             condition += " AND (created < ? OR (created = ? AND run_id < ?))"
             more = [after[0], after[0], after[1]]
-        sql = f"SELECT row FROM runs WHERE {condition} ORDER BY created DESC, run_id DESC LIMIT {int(size)}"
+        sql = f"SELECT t.row FROM runs JOIN texts t ON t.key = runs.key WHERE {condition} ORDER BY created DESC, run_id DESC LIMIT {int(size)}"
         texts = _search_index(index, build, functools.partial(_texts, sql=sql, params=[*params, *more]))
         rows = [_decoded(store, text) for text in texts or []]
         yield from rows
@@ -458,7 +458,7 @@ def _decoded(store: Path, text: str) -> RunRow:
 def run_counts(store: Path, latest: Any = None) -> dict[str, int]:
     """How many runs each experiment has (children too), from the run index."""
     build = _builder(latest or LatestValues())
-    query = "SELECT experiment, count(*) FROM runs WHERE row IS NOT NULL GROUP BY experiment"
+    query = "SELECT experiment, count(*) FROM runs WHERE newest IS NOT NULL GROUP BY experiment"
     index = index_for(store)
     counts: dict[str, int] | None = _search_index(index, build, lambda db: dict(db.execute(query).fetchall()))
     if counts is None:  # no usable index: the run folders with a record

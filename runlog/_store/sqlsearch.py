@@ -33,13 +33,20 @@ class Compiled:
 
     joins: list[str] = field(default_factory=list)
     join_params: list[Any] = field(default_factory=list)
-    where: list[str] = field(default_factory=list)
+    where: list[str] = field(default_factory=list)  # the conditions, a value's as EXISTS
+    where_in: list[str] = field(default_factory=list)  # the same, a value's as IN (same parameters)
     where_params: list[Any] = field(default_factory=list)
     order: list[tuple[str, bool]] = field(default_factory=list)  # (expression, ascending)
     source: str = "runs"
     #: The same search over the runs that have the first order-by key, driven by that key's index (a first
     #: page ordered by a metric reads its rows in order and stops at the page's end, not 100,000 rows).
     fast: Compiled | None = None
+
+
+    def add(self, condition: str) -> None:
+        """A condition written the same way in both forms."""
+        self.where.append(condition)
+        self.where_in.append(condition)
 
 
 def _in(values: Sequence[Any]) -> str:
@@ -50,30 +57,33 @@ def _condition(clause: Clause, out: Compiled) -> None:
     op, value = clause.op, clause.value
     if clause.kind in _KIND:
         kind = _KIND[clause.kind]
-        exists = "EXISTS (SELECT 1 FROM vals v WHERE v.key = runs.key AND v.kind = ? AND v.name = ?{})"
         params: list[Any] = [kind, clause.key]
         column = "v.num" if kind == "m" else "v.text"
-        if op == "IS NULL":
-            out.where.append("NOT " + exists.format(""))
-        elif op == "IS NOT NULL":
-            out.where.append(exists.format(""))
+        negated, test = False, ""
+        if op in ("IS NULL", "IS NOT NULL"):
+            negated = op == "IS NULL"
         elif op in ("LIKE", "ILIKE"):
-            out.where.append(exists.format(f" AND rl_like({column}, ?, {int(op == 'ILIKE')})"))
+            test = f" AND rl_like({column}, ?, {int(op == 'ILIKE')})"
             params.append(value)
         elif op in ("IN", "NOT IN"):
-            out.where.append(exists.format(f" AND {column} {op} {_in(value)}"))
+            test = f" AND {column} {op} {_in(value)}"
             params.extend(value)
         elif op == "!=" and kind == "m":  # NaN is unequal to everything
-            out.where.append(exists.format(" AND (v.num != ? OR v.nan)"))
+            test = " AND (v.num != ? OR v.nan)"
             params.append(value)
         else:
-            out.where.append(exists.format(f" AND {column} {op} ?"))
+            test = f" AND {column} {op} ?"
             params.append(value)
+        no = "NOT " if negated else ""
+        # EXISTS per row where few rows are visited (a page read in an order key's index); IN (one set
+        # built through the values' index) where every row is (a whole search, a count).
+        out.where.append(f"{no}EXISTS (SELECT 1 FROM vals v WHERE v.key = runs.key AND v.kind = ? AND v.name = ?{test})")
+        out.where_in.append(f"runs.key {no}IN (SELECT v.key FROM vals v WHERE v.kind = ? AND v.name = ?{test})")
         out.where_params.extend(params)
         return
     column = "runs." + clause.key
     if op in ("IS NULL", "IS NOT NULL"):
-        out.where.append(f"{column} {op}")
+        out.add(f"{column} {op}")
         return
     names = [column, "runs.mlflow_status"] if clause.key == "status" else [column]  # runlog's and MLflow's name
     negated = op in ("!=", "NOT IN") and len(names) > 1
@@ -87,7 +97,7 @@ def _condition(clause: Clause, out: Compiled) -> None:
     else:
         tests = [f"{n} {op} ?" for n in names]
         params = [value] * len(names)
-    out.where.append(("NOT " if negated else "") + "(" + " OR ".join(tests) + ")")
+    out.add(("NOT " if negated else "") + "(" + " OR ".join(tests) + ")")
     out.where_params.extend(params)
 
 
@@ -99,15 +109,16 @@ def compile_search(
 ) -> Compiled:
     """The SQL of a search: ``clauses`` (all must hold), plain ``words`` (each in the run's id, name or
     experiment), ``order_by`` keys ``(kind, key, ascending)`` and the experiments searched."""
-    out = Compiled(where=["runs.row IS NOT NULL"])
+    out = Compiled()
+    out.add("runs.newest IS NOT NULL")  # a run's row (not a folder waiting for its run.json)
     if experiments is not None:
         names = sorted(experiments)
-        out.where.append(f"runs.experiment IN {_in(names)}")
+        out.add(f"runs.experiment IN {_in(names)}")
         out.where_params.extend(names)
     for clause in clauses:
         _condition(clause, out)
     for word in words:
-        out.where.append("instr(runs.words, ?) > 0")
+        out.add("instr(runs.words, ?) > 0")
         out.where_params.append(word)
     for i, (kind, key, ascending) in enumerate(order_by):
         if kind in _KIND:
@@ -124,9 +135,11 @@ def compile_search(
     if order_by and order_by[0][0] in _KIND:
         kind, key, _ascending = order_by[0]
         value = "o0.num" if kind == "metric" else "o0.text"
+        where = [*out.where, f"o0.kind = ? AND o0.name = ? AND {value} IS NOT NULL"]  # EXISTS: stops at the page's end
         out.fast = Compiled(
-            out.joins[1:], out.join_params[2:], [*out.where, f"o0.kind = ? AND o0.name = ? AND {value} IS NOT NULL"],
-            [*out.where_params, _KIND[kind], key], out.order[1:], "vals o0 JOIN runs ON runs.key = o0.key",
+            joins=out.joins[1:], join_params=out.join_params[2:], where=where, where_in=where,
+            where_params=[*out.where_params, _KIND[kind], key], order=out.order[1:],
+            source="vals o0 JOIN runs ON runs.key = o0.key",
         )  # fmt: skip
     return out
 
@@ -160,11 +173,11 @@ def page(
         keys = _keys(db, compiled, "", limit, offset, after)
     total = None
     if count:
-        total = int(db.execute("SELECT count(*) FROM runs WHERE " + " AND ".join(compiled.where), compiled.where_params).fetchone()[0])
+        total = int(db.execute("SELECT count(*) FROM runs WHERE " + " AND ".join(compiled.where_in), compiled.where_params).fetchone()[0])
     texts: dict[str, str] = {}
     for start in range(0, len(keys), 500):
         part = keys[start : start + 500]
-        texts.update(db.execute(f"SELECT key, row FROM runs WHERE key IN {_in(part)}", part).fetchall())
+        texts.update(db.execute(f"SELECT key, row FROM texts WHERE key IN {_in(part)}", part).fetchall())
     return [(k, texts[k]) for k in keys if k in texts], total
 
 
@@ -172,7 +185,10 @@ def _keys(
     db: sqlite3.Connection, compiled: Compiled, suffix: str, limit: int | None = None, offset: int = 0, after: str | None = None
 ) -> list[str]:
     """The keys of the runs ``compiled`` finds, in its order (``suffix``: a LIMIT already decided)."""
-    base = f"FROM {compiled.source} " + " ".join(compiled.joins) + " WHERE " + " AND ".join(compiled.where)
+    # Newest first (no order-by) reads the runs in an index's order and stops at the page's end: EXISTS per
+    # run visited. Any other order sorts every match: IN, one set of matches built through the values' index.
+    where = compiled.where if compiled.order[0][0] == "runs.newest" else compiled.where_in
+    base = f"FROM {compiled.source} " + " ".join(compiled.joins) + " WHERE " + " AND ".join(where)
     params = [*compiled.join_params, *compiled.where_params]
     order_sql = ", ".join(f"{e} {'ASC' if a else 'DESC'}" for e, a in compiled.order)
     where_after, after_params = "", list[Any]()
