@@ -9,11 +9,11 @@ how they were made; making 100,000 runs through the API alone takes most of an h
 For each store size (small runs: 10 `loss` points, one `acc`, one tag, one property each):
 
 - reading every run (what `find_runs` costs without an index: run.json, meta and metric files of each);
-- the index built from scratch (the first search of a store);
-- a search from another process (the index file; each run's events signature checked);
-- a search again in the same process (a viewer: rows kept in memory, signatures checked);
-- a filtered, sorted first page (`metrics.loss < 0.5`, `metrics.acc DESC`, 50 rows) in that process, a
-  first time and again (the answer kept while no run changed), and after one running run logged a point;
+- the index built from scratch (the first search of a store, answering one page);
+- a filtered, sorted first page from another process (the index file made current from the journal, the
+  page answered in SQL), and the same through `runlog runs --filter` in a new process (imports included);
+- a filtered, sorted first page (`metrics.acc > 0.3`, `metrics.loss ASC`, 50 rows) in that process, a new
+  query and the same again, and `metrics.loss < 0.5`, `metrics.acc DESC` after one running run logged a point;
 - the bytes of one page of the viewer's `/api/runs` answer (100 runs), disk per run and the index's size.
 """
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -80,6 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000, 100000])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--store", type=Path, help="reuse this store for the largest size (filled by fill_store when empty; its index is deleted first)")
     args = parser.parse_args()
     if args.quick:
         args.sizes = [500, 2000]
@@ -88,20 +90,28 @@ def main() -> None:
     print(f"machine: {machine()}\n")
     print("### Searching the runs of a store: run index vs reading every run\n")
     print(
-        "| runs | read every run | index built (first search) | first page from another process (index file) "
-        "| first page, warm, new query | same query again | after a running run logged | one /api/runs page "
-        "| disk per run | index file |"
+        "| runs | read every run | index built from scratch (first search, one page) | first page from another process (index file) "
+        "| `runlog runs --filter` (new process) | first page, warm, new query | same query again "
+        "| after a running run logged | one /api/runs page | disk per run | index file |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     query = ("metrics.loss < 0.5", ["metrics.acc DESC"], 50)
     for n in args.sizes:
         with tempfile.TemporaryDirectory(prefix="runlog-index-") as tmp:
-            store = Path(tmp) / "store"
-            fill_store(store, n)
+            store = args.store if args.store and n == max(args.sizes) else Path(tmp) / "store"
+            if not (store / "experiments").is_dir():
+                fill_store(store, n)
+            index_for(store).forget()
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{store / INDEX_FILE}{suffix}").unlink(missing_ok=True)
             every = timed(lambda s=store: [run_row(d) for d in iter_run_dirs(s)])
-            build = timed(lambda s=store: find_runs(s))
+            build = timed(lambda s=store: find_runs(s, max_results=50))  # made current, then one page
             index_for(store).forget()
             other = timed(lambda s=store: find_runs(s, *query))
+            cli = timed(lambda s=store: subprocess.run(
+                [sys.executable, "-m", "runlog.cli", "runs", "--store", str(s), "--filter", query[0], "--order-by",
+                 query[1][0], "--limit", str(query[2])], check=True, capture_output=True,
+            ))  # fmt: skip
             warm = timed(lambda s=store: find_runs(s, "metrics.acc > 0.3", ["metrics.loss ASC"], 50))
             again = timed(lambda s=store: find_runs(s, "metrics.acc > 0.3", ["metrics.loss ASC"], 50))
             live = runlog.Experiment(runlog.Workspace(store), "sweep").start_logging(outputs=False)
@@ -114,14 +124,15 @@ def main() -> None:
             page_bytes = len(json.dumps(answer))
             runs_bytes = du(store / "experiments") / n
             print(
-                f"| {n:,} | {every:.2f} s | {build:.2f} s | {other:.2f} s | {warm:.3f} s | {again:.3f} s "
+                f"| {n:,} | {every:.2f} s | {build:.2f} s | {other:.2f} s | {cli:.2f} s | {warm:.3f} s | {again:.3f} s "
                 f"| {changed:.3f} s | {page_bytes / 1024:.0f} kB | {runs_bytes / 1024:.1f} kB "
-                f"| {(store / INDEX_FILE).stat().st_size / n:.0f} B/run |"
+                f"| {sum(Path(f'{store / INDEX_FILE}{x}').stat().st_size for x in ('', '-wal')) / n:.0f} B/run |"
             )
     print(
-        "\nA warm search checks only the runs the store's change journal names and the runs still running "
-        "(`runlog._store.journal`), and keeps an answer while no run changed; a process's first search reads "
-        "the index file and checks each ended run by one `stat` unless the journal vouches for it."
+        "\nA search first makes the index current: it reads the store's change journal from the point the index "
+        "was last synced to (`runlog._store.journal`), checks the runs it names and the runs still running, and "
+        "lists a runs folder again only when its time moved; then the filter and order-by run in SQL and only "
+        "the page's rows are decoded (`runlog._store.sqlsearch`)."
     )
 
 

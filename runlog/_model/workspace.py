@@ -22,7 +22,7 @@ from .._errors import (
 )
 from .._store import layout
 from .._store.mlflow_names import experiment_id, tracking_uri
-from .._store.search import find_runs
+from .._store.search import runs_by_created
 from .._store.validation import check_kwargs
 from .context import ENV_STORE
 from .hooks import seams
@@ -346,33 +346,18 @@ class Experiment:
     ) -> Iterator[Run]:
         """The runs of this experiment, newest first (top-level only unless ``include_children``).
 
-        Answered from the run index (:func:`runlog._store.search.find_runs`: runs unchanged since they were
-        indexed are not read again), a page of runs at a time as the generator is consumed.
+        Answered from the run index (:func:`runlog._store.search.runs_by_created`: runs unchanged since they
+        were indexed are not read again), a page of runs at a time as the generator is consumed.
         """
-        rows, _ = find_runs(self.workspace.store, experiments=[self.name], plain_words=False)
-        ordered = []
-        for row in rows:
-            if not include_children and row.parent_id:
-                continue
-            if type is not None and row.run_type != type:
-                continue
-            created = row.created
-            if created is None:  # a run that could not be read at all: dated by its folder
-                try:
-                    created = os.stat(row.ref).st_mtime
-                except (OSError, TypeError):
-                    created = 0.0
-            ordered.append((created, row.run_id, row))
-        ordered.sort(key=lambda item: (item[0], item[1]), reverse=True)
-        for start in range(0, len(ordered), GET_RUNS_PAGE):
-            page = ordered[start : start + GET_RUNS_PAGE]
-            for _, run_id, row in page:
-                if _row_matches(row, tags, properties):
-                    yield Run(self, run_id)
-                elif _needs_state(row, tags, properties):
-                    run = Run(self, run_id)
-                    if _run_matches(run, tags, properties):
-                        yield run
+        for row in runs_by_created(
+            self.workspace.store, self.name, include_children=include_children, run_type=type, page_size=GET_RUNS_PAGE
+        ):
+            if _row_matches(row, tags, properties):
+                yield Run(self, row.run_id)
+            elif _needs_state(row, tags, properties):
+                run = Run(self, row.run_id)
+                if _run_matches(run, tags, properties):
+                    yield run
 
     def __repr__(self) -> str:
         return f"Experiment(Name: {self.name},\nWorkspace: {self.workspace.name})"

@@ -16,7 +16,7 @@ from typing import Any
 
 from .._errors import RunlogError
 
-__all__ = ["EXAMPLE", "Clause", "InvalidSearch", "Words", "parse_filter", "parse_order_by"]
+__all__ = ["EXAMPLE", "Clause", "InvalidSearch", "Words", "like", "parse_filter", "parse_order_by"]
 
 EXAMPLE = "metrics.val_acc > 0.9 and params.lr = '0.01'"
 
@@ -51,6 +51,14 @@ class Words:
     """A plain-word search: every word in the run's id, name or experiment."""
 
     words: tuple[str, ...]
+
+
+def like(value: Any, pattern: Any, ignore_case: bool = False) -> bool:
+    """MLflow's ``LIKE`` (``ILIKE`` with ``ignore_case``): ``%`` any text, ``_`` one character."""
+    text = str(pattern)
+    regex = re.escape(text).replace("%", ".*").replace("_", ".")
+    regex = ("" if text.startswith("%") else "^") + regex + ("" if text.endswith("%") else "$")
+    return re.match(regex, str(value), re.IGNORECASE if ignore_case else 0) is not None
 
 
 # -- parsing ------------------------------------------------------------------------------------

@@ -15,24 +15,28 @@ every word.
 from __future__ import annotations
 
 import base64
+import functools
+import heapq
 import json
 import math
 import operator
 import os
-import re
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from . import RunReader, layout
-from .filters import Clause, InvalidSearch, Words, parse_filter, parse_order_by
-from .index import RunIndex
+from .filters import Clause, InvalidSearch, Words, like, parse_filter, parse_order_by
+from .index import COLUMNS, Entry, RunIndex
 from .latest import LatestValues
 from .mlflow_names import MLFLOW_STATUS, experiment_id
+from .sqlsearch import compile_search, page
+
+_T = TypeVar("_T")
 
 __all__ = [
+    "Found",
     "InvalidSearch",
     "RunRow",
     "filter_rows",
@@ -41,8 +45,11 @@ __all__ = [
     "paginate",
     "parse_filter",
     "parse_order_by",
+    "run_counts",
     "run_row",
+    "runs_by_created",
     "search",
+    "search_store",
     "sort_rows",
 ]
 
@@ -73,13 +80,8 @@ class RunRow:
 # -- matching, sorting, paging --------------------------------------------------------------------
 
 
-def _like(flags: int) -> Callable[[Any, Any], bool]:
-    def compare(lhs: Any, pattern: Any) -> bool:
-        regex = re.escape(str(pattern)).replace("%", ".*").replace("_", ".")
-        regex = ("" if str(pattern).startswith("%") else "^") + regex + ("" if str(pattern).endswith("%") else "$")
-        return re.match(regex, str(lhs), flags) is not None
-
-    return compare
+def _like(ignore_case: bool) -> Callable[[Any, Any], bool]:
+    return lambda lhs, pattern: like(lhs, pattern, ignore_case)
 
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
@@ -89,8 +91,8 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     ">=": lambda a, b: a >= b,
     "<": lambda a, b: a < b,
     "<=": lambda a, b: a <= b,
-    "LIKE": _like(0),
-    "ILIKE": _like(re.IGNORECASE),
+    "LIKE": _like(False),
+    "ILIKE": _like(True),
     "IN": lambda a, b: a in b,
     "NOT IN": lambda a, b: a not in b,
 }
@@ -301,40 +303,16 @@ _ENDED = frozenset({"Completed", "Failed", "Canceled"})
 def iter_run_dirs(store: Path, experiments: Iterable[str] | None = None) -> Iterable[Path]:
     """Every run folder of the store (or of the named experiments), in folder order (no ``stat`` per run:
     a folder without a ``run.json`` yet is skipped where its row is built)."""
-    return (path for _key, path in _run_refs(store, experiments))
+    return (path for _key, path in index_for(store).listing(experiments))
 
 
-def _run_refs(store: Path, experiments: Iterable[str] | None = None) -> Iterable[tuple[str, Path]]:
-    """``(index key, run folder)`` of every run folder, from listings kept while their folder is unchanged."""
-    root = store / layout.EXPERIMENTS_DIR
-    try:
-        names = sorted(experiments) if experiments is not None else sorted(p.name for p in root.iterdir())
-    except (FileNotFoundError, NotADirectoryError):
-        return
-    for name in names:
-        try:
-            yield from _listing(root / name / layout.RUNS_DIR, name)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
+@dataclass
+class Found:
+    """A search's answer: a page of rows, the next page's token, and (when asked) how many runs match."""
 
-
-_listings: dict[Path, tuple[int, list[tuple[str, Path]]]] = {}
-
-
-def _listing(runs_dir: Path, experiment: str) -> list[tuple[str, Path]]:
-    """The run folders of an experiment, sorted; listed again only when the folder's time moved (a run
-    folder made or removed), so a warm search of 100,000 runs lists nothing."""
-    mtime = os.stat(runs_dir).st_mtime_ns
-    cached = _listings.get(runs_dir)
-    if cached is not None and cached[0] == mtime and time.time_ns() - mtime > 2_000_000_000:
-        return cached[1]  # (a folder changed within the file system's time granularity is listed again)
-    with os.scandir(runs_dir) as entries:
-        found = sorted(e.name for e in entries if e.is_dir())
-    known = {ref[0]: ref for ref in cached[1]} if cached is not None else {}  # Path objects kept: a run added to
-    prefix = f"{experiment}/"  # 100,000 makes one new one, not 100,000
-    listing = [known.get(prefix + name) or (prefix + name, runs_dir / name) for name in found]
-    _listings[runs_dir] = (mtime, listing)
-    return listing
+    rows: list[RunRow]
+    next_page_token: str | None
+    total: int | None = None
 
 
 def find_runs(
@@ -353,48 +331,202 @@ def find_runs(
 
     Rows (``RunRow``, ``ref`` = the run folder) filtered, ordered (newest first by default) and paged;
     ``InvalidSearch`` for a filter that does not parse. ``latest``: a
-    :class:`runlog._store.latest.LatestValues` kept between calls (incremental reads). Rows come from
-    the run index (``<store>/index.sqlite3``) for runs unchanged since they were indexed; ``progress(done,
-    total)`` is called while runs are read anew (a first open of a large store).
+    :class:`runlog._store.latest.LatestValues` kept between calls (incremental reads). The run index
+    (``<store>/index.sqlite3``) is made current (runs new or changed since they were indexed read again;
+    ``progress(done, total)`` is called meanwhile: a first open of a large store) and answers the search in
+    SQL, so only the page's rows are decoded.
     """
-    latest = latest or LatestValues()
+    found = search_store(
+        store, filter_string, order_by, max_results, page_token, experiments=experiments, latest=latest,
+        plain_words=plain_words, progress=progress,
+    )  # fmt: skip
+    return found.rows, found.next_page_token
 
+
+def search_store(
+    store: Path,
+    filter_string: str | None = None,
+    order_by: Iterable[str] | None = None,
+    max_results: int | None = None,
+    page_token: str | bytes | None = None,
+    *,
+    experiments: Iterable[str] | None = None,
+    latest: Any = None,
+    plain_words: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    also: Sequence[Clause] = (),
+    words: Sequence[str] = (),
+    count: bool = False,
+) -> Found:
+    """:func:`find_runs` with more: ``also`` (clauses that must hold as well), ``words`` (lowercase text each
+    in the run's id, name or experiment) and ``count`` (the total)."""
+    parsed = parse_filter(filter_string, plain_words=plain_words)
+    words = (*(parsed.words if isinstance(parsed, Words) else ()), *words)
+    clauses = [*([] if isinstance(parsed, Words) else parsed), *also]
+    order = parse_order_by(order_by)
+    offset, after = _read_token(page_token)
+    build = _builder(latest or LatestValues())
+    chosen = sorted(experiments) if experiments is not None else None
+
+    def query(db: Any) -> tuple[list[tuple[str, str]], int | None]:
+        compiled = compile_search(clauses, words, order, chosen)
+        return page(db, compiled, None if max_results is None else max_results + 1, offset, after, count)
+
+    index = index_for(store)
+    answer = _search_index(index, build, query, progress)
+    if answer is None:  # no usable index (a read-only store): every run read, searched in Python
+        rows = [row for _key, run_dir in index.listing(chosen) for row in [build(run_dir)] if row is not None]
+        matched = order_rows(newest_first(filter_rows(filter_rows(rows, clauses), Words(tuple(words)) if words else [])), order)
+        if max_results is None:
+            return Found(matched, None, len(matched))
+        got, token = paginate(matched, page_token, max_results)
+        return Found(got, token, len(matched))
+    texts, total = answer
+    rows = [_decoded(store, text) for _key, text in texts]
+    token = None
+    if max_results is not None and len(rows) > max_results:
+        rows = rows[:max_results]
+        token = _token(offset + len(rows), rows[-1].run_id)  # the offset: if that run is gone by then
+    return Found(rows, token, total)
+
+
+def runs_by_created(
+    store: Path, experiment: str, *, include_children: bool = False, run_type: str | None = None, page_size: int = 500
+) -> Iterator[RunRow]:
+    """The runs of one experiment, newest ``created`` first (then run id, descending: Azure ML's
+    ``get_runs`` order), top-level only unless ``include_children``, of ``run_type`` when given: read from
+    the run index a page at a time (keyset pages over an index of the order), so the first runs come at
+    once in an experiment of 100,000. A run that could not be read is dated by its folder's time."""
+    build = _builder(LatestValues())
+    where, params = ["newest IS NOT NULL", "experiment = ?"], [experiment]
+    if not include_children:
+        where.append("parent_id IS NULL")
+    if run_type is not None:
+        where.append("run_type = ?")
+        params.append(run_type)
+    index = index_for(store)
+    undated = f"SELECT t.row FROM runs JOIN texts t ON t.key = runs.key WHERE {' AND '.join(where)} AND created IS NULL"
+    first = _search_index(index, build, lambda db: [t for (t,) in db.execute(undated, params)])
+    if first is None:  # no usable index: every run read, ordered in Python
+        rows, _ = find_runs(store, experiments=[experiment], plain_words=False)
+        rows = [r for r in rows if (include_children or not r.parent_id) and (run_type is None or r.run_type == run_type)]
+        yield from sorted(rows, key=_created_key, reverse=True)
+        return
+    late = sorted((_decoded(store, text) for text in first), key=_created_key, reverse=True)
+    yield from heapq.merge(_dated(store, index, build, where, params, page_size), late, key=_created_key, reverse=True)
+
+
+def _dated(
+    store: Path, index: RunIndex, build: Callable[[Path], RunRow | None], where: list[str], params: list[Any], size: int
+) -> Iterator[RunRow]:
+    after: tuple[Any, str] | None = None
+    while True:
+        condition = " AND ".join([*where, "created IS NOT NULL"])
+        more: list[Any] = []
+        if after is not None:
+            condition += " AND (created < ? OR (created = ? AND run_id < ?))"
+            more = [after[0], after[0], after[1]]
+        sql = f"SELECT t.row FROM runs JOIN texts t ON t.key = runs.key WHERE {condition} ORDER BY created DESC, run_id DESC LIMIT {int(size)}"
+        texts = _search_index(index, build, functools.partial(_texts, sql=sql, params=[*params, *more]))
+        rows = [_decoded(store, text) for text in texts or []]
+        yield from rows
+        if len(rows) < size:
+            return
+        after = (rows[-1].created, rows[-1].run_id)
+
+
+def _texts(db: Any, sql: str, params: list[Any]) -> list[str]:
+    return [text for (text,) in db.execute(sql, params)]
+
+
+def _created_key(row: RunRow) -> tuple[float, str]:
+    created = row.created
+    if created is None:  # a run that could not be read at all: dated by its folder
+        try:
+            created = os.stat(row.ref).st_mtime
+        except (OSError, TypeError):
+            created = 0.0
+    return (created, row.run_id)
+
+
+def _decoded(store: Path, text: str) -> RunRow:
+    row = decode_row(text)
+    row.ref = store / layout.EXPERIMENTS_DIR / row.experiment / layout.RUNS_DIR / row.run_id
+    return row
+
+
+def run_counts(store: Path, latest: Any = None) -> dict[str, int]:
+    """How many runs each experiment has (children too), from the run index."""
+    build = _builder(latest or LatestValues())
+    query = "SELECT experiment, count(*) FROM runs WHERE newest IS NOT NULL GROUP BY experiment"
+    index = index_for(store)
+    counts: dict[str, int] | None = _search_index(index, build, lambda db: dict(db.execute(query).fetchall()))
+    if counts is None:  # no usable index: the run folders with a record
+        counts = {}
+        for key, run_dir in index.listing():
+            if (run_dir / layout.RUN_RECORD).is_file():
+                counts[key.split("/", 1)[0]] = counts.get(key.split("/", 1)[0], 0) + 1
+    return counts
+
+
+def _builder(latest: Any) -> Callable[[Path], RunRow | None]:
     def build(run_dir: Path) -> RunRow | None:
-        if not (run_dir / "run.json").is_file():
+        if not os.path.isfile(os.path.join(run_dir, layout.RUN_RECORD)):
             return None  # not a run (yet: its record is written last)
         try:
             return run_row(run_dir, latest)
         except Exception as exc:  # one unreadable run never hides the others: listed, marked damaged
             return RunRow(run_dir.name, experiment=run_dir.parent.parent.name, status="Damaged", tags={"damaged": str(exc)})
 
-    rows = index_for(store).rows(
-        _run_refs(store, experiments), build, encode_row, decode_row, progress,
+    return build
+
+
+def _search_index(index: RunIndex, build: Callable[[Path], RunRow | None], query: Callable[[Any], _T], progress: Any = None) -> _T | None:
+    return index.search(
+        build, entry, query, progress,
         keep=lambda row: row.status != "Damaged",  # a read that failed (EMFILE...) is tried again next time
         settled=lambda row: row.status in _ENDED,  # an ended run: checked by its events folder's time
     )  # fmt: skip
-    index = index_for(store)
-    order = tuple(order_by or ())
-    memo_key = (filter_string, order, plain_words, tuple(sorted(experiments)) if experiments is not None else None)
-    memo = index.memo.get(memo_key)
-    if memo is not None and memo[0] is rows:  # the same rows as last time (nothing changed): the same order
-        ordered = memo[1]
-    else:
-        for row in rows:
-            if row.ref is None:
-                row.ref = store / "experiments" / row.experiment / "runs" / row.run_id
-        clauses = parse_filter(filter_string, plain_words=plain_words)
-        base_key = ("every row, newest first", memo_key[3])  # never a query's key (those start with a filter)
-        base = index.memo.get(base_key)
-        if base is None or base[0] is not rows:  # every row newest first, once per set of rows
-            base = (rows, newest_first(rows))
-            index.memo[base_key] = base
-        ordered = order_rows(filter_rows(base[1], clauses), parse_order_by(order))
-        if len(index.memo) > 32:
-            index.memo.clear()
-        index.memo[memo_key] = (rows, ordered)
-    if max_results is None:
-        return list(ordered), None
-    return paginate(ordered, page_token, max_results)
+
+
+def _read_token(page_token: str | bytes | None) -> tuple[int, str | None]:
+    """``(offset, run id of the last run of the previous page)`` of a page token (see :func:`paginate`)."""
+    if not page_token:
+        return 0, None
+    try:
+        token = json.loads(base64.b64decode(page_token))
+        offset = int(token["offset"])
+        after = token.get("after")
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise InvalidSearch(f"invalid page token {page_token!r}: pass the token a previous page returned") from exc
+    if offset < 0:
+        raise InvalidSearch(f"invalid page token {page_token!r}: its offset is negative; pass the token a previous page returned")
+    return offset, after if isinstance(after, str) else None
+
+
+def _token(offset: int, after: str) -> str:
+    return base64.b64encode(json.dumps({"offset": offset, "after": after}).encode()).decode()
+
+
+def entry(row: Any) -> Entry:
+    """What the index stores of a search row (:class:`runlog._store.search.RunRow`)."""
+    start = row.start_time
+    columns = {
+        "experiment": row.experiment, "run_id": row.run_id, "run_name": row.run_name, "status": row.status,
+        "mlflow_status": MLFLOW_STATUS.get(row.status, row.status), "start_time": start, "end_time": row.end_time,
+        "newest": start or 0, "user_id": row.user_id, "experiment_id": row.experiment_id,
+        "artifact_uri": row.artifact_uri, "lifecycle_stage": row.lifecycle_stage,
+        "words": f"{row.run_id}\n{row.run_name}\n{row.experiment}".lower(), "created": row.created,
+        "parent_id": row.parent_id, "run_type": row.run_type,
+    }  # fmt: skip
+    assert set(columns) == set(COLUMNS)
+    values: list[tuple[str, str, float | None, int, str | None]] = []
+    for name, value in row.metrics.items():
+        nan = isinstance(value, float) and math.isnan(value)
+        values.append(("m", name, None if nan else float(value), int(nan), None))
+    values.extend(("p", name, None, 0, str(value)) for name, value in row.params.items())
+    values.extend(("t", name, None, 0, str(value)) for name, value in row.tags.items())
+    return Entry(encode_row(row), columns, values)
 
 
 def encode_row(row: RunRow) -> str:

@@ -76,8 +76,8 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "runs": {"type": "array", "items": {"$ref": "#/components/schemas/RunRow"}},
             "metric_names": {"type": "array", "items": _STR, "description": "Every scalar/list metric name of the listed runs."},
-            "next_page_token": {"type": ["string", "null"], "description": "With `filter`, `order_by` or `max_results`: the token of the next page (null on the last)."},
-            "total": {"type": "integer", "description": "With `filter`, `order_by` or `max_results`: how many runs match (every page)."},
+            "next_page_token": {"type": ["string", "null"], "description": "The token of the next page (null on the last)."},
+            "total": {"type": "integer", "description": "How many runs match (every page)."},
         },
     },
     "Experiments": {
@@ -202,7 +202,7 @@ def openapi_schema() -> dict[str, Any]:
                     _param("q", "query", "Substring of the run id, display name or experiment (case-insensitive).", _STR),
                     _param("filter", "query", "MLflow's search syntax, e.g. `metrics.val_acc > 0.9 and params.lr = '0.01'` (`metrics.`, `params.`/`properties.`, `tags.`, `attributes.`; `=`, `!=`, `<`, `>`, `LIKE`, `ILIKE`, `IN`, `and`); plain words search run ids, names and experiments. A filter that does not parse is a 400 saying where.", _STR),
                     {**_param("order_by", "query", "Order, repeatable: `metrics.val_acc DESC`, `attributes.start_time`, `params.lr ASC` (default: newest first).", {"type": "array", "items": {"type": "string"}}), "style": "form", "explode": True},
-                    _param("max_results", "query", "A page of at most this many runs; the answer's `next_page_token` fetches the next (without it: every matching run). A page token `base64({\"offset\": n})` starts at the n-th run (MLflow's own tokens).", {"type": "integer", "minimum": 1}),
+                    _param("max_results", "query", "A page of at most this many runs (default 100, at most 1,000: never the whole store); the answer's `next_page_token` fetches the next. A page token `base64({\"offset\": n})` starts at the n-th run (MLflow's own tokens).", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
                     _param("page_token", "query", "The `next_page_token` of the previous page.", _STR),
                 ],
                 "responses": {**_ok("Runs"), "400": _ERRORS["400"], "401": _ERRORS["401"]},

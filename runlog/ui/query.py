@@ -21,8 +21,9 @@ from typing import IO, Any
 from .._errors import RunFileNotFound, RunNotFound
 from .._model.metrics import SYSTEM_PREFIX
 from .._store import layout
+from .._store.filters import Clause
 from .._store.latest import LatestValues
-from .._store.search import find_runs, paginate
+from .._store.search import run_counts, search_store
 from . import charts, logs
 from .cache import RunCache, safe_value
 from .charts import DEFAULT_POINTS, MAX_POINTS, MetricNotFound
@@ -32,6 +33,11 @@ __all__ = ["DEFAULT_POINTS", "IMAGE_TYPES", "MAX_POINTS", "MetricNotFound", "Sto
 
 _log = logging.getLogger("runlog.ui")
 
+#: Runs per /api/runs answer unless ``max_results`` says otherwise, and the most it may say.
+PAGE = 100
+MAX_PAGE = 1000
+#: Runs parsed in the background when the server starts (the newest: the runs table's first pages).
+WARM_RUNS = 2000
 TERMINAL = frozenset({"Completed", "Failed", "Canceled"})
 _RUN_ID = re.compile(r"^[\w\-.]{1,255}$")
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif", ".webp": "image/webp"}
@@ -72,6 +78,13 @@ class StoreQuery:
                 found.append(cache)
         return found
 
+    def _cache(self, experiment: str, run_id: str, run_dir: Path) -> RunCache:
+        cache = self._runs.get(run_id)
+        if cache is None or cache.experiment != experiment:
+            with self._lock:
+                cache = self._runs[run_id] = RunCache(experiment, run_id, run_dir)
+        return cache
+
     def _run(self, run_id: str) -> RunCache:
         cache = self._runs.get(run_id)
         if cache is None and isinstance(run_id, str) and _RUN_ID.match(run_id) and run_id not in (".", ".."):
@@ -83,9 +96,9 @@ class StoreQuery:
         return cache
 
     def experiments(self) -> list[dict[str, Any]]:
-        counts: dict[str, int] = {}
-        for cache in self._scan():
-            counts[cache.experiment] = counts.get(cache.experiment, 0) + 1
+        with self._lock:
+            self._latest = self._latest or LatestValues()
+        counts = run_counts(self.store, self._latest)
         root = self.store / layout.EXPERIMENTS_DIR
         try:
             names = sorted(p.name for p in root.iterdir() if (p / layout.EXPERIMENT_RECORD).is_file())
@@ -128,59 +141,47 @@ class StoreQuery:
         max_results: int | None = None,
         page_token: str | None = None,
     ) -> dict[str, Any]:
-        """Every run (children too) with status, times, tags and last/min/max of each scalar metric.
+        """A page of runs (children too) with status, times, tags and last/min/max of each scalar metric.
 
         ``filter_string``/``order_by``/``max_results``/``page_token``: MLflow's search syntax, by
-        :func:`runlog._store.search.find_runs` (plain words search ids, names and experiments); with them
-        the rows come in the search's order, a page at a time with ``next_page_token`` when
-        ``max_results`` is given. ``InvalidSearch`` (a ValueError) for a filter that does not parse.
+        :func:`runlog._store.search.search_store` over the run index (plain words search ids, names and
+        experiments), newest first unless ordered; ``experiment``, ``status``, ``tag`` (``key`` or
+        ``key=value``) and ``search`` (text in the id, name or experiment) narrow it further. A page is
+        ``max_results`` runs (``PAGE`` by default, at most ``MAX_PAGE``), never the whole store; the
+        answer's ``next_page_token`` fetches the next and ``total`` says how many match.
+        ``InvalidSearch`` (a ValueError) for a filter that does not parse.
         """
+        if max_results is None:
+            max_results = PAGE
+        if not 1 <= max_results <= MAX_PAGE:
+            raise ValueError(f"query parameter 'max_results' must be from 1 to {MAX_PAGE}; got {max_results}: fetch more pages")
+        also = []
+        if status:
+            also.append(Clause("attribute", "status", "=", status))
+        if tag:
+            key, eq, value = tag.partition("=")
+            also.append(Clause("tag", key, "=", value) if eq else Clause("tag", key, "IS NOT NULL"))
+        needle = (search or "").strip().lower()
+        with self._lock:
+            self._latest = self._latest or LatestValues()
+        found = search_store(
+            self.store, filter_string or None, order_by or None, max_results, page_token,
+            experiments=[experiment] if experiment else None, latest=self._latest, plain_words=True, also=also,
+            words=(needle,) if needle else (), count=True,
+        )  # fmt: skip
         now = time.time()
         rows = []
-        tag_key, _, tag_value = (tag or "").partition("=")
-        needle = (search or "").strip().lower()
-        searched = bool((filter_string or "").strip() or order_by or max_results is not None or page_token)
-        caches = self._scan()
-        if searched:
-            if max_results is not None and max_results < 1:
-                raise ValueError(f"query parameter 'max_results' must be at least 1; got {max_results}")
-            with self._lock:
-                self._latest = self._latest or LatestValues()
-            found, _ = find_runs(self.store, filter_string or None, order_by or None, latest=self._latest, plain_words=True)
-            by_key = {(c.experiment, c.run_id): c for c in caches}
-            caches = [by_key[k] for k in ((r.experiment, r.run_id) for r in found) if k in by_key]
-        for cache in caches:
-            if experiment and cache.experiment != experiment:
-                continue
+        for row in found.rows:
+            cache = self._cache(row.experiment, row.run_id, row.ref)
             try:
                 cache.refresh()
             except (OSError, ValueError) as exc:
                 _log.debug("skipped unreadable run %s: %s", cache.run_dir, exc)
                 continue
-            state = cache.state
-            if status and state.status != status:
-                continue
-            if tag_key and (tag_key not in state.tags or ("=" in (tag or "") and state.tags[tag_key] != tag_value)):
-                continue
-            if needle and not any(
-                needle in s.lower() for s in (cache.run_id, state.display_name or "", cache.experiment)
-            ):
-                continue
             rows.append(self._run_row(cache, now))
-        token = None
-        total = len(rows)
-        if not searched:
-            rows.sort(key=lambda r: r["created"] or 0.0, reverse=True)
-        elif max_results is not None:
-            total = len(rows)
-            rows, token = paginate(rows, page_token, max_results)
         # System metrics (system/...) are in each row's metrics but get no column of their own.
         names = sorted({m for r in rows for m in r["metrics"] if not m.startswith(SYSTEM_PREFIX)})
-        answer: dict[str, Any] = {"runs": rows, "metric_names": names}
-        if searched:
-            answer["next_page_token"] = token
-            answer["total"] = total if max_results is not None else len(rows)
-        return answer
+        return {"runs": rows, "metric_names": names, "next_page_token": found.next_page_token, "total": found.total}
 
     # -- one run -----------------------------------------------------------------------
 
@@ -331,11 +332,15 @@ class StoreQuery:
         return logs.zip_chunks(reader, names if names is not None else [], chunk)
 
 
-    def warm(self) -> None:
-        """Parse the whole store once (called in the background when the server starts)."""
-        for cache in self._scan():
+    def warm(self, runs: int = WARM_RUNS) -> None:
+        """Parse the newest ``runs`` runs once (called in the background when the server starts): the runs
+        table's first pages, not a store of 100,000 runs (whose parse would hold the interpreter for minutes
+        and keep every run in memory)."""
+        with self._lock:
+            self._latest = self._latest or LatestValues()
+        for row in search_store(self.store, max_results=runs, latest=self._latest).rows:
             try:
-                cache.refresh()
+                self._cache(row.experiment, row.run_id, row.ref).refresh()
             except (OSError, ValueError):
                 continue
 

@@ -143,3 +143,29 @@ def test_get_runs_of_a_large_experiment_pages(tmp_path: Path, monkeypatch: pytes
         os.utime(run.path / layout.RUN_RECORD)  # (creation order is what counts, not file times)
     assert [r.id for r in exp.get_runs()] == [r.id for r in reference_get_runs(exp)]
     assert sorted(r.id for r in exp.get_runs()) == sorted(made)
+
+
+def test_a_run_that_cannot_be_read_is_placed_by_its_folder_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run whose row could not be built (listed as damaged, no creation time) still comes once, where its
+    folder's time puts it among the runs the index orders by creation."""
+    from runlog._store import search as search_module
+
+    exp = runlog.Experiment(runlog.Workspace(tmp_path / "store"), "dated")
+    made = []
+    for _ in range(5):
+        run = exp.start_logging(outputs=False, snapshot_directory=None)
+        run.complete()
+        made.append(run)
+    broken = made[1]
+    real = search_module.run_row
+
+    def failing(run_dir: Path, latest: Any = None) -> Any:
+        if run_dir.name == broken.id:
+            raise OSError(24, "Too many open files")
+        return real(run_dir, latest)
+
+    monkeypatch.setattr(search_module, "run_row", failing)
+    os.utime(broken.path, (4_000_000_000, 4_000_000_000))  # a folder time after every creation: first
+    assert [r.id for r in exp.get_runs()] == [broken.id] + [r.id for r in made[::-1] if r is not broken]
+    os.utime(broken.path, (1, 1))  # before every creation: last
+    assert [r.id for r in exp.get_runs()] == [r.id for r in made[::-1] if r is not broken] + [broken.id]

@@ -47,10 +47,10 @@ def test_unchanged_runs_come_from_the_index_changed_ones_are_read_again(exp: run
         built.append(run_dir)
         return {"id": run_dir.name, "status": run_row(run_dir).status}
 
-    RunIndex(store).rows(iter_run_dirs(store), build)
+    RunIndex(store).rows(build)
     assert len(built) == 5 and (store / INDEX_FILE).is_file()
     built.clear()
-    assert len(RunIndex(store).rows(iter_run_dirs(store), build)) == 5
+    assert len(RunIndex(store).rows(build)) == 5
     assert built == []  # all five from the file, none read
     runs[0].tag("late", "yes")  # a tag after the end
     extra = exp.start_logging(outputs=False)
@@ -58,7 +58,7 @@ def test_unchanged_runs_come_from_the_index_changed_ones_are_read_again(exp: run
     import shutil
 
     shutil.rmtree(runs[1].path)
-    rows = RunIndex(store).rows(iter_run_dirs(store), build)
+    rows = RunIndex(store).rows(build)
     assert sorted(d.name for d in built) == sorted([runs[0].id, extra.id])
     assert {r["id"] for r in rows} == {r.id for r in runs if r is not runs[1]} | {extra.id}
     extra.complete()
@@ -85,15 +85,15 @@ def test_a_damaged_or_deleted_index_is_rebuilt(exp: runlog.Experiment, store: Pa
     """Garbage in the index file: one WARNING, rebuilt from the runs; a deleted index: built again."""
     _runs(exp, 3)
     _indexed(store)
+    index_for(store).forget()  # closed first: an open connection would write its pages back on closing
     (store / INDEX_FILE).write_bytes(b"this is not a database" * 100)
     for suffix in ("-wal", "-shm"):
         Path(f"{store / INDEX_FILE}{suffix}").unlink(missing_ok=True)
-    index_for(store).forget()
     with caplog.at_level(logging.WARNING, logger="runlog.store"):
         assert _indexed(store) == _truth(store)
     assert "damaged" in caplog.text
-    (store / INDEX_FILE).unlink()
     index_for(store).forget()
+    (store / INDEX_FILE).unlink()
     assert _indexed(store) == _truth(store)
 
 

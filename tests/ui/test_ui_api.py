@@ -806,7 +806,42 @@ def test_runs_filter_order_by_and_pages(seeded: dict[str, Any]) -> None:
     assert [r["id"] for r in second["runs"]] == [b] and second["next_page_token"] is None
     words = seeded["http"].get("/api/runs", params={"filter": "beta"}).json()  # plain words: names and ids
     assert [r["id"] for r in words["runs"]] == [b]
-    assert "next_page_token" not in seeded["http"].get("/api/runs").json()  # without search parameters: as before
+
+
+def test_api_runs_answers_a_page_by_default_never_the_whole_store(seeded: dict[str, Any]) -> None:
+    """Without max_results /api/runs answers one page (PAGE runs) with a token for the next and the total; the
+    pages together are every run once, newest first; a page larger than MAX_PAGE is refused."""
+    from runlog.ui import query as query_module
+
+    http = seeded["http"]
+    every = http.get("/api/runs", params={"max_results": 1000}).json()
+    assert every["total"] == len(every["runs"]) == 5 and every["next_page_token"] is None
+    starts = [r["start_time"] for r in every["runs"]]
+    assert starts == sorted(starts, reverse=True)  # newest first
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(query_module, "PAGE", 2)
+        first = http.get("/api/runs").json()
+        assert len(first["runs"]) == 2 and first["total"] == 5 and first["next_page_token"]
+        seen, token = [r["id"] for r in first["runs"]], first["next_page_token"]
+        while token:
+            answer = http.get("/api/runs", params={"page_token": token}).json()
+            assert len(answer["runs"]) <= 2
+            seen += [r["id"] for r in answer["runs"]]
+            token = answer["next_page_token"]
+    assert seen == [r["id"] for r in every["runs"]]
+    assert http.get("/api/runs", params={"max_results": 1001}).status_code == 400
+
+
+def test_warming_up_parses_only_the_newest_runs(seeded: dict[str, Any]) -> None:
+    """The server's background warm-up parses the newest runs (the table's first pages), not the whole store."""
+    from runlog.ui.query import StoreQuery
+
+    query = StoreQuery(seeded["store"])
+    newest = [r["id"] for r in query.runs(max_results=2)["runs"]]
+    fresh = StoreQuery(seeded["store"])
+    fresh.warm(runs=2)
+    assert sorted(fresh._runs) == sorted(newest)
+    assert all(cache.record is not None for cache in fresh._runs.values())  # parsed, not only listed
 
 
 def test_a_bad_filter_is_a_400_saying_where(seeded: dict[str, Any]) -> None:
