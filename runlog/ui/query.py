@@ -54,29 +54,20 @@ class StoreQuery:
 
     # -- finding runs ----------------------------------------------------------------
 
-    def _scan(self) -> list[RunCache]:
+    def _locate(self, run_id: str) -> Path | None:
+        """A run's folder by its id: one ``stat`` per experiment (the id's own experiment, ``<experiment>_<time>_<hex>``,
+        first), never a listing of the runs, so opening a run costs the same in a store of 100,000."""
         root = self.store / layout.EXPERIMENTS_DIR
-        found = []
+        guess = run_id.rsplit("_", 2)[0]
         try:
-            experiments = sorted(os.listdir(root))
-        except FileNotFoundError:
-            return []
-        for exp in experiments:
-            runs_dir = root / exp / layout.RUNS_DIR
-            try:
-                run_ids = os.listdir(runs_dir)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            for run_id in run_ids:
-                cache = self._runs.get(run_id)
-                if cache is None or cache.experiment != exp:
-                    run_dir = runs_dir / run_id
-                    if not (run_dir / layout.RUN_RECORD).is_file():
-                        continue  # being created: its record is not written yet
-                    with self._lock:
-                        cache = self._runs[run_id] = RunCache(exp, run_id, run_dir)
-                found.append(cache)
-        return found
+            names = os.listdir(root)
+        except OSError:
+            return None
+        for experiment in sorted(names, key=lambda name: name != guess):
+            run_dir = layout.run_dir(self.store, experiment, run_id)
+            if (run_dir / layout.RUN_RECORD).is_file():
+                return run_dir
+        return None
 
     def _cache(self, experiment: str, run_id: str, run_dir: Path) -> RunCache:
         cache = self._runs.get(run_id)
@@ -88,8 +79,8 @@ class StoreQuery:
     def _run(self, run_id: str) -> RunCache:
         cache = self._runs.get(run_id)
         if cache is None and isinstance(run_id, str) and _RUN_ID.match(run_id) and run_id not in (".", ".."):
-            self._scan()
-            cache = self._runs.get(run_id)
+            found = self._locate(run_id)
+            cache = None if found is None else self._cache(found.parent.parent.name, run_id, found)
         if cache is None or not (cache.run_dir / layout.RUN_RECORD).is_file():
             raise RunNotFound(f"no run {run_id!r} in the store {self.store}; list runs with GET /api/runs", run_id=str(run_id))
         cache.refresh()
@@ -215,24 +206,15 @@ class StoreQuery:
         return row
 
     def _children(self, parent: RunCache) -> list[dict[str, Any]]:
-        found = []
-        for cache in self._scan():
-            if cache.experiment != parent.experiment or cache is parent:
-                continue
-            try:
-                if cache.record is None:
-                    cache.refresh()
-                if (cache.record or {}).get("parent_id") != parent.run_id:
-                    continue
-                cache.refresh()
-            except (OSError, ValueError):
-                continue
-            found.append(
-                {"id": cache.run_id, "display_name": cache.state.display_name or cache.run_id, "status": cache.state.status, "created": (cache.record or {}).get("created")}
-            )
-        found.sort(key=lambda c: c["created"] or 0.0)
-        return found
-
+        """The runs whose parent is ``parent`` (in its experiment), oldest first: one search of the run index."""
+        with self._lock:
+            self._latest = self._latest or LatestValues()
+        found = search_store(
+            self.store, experiments=[parent.experiment], latest=self._latest, plain_words=False,
+            also=[Clause("tag", "mlflow.parentRunId", "=", parent.run_id)],
+        )  # fmt: skip
+        rows = sorted(found.rows, key=lambda r: (r.created or 0.0, r.run_id))
+        return [{"id": r.run_id, "display_name": r.run_name or r.run_id, "status": r.status, "created": r.created} for r in rows]
 
     def series(
         self,
@@ -343,6 +325,3 @@ class StoreQuery:
                 self._cache(row.experiment, row.run_id, row.ref).refresh()
             except (OSError, ValueError):
                 continue
-
-    def iter_run_ids(self) -> Iterator[str]:
-        return (c.run_id for c in self._scan())

@@ -128,6 +128,34 @@ def test_unknown_run_is_a_json_404(seeded: dict[str, Any]) -> None:
     _error(seeded, "/api/nothing-here", 404)
 
 
+
+def test_a_run_page_lists_no_runs_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run's page (and a child's, and an unknown id) is found by its id and its children by the run index: no
+    listing of a runs folder, whose cost grows with the store (100,000 runs)."""
+    import os
+
+    ws = runlog.Workspace(tmp_path / "store")
+    parent = runlog.Experiment(ws, "exp_with_underscores").start_logging(outputs=False, snapshot_directory=None)
+    child = parent.child_run(name="kid")
+    child.complete()
+    other = runlog.Experiment(ws, "other").start_logging(outputs=False, snapshot_directory=None)
+    parent.complete()
+    other.complete()
+    for runs_dir in (tmp_path / "store" / "experiments").glob("*/runs"):  # changed a minute ago, not just now
+        os.utime(runs_dir, (time.time() - 60, time.time() - 60))
+    listed: list[str] = []
+    real = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda path=".": listed.append(str(path)) or real(path))
+    q = StoreQuery(tmp_path / "store")
+    q.runs()  # the index built (it lists the folders once)
+    listed.clear()
+    page = q.run(parent.id)
+    assert [c["id"] for c in page["children"]] == [child.id]
+    assert q.run(child.id)["parent_id"] == parent.id and q.run(other.id)["id"] == other.id
+    with pytest.raises(RunNotFound):
+        q.run("exp_with_underscores_1_deadbeef")
+    assert not [p for p in listed if p.endswith("/runs")], listed
+
 # -- charts ----------------------------------------------------------------------------------
 
 
