@@ -197,7 +197,14 @@ class Workspace:
 
     def all_run_ids(self) -> list[str]:
         root = self.store / layout.EXPERIMENTS_DIR
-        return [r.name for e in _subdirs(root) for r in _subdirs(e / layout.RUNS_DIR)]
+        return [name for e in _subdirs(root) for name in _folder_names(e / layout.RUNS_DIR)]
+
+    def _has_run(self, run_id: str) -> bool:
+        """Whether the store holds a run of this exact id: one ``stat`` per experiment, no listing of runs."""
+        if not (isinstance(run_id, str) and run_id and "/" not in run_id and run_id not in (".", "..")):
+            return False
+        root = self.store / layout.EXPERIMENTS_DIR
+        return any((e / layout.RUNS_DIR / run_id / layout.RUN_RECORD).is_file() for e in _subdirs(root))
 
     def _run_not_found(self, run_id: str, experiment: str | None = None) -> RunNotFound:
         ids = self.all_run_ids()
@@ -232,6 +239,16 @@ def _tracking_uri_from_env() -> str | None:
 def _subdirs(path: Path) -> list[Path]:
     try:
         return sorted(p for p in path.iterdir() if p.is_dir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _folder_names(path: Path) -> list[str]:
+    """The names of the folders in ``path``, sorted, from the directory entries' types (no ``stat`` each:
+    a runs folder may hold 100,000)."""
+    try:
+        with os.scandir(path) as entries:
+            return sorted(e.name for e in entries if e.is_dir())
     except (FileNotFoundError, NotADirectoryError):
         return []
 

@@ -66,14 +66,14 @@ def resolve_run_id(ws: Workspace, ref: str) -> str:
     The one resolver of every command that takes a RUN. An ambiguous prefix is an error listing the
     candidates; an unknown one is :class:`RunNotFound` with suggestions.
     """
-    ids = sorted(set(ws.all_run_ids()))
-    if ref in ids:
+    if ws._has_run(ref):  # an exact id: no listing of the store's runs
         return ref
     if ref == "latest":
         newest, _ = find_runs(ws.store, max_results=1)
         if not newest:
             raise click.ClickException(f"the store {ws.store} has no runs yet, so no latest run")
         return newest[0].run_id
+    ids = sorted(set(ws.all_run_ids()))
     matches = [i for i in ids if ref and i.startswith(ref)]
     if len(matches) == 1:
         return matches[0]
