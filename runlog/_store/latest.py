@@ -34,6 +34,34 @@ class _ProcessTail:
     seq: int = 0
 
     def _take(self, names: list[Any], values: list[Any], steps: list[Any], times: list[Any]) -> None:
+        if not self._take_in_order(names, values, steps, times):
+            self._take_each(names, values, steps, times)
+
+    def _take_in_order(self, names: list[Any], values: list[Any], steps: list[Any], times: list[Any]) -> bool:
+        """The usual case, without a Python step per point: times in order (as one process appends them) and a
+        number last for each name. Then each name's last point is its latest, and ``dict(zip(...))`` (C) finds
+        it; a run of 1,000,000 points costs milliseconds, not a second. False (nothing taken) otherwise."""
+        try:
+            total = sum(times)  # a NaN (or a non-number) anywhere: the careful way
+            if total != total or times != sorted(times):
+                return False
+        except TypeError:
+            return False
+        last = dict(zip(names, range(len(names))))
+        for name, i in last.items():
+            t, tt = type(values[i]), type(times[i])
+            if not ((t is float or t is int or t is bool) and (tt is float or tt is int) and isinstance(name, str)):
+                return False
+        latest, seq = self.latest, self.seq
+        for name, i in last.items():
+            when = float(times[i])
+            old = latest.get(name)
+            if old is None or when >= old[0]:
+                latest[name] = (when, seq + i + 1, (values[i], steps[i], when))
+        self.seq = seq + len(names)
+        return True
+
+    def _take_each(self, names: list[Any], values: list[Any], steps: list[Any], times: list[Any]) -> None:
         latest, seq = self.latest, self.seq
         for name, value, step, ts in zip(names, values, steps, times):
             t = type(value)

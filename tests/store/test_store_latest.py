@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import runlog
 from runlog._store import RunReader
-from runlog._store.latest import LatestValues
+from runlog._store.latest import LatestValues, _ProcessTail
 
 
 def _last_by_full_read(run: runlog.Run) -> dict[str, Any]:
@@ -62,3 +62,27 @@ def test_values_from_several_processes_and_a_torn_record(exp: runlog.Experiment)
     points.write_bytes(whole)
     assert latest.of(run.path)["loss"][0] == 3.0
     run.complete()
+
+
+times = st.one_of(st.floats(0, 2e9), st.integers(0, 2**40), st.just(float("nan")), st.none(), st.booleans())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    chunks=st.lists(
+        st.lists(st.tuples(st.sampled_from(["loss", "acc", "lr", 7]), values, st.one_of(st.none(), st.integers(0, 9)), times), max_size=40),
+        min_size=1, max_size=3,
+    ),
+    in_order=st.booleans(),
+)
+def test_the_in_order_shortcut_takes_what_the_point_by_point_way_takes(chunks: list[list[Any]], in_order: bool) -> None:
+    """``_take`` (the C shortcut where times are in order, else point by point) ends where ``_take_each`` ends,
+    over chunk after chunk of any names, values and times (out of order, NaN, None, bools)."""
+    fast, slow = _ProcessTail(), _ProcessTail()
+    for chunk in chunks:
+        if in_order:
+            chunk = sorted(chunk, key=lambda p: p[3] if isinstance(p[3], (int, float)) and p[3] == p[3] else 0)
+        names, vals, steps, ts = (list(c) for c in zip(*chunk)) if chunk else ([], [], [], [])
+        fast._take(names, vals, steps, ts)
+        slow._take_each(names, vals, steps, ts)
+        assert {k: v[2] for k, v in fast.latest.items()} == {k: v[2] for k, v in slow.latest.items()}
