@@ -163,7 +163,7 @@ def disk_per_run(runs: int = 200) -> str:
         run_dirs.append(run.path)
     files = folders = size = blocks = 0
     for run_dir in run_dirs:
-        for dirpath, dirnames, filenames in os.walk(run_dir):
+        for dirpath, _dirnames, filenames in os.walk(run_dir):
             folders += 1
             st = os.stat(dirpath)
             blocks += st.st_blocks * 512
