@@ -48,7 +48,7 @@ fuzz: $(STAMP_TEST)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -p no:cacheprovider tests/store/test_store_properties.py
 
 lint: $(STAMP_TEST)
-	$(BIN)/ruff check runlog tests
+	$(BIN)/ruff check runlog tests benchmarks scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
