@@ -31,6 +31,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,7 @@ class RunIndex:
         self.store = store
         self.path = store / INDEX_FILE
         self._lock = threading.Lock()
+        _instances.add(self)
         self._db: sqlite3.Connection | None = None
         self._pid = os.getpid()  # the process the connection was opened in
         self._listed: dict[str, set[str]] = {}  # experiment -> run folders at this process's last written listing
@@ -222,7 +224,8 @@ class RunIndex:
                     if not self._sync(db, build, encode, progress, keep, settled):
                         return None
                     return query(db)
-                except sqlite3.OperationalError as exc:  # locked beyond the timeout, a full disk, read-only
+                except (sqlite3.OperationalError, sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError) as exc:
+                    # locked beyond the timeout, a full disk, read-only, a query SQLite refused: the index is sound
                     _log.debug("could not use the run index %s: %s", self.path, exc)
                     return None
                 except sqlite3.DatabaseError as exc:  # damaged while open: made anew
@@ -329,12 +332,14 @@ class RunIndex:
         else:
             keys = [k for k in named if k not in todo]
             checks = db.execute("SELECT key, signature FROM runs WHERE settled = 0").fetchall()
+            stored = {k for k, _s in checks}
             for start in range(0, len(keys), 500):
                 part = keys[start : start + 500]
-                checks += db.execute(
-                    f"SELECT key, signature FROM runs WHERE settled = 1 AND key IN ({','.join('?' * len(part))})", part
-                ).fetchall()
-            stored = {k for k, _s in checks}
+                for (key,) in db.execute(f"SELECT key FROM runs WHERE settled = 1 AND key IN ({','.join('?' * len(part))})", part):
+                    # Named by the journal: read again, whatever its events folder's time says (two changes
+                    # within one tick of a coarse file system clock leave that time where it was).
+                    stored.add(key)
+                    todo[key] = self._path(key)
             todo.update((k, self._path(k)) for k in keys if k not in stored and "/" in k)  # named, not yet indexed
         gone_set = set(gone)
         for key, sig in checks:
@@ -429,6 +434,20 @@ class RunIndex:
     def _path(self, key: str) -> Path:
         experiment, _, run_id = key.partition("/")
         return Path(f"{self.store}/{layout.EXPERIMENTS_DIR}/{experiment}/{layout.RUNS_DIR}/{run_id}")
+
+
+# Every RunIndex of this process: a forked child gets new locks (one held by another thread of the parent
+# at the fork would never be released in the child).
+_instances: weakref.WeakSet[RunIndex] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for index in list(_instances):
+        index._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _folders(runs_dir: Path) -> set[str]:

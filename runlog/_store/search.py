@@ -35,6 +35,12 @@ from .sqlsearch import compile_search, page
 
 _T = TypeVar("_T")
 
+# Bounds of a search's input: a page of at most MAX_RESULTS runs, a filter of at most MAX_CLAUSES conditions
+# (SQLite refuses deeper expressions), a page token's offset at most MAX_OFFSET.
+MAX_RESULTS = 1_000_000
+MAX_CLAUSES = 200
+MAX_OFFSET = 10**12
+
 __all__ = [
     "Found",
     "InvalidSearch",
@@ -217,7 +223,7 @@ def paginate(rows: Sequence[Any], page_token: str | bytes | None, max_results: i
             token = json.loads(base64.b64decode(page_token))
             start = int(token["offset"])
             after = token.get("after")
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             raise InvalidSearch(f"invalid page token {page_token!r}: pass the token a previous page returned") from exc
         if isinstance(after, str):
             ids = [getattr(r, "run_id", None) for r in rows]
@@ -360,17 +366,21 @@ def search_store(
 ) -> Found:
     """:func:`find_runs` with more: ``also`` (clauses that must hold as well), ``words`` (lowercase text each
     in the run's id, name or experiment) and ``count`` (the total)."""
+    if max_results is not None and not (isinstance(max_results, int) and 1 <= max_results <= MAX_RESULTS):
+        raise InvalidSearch(f"max_results must be a whole number from 1 to {MAX_RESULTS:,}; got {max_results!r}: fetch more pages")
     parsed = parse_filter(filter_string, plain_words=plain_words)
     words = (*(parsed.words if isinstance(parsed, Words) else ()), *words)
     clauses = [*([] if isinstance(parsed, Words) else parsed), *also]
+    if len(clauses) > MAX_CLAUSES:
+        raise InvalidSearch(f"a filter of {len(clauses)} conditions is too long (at most {MAX_CLAUSES}): narrow it down")
     order = parse_order_by(order_by)
-    offset, after = _read_token(page_token)
+    offset, after, after_key = _read_token(page_token)
     build = _builder(latest or LatestValues())
     chosen = sorted(experiments) if experiments is not None else None
 
     def query(db: Any) -> tuple[list[tuple[str, str]], int | None]:
         compiled = compile_search(clauses, words, order, chosen)
-        return page(db, compiled, None if max_results is None else max_results + 1, offset, after, count)
+        return page(db, compiled, None if max_results is None else max_results + 1, offset, after, count, after_key)
 
     index = index_for(store)
     answer = _search_index(index, build, query, progress)
@@ -386,7 +396,7 @@ def search_store(
     token = None
     if max_results is not None and len(rows) > max_results:
         rows = rows[:max_results]
-        token = _token(offset + len(rows), rows[-1].run_id)  # the offset: if that run is gone by then
+        token = _token(offset + len(rows), rows[-1].run_id, texts[len(rows) - 1][0])  # the offset: if that run is gone by then
     return Found(rows, token, total)
 
 
@@ -489,23 +499,27 @@ def _search_index(index: RunIndex, build: Callable[[Path], RunRow | None], query
     )  # fmt: skip
 
 
-def _read_token(page_token: str | bytes | None) -> tuple[int, str | None]:
-    """``(offset, run id of the last run of the previous page)`` of a page token (see :func:`paginate`)."""
+def _read_token(page_token: str | bytes | None) -> tuple[int, str | None, str | None]:
+    """``(offset, run id, index key)`` of the last run of the previous page, from a page token (see
+    :func:`paginate`; MLflow's own tokens hold only the offset)."""
     if not page_token:
-        return 0, None
+        return 0, None, None
     try:
         token = json.loads(base64.b64decode(page_token))
         offset = int(token["offset"])
-        after = token.get("after")
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        after, key = token.get("after"), token.get("key")
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
         raise InvalidSearch(f"invalid page token {page_token!r}: pass the token a previous page returned") from exc
-    if offset < 0:
-        raise InvalidSearch(f"invalid page token {page_token!r}: its offset is negative; pass the token a previous page returned")
-    return offset, after if isinstance(after, str) else None
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidSearch(f"invalid page token {page_token!r}: its offset is out of range; pass the token a previous page returned")
+    return offset, after if isinstance(after, str) else None, key if isinstance(key, str) else None
 
 
-def _token(offset: int, after: str) -> str:
-    return base64.b64encode(json.dumps({"offset": offset, "after": after}).encode()).decode()
+def _token(offset: int, after: str, key: str | None = None) -> str:
+    token: dict[str, Any] = {"offset": offset, "after": after}
+    if key is not None:  # run ids are unique within an experiment only: the index key names the run
+        token["key"] = key
+    return base64.b64encode(json.dumps(token).encode()).decode()
 
 
 def entry(row: Any) -> Entry:

@@ -161,16 +161,29 @@ def page(
     offset: int = 0,
     after: str | None = None,
     count: bool = False,
+    after_key: str | None = None,
 ) -> tuple[list[tuple[str, str]], int | None]:
     """``([(key, row JSON), ...], total)``: ``limit`` rows from ``offset``, or those after the run
-    ``after`` (a run id) when it is still among the matches; ``total`` (with ``count``) of all matches."""
+    ``after_key`` (an index key, ``<experiment>/<run id>``; or ``after``, a run id, from older tokens) when it
+    is still among the matches; ``total`` (with ``count``) of all matches. One read transaction: another
+    process's sync between the statements cannot leave a page short."""
+    db.execute("BEGIN")
+    try:
+        return _page(db, compiled, limit, offset, after, count, after_key)
+    finally:
+        db.execute("COMMIT")
+
+
+def _page(
+    db: sqlite3.Connection, compiled: Compiled, limit: int | None, offset: int, after: str | None, count: bool, after_key: str | None
+) -> tuple[list[tuple[str, str]], int | None]:
     keys = None
-    if compiled.fast is not None and limit is not None and not offset and after is None:
-        keys = _keys(db, compiled.fast, f" LIMIT {int(limit)}")
+    if compiled.fast is not None and limit is not None and not offset and after is None and after_key is None:
+        keys = _keys(db, compiled.fast, limit)
         if len(keys) < limit:  # runs lacking the key (or NaN) belong on this page too: the whole query
             keys = None
     if keys is None:
-        keys = _keys(db, compiled, "", limit, offset, after)
+        keys = _keys(db, compiled, limit, offset, after, after_key)
     total = None
     if count:
         total = int(db.execute("SELECT count(*) FROM runs WHERE " + " AND ".join(compiled.where_in), compiled.where_params).fetchone()[0])
@@ -182,9 +195,15 @@ def page(
 
 
 def _keys(
-    db: sqlite3.Connection, compiled: Compiled, suffix: str, limit: int | None = None, offset: int = 0, after: str | None = None
+    db: sqlite3.Connection,
+    compiled: Compiled,
+    limit: int | None = None,
+    offset: int = 0,
+    after: str | None = None,
+    after_key: str | None = None,
 ) -> list[str]:
-    """The keys of the runs ``compiled`` finds, in its order (``suffix``: a LIMIT already decided)."""
+    """The keys of the runs ``compiled`` finds, in its order: ``limit`` of them from ``offset``, or after the
+    run ``after_key`` (or run id ``after``) when it still matches."""
     # Newest first (no order-by) reads the runs in an index's order and stops at the page's end: EXISTS per
     # run visited. Any other order sorts every match: IN, one set of matches built through the values' index.
     where = compiled.where if compiled.order[0][0] == "runs.newest" else compiled.where_in
@@ -192,13 +211,14 @@ def _keys(
     params = [*compiled.join_params, *compiled.where_params]
     order_sql = ", ".join(f"{e} {'ASC' if a else 'DESC'}" for e, a in compiled.order)
     where_after, after_params = "", list[Any]()
-    if after is not None:
+    if after is not None or after_key is not None:
         terms = ", ".join(e for e, _a in compiled.order)
-        found = db.execute(f"SELECT {terms} {base} AND runs.run_id = ? ORDER BY {order_sql} LIMIT 1", [*params, after]).fetchone()
+        column, value = ("runs.key", after_key) if after_key is not None else ("runs.run_id", after)
+        found = db.execute(f"SELECT {terms} {base} AND {column} = ? ORDER BY {order_sql} LIMIT 1", [*params, value]).fetchone()
         if found is not None:
             condition, after_params = _after(compiled.order, found)
             where_after, offset = " AND " + condition, 0
-    sql = f"SELECT runs.key {base}{where_after} ORDER BY {order_sql}{suffix}"
+    sql = f"SELECT runs.key {base}{where_after} ORDER BY {order_sql}"
     tail: list[Any] = []
     if limit is not None or offset:
         sql += " LIMIT ? OFFSET ?"
