@@ -31,7 +31,7 @@ from .filters import Clause, InvalidSearch, Words, like, parse_filter, parse_ord
 from .index import COLUMNS, Entry, RunIndex
 from .latest import LatestValues
 from .mlflow_names import MLFLOW_STATUS, experiment_id
-from .sqlsearch import compile_search, page
+from .sqlsearch import compile_search, page, sort_values
 
 _T = TypeVar("_T")
 
@@ -374,16 +374,23 @@ def search_store(
     if len(clauses) > MAX_CLAUSES:
         raise InvalidSearch(f"a filter of {len(clauses)} conditions is too long (at most {MAX_CLAUSES}): narrow it down")
     order = parse_order_by(order_by)
-    offset, after, after_key = _read_token(page_token)
+    offset, after, after_key, after_values = _read_token(page_token)
     build = _builder(latest or LatestValues())
     chosen = sorted(experiments) if experiments is not None else None
 
-    def query(db: Any) -> tuple[list[tuple[str, str]], int | None]:
+    def query(db: Any) -> tuple[list[tuple[str, str]], int | None, list[Any] | None]:
         compiled = compile_search(clauses, words, order, chosen)
-        return page(db, compiled, None if max_results is None else max_results + 1, offset, after, count, after_key)
+        texts, total = page(db, compiled, None if max_results is None else max_results + 1, offset, after, count, after_key, after_values)
+        last = None
+        if max_results is not None and len(texts) > max_results:  # where this page ends, for the next
+            last = sort_values(db, compiled, texts[max_results - 1][0])
+        return texts, total, last
 
     index = index_for(store)
-    answer = _search_index(index, build, query, progress)
+    try:
+        answer = _search_index(index, build, query, progress)
+    except UnicodeEncodeError as exc:  # a lone surrogate in the filter: SQLite takes only valid text
+        raise InvalidSearch(f"the filter holds text that is not valid Unicode ({exc.reason}): {filter_string!r}") from exc
     if answer is None:  # no usable index (a read-only store): every run read, searched in Python
         rows = [row for _key, run_dir in index.listing(chosen) for row in [build(run_dir)] if row is not None]
         matched = order_rows(newest_first(filter_rows(filter_rows(rows, clauses), Words(tuple(words)) if words else [])), order)
@@ -391,12 +398,12 @@ def search_store(
             return Found(matched, None, len(matched))
         got, token = paginate(matched, page_token, max_results)
         return Found(got, token, len(matched))
-    texts, total = answer
+    texts, total, last = answer
     rows = [_decoded(store, text) for _key, text in texts]
     token = None
     if max_results is not None and len(rows) > max_results:
         rows = rows[:max_results]
-        token = _token(offset + len(rows), rows[-1].run_id, texts[len(rows) - 1][0])  # the offset: if that run is gone by then
+        token = _token(offset + len(rows), rows[-1].run_id, texts[len(rows) - 1][0], last)
     return Found(rows, token, total)
 
 
@@ -499,26 +506,29 @@ def _search_index(index: RunIndex, build: Callable[[Path], RunRow | None], query
     )  # fmt: skip
 
 
-def _read_token(page_token: str | bytes | None) -> tuple[int, str | None, str | None]:
-    """``(offset, run id, index key)`` of the last run of the previous page, from a page token (see
-    :func:`paginate`; MLflow's own tokens hold only the offset)."""
+def _read_token(page_token: str | bytes | None) -> tuple[int, str | None, str | None, list[Any] | None]:
+    """``(offset, run id, index key, ORDER BY terms)`` of the last run of the previous page, from a page token
+    (see :func:`paginate`; MLflow's own tokens hold only the offset)."""
     if not page_token:
-        return 0, None, None
+        return 0, None, None, None
     try:
         token = json.loads(base64.b64decode(page_token))
         offset = int(token["offset"])
-        after, key = token.get("after"), token.get("key")
+        after, key, values = token.get("after"), token.get("key"), token.get("sort")
     except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
         raise InvalidSearch(f"invalid page token {page_token!r}: pass the token a previous page returned") from exc
     if not 0 <= offset <= MAX_OFFSET:
         raise InvalidSearch(f"invalid page token {page_token!r}: its offset is out of range; pass the token a previous page returned")
-    return offset, after if isinstance(after, str) else None, key if isinstance(key, str) else None
+    plain = isinstance(values, list) and all(v is None or isinstance(v, (str, int, float)) for v in values)
+    return offset, after if isinstance(after, str) else None, key if isinstance(key, str) else None, values if plain else None
 
 
-def _token(offset: int, after: str, key: str | None = None) -> str:
+def _token(offset: int, after: str, key: str | None = None, values: list[Any] | None = None) -> str:
     token: dict[str, Any] = {"offset": offset, "after": after}
     if key is not None:  # run ids are unique within an experiment only: the index key names the run
         token["key"] = key
+    if values is not None:  # where the page ended in the order: the next page starts there
+        token["sort"] = values
     return base64.b64encode(json.dumps(token).encode()).decode()
 
 

@@ -162,28 +162,38 @@ def page(
     after: str | None = None,
     count: bool = False,
     after_key: str | None = None,
+    after_values: Sequence[Any] | None = None,
 ) -> tuple[list[tuple[str, str]], int | None]:
     """``([(key, row JSON), ...], total)``: ``limit`` rows from ``offset``, or those after the run
     ``after_key`` (an index key, ``<experiment>/<run id>``; or ``after``, a run id, from older tokens) when it
-    is still among the matches; ``total`` (with ``count``) of all matches. One read transaction: another
-    process's sync between the statements cannot leave a page short."""
+    is still among the matches, or after the place ``after_values`` (that run's ORDER BY terms when its page
+    was served: a run whose value changed since neither skips nor repeats a run); ``total`` (with ``count``)
+    of all matches. One read transaction: another process's sync between the statements cannot leave a page
+    short."""
     db.execute("BEGIN")
     try:
-        return _page(db, compiled, limit, offset, after, count, after_key)
+        return _page(db, compiled, limit, offset, after, count, after_key, after_values)
     finally:
         db.execute("COMMIT")
 
 
 def _page(
-    db: sqlite3.Connection, compiled: Compiled, limit: int | None, offset: int, after: str | None, count: bool, after_key: str | None
+    db: sqlite3.Connection,
+    compiled: Compiled,
+    limit: int | None,
+    offset: int,
+    after: str | None,
+    count: bool,
+    after_key: str | None,
+    after_values: Sequence[Any] | None,
 ) -> tuple[list[tuple[str, str]], int | None]:
     keys = None
-    if compiled.fast is not None and limit is not None and not offset and after is None and after_key is None:
+    if compiled.fast is not None and limit is not None and not offset and after is None and after_key is None and after_values is None:
         keys = _keys(db, compiled.fast, limit)
         if len(keys) < limit:  # runs lacking the key (or NaN) belong on this page too: the whole query
             keys = None
     if keys is None:
-        keys = _keys(db, compiled, limit, offset, after, after_key)
+        keys = _keys(db, compiled, limit, offset, after, after_key, after_values)
     total = None
     if count:
         total = int(db.execute("SELECT count(*) FROM runs WHERE " + " AND ".join(compiled.where_in), compiled.where_params).fetchone()[0])
@@ -201,17 +211,23 @@ def _keys(
     offset: int = 0,
     after: str | None = None,
     after_key: str | None = None,
+    after_values: Sequence[Any] | None = None,
 ) -> list[str]:
     """The keys of the runs ``compiled`` finds, in its order: ``limit`` of them from ``offset``, or after the
-    run ``after_key`` (or run id ``after``) when it still matches."""
+    place ``after_values`` (ORDER BY terms), or after the run ``after_key`` (or run id ``after``) when it
+    still matches."""
     # Newest first (no order-by) reads the runs in an index's order and stops at the page's end: EXISTS per
     # run visited. Any other order sorts every match: IN, one set of matches built through the values' index.
-    where = compiled.where if compiled.order[0][0] == "runs.newest" else compiled.where_in
+    # (All the matches wanted, no limit: the IN form, whatever the order.)
+    where = compiled.where if compiled.order[0][0] == "runs.newest" and limit is not None else compiled.where_in
     base = f"FROM {compiled.source} " + " ".join(compiled.joins) + " WHERE " + " AND ".join(where)
     params = [*compiled.join_params, *compiled.where_params]
     order_sql = ", ".join(f"{e} {'ASC' if a else 'DESC'}" for e, a in compiled.order)
     where_after, after_params = "", list[Any]()
-    if after is not None or after_key is not None:
+    if after_values is not None and len(after_values) == len(compiled.order):
+        condition, after_params = _after(compiled.order, after_values)
+        where_after, offset = " AND " + condition, 0
+    elif after is not None or after_key is not None:
         terms = ", ".join(e for e, _a in compiled.order)
         column, value = ("runs.key", after_key) if after_key is not None else ("runs.run_id", after)
         found = db.execute(f"SELECT {terms} {base} AND {column} = ? ORDER BY {order_sql} LIMIT 1", [*params, value]).fetchone()
@@ -224,3 +240,14 @@ def _keys(
         sql += " LIMIT ? OFFSET ?"
         tail = [-1 if limit is None else limit, offset]
     return [k for (k,) in db.execute(sql, [*params, *after_params, *tail])]
+
+
+def sort_values(db: sqlite3.Connection, compiled: Compiled, key: str) -> list[Any] | None:
+    """The ORDER BY terms of the run ``key`` under ``compiled`` (where a page ended: the next starts after
+    them), or None when it does not match."""
+    base = f"FROM {compiled.source} " + " ".join(compiled.joins) + " WHERE " + " AND ".join(compiled.where_in)
+    terms = ", ".join(e for e, _a in compiled.order)
+    order_sql = ", ".join(f"{e} {'ASC' if a else 'DESC'}" for e, a in compiled.order)
+    params = [*compiled.join_params, *compiled.where_params, key]
+    found = db.execute(f"SELECT {terms} {base} AND runs.key = ? ORDER BY {order_sql} LIMIT 1", params).fetchone()
+    return None if found is None else list(found)

@@ -153,3 +153,47 @@ def test_a_page_is_one_snapshot_of_the_index(tmp_path: Path, monkeypatch: pytest
     finally:
         other.close()
     assert len(rows) == 3 and token is not None
+
+
+def test_a_filter_with_a_lone_surrogate_is_a_clear_error(tmp_path: Path) -> None:
+    """Text SQLite cannot take (a lone surrogate) is an InvalidSearch, which the MLflow store turns into
+    INVALID_PARAMETER_VALUE (a UnicodeEncodeError used to escape it)."""
+    store, ws = _store(tmp_path)
+    runlog.Experiment(ws, "e").start_logging(outputs=False, snapshot_directory=None).complete()
+    with pytest.raises(InvalidSearch, match="not valid Unicode"):
+        find_runs(store, "tags.k = '\ud800'")
+
+
+def test_every_match_without_a_limit_in_newest_first_order(tmp_path: Path) -> None:
+    """No max_results (a run page's children): every match, newest first, by the plan that builds the set."""
+    store, ws = _store(tmp_path)
+    parent = runlog.Experiment(ws, "e").start_logging(outputs=False, snapshot_directory=None)
+    kids = [parent.child_run(name=f"k{i}") for i in range(3)]
+    for kid in kids:
+        kid.complete()
+    parent.complete()
+    rows, token = find_runs(store, f"tags.`mlflow.parentRunId` = '{parent.id}'")
+    assert token is None and {r.run_id for r in rows} == {k.id for k in kids}
+    assert [r.run_id for r in rows] == [r.run_id for r in find_runs(store, f"tags.`mlflow.parentRunId` = '{parent.id}'", None, 10)[0]]
+
+
+def test_a_run_whose_value_moves_while_paging_skips_no_other_run(tmp_path: Path) -> None:
+    """Pages ordered by a live metric: the run that ended a page logs a new value (it moves to the end of the
+    order) and the next pages still start where that page ended, so no other run is skipped or repeated (the
+    next page used to start after the run's new place: 7 of 10 runs lost)."""
+    store, ws = _store(tmp_path)
+    exp = runlog.Experiment(ws, "e")
+    runs = [exp.start_logging(outputs=False, snapshot_directory=None) for _ in range(10)]
+    for i, run in enumerate(runs):
+        run.log("loss", float(i))
+    seen: list[str] = []
+    rows, token = find_runs(store, None, ["metrics.loss ASC"], 3)
+    seen += [r.run_id for r in rows]
+    runs[2].log("loss", 100.0)  # the last run of the first page moves to the end
+    while token is not None:
+        rows, token = find_runs(store, None, ["metrics.loss ASC"], 3, token)
+        seen += [r.run_id for r in rows]
+    assert set(seen) == {r.id for r in runs}
+    assert [s for s in seen if s != runs[2].id] == [r.id for r in runs if r is not runs[2]]
+    for run in runs:
+        run.complete()
