@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,19 +18,7 @@ SAME_FORMAT = (RunFormatter.format,)
 SETTINGS = settings(max_examples=400, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _local_time_is_not_utc() -> Iterator[None]:
-    """A time zone with an offset and daylight saving time, so that local time and UTC differ."""
-    saved = os.environ.get("TZ")
-    os.environ["TZ"] = "Europe/Paris"
-    time.tzset()
-    yield
-    if saved is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = saved
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("local_time_is_not_utc")
 
 
 # Record attributes a format may name, with conversion specs that suit (and some that do not: both raise).

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 
 import pytest
@@ -21,18 +20,7 @@ from runlog.stdlib import RunFormatter
 SETTINGS = settings(max_examples=300, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _local_time_is_not_utc() -> Iterator[None]:
-    """A time zone with an offset, so that local time and UTC differ."""
-    saved = os.environ.get("TZ")
-    os.environ["TZ"] = "Europe/Paris"
-    time.tzset()
-    yield
-    if saved is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = saved
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("local_time_is_not_utc")
 
 
 # Times close to one another (many records in one millisecond, on both sides of its edges), far apart,

@@ -17,18 +17,10 @@ from typing import Any
 
 import pytest
 from _repo import REPO
-from playwright.sync_api import Browser, Page, expect, sync_playwright
-from ui_helpers import CHROMIUM_ARGS, chromium_path, seed, serve
+from playwright.sync_api import Browser, Page, expect
+from ui_helpers import seed, serve
 
 ARTIFACTS = REPO / "test-artifacts"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from rank_helpers import two_rank_run
-from ui_helpers import CHROMIUM_ARGS, chromium_path, serve
+from ui_helpers import serve
 
 import runlog
 
@@ -22,14 +22,6 @@ INTERLEAVED = [
     "[rank 0] 2026-01-01T00:00:03.000Z step 0",
     "[rank 1] 2026-01-01T00:00:04.000Z step 1",
 ]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

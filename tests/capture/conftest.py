@@ -1,0 +1,23 @@
+"""Fixtures of the capture layer's tests."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def local_time_is_not_utc() -> Iterator[None]:
+    """A time zone with an offset and daylight saving time, so that local time and UTC differ."""
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = "Europe/Paris"
+    time.tzset()
+    yield
+    if saved is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = saved
+    time.tzset()
