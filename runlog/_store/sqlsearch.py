@@ -244,8 +244,9 @@ def _keys(
 
 def sort_values(db: sqlite3.Connection, compiled: Compiled, key: str) -> list[Any] | None:
     """The ORDER BY terms of the run ``key`` under ``compiled`` (where a page ended: the next starts after
-    them), or None when it does not match."""
-    base = f"FROM {compiled.source} " + " ".join(compiled.joins) + " WHERE " + " AND ".join(compiled.where_in)
+    them), or None when it does not match. (The per-row EXISTS form: the IN form would build every match's set
+    for one row.)"""
+    base = f"FROM {compiled.source} " + " ".join(compiled.joins) + " WHERE " + " AND ".join(compiled.where)
     terms = ", ".join(e for e, _a in compiled.order)
     order_sql = ", ".join(f"{e} {'ASC' if a else 'DESC'}" for e, a in compiled.order)
     params = [*compiled.join_params, *compiled.where_params, key]

@@ -197,3 +197,41 @@ def test_a_run_whose_value_moves_while_paging_skips_no_other_run(tmp_path: Path)
     assert [s for s in seen if s != runs[2].id] == [r.id for r in runs if r is not runs[2]]
     for run in runs:
         run.complete()
+
+
+@pytest.mark.parametrize(
+    "filter_string,order_by",
+    [
+        (None, None),
+        (None, ["metrics.acc DESC"]),
+        (None, ["metrics.acc ASC", "params.lr DESC"]),
+        ("metrics.acc >= 0.2", ["metrics.loss ASC"]),
+        (None, ["tags.k ASC"]),
+        ("params.lr != '0.1'", ["attributes.run_name DESC"]),
+        (None, ["attributes.start_time ASC"]),
+    ],
+)
+def test_pages_by_token_are_the_whole_answer_cut_in_pieces(tmp_path: Path, filter_string: str | None, order_by: list[str] | None) -> None:
+    """Paging 2 runs at a time through the tokens (keyset after the last run's sort terms) gives exactly the
+    unpaged answer in its order: ties, runs lacking the sorted key (NULL), NaN."""
+    store, ws = _store(tmp_path)
+    exp = runlog.Experiment(ws, "e")
+    for i in range(11):
+        run = exp.start_logging(outputs=False, snapshot_directory=None, display_name=f"n{i % 4}")
+        if i % 5:
+            run.log("acc", [0.1, 0.2, 0.2, float("nan")][i % 4])
+        run.log("loss", (i * 7) % 3 / 10)
+        if i % 3:
+            run.add_properties({"lr": ["0.1", "0.01"][i % 2]})
+        if i % 2:
+            run.set_tags({"k": f"v{i % 3}"})
+        run.complete()
+    whole = [r.run_id for r in find_runs(store, filter_string, order_by)[0]]
+    paged: list[str] = []
+    token = None
+    for _ in range(20):
+        rows, token = find_runs(store, filter_string, order_by, 2, token)
+        paged += [r.run_id for r in rows]
+        if token is None:
+            break
+    assert paged == whole and whole
