@@ -116,6 +116,7 @@ class RunIndex:
         _instances.add(self)
         self._db: sqlite3.Connection | None = None
         self._pid = os.getpid()  # the process the connection was opened in
+        self._opened: tuple[int, int] | None = None  # the file it opened (device, inode)
         self._listed: dict[str, set[str]] = {}  # experiment -> run folders at this process's last written listing
 
     def forget(self) -> None:
@@ -170,11 +171,18 @@ class RunIndex:
             self._db = None  # a forked child: the parent's connection is never used (nor closed) here
             self._listed = {}
         if self._db is not None:
-            return self._db
+            if self._file_id() == self._opened:
+                return self._db
+            # Removed (found damaged by another process) or replaced since it was opened: the open
+            # connection would go on with a file nobody else reads. Opened anew.
+            self._db.close()
+            self._db = None
+            self._listed = {}
         self._pid = os.getpid()
         for attempt in (1, 2):
             try:
                 self._db = self._connect()
+                self._opened = self._file_id()
                 return self._db
             except sqlite3.OperationalError:  # cannot open (a read-only store) or locked: no index this time
                 break
@@ -186,6 +194,13 @@ class RunIndex:
                 break
         _log.debug("no run index for %s (read-only or locked): reading the runs", self.store)
         return None
+
+    def _file_id(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
 
     def _remove(self, exc: Exception) -> None:
         _log.warning("the run index %s is damaged (%s): rebuilding it from the runs", self.path, exc)

@@ -235,3 +235,20 @@ def test_pages_by_token_are_the_whole_answer_cut_in_pieces(tmp_path: Path, filte
         if token is None:
             break
     assert paged == whole and whole
+
+
+def test_an_index_removed_by_another_process_is_opened_anew(tmp_path: Path) -> None:
+    """Another process found the index damaged and made it anew: this process's open connection is not
+    used on with the removed file (it went on syncing a file nobody read), its next search opens the new one."""
+    store, ws = _store(tmp_path)
+    exp = runlog.Experiment(ws, "e")
+    exp.start_logging(outputs=False, snapshot_directory=None).complete()
+    assert len(find_runs(store)[0]) == 1
+    index = index_for(store)
+    old = index._db
+    for suffix in ("", "-wal", "-shm"):  # what RunIndex._remove does in the other process
+        Path(f"{index.path}{suffix}").unlink(missing_ok=True)
+    exp.start_logging(outputs=False, snapshot_directory=None).complete()
+    assert len(find_runs(store)[0]) == 2
+    assert index._db is not old and (store / "index.sqlite3").is_file()
+    assert index._db is not None and index._db.execute("SELECT count(*) FROM runs").fetchone()[0] == 2
