@@ -188,23 +188,14 @@ class Workspace:
 
     def find_run_experiment(self, run_id: str) -> str:
         """The name of the experiment holding ``run_id``; RunNotFound with suggestions if none."""
-        root = self.store / layout.EXPERIMENTS_DIR
-        if isinstance(run_id, str) and run_id and "/" not in run_id and run_id not in (".", ".."):
-            for exp_dir in _subdirs(root):
-                if (exp_dir / layout.RUNS_DIR / run_id / layout.RUN_RECORD).is_file():
-                    return exp_dir.name
-        raise self._run_not_found(run_id)
+        found = layout.find_run_dir(self.store, run_id)
+        if found is None:
+            raise self._run_not_found(run_id)
+        return found.parent.parent.name
 
     def all_run_ids(self) -> list[str]:
         root = self.store / layout.EXPERIMENTS_DIR
         return [name for e in _subdirs(root) for name in _folder_names(e / layout.RUNS_DIR)]
-
-    def _has_run(self, run_id: str) -> bool:
-        """Whether the store holds a run of this exact id: one ``stat`` per experiment, no listing of runs."""
-        if not (isinstance(run_id, str) and run_id and "/" not in run_id and run_id not in (".", "..")):
-            return False
-        root = self.store / layout.EXPERIMENTS_DIR
-        return any((e / layout.RUNS_DIR / run_id / layout.RUN_RECORD).is_file() for e in _subdirs(root))
 
     def _run_not_found(self, run_id: str, experiment: str | None = None) -> RunNotFound:
         ids = self.all_run_ids()

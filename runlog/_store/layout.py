@@ -68,6 +68,23 @@ def run_dir(store: Path, experiment: str, run_id: str) -> Path:
     return store / EXPERIMENTS_DIR / experiment / RUNS_DIR / run_id
 
 
+def find_run_dir(store: Path, run_id: Any) -> Path | None:
+    """The folder of the run ``run_id`` (one that has its ``run.json``), or None: one ``stat`` per
+    experiment, the id's own experiment (``<experiment>_<time>_<hex>``) first, never a listing of runs."""
+    if not (isinstance(run_id, str) and run_id and "/" not in run_id and run_id not in (".", "..")):
+        return None
+    guess = run_id.rsplit("_", 2)[0]
+    try:
+        names = [e.name for e in os.scandir(store / EXPERIMENTS_DIR) if e.is_dir()]
+    except OSError:
+        return None
+    for experiment in sorted(names, key=lambda name: (name != guess, name)):
+        found = run_dir(store, experiment, run_id)
+        if (found / RUN_RECORD).is_file():
+            return found
+    return None
+
+
 def safe_file_stem(name: str) -> str:
     """A metric name turned into something usable as a file name."""
     return _SAFE_FILE_CHARS.sub("_", name).strip("._") or "image"

@@ -66,7 +66,7 @@ def resolve_run_id(ws: Workspace, ref: str) -> str:
     The one resolver of every command that takes a RUN. An ambiguous prefix is an error listing the
     candidates; an unknown one is :class:`RunNotFound` with suggestions.
     """
-    if ws._has_run(ref):  # an exact id: no listing of the store's runs
+    if layout.find_run_dir(ws.store, ref) is not None:  # an exact id: no listing of the store's runs
         return ref
     if ref == "latest":
         newest, _ = find_runs(ws.store, max_results=1)

@@ -54,21 +54,6 @@ class StoreQuery:
 
     # -- finding runs ----------------------------------------------------------------
 
-    def _locate(self, run_id: str) -> Path | None:
-        """A run's folder by its id: one ``stat`` per experiment (the id's own experiment, ``<experiment>_<time>_<hex>``,
-        first), never a listing of the runs, so opening a run costs the same in a store of 100,000."""
-        root = self.store / layout.EXPERIMENTS_DIR
-        guess = run_id.rsplit("_", 2)[0]
-        try:
-            names = os.listdir(root)
-        except OSError:
-            return None
-        for experiment in sorted(names, key=lambda name: name != guess):
-            run_dir = layout.run_dir(self.store, experiment, run_id)
-            if (run_dir / layout.RUN_RECORD).is_file():
-                return run_dir
-        return None
-
     def _cache(self, experiment: str, run_id: str, run_dir: Path) -> RunCache:
         cache = self._runs.get(run_id)
         if cache is None or cache.experiment != experiment:
@@ -79,7 +64,7 @@ class StoreQuery:
     def _run(self, run_id: str) -> RunCache:
         cache = self._runs.get(run_id)
         if cache is None and isinstance(run_id, str) and _RUN_ID.match(run_id) and run_id not in (".", ".."):
-            found = self._locate(run_id)
+            found = layout.find_run_dir(self.store, run_id)
             cache = None if found is None else self._cache(found.parent.parent.name, run_id, found)
         if cache is None or not (cache.run_dir / layout.RUN_RECORD).is_file():
             raise RunNotFound(f"no run {run_id!r} in the store {self.store}; list runs with GET /api/runs", run_id=str(run_id))
