@@ -32,7 +32,7 @@ __all__ = [
 # Commands that live in their own modules (and may need optional extras): name -> "module:attr".
 LAZY_COMMANDS = {
     "submit": "runlog.cli.submit:submit",
-    "sync": "runlog._upload.cli:sync",
+    "sync": "runlog.cli.sync:sync",
     "ui": "runlog.cli.ui:ui",
 }
 

@@ -406,7 +406,7 @@ def test_sync_all_holds_one_target_open_at_a_time(
     exp: runlog.Experiment, receiver: Receiver, store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`runlog sync --all` over many runs opens one target (one connection) at a time, closing each before the next."""
-    import runlog._upload.cli as sync_cli
+    import runlog.cli.sync as sync_cli
     from runlog.cli import main
 
     for i in range(6):
@@ -444,7 +444,7 @@ def test_sync_all_goes_on_past_a_run_removed_while_it_runs(
     the other runs are still sent, and the command fails at the end so a script notices."""
     import shutil
 
-    import runlog._upload.cli as sync_cli
+    import runlog.cli.sync as sync_cli
     from runlog.cli import main
 
     runs = []

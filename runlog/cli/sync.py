@@ -9,8 +9,8 @@ import click
 
 from .._errors import RunlogError, UploadError
 from .._store import layout
-from ..cli import _workspace, resolve_run_id, store_option
-from . import Uploader, UploadOptions, make_target
+from .._upload import Uploader, UploadOptions, make_target
+from .common import _workspace, resolve_run_id, store_option
 
 _log = logging.getLogger("runlog.upload")
 
