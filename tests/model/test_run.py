@@ -70,15 +70,6 @@ def test_logging_api_notebook_runs_with_only_the_import_changed(tmp_path: Path) 
     assert fetched.get_status() == "Completed"
 
 
-def test_a_name_logged_once_is_bare_and_several_times_a_list_in_order(exp: Experiment) -> None:
-    """get_metrics: one value -> the value itself; several -> a list in logged order."""
-    run = exp.start_logging()
-    run.log("once", 1.5)
-    for v in (3, 1, 2):
-        run.log("many", v)
-    assert run.get_metrics() == {"once": 1.5, "many": [3, 1, 2]}
-
-
 def test_values_of_every_scalar_type_come_back_as_logged(exp: Experiment) -> None:
     """int, float (NaN, +-inf), bool, str, None and numpy scalars round-trip through the store."""
     run = exp.start_logging()
@@ -114,89 +105,12 @@ def test_log_of_a_list_says_to_use_log_list(exp: Experiment, value: object) -> N
     assert run.get_metrics() == {"kept": 1}
 
 
-def test_log_list_accepts_any_iterable_and_concatenates(exp: Experiment) -> None:
-    """log_list takes lists, tuples, ranges, generators and numpy arrays; always a list back."""
-    run = exp.start_logging()
-    run.log_list("one", [5])
-    run.log_list("l", range(3))
-    run.log_list("l", np.array([3.5, 4.5]))
-    assert run.get_metrics() == {"one": [5], "l": [0, 1, 2, 3.5, 4.5]}
-    with pytest.raises(runlog.InvalidMetricValue, match="Use run.log for a single value"):
-        run.log_list("s", "abc")
-    with pytest.raises(runlog.InvalidMetricValue, match="log_list takes an iterable"):
-        run.log_list("n", 3)
-    with pytest.raises(runlog.InvalidMetricValue, match="must be scalars"):
-        run.log_list("nested", [[1], [2]])
-
-
-def test_rows_and_tables_shapes(exp: Experiment) -> None:
-    """One row -> {col: value}; several rows (or a table) -> {col: [values]}."""
-    run = exp.start_logging()
-    run.log_row("single", a=1, b="x")
-    run.log_row("rows", a=1, b=2)
-    run.log_row("rows", a=3, b=4)
-    run.log_table("table", {"x": [1, 2, 3], "y": [0.5, 0.25, 0.125]})
-    run.log_table("one-row table", {"x": [1], "y": [2]})
-    assert run.get_metrics() == {
-        "single": {"a": 1, "b": "x"},
-        "rows": {"a": [1, 3], "b": [2, 4]},
-        "table": {"x": [1, 2, 3], "y": [0.5, 0.25, 0.125]},
-        "one-row table": {"x": 1, "y": 2},
-    }
-
-
-def test_table_columns_of_unequal_length_name_the_columns_and_lengths(exp: Experiment) -> None:
-    """log_table with ragged columns raises an error naming each column and its length."""
-    run = exp.start_logging()
-    with pytest.raises(runlog.InvalidMetricValue, match=r"'a': 2, 'b': 3"):
-        run.log_table("t", {"a": [1, 2], "b": [1, 2, 3]})
-    with pytest.raises(runlog.InvalidMetricValue, match="dict of columns"):
-        run.log_table("t", [1, 2])
-    with pytest.raises(runlog.InvalidMetricValue, match="at least one column"):
-        run.log_row("r")
-    assert run.get_metrics() == {}
-
-
-def test_steps_are_kept_in_the_history(exp: Experiment) -> None:
-    """run.log(step=...) stores the step; get_metric_history returns value, step and time."""
-    run = exp.start_logging()
-    run.log("loss", 0.5, step=10)
-    run.log("loss", 0.25, step=20)
-    run.log("loss", 0.2)
-    points = run.get_metric_history("loss")
-    assert [(p.value, p.step) for p in points] == [(0.5, 10), (0.25, 20), (0.2, None)]
-    assert points[0].time <= points[1].time <= points[2].time
-    with pytest.raises(runlog.InvalidMetricValue, match="step must be an int"):
-        run.log("loss", 1.0, step=1.5)
-    assert run.get_metrics(name="loss") == {"loss": [0.5, 0.25, 0.2]}
-
-
 def test_metric_names_must_be_non_empty_strings(exp: Experiment) -> None:
     """A metric name that is not a non-empty str is refused with a clear error."""
     run = exp.start_logging()
     for bad in ("", None, 3):
         with pytest.raises(runlog.InvalidMetricValue, match="metric name must be a non-empty str"):
             run.log(bad, 1)  # type: ignore[arg-type]
-
-
-def test_log_image_from_a_path_and_argument_errors(exp: Experiment, tmp_path: Path) -> None:
-    """log_image(path=...) stores the file; both or neither of path/plot is an error."""
-    run = exp.start_logging()
-    fig = plt.figure()
-    plt.plot([1, 2])
-    fig.savefig(tmp_path / "x.png")
-    run.log_image("curve", path=str(tmp_path / "x.png"))
-    run.log_image("curve", plot=fig)
-    plt.close("all")
-    images = run.get_metrics()["curve"]
-    assert len(images) == 2 and len(set(images)) == 2
-    assert all(name in run.get_file_names() for name in images)
-    with pytest.raises(ValueError, match="exactly one of path= .* or plot="):
-        run.log_image("bad")
-    with pytest.raises(ValueError, match="got both"):
-        run.log_image("bad", path="x.png", plot=plt)
-    with pytest.raises(FileNotFoundError, match="no such file"):
-        run.log_image("bad", path=str(tmp_path / "missing.png"))
 
 
 def test_status_transitions_and_logging_to_a_finished_run(exp: Experiment) -> None:
@@ -263,38 +177,6 @@ def test_tags_properties_and_display_name(exp: Experiment) -> None:
     assert run.get_details()["tags"] == {"b": "two", "c": ""}
 
 
-def test_files_upload_folder_streams_and_download_files(exp: Experiment, tmp_path: Path) -> None:
-    """upload_folder, streams, download_files with a prefix, and refused names."""
-    src = tmp_path / "src"
-    (src / "sub").mkdir(parents=True)
-    (src / "a.txt").write_text("a")
-    (src / "sub" / "b.txt").write_text("b")
-    run = exp.start_logging()
-    run.upload_folder("data", str(src))
-    with open(src / "a.txt", "rb") as fh:
-        run.upload_file("outputs/stream.txt", fh)
-    assert run.get_file_names() == ["data/a.txt", "data/sub/b.txt", "outputs/stream.txt"]
-    written = run.download_files(prefix="data/", output_directory=str(tmp_path / "dl"))
-    assert sorted(Path(p).read_text() for p in written) == ["a", "b"]
-    assert (tmp_path / "dl" / "data" / "sub" / "b.txt").is_file()
-    for bad in ("../escape.txt", "/etc/passwd", ""):
-        with pytest.raises(ValueError, match="run file name"):
-            run.upload_file(bad, str(src / "a.txt"))
-    with pytest.raises(runlog.RunFileNotFound, match="Did you mean data/a.txt"):
-        run.download_file("data/a.tx", str(tmp_path / "x"))
-    with pytest.raises(IsADirectoryError, match="upload_folder"):
-        run.upload_file("dir", str(src))
-
-
-def test_outputs_folder_becomes_part_of_the_run_at_the_end(exp: Experiment) -> None:
-    """Files written under ./outputs during a start_logging run are kept when it completes."""
-    run = exp.start_logging()
-    Path("outputs").mkdir()
-    Path("outputs/model.txt").write_text("weights")
-    run.complete()
-    assert "outputs/model.txt" in run.get_file_names()
-
-
 def test_child_runs_and_recursive_metrics(exp: Experiment) -> None:
     """child_run creates runs under the parent; get_metrics(recursive=True) maps run ids to metrics."""
     parent = exp.start_logging()
@@ -333,15 +215,6 @@ def test_get_context_returns_the_active_run_or_a_real_local_run() -> None:
     with pytest.raises(RuntimeError, match="allow_offline=False"):
         offline.complete()
         Run.get_context(allow_offline=False)
-
-
-def test_with_block_makes_the_inner_run_active_and_restores_the_outer(exp: Experiment) -> None:
-    """The innermost `with run:` is the active run; leaving it makes the outer one active again."""
-    outer = exp.start_logging()
-    inner = outer.child_run()
-    with inner:
-        assert Run.get_context() is inner
-    assert Run.get_context() is outer
 
 
 def test_get_runs_filters_by_tags_and_is_newest_first(exp: Experiment) -> None:
@@ -419,17 +292,6 @@ def test_get_context_finds_the_run_named_by_the_environment(exp: Experiment, sto
     assert run.get_status() == "Running"  # the child does not own the run: it does not complete it
 
 
-def test_a_run_ended_through_another_handle_is_no_longer_active_or_open(exp: Experiment) -> None:
-    """Run(exp, id).complete() on a run started here ends it for the original object too: not active, not loggable."""
-    from runlog._model import context as _context
-
-    run = exp.start_logging()
-    Run(exp, run.id).complete()
-    assert _context.active_run() is None
-    with pytest.raises(runlog.RunFinishedError, match="is Completed"):
-        run.log("x", 1)
-
-
 def test_a_run_ended_by_another_process_keeps_that_status(exp: Experiment) -> None:
     """A run canceled by another process is not turned Completed by this one (with-block exit or interpreter exit)."""
     from runlog._model import context as _context
@@ -457,36 +319,6 @@ def test_run_ids_that_leave_the_runs_folder_are_refused(exp: Experiment, bad: st
         parent.child_run(run_id=bad)
     assert sorted(p.name for p in exp.path.iterdir()) == before
     assert not (exp.path / "run.json").exists()
-
-
-def test_get_metrics_ignores_metric_kinds_it_does_not_know(exp: Experiment) -> None:
-    """Events of a kind a newer writer added are ignored: no empty entry, no change of another metric's shape."""
-    run = exp.start_logging()
-    run._writer.metric("z", "acc", '{"future": 1}')  # an unknown kind first...
-    run.log("acc", 0.9)  # ...then a scalar: still a bare value
-    run.log("loss", 0.5)
-    run._writer.metric("z", "only_new", "1")
-    assert run.get_metrics() == {"acc": 0.9, "loss": 0.5}
-    assert run.get_metrics(name="only_new") == {}
-
-
-def test_a_thread_crash_during_an_earlier_run_does_not_fail_a_later_run_at_exit(exp: Experiment) -> None:
-    """Only the runs that were running when a thread died uncaught end Failed at interpreter exit."""
-    from runlog._model import context as _context
-
-    first = exp.start_logging()
-    _context.note_uncaught(ZeroDivisionError("a worker thread died"))  # what threading.excepthook notes
-    first.complete()  # the program ended this one explicitly
-    later = exp.start_logging()  # left open: ended by the exit hook
-    running_during_crash = exp.start_logging()
-    _context.note_uncaught(RuntimeError("crash while both were running"))
-    _context._finish_at_exit()
-    assert first.get_status() == "Completed"
-    assert running_during_crash.get_status() == "Failed"
-    assert later.get_status() == "Failed"  # it was running when the RuntimeError was noted
-    another = exp.start_logging()
-    _context._finish_at_exit()
-    assert another.get_status() == "Completed"
 
 
 def _store_fds(store: Path) -> list[str]:
@@ -573,18 +405,6 @@ def test_threads_calling_get_context_at_once_share_one_offline_run(monkeypatch: 
     assert len(calls) == 1
 
 
-def test_get_metrics_of_a_name_mixing_rows_and_values_loses_nothing(exp: Experiment) -> None:
-    """A name logged both as table rows and as values comes back as every value in logged order (rows as dicts)."""
-    run = exp.start_logging()
-    run.log_row("m", a=1)
-    run.log("m", 5)
-    run.log("n", 5)
-    run.log_row("n", a=1, b=2)
-    run.log_row("ok", a=1)
-    run.log_table("ok", {"a": [2, 3]})
-    assert run.get_metrics() == {"m": [{"a": 1}, 5], "n": [5, {"a": 1, "b": 2}], "ok": {"a": [1, 2, 3]}}
-
-
 def test_a_property_with_a_non_str_key_cannot_change_either(exp: Experiment) -> None:
     """add_properties stores keys as str; changing the value of such a key raises like any other."""
     run = exp.start_logging()
@@ -638,15 +458,3 @@ def test_a_spawned_child_finds_the_run_started_in_its_parent(exp: Experiment) ->
     assert "RUNLOG_RUN_ID" not in os.environ
 
 
-def test_nested_runs_name_the_newest_and_restore_the_older(exp: Experiment) -> None:
-    """With two runs started, the variables name the newer; when it ends, the older again."""
-    first = exp.start_logging()
-    second = exp.start_logging()
-    assert os.environ["RUNLOG_RUN_ID"] == second.id
-    second.complete()
-    assert os.environ["RUNLOG_RUN_ID"] == first.id
-    third = exp.start_logging()
-    first.complete()  # not the newest: the newest keeps its name
-    assert os.environ["RUNLOG_RUN_ID"] == third.id
-    third.complete()
-    assert "RUNLOG_RUN_ID" not in os.environ

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import runlog
-from runlog._store.filters import Clause, Words, parse_filter, parse_order_by
+from runlog._store.filters import Clause, Words
 from runlog._store.index import RunIndex
 from runlog._store.search import RunRow, entry, filter_rows, find_runs, index_for, newest_first, order_rows
 from runlog._store.sqlsearch import compile_search, page
@@ -192,14 +192,6 @@ def test_every_single_clause_and_order_key_matches_the_python_predicates(tmp_pat
             assert [k for k, _ in page(db, compile_search(*search[:3], None), None)[0]] == _python(rows, search), words
     finally:
         index.forget()
-
-
-def test_the_parser_feeds_both_back_ends() -> None:
-    """The clauses the SQL is compiled from are the parser's own (one filter implementation, two back ends)."""
-    clauses = parse_filter("metrics.acc > 0.5 and params.lr LIKE '0.%' and attributes.status != 'FINISHED'")
-    assert isinstance(clauses, list)
-    compiled = compile_search(clauses, (), parse_order_by(["metrics.acc DESC"]), None)
-    assert len(compiled.where) == 1 + 3 and compiled.joins and compiled.order[1] == ("o0.num", False)
 
 
 @pytest.fixture

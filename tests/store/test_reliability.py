@@ -421,13 +421,6 @@ def test_lines_of_four_and_six_values_are_not_read_misaligned(exp: runlog.Experi
     assert result.exit_code == 0 and "eval" in result.output
 
 
-def test_the_fast_parser_checks_the_arity_of_every_line() -> None:
-    """Case 4: parse_columns keeps the whole lines of five and skips a 4/6 pair, at the parser itself."""
-    data = b'["s","x",1,null,1.0]\n["s","a",1,null]\n[5.0,"s","b",2,null,5.0]\n["s","y",2,null,2.0]\n'
-    columns = reader.parse_columns(data)
-    assert columns.names == ["x", "y"] and columns.values == [1, 2]
-
-
 @pytest.mark.parametrize(
     "line",
     [
@@ -496,21 +489,6 @@ def test_records_and_uploads_honour_the_umask(exp: runlog.Experiment, tmp_path: 
     for path in (ws.store / layout.STORE_RECORD, e.path / layout.EXPERIMENT_RECORD, run.path / layout.RUN_RECORD,
                  run.path / layout.FILES_DIR / "outputs/f.txt"):  # fmt: skip
         assert stat.S_IMODE(path.stat().st_mode) == expected, path
-
-
-def test_write_json_atomic_fsyncs_the_file_and_its_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Case 3/11: a record is fsynced before its rename and its folder after it (durable across a power loss)."""
-    synced: list[str] = []
-    real_fsync = os.fsync
-
-    def fsync(fd: int) -> None:
-        synced.append("folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    layout.write_json_atomic(tmp_path / "r.json", {"a": 1})
-    assert synced == ["file", "folder"]
-    assert layout.read_json(tmp_path / "r.json") == {"a": 1}
 
 
 # -- case 5: the CLI prints data as data ------------------------------------------------------------
@@ -766,30 +744,6 @@ def test_uploading_over_a_live_driver_log_is_refused(exp: runlog.Experiment, tmp
     run.complete()
     text = (run.path / layout.FILES_DIR / layout.DRIVER_LOG).read_text()
     assert "before" in text and "after" in text and "not the log" not in text
-
-
-def test_a_replaced_live_log_is_noticed_by_the_writer(
-    exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Case 9: a live log replaced behind the writer's back (another inode) is reported once and written again."""
-    import runlog._store.writer as writer_module
-
-    clock = [2e9]
-    monkeypatch.setattr(writer_module, "_now", lambda: clock[0])
-    run = exp.start_logging(outputs=None)
-    writer = run._writer
-    writer.write_log("one\n")
-    path = run.path / layout.FILES_DIR / layout.DRIVER_LOG
-    replacement = path.with_name("other.txt")
-    replacement.write_text("replaced\n")
-    os.replace(replacement, path)
-    with caplog.at_level(logging.WARNING, logger="runlog"):
-        for i in range(3):
-            clock[0] += 2
-            writer.write_log(f"line {i}\n")
-    assert path.read_text() == "replaced\nline 0\nline 1\nline 2\n"
-    assert sum("was replaced" in r.getMessage() for r in caplog.records) == 1
-    run.complete()
 
 
 # -- case 10: the viewer never leaves the store; case 12: download names ----------------------------

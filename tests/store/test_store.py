@@ -8,12 +8,10 @@ import math
 import multiprocessing
 import os
 import signal
-import struct
 import subprocess
 import sys
 import textwrap
 import time
-import zlib
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from runlog import Experiment, Run, StoreError, Workspace
-from runlog._store import RunReader, RunWriter, encode_scalar, layout, parse_lines
+from runlog._store import RunReader, layout
 from runlog._store.records import pack_float
 
 
@@ -147,45 +145,6 @@ def test_events_files_follow_the_documented_line_format(exp: Experiment) -> None
     assert json.loads((run.path.parents[3] / layout.STORE_RECORD).read_text())["format"] == layout.FORMAT_VERSION == 3
 
 
-def test_points_file_follows_the_documented_record_format(exp: Experiment) -> None:
-    """Numeric run.log values are 32-byte records <IIdqd> (name id, type word, value, step, time) in
-    <proc>.points.bin, the type word being the type in its low byte and (format 3) a check in its
-    high three bytes: the top 23 bits of the CRC-32 of the record with those bytes zero, the top bit
-    set; each name defined by an "n" line of the same process's metrics file before its first
-    point; strings and ints beyond int64 stay JSON lines."""
-    run = exp.start_logging()
-    before = time.time()
-    run.log("loss", 0.5, step=3)
-    run.log("count", 7)
-    run.log("flag", True, step=1)
-    run.log("loss", None)
-    run.log("phase", "warmup")
-    run.log("huge", 2**70)
-    events = run.path / layout.EVENTS_DIR
-    points = next(events.glob("*" + layout.POINTS_SUFFIX)).read_bytes()
-    metrics = next(events.glob("*" + layout.METRICS_SUFFIX)).read_text().splitlines()
-    assert len(points) == 4 * 32
-    f = [struct.unpack_from("<IIdqd", points, i * 32) for i in range(4)]
-    q = [struct.unpack_from("<IIqqd", points, i * 32) for i in range(4)]
-    no_step = -(1 << 63)
-    for i in range(4):
-        raw = bytearray(points[i * 32 : (i + 1) * 32])
-        word = f[i][1]
-        raw[5:8] = bytes(3)
-        assert word & 0xFFFFFF00 == (zlib.crc32(raw) | 0x80000000) & 0xFFFFFF00, f"record {i}: its check"
-    f = [(r[0], r[1] & 0xFF, *r[2:]) for r in f]
-    q = [(r[0], r[1] & 0xFF, *r[2:]) for r in q]
-    assert f[0][:4] == (0, 0, 0.5, 3)
-    assert q[1][:4] == (1, 1, 7, no_step)
-    assert q[2][:4] == (2, 2, 1, 1)
-    assert q[3][:4] == (0, 3, 0, no_step)
-    assert all(before <= r[4] <= time.time() for r in f)
-    lines = [json.loads(line) for line in metrics]
-    assert [e[:4] for e in lines if e[0] == "n"] == [["n", "loss", 0, None], ["n", "count", 1, None], ["n", "flag", 2, None]]
-    assert [e[:4] for e in lines if e[0] == "s"] == [["s", "phase", "warmup", None], ["s", "huge", 2**70, None]]
-    assert run.get_metrics() == {"loss": [0.5, None], "count": 7, "flag": True, "phase": "warmup", "huge": 2**70}
-
-
 def test_a_torn_last_point_is_skipped_until_whole(exp: Experiment) -> None:
     """A partial 32-byte record at the end of a points file (a writer killed mid-write) is not read."""
     run = exp.start_logging()
@@ -249,28 +208,6 @@ def _same(got: list[tuple[object, object]], values: list[tuple[object, int | Non
             assert g == want and type(g) is type(want)
 
 
-scalars = st.one_of(
-    st.integers(min_value=-(2**80), max_value=2**80),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.booleans(),
-    st.none(),
-    st.text(),
-)
-
-
-@given(st.lists(scalars, max_size=20))
-def test_scalar_encoding_round_trips(values: list[object]) -> None:
-    """Any int, float (NaN, inf), bool, None or str written as an event line reads back equal."""
-    lines = b"".join(f'["s","x",{encode_scalar(v)},null,1.0]\n'.encode() for v in values)
-    back = [e[2] for e in parse_lines(lines)]
-    assert len(back) == len(values)
-    for got, want in zip(back, values):
-        if isinstance(want, float) and math.isnan(want):
-            assert isinstance(got, float) and math.isnan(got)
-        else:
-            assert got == want and type(got) is type(want)
-
-
 def test_store_errors_say_what_to_do(tmp_path: Path) -> None:
     """A store that cannot be created raises StoreError (an OSError) naming RUNLOG_STORE."""
     blocker = tmp_path / "file"
@@ -280,44 +217,6 @@ def test_store_errors_say_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(runlog.StoreError, match="RUNLOG_STORE") as info:
         Workspace(blocker / "store")
     assert isinstance(info.value, OSError)
-
-
-def test_a_write_racing_with_the_runs_end_never_lands_in_another_run(exp: Experiment) -> None:
-    """A line whose writer read the descriptor just before the run ended goes to that run (or nowhere), never to the next run's files."""
-    from runlog._errors import StoreError
-
-    first = exp.start_logging()
-    first.log("loss", 1.0)
-    first.log("phase", "a")
-    # what a logging thread holds between reading a descriptor and writing
-    fd, points_fd = first._writer._metrics_fd, first._writer._points_fd
-    first.complete()
-    second = exp.start_logging()
-    second.log("acc", 0.5)
-    second.tag("k", "v")
-    for late_fd, data in ((fd, b'["s","loss",2.0,null,1.0]\n'), (points_fd, pack_float(0, 2.0, 0, 1.0))):
-        try:
-            RunWriter._write(late_fd, data)  # the thread's write, a moment late
-        except StoreError:
-            pass  # dropped: acceptable for a line logged as its run ended
-    for path in (second.path / layout.EVENTS_DIR).iterdir():
-        assert b"loss" not in path.read_bytes(), path.name
-    assert second.get_metrics() == {"acc": 0.5}
-
-
-def test_masked_and_long_double_numpy_values_are_stored_as_what_they_are(exp: Experiment) -> None:
-    """numpy.ma's masked values are not numbers (stored as their text, not as the hidden data);
-    a numpy.longdouble is its float."""
-    import numpy as np
-
-    run = exp.start_logging()
-    run.log("all_masked", np.ma.array([1.0, 2.0], mask=[True, True]).mean())
-    run.log("masked_0d", np.ma.array(7.5, mask=True))
-    run.log("long", np.longdouble(1.5))
-    run.log("f32", np.float32(0.25))
-    metrics = run.get_metrics()
-    assert metrics["all_masked"] == "masked" and isinstance(metrics["masked_0d"], str)
-    assert (metrics["long"], metrics["f32"]) == (1.5, 0.25)
 
 
 def test_a_clock_set_back_keeps_each_process_in_logged_order(exp: Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -363,55 +262,6 @@ def test_a_line_with_a_time_that_is_not_a_number_does_not_break_reading(exp: Exp
     assert run.get_metrics() == {"b": 2, "a": 1.0}
 
 
-def test_the_store_debug_record_of_a_first_name_can_log_a_metric_from_another_thread(exp: Experiment) -> None:
-    """A logging handler on runlog.store that, on the 'opened metric events file' record, waits for another
-    thread logging a new metric does not deadlock: the writer logs after releasing its lock."""
-    import logging
-    import threading
-
-    run = exp.start_logging()
-    finished: list[bool] = []
-
-    class Waits(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if "opened metric events file" in record.getMessage():
-                worker = threading.Thread(target=run.log, args=("from_worker", 1.0))
-                worker.start()
-                worker.join(5)
-                finished.append(not worker.is_alive())  # it logged while this record was being handled
-
-    logger = logging.getLogger("runlog.store")
-    handler = Waits(logging.DEBUG)
-    logger.addHandler(handler)
-    previous = logger.level
-    logger.setLevel(logging.DEBUG)
-    try:
-        run.log("first", 1.0)
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous)
-    assert finished == [True]
-    assert run.get_metrics() == {"from_worker": 1.0, "first": 1.0}
-
-
-def test_a_late_write_after_two_runs_ended_never_lands_in_a_third_run(exp: Experiment) -> None:
-    """A thread that read a run's points descriptor, then stalled while that run and the next one ended,
-    writes into the old file (still open for RETIRE_SECONDS), never into the newest run's reused descriptor."""
-    first = exp.start_logging()
-    first.log("loss", 1.0)
-    held = first._writer._points_fd
-    first.complete()
-    second = exp.start_logging()
-    second.log("acc", 0.5)
-    second.complete()  # the second close: the first run's descriptors are not closed yet
-    third = exp.start_logging()
-    third.log("acc", 0.25)
-    RunWriter._write(held, pack_float(0, 2.0, -(1 << 63), time.time()))
-    assert third.get_metrics() == {"acc": 0.25}
-    assert first.get_metrics() == {"loss": [1.0, 2.0]}
-    third.complete()
-
-
 def test_a_format_1_store_is_read_by_every_reader(tmp_path: Path) -> None:
     """A store written by format 1 (every scalar a JSON line, no points files) reads back through
     get_metrics(), the viewer's StoreQuery and the uploader's event iterator."""
@@ -449,58 +299,6 @@ def test_a_store_of_a_newer_format_is_refused_with_what_to_do(tmp_path: Path) ->
         Workspace(store)
 
 
-def test_a_write_that_fails_half_way_does_not_shift_later_points(exp: Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A full disk tears a 32-byte record (half written, then ENOSPC): run.log raises StoreError, and the
-    process goes on in new events files, so every later point reads back (only the torn one is lost)."""
-    import errno
-
-    import runlog._store.writer as writer_module
-
-    run = exp.start_logging(strict=True)  # strict: the StoreError is raised, not kept for later (issue 17)
-    run.log("loss", 0.5)
-    points_fd = run._writer._points_fd
-    real_write = os.write
-
-    def half(fd: int, data: bytes) -> int:
-        return real_write(fd, data[:16]) if fd == points_fd else real_write(fd, data)
-
-    def full(fd: int, data: bytes) -> int:
-        if fd == points_fd:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(fd, data)
-
-    monkeypatch.setattr(writer_module, "_os_write", half)
-    monkeypatch.setattr(os, "write", full)
-    with pytest.raises(StoreError, match="Free disk space"):
-        run.log("loss", 99.0)
-    monkeypatch.undo()
-    for i in range(10):
-        run.log("loss", float(i))
-    # another thread that read the old descriptor before the switch writes a whole point there late:
-    # the torn half was cut off the old file, so that point lands whole
-    RunWriter._write(points_fd, pack_float(0, 10.0, -(1 << 63), time.time()))
-    assert run.get_metrics()["loss"] == [0.5] + [float(i) for i in range(11)]
-    sizes = sorted(p.stat().st_size % 32 for p in (run.path / layout.EVENTS_DIR).glob("*" + layout.POINTS_SUFFIX))
-    assert sizes == [0, 0]
-    stems = sorted(p.name[: -len(layout.POINTS_SUFFIX)] for p in (run.path / layout.EVENTS_DIR).glob("*" + layout.POINTS_SUFFIX))
-    assert stems[1] == stems[0] + ".1"  # the same process's files: a rank keeps them (get_rank_metrics)
-
-
-def test_names_keep_their_ids_in_the_files_a_process_goes_on_in(exp: Experiment) -> None:
-    """After a torn write the process goes on in new files where every name is defined again with the same
-    id: a point another thread packed with an id just before the switch reads back under its own name."""
-    run = exp.start_logging()
-    run.log("loss", 1.0)
-    run.log("acc", 0.5)
-    writer = run._writer
-    nid = writer._ids["acc"]  # what another thread read just before the switch
-    writer._abandon_events()
-    late = pack_float(nid, 0.75, -(1 << 63), time.time())
-    writer._append(writer._open_points(), late)
-    run.log("loss", 2.0)
-    assert run.get_metrics() == {"loss": [1.0, 2.0], "acc": [0.5, 0.75]}
-
-
 def test_files_of_a_removed_run_are_not_recreated(exp: Experiment) -> None:
     """upload_file on a run whose folder was removed raises StoreError and creates nothing."""
     import io
@@ -511,26 +309,6 @@ def test_files_of_a_removed_run_are_not_recreated(exp: Experiment) -> None:
     with pytest.raises(StoreError, match="removed"):
         run.upload_file("outputs/x.txt", io.BytesIO(b"x"))
     assert not run.path.exists()
-
-
-def test_a_short_write_of_a_line_is_cut_and_a_late_line_lands_whole(exp: Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A JSON line the disk took only half of: run.log raises, the half line is cut off the old metrics file,
-    a whole line another thread appends there late reads back, and logging goes on in the new files."""
-    run = exp.start_logging(strict=True)  # strict: the StoreError is raised, not kept for later (issue 17)
-    run.log("phase", "one")
-    metrics_fd = run._writer._metrics_fd
-    real_write = os.write
-
-    def half(fd: int, data: bytes) -> int:
-        return real_write(fd, data[: len(data) // 2]) if fd == metrics_fd else real_write(fd, data)
-
-    monkeypatch.setattr(os, "write", half)
-    with pytest.raises(StoreError, match="only part"):
-        run.log("phase", "torn")
-    monkeypatch.undo()
-    RunWriter._write(metrics_fd, b'["s","phase","late",null,' + repr(time.time()).encode() + b"]\n")
-    run.log("phase", "three")
-    assert run.get_metrics()["phase"] == ["one", "late", "three"]
 
 
 def test_the_store_modules_are_small_import_no_circle_and_keep_their_names() -> None:

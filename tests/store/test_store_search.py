@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import string
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,7 +9,7 @@ from mlflow.entities import Metric, Param, Run, RunData, RunInfo, RunTag
 from mlflow.utils.search_utils import SearchUtils
 
 from runlog._store.mlflow_names import MLFLOW_STATUS
-from runlog._store.search import InvalidSearch, RunRow, parse_filter, parse_order_by, search
+from runlog._store.search import InvalidSearch, RunRow, parse_order_by, search
 
 STATUSES = ["Running", "Completed", "Failed", "Canceled"]
 TEXT = st.text(alphabet="ab_%x", min_size=0, max_size=3)
@@ -128,26 +126,6 @@ def test_runlog_additions() -> None:
     assert [r.run_id for r in search(runs, "SGD sweep", plain_words=True)[0]] == ["sweep_1"]
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("metrics.acc >", "expected a value"),
-        ("metrics.acc > 'high'", "a number"),
-        ("metric.acc ~ 1", "position 11"),
-        ("foo.acc = 1", "unknown key type 'foo'"),
-        ("metrics.acc > 1 or metrics.b < 2", "OR is not supported"),
-        ("params.lr > '0.1'", "does not apply to param.lr"),
-        ("attributes.colour = 'red'", "unknown attribute 'colour'"),
-        ("val_acc>0.95", "unknown attribute 'val_acc'"),
-    ],
-)
-def test_bad_filters_say_where_and_show_an_example(text: str, message: str) -> None:
-    """A filter that does not parse raises InvalidSearch (a ValueError) naming the problem."""
-    with pytest.raises(InvalidSearch, match=message):
-        parse_filter(text)
-    assert issubclass(InvalidSearch, ValueError)
-
-
 def test_order_by_and_page_token_errors() -> None:
     """A bad order-by key or page token is InvalidSearch with the fix."""
     assert parse_order_by(["metrics.`val acc` DESC", "created"]) == [("metric", "val acc", False), ("attribute", "start_time", True)]
@@ -155,16 +133,6 @@ def test_order_by_and_page_token_errors() -> None:
         parse_order_by(["attributes.nope"])
     with pytest.raises(InvalidSearch, match="page token"):
         search([RunRow("a")], None, None, 1, "not-a-token")
-
-
-@given(st.text(alphabet=string.printable, max_size=40))
-@settings(max_examples=200, deadline=None, derandomize=True)
-def test_any_text_parses_or_raises_invalid_search(text: str) -> None:
-    """Whatever is typed in a search box: clauses, or InvalidSearch, never another exception."""
-    try:
-        parse_filter(text, plain_words=True)
-    except InvalidSearch:
-        pass
 
 
 def test_status_orders_by_mlflows_names() -> None:

@@ -1,0 +1,171 @@
+"""runlog._store.records: the 32-byte points records, their check, and telling records from damage."""
+
+from __future__ import annotations
+
+import json
+import logging
+import struct
+import time
+import zlib
+from collections.abc import Iterator
+
+import pytest
+
+from runlog import Experiment
+from runlog._store import damage, layout, records
+from runlog._store.records import (
+    CHECK_BIT,
+    CHECK_MASK,
+    decode_records,
+    good_records,
+    pack_float,
+    pack_int,
+    pack_point,
+    point_columns,
+    realign,
+    record_checks,
+    valid_points,
+)
+
+NO_STEP = layout.NO_STEP
+
+
+@pytest.fixture(autouse=True)
+def _fresh_reports() -> Iterator[None]:
+    damage._reported.clear()
+    records._file_formats.clear()
+    yield
+    damage._reported.clear()
+
+
+def test_points_file_follows_the_documented_record_format(exp: Experiment) -> None:
+    """Numeric run.log values are 32-byte records <IIdqd> (name id, type word, value, step, time) in
+    <proc>.points.bin, the type word being the type in its low byte and (format 3) a check in its
+    high three bytes: the top 23 bits of the CRC-32 of the record with those bytes zero, the top bit
+    set; each name defined by an "n" line of the same process's metrics file before its first
+    point; strings and ints beyond int64 stay JSON lines."""
+    run = exp.start_logging()
+    before = time.time()
+    run.log("loss", 0.5, step=3)
+    run.log("count", 7)
+    run.log("flag", True, step=1)
+    run.log("loss", None)
+    run.log("phase", "warmup")
+    run.log("huge", 2**70)
+    events = run.path / layout.EVENTS_DIR
+    points = next(events.glob("*" + layout.POINTS_SUFFIX)).read_bytes()
+    metrics = next(events.glob("*" + layout.METRICS_SUFFIX)).read_text().splitlines()
+    assert len(points) == 4 * 32
+    f = [struct.unpack_from("<IIdqd", points, i * 32) for i in range(4)]
+    q = [struct.unpack_from("<IIqqd", points, i * 32) for i in range(4)]
+    no_step = -(1 << 63)
+    for i in range(4):
+        raw = bytearray(points[i * 32 : (i + 1) * 32])
+        word = f[i][1]
+        raw[5:8] = bytes(3)
+        assert word & 0xFFFFFF00 == (zlib.crc32(raw) | 0x80000000) & 0xFFFFFF00, f"record {i}: its check"
+    f = [(r[0], r[1] & 0xFF, *r[2:]) for r in f]
+    q = [(r[0], r[1] & 0xFF, *r[2:]) for r in q]
+    assert f[0][:4] == (0, 0, 0.5, 3)
+    assert q[1][:4] == (1, 1, 7, no_step)
+    assert q[2][:4] == (2, 2, 1, 1)
+    assert q[3][:4] == (0, 3, 0, no_step)
+    assert all(before <= r[4] <= time.time() for r in f)
+    lines = [json.loads(line) for line in metrics]
+    assert [e[:4] for e in lines if e[0] == "n"] == [
+        ["n", "loss", 0, None],
+        ["n", "count", 1, None],
+        ["n", "flag", 2, None],
+    ]
+    assert [e[:4] for e in lines if e[0] == "s"] == [["s", "phase", "warmup", None], ["s", "huge", 2**70, None]]
+    assert run.get_metrics() == {"loss": [0.5, None], "count": 7, "flag": True, "phase": "warmup", "huge": 2**70}
+
+
+def _points() -> bytes:
+    return b"".join(
+        [
+            pack_float(0, 0.5, 3, 100.0),
+            pack_int(1, layout.T_INT, -7, NO_STEP, 101.0),
+            pack_int(2, layout.T_BOOL, 1, 0, 102.0),
+            pack_int(0, layout.T_NONE, 0, NO_STEP, 103.0),
+        ]
+    )
+
+
+def test_a_record_carries_its_type_and_check_in_the_type_word() -> None:
+    record = pack_float(5, 1.25, 7, 1700000000.0)
+    nid, word, value, step, ts = struct.unpack("<IIdqd", record)
+    assert (nid, word & 0xFF, value, step, ts) == (5, layout.T_FLOAT, 1.25, 7, 1700000000.0)
+    zeroed = record[:5] + bytes(3) + record[8:]
+    assert word & CHECK_MASK == (zlib.crc32(zeroed) | CHECK_BIT) & CHECK_MASK
+    assert pack_point(5, layout.T_FLOAT, 1.25, 7, 1700000000.0) == record
+    assert pack_point(1, layout.T_INT, 3, 0, 1.0) == pack_int(1, layout.T_INT, 3, 0, 1.0)
+
+
+def test_a_number_beyond_64_bits_is_a_struct_error() -> None:
+    with pytest.raises(struct.error):
+        pack_int(0, layout.T_INT, 2**64, NO_STEP, 1.0)
+
+
+def test_point_columns_decode_every_type() -> None:
+    good = valid_points(_points())
+    ids, values, steps, times = point_columns(memoryview(good))
+    assert ids == [0, 1, 2, 0]
+    assert values == [0.5, -7, True, None] and type(values[2]) is bool
+    assert steps == [3, None, 0, None]
+    assert times == [100.0, 101.0, 102.0, 103.0]
+
+
+def test_record_checks_name_the_records_that_fail() -> None:
+    data = bytearray(_points())
+    assert record_checks(bytes(data), 4) is None
+    data[32 + 12] ^= 0x01  # a bit flipped in the value of record 1
+    assert record_checks(bytes(data), 4) == [1]
+    assert good_records(memoryview(bytes(data))) == [0, 2, 3]
+
+
+def test_valid_points_drops_zero_fill_and_reports_it_once(caplog: pytest.LogCaptureFixture) -> None:
+    data = _points()[:64] + bytes(32) + _points()[64:]
+    with caplog.at_level(logging.WARNING, logger="runlog.store"):
+        kept = valid_points(data, "/s/p.points.bin")
+        valid_points(data, "/s/p.points.bin")
+    assert len(kept) == 4 * 32
+    assert [struct.unpack_from("<I", kept, 32 * i + 4)[0] for i in range(4)] == [0, 1, 2, 3]  # checks zeroed
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "1 damaged point record(s)" in warnings[0]
+
+
+def test_a_torn_last_record_is_not_read() -> None:
+    assert len(valid_points(_points()[:-5])) == 3 * 32
+    assert len(valid_points(b"\x01" * 31)) == 0
+
+
+def test_realign_finds_the_records_after_bytes_lost_at_the_start() -> None:
+    names = {0: "a", 1: "b", 2: "c"}
+    data = _points()
+    assert realign(data, names) is data  # whole, good records: read as they are
+    found = realign(data[5:], names)
+    assert bytes(found) == data[32:]  # the torn first record is lost, the others are found
+
+
+def test_realign_finds_the_records_around_inserted_bytes() -> None:
+    data = _points()
+    found = realign(data[:64] + b"garbage" + data[64:], {0: "a", 1: "b", 2: "c"})
+    assert bytes(found) == data
+
+
+def test_decode_records_skips_points_of_undefined_names() -> None:
+    names, values, steps, times = decode_records(_points(), {0: "loss", 2: "flag"})
+    assert names == ["loss", "flag", "loss"]
+    assert values == [0.5, True, None] and steps == [3, 0, None] and times == [100.0, 102.0, 103.0]
+    assert decode_records(b"", {0: "loss"}) == ([], [], [], [])
+
+
+def test_format_2_records_are_read_and_their_damage_found() -> None:
+    old = struct.pack("<IIdqd", 0, layout.T_FLOAT, 1.5, NO_STEP, 100.0) + struct.pack(
+        "<IIqqd", 0, layout.T_INT, 4, 1, 101.0
+    )
+    assert good_records(memoryview(old)) is None
+    assert decode_records(old, {0: "m"}) == (["m", "m"], [1.5, 4], [None, 1], [100.0, 101.0])
+    bad_type = struct.pack("<IIdqd", 0, 9, 1.5, NO_STEP, 100.0)
+    assert good_records(memoryview(old + bytes(32) + bad_type)) == [0, 1]
