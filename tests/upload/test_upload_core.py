@@ -15,14 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from upload_helpers import MemoryTarget, point, uploader
+from upload_helpers import FAST, MemoryTarget, point, uploader
 
 import runlog
 from runlog._errors import UploadUnavailable
 from runlog._store import writer_for
 from runlog._upload import MetricEvent
+from runlog._upload._core import Uploader
 from runlog._upload._cursor import UploadCursor
 from runlog._upload._delivery import TEST_EXIT_ENV
+from runlog._upload._retry import UploadOptions
 
 
 def test_a_resend_after_a_crash_carries_identical_points(run: runlog.Run) -> None:
@@ -270,3 +272,14 @@ def test_values_of_every_type_arrive_with_their_value_and_step(run: runlog.Run) 
     assert len(nan) == 1 and math.isnan(nan[0])
     local = run.get_metrics()
     assert local["b"] == [True, False] and local["i"] == [-(2**63), 2**63 - 1]
+
+
+def test_the_remote_run_is_opened_once_and_its_id_kept_in_the_cursor(run: runlog.Run) -> None:
+    """Before a pass the uploader knows no remote run; a sync opens it, and a later uploader reads it from the cursor."""
+    run.log("a", 1)
+    target = MemoryTarget()
+    first = Uploader(run.path, target, UploadOptions(**FAST))
+    assert (first.run_id, first.remote_run_id, first.wait_opened(0.01)) == (run.id, None, None)
+    assert first.sync() and first.wait_opened(0.01) == f"remote-{run.id}" and target.opened == 1
+    second = Uploader(run.path, MemoryTarget(), UploadOptions(**FAST))
+    assert second.remote_run_id == f"remote-{run.id}" and second.cursor.remote == {"run_id": f"remote-{run.id}"}
