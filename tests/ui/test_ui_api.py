@@ -5,44 +5,24 @@ from __future__ import annotations
 import io
 import math
 import os
-import re
-import socket
 import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ui_helpers import seed, serve
+from ui_helpers import serve
 
 import runlog
 from runlog._errors import RunNotFound
 from runlog._store import layout
-from runlog.cli.ui import is_loopback, serve_config, ui
-from runlog.ui import cache as cache_module
 from runlog.ui import query as query_module
-from runlog.ui.downsample import minmax_downsample
 from runlog.ui.query import StoreQuery
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    store = tmp_path_factory.mktemp("ui-api") / "store"
-    runs = seed(store)
-    with serve(store) as url:
-        runs["url"] = url
-        runs["store"] = store
-        runs["http"] = httpx.Client(base_url=url, timeout=10)
-        yield runs
-        runs["http"].close()
-    runs["live"].complete()
 
 
 def _get(seeded: dict[str, Any], path: str, **params: Any) -> Any:
@@ -117,7 +97,9 @@ def test_run_details(seeded: dict[str, Any]) -> None:
     assert d["logs"] == ["logs/driver_log.txt"]
     assert d["record"]["run_id"] == seeded["alpha"].id
     assert _get(seeded, f"/api/runs/{seeded['live'].id}")["live"] is True
-    assert [(c["id"], c["display_name"], c["status"]) for c in d["children"]] == [(seeded["child"].id, "alpha-child", "Completed")]
+    assert [(c["id"], c["display_name"], c["status"]) for c in d["children"]] == [
+        (seeded["child"].id, "alpha-child", "Completed")
+    ]
     assert _get(seeded, f"/api/runs/{seeded['child'].id}")["parent_id"] == seeded["alpha"].id
 
 
@@ -126,7 +108,6 @@ def test_unknown_run_is_a_json_404(seeded: dict[str, Any]) -> None:
     assert "nope_123" in _error(seeded, "/api/runs/nope_123", 404)
     _error(seeded, "/api/runs/..", 404)
     _error(seeded, "/api/nothing-here", 404)
-
 
 
 def test_a_run_page_lists_no_runs_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -156,6 +137,7 @@ def test_a_run_page_lists_no_runs_folder(tmp_path: Path, monkeypatch: pytest.Mon
         q.run("exp_with_underscores_1_deadbeef")
     assert not [p for p in listed if p.endswith("/runs")], listed
 
+
 # -- charts ----------------------------------------------------------------------------------
 
 
@@ -170,7 +152,9 @@ def test_series_by_step_and_time(seeded: dict[str, Any]) -> None:
     start = _get(seeded, f"/api/runs/{rid}")["start_time"]
     assert r["x"] == pytest.approx([v - start for v in t["x"]]) and 0 <= r["x"][0] < 60
     rx = r["x"]
-    zr = _get(seeded, f"/api/runs/{rid}/series", name="loss", x="relative", xmin=(rx[0] + rx[1]) / 2, xmax=(rx[2] + rx[3]) / 2)
+    zr = _get(
+        seeded, f"/api/runs/{rid}/series", name="loss", x="relative", xmin=(rx[0] + rx[1]) / 2, xmax=(rx[2] + rx[3]) / 2
+    )
     assert zr["x"] == pytest.approx(r["x"][1:3])
     z = _get(seeded, f"/api/runs/{rid}/series", name="loss", xmin=1, xmax=2)
     assert (z["x"], z["y"], z["in_range"]) == ([1, 2], [0.4, 0.7], 2)
@@ -196,37 +180,6 @@ def test_table_merges_rows_and_tables(seeded: dict[str, Any]) -> None:
     b = _get(seeded, f"/api/runs/{seeded['beta'].id}/table", name="roc")
     assert b["data"] == {"fpr": [0.0, 0.5, 1.0], "tpr": [0.0, 0.8, 1.0], "threshold": [1.0, 0.5, 0.0]}
     _error(seeded, f"/api/runs/{seeded['beta'].id}/table", 404, name="loss")
-
-
-def test_long_series_is_downsampled_keeping_extremes(store: Path) -> None:
-    """A 50,000-point series comes back as about `points` points that still hold its min and max spikes."""
-    exp = runlog.Experiment(runlog.Workspace(store), "big")
-    run = exp.start_logging(outputs=False)
-    values = [float(i % 100) for i in range(50_000)]
-    values[12_345] = -500.0
-    values[40_000] = 900.0
-    for i, v in enumerate(values):
-        run._writer.scalar("loss", v, i)
-    run.complete()
-    s = StoreQuery(store).series(run.id, "loss", points=1000)
-    assert s["total"] == 50_000 and s["downsampled"] is True
-    assert len(s["x"]) <= 1002
-    assert min(s["y"]) == -500.0 and max(s["y"]) == 900.0
-    assert 12_345 in s["x"] and 40_000 in s["x"]
-    assert s["x"] == sorted(s["x"]) and s["x"][0] == 0 and s["x"][-1] == 49_999
-
-
-def test_minmax_downsample_edges() -> None:
-    """Short series pass through; NaN becomes None; the output keeps bucket min/max in x order."""
-    assert minmax_downsample([1, 2, 3], [1.0, float("nan"), 3.0], 10) == ([1, 2, 3], [1.0, None, 3.0])
-    xs = list(range(100))
-    ys = [0.0] * 100
-    ys[10], ys[11] = 5.0, -5.0
-    out_x, out_y = minmax_downsample(xs, ys, 10)
-    assert len(out_x) <= 10 and out_x == sorted(out_x)
-    assert (10, 5.0) in zip(out_x, out_y) and (11, -5.0) in zip(out_x, out_y)
-    with pytest.raises(ValueError, match="same length"):
-        minmax_downsample([1, 2], [1.0], 10)
 
 
 # -- files, logs, zip -----------------------------------------------------------------------
@@ -255,7 +208,14 @@ def test_files_list_and_content(seeded: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["../run.json", "..%2Frun.json", "outputs/../../run.json", "%2Fetc%2Fpasswd", "..%2F..%2F..%2Fstore.json", "outputs%2F..%2F..%2Frun.json"],
+    [
+        "../run.json",
+        "..%2Frun.json",
+        "outputs/../../run.json",
+        "%2Fetc%2Fpasswd",
+        "..%2F..%2F..%2Fstore.json",
+        "outputs%2F..%2F..%2Frun.json",
+    ],
 )
 def test_file_paths_outside_the_run_are_refused(seeded: dict[str, Any], name: str) -> None:
     """A file name that leaves the run's files (.., absolute, encoded) is refused, never served."""
@@ -312,123 +272,7 @@ def test_logs_tail_and_follow(seeded: dict[str, Any]) -> None:
     _error(seeded, f"/api/runs/{run.id}/logs", 400, name="../run.json")
 
 
-def test_log_tail_starts_at_a_line_boundary(store: Path) -> None:
-    """Without an offset, a long log answers its last max_bytes from a whole line; before= pages back to the start."""
-    run = runlog.Experiment(runlog.Workspace(store), "logs").start_logging(outputs=False)
-    run._writer.write_log("".join(f"line {i:05d}\n" for i in range(1000)))
-    chunk = StoreQuery(store).log(run.id, "logs/driver_log.txt", max_bytes=1024)
-    lines = chunk["text"].splitlines()
-    assert lines[-1] == "line 00999" and all(re.fullmatch(r"line \d{5}", line) for line in lines)
-    assert chunk["offset"] > 0 and chunk["next_offset"] == chunk["size"]
-    pages = [chunk["text"]]
-    while chunk["offset"] > 0:  # page back to the start: whole lines, nothing lost or repeated
-        chunk = StoreQuery(store).log(run.id, "logs/driver_log.txt", max_bytes=1024, before=chunk["offset"])
-        pages.append(chunk["text"])
-    assert "".join(reversed(pages)) == "".join(f"line {i:05d}\n" for i in range(1000))
-    with pytest.raises(ValueError, match="not both"):
-        StoreQuery(store).log(run.id, "logs/driver_log.txt", offset=0, before=10)
-    run.complete()
-
-
 # -- the cache and a run being written -------------------------------------------------------
-
-
-def test_unchanged_events_files_are_not_parsed_again(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Only appended bytes are parsed: a second runs() without writes parses nothing, a write parses one event.
-
-    Numbers are points (32-byte records of the points file), strings are JSON lines: both are
-    read incrementally.
-    """
-    run = runlog.Experiment(runlog.Workspace(store), "cache").start_logging(outputs=False)
-    for i in range(100):
-        run.log("loss", float(i))
-        run.log("phase", f"p{i}")
-    lines: list[int] = []
-    records: list[int] = []
-    real_parse, real_points = cache_module.parse_columns, cache_module.EventsFile._feed_points
-    monkeypatch.setattr(
-        cache_module, "parse_columns", lambda data, *source: lines.append(data.count(b"\n")) or real_parse(data, *source)
-    )
-
-    def feed_points(self: Any, data: bytes, *source: Any) -> None:
-        records.append(len(data) // 32)
-        real_points(self, data, *source)
-
-    monkeypatch.setattr(cache_module.EventsFile, "_feed_points", feed_points)
-    q = StoreQuery(store)
-    metrics = q.runs()["runs"][0]["metrics"]
-    assert (metrics["loss"]["count"], metrics["phase"]["count"]) == (100, 100)
-    assert (lines, records) == ([101], [100])  # 100 strings + the "n" line naming loss; 100 points
-    q.runs()
-    assert (lines, records) == ([101], [100])
-    run.log("loss", -1.0)
-    row = q.runs()["runs"][0]["metrics"]["loss"]
-    assert (lines, records) == ([101], [100, 1])
-    assert (row["count"], row["last"], row["min"]) == (101, -1.0, -1.0)
-    run.log("phase", "last")
-    assert q.runs()["runs"][0]["metrics"]["phase"]["last"] == "last"
-    assert (lines, records) == ([101, 1], [100, 1])
-    run.complete()
-
-
-def test_a_torn_last_line_is_not_shown_until_whole(store: Path) -> None:
-    """A metric line being written (no newline yet) is invisible; once whole it is counted once."""
-    run = runlog.Experiment(runlog.Workspace(store), "torn").start_logging(outputs=False)
-    run.log("loss", 1.0)
-    events = next((run.path / layout.EVENTS_DIR).glob("*" + layout.METRICS_SUFFIX))
-    q = StoreQuery(store)
-    with open(events, "ab") as fh:
-        fh.write(b'["s","loss",0.5,null,')
-        fh.flush()
-        assert q.run(run.id)["metrics"]["loss"]["count"] == 1
-        fh.write(b"1717000000.0]\n")
-    loss = q.run(run.id)["metrics"]["loss"]
-    assert (loss["count"], loss["min"]) == (2, 0.5)
-    run.complete()
-
-
-def test_a_torn_point_waits_and_a_point_without_a_name_is_skipped(store: Path) -> None:
-    """Points: a half-written 32-byte record is invisible until whole; a record whose name id no "n" line
-    defines (its line lost to a damaged metrics file) is skipped, and the points after it are shown."""
-    from runlog._store.records import pack_float, pack_int
-
-    run = runlog.Experiment(runlog.Workspace(store), "torn").start_logging(outputs=False)
-    run.log("loss", 1.0)
-    events = run.path / layout.EVENTS_DIR
-    points = next(events.glob("*" + layout.POINTS_SUFFIX))
-    q = StoreQuery(store)
-    record = pack_float(0, 0.5, -(1 << 63), 1717000000.0)
-    with open(points, "ab") as fh:
-        fh.write(record[:20])
-        fh.flush()
-        assert q.run(run.id)["metrics"]["loss"]["count"] == 1
-        fh.write(record[20:])
-        fh.flush()
-        loss = q.run(run.id)["metrics"]["loss"]
-        assert (loss["count"], loss["min"]) == (2, 0.5)
-        fh.write(pack_int(7, 1, 42, 3, 1717000001.0))  # id 7: never defined
-        fh.write(pack_float(0, 0.25, -(1 << 63), 1717000002.0))
-    found = q.run(run.id)["metrics"]
-    assert set(found) == {"loss"}
-    assert (found["loss"]["count"], found["loss"]["min"]) == (3, 0.25)
-    run.complete()
-
-
-def test_a_points_file_replaced_while_it_was_gone_is_read_again(store: Path) -> None:
-    """The points file disappears (a refresh sees it gone) and comes back shorter: the viewer reads it from
-    its start, as a fresh reader would, instead of from the old offset."""
-    run = runlog.Experiment(runlog.Workspace(store), "replaced").start_logging(outputs=False)
-    for i in range(10):
-        run.log("loss", float(i))
-    points = next((run.path / layout.EVENTS_DIR).glob("*" + layout.POINTS_SUFFIX))
-    saved = points.read_bytes()
-    q = StoreQuery(store)
-    assert q.series(run.id, "loss")["y"] == [float(i) for i in range(10)]
-    points.rename(points.with_name(points.name + ".moved"))
-    assert "loss" not in q.run(run.id)["metrics"]  # a refresh while it is gone
-    points.write_bytes(saved[: 5 * 32])
-    assert q.series(run.id, "loss")["y"] == StoreQuery(store).series(run.id, "loss")["y"] == [0.0, 1.0, 2.0, 3.0, 4.0]
-    run.complete()
 
 
 def test_a_metric_logged_by_two_processes_is_merged_by_time(store: Path) -> None:
@@ -471,99 +315,6 @@ def test_reads_while_a_writer_appends(store: Path) -> None:
 # -- safety: host check, token ------------------------------------------------------------------
 
 
-def test_loopback_server_refuses_other_host_headers(seeded: dict[str, Any]) -> None:
-    """Without a token the server answers only requests addressed to a loopback host (no DNS rebinding)."""
-    http = seeded["http"]
-    assert http.get("/api/runs", headers={"Host": "evil.example:5050"}).status_code == 403
-    assert http.get("/api/runs", headers={"Host": "localhost:5050"}).status_code == 200
-    assert http.get("/api/runs", headers={"Host": "LocalHost"}).status_code == 200
-    assert http.get("/api/runs", headers={"Host": "[::1]:5050"}).status_code == 200
-    assert http.get("/api/runs", headers={"Host": "127.0.0.1.evil.example"}).status_code == 403
-
-
-def test_a_server_bound_to_another_loopback_address_answers_it(tmp_path: Path) -> None:
-    """`runlog ui --host 127.0.0.2` needs no token (loopback): requests addressed to it are served, names still refused."""
-    from runlog.ui.app import Gate
-
-    answered: list[int] = []
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-    async def send(message: Any) -> None:
-        if message["type"] == "http.response.start":
-            answered.append(message["status"])
-
-    import asyncio
-
-    gate = Gate(app, None)
-    for host in (b"127.0.0.2:5050", b"127.1.2.3", b"[::1]:5050", b"rebind.example:5050", b"127.0.0.2.nip.io"):
-        scope = {"type": "http", "path": "/api/runs", "method": "GET", "headers": [(b"host", host)], "query_string": b""}
-        asyncio.run(gate(scope, None, send))  # type: ignore[arg-type]
-    assert answered == [200, 200, 200, 403, 403]
-
-
-def test_the_token_landing_redirect_stays_on_this_server() -> None:
-    """`?token=` on a page redirects to the same path on this server: `//host` is not another site, non-ASCII is no 500."""
-    import asyncio
-
-    from runlog.ui.app import Gate
-
-    token = "landing-token-0123456789"
-    answers: list[tuple[int, dict[bytes, bytes]]] = []
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-    async def send(message: Any) -> None:
-        if message["type"] == "http.response.start":
-            answers.append((message["status"], dict(message["headers"])))
-
-    gate = Gate(app, token)
-    for path, raw in (("//evil.example/x", b"//evil.example/x"), ("/caf\u00e9", b"/caf%C3%A9")):
-        scope = {"type": "http", "method": "GET", "path": path, "raw_path": raw, "headers": [(b"host", b"lan:5050")],
-                 "query_string": f"token={token}&x=1".encode()}  # fmt: skip
-        asyncio.run(gate(scope, None, send))  # type: ignore[arg-type]
-    assert [(status, h[b"location"]) for status, h in answers] == [(303, b"/evil.example/x?x=1"), (303, b"/caf%C3%A9?x=1")]
-
-
-def test_page_and_security_headers(seeded: dict[str, Any]) -> None:
-    """The page is served with a strict CSP (no inline script), nosniff and no framing; static assets ship."""
-    http = seeded["http"]
-    page = http.get("/")
-    assert page.status_code == 200 and "/static/app.js" in page.text
-    csp = page.headers["content-security-policy"]
-    assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
-    assert page.headers["x-frame-options"] == "DENY"
-    for asset in ("/static/app.js", "/static/app.css", "/static/vendor/uPlot.iife.min.js", "/static/vendor/uPlot.min.css"):
-        assert http.get(asset).status_code == 200, asset
-
-
-def test_token_is_required_on_every_request(tmp_path: Path) -> None:
-    """With a token: no token or a wrong one is 401; header, query parameter and the cookie it sets work."""
-    store = tmp_path / "tokstore"
-    runlog.Experiment(runlog.Workspace(store), "t").start_logging(outputs=False).complete()
-    with serve(store, token="s3cret-token-0123456") as url, httpx.Client(base_url=url) as http:
-        assert http.get("/api/runs").status_code == 401
-        assert http.get("/").status_code == 401
-        assert http.get("/static/app.js").status_code == 401
-        assert http.get("/api/runs", headers={"Authorization": "Bearer wrong"}).status_code == 401
-        assert http.get("/api/runs", headers={"Authorization": "Bearer s3cret-token-0123456"}).status_code == 200
-        assert http.get("/api/runs", headers={"X-Runlog-Token": "s3cret-token-0123456"}).status_code == 200
-        assert http.get("/api/runs", params={"token": "s3cret-token-0123456"}).status_code == 200
-    with serve(store, token="s3cret-token-0123456") as url, httpx.Client(base_url=url) as browser:
-        landing = browser.get("/", params={"token": "s3cret-token-0123456", "x": "1"})
-        assert landing.status_code == 303 and landing.headers["location"] == "/?x=1"
-        assert "HttpOnly" in landing.headers["set-cookie"] and "SameSite=Strict" in landing.headers["set-cookie"]
-        # the client keeps the cookie: later requests need nothing else
-        assert browser.get("/").status_code == 200
-        assert browser.get("/api/runs").status_code == 200
-        browser.cookies.clear()
-        assert browser.get("/api/runs").status_code == 401
-
-
 def test_a_lone_surrogate_in_run_data_does_not_break_the_api(tmp_path: Path) -> None:
     """A string that is not valid Unicode (a non-UTF-8 file name or argv decoded with surrogateescape) is still JSON."""
     store = tmp_path / "surrogates"
@@ -579,116 +330,7 @@ def test_a_lone_surrogate_in_run_data_does_not_break_the_api(tmp_path: Path) -> 
         assert http.get(f"/api/runs/{run.id}").status_code == 200
 
 
-def test_openapi_schema_lists_every_route(seeded: dict[str, Any]) -> None:
-    """/api/openapi.json is OpenAPI 3.1 and documents exactly the API routes the app serves."""
-    from runlog.ui.app import ROUTES
-
-    schema = _get(seeded, "/api/openapi.json")
-    assert schema["openapi"].startswith("3.1")
-    served = {r.path.replace("{name:path}", "{name}") for r in ROUTES if r.path.startswith("/api/")}
-    assert set(schema["paths"]) == served
-    for path, item in schema["paths"].items():
-        for param in item["get"].get("parameters", []):
-            if param["in"] == "path":
-                assert "{" + param["name"] + "}" in path
-
-
 # -- the command ---------------------------------------------------------------------------------
-
-
-def test_non_loopback_host_gets_a_generated_token(store: Path) -> None:
-    """Binding to a non-loopback address without --token generates one; loopback needs none; --token is kept if usable."""
-    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1") and is_loopback("127.1.2.3")
-    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5") and not is_loopback("example.com")
-    config, token = serve_config(store, "0.0.0.0", 5050, None, warm=False)
-    assert token and len(token) >= 24 and config.app.token == token
-    assert serve_config(store, "127.0.0.1", 5050, None, warm=False)[1] is None
-    assert serve_config(store, "0.0.0.0", 5050, "my-own-token-0123", warm=False)[1] == "my-own-token-0123"
-    runlog.Workspace(store)  # `runlog ui` reads an existing store only (issue 15)
-    result = CliRunner().invoke(ui, ["--store", str(store), "--token", "short; x"])
-    assert result.exit_code == 2 and "--token" in result.output and "16 characters" in result.output
-
-
-def test_ui_command_prints_a_generated_token_for_a_public_host(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`runlog ui --host 0.0.0.0` prints an address with a fresh token, and the server it starts requires it."""
-    runlog.Workspace(store)  # `runlog ui` reads an existing store only (issue 15)
-    import uvicorn
-
-    from runlog.cli import ui as ui_cli
-
-    started: list[Any] = []
-
-    def fake_run(self: Any, sockets: list[socket.socket]) -> None:
-        started.append(self.config)
-        for sock in sockets:
-            sock.close()
-
-    monkeypatch.setattr(uvicorn.Server, "run", fake_run)
-
-    def loopback_instead(host: str, port: int) -> socket.socket:  # never listen beyond 127.0.0.1 in tests
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        return sock
-
-    monkeypatch.setattr(ui_cli, "_listen", loopback_instead)
-    result = CliRunner().invoke(ui, ["--store", str(store), "--host", "0.0.0.0"])
-    assert result.exit_code == 0, result.output
-    found = re.search(r"open http://0\.0\.0\.0:\d+/\?token=([\w-]{24,})", result.output)
-    assert found, result.output
-    assert started and started[0].app.token == found.group(1)
-    assert started[0].host == "0.0.0.0"
-
-
-def test_ui_is_a_runlog_command() -> None:
-    """`runlog ui` is reachable from the main command (loaded lazily) with its options."""
-    from runlog.cli import main
-
-    result = CliRunner().invoke(main, ["ui", "--help"])
-    assert result.exit_code == 0
-    assert "--host" in result.output and "--token" in result.output and "127.0.0.1" in result.output
-
-
-def test_ui_command_reports_a_busy_port(store: Path) -> None:
-    """`runlog ui` on a port in use fails with a message that says what to do."""
-    runlog.Workspace(store)  # `runlog ui` reads an existing store only (issue 15)
-    busy = socket.socket()
-    busy.bind(("127.0.0.1", 0))
-    busy.listen()
-    try:
-        result = CliRunner().invoke(ui, ["--store", str(store), "--port", str(busy.getsockname()[1])])
-    finally:
-        busy.close()
-    assert result.exit_code != 0
-    assert "--port" in result.output
-
-
-def test_ui_command_serves_and_prints_the_address(store: Path) -> None:
-    """`runlog ui --port 0` prints its address and answers the API there until stopped."""
-    run = runlog.Experiment(runlog.Workspace(store), "cli").start_logging(outputs=False)
-    run.log("loss", 0.5)
-    run.complete()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runlog.cli", "ui", "--store", str(store), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        address = None
-        deadline = time.monotonic() + 30
-        while address is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            found = re.search(r"open (http://127\.0\.0\.1:\d+/)", line)
-            address = found.group(1) if found else None
-        assert address, "runlog ui printed no address"
-        resp = httpx.get(address + "api/runs", timeout=10)
-        assert resp.json()["runs"][0]["metrics"]["loss"]["last"] == 0.5
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 _values = st.one_of(
@@ -826,11 +468,31 @@ def test_runs_filter_order_by_and_pages(seeded: dict[str, Any]) -> None:
     assert [r["id"] for r in found["runs"]] == [b] and found["next_page_token"] is None
     found = seeded["http"].get("/api/runs", params={"filter": "tags.lr = '0.1'"}).json()
     assert [r["id"] for r in found["runs"]] == [a]
-    ordered = seeded["http"].get("/api/runs", params=[("filter", "metrics.acc >= 0"), ("order_by", "metrics.acc DESC")]).json()
+    ordered = (
+        seeded["http"]
+        .get("/api/runs", params=[("filter", "metrics.acc >= 0"), ("order_by", "metrics.acc DESC")])
+        .json()
+    )
     assert [r["id"] for r in ordered["runs"]] == [b, a]
-    first = seeded["http"].get("/api/runs", params={"filter": "metrics.acc >= 0", "order_by": "metrics.acc ASC", "max_results": 1}).json()
+    first = (
+        seeded["http"]
+        .get("/api/runs", params={"filter": "metrics.acc >= 0", "order_by": "metrics.acc ASC", "max_results": 1})
+        .json()
+    )
     assert [r["id"] for r in first["runs"]] == [a] and first["next_page_token"]
-    second = seeded["http"].get("/api/runs", params={"filter": "metrics.acc >= 0", "order_by": "metrics.acc ASC", "max_results": 1, "page_token": first["next_page_token"]}).json()
+    second = (
+        seeded["http"]
+        .get(
+            "/api/runs",
+            params={
+                "filter": "metrics.acc >= 0",
+                "order_by": "metrics.acc ASC",
+                "max_results": 1,
+                "page_token": first["next_page_token"],
+            },
+        )
+        .json()
+    )
     assert [r["id"] for r in second["runs"]] == [b] and second["next_page_token"] is None
     words = seeded["http"].get("/api/runs", params={"filter": "beta"}).json()  # plain words: names and ids
     assert [r["id"] for r in words["runs"]] == [b]
@@ -858,18 +520,6 @@ def test_api_runs_answers_a_page_by_default_never_the_whole_store(seeded: dict[s
             token = answer["next_page_token"]
     assert seen == [r["id"] for r in every["runs"]]
     assert http.get("/api/runs", params={"max_results": 1001}).status_code == 400
-
-
-def test_warming_up_parses_only_the_newest_runs(seeded: dict[str, Any]) -> None:
-    """The server's background warm-up parses the newest runs (the table's first pages), not the whole store."""
-    from runlog.ui.query import StoreQuery
-
-    query = StoreQuery(seeded["store"])
-    newest = [r["id"] for r in query.runs(max_results=2)["runs"]]
-    fresh = StoreQuery(seeded["store"])
-    fresh.warm(runs=2)
-    assert sorted(fresh._runs) == sorted(newest)
-    assert all(cache.record is not None for cache in fresh._runs.values())  # parsed, not only listed
 
 
 def test_a_bad_filter_is_a_400_saying_where(seeded: dict[str, Any]) -> None:

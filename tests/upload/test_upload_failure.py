@@ -19,10 +19,18 @@ def _raised(exc: BaseException, cause: BaseException | None = None) -> BaseExcep
 
 def test_refusals_keep_status_excerpt_and_the_targets_hint() -> None:
     """A 4xx is 'refused'; 401/403 name the credentials; the answer's message is the excerpt; the hint is the advice."""
-    exc = UploadRejected("log 1 metric(s): HTTP 403 PERMISSION_DENIED: no access", status=403, code="PERMISSION_DENIED", hint="ask for access")
+    exc = UploadRejected(
+        "log 1 metric(s): HTTP 403 PERMISSION_DENIED: no access",
+        status=403,
+        code="PERMISSION_DENIED",
+        hint="ask for access",
+    )
     failure = classify(exc, endpoint="http://e", what="log 1 metric(s)")
     assert (failure.kind, failure.status, failure.excerpt) == ("refused", 403, "PERMISSION_DENIED: no access")
-    assert str(failure) == "http://e refused the credentials (HTTP 403: PERMISSION_DENIED: no access) on 'log 1 metric(s)'; ask for access"
+    assert (
+        str(failure)
+        == "http://e refused the credentials (HTTP 403: PERMISSION_DENIED: no access) on 'log 1 metric(s)'; ask for access"
+    )
     odd = classify(UploadRejected("not JSON", hint="check the URI"), endpoint="http://e")
     assert odd.kind == "refused" and odd.status is None and "UploadRejected: not JSON" in odd.reason
 
@@ -44,7 +52,12 @@ def test_transport_failures_are_told_apart_by_their_cause() -> None:
 def test_anything_else_is_unexpected_and_a_held_lock_is_busy() -> None:
     """A bug in a target says so (and how to report it); another process uploading the run is not an error of the server."""
     bug = classify(RuntimeError("boom"), endpoint="e", what="an upload pass")
-    assert bug.kind == "unexpected" and not bug.retried and "RuntimeError: boom" in bug.reason and "report it" in bug.advice
+    assert (
+        bug.kind == "unexpected"
+        and not bug.retried
+        and "RuntimeError: boom" in bug.reason
+        and "report it" in bug.advice
+    )
     held = busy("e")
     assert isinstance(held, UploadFailure) and "another process" in str(held)
     assert held.to_json()["message"] == str(held)

@@ -55,7 +55,9 @@ def session_proxy(mlflow_server: MlflowServer) -> Iterator[FaultProxy]:
 
 
 @pytest.fixture()
-def proxy(session_proxy: FaultProxy, mlflow_server: MlflowServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+def proxy(
+    session_proxy: FaultProxy, mlflow_server: MlflowServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FaultProxy]:
     """The fault proxy, healthy at the start of each test; fast retries; runs upload through it."""
     session_proxy.reset()
     session_proxy.up()
@@ -210,7 +212,9 @@ CHILD = textwrap.dedent(
 )
 
 
-def run_child(store: Path, proxy: FaultProxy, count: int, pause: float, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def run_child(
+    store: Path, proxy: FaultProxy, count: int, pause: float, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", CHILD, str(store), proxy.url, str(count), str(pause)],
         stdout=subprocess.PIPE,
@@ -226,7 +230,9 @@ def test_training_process_killed_with_sigkill_then_sync(store: Path, proxy: Faul
     run_id = child.stdout.readline().strip()
     ws = runlog.Workspace(store, tracking_uri=proxy.url)
     run = ws.get_run(run_id)
-    wait_for(lambda: uploaded_offset(run.path, proxy.url) > 0 and len(run.get_metric_history("loss")) > 1500, 60, "uploads")
+    wait_for(
+        lambda: uploaded_offset(run.path, proxy.url) > 0 and len(run.get_metric_history("loss")) > 1500, 60, "uploads"
+    )
     child.send_signal(signal.SIGKILL)
     child.wait(10)
     child.stdout.close()
@@ -275,7 +281,9 @@ EXITS_WITHOUT_COMPLETE = textwrap.dedent(
 )
 
 
-def test_at_exit_the_upload_gets_a_bounded_time_then_sync_sends_the_rest(store: Path, proxy: FaultProxy, client: Any) -> None:
+def test_at_exit_the_upload_gets_a_bounded_time_then_sync_sends_the_rest(
+    store: Path, proxy: FaultProxy, client: Any
+) -> None:
     """A script that just ends: with the server down it still exits (after RUNLOG_UPLOAD_TIMEOUT); sync finishes."""
     proxy.refuse()
     child = subprocess.Popen(
@@ -309,7 +317,9 @@ def test_at_exit_with_the_server_up_everything_is_uploaded(store: Path, proxy: F
     assert client.get_run(run.mlflow_run_id).info.status == "FINISHED"
 
 
-def test_a_submitted_script_is_uploaded_while_it_runs(store: Path, proxy: FaultProxy, client: Any, tmp_path: Path) -> None:
+def test_a_submitted_script_is_uploaded_while_it_runs(
+    store: Path, proxy: FaultProxy, client: Any, tmp_path: Path
+) -> None:
     """experiment.submit on a workspace with a tracking URI: the supervisor uploads the run, so the
     server has every point and the captured driver log when wait_for_completion returns."""
     source = tmp_path / "src"
@@ -328,7 +338,9 @@ def test_a_submitted_script_is_uploaded_while_it_runs(store: Path, proxy: FaultP
         )
     )
     ws = runlog.Workspace(store, tracking_uri=proxy.url)
-    run = runlog.Experiment(ws, "submitted").submit(runlog.ScriptRunConfig(source_directory=str(source), script="train.py"))
+    run = runlog.Experiment(ws, "submitted").submit(
+        runlog.ScriptRunConfig(source_directory=str(source), script="train.py")
+    )
     run.wait_for_completion(raise_on_error=True)
     assert run.get_status() == "Completed"
     wait_for(lambda: run.mlflow_run_id is not None, 30, "the remote run")
@@ -405,7 +417,9 @@ def test_a_failed_upload_says_why_and_what_to_do(
     for text in [*said, fix[kind], "not sent", f"runlog sync {run.id}"]:
         assert text in warning, (text, warning)
 
-    result = CliRunner().invoke(main, ["sync", run.id, "--store", str(store), "--tracking-uri", uri, "--timeout", "1.5"])
+    result = CliRunner().invoke(
+        main, ["sync", run.id, "--store", str(store), "--tracking-uri", uri, "--timeout", "1.5"]
+    )
     assert result.exit_code == 1, result.output
     output = _flat(result.output)
     for text in [*said, fix[kind], "not synced"]:

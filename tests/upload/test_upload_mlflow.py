@@ -15,11 +15,10 @@ from _fake_mlflow import FakeMlflow
 from click.testing import CliRunner
 
 import runlog
-from runlog._errors import UploadRejected, UploadUnavailable
+from runlog._errors import UploadUnavailable
 from runlog._store import writer_for
 from runlog._upload import Uploader, UploadOptions
 from runlog._upload import mlflow as mlflow_target
-from runlog._upload._retry import RetryAfterOrBackoff, error_for_response, parse_retry_after
 from runlog._upload.mlflow import MlflowTarget, mlflow_key, redact_uri
 from runlog.cli import main
 
@@ -148,7 +147,9 @@ def test_retryable_statuses_are_retried(exp: runlog.Experiment, fake: FakeMlflow
 
 
 @pytest.mark.parametrize("error", [httpx.ConnectError, httpx.ReadTimeout, httpx.RemoteProtocolError])
-def test_transport_errors_and_timeouts_are_retried(exp: runlog.Experiment, fake: FakeMlflow, error: type[Exception]) -> None:
+def test_transport_errors_and_timeouts_are_retried(
+    exp: runlog.Experiment, fake: FakeMlflow, error: type[Exception]
+) -> None:
     """Connection errors and timeouts count as 'server unavailable' and are retried."""
     run = offline_run(exp)
     run.log("a", 1.0)
@@ -167,37 +168,6 @@ def test_retry_after_is_honoured(exp: runlog.Experiment, fake: FakeMlflow, caplo
     waits = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
     assert any("HTTP 429" in w and "retrying in 0.30 s" in w for w in waits), waits
     assert fake.history(fake.only_run(), "a") == [(1.0, 0)]
-
-
-def test_retry_after_parsing_and_wait() -> None:
-    """Retry-After as seconds or an HTTP date; the wait uses it, else backs off exponentially."""
-    assert parse_retry_after("2") == 2.0
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412480.0 - 10) == pytest.approx(10.0)
-    assert parse_retry_after("soon") is None
-    wait = RetryAfterOrBackoff(initial=0.5, maximum=4.0)
-
-    class State:
-        attempt_number = 3
-
-        class outcome:
-            @staticmethod
-            def exception() -> BaseException:
-                return UploadUnavailable("x", status=429, retry_after=2.0)
-
-    assert wait(State()) == 2.0  # type: ignore[arg-type]
-    State.outcome.exception = staticmethod(lambda: UploadUnavailable("x", status=503))  # type: ignore[method-assign]
-    assert 0.5 <= wait(State()) <= 4.0  # type: ignore[arg-type]
-
-
-def test_which_statuses_are_retryable_is_decided_in_one_place() -> None:
-    """error_for_response maps 408/429/5xx to UploadUnavailable, other 4xx to UploadRejected with a fix."""
-    for status in (408, 429, 500, 502, 503, 504):
-        assert isinstance(error_for_response(status, {}, "", what="w", where="u"), UploadUnavailable)
-    for status, fix in ((400, "dead-letter"), (401, "MLFLOW_TRACKING_TOKEN"), (404, "deleted"), (413, "limit")):
-        exc = error_for_response(status, {}, '{"error_code": "X", "message": "m"}', what="w", where="u")
-        assert isinstance(exc, UploadRejected) and fix in exc.hint and exc.code == "X"
-    host = error_for_response(403, {}, "Invalid Host header - possible DNS rebinding", what="w", where="u")
-    assert isinstance(host, UploadRejected) and "--allowed-hosts" in host.hint
 
 
 def test_a_rejected_batch_is_split_and_only_the_culprit_set_aside(
@@ -229,7 +199,9 @@ def test_a_rejected_batch_is_split_and_only_the_culprit_set_aside(
     assert fake.runs[remote]["info"]["status"] == "FINISHED"  # the rest kept flowing
 
 
-def test_mapping_of_values_rows_tables_tags_properties_and_files(exp: runlog.Experiment, fake: FakeMlflow, tmp_path: Path) -> None:
+def test_mapping_of_values_rows_tables_tags_properties_and_files(
+    exp: runlog.Experiment, fake: FakeMlflow, tmp_path: Path
+) -> None:
     """NaN/inf/bool, strings -> tags, lists, rows/tables -> column metrics + JSON table, files -> artifacts."""
     run = offline_run(exp)
     run.log("v", float("nan"))
@@ -356,51 +328,6 @@ def test_an_unreachable_server_never_blocks_logging_and_sync_sends_the_rest(
     assert fake.history(fake.only_run(), "loss") == [(float(i), i) for i in range(2000)]
 
 
-def test_cli_sync_is_idempotent_and_reports(exp: runlog.Experiment, fake: FakeMlflow, store: Path) -> None:
-    """`runlog sync RUN` sends once; a second `runlog sync --all` says up to date and sends nothing."""
-    run = offline_run(exp)
-    run.log("a", 1.0)
-    run.complete()
-    first = CliRunner().invoke(main, ["sync", run.id, "--tracking-uri", URI])
-    assert first.exit_code == 0, first.output
-    assert "1 metric event(s)" in first.output
-    count = len(fake.requests)
-    second = CliRunner().invoke(main, ["sync", "--all", "--tracking-uri", URI])
-    assert second.exit_code == 0 and "up to date" in second.output, second.output
-    assert len(fake.requests) == count
-
-
-def test_cli_sync_errors_name_the_fix(exp: runlog.Experiment, fake: FakeMlflow) -> None:
-    """No runs named, no tracking URI, or an unknown run: a usage error that says what to do."""
-    runner = CliRunner()
-    assert "--all" in runner.invoke(main, ["sync", "--tracking-uri", URI]).output
-    run = offline_run(exp)
-    no_uri = runner.invoke(main, ["sync", run.id])
-    assert no_uri.exit_code == 2 and "RUNLOG_TRACKING_URI" in no_uri.output
-    unknown = runner.invoke(main, ["sync", "nope", "--tracking-uri", URI])
-    assert unknown.exit_code == 1 and "nope" in unknown.output
-
-
-def test_cli_sync_takes_a_prefix_or_latest(exp: runlog.Experiment, fake: FakeMlflow) -> None:
-    """`runlog sync` resolves RUN as every command does: `latest` or a unique prefix of an id (issue 15)."""
-    run = offline_run(exp)
-    run.log("a", 1.0)
-    run.complete()
-    latest = CliRunner().invoke(main, ["sync", "latest", "--tracking-uri", URI])
-    assert latest.exit_code == 0 and "1 metric event(s)" in latest.output, latest.output
-    again = CliRunner().invoke(main, ["sync", run.id[:-3], "--tracking-uri", URI])
-    assert again.exit_code == 0 and "up to date" in again.output, again.output
-
-
-def test_cli_sync_reports_a_run_it_could_not_finish(exp: runlog.Experiment, fake: FakeMlflow) -> None:
-    """A server that stays down: sync gives up after --timeout, exit code 1, nothing lost locally."""
-    fake.faults.append(lambda request: (_ for _ in ()).throw(httpx.ConnectError("refused", request=request)))
-    run = offline_run(exp)
-    run.log("a", 1.0)
-    result = CliRunner().invoke(main, ["sync", run.id, "--tracking-uri", URI, "--timeout", "0.3"])
-    assert result.exit_code == 1 and "not synced" in result.output, result.output
-
-
 def test_credentials_are_sent_and_never_logged(
     exp: runlog.Experiment, fake: FakeMlflow, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -446,7 +373,9 @@ def test_workspace_tracking_uri_defaults_from_the_environment(store: Path, monke
     assert runlog.Workspace.from_config().get_mlflow_tracking_uri() == f"runlog://{store.absolute().as_posix()}"
 
 
-def test_remote_history_is_read_page_by_page(exp: runlog.Experiment, fake: FakeMlflow, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_remote_history_is_read_page_by_page(
+    exp: runlog.Experiment, fake: FakeMlflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """metrics/get-history pages are followed to the end."""
     monkeypatch.setattr(mlflow_target, "HISTORY_PAGE", 7)
     run = offline_run(exp)
@@ -459,7 +388,9 @@ def test_remote_history_is_read_page_by_page(exp: runlog.Experiment, fake: FakeM
     assert sum(p.endswith("get-history") for p in fake.paths()) == 3
 
 
-def test_a_run_create_whose_answer_is_lost_does_not_create_a_second_run(exp: runlog.Experiment, fake: FakeMlflow) -> None:
+def test_a_run_create_whose_answer_is_lost_does_not_create_a_second_run(
+    exp: runlog.Experiment, fake: FakeMlflow
+) -> None:
     """runs/create succeeds but the answer times out: the retry searches first and finds the run."""
     lost = []
 
@@ -507,19 +438,6 @@ def test_a_request_the_client_cannot_send_is_reported_without_its_headers() -> N
     target.close()
 
 
-def test_retry_after_dates_without_a_zone_are_gmt(monkeypatch: pytest.MonkeyPatch) -> None:
-    """HTTP dates are GMT in all three formats; asctime's has no zone and must not be read as local time."""
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    try:
-        now = 784111777.0 - 10  # 10 s before Sun, 06 Nov 1994 08:49:37 GMT
-        for value in ("Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"):
-            assert parse_retry_after(value, now=now) == pytest.approx(10.0), value
-    finally:
-        monkeypatch.delenv("TZ")
-        time.tzset()
-
-
 def test_a_growing_log_is_streamed_up_to_its_size_not_read_whole(
     exp: runlog.Experiment, fake: FakeMlflow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -551,13 +469,3 @@ def test_a_growing_log_is_streamed_up_to_its_size_not_read_whole(
     assert seen[0][1] == str(size) and seen[1][1] == str(log.stat().st_size)
     key = next(k for k in fake.artifacts if k.endswith("logs/driver_log.txt"))
     assert fake.artifacts[key] == log.read_bytes()
-
-
-def test_cli_sync_prints_server_messages_as_text(exp: runlog.Experiment, fake: FakeMlflow) -> None:
-    """A server message with brackets (`[/red]`) is printed as is, not taken for console markup (which crashed sync)."""
-    fake.fail_next(httpx.Response(401, json={"error_code": "UNAUTHENTICATED", "message": "token [/red] refused"}))
-    run = offline_run(exp)
-    run.log("a", 1.0)
-    result = CliRunner().invoke(main, ["sync", run.id, "--tracking-uri", URI, "--timeout", "5"])
-    assert result.exit_code == 1 and "not synced" in result.output, (result.output, result.exception)
-    assert "token [/red] refused" in result.output

@@ -10,12 +10,6 @@ import runlog
 from runlog._upload import _reading
 
 
-@pytest.fixture()
-def run(exp: runlog.Experiment) -> runlog.Run:
-    """A run with no tracking URI."""
-    return exp.start_logging(outputs=False)
-
-
 def test_table_events_are_read_without_decoding_every_event(run: runlog.Run, monkeypatch: pytest.MonkeyPatch) -> None:
     """iter_metric_events(kinds=...) decodes only lines of those kinds: the MLflow target's table flush
     (every few seconds while a table grows) must not decode a run's million scalars each time."""
@@ -52,7 +46,5 @@ def test_iter_metric_events_includes_points_merged_by_time(run: runlog.Run) -> N
     run.log("a", True)
     everything = list(_reading.iter_metric_events(run.path))
     assert everything == [("s", "a", 1.0), ("s", "s", "one"), ("s", "a", 2), ("r", "t", {"x": 1}), ("s", "a", True)]
-    assert list(_reading.iter_metric_events(run.path, kinds=("s",), chunk=40)) == [
-        e for e in everything if e[0] == "s"
-    ]
+    assert list(_reading.iter_metric_events(run.path, kinds=("s",), chunk=40)) == [e for e in everything if e[0] == "s"]
     assert list(_reading.iter_metric_events(run.path, kinds=("r",))) == [("r", "t", {"x": 1})]
