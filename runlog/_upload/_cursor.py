@@ -80,6 +80,13 @@ class UploadCursor:
             return cls(target, endpoint)
         if not isinstance(data, dict) or (endpoint and data.get("endpoint") not in (None, "", endpoint)):
             return cls(target, endpoint)
+        try:
+            return cls._from_json(data, target, endpoint)
+        except (TypeError, ValueError, AttributeError):  # a field of the wrong type (edited by hand, damaged)
+            return cls(target, endpoint)
+
+    @classmethod
+    def _from_json(cls, data: dict[str, Any], target: str, endpoint: str) -> UploadCursor:
         return cls(
             target=target,
             endpoint=str(data.get("endpoint") or endpoint),

@@ -56,6 +56,12 @@ def _iso_ns(value: Any) -> int:
         return 0
 
 
+def _take(obj: dict[str, Any], key: str, other: str, default: Any) -> Any:
+    """``obj.pop(key)`` if it is there, else ``obj.pop(other, default)``: a line holding both keeps ``other``
+    among its attributes."""
+    return obj.pop(key) if key in obj else obj.pop(other, default)
+
+
 def parse_line(line: str) -> tuple[int, str, int, str, Any, dict[str, Any], bytes, bytes]:
     """``(time ns, severity text, severity number, logger, body, attributes, trace id, span id)`` of a driver-log line.
 
@@ -79,10 +85,10 @@ def parse_line(line: str) -> tuple[int, str, int, str, Any, dict[str, Any], byte
         except ValueError:
             obj = None
         if isinstance(obj, dict):
-            ns = _iso_ns(obj.pop("time", obj.pop("timestamp", ""))) if ("time" in obj or "timestamp" in obj) else 0
-            level = str(obj.pop("level", obj.pop("levelname", "")) or "").upper()
-            logger = str(obj.pop("logger", obj.pop("name", "")) or "")
-            body = obj.pop("message", obj.pop("event", line))
+            ns = _iso_ns(_take(obj, "time", "timestamp", "")) if ("time" in obj or "timestamp" in obj) else 0
+            level = str(_take(obj, "level", "levelname", "") or "").upper()
+            logger = str(_take(obj, "logger", "name", "") or "")
+            body = _take(obj, "message", "event", line)
             tid, sid = obj.pop("trace_id", None), obj.pop("span_id", None)
             if isinstance(tid, str) and isinstance(sid, str) and len(tid) == 32 and len(sid) == 16:
                 try:

@@ -77,3 +77,12 @@ def test_read_remote_id_of_a_target_or_of_the_only_cursor(tmp_path: Path) -> Non
     UploadCursor("otlp-2", remote={}).save(tmp_path)
     assert read_remote_id(tmp_path) is None  # two cursors: which one is meant is unknown
     assert read_remote_id(tmp_path, "otlp-2") is None  # no remote run yet
+
+
+def test_a_cursor_with_a_field_of_the_wrong_type_starts_afresh(tmp_path: Path) -> None:
+    """Valid JSON whose fields have the wrong types (a file edited by hand or damaged) is a fresh cursor, not an error."""
+    path = UploadCursor.path_for(tmp_path, "t")
+    path.parent.mkdir()
+    for saved in ({"metrics": {"f": {"offset": None}}}, {"metrics": [1]}, {"meta": {"m": "x"}}, {"files": {"a": 3}}):
+        path.write_text(json.dumps(saved))
+        assert UploadCursor.load(tmp_path, "t", "http://a") == UploadCursor("t", "http://a"), saved

@@ -99,3 +99,11 @@ def test_a_json_line_with_a_bad_trace_id_keeps_no_trace() -> None:
         )
     )
     assert (ns, level, number, logger, body, attrs, trace, span) == (0, "INFO", 9, "n", "e", {}, b"", b"")
+
+
+def test_a_json_line_with_both_spellings_of_a_field_keeps_the_other_as_an_attribute() -> None:
+    line = {"time": "2026-12-05T10:00:00Z", "timestamp": "t", "level": "warning", "levelname": "W"}
+    line |= {"logger": "app", "name": "other", "message": "m", "event": "e"}
+    ns, level, _number, logger, body, attrs, _trace, _span = parse_line(json.dumps(line))
+    assert (level, logger, body) == ("WARNING", "app", "m") and ns > 0
+    assert attrs == {"timestamp": "t", "levelname": "W", "name": "other", "event": "e"}
