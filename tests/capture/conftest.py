@@ -7,6 +7,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from _logging_helpers import restored_logging
+
+from runlog._capture import excepthook
 
 
 @pytest.fixture(scope="module")
@@ -21,3 +24,11 @@ def local_time_is_not_utc() -> Iterator[None]:
     else:
         os.environ["TZ"] = saved
     time.tzset()
+
+
+@pytest.fixture()
+def restored() -> Iterator[None]:
+    """Named loggers, the exception hooks, the pending buffer and the JSON-lines flag are put back after a test."""
+    with restored_logging():
+        yield
+    excepthook.json_lines = False
