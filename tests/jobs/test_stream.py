@@ -138,7 +138,6 @@ def test_a_failed_run_raises_or_prints_its_error(exp: Experiment, capsys: pytest
 def test_interleave_ranks_orders_by_line_time_and_keeps_each_ranks_order() -> None:
     """Lines with a time go in time order; a line without one stays after its rank's previous line; no time at all:
     rank by rank."""
-
     lines = {1: RANK1.splitlines(), 0: RANK0.splitlines()}
     assert [f"[rank {r}] {t}" for r, t in interleave_ranks(lines)] == INTERLEAVED
     assert interleave_ranks({1: ["b1", "b2"], 0: ["a1"]}) == [(0, "a1"), (1, "b1"), (1, "b2")]
