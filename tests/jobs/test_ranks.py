@@ -158,16 +158,6 @@ INTERLEAVED = [
 ]
 
 
-def test_interleave_ranks_orders_by_line_time_and_keeps_each_ranks_order() -> None:
-    """Lines with a time go in time order; a line without one stays after its rank's previous line; no time at all:
-    rank by rank."""
-    from runlog._jobs.stream import interleave_ranks
-
-    lines = {1: RANK1.splitlines(), 0: RANK0.splitlines()}
-    assert [f"[rank {r}] {t}" for r, t in interleave_ranks(lines)] == INTERLEAVED
-    assert interleave_ranks({1: ["b1", "b2"], 0: ["a1"]}) == [(0, "a1"), (1, "b1"), (1, "b2")]
-
-
 def test_cli_logs_rank_all_interleaves_and_rank_n_picks_one(rank_logs_run: runlog.Run) -> None:
     """`runlog logs RUN --rank all` prints every rank's lines by time, prefixed; --rank 1 rank 1's log only;
     a rank the run does not have is an error naming its ranks; --name with --rank is refused."""

@@ -21,6 +21,7 @@ from click.testing import CliRunner
 import runlog
 from runlog import ActivityFailedError, Environment, Experiment, PyTorchConfiguration, ScriptRunConfig
 from runlog._jobs.processes import pid_alive
+from runlog._jobs.submit import rank_log_name
 from runlog.cli import main as cli
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
@@ -117,29 +118,6 @@ def test_output_is_captured_at_fd_level_with_timestamps_and_progress_collapsed(
     assert [t for t in texts if t.startswith("[stderr] ")] == ["[stderr] an error line"]
     out = capsys.readouterr().out
     assert "progress 2000/2000" in out and "Execution Summary" in out
-
-
-def test_line_assembler_collapses_redraws_and_splits_across_chunks() -> None:
-    """\\r redraws keep the final state (plus one per interval); \\r\\n split over chunks and UTF-8 split bytes work."""
-    from runlog._capture.output import LineAssembler, last_traceback
-
-    out: list[str] = []
-    clock = [0.0]
-    asm = LineAssembler(out.append, progress_interval=10.0, clock=lambda: clock[0])
-    asm.feed(b"a\r")
-    asm.feed(b"\nb\xc3")
-    asm.feed(b"\xa9\n")
-    for i in range(100):  # a redraw every 0.25 s for 25 s: one state per 10 s, then the final one
-        clock[0] += 0.25
-        asm.feed(f"\r{i}%".encode())
-    clock[0] += 0.25
-    asm.feed(b"\n")
-    asm.feed(b"tail")
-    asm.close()
-    texts = [line.split(" ", 1)[1] for line in "".join(out).splitlines()]
-    assert texts == ["a", "b\u00e9", "40%", "80%", "99%", "tail"]
-    tb = last_traceback(["x", "Traceback (most recent call last):", '  File "t.py", line 1', "ValueError: boom", "after"])
-    assert tb == 'Traceback (most recent call last):\n  File "t.py", line 1\nValueError: boom'
 
 
 # -- failure, cancel -----------------------------------------------------------------------
@@ -258,20 +236,6 @@ def test_max_run_duration_cancels_the_run(exp: Experiment) -> None:
     run = exp.submit(ScriptRunConfig(source_directory=".", script="long.py", max_run_duration_seconds=1))
     assert run.wait_for_completion()["status"] == "Canceled"
     assert "max_run_duration_seconds=1" in log_text(run, "logs/supervisor_log.txt")
-
-
-def test_killed_supervisor_does_not_leave_the_run_running(exp: Experiment) -> None:
-    """If the supervisor is killed (-9), wait_for_completion notices and fails the run instead of waiting forever."""
-    write(Path("long.py"), "import time\nprint('up', flush=True)\ntime.sleep(60)\n")
-    run = exp.submit(ScriptRunConfig(source_directory=".", script="long.py"))
-    wait_until(lambda: (run.path / "files/logs/process_info.json").exists())
-    info = json.loads(log_text(run, "logs/process_info.json"))
-    os.kill(run._record["supervisor_pid"], signal.SIGKILL)
-    with pytest.raises(ActivityFailedError, match="supervisor"):
-        run.wait_for_completion()
-    assert run.get_details()["error"]["error"]["code"] == "SupervisorLost"
-    wait_until(lambda: not pid_alive(info["processes"][0]["pid"]), timeout=10)  # the orphaned script is stopped
-    assert not Path(info["cwd"]).exists()
 
 
 # -- multi-process ---------------------------------------------------------------------------
@@ -516,33 +480,6 @@ def test_cli_submit_reports_bad_input() -> None:
 # -- configuration and snapshot -----------------------------------------------------------------
 
 
-def test_snapshot_respects_gitignore_runlogignore_and_skips_the_store(tmp_path: Path) -> None:
-    """Ignore files (nested, negated) decide the snapshot; .git, __pycache__, outputs/ and the store are left out."""
-    from runlog._jobs.snapshot import scan
-
-    src = tmp_path / "src"
-    for name in ["train.py", "data/big.csv", "data/keep.csv", "sub/a.log", "sub/b.py", "sub/deep/c.tmp",
-                 ".git/HEAD", "__pycache__/x.pyc", "outputs/old.pkl", "store/store.json", "notes.md"]:
-        write(src / name, "x")
-    write(src / ".gitignore", "data/\n*.log\n")
-    write(src / ".runlogignore", "notes.md\n")
-    write(src / "sub/.gitignore", "*.tmp\n!a.log\n")
-    snap = scan(src, exclude=[src / "store"])
-    assert sorted(snap.files) == [".gitignore", ".runlogignore", "sub/.gitignore", "sub/a.log", "sub/b.py", "train.py"]
-    assert snap.size == sum(p.stat().st_size for p in snap.files.values())
-
-
-def test_snapshot_size_cap_gives_a_clear_error(exp: Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A source directory above the cap (RUNLOG_SNAPSHOT_MAX_MB) is refused before any run is created."""
-    write(Path("train.py"), "print('hi')\n")
-    Path("weights.bin").write_bytes(b"\0" * 300_000)
-    monkeypatch.setenv("RUNLOG_SNAPSHOT_MAX_MB", "0.1")
-    with pytest.raises(runlog.SnapshotTooLargeError, match=r"weights.bin \(0.3 MB\).*\.runlogignore.*RUNLOG_SNAPSHOT_MAX_MB") as info:
-        exp.submit(ScriptRunConfig(source_directory=".", script="train.py"))
-    assert isinstance(info.value, ValueError) and info.value.size > info.value.limit
-    assert list(exp.get_runs()) == []
-
-
 def test_conda_docker_and_remote_configurations_are_refused_clearly(exp: Experiment) -> None:
     """Conda, Docker, remote compute and multi-node configurations raise UnsupportedConfigurationError with a fix."""
     with pytest.raises(runlog.UnsupportedConfigurationError, match="interpreter_path"):
@@ -625,30 +562,6 @@ def test_max_run_duration_applies_to_a_script_that_closed_its_output(exp: Experi
     assert "max_run_duration_seconds=1" in log_text(run, "logs/supervisor_log.txt")
 
 
-def test_following_a_local_run_whose_process_was_killed_ends(exp: Experiment, store: Path) -> None:
-    """`runlog logs --follow` / wait_for_completion of a start_logging run whose process died (kill -9, OOM) end, Failed."""
-    code = textwrap.dedent(
-        f"""
-        import os, signal, runlog
-        run = runlog.Experiment(runlog.Workspace({str(store)!r}), {exp.name!r}).start_logging()
-        run.log("loss", 0.5)
-        print(run.id, flush=True)
-        os.kill(os.getpid(), signal.SIGKILL)
-        """
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    run = runlog.Run(exp, proc.stdout.strip())
-    assert run.get_status() == "Running"
-    follower = subprocess.run(
-        [sys.executable, "-m", "runlog.cli", "logs", run.id, "--follow", "--store", str(store)],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert follower.returncode == 0, follower.stderr
-    assert run.get_status() == "Failed"
-    assert run.get_details()["error"]["error"]["code"] == "ProcessLost"
-    assert run.get_metrics() == {"loss": 0.5}
-
-
 def test_a_script_killed_by_a_realtime_signal_fails_with_its_exit_code(exp: Experiment) -> None:
     """A signal without a name in Python's Signals enum (SIGRTMIN+1) still gives exit code 128+N and process_status.json."""
     write(Path("rt.py"), "import os, signal\nos.kill(os.getpid(), signal.SIGRTMIN + 1)\n")
@@ -660,52 +573,6 @@ def test_a_script_killed_by_a_realtime_signal_fails_with_its_exit_code(exp: Expe
     assert run.get_details()["error"]["error"]["code"] == "UserError"
     status = json.loads(log_text(run, "logs/process_status.json"))
     assert status["processes"][0]["exit_code"] == expected
-
-
-def test_a_launch_failing_half_way_stops_the_processes_already_started(
-    exp: Experiment, store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """If starting rank 1 fails (e.g. too many open files), rank 0, already running, is stopped and the run fails."""
-    import io
-
-    from runlog._jobs import supervisor as _supervisor
-
-    write(tmp_path / "wd" / "w.py", "import time\nprint('up', flush=True)\ntime.sleep(60)\n")
-    run = runlog.Run._create(exp, run_type="script", status="Queued")
-    spec = {
-        "store": str(store), "tracking_uri": None, "experiment": exp.name, "run_id": run.id,
-        "argv": [sys.executable, "-u", "w.py"], "workdir": str(tmp_path / "wd"), "source_directory": str(tmp_path),
-        "nproc": 2, "distributed": True, "env": {}, "max_run_duration_seconds": None, "mpi": False,
-    }  # fmt: skip
-    real_popen = subprocess.Popen
-    started: list[subprocess.Popen[bytes]] = []
-
-    def popen(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
-        if started:
-            raise OSError(24, "Too many open files")
-        started.append(real_popen(*args, **kwargs))  # type: ignore[call-overload]
-        assert started[0].stdout is not None
-        started[0].stdout.readline()  # rank 0 runs
-        return started[0]
-
-    monkeypatch.setattr(_supervisor.subprocess, "Popen", popen)
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(json.dumps(spec).encode())))
-    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-    try:
-        assert _supervisor.main() == 1
-    finally:
-        for s, handler in saved.items():
-            signal.signal(s, handler)
-    try:
-        started[0].wait(timeout=20)  # stopped by the supervisor, not left running after the run failed
-    finally:
-        started[0].kill()
-        started[0].wait()
-        for pipe in (started[0].stdout, started[0].stderr):
-            if pipe is not None:
-                pipe.close()
-    assert started[0].returncode == -signal.SIGKILL
-    assert runlog.Run(exp, run.id).get_status() == "Failed"
 
 
 def test_a_script_that_completed_its_run_but_exits_non_zero_fails_it(exp: Experiment) -> None:
@@ -724,3 +591,10 @@ def test_a_script_that_completed_its_run_but_exits_non_zero_fails_it(exp: Experi
     assert info.value.exit_code == 3
     assert run.get_details()["error"]["error"]["code"] == "UserError"
     assert "outputs/model.txt" in run.get_file_names()
+
+
+def test_rank_log_name_gives_each_rank_its_log_and_a_single_process_the_driver_log() -> None:
+    """The processes the supervisor starts are main processes (their output is captured): never a pid-named log."""
+    assert rank_log_name(None, 1) == "logs/driver_log.txt"
+    assert rank_log_name(0, 1) == "logs/driver_log.txt"
+    assert [rank_log_name(r, 3) for r in range(3)] == [f"logs/driver_log_rank_{r}.txt" for r in range(3)]

@@ -24,7 +24,6 @@ from _repo import EXAMPLES
 from click.testing import CliRunner
 
 import runlog
-from runlog._capture import driverlog as _driverlog
 from runlog._capture import excepthook as _excepthook
 from runlog.cli import main as cli_main
 from runlog.stdlib import RunFormatter
@@ -489,57 +488,6 @@ def test_spawned_child_logs_into_parents_run(exp: runlog.Experiment, monkeypatch
     assert run.get_metrics() == {"spawned": 1}
 
 
-def test_driver_log_names(exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The naming rule: owner -> driver_log.txt, RANK with WORLD_SIZE > 1 -> rank file, else the pid."""
-    run = exp.start_logging()
-    assert _driverlog.driver_log_name(run) == "logs/driver_log.txt"
-    monkeypatch.setenv("RANK", "3")
-    monkeypatch.setenv("WORLD_SIZE", "1")
-    assert _driverlog.driver_log_name(run) == "logs/driver_log.txt"
-    monkeypatch.setenv("WORLD_SIZE", "4")
-    assert _driverlog.driver_log_name(run) == "logs/driver_log_rank_3.txt"
-    monkeypatch.delenv("RANK")
-    fetched = runlog.Run(exp, run.id)  # not the owner: like a worker process that found the run
-    fetched._record = {**fetched._record, "pid": -5}
-    assert _driverlog.driver_log_name(fetched) == f"logs/driver_log_{os.getpid()}.txt"
-    monkeypatch.setenv("RUNLOG_OUTPUT_CAPTURED", "1")  # a submitted script: its output is captured there
-    assert _driverlog.driver_log_name(fetched) == "logs/driver_log.txt"
-    monkeypatch.setenv("RANK", "1")
-    assert _driverlog.driver_log_name(fetched) == "logs/driver_log_rank_1.txt"
-
-
-def test_records_before_a_run_are_buffered_and_bounded(exp: runlog.Experiment) -> None:
-    """Records logged with no active run: the last 1000 go to the next run's driver log, drops are counted."""
-    log = logging.getLogger("early")
-    log.setLevel(logging.INFO)
-    log.addHandler(runlog.RunHandler(fmt="%(message)s"))
-    for i in range(1500):
-        log.info("early %d", i)
-    log.info("tagged early", extra=runlog.metrics(early_metric=1.5))
-    run = exp.start_logging()
-    log.info("in run")
-    lines = log_text(run).splitlines()
-    assert "1000 record(s) logged before run" in lines[0] and "(501 older one(s) dropped" in lines[0]
-    assert lines[1] == "early 501" and lines[-3] == "early 1499"
-    assert lines[-2:] == ["tagged early", "in run"]
-    assert run.get_metrics() == {"early_metric": 1.5}
-    assert not _driverlog.has_pending()
-
-
-def test_buffer_reaches_a_run_found_from_the_environment(exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A run that becomes active without starting here (RUNLOG_RUN_ID) gets the buffer on the first record."""
-    log = logging.getLogger("env")
-    log.setLevel(logging.INFO)
-    log.addHandler(runlog.RunHandler(fmt="%(message)s"))
-    log.info("buffered")
-    run = exp.start_logging()
-    runlog._model.context.finished(run)  # not active in this process any more...
-    monkeypatch.setenv("RUNLOG_RUN_ID", run.id)  # ...but named by the environment
-    runlog._model.context._env_checked = False
-    log.info("first")
-    assert log_text(run).splitlines()[1:] == ["buffered", "first"]
-
-
 def test_output_captured_skips_lines_printed_to_the_console(
     exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -668,65 +616,6 @@ def test_structlog_dict_message_is_rendered(exp: runlog.Experiment) -> None:
     assert record.msg == {"event": "hi", "a": 1, "_x": 2}
 
 
-def test_uncaught_thread_exception_is_written(exp: runlog.Experiment) -> None:
-    """An exception escaping a thread lands in the driver log with its traceback and is noted for the run."""
-    threading.excepthook = lambda args: None  # the previous hook: keep pytest's out of it
-    _excepthook.install()
-    run = exp.start_logging()
-
-    def boom() -> None:
-        raise RuntimeError("worker exploded")
-
-    th = threading.Thread(target=boom, name="worker-1")
-    th.start()
-    th.join()
-    text = log_text(run)
-    assert "CRITICAL:uncaught:Uncaught exception in thread worker-1" in text
-    assert "RuntimeError: worker exploded" in text and "Traceback" in text
-    assert isinstance(runlog._model.context._uncaught[-1], RuntimeError)
-    assert run.get_status() == "Running"  # the main thread may still be training
-
-
-def test_hooks_are_chained_and_restorable() -> None:
-    """install() wraps the previous hooks once and calls them; uninstall() restores them."""
-    seen: list[str] = []
-    sys.excepthook = lambda *a: seen.append("sys")
-    threading.excepthook = lambda args: seen.append("thread")
-    before = sys.excepthook, threading.excepthook
-    _excepthook.install()
-    _excepthook.install()
-    assert sys.excepthook is not before[0]
-    try:
-        raise KeyError("x")
-    except KeyError as exc:
-        sys.excepthook(type(exc), exc, exc.__traceback__)
-    assert seen == ["sys"]
-    _excepthook.uninstall()
-    assert (sys.excepthook, threading.excepthook) == before
-
-
-def test_uncaught_main_thread_exception_fails_the_run(tmp_path: Path, store: Path) -> None:
-    """A script dying of an uncaught exception: traceback in its driver log, run marked Failed."""
-    import subprocess
-
-    script = tmp_path / "dies.py"
-    script.write_text(textwrap.dedent("""\
-        import logging, runlog
-        logging.basicConfig(level=logging.INFO, handlers=[runlog.RunHandler()])
-        run = runlog.Experiment(runlog.Workspace(), "dies").start_logging()
-        print(run.id, flush=True)
-        logging.getLogger("s").info("about to fail")
-        raise SystemError("fatal in main")
-        """))
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 1 and "fatal in main" in proc.stderr
-    run = runlog.Workspace(store).get_run(proc.stdout.strip())
-    assert run.get_status() == "Failed"
-    text = log_text(run)
-    assert "INFO:s:about to fail" in text and "CRITICAL:uncaught:Uncaught exception in thread MainThread" in text
-    assert "SystemError: fatal in main" in text
-
-
 def test_logs_are_readable_back(exp: runlog.Experiment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """runlog logs, get_file_names, download_file and get_details_with_logs show the driver log."""
     no_root_handlers(monkeypatch)
@@ -760,41 +649,6 @@ def test_examples_run(name: str, store: Path) -> None:
     found = list(store.glob("experiments/*/runs/*/files/logs/driver_log.txt"))
     assert found and found[0].read_text(), proc.stdout + proc.stderr
     assert list(store.glob("experiments/*/runs/*/events/*.metrics.jsonl"))
-
-
-def test_buffered_tagged_metrics_keep_the_values_they_were_logged_with(exp: runlog.Experiment) -> None:
-    """A metrics dict reused (and changed) between records logged before the run keeps each record's own values."""
-    log = logging.getLogger("reuse")
-    log.setLevel(logging.INFO)
-    log.addHandler(runlog.RunHandler(fmt="%(message)s"))
-    values: dict[str, float] = {}
-    for step in range(3):
-        values["loss"] = 1.0 / (step + 1)
-        log.info("epoch", extra={"metrics": values, "step": step})
-    run = exp.start_logging()
-    assert run.get_metrics() == {"loss": [1.0, 0.5, 1.0 / 3]}
-
-
-def test_an_uncaught_exception_is_printed_before_the_run_is_ended(exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The previous hook (which prints the traceback) runs before the run's end, which may wait for outputs and uploads."""
-    order: list[str] = []
-    sys.excepthook = lambda *a: order.append("printed")
-    _excepthook.install()
-    run = exp.start_logging()
-    real_fail = runlog.Run.fail
-
-    def fail(self: runlog.Run, *args: object, **kwargs: object) -> None:
-        order.append("failed")
-        real_fail(self, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(runlog.Run, "fail", fail)
-    try:
-        raise ValueError("diverged")
-    except ValueError as exc:
-        sys.excepthook(type(exc), exc, exc.__traceback__)
-    assert order == ["printed", "failed"]
-    assert run.get_status() == "Failed"
-    assert "ValueError: diverged" in log_text(run)
 
 
 class _Shouting(logging.Formatter):

@@ -10,13 +10,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -24,29 +22,13 @@ import pytest
 from _repo import REPO
 from click.testing import CliRunner
 from mlflow import MlflowClient
-from mlflow.entities import LoggedModelOutput, Metric, Param, RunTag
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
 import runlog
 from runlog._store import mlflow_names as _mlflow_names
 from runlog.cli import main as cli
-
-
-@pytest.fixture()
-def uri(ws: runlog.Workspace, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """MLflow's global tracking URI set to this test's store (and every MLflow global reset after)."""
-    from mlflow.tracking import fluent
-
-    tracking_uri = ws.get_mlflow_tracking_uri()
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
-    mlflow.set_tracking_uri(tracking_uri)
-    yield tracking_uri
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
-    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
-    fluent._active_experiment_id = None
-    for name in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID"):  # set_experiment exports them
-        os.environ.pop(name, None)
+from runlog.mlflow import RunlogTrackingStore
 
 
 def write(path: Path, code: str) -> Path:
@@ -127,25 +109,6 @@ def test_fluent_api_logs_into_a_runlog_run(ws: runlog.Workspace, uri: str) -> No
     assert row["metrics"]["loss"]["last"] == 0.2 and row["metrics"]["loss"]["count"] == 5
 
 
-def test_latest_value_is_the_last_logged_and_model_copies_are_not_doubled(ws: runlog.Workspace, uri: str) -> None:
-    """Step-less points at one timestamp: the latest is the last logged; MLflow 3's model-linked copies are dropped."""
-    client = MlflowClient()
-    with mlflow.start_run() as active:
-        run_id = active.info.run_id
-        client.log_batch(run_id, metrics=[Metric("alpha", 2.0, 1000, 0), Metric("alpha", 1.0, 1000, 0)])
-        # mlflow 3.17 Model.log: log_outputs(run, [LoggedModelOutput(model, step)]), then the step's history
-        # again with the model's id (log_model_metrics_for_step).
-        client.log_outputs(run_id, [LoggedModelOutput("m-1", step=0)])
-        copies = [Metric("alpha", m.value, m.timestamp, m.step, model_id="m-1") for m in client.get_metric_history(run_id, "alpha")]
-        client.log_batch(run_id, metrics=copies)
-        client.log_batch(run_id, metrics=[Metric("beta", 3.0, 2000, 0, model_id="m-1")])  # not a copy: kept
-        client.log_batch(run_id, metrics=[Metric("alpha", 1.0, 1000, 0, model_id="m-1")])  # an active model's point: kept
-    assert client.get_run(run_id).data.metrics["alpha"] == 1.0
-    assert ws.get_run(run_id).experiment.name == "Default"  # no experiment set: MLflow's id "0"
-    assert client.get_run(run_id).info.experiment_id == "0"
-    assert ws.get_run(run_id).get_metrics() == {"alpha": [2.0, 1.0, 1.0], "beta": 3.0}
-
-
 def test_runs_made_with_runlogs_api_read_through_mlflow(exp: runlog.Experiment, uri: str) -> None:
     """run.log / properties / tags of a runlog run are metrics / params / tags to MLflow; children carry parentRunId."""
     with exp.start_logging(outputs=False) as run:
@@ -164,39 +127,6 @@ def test_runs_made_with_runlogs_api_read_through_mlflow(exp: runlog.Experiment, 
     assert [(m.value, m.step) for m in MlflowClient().get_metric_history(run.id, "loss")] == [(0.5, 0), (0.25, 3)]
     assert MlflowClient().get_run(child.id).data.tags["mlflow.parentRunId"] == run.id
     assert MlflowClient().get_run(child.id).info.run_name == "fold-1"
-
-
-def test_nested_runs_and_search_runs_with_filter_order_and_paging(ws: runlog.Workspace, uri: str) -> None:
-    """A sweep of nested runs: search_runs takes MLflow's filter and order-by, pages, and returns a DataFrame."""
-    exp_id = mlflow.set_experiment("sweep").experiment_id
-    with mlflow.start_run(run_name="parent") as parent:
-        for i, lr in enumerate(["0.1", "0.01", "0.01", "0.001"]):
-            with mlflow.start_run(run_name=f"child-{i}", nested=True):
-                mlflow.log_param("lr", lr)
-                mlflow.log_metric("val_acc", 0.5 + 0.1 * i)
-    native = runlog.Run._start(runlog.Experiment(ws, "sweep"), outputs=None)  # a run of runlog's own API
-    native.log("val_acc", 0.99)
-    native.add_properties({"lr": "0.01"})
-    native.complete()
-    frame = mlflow.search_runs(
-        experiment_names=["sweep"], filter_string="metrics.val_acc > 0.55 and params.lr = '0.01'",
-        order_by=["metrics.val_acc DESC"],
-    )  # fmt: skip
-    assert list(frame["metrics.val_acc"]) == [0.99, 0.7, 0.6]
-    assert frame["run_id"].iloc[0] == native.id
-    children = mlflow.search_runs([exp_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
-    assert sorted(children["tags.mlflow.runName"]) == ["child-0", "child-1", "child-2", "child-3"]
-    client = MlflowClient()
-    seen, token = [], None
-    while True:
-        page = client.search_runs([exp_id], max_results=2, page_token=token, order_by=["attributes.start_time ASC"])
-        assert len(page) <= 2
-        seen += [r.info.run_id for r in page]
-        token = page.token
-        if not token:
-            break
-    assert len(seen) == len(set(seen)) == 6
-    assert [e.name for e in client.search_experiments(filter_string="name = 'sweep'")] == ["sweep"]
 
 
 def test_artifacts_land_among_the_runs_files(ws: runlog.Workspace, uri: str, tmp_path: Path) -> None:
@@ -429,48 +359,6 @@ def test_each_rank_of_a_submitted_job_logs_through_mlflow(exp: runlog.Experiment
 # -- bad input -------------------------------------------------------------------------------------------
 
 
-def test_bad_input_gets_mlflows_errors_and_never_damages_the_run(ws: runlog.Workspace, uri: str) -> None:
-    """Unknown run or experiment, a param logged twice with another value, a metric that is not a number:
-    MlflowException with MLflow's error codes; what was logged stays readable."""
-    client = MlflowClient()
-    with pytest.raises(MlflowException) as missing:
-        client.get_run("no_such_run")
-    assert missing.value.error_code == "RESOURCE_DOES_NOT_EXIST"
-    with pytest.raises(MlflowException) as no_exp:
-        client.get_experiment("12345")
-    assert no_exp.value.error_code == "RESOURCE_DOES_NOT_EXIST"
-    with mlflow.start_run() as active:
-        mlflow.log_param("lr", "0.1")
-        mlflow.log_param("lr", "0.1")  # the same value again is fine
-        with pytest.raises(MlflowException) as changed:
-            mlflow.log_param("lr", "0.2")
-        assert changed.value.error_code == "INVALID_PARAMETER_VALUE" and "already logged" in str(changed.value)
-        with pytest.raises(MlflowException) as nan:
-            mlflow.log_metric("loss", "not a number")  # type: ignore[arg-type]
-        assert nan.value.error_code == "INVALID_PARAMETER_VALUE"
-        mlflow.log_metric("loss", 0.5)
-        with pytest.raises(MlflowException):
-            client.delete_tag(active.info.run_id, "never-set")
-    run = ws.get_run(active.info.run_id)
-    assert run.get_metrics() == {"loss": 0.5} and run.get_properties() == {"lr": "0.1"}
-    assert run.get_status() == "Completed"
-    gone = mlflow.start_run()  # the run's folder removed under it: MLflow's exceptions, not others
-    shutil.rmtree(ws.get_run(gone.info.run_id).path)
-    with pytest.raises(MlflowException) as removed:
-        mlflow.log_metric("first", 1.0)
-    assert removed.value.error_code == "INTERNAL_ERROR" and "removed" in str(removed.value)
-    with pytest.raises(MlflowException) as ended:
-        mlflow.end_run()
-    assert ended.value.error_code == "RESOURCE_DOES_NOT_EXIST"
-    assert runlog._model.context.active_run() is None  # let go of: no longer this process's active run
-    for bad in (Metric("m", 1.0, float("nan"), 0), Metric("m", 1.0, 1, float("inf")), Metric("m", 1.0, -5, 0),
-                Metric("m", 1.0, 1, 2**70)):  # fmt: skip
-        with pytest.raises(MlflowException) as refused:
-            client.log_batch(run.id, metrics=[bad])
-        assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
-    assert client.get_run(run.id).data.metrics == {"loss": 0.5}  # nothing stored, the run still reads
-
-
 # -- uploads -----------------------------------------------------------------------------------------------
 
 
@@ -591,58 +479,6 @@ def test_mlflow_example_runs(tmp_path: Path) -> None:
     assert all(r.get_status() == "Completed" and len(r.get_metrics()["val_loss"]) == 5 for r in runs)
 
 
-def test_a_run_an_mlflow_client_starts_is_sampled_unless_mlflow_samples_it(
-    ws: runlog.Workspace, uri: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """mlflow.start_run() gets runlog's system metrics like start_logging(); not when MLflow's own monitor is
-    on (MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING), which writes the same system/ names."""
-    monkeypatch.setenv("RUNLOG_SYSTEM_METRICS", "1")
-    monkeypatch.setenv("RUNLOG_SYSTEM_METRICS_INTERVAL", "0.1")
-    with mlflow.start_run() as active:
-        run = ws.get_run(active.info.run_id)
-        deadline = time.monotonic() + 30
-        while not run.get_metric_history("system/cpu_utilization_percentage"):
-            assert time.monotonic() < deadline, "no system metrics sampled"
-            time.sleep(0.05)
-    monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true")
-    from runlog._mlflow.store import _owned
-
-    with mlflow.start_run(log_system_metrics=False) as second:
-        mine = _owned[ws.get_run(second.info.run_id).path]
-        assert mine._sampler is None
-
-
-def test_an_mlflow_run_ended_elsewhere_is_let_go_by_end_run(ws: runlog.Workspace, uri: str) -> None:
-    """Canceled from another process while an MLflow client runs it: end_run keeps the Canceled status and this
-    process stops treating it as its active run."""
-    from runlog._mlflow.store import _owned
-
-    active = mlflow.start_run()
-    run_id = active.info.run_id
-    code = "import runlog, sys; runlog.Workspace(sys.argv[1]).get_run(sys.argv[2]).cancel()"
-    subprocess.run([sys.executable, "-c", code, str(ws.store), run_id], check=True)
-    assert runlog._model.context.active_run() is not None  # this process has not looked yet
-    mlflow.end_run()
-    assert ws.get_run(run_id).get_status() == "Canceled"
-    assert runlog._model.context.active_run() is None
-    assert ws.get_run(run_id).path not in _owned
-
-
-def test_a_metric_logged_into_an_ended_run_shows_in_searches(exp: runlog.Experiment, uri: str) -> None:
-    """The run index checks an ended run by its events folder's time: a point an MLflow client adds after the
-    end (or a late tag) changes it, so searches and get_run show it."""
-    from runlog._store.search import find_runs
-
-    run = exp.start_logging(outputs=False)
-    run.log("loss", 0.5)
-    run.complete()
-    assert find_runs(exp.workspace.store, "metrics.late > 0")[0] == []
-    MlflowClient().log_metric(run.id, "late", 1.0)
-    assert [r.run_id for r in find_runs(exp.workspace.store, "metrics.late > 0")[0]] == [run.id]
-    run.tag("after", "end")
-    assert [r.run_id for r in find_runs(exp.workspace.store, "tags.after = 'end'")[0]] == [run.id]
-
-
 @pytest.mark.parametrize("first", ["runlog.mlflow", "runlog", "mlflow"])
 def test_the_plugin_works_whichever_module_is_imported_first(tmp_path: Path, first: str) -> None:
     """`import runlog.mlflow` before `import mlflow` once left MLflow a half-imported plugin module
@@ -659,3 +495,15 @@ def test_the_plugin_works_whichever_module_is_imported_first(tmp_path: Path, fir
     assert proc.returncode == 0, proc.stderr[-2000:]
     run_id = proc.stdout.strip()
     assert runlog.Workspace(tmp_path / "store").get_run(run_id).get_metrics() == {"loss": 0.5}
+
+
+def test_the_runlog_scheme_is_served_by_the_class_runlog_mlflow_names(ws: runlog.Workspace) -> None:
+    """MLflow's registry (the ``mlflow.tracking_store`` entry point) gives runlog.mlflow.RunlogTrackingStore for
+    a ``runlog:`` URI, on the store the URI names."""
+    from mlflow.tracking._tracking_service.utils import _get_store
+
+    import runlog.mlflow
+
+    store = _get_store(ws.get_mlflow_tracking_uri())
+    assert type(store) is RunlogTrackingStore and store.store == ws.store
+    assert runlog.mlflow.__all__ == ["RunlogTrackingStore"]
