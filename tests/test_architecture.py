@@ -19,7 +19,10 @@ def test_import_contracts_are_kept() -> None:
 
 def test_no_module_over_700_lines() -> None:
     """One concept per module (issue 14): no module of the package over 700 lines (static files aside)."""
-    sizes = {p.relative_to(REPO).as_posix(): p.read_text(encoding="utf-8").count("\n") for p in (REPO / "runlog").rglob("*.py")}
+    sizes = {
+        p.relative_to(REPO).as_posix(): p.read_text(encoding="utf-8").count("\n")
+        for p in (REPO / "runlog").rglob("*.py")
+    }
     assert len(sizes) > 50
     assert {name: n for name, n in sizes.items() if n > 700} == {}
 
@@ -80,8 +83,23 @@ def test_no_import_circle_counting_imports_inside_functions() -> None:
 
 # Third-party packages that are optional extras or slow to import: an import of one inside a function defers it.
 DEFERRED_PACKAGES = {
-    "mlflow", "starlette", "uvicorn", "matplotlib", "numpy", "PIL", "rich", "httpx", "psutil", "pynvml",
-    "ipywidgets", "IPython", "pathspec", "pythonjsonlogger", "opentelemetry", "google", "click",
+    "mlflow",
+    "starlette",
+    "uvicorn",
+    "matplotlib",
+    "numpy",
+    "PIL",
+    "rich",
+    "httpx",
+    "psutil",
+    "pynvml",
+    "ipywidgets",
+    "IPython",
+    "pathspec",
+    "pythonjsonlogger",
+    "opentelemetry",
+    "google",
+    "click",
 }
 
 
@@ -112,11 +130,19 @@ def test_imports_inside_functions_only_defer_a_costly_or_optional_dependency() -
 
 # The folders of tests/ and the layers they test (docs/architecture.md, "Tests").
 TEST_FOLDERS = {
-    "store": "runlog/_store", "model": "runlog/_model", "capture": "runlog/_capture", "jobs": "runlog/_jobs",
-    "upload": "runlog/_upload", "producers": "runlog/stdlib.py", "ui": "runlog/ui", "cli": "runlog/cli",
+    "store": "runlog/_store",
+    "model": "runlog/_model",
+    "capture": "runlog/_capture",
+    "jobs": "runlog/_jobs",
+    "upload": "runlog/_upload",
+    "producers": "runlog/stdlib.py",
+    "ui": "runlog/ui",
+    "cli": "runlog/cli",
 }
 # Package-wide tests that belong to no one layer.
-ROOT_TESTS = {"test_architecture.py", "test_public_api.py", "test_wiring.py", "test_diagnostics.py", "test_examples.py"}
+ROOT_TESTS = {
+    "test_architecture.py", "test_public_api.py", "test_wiring.py", "test_diagnostics.py", "test_examples.py", "test_errors.py",
+}
 
 
 def test_tests_mirror_the_layers() -> None:
@@ -129,3 +155,84 @@ def test_tests_mirror_the_layers() -> None:
     assert all((REPO / layer).exists() for layer in TEST_FOLDERS.values())
     names = [p.name for p in tests.rglob("test_*.py")]
     assert sorted(names) == sorted(set(names))
+
+
+# Where the tests of each part of the package live (tests/<folder>/; "" is tests/ itself).
+MODULE_FOLDERS = {
+    "_store": "store",
+    "_model": "model",
+    "_capture": "capture",
+    "_jobs": "jobs",
+    "_upload": "upload",
+    "ui": "ui",
+    "widgets": "ui",
+    "cli": "cli",
+    "stdlib": "producers",
+    "structlog": "producers",
+    "otel": "producers",
+    "mlflow": "producers",
+    "_otel": "producers",
+    "_mlflow": "producers",
+    "_errors": "",
+    "_diagnostics": "",
+    "_wiring": "",
+    "__init__": "",
+}
+# A package's __init__ of fewer lines than this only re-exports (its names are tested where they are defined).
+REEXPORT_LINES = 30
+
+
+def expected_test_files(path: Path) -> tuple[str, set[str]] | None:
+    """The folder and the accepted names of the test module of ``runlog/...`` module ``path``, or None when a
+    module needs none (``__main__``, an ``__init__`` that only re-exports)."""
+    parts = path.relative_to(REPO / "runlog").with_suffix("").parts
+    top = parts[0]
+    if parts[-1] == "__main__":
+        return None
+    if parts == ("__init__",):
+        return "", {"test_public_api.py"}
+    folder = MODULE_FOLDERS[top]
+    pkg = top.lstrip("_")
+    if len(parts) == 1:
+        return folder, {f"test_{pkg}.py"}
+    if parts[-1] == "__init__":
+        if path.read_text(encoding="utf-8").count("\n") < REEXPORT_LINES:
+            return None
+        return folder, {f"test_{pkg}.py"}
+    mod = parts[-1].lstrip("_")
+    return folder, {f"test_{mod}.py", f"test_{pkg}_{mod}.py"}
+
+
+def imported_modules(test: Path) -> set[str]:
+    """Every ``runlog`` module a test file imports (``from runlog.x import y`` counts ``runlog.x`` and ``runlog.x.y``)."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(test.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return found
+
+
+def test_every_module_has_a_test_module_named_after_it() -> None:
+    """Issue 14: "a test module per module, named after it": ``runlog/_store/writer.py`` is tested in
+    ``tests/store/test_writer.py`` or ``tests/store/test_store_writer.py``, and that file imports it."""
+    missing, unimported = [], []
+    for path in sorted((REPO / "runlog").rglob("*.py")):
+        expected = expected_test_files(path)
+        if expected is None:
+            continue
+        folder, names = expected
+        dotted = ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+        found = [REPO / "tests" / folder / n for n in sorted(names) if (REPO / "tests" / folder / n).exists()]
+        if not found:
+            missing.append(
+                f"{path.relative_to(REPO)} -> tests/{folder + '/' if folder else ''}{' or '.join(sorted(names))}"
+            )
+        elif not any(dotted in imported_modules(t) for t in found):
+            unimported.append(f"{found[0].relative_to(REPO)} does not import {dotted}")
+    assert missing == []
+    assert unimported == []

@@ -59,3 +59,12 @@ def test_uploads_are_imported_on_first_use_only() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60).stdout
     assert out.strip() == "False"
     assert runlog.__version__
+
+
+def test_wire_is_idempotent_and_keeps_every_seam() -> None:
+    """`runlog._wiring.wire()` run again (a re-import) fills the same seams with the same functions, once each."""
+    from runlog._wiring import wire
+
+    before = (seams.submit, seams.wait_for_completion, seams.start_sampler, list(seams.run_started))
+    wire()
+    assert (seams.submit, seams.wait_for_completion, seams.start_sampler, list(seams.run_started)) == before

@@ -458,3 +458,9 @@ def test_a_spawned_child_finds_the_run_started_in_its_parent(exp: Experiment) ->
     assert "RUNLOG_RUN_ID" not in os.environ
 
 
+
+
+def test_the_public_run_is_the_run_models_own() -> None:
+    from runlog._model import run as run_module
+
+    assert runlog.Run is run_module.Run and Run is run_module.Run

@@ -87,3 +87,9 @@ def test_from_config_with_a_path_that_does_not_exist_says_so(monkeypatch: pytest
     with pytest.raises(FileNotFoundError, match="no-such-config.json"):
         Workspace.from_config(str(tmp_path / "no-such-config.json"))
     assert not (Path.cwd() / "runlog-store").exists()
+
+
+def test_the_public_names_are_the_run_models_own() -> None:
+    from runlog._model import workspace
+
+    assert runlog.Workspace is workspace.Workspace and runlog.Experiment is workspace.Experiment

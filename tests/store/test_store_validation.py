@@ -137,3 +137,16 @@ def test_upload_of_a_missing_source_still_names_the_source(exp: runlog.Experimen
     with pytest.raises(FileNotFoundError, match="no such file"):
         run.upload_file("a.txt", tmp_path / "missing.txt")
     run.complete()
+
+
+def test_validation_checks_keys_and_names_directly() -> None:
+    """runlog._store.validation's checks: good keys pass through, bad ones raise InvalidArgumentError naming the call."""
+    from runlog._store.validation import MAX_NAME_PART, check_key, check_keys
+
+    assert check_key("loss", call="run.log") == "loss"
+    assert check_keys(["a", "b"], call="run.log_row") == ["a", "b"]
+    with pytest.raises(InvalidArgumentError, match="run.log"):
+        check_key("", call="run.log")
+    with pytest.raises(InvalidArgumentError, match="run.log"):
+        check_key(3, call="run.log")
+    assert MAX_NAME_PART == 255
