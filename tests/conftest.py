@@ -8,12 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _fake_mlflow import FakeMlflow
 from hypothesis import HealthCheck, settings
 
 import runlog
 from runlog._capture import driverlog as _driverlog
 from runlog._capture import excepthook as _excepthook
 from runlog._model import context as _context
+from runlog._upload import mlflow as mlflow_target
 
 # Hypothesis: deterministic and bounded in `make test` and CI ("ci"); `make fuzz` runs the property
 # suites with many more random examples ("fuzz"). HYPOTHESIS_PROFILE picks one.
@@ -88,3 +90,13 @@ def ws(store: Path) -> runlog.Workspace:
 def exp(ws: runlog.Workspace) -> runlog.Experiment:
     """An experiment named 'test-exp' in this test's store."""
     return runlog.Experiment(ws, "test-exp")
+
+
+@pytest.fixture()
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeMlflow]:
+    """A fake MLflow server every MlflowTarget of the test talks to, with fast retries."""
+    server = FakeMlflow()
+    monkeypatch.setattr(mlflow_target, "default_transport", server.transport())
+    for name, value in (("RETRY_INITIAL", "0.001"), ("RETRY_MAX", "0.01"), ("INTERVAL", "0.02"), ("LOG_INTERVAL", "0")):
+        monkeypatch.setenv(f"RUNLOG_UPLOAD_{name}", value)
+    yield server

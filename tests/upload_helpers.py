@@ -88,3 +88,6 @@ def uploader(run: runlog.Run, target: MemoryTarget, **kwargs: Any) -> Uploader:
     return Uploader(run.path, target, UploadOptions(**{**FAST, **kwargs}))
 
 
+def offline_run(exp: runlog.Experiment) -> runlog.Run:
+    """A run logged with no tracking URI (no uploader)."""
+    return exp.start_logging(outputs=False)

@@ -7,23 +7,12 @@ from pathlib import Path
 
 import click
 import pytest
+from cli_helpers import fail, invoke
 from click.testing import CliRunner
 
 from runlog import Experiment, Run, Workspace
 from runlog.cli import main
 from runlog.cli.common import _cut, _existing_workspace, _fmt, _printable, _status, resolve_run_id, short_ids
-
-
-def invoke(*args: str, env: dict[str, str] | None = None) -> str:
-    result = CliRunner(env=env).invoke(main, list(args), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-def fail(*args: str) -> str:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    assert result.exit_code != 0, result.output
-    return result.output
 
 
 def test_an_unknown_run_id_suggests_close_matches(seeded: Run) -> None:

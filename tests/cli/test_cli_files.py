@@ -5,23 +5,11 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+from cli_helpers import fail, invoke
 from click.testing import CliRunner
 
 from runlog import Run
-from runlog.cli import main
 from runlog.cli.files import download, files
-
-
-def invoke(*args: str, env: dict[str, str] | None = None) -> str:
-    result = CliRunner(env=env).invoke(main, list(args), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-def fail(*args: str) -> str:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    assert result.exit_code != 0, result.output
-    return result.output
 
 
 def test_files_download_and_zip(seeded: Run, tmp_path: Path) -> None:

@@ -4,23 +4,11 @@ from __future__ import annotations
 
 import io
 
+from cli_helpers import invoke
 from click.testing import CliRunner
 
 from runlog import Experiment, Run
-from runlog.cli import main
 from runlog.cli.logs import _LogOutput, log_text, logs, progress_key
-
-
-def invoke(*args: str, env: dict[str, str] | None = None) -> str:
-    result = CliRunner(env=env).invoke(main, list(args), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-def fail(*args: str) -> str:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    assert result.exit_code != 0, result.output
-    return result.output
 
 
 def test_logs_prints_the_driver_log(seeded: Run) -> None:

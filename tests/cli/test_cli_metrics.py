@@ -8,23 +8,12 @@ import json
 
 import click
 import pytest
+from cli_helpers import invoke
 from click.testing import CliRunner
 
 from runlog import Run
 from runlog.cli import main
 from runlog.cli.metrics import RANK, metrics
-
-
-def invoke(*args: str, env: dict[str, str] | None = None) -> str:
-    result = CliRunner(env=env).invoke(main, list(args), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-def fail(*args: str) -> str:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    assert result.exit_code != 0, result.output
-    return result.output
 
 
 def test_metrics_in_every_format(seeded: Run) -> None:

@@ -6,23 +6,12 @@ import json
 from typing import Any
 
 import pytest
+from cli_helpers import invoke
 from click.testing import CliRunner
 
 from runlog import Experiment, Run, Workspace
 from runlog.cli import main, short_ids
 from runlog.cli.runs import _listed, _run_rows, experiments
-
-
-def invoke(*args: str, env: dict[str, str] | None = None) -> str:
-    result = CliRunner(env=env).invoke(main, list(args), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-def fail(*args: str) -> str:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    assert result.exit_code != 0, result.output
-    return result.output
 
 
 def test_experiments_and_runs_list_status_and_last_values(seeded: Run) -> None:

@@ -11,6 +11,7 @@ import pytest
 from _fake_mlflow import FakeMlflow
 from click.testing import CliRunner
 from otlp_receiver import Receiver
+from upload_helpers import offline_run
 
 import runlog
 from runlog._upload import make_target
@@ -29,21 +30,6 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver().start()
     yield r
     r.stop()
-
-
-@pytest.fixture()
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeMlflow]:
-    """A fake MLflow server every MlflowTarget of the test talks to, with fast retries."""
-    server = FakeMlflow()
-    monkeypatch.setattr(mlflow_target, "default_transport", server.transport())
-    for name, value in (("RETRY_INITIAL", "0.001"), ("RETRY_MAX", "0.01"), ("INTERVAL", "0.02"), ("LOG_INTERVAL", "0")):
-        monkeypatch.setenv(f"RUNLOG_UPLOAD_{name}", value)
-    yield server
-
-
-def offline_run(exp: runlog.Experiment) -> runlog.Run:
-    """A run logged with no tracking URI (no uploader)."""
-    return exp.start_logging(outputs=False)
 
 
 def test_make_target_and_sync_command(exp: runlog.Experiment, receiver: Receiver, store: Path) -> None:

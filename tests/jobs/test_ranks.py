@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
+from job_helpers import INTERLEAVED
 from rank_helpers import two_rank_run
 
 import runlog
@@ -147,15 +148,6 @@ def rank_logs_run(tmp_path: Path) -> runlog.Run:
     (logs / "driver_log_rank_1.txt").write_text(RANK1)
     run.complete()
     return run
-
-
-INTERLEAVED = [
-    "[rank 0] 2026-01-01T00:00:01.000Z start 0",
-    "[rank 1] 2026-01-01T00:00:02.000Z start 1",
-    "[rank 1] no time here",  # goes with its rank's last time
-    "[rank 0] 2026-01-01T00:00:03.000Z step 0",
-    "[rank 1] 2026-01-01T00:00:04.000Z step 1",
-]
 
 
 def test_cli_logs_rank_all_interleaves_and_rank_n_picks_one(rank_logs_run: runlog.Run) -> None:

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import os
-import textwrap
 from pathlib import Path
 
 import pytest
+from job_helpers import write
 
 import runlog
 from runlog import Experiment, ScriptRunConfig
 from runlog._errors import SnapshotTooLargeError
 from runlog._jobs.snapshot import DEFAULT_LIMIT_MB, scan, snapshot_limit
-
-
-def write(path: Path, code: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(code))
-    return path
 
 
 def test_snapshot_limit_reads_megabytes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,10 +9,10 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from job_helpers import INTERLEAVED, log_text, wait_until, write
 
 import runlog
 from runlog import ActivityFailedError, Experiment, ScriptRunConfig
@@ -21,31 +21,6 @@ from runlog._jobs.stream import LogTail, follow, interleave_ranks, main_log_name
 
 RANK0 = "2026-01-01T00:00:01.000Z start 0\n2026-01-01T00:00:03.000Z step 0\n"
 RANK1 = "2026-01-01T00:00:02.000Z start 1\nno time here\n2026-01-01T00:00:04.000Z step 1\n"
-INTERLEAVED = [
-    "[rank 0] 2026-01-01T00:00:01.000Z start 0",
-    "[rank 1] 2026-01-01T00:00:02.000Z start 1",
-    "[rank 1] no time here",  # goes with its rank's last time
-    "[rank 0] 2026-01-01T00:00:03.000Z step 0",
-    "[rank 1] 2026-01-01T00:00:04.000Z step 1",
-]
-
-
-def write(path: Path, code: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(code))
-    return path
-
-
-def log_text(run: runlog.Run, name: str = "logs/driver_log.txt") -> str:
-    return (run.path / "files" / name).read_text()
-
-
-def wait_until(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
 
 
 def _logs(run: runlog.Run, files: dict[str, str]) -> None:

@@ -8,15 +8,14 @@ import re
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
 from _repo import REPO
 from click.testing import CliRunner
+from job_helpers import log_text, wait_until, write
 
 import runlog
 from runlog import ActivityFailedError, Environment, Experiment, PyTorchConfiguration, ScriptRunConfig
@@ -25,24 +24,6 @@ from runlog._jobs.submit import rank_log_name
 from runlog.cli import main as cli
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
-
-
-def write(path: Path, code: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(code))
-    return path
-
-
-def log_text(run: runlog.Run, name: str = "logs/driver_log.txt") -> str:
-    return (run.path / "files" / name).read_text()
-
-
-def wait_until(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
 
 
 # -- the train-on-local example ----------------------------------------------------------

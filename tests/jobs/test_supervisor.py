@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from job_helpers import write
 
 import runlog
 from runlog import Experiment
@@ -43,12 +44,6 @@ def _main(monkeypatch: pytest.MonkeyPatch, spec: dict[str, Any] | None) -> int:
     raw = json.dumps(spec).encode() if spec is not None else b""
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(raw)))
     return _supervisor.main()
-
-
-def write(path: Path, code: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(code))
-    return path
 
 
 def _job(tmp_path: Path, code: str) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,12 +10,7 @@ import pytest
 from runlog._store import damage
 from runlog._store.damage import report_damage
 
-
-@pytest.fixture(autouse=True)
-def _fresh_reports() -> Iterator[None]:
-    damage._reported.clear()
-    yield
-    damage._reported.clear()
+pytestmark = pytest.mark.usefixtures("fresh_damage_reports")
 
 
 def _records(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:

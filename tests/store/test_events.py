@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from runlog._store import damage
 from runlog._store.events import (
     METRIC_KINDS,
     EventColumns,
@@ -20,13 +18,7 @@ from runlog._store.events import (
     valid_event,
 )
 
-
-@pytest.fixture(autouse=True)
-def _fresh_reports() -> Iterator[None]:
-    """Damage is reported once per file: each test starts with nothing reported."""
-    damage._reported.clear()
-    yield
-    damage._reported.clear()
+pytestmark = pytest.mark.usefixtures("fresh_damage_reports")
 
 
 def test_the_fast_parser_checks_the_arity_of_every_line() -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from runlog import DamagedRecordError, Experiment
-from runlog._store import damage, layout
+from runlog._store import layout
 from runlog._store.reader import (
     RunReader,
     names_path,
@@ -21,12 +20,7 @@ from runlog._store.reader import (
 )
 from runlog._store.records import pack_float
 
-
-@pytest.fixture(autouse=True)
-def _fresh_reports() -> Iterator[None]:
-    damage._reported.clear()
-    yield
-    damage._reported.clear()
+pytestmark = pytest.mark.usefixtures("fresh_damage_reports")
 
 
 def _run_dir(tmp_path: Path, meta: list[list[Any]] | None = None, record: Any = None) -> Path:

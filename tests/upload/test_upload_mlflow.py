@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import httpx
 import pytest
 from _fake_mlflow import FakeMlflow
 from click.testing import CliRunner
+from upload_helpers import offline_run
 
 import runlog
 from runlog._errors import UploadUnavailable
@@ -36,21 +36,6 @@ def fast_options(**kwargs: Any) -> UploadOptions:
     }
     values.update(kwargs)
     return UploadOptions(**values)
-
-
-@pytest.fixture()
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeMlflow]:
-    """A fake server every MlflowTarget of the test talks to, with fast retries."""
-    server = FakeMlflow()
-    monkeypatch.setattr(mlflow_target, "default_transport", server.transport())
-    for name, value in (("RETRY_INITIAL", "0.001"), ("RETRY_MAX", "0.01"), ("INTERVAL", "0.02"), ("LOG_INTERVAL", "0")):
-        monkeypatch.setenv(f"RUNLOG_UPLOAD_{name}", value)
-    yield server
-
-
-def offline_run(exp: runlog.Experiment) -> runlog.Run:
-    """A run logged with no tracking URI (no uploader)."""
-    return exp.start_logging(outputs=False)
 
 
 def sync(run: runlog.Run, **kwargs: Any) -> Uploader:
