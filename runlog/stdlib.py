@@ -130,7 +130,6 @@ def _render_event(event: dict[str, Any]) -> str:
 
 _pid = os.getpid()
 _handlers: weakref.WeakSet[RunHandler] = weakref.WeakSet()  # (their sinks are dropped in a forked child)
-_deferred_ever = False  # set once a record was deferred (logged while its thread was inside handle)
 _now = time.time
 _os_write = os.write
 _modules = sys.modules
@@ -281,6 +280,18 @@ class _NoSink:
     run = None
 
 
+class _Resume:
+    """A record deferred by :meth:`RunHandler._write_slow`: ``drain_deferred`` calls ``emit(args)``."""
+
+    __slots__ = ("handler",)
+
+    def __init__(self, handler: RunHandler) -> None:
+        self.handler = handler
+
+    def emit(self, args: tuple[Any, ...]) -> None:
+        self.handler._write_slow(*args)
+
+
 _NO_SINK: Any = _NoSink()
 
 
@@ -323,14 +334,15 @@ class RunHandler(logging.Handler):
         self.json = json
         self._captured = os.environ.get(ENV_OUTPUT_CAPTURED) == "1"
         self._sink: _Sink = _NO_SINK
+        self._closed = False
         _handlers.add(self)
+        _update_marking()
         self._emit_overridden = type(self).emit is not RunHandler.emit
         self._replan(formatter)
         self._failing = False
         self._lost = 0
         self._next_check = 0.0
         self._warned_metrics: set[str] = set()
-        self._closed = False
         if json:
             _excepthook.json_lines = True
         _install_redaction()
@@ -360,16 +372,22 @@ class RunHandler(logging.Handler):
         self._trace = _trace_mode(effective)
         self._trace_fields = self._trace == _TRACE_FIELDS
         self._trace_suffix = self._trace == _TRACE_SUFFIX
-        self._compiled: CompiledFormat | None = compile_formatter(effective, (RunFormatter.format,), newline=True)
+        self._compiled: CompiledFormat | None = compile_formatter(
+            effective, (RunFormatter.format,), newline=True, side_effects=False
+        )
         self._source = formatter  # last: another thread seeing it sees the rest of the plan
 
     def handle(self, record: logging.LogRecord, _emit: bool = False) -> Any:
         """Filter and write ``record`` (``emit`` is this without the filters).
 
         No lock: each record is one ``os.write`` of a whole line on an ``O_APPEND`` descriptor,
-        so threads never interleave, and a record logged from a signal handler or ``__del__``
-        while this thread is inside it cannot deadlock on a lock it already holds. The writing is
-        done here rather than in a call to ``emit``: one Python call less per record.
+        so threads never interleave. The writing is done here rather than in a call to ``emit``:
+        one Python call less per record. The usual record (the run's files open, nothing buffered,
+        no check due, metrics under names stored before) is formatted and written here without
+        marking the thread busy: a record logged meanwhile (from an argument's ``__str__``, a signal
+        handler, a ``__del__``) is written at once, before this one, as the stdlib's handlers do.
+        Anything else goes through :meth:`_write_slow`, which marks the thread busy: a record logged
+        from inside it is written right after it and never re-enters the store.
         """
         if not _emit and (self.filters or self._emit_overridden):
             rv = self.filter(record) if self.filters else True
@@ -380,33 +398,21 @@ class RunHandler(logging.Handler):
             if self._emit_overridden:  # a subclass's emit runs as with any handler (it calls ours)
                 self.emit(record)
                 return rv
-        # This thread's ThreadState attributes (those set in it), read and set through the per-thread
-        # dict: one threading.local lookup per record instead of one per attribute access.
-        ts = _tls.__dict__
-        if ts.get("busy"):  # logged while this thread is inside emit: written right after it
-            tls = _tls
-            deferred = tls.deferred
-            if deferred is None:
-                deferred = tls.deferred = []
-            if len(deferred) < _DEFER_LIMIT:
-                deferred.append((self, record))
-                global _deferred_ever
-                _deferred_ever = True
-            return True
         name = record.name
         if "runlog" in name and (name == "runlog" or name.startswith("runlog.")):  # (`in`: no method call)
             self._emit_diagnostic(record)
             return True
         d = record.__dict__
-        if "_runlog_written" in d:  # another RunHandler or runlog.structlog wrote it already
-            return True
         msg = record.msg
-        if _driverlog.structlog_used and msg is _tls.written_msg and msg is not None:  # written by runlog.structlog
-            _tls.written_msg = None
-            if _tls.written_created is None or _tls.written_created == record.created:
-                d["_runlog_written"] = True
+        mark = _driverlog.mark_written  # another runlog writer may see this record (see _update_marking)
+        if mark:
+            if "_runlog_written" in d:  # another RunHandler or runlog.structlog wrote it already
                 return True
-        ts["busy"] = True
+            if _driverlog.structlog_used and msg is _tls.written_msg and msg is not None:  # written by runlog.structlog
+                _tls.written_msg = None
+                if _tls.written_created is None or _tls.written_created == record.created:
+                    d["_runlog_written"] = True
+                    return True
         try:
             # Everything here is on the hot path: one format, one os.write (two when tagged).
             run = _current_run()  # active_run()'s first step inlined: the run of this context
@@ -442,14 +448,11 @@ class RunHandler(logging.Handler):
                 except Exception:  # (bad arguments, a field missing): Formatter.format raises its own error
                     text = None
             if text is None:
-                try:
-                    text = self._effective.format(record) + "\n"
-                except Exception:  # the record's own fault (log.info("%d", "x")): not the store's
-                    self.handleError(record)  # as every stdlib handler does ("--- Logging error ---")
+                text = self._format(record)
+                if text is None:
                     return True
-            # Marked once formatted: a record that could not be formatted here is left to the
-            # next RunHandler (another formatter may take it).
-            d["_runlog_written"] = True
+            if mark:  # marked once formatted: a record that could not be formatted here is left to the
+                d["_runlog_written"] = True  # next RunHandler (another formatter may take it)
             if self._trace_suffix and "opentelemetry.trace" in _modules:
                 ids = current_trace_ids()
                 if ids is not None:
@@ -464,61 +467,132 @@ class RunHandler(logging.Handler):
             elif msg.__class__ is dict:
                 tagged, step = _tagged_values(d, msg)
             echoed = self._captured and _echoed_to_console(record)  # stdout/stderr already go to the log
-            if run is None:
-                add_pending("" if echoed else text, tagged, step)
-                return True
-            if _pending:
-                flush_pending(run)
             sink = self._sink
-            if sink.run is not run:  # (a forked child starts with _NO_SINK: see _after_fork_in_child)
-                sink = self._sink = _Sink(run)
-                _log.debug("RunHandler: records of pid %d go to %s of run %s", _pid, sink.name, run.id)
+            if (
+                run is None
+                or _pending
+                or sink.run is not run  # (a forked child starts with _NO_SINK: see _after_fork_in_child)
+                or record.created >= self._next_check  # once a second: the log or the run folder removed?
+                or self._failing
+                or sink.writer._log_fds is not sink.fds  # opened, or the writer closed (or forked) since
+            ):
+                self._write_slow(record, run, text, tagged, step, echoed)
+                return True
             writer = sink.writer
-            if record.created >= self._next_check:  # once a second: the log or the run folder removed?
-                self._check(sink, record.created)
             if not echoed:
                 # RunWriter.write_log inlined (one call less per record): one os.write of the whole line.
-                fd = sink.fd
-                if writer._log_fds is not sink.fds:  # opened, or the writer closed (or forked) since
-                    fd = sink.open()
                 try:
                     data = text.encode()
                 except UnicodeEncodeError:  # lone surrogates
                     data = text.encode("utf-8", "backslashreplace")
                 try:
+                    n = _os_write(sink.fd, data)
+                except OSError:
+                    n = 0
+                if n != len(data):
+                    writer._write(sink.fd, data[n:])  # the rest of a short write; raises StoreError saying what to do
+            if tagged and not self._write_points(writer, tagged, step):
+                self._write_slow(record, run, None, tagged, step, True)  # new names, other values or steps
+        except RecursionError:
+            raise
+        except Exception as exc:
+            self._failed(record, exc)
+        return True
+
+    def _format(self, record: logging.LogRecord) -> str | None:
+        """``formatter.format(record)`` and a newline (the generic path), with this thread marked busy:
+        a ``runlog.structlog.RunProcessor`` inside the formatter (a ``ProcessorFormatter``) leaves the
+        writing to this handler. None when the record cannot be formatted (reported as the stdlib does)."""
+        tls = _tls
+        was_busy, tls.busy = tls.busy, True
+        try:
+            return self._effective.format(record) + "\n"
+        except Exception:  # the record's own fault (log.info("%d", "x")): not the store's
+            self.handleError(record)  # as every stdlib handler does ("--- Logging error ---")
+            return None
+        finally:
+            tls.busy = was_busy
+            if not was_busy and tls.deferred is not None:
+                drain_deferred(tls)
+
+    def _write_points(self, writer: RunWriter, tagged: dict[str, Any], step: Any) -> bool:
+        """Store the values of a tagged record the fast way; False when they need ``RunWriter.scalars``.
+
+        ``RunWriter.scalars`` inlined: floats and ints under names stored before, an int (or no) step,
+        packed by the store's own ``_pack_known`` and written as ``RunWriter._write_data`` writes them
+        (another file: a second os.write, docs/logging.md).
+        """
+        if step is None:
+            st = NO_STEP
+        elif type(step) is int and step != NO_STEP:
+            st = step
+        else:
+            return False
+        try:
+            points = _pack_known(writer._ids, tagged, st, _now())
+        except (KeyError, struct.error):
+            return False
+        if points is None:
+            return False
+        if points:
+            fd = writer._points_fd
+            if fd < 0:
+                fd = writer._open_points()
+            try:
+                n = _os_write(fd, points)
+            except OSError:
+                n = 0
+            if n != len(points):  # an error or a short write (a full disk): the careful way
+                writer._append(fd, points[n:], started=n > 0)
+        return True
+
+    def _write_slow(
+        self, record: logging.LogRecord, run: Run | None, text: str | None, tagged: Any, step: Any, echoed: bool
+    ) -> None:
+        """Write a formatted record the careful way, with this thread marked busy (see :meth:`handle`).
+
+        ``text`` None: the line is written already (only the values are left). Buffered when no
+        run is active; buffered records written first; a new sink; the once-a-second check; the
+        log opened again; values under new names; a failing store's recovery.
+        """
+        tls = _tls
+        if tls.busy:  # logged from inside a store step of this thread: written right after it
+            deferred = tls.deferred
+            if deferred is None:
+                deferred = tls.deferred = []
+            if len(deferred) < _DEFER_LIMIT:
+                deferred.append((_Resume(self), (record, run, text, tagged, step, echoed)))
+            return
+        tls.busy = True
+        try:
+            if run is None:
+                add_pending("" if echoed or text is None else text, tagged, step)
+                return
+            if _pending:
+                flush_pending(run)
+            sink = self._sink
+            if sink.run is not run:
+                sink = self._sink = _Sink(run)
+                _log.debug("RunHandler: records of pid %d go to %s of run %s", _pid, sink.name, run.id)
+            writer = sink.writer
+            if record.created >= self._next_check:
+                self._check(sink, record.created)
+            if not echoed and text is not None:
+                fd = sink.fd
+                if writer._log_fds is not sink.fds:
+                    fd = sink.open()
+                data = text.encode("utf-8", "backslashreplace")
+                try:
                     n = _os_write(fd, data)
                 except OSError:
                     n = 0
                 if n != len(data):
-                    writer._write(fd, data[n:])  # the rest of a short write; raises StoreError saying what to do
-            if tagged:
-                # RunWriter.scalars inlined: floats and ints of names defined before, an int (or no) step.
-                if step is None:
-                    st = NO_STEP
-                elif type(step) is int and step != NO_STEP:
-                    st = step
-                else:
-                    st = None
+                    writer._write(fd, data[n:])
+            if tagged and not self._write_points(writer, tagged, step):
                 try:
-                    points = _pack_known(writer._ids, tagged, st, _now()) if st is not None else None
-                except (KeyError, struct.error):
-                    points = None
-                if points is not None:
-                    if points:  # RunWriter._write_data inlined: another file, a second os.write (docs/logging.md)
-                        fd = writer._points_fd
-                        if fd < 0:
-                            fd = writer._open_points()
-                        try:
-                            n = _os_write(fd, points)
-                        except OSError:
-                            n = 0
-                        if n != len(points):  # an error or a short write (a full disk): the careful way
-                            writer._append(fd, points[n:], started=n > 0)
-                else:
-                    try:
-                        writer.scalars(tagged, step)  # new names, other values or steps: the careful way
-                    except TypeError:  # InvalidMetricValue: store the good values, warn once per bad name
-                        self._store_metrics(writer, tagged, step, record)
+                    writer.scalars(tagged, step)  # new names, other values or steps: the careful way
+                except TypeError:  # InvalidMetricValue: store the good values, warn once per bad name
+                    self._store_metrics(writer, tagged, step, record)
             if self._failing:
                 if os.path.exists(sink.path):
                     self._recovered(sink)
@@ -529,12 +603,9 @@ class RunHandler(logging.Handler):
         except Exception as exc:
             self._failed(record, exc)
         finally:
-            ts["busy"] = False
-            # (_deferred_ever: no dict lookup per record until a record was ever deferred in this process;
-            # drain_deferred returns at once while this thread drains.)
-            if _deferred_ever and ts.get("deferred") is not None:
-                drain_deferred(_tls)
-        return True
+            tls.busy = False
+            if tls.deferred is not None:
+                drain_deferred(tls)
 
     def emit(self, record: logging.LogRecord) -> None:
         """Write ``record`` to the active run's driver log (``handle`` without the filters)."""
@@ -627,11 +698,19 @@ class RunHandler(logging.Handler):
             return
         self._closed = True
         self._sink = _NO_SINK
+        _update_marking()
         super().close()
 
 
 _SYSTEM_FORMATTER = RunFormatter(SYSTEM_FORMAT)
 _DEFAULT_FORMATTER = RunFormatter()
+
+
+def _update_marking() -> None:
+    """Whether a RunHandler marks the records it writes (``_runlog_written``): when another of
+    runlog's writers may see them, so that each is written once (docs/logging.md, "Duplicates")."""
+    _driverlog.several_run_handlers = sum(1 for handler in list(_handlers) if not handler._closed) > 1
+    _driverlog.update_mark_written()
 
 
 def _after_fork_in_child() -> None:

@@ -98,6 +98,7 @@ class RunProcessor:
         self.drop = drop
         self._sink: tuple[Run, int, str] | None = None
         _driverlog.structlog_used = True
+        _driverlog.add_mark_reader(self)
         self._warned = False
         self._warned_metrics: set[str] = set()
 

@@ -3,7 +3,9 @@
 :func:`compile_formatter` turns a formatter into a function ``(record, record.__dict__) -> str``
 whose result is byte-identical to ``formatter.format(record)`` for a record without exception
 or stack information, with the same side effects (``record.message``, and ``record.asctime``
-when the format uses the time). It is generated once per formatter from the format string:
+when the format uses the time) unless compiled with ``side_effects=False`` (what ``RunHandler``
+does: two new keys in a fresh record's dict cost more than the rest of the format). It is
+generated once per formatter from the format string:
 
 - ``%(key)<spec>`` fields (any record attribute, any conversion ``diouxXeEfFgGcrsa`` with its
   flags, width and precision) and literal text (``%%`` included) become one f-string, each field
@@ -16,7 +18,10 @@ when the format uses the time). It is generated once per formatter from the form
   ``msecs`` value;
 - literal text is part of the f-string (or a constant when it has quotes, backslashes or
   characters outside printable ASCII);
-- the message is ``LogRecord.getMessage`` inlined (a record of another class calls its own).
+- the message is ``LogRecord.getMessage`` inlined (a record of another class calls its own);
+- a field that ``LogRecord.__init__`` sets (``levelname``, ``name``, ``lineno``, ...) is read as an
+  attribute of a record whose class is ``LogRecord`` (no descriptor on the class can differ from
+  its ``__dict__`` entry), ``d[key]`` otherwise (``fmt % record.__dict__`` reads the dict).
 
 Anything else returns ``None`` and the caller uses ``formatter.format``: another formatter class,
 a method replaced on the class or the instance, ``{``/``$`` styles, ``defaults=``, a field spec
@@ -122,11 +127,16 @@ def utc_millisecond(created: float) -> tuple[float, float, str]:
 
 
 def compile_formatter(
-    formatter: logging.Formatter, same_format: tuple[Any, ...] = (), *, newline: bool = False
+    formatter: logging.Formatter,
+    same_format: tuple[Any, ...] = (),
+    *,
+    newline: bool = False,
+    side_effects: bool = True,
 ) -> CompiledFormat | None:
     """The compiled format of ``formatter`` (see the module documentation), or None.
 
     ``newline=True``: the text ends with ``"\\n"`` (what a handler writes), at no extra cost.
+    ``side_effects=False``: ``record.message`` and ``record.asctime`` are not set (the text is the same).
     ``same_format``: ``format`` methods of subclasses that do what ``Formatter.format`` does for
     the records the caller compiles for (``RunFormatter.format`` for a msg that is not a dict).
     A ``formatTime`` that is :func:`utc_format_time` is compiled too.
@@ -148,26 +158,40 @@ def compile_formatter(
     if pieces is None or any(key is not None and "\\" in repr(key) for _, key, _ in pieces):
         return None  # (a key whose repr has a backslash cannot sit in an f-string's expression)
     namespace: dict[str, Any] = {"LogRecord": logging.LogRecord, "strftime": time.strftime}
-    lines = [
-        "def compiled(record, d):",
-        "    if record.__class__ is LogRecord:",
-        "        msg = record.msg",
-        "        if msg.__class__ is not str:",
-        "            msg = str(msg)",
-        "        args = record.args",
-        "        if args:",
-        "            msg = msg % args",
-        "    else:",
-        "        msg = record.getMessage()",
-        "    record.message = msg",
-    ]
+    lines = ["def compiled(record, d):"]
+    if side_effects:
+        lines.append("    record.message = msg = record.getMessage()")
     if formatter.usesTime():  # (a substring test, as the stdlib's: set asctime whenever it would)
         time_lines = _time_lines(formatter, cls, namespace)
         if time_lines is None:
             return None
         lines += time_lines
-        lines.append("    record.asctime = asctime")
-    before, body = _fstring_body(pieces, newline, namespace)
+        if side_effects:
+            lines.append("    record.asctime = asctime")
+    # A record of the class LogRecord: the message made as getMessage makes it (inlined) and the
+    # fields LogRecord.__init__ sets read as attributes; a record of another class: its own
+    # getMessage and the dict, as Formatter.format reads them.
+    before, body = _fstring_body(pieces, newline, namespace, attributes=True)
+    lines += [
+        "    if record.__class__ is LogRecord:",
+        *(
+            []
+            if side_effects
+            else [
+                "        msg = record.msg",
+                "        if msg.__class__ is not str:",
+                "            msg = str(msg)",
+                "        args = record.args",
+                "        if args:",
+                "            msg = msg % args",
+            ]
+        ),
+        *("    " + line for line in before),
+        f"        return f\"{body}\"",
+    ]
+    if not side_effects:
+        lines.append("    msg = record.getMessage()")
+    before, body = _fstring_body(pieces, newline, namespace, attributes=False)
     lines += before
     lines.append(f"    return f\"{body}\"")
     exec("\n".join(lines), namespace)  # source built above from \w+ keys and repr()-ed constants
@@ -180,8 +204,15 @@ _PLAIN_TEXT = re.compile(r"[ !#-&(-\[\]-~]+")
 _SPEC = re.compile(r"([#0+ \-]*)(\d*)(?:\.(\d*))?([a-zA-Z])")
 
 
+# What LogRecord.__init__ sets on every record (taskName since Python 3.12).
+_RECORD_ATTRIBUTES = frozenset(
+    "name msg args levelname levelno pathname filename module exc_info exc_text stack_info lineno funcName"
+    " created msecs relativeCreated thread threadName processName process taskName".split()
+)
+
+
 def _fstring_body(
-    pieces: list[tuple[str, str | None, str]], newline: bool, namespace: dict[str, Any]
+    pieces: list[tuple[str, str | None, str]], newline: bool, namespace: dict[str, Any], *, attributes: bool = False
 ) -> tuple[list[str], str]:
     """Lines to run first, and the inside of an f-string equal to the positional ``%`` of the pieces.
 
@@ -190,7 +221,8 @@ def _fstring_body(
     padding and cut of a string. ``%d``/``%i``/``%u`` with no flag but ``-`` and a width are ``{v:>W}``
     of an exact ``int`` (what ``%d`` makes of it), the field's own ``%`` otherwise (a float, a bool:
     the value is replaced by that text first, which the padding then leaves as it is). Any other spec
-    is ``{(S % (v,))}`` with the spec's own ``%``.
+    is ``{(S % (v,))}`` with the spec's own ``%``. ``attributes``: the fields of
+    ``_RECORD_ATTRIBUTES`` are ``record.<key>`` (for a record of the class ``LogRecord``).
     """
     body: list[str] = []
     before: list[str] = []
@@ -207,7 +239,12 @@ def _fstring_body(
             body.append("{" + constant(text) + "}")
         if key is None:
             continue
-        value = "msg" if key == "message" else "asctime" if key == "asctime" else f"d[{key!r}]"
+        if key in ("message", "asctime"):
+            value = "msg" if key == "message" else "asctime"
+        elif attributes and key in _RECORD_ATTRIBUTES:
+            value = f"record.{key}"
+        else:
+            value = f"d[{key!r}]"
         match = _SPEC.fullmatch(spec)
         flags, width, precision, conversion = match.groups() if match else ("#", "", None, "")
         align = "<" if flags == "-" else ">"

@@ -112,6 +112,7 @@ class RunLogExporter(_LogExporterBase):  # type: ignore[misc]
         self._lock = threading.Lock()
         exporters.add(self)
         self._shutdown = False
+        _driverlog.add_mark_reader(self)  # RunHandler marks what it writes: this exporter skips it
         self._failures = 0
 
     def export(self, batch: Sequence[Any]) -> Any:
@@ -203,4 +204,5 @@ class RunLogExporter(_LogExporterBase):  # type: ignore[misc]
             return
         self.force_flush(timeout_millis)
         self._shutdown = True
+        _driverlog.update_mark_written()
 
