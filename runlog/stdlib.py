@@ -37,16 +37,18 @@ from ._capture import driverlog as _driverlog
 from ._capture import excepthook as _excepthook
 from ._capture.driverlog import (
     ENV_OUTPUT_CAPTURED,
+    NO_SINK,
+    Sink,
     _pending,
     add_pending,
     drain_deferred,
-    driver_log_name,
     flush_pending,
     format_utc,
 )
 from ._capture.driverlog import thread_state as _tls
 from ._capture.fastformat import CompiledFormat, compile_formatter, utc_format_time
-from ._capture.trace import current_trace_ids
+from ._capture.output import echoed_to_console
+from ._capture.trace import current_trace_ids, with_trace_suffix
 from ._diagnostics import SYSTEM_LOG, get_logger, redact
 from ._diagnostics import install as _install_redaction
 from ._model.context import _current, active_run
@@ -210,76 +212,6 @@ def _trace_mode(formatter: logging.Formatter | None) -> int:
     return _TRACE_SUFFIX
 
 
-def _with_trace_suffix(text: str, ids: tuple[str, str]) -> str:
-    suffix = f" trace_id={ids[0]} span_id={ids[1]}"
-    i = text.find("\n")
-    return text + suffix if i < 0 else text[:i] + suffix + text[i:]
-
-
-def _is_console(stream: Any) -> bool:
-    if stream is sys.stdout or stream is sys.stderr or stream is sys.__stdout__ or stream is sys.__stderr__:
-        return True
-    try:
-        return stream.fileno() in (1, 2)  # type: ignore[no-any-return]
-    except Exception:
-        return False
-
-
-def _echoed_to_console(record: logging.LogRecord) -> bool:
-    """True when a StreamHandler on stdout/stderr in the record's logger chain prints it too."""
-    logger: logging.Logger | None
-    if record.name == "root":
-        logger = logging.root
-    else:
-        found = logging.root.manager.loggerDict.get(record.name)
-        logger = found if isinstance(found, logging.Logger) else logging.root
-    while logger is not None:
-        for h in logger.handlers:
-            if (
-                type(h) is logging.StreamHandler or (isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler))
-            ) and record.levelno >= h.level and _is_console(getattr(h, "stream", None)):
-                return True
-        if not logger.propagate:
-            break
-        logger = logger.parent
-    return False
-
-
-class _Sink:
-    """Where this handler writes for one run in one process."""
-
-    __slots__ = ("fd", "fds", "name", "path", "pid", "run", "writer")
-
-    def __init__(self, run: Run) -> None:
-        self.run = run
-        self.pid = _pid
-        self.writer: RunWriter = run._writer
-        self.name = driver_log_name(run)
-        self.path = str(run._dir / "files" / self.name)
-        self.fd = -1
-        # The writer's dict of open logs when ``fd`` was taken from it: the writer replaces the dict
-        # when it closes its files (or in a forked child) and only adds to it otherwise, so while it
-        # is the same dict, ``fd`` is still the descriptor of this log (reopen_log keeps its number).
-        self.fds: dict[str, int] | None = None
-
-    def open(self) -> int:
-        """The writer's descriptor of this log (opened if need be), remembered for the next records."""
-        writer = self.writer
-        fds = writer._log_fds
-        fd = fds.get(self.name, -1)
-        if fd < 0:
-            fd = writer._open_log(self.name)
-            fds = writer._log_fds
-        self.fd, self.fds = fd, fds
-        return fd
-
-
-class _NoSink:
-    """The sink of a handler that has written nothing yet in this process (its run is no run)."""
-
-    run = None
-
-
 class _Resume:
     """A record deferred by :meth:`RunHandler._write_slow`: ``drain_deferred`` calls ``emit(args)``."""
 
@@ -291,8 +223,6 @@ class _Resume:
     def emit(self, args: tuple[Any, ...]) -> None:
         self.handler._write_slow(*args)
 
-
-_NO_SINK: Any = _NoSink()
 
 
 class RunHandler(logging.Handler):
@@ -333,7 +263,7 @@ class RunHandler(logging.Handler):
         self.setFormatter(formatter)
         self.json = json
         self._captured = os.environ.get(ENV_OUTPUT_CAPTURED) == "1"
-        self._sink: _Sink = _NO_SINK
+        self._sink: Sink = NO_SINK
         self._closed = False
         _handlers.add(self)
         _update_marking()
@@ -456,7 +386,7 @@ class RunHandler(logging.Handler):
             if self._trace_suffix and "opentelemetry.trace" in _modules:
                 ids = current_trace_ids()
                 if ids is not None:
-                    text = _with_trace_suffix(text, ids)
+                    text = with_trace_suffix(text, ids)
             tagged = step = None
             if "metrics" in d:  # (_tagged_values for a plain dict inlined: one call less per tagged record)
                 tagged = d["metrics"]
@@ -466,12 +396,12 @@ class RunHandler(logging.Handler):
                     tagged, step = _tagged_values(d, msg)
             elif msg.__class__ is dict:
                 tagged, step = _tagged_values(d, msg)
-            echoed = self._captured and _echoed_to_console(record)  # stdout/stderr already go to the log
+            echoed = self._captured and echoed_to_console(record)  # stdout/stderr already go to the log
             sink = self._sink
             if (
                 run is None
                 or _pending
-                or sink.run is not run  # (a forked child starts with _NO_SINK: see _after_fork_in_child)
+                or sink.run is not run  # (a forked child starts with NO_SINK: see _after_fork_in_child)
                 or record.created >= self._next_check  # once a second: the log or the run folder removed?
                 or self._failing
                 or sink.writer._log_fds is not sink.fds  # opened, or the writer closed (or forked) since
@@ -572,7 +502,7 @@ class RunHandler(logging.Handler):
                 flush_pending(run)
             sink = self._sink
             if sink.run is not run:
-                sink = self._sink = _Sink(run)
+                sink = self._sink = Sink(run)
                 _log.debug("RunHandler: records of pid %d go to %s of run %s", _pid, sink.name, run.id)
             writer = sink.writer
             if record.created >= self._next_check:
@@ -611,7 +541,7 @@ class RunHandler(logging.Handler):
         """Write ``record`` to the active run's driver log (``handle`` without the filters)."""
         self.handle(record, True)
 
-    def _check(self, sink: _Sink, created: float) -> None:
+    def _check(self, sink: Sink, created: float) -> None:
         """Once a second (record time): a driver log removed under us is opened again (reported once), and
         the writer's own check runs (``RunWriter.write_log`` does it; the line is not written through it):
         a removed run folder raises StoreError, every record until it is back (so each is counted lost)."""
@@ -680,7 +610,7 @@ class RunHandler(logging.Handler):
             exc,
         )
 
-    def _recovered(self, sink: _Sink) -> None:
+    def _recovered(self, sink: Sink) -> None:
         lost, self._lost, self._failing = self._lost, 0, False
         sink.writer.write_log(
             f"{format_utc(time.time())} WARNING:runlog:{lost} record(s) could not be written to this log "
@@ -697,7 +627,7 @@ class RunHandler(logging.Handler):
         if self._closed:
             return
         self._closed = True
-        self._sink = _NO_SINK
+        self._sink = NO_SINK
         _update_marking()
         super().close()
 
@@ -717,7 +647,7 @@ def _after_fork_in_child() -> None:
     global _pid
     _pid = os.getpid()
     for handler in list(_handlers):  # a child writes its own driver log (see driver_log_name)
-        handler._sink = _NO_SINK
+        handler._sink = NO_SINK
 
 
 if hasattr(os, "register_at_fork"):

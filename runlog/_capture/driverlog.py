@@ -38,9 +38,12 @@ from .._store import layout
 
 if TYPE_CHECKING:
     from .._model.run import Run
+    from .._store.writer import RunWriter
 
 __all__ = [
     "ENV_OUTPUT_CAPTURED",
+    "NO_SINK",
+    "Sink",
     "ThreadState",
     "PENDING_LIMIT",
     "drain_deferred",
@@ -263,6 +266,44 @@ def flush_pending(run: Run) -> int:
     drain_deferred(tls)
     _log.debug("wrote %d buffered record(s) into %s of run %s (%d dropped)", len(entries), name, run.id, dropped)
     return len(entries)
+
+
+class Sink:
+    """Where a RunHandler writes for one run in one process: the run's writer and its descriptor of the driver log."""
+
+    __slots__ = ("fd", "fds", "name", "path", "pid", "run", "writer")
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.pid = current_pid
+        self.writer: RunWriter = run._writer
+        self.name = driver_log_name(run)
+        self.path = str(run._dir / "files" / self.name)
+        self.fd = -1
+        # The writer's dict of open logs when ``fd`` was taken from it: the writer replaces the dict
+        # when it closes its files (or in a forked child) and only adds to it otherwise, so while it
+        # is the same dict, ``fd`` is still the descriptor of this log (reopen_log keeps its number).
+        self.fds: dict[str, int] | None = None
+
+    def open(self) -> int:
+        """The writer's descriptor of this log (opened if need be), remembered for the next records."""
+        writer = self.writer
+        fds = writer._log_fds
+        fd = fds.get(self.name, -1)
+        if fd < 0:
+            fd = writer._open_log(self.name)
+            fds = writer._log_fds
+        self.fd, self.fds = fd, fds
+        return fd
+
+
+class _NoSink:
+    """The sink of a handler that has written nothing yet in this process (its run is no run)."""
+
+    run = None
+
+
+NO_SINK: Any = _NoSink()
 
 
 @atexit.register

@@ -15,13 +15,16 @@ being redrawn, its current state at most once every ``progress_interval`` second
 from __future__ import annotations
 
 import codecs
+import logging
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from .driverlog import format_utc
 
-__all__ = ["LineAssembler", "format_time", "last_traceback"]
+__all__ = ["LineAssembler", "echoed_to_console", "format_time", "last_traceback"]
 
 PROGRESS_INTERVAL = 5.0
 MAX_LINE = 64 * 1024
@@ -164,3 +167,32 @@ def last_traceback(lines: list[str] | deque[str], max_lines: int = 60) -> str | 
     if len(block) > max_lines:
         block = [*block[:3], "  ...", *block[-(max_lines - 4) :]]
     return "\n".join(block)
+
+
+def _is_console(stream: Any) -> bool:
+    if stream is sys.stdout or stream is sys.stderr or stream is sys.__stdout__ or stream is sys.__stderr__:
+        return True
+    try:
+        return stream.fileno() in (1, 2)  # type: ignore[no-any-return]
+    except Exception:
+        return False
+
+
+def echoed_to_console(record: logging.LogRecord) -> bool:
+    """True when a StreamHandler on stdout/stderr in the record's logger chain prints it too."""
+    logger: logging.Logger | None
+    if record.name == "root":
+        logger = logging.root
+    else:
+        found = logging.root.manager.loggerDict.get(record.name)
+        logger = found if isinstance(found, logging.Logger) else logging.root
+    while logger is not None:
+        for h in logger.handlers:
+            if (
+                type(h) is logging.StreamHandler or (isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler))
+            ) and record.levelno >= h.level and _is_console(getattr(h, "stream", None)):
+                return True
+        if not logger.propagate:
+            break
+        logger = logger.parent
+    return False

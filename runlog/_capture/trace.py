@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["current_trace_ids"]
+__all__ = ["current_trace_ids", "with_trace_suffix"]
 
 
 def current_trace_ids() -> tuple[str, str] | None:
@@ -33,3 +33,10 @@ def current_trace_ids() -> tuple[str, str] | None:
         return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
     except Exception:  # a broken tracer must never break logging
         return None
+
+
+def with_trace_suffix(text: str, ids: tuple[str, str]) -> str:
+    """``text`` with `` trace_id=... span_id=...`` at the end of its first line."""
+    suffix = f" trace_id={ids[0]} span_id={ids[1]}"
+    i = text.find("\n")
+    return text + suffix if i < 0 else text[:i] + suffix + text[i:]

@@ -223,3 +223,21 @@ def test_buffered_tagged_metrics_keep_the_values_they_were_logged_with(exp: runl
         log.info("epoch", extra={"metrics": values, "step": step})
     run = exp.start_logging()
     assert run.get_metrics() == {"loss": [1.0, 0.5, 1.0 / 3]}
+
+
+def test_a_sink_keeps_the_writers_descriptor_until_the_writer_closes_its_files(exp: runlog.Experiment) -> None:
+    """Sink.open gives the writer's descriptor of the process's driver log and remembers the writer's dict of
+    open logs with it; once the writer closes its files that dict is another, and open() takes a new one."""
+    run = exp.start_logging()
+    sink = _driverlog.Sink(run)
+    assert sink.run is run and sink.name == _driverlog.driver_log_name(run) and sink.fd == -1
+    fd = sink.open()
+    writer = run._writer
+    assert fd >= 0 and writer._log_fds is sink.fds and writer._log_fds[sink.name] == fd
+    writer.close()
+    assert writer._log_fds is not sink.fds
+    again = sink.open()
+    os.write(again, b"after\n")
+    assert (run.path / "files" / sink.name).read_bytes().endswith(b"after\n")
+    assert _driverlog.NO_SINK.run is None
+    run.complete()

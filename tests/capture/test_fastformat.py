@@ -126,30 +126,67 @@ def _outcome(call: Any) -> tuple[str, Any]:
         return "error", type(exc)
 
 
+class _RecordSubclass(logging.LogRecord):
+    """A record of another class: the compiled format reads its fields from the dict, as Formatter.format."""
+
+
+def _copy(record: logging.LogRecord, subclass: bool) -> logging.LogRecord:
+    if not subclass:
+        return logging.makeLogRecord(dict(record.__dict__))
+    copy = _RecordSubclass.__new__(_RecordSubclass)
+    copy.__dict__.update(record.__dict__)
+    return copy
+
+
 @SETTINGS
-@given(cases(), st.booleans())
-@example((RunFormatter(), logging.makeLogRecord({"msg": "hi", "created": 1764858516.9999999, "name": "x"})), False)
-@example((logging.Formatter("%(asctime)s %(message)s"), logging.makeLogRecord({"msg": "a", "created": 0.5})), True)
-@example((logging.Formatter("{%(message)s}} %%%(name)s", validate=False), logging.makeLogRecord({"msg": "{}"})), True)
+@given(cases(), st.booleans(), st.booleans(), st.booleans())
+@example((RunFormatter(), logging.makeLogRecord({"msg": "hi", "created": 1764858516.9999999, "name": "x"})), False, False, False)
+@example((logging.Formatter("%(asctime)s %(message)s"), logging.makeLogRecord({"msg": "a", "created": 0.5})), True, True, False)
+@example((logging.Formatter("{%(message)s}} %%%(name)s", validate=False), logging.makeLogRecord({"msg": "{}"})), True, False, True)
 def test_compiled_format_is_byte_identical_to_formatter_format(
-    case: tuple[logging.Formatter, logging.LogRecord], newline: bool
+    case: tuple[logging.Formatter, logging.LogRecord], newline: bool, side_effects: bool, subclass: bool
 ) -> None:
     """For generated %-formats (any mix of record fields, specs and literal text), messages, arguments,
-    record fields, datefmt or none, stdlib/runlog/gmtime time: the compiled format returns exactly what
-    formatter.format returns (plus "\\n" with newline=True), sets the same record.message and record.asctime,
-    and raises where it raises."""
+    record fields, datefmt or none, stdlib/runlog/gmtime time, records of LogRecord or a subclass: the
+    compiled format returns exactly what formatter.format returns (plus "\\n" with newline=True) and raises
+    where it raises; with side_effects it sets the same record.message and record.asctime, without them
+    it leaves the record's dict as it was."""
     formatter, record = case
-    compiled = compile_formatter(formatter, SAME_FORMAT, newline=newline)
+    compiled = compile_formatter(formatter, SAME_FORMAT, newline=newline, side_effects=side_effects)
     assert compiled is not None, formatter._fmt
-    mine, theirs = logging.makeLogRecord(dict(record.__dict__)), logging.makeLogRecord(dict(record.__dict__))
+    mine, theirs = _copy(record, subclass), _copy(record, subclass)
+    before = dict(mine.__dict__)
     got = _outcome(lambda: compiled(mine, mine.__dict__))
     want = _outcome(lambda: formatter.format(theirs) + ("\n" if newline else ""))
     if want[0] == "error":
         assert got[0] == "error"  # (the handler then calls formatter.format for the stdlib's own error)
         return
     assert got == want
-    assert mine.message == theirs.message
-    assert getattr(mine, "asctime", None) == getattr(theirs, "asctime", None)
+    if side_effects:
+        assert mine.message == theirs.message
+        assert getattr(mine, "asctime", None) == getattr(theirs, "asctime", None)
+    else:
+        assert mine.__dict__ == before
+
+
+def test_a_subclass_property_is_not_what_the_format_reads() -> None:
+    """Formatter.format reads a record's fields from its dict (fmt % record.__dict__): so does the compiled
+    format for a record of a subclass whose class defines a property of the same name."""
+
+    class Shadowed(logging.LogRecord):
+        @property
+        def levelname(self) -> str:  # type: ignore[override]
+            return "FROM-PROPERTY"
+
+        @levelname.setter
+        def levelname(self, value: str) -> None:
+            self.__dict__["levelname"] = value
+
+    record = Shadowed("app", logging.INFO, __file__, 1, "hello", None, None)
+    formatter = logging.Formatter("%(levelname)s:%(message)s")
+    compiled = compile_formatter(formatter, SAME_FORMAT, side_effects=False)
+    assert compiled is not None
+    assert compiled(record, record.__dict__) == formatter.format(record) == "INFO:hello"
 
 
 @SETTINGS

@@ -853,3 +853,107 @@ def test_records_after_the_writer_closed_its_files_open_them_again(exp: runlog.E
     assert run._writer._log_fds["logs/driver_log.txt"] != old_fd
     assert run.get_metrics()["loss"] == [1.0, 0.5]
     run.complete()
+
+
+def test_one_runhandler_leaves_the_record_as_it_found_it(exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With one RunHandler (and no RunProcessor or RunLogExporter), the record the next handler sees has
+    exactly the fields the stdlib gave it: no record.message, record.asctime or runlog mark added."""
+    # A process with only this handler: other tests' handlers, processors and exporters set aside.
+    monkeypatch.setattr("runlog.stdlib._handlers", weakref.WeakSet())
+    monkeypatch.setattr("runlog._capture.driverlog._mark_readers", weakref.WeakSet())
+    run = exp.start_logging()
+    seen: list[set[str]] = []
+
+    class Spy(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(set(record.__dict__))
+
+    log = _only_handler("untouched", runlog.RunHandler())
+    log.addHandler(Spy())
+    log.info("hello %s", "there")
+    assert seen == [set(logging.makeLogRecord({}).__dict__)]
+    assert log_text(run).endswith(" INFO:untouched:hello there\n")
+    log.addHandler(runlog.RunHandler())  # a second one: now each record is marked, and written once
+    log.info("marked")
+    assert "_runlog_written" in seen[-1]
+    assert log_text(run).count("marked") == 1
+    run.complete()
+
+
+def test_two_run_handlers_on_one_records_path_write_it_once(exp: runlog.Experiment) -> None:
+    """A RunHandler on the root logger and another on a library's logger: each record is written once,
+    also after one of them is closed and removed."""
+    run = exp.start_logging()
+    root, child = logging.getLogger(), logging.getLogger("twice.child")
+    child.setLevel(logging.INFO)
+    first, second = runlog.RunHandler(), runlog.RunHandler()
+    root.addHandler(first)
+    child.addHandler(second)
+    try:
+        child.info("written once")
+        child.removeHandler(second)
+        second.close()
+        child.info("after the close")
+        third = runlog.RunHandler()
+        child.addHandler(third)
+        child.info("a third handler")
+        child.removeHandler(third)
+    finally:
+        root.removeHandler(first)
+    text = log_text(run)
+    assert (text.count("written once"), text.count("after the close"), text.count("a third handler")) == (1, 1, 1)
+    run.complete()
+
+
+def test_a_record_logged_while_formatting_is_written_first_as_the_stdlib_does(
+    exp: runlog.Experiment, tmp_path: Path
+) -> None:
+    """A record logged from an argument's __str__ (while the outer record is formatted) is written at once,
+    before the outer one: the order a FileHandler writes them in."""
+    run = exp.start_logging()
+    orders: list[list[str]] = []
+    for name, handler in (("chatty.file", logging.FileHandler(tmp_path / "f.log")), ("chatty.run", runlog.RunHandler())):
+        log = _only_handler(name, handler)
+
+        class Chatty:
+            def __str__(self, log: logging.Logger = log) -> str:
+                log.info("from __str__")
+                return "chatty"
+
+        log.info("value %s", Chatty())
+        handler.close()
+    file_lines = (tmp_path / "f.log").read_text(encoding="utf-8").splitlines()
+    run_lines = [line.split(":chatty.run:")[1] for line in log_text(run).splitlines() if ":chatty.run:" in line]
+    assert run_lines == file_lines == ["from __str__", "value chatty"]
+    run.complete()
+
+
+def test_a_record_logged_inside_a_store_step_is_written_after_it(
+    exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record that needs the store's careful path (a new metric name), logged from inside another record's
+    store step (as a signal handler or a __del__ may), waits until that step ends: the store is never
+    re-entered, and both lines and all values are kept, in order."""
+    run = exp.start_logging()
+    log = _only_handler("nested.store", runlog.RunHandler())
+    writer = run._writer
+    real_scalars = writer.scalars
+    depth, deepest = [0], [0]
+
+    def scalars(values: dict[str, object], step: object = None) -> None:
+        depth[0] += 1
+        deepest[0] = max(deepest[0], depth[0])
+        try:
+            if "outer" in values:
+                log.info("inner", extra=runlog.metrics(inner=2.0))
+            real_scalars(values, step)  # type: ignore[arg-type]
+        finally:
+            depth[0] -= 1
+
+    monkeypatch.setattr(writer, "scalars", scalars)
+    log.info("outer", extra=runlog.metrics(outer=1.0))
+    assert deepest == [1]
+    lines = [line.split(":nested.store:")[1] for line in log_text(run).splitlines() if ":nested.store:" in line]
+    assert lines == ["outer", "inner"]
+    assert run.get_metrics() == {"outer": 1.0, "inner": 2.0}
+    run.complete()
