@@ -911,7 +911,6 @@ def test_a_record_logged_while_formatting_is_written_first_as_the_stdlib_does(
     """A record logged from an argument's __str__ (while the outer record is formatted) is written at once,
     before the outer one: the order a FileHandler writes them in."""
     run = exp.start_logging()
-    orders: list[list[str]] = []
     for name, handler in (("chatty.file", logging.FileHandler(tmp_path / "f.log")), ("chatty.run", runlog.RunHandler())):
         log = _only_handler(name, handler)
 
