@@ -4,6 +4,7 @@ MLflow's validation (finite millisecond timestamps, 64-bit steps), MLflow's not-
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
 from mlflow.entities import LifecycleStage, Metric, Param, RunData, RunInfo, RunInputs, RunOutputs, RunTag
@@ -36,8 +37,14 @@ def point(m: Metric) -> tuple[str, float, int, float]:
     try:
         if isinstance(value, complex) or isinstance(step, complex) or isinstance(timestamp, complex):
             raise TypeError("a complex number")
-        when, number, st = float(timestamp), float(value), int(step or 0)
-        if not (math.isfinite(when) and 0 <= when < MAX_MS) or not -I64 <= st < I64 or st != float(step or 0):
+        when, number = float(timestamp), float(value)
+        try:
+            st = operator.index(step or 0)  # an integer of any kind (numpy's too): exact however large
+            whole = True
+        except TypeError:  # a float (or another number): whole when it equals its int
+            st = int(step or 0)
+            whole = st == float(step or 0)
+        if not (math.isfinite(when) and 0 <= when < MAX_MS) or not -I64 <= st < I64 or not whole:
             raise ValueError(f"timestamp {timestamp!r} / step {step!r}")
     except (TypeError, ValueError, OverflowError) as exc:
         raise MlflowException(

@@ -270,6 +270,7 @@ class RunWriter(ProcessFiles):
                 parts = []
                 self.scalars(values, step)  # new names, other types or steps: the careful way
                 ids = self._ids
+                now = _now()  # (the groups after it are no older than it: readers merge files by time)
             elif data:
                 parts.append(data)
         self._write_points(parts)

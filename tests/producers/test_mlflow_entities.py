@@ -32,6 +32,13 @@ def test_a_point_is_name_value_step_and_seconds() -> None:
     assert point(Metric("neg", 1.0, 0, -I64))[2] == -I64
 
 
+@pytest.mark.parametrize("step", [2**53 + 1, I64 - 1, -(2**60) - 3])
+def test_a_whole_step_beyond_what_a_float_holds_is_kept_exactly(step: int) -> None:
+    """An int step is whole however large (a float of it would round 2**53 + 1 to 2**53)."""
+    assert point(Metric("m", 1.0, 0, step))[2] == step
+    assert point(Metric("m", 1.0, 0, 3.0))[2] == 3  # (a whole float is still taken)
+
+
 @pytest.mark.parametrize(
     ("value", "timestamp", "step"),
     [

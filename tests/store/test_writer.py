@@ -127,6 +127,19 @@ def test_scalars_and_groups_keep_the_order_and_steps(exp: Experiment) -> None:
     assert ["a", "text", 2] in events  # a str: a JSON line of the metrics file
 
 
+def test_groups_after_one_written_the_careful_way_read_back_after_it(
+    exp: Experiment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A text value in the middle of a batch goes to another file with its own time: the groups after it
+    get a time no older, so the metric reads back in the order it was logged."""
+    run = exp.start_logging()
+    clock = iter(range(100, 200))
+    monkeypatch.setattr("runlog._store.writer._now", lambda: float(next(clock)))
+    run._writer.scalar_groups([({"a": 1.0}, None), ({"a": 3.0}, None), ({"a": "text"}, None), ({"a": 5.0}, None)])
+    values = [e[2] for e in RunReader(run.path).metric_events() if e[1] == "a"]
+    assert values == [1.0, 3.0, "text", 5.0]
+
+
 def test_points_keep_their_own_times(exp: Experiment) -> None:
     run = exp.start_logging()
     run._writer.points([("a", 1.0, 0, 100.0), ("a", "x", None, 101.0), ("b", 2, 1, 99.0)])
