@@ -29,7 +29,6 @@ import os
 import struct
 import sys
 import time
-import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -131,10 +130,10 @@ def _render_event(event: dict[str, Any]) -> str:
 
 
 _pid = os.getpid()
-_handlers: weakref.WeakSet[RunHandler] = weakref.WeakSet()  # (their sinks are dropped in a forked child)
 _now = time.time
 _os_write = os.write
 _modules = sys.modules
+_formatting = False  # a RunHandler is running a compiled format unguarded (see RunHandler.handle)
 _current_run = _current.get
 
 _TRACE_SUFFIX, _TRACE_FIELDS, _TRACE_NONE = 0, 1, 2
@@ -265,8 +264,7 @@ class RunHandler(logging.Handler):
         self._captured = os.environ.get(ENV_OUTPUT_CAPTURED) == "1"
         self._sink: Sink = NO_SINK
         self._closed = False
-        _handlers.add(self)
-        _update_marking()
+        _driverlog.add_run_handler(self)
         self._emit_overridden = type(self).emit is not RunHandler.emit
         self._replan(formatter)
         self._failing = False
@@ -319,6 +317,7 @@ class RunHandler(logging.Handler):
         Anything else goes through :meth:`_write_slow`, which marks the thread busy: a record logged
         from inside it is written right after it and never re-enters the store.
         """
+        global _formatting
         if not _emit and (self.filters or self._emit_overridden):
             rv = self.filter(record) if self.filters else True
             if not rv:
@@ -334,7 +333,7 @@ class RunHandler(logging.Handler):
             return True
         d = record.__dict__
         msg = record.msg
-        mark = _driverlog.mark_written  # another runlog writer may see this record (see _update_marking)
+        mark = _driverlog.mark_written  # another runlog writer may see this record (see driverlog.mark_written)
         if mark:
             if "_runlog_written" in d:  # another RunHandler or runlog.structlog wrote it already
                 return True
@@ -368,17 +367,28 @@ class RunHandler(logging.Handler):
             compiled = self._compiled
             if (
                 compiled is not None
+                and not _formatting  # (a record logged while one is formatted unguarded: _format_guarded)
                 and record.exc_info is None
                 and record.exc_text is None
                 and record.stack_info is None
                 and msg.__class__ is not dict
             ):
+                # Unguarded: no per-thread flag. A record logged meanwhile (an argument's __str__, a
+                # __del__) sees _formatting and takes _format_guarded, which marks its thread busy: a
+                # record logged while *that* one is formatted waits, so logging that feeds on itself
+                # ends. (_formatting is one flag for all threads: a thread that sees another's takes
+                # the guarded path too, which is only slower.)
+                _formatting = True
                 try:  # the same text as Formatter.format, compiled for this format (runlog._capture.fastformat)
                     text = compiled(record, d)
                 except Exception:  # (bad arguments, a field missing): Formatter.format raises its own error
                     text = None
+                finally:
+                    _formatting = False
+            guarded = False
             if text is None:
-                text = self._format(record)
+                guarded = True
+                text = self._format_guarded(record, d)
                 if text is None:
                     return True
             if mark:  # marked once formatted: a record that could not be formatted here is left to the
@@ -427,23 +437,51 @@ class RunHandler(logging.Handler):
             raise
         except Exception as exc:
             self._failed(record, exc)
+        if guarded and _tls.deferred is not None:  # logged while this one was formatted: written now
+            drain_deferred(_tls)
         return True
 
-    def _format(self, record: logging.LogRecord) -> str | None:
-        """``formatter.format(record)`` and a newline (the generic path), with this thread marked busy:
-        a ``runlog.structlog.RunProcessor`` inside the formatter (a ``ProcessorFormatter``) leaves the
-        writing to this handler. None when the record cannot be formatted (reported as the stdlib does)."""
+    def _format_guarded(self, record: logging.LogRecord, d: dict[str, Any]) -> str | None:
+        """The record's text (the compiled format, else ``formatter.format``), with this thread marked busy.
+
+        A record logged while this runs (by an argument's ``__str__``, a ``__del__``, a formatter that
+        logs, a ``RunProcessor`` in a ``ProcessorFormatter``, which then leaves the writing to this
+        handler) is deferred and written right after this one (``handle`` drains it): logging that
+        feeds on itself ends after a few rounds. None when the record was deferred (this thread is
+        busy already) or cannot be formatted (reported as the stdlib does).
+        """
         tls = _tls
-        was_busy, tls.busy = tls.busy, True
-        try:
-            return self._effective.format(record) + "\n"
-        except Exception:  # the record's own fault (log.info("%d", "x")): not the store's
-            self.handleError(record)  # as every stdlib handler does ("--- Logging error ---")
+        if tls.busy:  # logged from inside another record's formatting or store step
+            deferred = tls.deferred
+            if deferred is None:
+                deferred = tls.deferred = []
+            if len(deferred) < _DEFER_LIMIT:
+                deferred.append((self, record))
             return None
+        tls.busy = True
+        try:
+            compiled = self._compiled
+            if (
+                compiled is not None
+                and record.exc_info is None
+                and record.exc_text is None
+                and record.stack_info is None
+                and record.msg.__class__ is not dict
+            ):
+                try:
+                    return compiled(record, d)
+                except Exception:  # (bad arguments, a field missing): Formatter.format raises its own error
+                    pass
+            try:
+                return self._effective.format(record) + "\n"
+            except Exception:  # the record's own fault (log.info("%d", "x")): not the store's
+                self.handleError(record)  # as every stdlib handler does ("--- Logging error ---")
+                if tls.deferred is not None:
+                    tls.busy = False
+                    drain_deferred(tls)
+                return None
         finally:
-            tls.busy = was_busy
-            if not was_busy and tls.deferred is not None:
-                drain_deferred(tls)
+            tls.busy = False
 
     def _write_points(self, writer: RunWriter, tagged: dict[str, Any], step: Any) -> bool:
         """Store the values of a tagged record the fast way; False when they need ``RunWriter.scalars``.
@@ -581,7 +619,7 @@ class RunHandler(logging.Handler):
             return
         record._runlog_written = True
         tls = _tls
-        tls.busy = True
+        was_busy, tls.busy = tls.busy, True  # (logged from inside a store step: that step stays busy)
         try:
             text = redact(_SYSTEM_FORMATTER.format(record)) + "\n"
             run = active_run()
@@ -594,8 +632,8 @@ class RunHandler(logging.Handler):
         except Exception:  # the system log is best effort; never report about the reporter
             pass
         finally:
-            tls.busy = False
-            if tls.deferred and not tls.draining:
+            tls.busy = was_busy
+            if not was_busy and tls.deferred and not tls.draining:
                 drain_deferred(tls)
 
     def _failed(self, record: logging.LogRecord, exc: Exception) -> None:
@@ -628,7 +666,6 @@ class RunHandler(logging.Handler):
             return
         self._closed = True
         self._sink = NO_SINK
-        _update_marking()
         super().close()
 
 
@@ -636,17 +673,10 @@ _SYSTEM_FORMATTER = RunFormatter(SYSTEM_FORMAT)
 _DEFAULT_FORMATTER = RunFormatter()
 
 
-def _update_marking() -> None:
-    """Whether a RunHandler marks the records it writes (``_runlog_written``): when another of
-    runlog's writers may see them, so that each is written once (docs/logging.md, "Duplicates")."""
-    _driverlog.several_run_handlers = sum(1 for handler in list(_handlers) if not handler._closed) > 1
-    _driverlog.update_mark_written()
-
-
 def _after_fork_in_child() -> None:
     global _pid
     _pid = os.getpid()
-    for handler in list(_handlers):  # a child writes its own driver log (see driver_log_name)
+    for handler in list(_driverlog.run_handlers):  # a child writes its own driver log (see driver_log_name)
         handler._sink = NO_SINK
 
 

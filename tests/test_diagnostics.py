@@ -167,8 +167,8 @@ def test_a_handler_that_logs_while_handling(exp: runlog.Experiment) -> None:
 
 
 def test_del_that_logs_inside_emit(exp: runlog.Experiment) -> None:
-    """An object whose __del__ logs, collected while RunHandler is formatting the record, is written once and
-    at once, before that record (the order a FileHandler writes them in: the line needs no store step)."""
+    """An object whose __del__ logs, collected while RunHandler is formatting the record, is written once, at
+    once, before that record: the order a FileHandler writes them in."""
 
     class Noisy:
         def __del__(self) -> None:

@@ -58,25 +58,41 @@ __all__ = [
 
 ENV_OUTPUT_CAPTURED = "RUNLOG_OUTPUT_CAPTURED"
 structlog_used = False  # set by runlog.structlog.RunProcessor: RunHandler then checks for its events
-several_run_handlers = False  # more than one RunHandler open in this process (set by runlog.stdlib)
 # Whether RunHandler marks each record it writes (``record._runlog_written``: a new key in every
 # record's dict, about 0.2 us a record) and looks for the mark: only while another of runlog's
-# writers may see the same record (another open RunHandler, a RunProcessor, a RunLogExporter not
-# shut down). Set again whenever one of them is made, closed or shut down.
+# writers may see the same record (another RunHandler, a RunProcessor, a RunLogExporter not shut
+# down). Set again whenever one of them is made or shut down, under a lock.
 mark_written = False
-_mark_readers: weakref.WeakSet[Any] = weakref.WeakSet()  # RunProcessors and RunLogExporters
+# Every RunHandler alive, closed ones too (a closed handler still attached to a logger still writes;
+# their sinks are dropped in a forked child), and the RunProcessors and RunLogExporters alive.
+run_handlers: weakref.WeakSet[Any] = weakref.WeakSet()
+_mark_readers: weakref.WeakSet[Any] = weakref.WeakSet()
+_marking_lock = threading.Lock()
+
+
+def add_run_handler(handler: Any) -> None:
+    """A RunHandler was made: with another one alive, each marks what it writes."""
+    with _marking_lock:
+        run_handlers.add(handler)
+        _set_mark_written()
 
 
 def add_mark_reader(reader: Any) -> None:
     """``reader`` (a RunProcessor, a RunLogExporter) skips records marked ``_runlog_written``: mark them."""
-    _mark_readers.add(reader)
-    update_mark_written()
+    with _marking_lock:
+        _mark_readers.add(reader)
+        _set_mark_written()
 
 
 def update_mark_written() -> None:
     """Set :data:`mark_written` from what exists now (a reader with ``_shutdown`` true no longer counts)."""
+    with _marking_lock:
+        _set_mark_written()
+
+
+def _set_mark_written() -> None:
     global mark_written
-    mark_written = several_run_handlers or any(not getattr(r, "_shutdown", False) for r in list(_mark_readers))
+    mark_written = len(run_handlers) > 1 or any(not getattr(r, "_shutdown", False) for r in list(_mark_readers))
 
 current_pid = os.getpid()  # kept up to date in forked children (cheaper than a getpid() per record)
 PENDING_LIMIT = 1000

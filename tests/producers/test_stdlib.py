@@ -859,7 +859,7 @@ def test_one_runhandler_leaves_the_record_as_it_found_it(exp: runlog.Experiment,
     """With one RunHandler (and no RunProcessor or RunLogExporter), the record the next handler sees has
     exactly the fields the stdlib gave it: no record.message, record.asctime or runlog mark added."""
     # A process with only this handler: other tests' handlers, processors and exporters set aside.
-    monkeypatch.setattr("runlog.stdlib._handlers", weakref.WeakSet())
+    monkeypatch.setattr("runlog._capture.driverlog.run_handlers", weakref.WeakSet())
     monkeypatch.setattr("runlog._capture.driverlog._mark_readers", weakref.WeakSet())
     run = exp.start_logging()
     seen: list[set[str]] = []
@@ -905,25 +905,37 @@ def test_two_run_handlers_on_one_records_path_write_it_once(exp: runlog.Experime
     run.complete()
 
 
-def test_a_record_logged_while_formatting_is_written_first_as_the_stdlib_does(
-    exp: runlog.Experiment, tmp_path: Path
-) -> None:
-    """A record logged from an argument's __str__ (while the outer record is formatted) is written at once,
-    before the outer one: the order a FileHandler writes them in."""
+def test_logging_that_feeds_on_itself_ends_quietly(exp: runlog.Experiment, capsys: pytest.CaptureFixture[str]) -> None:
+    """An argument whose __str__ logs itself, and a formatter that logs for every record: the chain ends after
+    a few rounds (bounded), with no RecursionError and no logging-error report, every record written whole.
+    (The first record logged while another is formatted is written at once, as a FileHandler would; one
+    logged while *that* one is formatted waits until it is written, which ends the chain.)"""
     run = exp.start_logging()
-    for name, handler in (("chatty.file", logging.FileHandler(tmp_path / "f.log")), ("chatty.run", runlog.RunHandler())):
-        log = _only_handler(name, handler)
+    log = _only_handler("feeds", runlog.RunHandler())
+    log.setLevel(logging.DEBUG)
 
-        class Chatty:
-            def __str__(self, log: logging.Logger = log) -> str:
-                log.info("from __str__")
-                return "chatty"
+    class Lazy:
+        def __str__(self) -> str:
+            log.debug("rendering %s", self)
+            return "lazy"
 
-        log.info("value %s", Chatty())
-        handler.close()
-    file_lines = (tmp_path / "f.log").read_text(encoding="utf-8").splitlines()
-    run_lines = [line.split(":chatty.run:")[1] for line in log_text(run).splitlines() if ":chatty.run:" in line]
-    assert run_lines == file_lines == ["from __str__", "value chatty"]
+    log.info("value %s", Lazy())
+
+    class Chatty(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            logging.getLogger("feeds.fmt").debug("formatting %s", record.name)
+            return super().format(record)
+
+    chatty = _only_handler("feeds.fmt", runlog.RunHandler(formatter=Chatty("%(name)s:%(message)s")))
+    chatty.setLevel(logging.DEBUG)
+    chatty.info("hello")
+    lines = log_text(run).splitlines()
+    own = [line.split(":feeds:")[1] for line in lines if ":feeds:" in line]
+    assert own.count("value lazy") == 1 and 2 <= len(own) <= 10
+    assert set(own) == {"value lazy", "rendering lazy"}
+    fmt = [line for line in lines if line.startswith("feeds.fmt:")]
+    assert fmt[0] == "feeds.fmt:hello" and 2 <= len(fmt) <= 10
+    assert "Logging error" not in capsys.readouterr().err
     run.complete()
 
 
@@ -934,7 +946,9 @@ def test_a_record_logged_inside_a_store_step_is_written_after_it(
     store step (as a signal handler or a __del__ may), waits until that step ends: the store is never
     re-entered, and both lines and all values are kept, in order."""
     run = exp.start_logging()
-    log = _only_handler("nested.store", runlog.RunHandler())
+    handler = runlog.RunHandler()
+    log = _only_handler("nested.store", handler)
+    _only_handler("runlog.nested", handler)  # runlog's own records: to the system log, through the same handler
     writer = run._writer
     real_scalars = writer.scalars
     depth, deepest = [0], [0]
@@ -944,6 +958,7 @@ def test_a_record_logged_inside_a_store_step_is_written_after_it(
         deepest[0] = max(deepest[0], depth[0])
         try:
             if "outer" in values:
+                logging.getLogger("runlog.nested").warning("a diagnostic first")  # (leaves the step busy)
                 log.info("inner", extra=runlog.metrics(inner=2.0))
             real_scalars(values, step)  # type: ignore[arg-type]
         finally:
@@ -955,4 +970,55 @@ def test_a_record_logged_inside_a_store_step_is_written_after_it(
     lines = [line.split(":nested.store:")[1] for line in log_text(run).splitlines() if ":nested.store:" in line]
     assert lines == ["outer", "inner"]
     assert run.get_metrics() == {"outer": 1.0, "inner": 2.0}
+    assert "a diagnostic first" in log_text(run, "logs/runlog_system.txt")
     run.complete()
+
+
+def test_a_closed_handler_still_attached_and_an_open_one_write_a_record_once(
+    exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A configuration applied twice (dictConfig with disable_existing_loggers=False) can leave the first
+    handler closed but still attached: it still writes, so with a second one each record is marked."""
+    monkeypatch.setattr("runlog._capture.driverlog.run_handlers", weakref.WeakSet())  # only these two
+    monkeypatch.setattr("runlog._capture.driverlog._mark_readers", weakref.WeakSet())
+    run = exp.start_logging()
+    first, second = runlog.RunHandler(), runlog.RunHandler()
+    log = _only_handler("closed.attached", first)
+    log.addHandler(second)
+    first.close()
+    log.info("hello")
+    assert log_text(run).count("hello") == 1
+    run.complete()
+
+
+def test_handlers_made_in_many_threads_at_once_all_count(exp: runlog.Experiment) -> None:
+    """RunHandlers made (and closed) from several threads at once never fail, and with more than one alive
+    each record is marked (so written once)."""
+    from runlog._capture import driverlog
+
+    errors: list[BaseException] = []
+    kept: list[runlog.RunHandler] = []
+    lock = threading.Lock()
+
+    def make() -> None:
+        try:
+            for _ in range(200):
+                handler = runlog.RunHandler()
+                with lock:
+                    kept.append(handler)
+                handler.close()
+        except BaseException as exc:  # (any failure is the finding)
+            errors.append(exc)
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=make) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(previous)
+    assert errors == [] and len(kept) == 800
+    assert driverlog.mark_written
