@@ -487,8 +487,8 @@ class RunHandler(logging.Handler):
         """Store the values of a tagged record the fast way; False when they need ``RunWriter.scalars``.
 
         ``RunWriter.scalars`` inlined: floats and ints under names stored before, an int (or no) step,
-        packed by the store's own ``_pack_known`` and written as ``RunWriter._write_data`` writes them
-        (another file: a second os.write, docs/logging.md).
+        packed by the store's own ``_pack_known`` and written by ``RunWriter._write_data`` (another file: a
+        second os.write, docs/logging.md).
         """
         if step is None:
             st = NO_STEP
@@ -503,15 +503,7 @@ class RunHandler(logging.Handler):
         if points is None:
             return False
         if points:
-            fd = writer._points_fd
-            if fd < 0:
-                fd = writer._open_points()
-            try:
-                n = _os_write(fd, points)
-            except OSError:
-                n = 0
-            if n != len(points):  # an error or a short write (a full disk): the careful way
-                writer._append(fd, points[n:], started=n > 0)
+            writer._write_data(points)
         return True
 
     def _write_slow(
