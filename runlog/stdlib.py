@@ -40,6 +40,7 @@ from ._capture.driverlog import (
     Sink,
     _pending,
     add_pending,
+    defer,
     drain_deferred,
     flush_pending,
     format_utc,
@@ -62,7 +63,6 @@ __all__ = ["DEFAULT_FORMAT", "RunFormatter", "RunHandler", "metrics"]
 DEFAULT_FORMAT = "%(asctime)s %(levelname)s:%(name)s:%(message)s"
 SYSTEM_FORMAT = "%(asctime)s %(levelname)s:%(name)s:pid %(process)d:%(message)s"
 _CHECK_INTERVAL = 1.0  # seconds between checks that the driver log file still exists
-_DEFER_LIMIT = 100
 
 _log = get_logger("runlog.stdlib")
 
@@ -364,15 +364,13 @@ class RunHandler(logging.Handler):
                 ids = current_trace_ids()
                 d["trace_id"], d["span_id"] = ids if ids is not None else ("", "")
             text: str | None = None  # the line(s) with their newline
-            compiled = self._compiled
-            if (
-                compiled is not None
-                and not _formatting  # (a record logged while one is formatted unguarded: _format_guarded)
-                and record.exc_info is None
-                and record.exc_text is None
-                and record.stack_info is None
-                and msg.__class__ is not dict
-            ):
+            # The compiled format, for a record it fits (no exception or stack, not a structlog dict).
+            compiled = (
+                self._compiled
+                if record.exc_info is None and record.exc_text is None and record.stack_info is None and msg.__class__ is not dict
+                else None
+            )
+            if compiled is not None and not _formatting:  # (_formatting: a record logged while one is formatted)
                 # Unguarded: no per-thread flag. A record logged meanwhile (an argument's __str__, a
                 # __del__) sees _formatting and takes _format_guarded, which marks its thread busy: a
                 # record logged while *that* one is formatted waits, so logging that feeds on itself
@@ -382,14 +380,16 @@ class RunHandler(logging.Handler):
                 try:  # the same text as Formatter.format, compiled for this format (runlog._capture.fastformat)
                     text = compiled(record, d)
                 except Exception:  # (bad arguments, a field missing): Formatter.format raises its own error
-                    text = None
+                    compiled = None
                 finally:
                     _formatting = False
             guarded = False
             if text is None:
                 guarded = True
-                text = self._format_guarded(record, d)
+                text = self._format_guarded(record, d, compiled)
                 if text is None:
+                    if _tls.deferred is not None:  # (returns at once while this thread is busy)
+                        drain_deferred(_tls)
                     return True
             if mark:  # marked once formatted: a record that could not be formatted here is left to the
                 d["_runlog_written"] = True  # next RunHandler (another formatter may take it)
@@ -441,8 +441,8 @@ class RunHandler(logging.Handler):
             drain_deferred(_tls)
         return True
 
-    def _format_guarded(self, record: logging.LogRecord, d: dict[str, Any]) -> str | None:
-        """The record's text (the compiled format, else ``formatter.format``), with this thread marked busy.
+    def _format_guarded(self, record: logging.LogRecord, d: dict[str, Any], compiled: CompiledFormat | None) -> str | None:
+        """The record's text (``compiled``, else ``formatter.format``), with this thread marked busy.
 
         A record logged while this runs (by an argument's ``__str__``, a ``__del__``, a formatter that
         logs, a ``RunProcessor`` in a ``ProcessorFormatter``, which then leaves the writing to this
@@ -452,22 +452,11 @@ class RunHandler(logging.Handler):
         """
         tls = _tls
         if tls.busy:  # logged from inside another record's formatting or store step
-            deferred = tls.deferred
-            if deferred is None:
-                deferred = tls.deferred = []
-            if len(deferred) < _DEFER_LIMIT:
-                deferred.append((self, record))
+            defer(tls, self, record)
             return None
         tls.busy = True
         try:
-            compiled = self._compiled
-            if (
-                compiled is not None
-                and record.exc_info is None
-                and record.exc_text is None
-                and record.stack_info is None
-                and record.msg.__class__ is not dict
-            ):
+            if compiled is not None:
                 try:
                     return compiled(record, d)
                 except Exception:  # (bad arguments, a field missing): Formatter.format raises its own error
@@ -476,9 +465,6 @@ class RunHandler(logging.Handler):
                 return self._effective.format(record) + "\n"
             except Exception:  # the record's own fault (log.info("%d", "x")): not the store's
                 self.handleError(record)  # as every stdlib handler does ("--- Logging error ---")
-                if tls.deferred is not None:
-                    tls.busy = False
-                    drain_deferred(tls)
                 return None
         finally:
             tls.busy = False
@@ -517,11 +503,7 @@ class RunHandler(logging.Handler):
         """
         tls = _tls
         if tls.busy:  # logged from inside a store step of this thread: written right after it
-            deferred = tls.deferred
-            if deferred is None:
-                deferred = tls.deferred = []
-            if len(deferred) < _DEFER_LIMIT:
-                deferred.append((_Resume(self), (record, run, text, tagged, step, echoed)))
+            defer(tls, _Resume(self), (record, run, text, tagged, step, echoed))
             return
         tls.busy = True
         try:
@@ -538,16 +520,8 @@ class RunHandler(logging.Handler):
             if record.created >= self._next_check:
                 self._check(sink, record.created)
             if not echoed and text is not None:
-                fd = sink.fd
-                if writer._log_fds is not sink.fds:
-                    fd = sink.open()
-                data = text.encode("utf-8", "backslashreplace")
-                try:
-                    n = _os_write(fd, data)
-                except OSError:
-                    n = 0
-                if n != len(data):
-                    writer._write(fd, data[n:])
+                fd = sink.fd if writer._log_fds is sink.fds else sink.open()
+                writer._write(fd, text.encode("utf-8", "backslashreplace"))  # raises StoreError saying what to do
             if tagged and not self._write_points(writer, tagged, step):
                 try:
                     writer.scalars(tagged, step)  # new names, other values or steps: the careful way

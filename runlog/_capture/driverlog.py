@@ -46,6 +46,7 @@ __all__ = [
     "Sink",
     "ThreadState",
     "PENDING_LIMIT",
+    "defer",
     "drain_deferred",
     "driver_log_name",
     "driver_log_name_for",
@@ -96,6 +97,7 @@ def _set_mark_written() -> None:
 
 current_pid = os.getpid()  # kept up to date in forked children (cheaper than a getpid() per record)
 PENDING_LIMIT = 1000
+_DEFER_LIMIT = 100  # records kept per thread while it is busy
 
 _log = get_logger("runlog.stdlib")
 
@@ -119,6 +121,16 @@ class ThreadState(threading.local):
 
 
 thread_state = ThreadState()
+
+
+def defer(tls: ThreadState, handler: Any, item: Any) -> None:
+    """Keep ``item`` (bounded) for :func:`drain_deferred`, which calls ``handler.emit(item)`` once this
+    thread is no longer busy (a record logged while the thread wrote or formatted another)."""
+    deferred = tls.deferred
+    if deferred is None:
+        deferred = tls.deferred = []
+    if len(deferred) < _DEFER_LIMIT:
+        deferred.append((handler, item))
 
 
 def drain_deferred(tls: ThreadState) -> None:
@@ -287,11 +299,10 @@ def flush_pending(run: Run) -> int:
 class Sink:
     """Where a RunHandler writes for one run in one process: the run's writer and its descriptor of the driver log."""
 
-    __slots__ = ("fd", "fds", "name", "path", "pid", "run", "writer")
+    __slots__ = ("fd", "fds", "name", "path", "run", "writer")
 
     def __init__(self, run: Run) -> None:
         self.run = run
-        self.pid = current_pid
         self.writer: RunWriter = run._writer
         self.name = driver_log_name(run)
         self.path = str(run._dir / "files" / self.name)

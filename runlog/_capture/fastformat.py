@@ -204,11 +204,8 @@ _PLAIN_TEXT = re.compile(r"[ !#-&(-\[\]-~]+")
 _SPEC = re.compile(r"([#0+ \-]*)(\d*)(?:\.(\d*))?([a-zA-Z])")
 
 
-# What LogRecord.__init__ sets on every record (taskName since Python 3.12).
-_RECORD_ATTRIBUTES = frozenset(
-    "name msg args levelname levelno pathname filename module exc_info exc_text stack_info lineno funcName"
-    " created msecs relativeCreated thread threadName processName process taskName".split()
-)
+# What LogRecord.__init__ sets on every record (of this Python: taskName since 3.12).
+_RECORD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__)
 
 
 def _fstring_body(
