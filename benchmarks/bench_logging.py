@@ -6,7 +6,9 @@ Rows, each the median of ``--repeat`` interleaved rounds of N records through a 
 
 - ``FileHandler default``: ``logging.FileHandler`` with ``RunFormatter()`` (the same lines as
   RunHandler's default; it flushes after every record, as the stdlib does): the baseline.
-- ``RunHandler default``: ``RunHandler()`` (no formatter given: runlog's default format).
+- ``RunHandler default``: ``RunHandler()`` (no formatter given: runlog's default format). Each
+  round's handler is removed and collected after it, as a program has one; ``RunHandler default,
+  two RunHandlers alive``: the same with a second ``RunHandler`` alive, so each record is marked.
 - ``FileHandler user format`` / ``RunHandler user format``: one ``logging.Formatter`` of a common
   user format (``asctime``, ``levelname``, ``name``, ``process``, ``filename``, ``lineno``,
   ``message``), shared by both handlers as ``basicConfig`` shares it.
@@ -79,8 +81,11 @@ def main() -> None:
     user_formatter = logging.Formatter(USER_FORMAT)
     cases: dict[str, Callable[[], tuple[float, float]]] = {}
 
-    def stdlib_case(label: str, make: Callable[[], logging.Handler], tagged: bool = False) -> None:
+    def stdlib_case(label: str, make: Callable[[], logging.Handler], tagged: bool = False, alongside: bool = False) -> None:
         def once() -> tuple[float, float]:
+            # alongside: another RunHandler alive (attached to no logger) for the round, so each record
+            # is marked (see docs/logging.md, "Duplicates").
+            other = runlog.RunHandler() if alongside else None
             handler = make()
             log = _logger(f"bench.{label.replace(' ', '_')}", handler)
             info = log.info
@@ -92,7 +97,12 @@ def main() -> None:
                 for i in range(n):
                     info("epoch %d done", i)
             elapsed = time.perf_counter() - t0, time.process_time() - c0
+            # The handler goes with the round (a program has one RunHandler; two alive make each mark
+            # what it writes, which the "two RunHandlers alive" row measures).
             handler.close()
+            log.removeHandler(handler)
+            if other is not None:
+                other.close()
             return elapsed
 
         cases[label] = once
@@ -114,6 +124,7 @@ def main() -> None:
 
     stdlib_case("FileHandler default", file_handler(default_formatter))
     stdlib_case("RunHandler default", runlog.RunHandler)
+    stdlib_case("RunHandler default, two RunHandlers alive", runlog.RunHandler, alongside=True)
     stdlib_case("FileHandler user format", file_handler(user_formatter))
     stdlib_case("RunHandler user format", user_run_handler)
     stdlib_case("FileHandler tagged", file_handler(default_formatter), tagged=True)
@@ -185,6 +196,7 @@ def main() -> None:
     rows = [
         ("FileHandler default", "FileHandler default", ""),
         ("RunHandler default", "FileHandler default", "<= 0.75"),
+        ("RunHandler default, two RunHandlers alive", "FileHandler default", "(info: each record marked)"),
         ("FileHandler user format", "FileHandler user format", ""),
         ("RunHandler user format", "FileHandler user format", "<= 0.8"),
         ("FileHandler tagged", "FileHandler tagged", ""),

@@ -62,20 +62,22 @@ structlog_used = False  # set by runlog.structlog.RunProcessor: RunHandler then 
 # Whether RunHandler marks each record it writes (``record._runlog_written``: a new key in every
 # record's dict, about 0.2 us a record) and looks for the mark: only while another of runlog's
 # writers may see the same record (another RunHandler, a RunProcessor, a RunLogExporter not shut
-# down). Set again whenever one of them is made or shut down, under a lock.
+# down). Set again whenever one of them is made, shut down or collected, under a lock.
 mark_written = False
 # Every RunHandler alive, closed ones too (a closed handler still attached to a logger still writes;
 # their sinks are dropped in a forked child), and the RunProcessors and RunLogExporters alive.
 run_handlers: weakref.WeakSet[Any] = weakref.WeakSet()
 _mark_readers: weakref.WeakSet[Any] = weakref.WeakSet()
-_marking_lock = threading.Lock()
+# Re-entrant: a writer collected (its finalizer runs update_mark_written) while this thread holds it.
+_marking_lock = threading.RLock()
 
 
 def add_run_handler(handler: Any) -> None:
-    """A RunHandler was made: with another one alive, each marks what it writes."""
+    """A RunHandler was made: with another one alive, each marks what it writes (until one is collected)."""
     with _marking_lock:
         run_handlers.add(handler)
         _set_mark_written()
+    _on_collect(handler)
 
 
 def add_mark_reader(reader: Any) -> None:
@@ -83,6 +85,13 @@ def add_mark_reader(reader: Any) -> None:
     with _marking_lock:
         _mark_readers.add(reader)
         _set_mark_written()
+    _on_collect(reader)
+
+
+def _on_collect(writer: Any) -> None:
+    # When ``writer`` is collected, the others may stop marking: a program that once had a second
+    # RunHandler (dictConfig run again, a library's own) does not pay for it ever after.
+    weakref.finalize(writer, update_mark_written).atexit = False
 
 
 def update_mark_written() -> None:
@@ -93,7 +102,12 @@ def update_mark_written() -> None:
 
 def _set_mark_written() -> None:
     global mark_written
-    mark_written = len(run_handlers) > 1 or any(not getattr(r, "_shutdown", False) for r in list(_mark_readers))
+    # Counted by iterating (skips a writer being collected, whose entry may not be removed yet).
+    handlers = 0
+    for _ in list(run_handlers):
+        handlers += 1
+    mark_written = handlers > 1 or any(not getattr(r, "_shutdown", False) for r in list(_mark_readers))
+
 
 current_pid = os.getpid()  # kept up to date in forked children (cheaper than a getpid() per record)
 PENDING_LIMIT = 1000
@@ -344,8 +358,9 @@ def _report_pending_at_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _pending_total, _pending_seen, current_pid
+    global _pending_total, _pending_seen, current_pid, _marking_lock
     current_pid = os.getpid()
+    _marking_lock = threading.RLock()  # (another thread of the parent may have held it)
     _pending.clear()
     _pending_system.clear()
     _pending_total = itertools.count()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import logging.config
@@ -877,6 +878,35 @@ def test_one_runhandler_leaves_the_record_as_it_found_it(exp: runlog.Experiment,
     log.info("marked")
     assert "_runlog_written" in seen[-1]
     assert log_text(run).count("marked") == 1
+    run.complete()
+
+
+def test_marking_stops_once_the_second_runhandler_is_collected(exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second RunHandler makes each record marked; once it is gone (closed, removed and collected, as
+    dictConfig run again leaves the old one), records are left untouched again."""
+    monkeypatch.setattr("runlog._capture.driverlog.run_handlers", weakref.WeakSet())
+    monkeypatch.setattr("runlog._capture.driverlog._mark_readers", weakref.WeakSet())
+    run = exp.start_logging()
+    seen: list[set[str]] = []
+
+    class Spy(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(set(record.__dict__))
+
+    first = runlog.RunHandler()
+    log = _only_handler("collected", first)
+    second = runlog.RunHandler()
+    log.addHandler(second)
+    log.addHandler(Spy())
+    log.info("two handlers")
+    assert "_runlog_written" in seen[-1]
+    log.removeHandler(second)
+    second.close()
+    del second
+    gc.collect()
+    log.info("one handler")
+    assert "_runlog_written" not in seen[-1]
+    assert [line.split(":")[-1] for line in log_text(run).splitlines()] == ["two handlers", "one handler"]
     run.complete()
 
 
