@@ -52,7 +52,7 @@ from ._capture.trace import current_trace_ids, with_trace_suffix
 from ._diagnostics import SYSTEM_LOG, get_logger, redact
 from ._diagnostics import install as _install_redaction
 from ._model.context import _current, active_run
-from ._store.writer import NO_STEP, _pack_known, encode_scalar, encode_step
+from ._store.writer import NO_STEP, encode_scalar, encode_step
 
 if TYPE_CHECKING:
     from ._model.run import Run
@@ -473,8 +473,8 @@ class RunHandler(logging.Handler):
         """Store the values of a tagged record the fast way; False when they need ``RunWriter.scalars``.
 
         ``RunWriter.scalars`` inlined: floats and ints under names stored before, an int (or no) step,
-        packed by the store's own ``_pack_known`` and written by ``RunWriter._write_data`` (another file: a
-        second os.write, docs/logging.md).
+        packed by the store's own ``RunWriter._pack`` and written by ``RunWriter._write_data`` (another
+        file: a second os.write, docs/logging.md).
         """
         if step is None:
             st = NO_STEP
@@ -483,10 +483,8 @@ class RunHandler(logging.Handler):
         else:
             return False
         try:
-            points = _pack_known(writer._ids, tagged, st, _now())
+            points = writer._pack(tagged, st, _now())
         except (KeyError, struct.error):
-            return False
-        if points is None:
             return False
         if points:
             writer._write_data(points)

@@ -18,7 +18,7 @@ import sys
 import threading
 import zlib
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import layout
@@ -29,6 +29,7 @@ __all__ = [
     "CHECK_MASK",
     "decode_records",
     "good_records",
+    "group_packer",
     "pack_float",
     "pack_int",
     "pack_point",
@@ -66,6 +67,54 @@ def pack_point(nid: int, kind: int, value: Any, st: int, now: float) -> bytes:
     if kind == T_FLOAT:
         return pack_float(nid, value, st, now)
     return pack_int(nid, kind, value, st, now)
+
+
+GroupPacker = Callable[[dict[str, Any], int, float], "bytes | None"]
+_RECORD_FORMATS = {T_FLOAT: "IIdqd", T_INT: "IIqqd"}
+_KIND_CLASSES = {T_FLOAT: "float", T_INT: "int"}
+
+
+def group_packer(names: tuple[str, ...], nids: tuple[int, ...], kinds: tuple[int, ...]) -> GroupPacker:
+    """A function ``(values, st, now)``: the records of ``values[name]`` for each of ``names`` (ids ``nids``),
+    the same bytes as :func:`pack_point` of each, for a dict holding exactly these names whose values are of
+    exactly the classes ``kinds`` says (``T_FLOAT``: float, ``T_INT``: int; no subclass).
+
+    None when ``values`` has another number of keys or a value of another class; KeyError when it lacks
+    one of the names; struct.error for an int beyond 64 bits. Generated once per group (one ``struct``
+    call for every record and one CRC per record, no loop): the writer keeps one per group of names a
+    program logs together (``RunWriter._pack``).
+    """
+    if not names or len(names) != len(nids) or len(names) != len(kinds) or not set(kinds) <= set(_RECORD_FORMATS):
+        raise ValueError("group_packer: names, ids and kinds (T_FLOAT or T_INT) of the same non-zero length")
+    namespace: dict[str, Any] = {
+        "P": struct.Struct("<" + "".join(_RECORD_FORMATS[k] for k in kinds)).pack,
+        "F": _pack_float,
+        "I": _pack_int,
+        "crc": _crc32,
+    }
+    reads, tests, fields = [], [], []
+    for i, (name, nid, kind) in enumerate(zip(names, nids, kinds)):
+        namespace[f"K{i}"] = name  # (names are constants of the namespace: never part of the source)
+        reads.append(f"    v{i} = values[K{i}]")
+        tests.append(f"v{i}.__class__ is not {_KIND_CLASSES[kind]}")
+        one = "F" if kind == T_FLOAT else "I"
+        fields.append(
+            f"{int(nid)}, {int(kind)} | (crc({one}({int(nid)}, {int(kind)}, v{i}, st, now)) | {CHECK_BIT}) & {CHECK_MASK}, v{i}, st, now"
+        )
+    source = "\n".join(
+        [
+            "def pack(values, st, now):",
+            f"    if len(values) != {len(names)}:",
+            "        return None",
+            *reads,
+            f"    if {' or '.join(tests)}:",
+            "        return None",
+            f"    return P({', '.join(fields)})",
+        ]
+    )
+    exec(source, namespace)  # source built above from ints and fixed text
+    packer: GroupPacker = namespace["pack"]
+    return packer
 
 
 # -- checking what was read ------------------------------------------------------------------

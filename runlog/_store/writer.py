@@ -27,7 +27,7 @@ from .._errors import InvalidArgumentError, InvalidMetricValue, StoreError
 from . import journal, layout
 from .encoding import _encode_str, _plain, encode_scalar, encode_step
 from .procfiles import ProcessFiles
-from .records import CHECK_BIT, CHECK_MASK, pack_int, pack_point
+from .records import CHECK_BIT, CHECK_MASK, GroupPacker, group_packer, pack_int, pack_point
 
 __all__ = ["POINT_SIZE", "RunWriter", "_encode_str", "encode_scalar", "encode_step", "writer_for"]  # (encoding: re-exported)
 
@@ -36,6 +36,7 @@ _log = logging.getLogger("runlog.store")
 _now = time.time
 _os_write = os.write
 WATCH_SECONDS = 1.0  # how often a writer looks whether its run folder and live logs are still there
+_MAX_PACKERS = 256  # groups of names a writer compiles a packer for (RunWriter._pack); others: _pack_known
 
 # A numeric run.log point in <proc>.points.bin: see layout.POINT_SIZE.
 POINT_SIZE, NO_STEP, T_FLOAT, T_INT, T_BOOL, T_NONE = (
@@ -78,7 +79,47 @@ class RunWriter(ProcessFiles):
         self._meta_fd = -1
         self._log_fds: dict[str, int] = {}
         self._ids = {}
+        self._forget_packers()
         self._lock = threading.RLock()  # re-entrant: a signal handler or __del__ may log while it is held
+
+    def _forget_packers(self) -> None:
+        # Packers hold the ids of the names: they are kept for one ``_ids`` dict (a new one: new ids).
+        self._packers: dict[tuple[str, ...], GroupPacker] = {}
+        self._packer: GroupPacker | None = None  # the last one that packed
+        self._packers_ids: dict[str, int] | None = self._ids
+
+    def _pack(self, values: dict[str, Any], st: int, now: float) -> bytes:
+        """``_pack_known(self._ids, values, st, now)``: the same bytes, the same KeyError/struct.error.
+
+        The usual caller logs the same names again and again (a tagged record per step): the values
+        are packed by a packer compiled for their group of names and classes (``records.group_packer``,
+        compiled when the group is first packed, at most ``_MAX_PACKERS``), the last one used tried
+        first. (A group met in another order than compiled is packed in the compiled order.)
+        """
+        if self._packers_ids is not self._ids:  # (names defined anew: other ids)
+            self._forget_packers()
+        packer = self._packer
+        if packer is not None:
+            try:
+                data = packer(values, st, now)
+            except KeyError:  # (another group)
+                data = None
+            if data is not None:
+                return data
+        key = tuple(values)
+        packers = self._packers
+        packer = packers.get(key)
+        if packer is not None:
+            data = packer(values, st, now)
+            if data is not None:
+                self._packer = packer
+                return data
+        data = _pack_known(self._ids, values, st, now)  # (raises for names not defined, other values)
+        if packer is None and data and len(packers) < _MAX_PACKERS:
+            ids = self._ids
+            kinds = tuple(T_FLOAT if type(v) is float else T_INT for v in values.values())
+            packers[key] = self._packer = group_packer(key, tuple(ids[n] for n in key), kinds)
+        return data
 
     # -- events --------------------------------------------------------------
 
@@ -237,7 +278,7 @@ class RunWriter(ProcessFiles):
             self._scalars(values, step, now)
             return
         try:  # floats and ints of names seen before: the usual case
-            data = _pack_known(self._ids, values, st, now)
+            data = self._pack(values, st, now)
         except (KeyError, struct.error):
             self._scalars(values, step, now)
             return
@@ -250,7 +291,6 @@ class RunWriter(ProcessFiles):
         exporter's batch); any other group is written by :meth:`scalars`, after the groups before it.
         """
         now = _now()
-        ids = self._ids
         parts: list[bytes] = []
         for values, step in groups:
             if step is None:
@@ -262,14 +302,13 @@ class RunWriter(ProcessFiles):
             data = b""
             if st is not None:
                 try:
-                    data = _pack_known(ids, values, st, now)
+                    data = self._pack(values, st, now)
                 except (KeyError, struct.error):
                     st = None
             if st is None:
                 self._write_points(parts)
                 parts = []
                 self.scalars(values, step)  # new names, other types or steps: the careful way
-                ids = self._ids
                 now = _now()  # (the groups after it are no older than it: readers merge files by time)
             elif data:
                 parts.append(data)

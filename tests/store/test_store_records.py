@@ -10,6 +10,8 @@ import zlib
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runlog import Experiment
 from runlog._store import damage, layout, records
@@ -18,6 +20,7 @@ from runlog._store.records import (
     CHECK_MASK,
     decode_records,
     good_records,
+    group_packer,
     pack_float,
     pack_int,
     pack_point,
@@ -169,3 +172,43 @@ def test_format_2_records_are_read_and_their_damage_found() -> None:
     assert decode_records(old, {0: "m"}) == (["m", "m"], [1.5, 4], [None, 1], [100.0, 101.0])
     bad_type = struct.pack("<IIdqd", 0, 9, 1.5, NO_STEP, 100.0)
     assert good_records(memoryview(old + bytes(32) + bad_type)) == [0, 1]
+
+
+_I64 = st.integers(-(2**63), 2**63 - 1)
+_VALUE = st.one_of(st.floats(allow_nan=True, allow_infinity=True), _I64)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(st.text(min_size=1, max_size=8), _VALUE, min_size=1, max_size=6),
+    st.integers(0, 2**32 - 1),
+    _I64,
+    st.floats(allow_nan=False),
+)
+def test_a_group_packer_packs_what_pack_point_packs(values: dict[str, float | int], first_id: int, step: int, now: float) -> None:
+    """The compiled packer of a group of names gives, byte for byte, the records pack_point gives each value."""
+    names = tuple(values)
+    nids = tuple((first_id + i) % 2**32 for i in range(len(names)))
+    kinds = tuple(layout.T_FLOAT if type(v) is float else layout.T_INT for v in values.values())
+    packer = group_packer(names, nids, kinds)
+    expected = b"".join(pack_point(nid, kind, values[n], step, now) for n, nid, kind in zip(names, nids, kinds))
+    assert packer(values, step, now) == expected
+    assert packer(dict(reversed(values.items())), step, now) == expected  # (the compiled order)
+    assert all(records._check_ok(expected[i : i + 32]) for i in range(0, len(expected), 32))
+
+
+def test_a_group_packer_refuses_what_it_was_not_compiled_for() -> None:
+    packer = group_packer(("loss", "n"), (0, 1), (layout.T_FLOAT, layout.T_INT))
+    assert packer({"loss": 1.0, "n": 2}, 3, 4.0) == pack_float(0, 1.0, 3, 4.0) + pack_int(1, layout.T_INT, 2, 3, 4.0)
+    assert packer({"loss": 1, "n": 2}, 3, 4.0) is None  # an int where a float was
+    assert packer({"loss": 1.0, "n": True}, 3, 4.0) is None  # a bool is not an int here
+    assert packer({"loss": 1.0, "n": 2, "x": 3.0}, 3, 4.0) is None  # another group
+    assert packer({"loss": 1.0}, 3, 4.0) is None
+    with pytest.raises(KeyError):
+        packer({"loss": 1.0, "m": 2}, 3, 4.0)
+    with pytest.raises(struct.error):
+        packer({"loss": 1.0, "n": 2**64}, 3, 4.0)
+    odd = group_packer(("a\n\"'\\", "{x}"), (5, 6), (layout.T_FLOAT, layout.T_FLOAT))  # names never in the source
+    assert odd({"a\n\"'\\": 1.0, "{x}": 2.0}, NO_STEP, 1.0) == pack_float(5, 1.0, NO_STEP, 1.0) + pack_float(6, 2.0, NO_STEP, 1.0)
+    with pytest.raises(ValueError, match="same non-zero length"):
+        group_packer((), (), ())

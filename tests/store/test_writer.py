@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import struct
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from runlog._store import layout
 from runlog._store import writer as writer_module
 from runlog._store.reader import RunReader
 from runlog._store.records import pack_float
-from runlog._store.writer import RunWriter, writer_for
+from runlog._store.writer import RunWriter, _pack_known, writer_for
 
 
 def test_a_replaced_live_log_is_noticed_by_the_writer(
@@ -125,6 +126,44 @@ def test_scalars_and_groups_keep_the_order_and_steps(exp: Experiment) -> None:
     points = [e for e in events if e[1] != "text"]  # (the points file in written order)
     assert points == [["a", 1.0, None], ["b", 2, None], ["a", 3.0, 1], ["b", 4, 1], ["a", 5.0, None], ["c", 6.0, 3]]
     assert ["a", "text", 2] in events  # a str: a JSON line of the metrics file
+
+
+def test_pack_gives_the_bytes_of_pack_known_for_any_sequence_of_groups(exp: Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RunWriter._pack (compiled packers per group of names) packs what _pack_known packs, and refuses
+    what it refuses: the same group again, groups taking turns, a group in another order, classes
+    that change, names not defined, names defined anew (new ids), more groups than it compiles for."""
+    run = exp.start_logging()
+    writer = run._writer
+    writer.scalars({"a": 0.0, "b": 0, "c": 0.0})  # (defines the names: ids 0, 1, 2)
+    monkeypatch.setattr(writer_module, "_MAX_PACKERS", 3)
+    groups = [
+        {"a": 1.0, "b": 2}, {"a": 1.5, "b": 3}, {"c": 4.0}, {"a": 5.0, "b": 6}, {"b": 7, "a": 8.0},
+        {"a": 9, "b": 10}, {"a": 11.0, "b": 12.5}, {"a": 1.0}, {"b": 2}, {"c": 3.0, "a": 4.0},
+        {"a": 2.0, "b": 2**63 - 1}, {"a": 2.0, "b": 2**63}, {"a": True}, {"d": 1.0}, {"a": 1.0, "b": 2},
+    ]
+    for i, values in enumerate(groups * 2):
+        expected: bytes | type[Exception]
+        try:
+            expected = _pack_known(writer._ids, values, i, 100.0 + i)
+        except (KeyError, struct.error) as exc:
+            expected = type(exc)
+        if isinstance(expected, bytes):
+            got = writer._pack(values, i, 100.0 + i)
+            # A group met in another order than compiled: the same records, in the compiled order.
+            assert sorted(_split(got)) == sorted(_split(expected)), values
+            if list(values) == ["a", "b"] or len(values) == 1:
+                assert got == expected
+        else:
+            with pytest.raises(expected):
+                writer._pack(values, i, 100.0 + i)
+    assert len(writer._packers) == 3  # (_MAX_PACKERS; the other groups packed by _pack_known)
+    writer._ids = {"b": 7, "a": 9}  # names defined anew (a new points file): the packers go with the old ids
+    assert writer._pack({"a": 1.0, "b": 2}, 1, 2.0) == pack_float(9, 1.0, 1, 2.0) + _pack_known({"b": 7}, {"b": 2}, 1, 2.0)
+    assert list(writer._packers) == [("a", "b")]
+
+
+def _split(data: bytes) -> list[bytes]:
+    return [data[i : i + 32] for i in range(0, len(data), 32)]
 
 
 def test_groups_after_one_written_the_careful_way_read_back_after_it(
