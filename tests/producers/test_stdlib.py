@@ -856,19 +856,29 @@ def test_records_after_the_writer_closed_its_files_open_them_again(exp: runlog.E
     run.complete()
 
 
-def test_one_runhandler_leaves_the_record_as_it_found_it(exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With one RunHandler (and no RunProcessor or RunLogExporter), the record the next handler sees has
-    exactly the fields the stdlib gave it: no record.message, record.asctime or runlog mark added."""
-    # A process with only this handler: other tests' handlers, processors and exporters set aside.
+def _only_runlog_writers_of_this_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process with only this test's handlers: other tests' handlers, processors and exporters set aside."""
     monkeypatch.setattr("runlog._capture.driverlog.run_handlers", weakref.WeakSet())
     monkeypatch.setattr("runlog._capture.driverlog._mark_readers", weakref.WeakSet())
-    run = exp.start_logging()
-    seen: list[set[str]] = []
+
+
+def _fields_spy(seen: list[set[str]]) -> type[logging.Handler]:
+    """A handler class noting the fields of each record it sees into ``seen``."""
 
     class Spy(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             seen.append(set(record.__dict__))
 
+    return Spy
+
+
+def test_one_runhandler_leaves_the_record_as_it_found_it(exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With one RunHandler (and no RunProcessor or RunLogExporter), the record the next handler sees has
+    exactly the fields the stdlib gave it: no record.message, record.asctime or runlog mark added."""
+    _only_runlog_writers_of_this_test(monkeypatch)
+    run = exp.start_logging()
+    seen: list[set[str]] = []
+    Spy = _fields_spy(seen)
     log = _only_handler("untouched", runlog.RunHandler())
     log.addHandler(Spy())
     log.info("hello %s", "there")
@@ -884,15 +894,10 @@ def test_one_runhandler_leaves_the_record_as_it_found_it(exp: runlog.Experiment,
 def test_marking_stops_once_the_second_runhandler_is_collected(exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
     """A second RunHandler makes each record marked; once it is gone (closed, removed and collected, as
     dictConfig run again leaves the old one), records are left untouched again."""
-    monkeypatch.setattr("runlog._capture.driverlog.run_handlers", weakref.WeakSet())
-    monkeypatch.setattr("runlog._capture.driverlog._mark_readers", weakref.WeakSet())
+    _only_runlog_writers_of_this_test(monkeypatch)
     run = exp.start_logging()
     seen: list[set[str]] = []
-
-    class Spy(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            seen.append(set(record.__dict__))
-
+    Spy = _fields_spy(seen)
     first = runlog.RunHandler()
     log = _only_handler("collected", first)
     second = runlog.RunHandler()
