@@ -102,11 +102,8 @@ def update_mark_written() -> None:
 
 def _set_mark_written() -> None:
     global mark_written
-    # Counted by iterating (skips a writer being collected, whose entry may not be removed yet).
-    handlers = 0
-    for _ in list(run_handlers):
-        handlers += 1
-    mark_written = handlers > 1 or any(not getattr(r, "_shutdown", False) for r in list(_mark_readers))
+    # list(): the writers alive (a writer being collected is skipped though its entry may not be removed yet).
+    mark_written = len(list(run_handlers)) > 1 or any(not getattr(r, "_shutdown", False) for r in list(_mark_readers))
 
 
 current_pid = os.getpid()  # kept up to date in forked children (cheaper than a getpid() per record)

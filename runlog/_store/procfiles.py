@@ -46,6 +46,9 @@ class ProcessFiles:
     def _retire_fds(self, fds: list[int]) -> None:  # close descriptors later (RunWriter: see close)
         raise NotImplementedError
 
+    def _forget_ids(self) -> None:  # names are defined anew on use, with new ids (RunWriter: its packers too)
+        raise NotImplementedError
+
     # -- opening -------------------------------------------------------------
 
     def _proc_id(self) -> str:
@@ -171,7 +174,7 @@ class ProcessFiles:
                         raise OSError("short write")
                     self._copy_names(lines)
             except OSError:  # (a StoreError too) the disk is still full: names are defined anew on use
-                self._ids = {}
+                self._forget_ids()
                 if self._metrics_fd >= 0:
                     old.append(self._metrics_fd)
                     self._metrics_fd = -1

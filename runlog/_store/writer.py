@@ -59,7 +59,6 @@ class RunWriter(ProcessFiles):
         self._events_dir = run_dir / layout.EVENTS_DIR
         self._lock = threading.RLock()  # re-entrant: a signal handler or __del__ may log while it is held
         self._names: dict[str, str] = {}
-        self._ids: dict[str, int] = {}  # metric name -> id in this process's points file
         self.described: dict[str, str] = {}  # metric descriptions already written (see Run._describe)
         self._watch_at = 0.0  # when to look again whether the run folder and live logs are still there
         self._watch_from = -WATCH_SECONDS  # (_watch_at - WATCH_SECONDS: a clock set back looks again)
@@ -78,15 +77,14 @@ class RunWriter(ProcessFiles):
         self._points_fd = -1
         self._meta_fd = -1
         self._log_fds: dict[str, int] = {}
-        self._ids = {}
-        self._forget_packers()
+        self._forget_ids()
         self._lock = threading.RLock()  # re-entrant: a signal handler or __del__ may log while it is held
 
-    def _forget_packers(self) -> None:
-        # Packers hold the ids of the names: they are kept for one ``_ids`` dict (a new one: new ids).
+    def _forget_ids(self) -> None:
+        # The names' ids in this process's points file, and the packers compiled with them (_pack).
+        self._ids = {}
         self._packers: dict[tuple[str, ...], GroupPacker] = {}
         self._packer: GroupPacker | None = None  # the last one that packed
-        self._packers_ids: dict[str, int] | None = self._ids
 
     def _pack(self, values: dict[str, Any], st: int, now: float) -> bytes:
         """``_pack_known(self._ids, values, st, now)``: the same bytes, the same KeyError/struct.error.
@@ -96,8 +94,6 @@ class RunWriter(ProcessFiles):
         compiled when the group is first packed, at most ``_MAX_PACKERS``), the last one used tried
         first. (A group met in another order than compiled is packed in the compiled order.)
         """
-        if self._packers_ids is not self._ids:  # (names defined anew: other ids)
-            self._forget_packers()
         packer = self._packer
         if packer is not None:
             try:

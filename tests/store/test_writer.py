@@ -157,7 +157,8 @@ def test_pack_gives_the_bytes_of_pack_known_for_any_sequence_of_groups(exp: Expe
             with pytest.raises(expected):
                 writer._pack(values, i, 100.0 + i)
     assert len(writer._packers) == 3  # (_MAX_PACKERS; the other groups packed by _pack_known)
-    writer._ids = {"b": 7, "a": 9}  # names defined anew (a new points file): the packers go with the old ids
+    writer._forget_ids()  # names defined anew (a new points file): the packers go with the old ids
+    writer._ids.update({"b": 7, "a": 9})
     assert writer._pack({"a": 1.0, "b": 2}, 1, 2.0) == pack_float(9, 1.0, 1, 2.0) + _pack_known({"b": 7}, {"b": 2}, 1, 2.0)
     assert list(writer._packers) == [("a", "b")]
 
