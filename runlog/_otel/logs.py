@@ -46,7 +46,7 @@ def _bad_metric(name: Any, exc: Exception) -> None:
     )
 
 
-def _write_metrics(writer: RunWriter, metrics: Mapping[str, Any], step: Any) -> None:
+def _write_metrics(writer: RunWriter, metrics: Mapping[str, Any], step: Any, when: float) -> None:
     if isinstance(step, float) and step.is_integer():
         step = int(step)
     if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
@@ -66,14 +66,14 @@ def _write_metrics(writer: RunWriter, metrics: Mapping[str, Any], step: Any) -> 
         except InvalidMetricValue as exc:
             _bad_metric(name, exc)
     if scalars:
-        writer.scalars(scalars, step)
+        writer.scalars(scalars, step, when)
 
 
-def _write_tagged(writer: RunWriter, tagged: list[tuple[dict[str, Any], Any]]) -> None:
-    """A batch's tagged metrics, in order: one write for the records whose values are all floats and ints
-    under str names with an int (or no) step (the usual case); the others one by one, checked."""
-    plain: list[tuple[dict[str, Any], Any]] = []
-    for metrics, step in tagged:
+def _write_tagged(writer: RunWriter, tagged: list[tuple[dict[str, Any], Any, float]]) -> None:
+    """A batch's tagged metrics ``(values, step, time)``, in order: one write for the records whose values are
+    all floats and ints under str names with an int (or no) step (the usual case); the others one by one, checked."""
+    plain: list[tuple[dict[str, Any], Any, float]] = []
+    for metrics, step, when in tagged:
         simple = step is None or type(step) is int
         if simple:
             for k, v in metrics.items():  # (a loop, not all() of a generator: this runs per record)
@@ -81,12 +81,12 @@ def _write_tagged(writer: RunWriter, tagged: list[tuple[dict[str, Any], Any]]) -
                     simple = False
                     break
         if simple:
-            plain.append((metrics, step))
+            plain.append((metrics, step, when))
             continue
         if plain:
             writer.scalar_groups(plain)
             plain = []
-        _write_metrics(writer, metrics, step)
+        _write_metrics(writer, metrics, step, when)
     if plain:
         writer.scalar_groups(plain)
 
@@ -148,7 +148,7 @@ class RunLogExporter(_LogExporterBase):  # type: ignore[misc]
             _log.debug("run %s has ended: %d OpenTelemetry record(s) not written", self._run.id, len(batch))
             return
         lines = []
-        tagged: list[tuple[dict[str, Any], Any]] = []
+        tagged: list[tuple[dict[str, Any], Any, float]] = []
         skipped = 0
         json_lines = self._json_lines
         bound = self._run is not None
@@ -168,7 +168,7 @@ class RunLogExporter(_LogExporterBase):  # type: ignore[misc]
             else:
                 lines.append(converted.line)
                 if converted.metrics:
-                    tagged.append((converted.metrics, converted.step))
+                    tagged.append((converted.metrics, converted.step, converted.time))
         if skipped == len(batch):
             # Nothing to write: typically only runlog's own diagnostics, logged by the previous
             # export and handed back by a batch processor: logging about them would feed the

@@ -159,9 +159,9 @@ def _kind_of(key: str) -> int:
 
 
 class Converted:
-    """One exported record, converted once: its line(s), tagged metrics and step."""
+    """One exported record, converted once: its line(s), tagged metrics, step and time (seconds)."""
 
-    __slots__ = ("line", "metrics", "scope", "step")
+    __slots__ = ("line", "metrics", "scope", "step", "time")
 
     def __init__(self, record: Any, json_lines: bool) -> None:
         log_record = record.log_record
@@ -175,6 +175,7 @@ class Converted:
         if json_lines or not body_is_str:
             self.metrics, self.step = tagged_metrics(body, attributes)
         ns = log_record.timestamp or log_record.observed_timestamp or time.time_ns()
+        self.time: float = ns / 1e9
         trace_id = log_record.trace_id
         if json_lines:
             obj: dict[str, Any] = {

@@ -102,6 +102,10 @@ class RunWriter(ProcessFiles):
                 data = None
             if data is not None:
                 return data
+        return self._pack_other(values, st, now)
+
+    def _pack_other(self, values: dict[str, Any], st: int, now: float) -> bytes:
+        """``_pack`` when the last packer did not fit (its caller tried it already)."""
         key = tuple(values)
         packers = self._packers
         packer = packers.get(key)
@@ -263,9 +267,10 @@ class RunWriter(ProcessFiles):
             fd = self._open_metrics()
         self._append(fd, line.encode())
 
-    def scalars(self, values: dict[str, Any], step: Any = None) -> None:
-        """Append several scalars with one write (tagged metric events: this runs per record)."""
-        now = _now()
+    def scalars(self, values: dict[str, Any], step: Any = None, when: float | None = None) -> None:
+        """Append several scalars with one write (tagged metric events: this runs per record), timed ``when``
+        (a record's creation time; now when None)."""
+        now = _now() if when is None else when
         if step is None:
             st = NO_STEP
         elif type(step) is int and step != NO_STEP:
@@ -281,14 +286,13 @@ class RunWriter(ProcessFiles):
         if data:
             self._write_data(data)
 
-    def scalar_groups(self, groups: list[tuple[dict[str, Any], Any]]) -> None:
-        """Append the values of several tagged records, each ``(values, step)``, in order: one write for
+    def scalar_groups(self, groups: list[tuple[dict[str, Any], Any, float]]) -> None:
+        """Append the values of several tagged records, each ``(values, step, time)``, in order: one write for
         every run of groups of floats and ints of names seen before with an int (or no) step (an
         exporter's batch); any other group is written by :meth:`scalars`, after the groups before it.
         """
-        now = _now()
         parts: list[bytes] = []
-        for values, step in groups:
+        for values, step, when in groups:
             if step is None:
                 st = NO_STEP
             elif type(step) is int and step != NO_STEP:
@@ -298,14 +302,13 @@ class RunWriter(ProcessFiles):
             data = b""
             if st is not None:
                 try:
-                    data = self._pack(values, st, now)
+                    data = self._pack(values, st, when)
                 except (KeyError, struct.error):
                     st = None
             if st is None:
                 self._write_points(parts)
                 parts = []
-                self.scalars(values, step)  # new names, other types or steps: the careful way
-                now = _now()  # (the groups after it are no older than it: readers merge files by time)
+                self.scalars(values, step, when)  # new names, other types or steps: the careful way
             elif data:
                 parts.append(data)
         self._write_points(parts)

@@ -234,6 +234,19 @@ def test_a_float_step_that_is_whole_is_an_int_and_another_is_dropped(run: runlog
     assert [(p.value, p.step) for p in run.get_metric_history("x")] == [(1.0, 2), (2.0, None), (3.0, None)]
 
 
+def test_tagged_values_carry_their_records_timestamp(run: runlog.Run, providers: Providers) -> None:
+    """An exported record's values are stored with the record's own timestamp (not the export's, which a batch
+    processor makes seconds later), in a group write and the careful way (a new name, a text value) alike."""
+    memory = InMemoryLogRecordExporter()
+    log = providers.logs(SimpleLogRecordProcessor(memory)).get_logger("app")
+    stamps = [1_700_000_000_000_000_000 + i * 250_000_000 for i in range(4)]
+    values: list[Any] = [1.0, 2.0, "text", 4.0]
+    for ns, value in zip(stamps, values):
+        log.emit(timestamp=ns, body="step", attributes={"runlog.metric.x": value})
+    RunLogExporter().export(list(memory.get_finished_logs()))
+    assert [(p.value, p.time) for p in run.get_metric_history("x")] == [(v, ns / 1e9) for v, ns in zip(values, stamps)]
+
+
 def test_a_mapping_value_is_not_a_metric_and_the_others_of_its_record_are_kept(
     run: runlog.Run, providers: Providers
 ) -> None:
@@ -288,19 +301,19 @@ def test_write_tagged_groups_plain_values_and_checks_the_others_in_order() -> No
 
     class Writer:
         def scalar_groups(self, groups: list[Any]) -> None:
-            calls.append(("groups", [dict(m) for m, _ in groups]))
+            calls.append(("groups", [(dict(m), when) for m, _, when in groups]))
 
-        def scalars(self, values: dict[str, Any], step: Any) -> None:
-            calls.append(("scalars", (values, step)))
+        def scalars(self, values: dict[str, Any], step: Any, when: float | None = None) -> None:
+            calls.append(("scalars", (values, step, when)))
 
         def metric(self, kind: Any, name: str, value: Any, step: Any) -> None:
             calls.append(("metric", name))
 
-    tagged = [({"a": 1.0}, 0), ({"b": 2}, None), ({"c": "text"}, 1), ({"d": [1, 2]}, None), ({"e": 3.0}, 3)]
+    tagged = [({"a": 1.0}, 0, 1.0), ({"b": 2}, None, 2.0), ({"c": "text"}, 1, 3.0), ({"d": [1, 2]}, None, 4.0), ({"e": 3.0}, 3, 5.0)]
     otel_logs._write_tagged(Writer(), tagged)  # type: ignore[arg-type]
     assert calls == [
-        ("groups", [{"a": 1.0}, {"b": 2}]),
-        ("scalars", ({"c": "text"}, 1)),
+        ("groups", [({"a": 1.0}, 1.0), ({"b": 2}, 2.0)]),
+        ("scalars", ({"c": "text"}, 1, 3.0)),
         ("metric", "d"),
-        ("groups", [{"e": 3.0}]),
+        ("groups", [({"e": 3.0}, 5.0)]),
     ]
