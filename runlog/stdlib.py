@@ -14,12 +14,12 @@ One line of set-up sends a program's logging to the active run::
   ``RunHandler(json=True)`` writes JSON lines.
 - Tagged metric events: ``log.info("epoch done", extra=runlog.metrics(loss=0.1, step=3))``
   (or ``extra={"metrics": {...}, "step": 3}``) also stores the values as ``run.log`` would.
-- The active run is looked up for every record; records logged while no run is
-  active are kept in a bounded buffer and written to the next run's driver log.
-- Records of runlog's own ``runlog.*`` loggers never reach the driver log: they go
-  (redacted) to the run's system log ``logs/runlog_system.txt``.
-- Nothing here raises into the caller: a failed write goes through
-  ``Handler.handleError`` and one WARNING, and writing resumes when it can.
+- The active run is looked up for every record; records logged while no run is active are
+  kept in a bounded buffer and written to the next run's driver log.
+- Records of runlog's own ``runlog.*`` loggers go (redacted) to the run's system log
+  ``logs/runlog_system.txt``, never to the driver log.
+- Nothing here raises into the caller: a failed write goes through ``Handler.handleError``
+  and one WARNING, and writing resumes when it can.
 """
 
 from __future__ import annotations
@@ -197,6 +197,11 @@ def _effective_formatter(formatter: logging.Formatter | None) -> logging.Formatt
     return formatter
 
 
+def _class_time(cls: type[logging.Formatter]) -> tuple[Any, ...]:
+    """The time settings of formatters of class ``cls`` (in ``_STDLIB_TIME``'s order; see ``RunHandler._replan``)."""
+    return (cls.formatTime, cls.converter, cls.default_time_format, cls.default_msec_format)
+
+
 class _NoStyle:
     _fmt = None
 
@@ -296,6 +301,16 @@ class RunHandler(logging.Handler):
         self._source_datefmt = attrs.get("datefmt")
         self._source_style: Any = style if self._watch else _NoStyle
         self._source_fmt = self._source_style._fmt
+        # A format with asctime: the time settings its class has now. Set on logging.Formatter after this
+        # (``logging.Formatter.converter = time.gmtime``), they change what the format writes: looked at
+        # with the once-a-second check (``_next_check``; per record it would cost about 0.2 us).
+        time_class: Any = None
+        try:
+            time_class = type(formatter) if self._watch and formatter.usesTime() else None  # type: ignore[union-attr]
+        except Exception:
+            pass
+        self._time_class = time_class
+        self._time_settings = _class_time(time_class) if time_class is not None else ()
         self._effective = effective
         self._trace = _trace_mode(effective)
         self._trace_fields = self._trace == _TRACE_FIELDS
@@ -358,6 +373,11 @@ class RunHandler(logging.Handler):
                     or attrs.get("datefmt") is not self._source_datefmt
                     or source_style._fmt is not self._source_fmt
                     or attrs.get("_style") is not source_style
+                    or (  # the time settings of its class, looked at once a second (see _replan)
+                        record.created >= self._next_check
+                        and self._time_class is not None
+                        and _class_time(self._time_class) != self._time_settings
+                    )
                 ):
                     self._replan(formatter)
             if self._trace_fields:
@@ -371,11 +391,10 @@ class RunHandler(logging.Handler):
                 else None
             )
             if compiled is not None and not _formatting:  # (_formatting: a record logged while one is formatted)
-                # Unguarded: no per-thread flag. A record logged meanwhile (an argument's __str__, a
-                # __del__) sees _formatting and takes _format_guarded, which marks its thread busy: a
-                # record logged while *that* one is formatted waits, so logging that feeds on itself
-                # ends. (_formatting is one flag for all threads: a thread that sees another's takes
-                # the guarded path too, which is only slower.)
+                # Unguarded: no per-thread flag. A record logged meanwhile (an argument's __str__, a __del__)
+                # sees _formatting and takes _format_guarded, which marks its thread busy: a record logged
+                # while *that* one is formatted waits, so logging that feeds on itself ends. (One flag for
+                # all threads: a thread that sees another's takes the guarded path, which is only slower.)
                 _formatting = True
                 try:  # the same text as Formatter.format, compiled for this format (runlog._capture.fastformat)
                     text = compiled(record, d)
@@ -432,10 +451,8 @@ class RunHandler(logging.Handler):
                 if n != len(data):
                     writer._write(sink.fd, data[n:])  # the rest of a short write; raises StoreError saying what to do
             if tagged:
-                # The values: RunWriter._pack and _write_data inlined (two calls less per tagged
-                # record), timed by the record; new names, other values or steps, the points file
-                # not open yet: _write_slow.
-                points = None
+                # RunWriter._pack and _write_data inlined (two calls less), timed by the record; new names,
+                points = None  # other values or steps, the points file not open yet: _write_slow.
                 fd = writer._points_fd
                 if fd >= 0 and (step is None or (step.__class__ is int and step != NO_STEP)):
                     st = NO_STEP if step is None else step

@@ -26,7 +26,9 @@ generated once per formatter from the format string:
 Anything else returns ``None`` and the caller uses ``formatter.format``: another formatter class,
 a method replaced on the class or the instance, ``{``/``$`` styles, ``defaults=``, a field spec
 ``%`` formatting with a mapping accepts but this parser does not (length modifiers, ``*``), or
-a ``converter`` other than ``time.localtime``/``time.gmtime``. A field missing from the record
+a ``converter`` other than ``time.localtime``/``time.gmtime`` (the converter is read from the
+formatter per record, as ``formatTime`` reads it: one set later on the class or the instance is
+used from the next record, a converter of the user's own then called for every record). A field missing from the record
 raises ``KeyError`` (``Formatter.format`` raises ``ValueError``): the caller then calls
 ``formatter.format`` for the stdlib's own error.
 """
@@ -286,15 +288,23 @@ def _time_lines(formatter: logging.Formatter, cls: type[logging.Formatter], name
     converter = formatter.converter
     if converter not in _CONVERTERS:
         return None
-    namespace["convert"] = converter
-    # converter(created) floors a float to whole seconds: so is the cache key (// 1).
+    namespace["fmtr"] = formatter
+    namespace["localtime"], namespace["gmtime"] = time.localtime, time.gmtime
+    # converter(created) floors a float to whole seconds: so is the cache key (// 1). The converter is
+    # read from the formatter per record, as formatTime reads it (``logging.Formatter.converter =
+    # time.gmtime`` set on the class after this was compiled is seen at once); the text is kept only
+    # for localtime and gmtime (another converter is called for every record, as formatTime calls it).
     lines = [
         "    created = record.created",
+        "    convert = fmtr.converter",
         "    sec = created // 1",
         "    c = cache[0]",
-        "    if c[0] != sec:",
-        "        c = cache[0] = (sec, strftime(TF, convert(created)))",
+        "    if c[0] != sec or c[2] is not convert:",
+        "        c = (sec, strftime(TF, convert(created)), convert)",
+        "        if convert is localtime or convert is gmtime:",
+        "            cache[0] = c",
     ]
+    namespace["cache"] = [(None, "", None)]
     if datefmt:
         namespace["TF"] = datefmt
         return [*lines, "    asctime = c[1]"]
@@ -303,17 +313,19 @@ def _time_lines(formatter: logging.Formatter, cls: type[logging.Formatter], name
     if not msec_format:
         return [*lines, "    asctime = c[1]"]
     namespace["MF"] = msec_format
-    namespace["ms_cache"] = [(1.0, 0.0, None, "")]  # (second, next second, msecs, asctime): empty at first
+    namespace["ms_cache"] = [(1.0, 0.0, None, "", None)]  # (second, next second, msecs, asctime, converter): empty
     # The text of one second and one ``msecs`` value, kept: ``created // 1 == second`` exactly when
     # ``second <= created < second + 1``, and equal ``msecs`` values make the same ``%03d``.
     return [
         "    created = record.created",
+        "    convert = fmtr.converter",
         "    msecs = record.msecs",
         "    m = ms_cache[0]",
-        "    if m[0] <= created < m[1] and msecs == m[2]:",
+        "    if m[0] <= created < m[1] and msecs == m[2] and m[4] is convert:",
         "        asctime = m[3]",
         "    else:",
-        *("    " + line for line in lines[1:]),
+        *("    " + line for line in lines[2:]),
         "        asctime = MF % (c[1], msecs)",
-        "        ms_cache[0] = (sec, sec + 1, msecs, asctime)",
+        "        if convert is localtime or convert is gmtime:",
+        "            ms_cache[0] = (sec, sec + 1, msecs, asctime, convert)",
     ]

@@ -112,3 +112,38 @@ def test_utc_millisecond_range_has_one_text(created: float) -> None:
     assert format_utc(end) != text
     if start > 0:
         assert format_utc(math.nextafter(start, -math.inf)) != text
+
+
+@pytest.mark.parametrize("datefmt", [None, "%H:%M:%S"])
+def test_a_converter_changed_after_compiling_is_used_from_the_next_record(monkeypatch: pytest.MonkeyPatch, datefmt: str | None) -> None:
+    """``logging.Formatter.converter = time.gmtime`` set on the class after the format was compiled (the usual
+    way to log UTC), on the instance, or a converter of the user's own: the very next record, even in the same
+    second and millisecond, has the text Formatter.format gives it (the time caches never serve the old one)."""
+    formatter = logging.Formatter("%(asctime)s %(message)s", datefmt)
+    compiled = compile_formatter(formatter, newline=False)
+    assert compiled is not None
+
+    def both(created: float) -> tuple[str, str]:
+        fields = {"msg": "m", "created": created, "msecs": int((created - int(created)) * 1000) + 0.0}
+        mine = logging.makeLogRecord(fields)
+        return compiled(mine, mine.__dict__), formatter.format(logging.makeLogRecord(fields))
+
+    t = 1764858516.25
+    local, _ = both(t)
+    assert local == both(t)[1]
+    monkeypatch.setattr(logging.Formatter, "converter", time.gmtime)  # on the class, after compiling
+    utc, want = both(t)
+    assert utc == want and utc != local
+    assert both(t + 0.0001) == (want, want)
+    formatter.converter = time.localtime  # on the instance
+    assert both(t) == (local, local)
+    shifted = [0]
+
+    def five_hours_on(secs: float | None) -> time.struct_time:  # the user's own: called for every record
+        shifted[0] += 1
+        return time.gmtime((secs or 0) + 5 * 3600)
+
+    formatter.converter = five_hours_on  # type: ignore[method-assign,assignment]
+    got, want = both(t)
+    assert got == want and got not in (local, utc)
+    assert both(t)[0] == want and shifted[0] == 4  # (two records, each formatted twice: no text kept)

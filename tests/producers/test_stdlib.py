@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import logging
 import logging.config
@@ -278,6 +279,42 @@ def test_basicconfig_asctime_without_datefmt_is_utc_in_the_driver_log_only(
     shared = logging.root.handlers[0].formatter
     assert shared is logging.root.handlers[1].formatter and type(shared) is logging.Formatter
     assert "formatTime" not in vars(shared) and shared.datefmt is None
+
+
+def test_time_settings_changed_on_the_formatter_class_later_reach_the_next_record(
+    exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``logging.Formatter.converter = time.gmtime`` or ``default_msec_format`` set on the class after the handler
+    wrote with runlog's UTC time: the records from the handler's next once-a-second check on have what the
+    formatter's own formatTime gives (as for settings made before), and with the class's settings back,
+    runlog's UTC time again. (Records 1.5 s apart here: each is the first of its second.)"""
+    no_root_handlers(monkeypatch)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", handlers=[runlog.RunHandler()])
+    run = exp.start_logging()
+    shared = logging.root.handlers[0].formatter
+    assert shared is not None
+    lines: list[tuple[str, str]] = []
+
+    clock = itertools.count(time.time(), 1.5)
+
+    def log_one(msg: str) -> None:
+        record = logging.LogRecord("x", logging.INFO, __file__, 1, msg, (), None)
+        record.created = next(clock)
+        logging.getLogger("x").handle(record)
+        lines.append((log_text(run).splitlines()[-1], shared.format(logging.makeLogRecord(record.__dict__))))
+
+    log_one("iso")
+    monkeypatch.setattr(logging.Formatter, "converter", time.gmtime)
+    log_one("gmtime")
+    monkeypatch.setattr(logging.Formatter, "default_msec_format", "%s.%03d")
+    log_one("dot")
+    monkeypatch.setattr(logging.Formatter, "converter", time.localtime)
+    monkeypatch.setattr(logging.Formatter, "default_msec_format", "%s,%03d")
+    log_one("iso again")
+    assert re.fullmatch(UTC_STAMP + " iso", lines[0][0]) and re.fullmatch(UTC_STAMP + " iso again", lines[3][0])
+    assert lines[1][0] == lines[1][1] and re.fullmatch(LOCAL_STAMP + " gmtime", lines[1][0])
+    assert lines[2][0] == lines[2][1] and re.fullmatch(LOCAL_STAMP.replace(",", r"\.") + " dot", lines[2][0])
+    run.complete()
 
 
 def test_basicconfig_datefmt_is_kept(exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch) -> None:
