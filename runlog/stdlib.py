@@ -462,8 +462,8 @@ class RunHandler(logging.Handler):
                     except KeyError:  # (another group of as many names)
                         pass
                     except struct.error:  # (an int beyond 64 bits)
-                        packer = None
-                    if points is None and packer is not None:
+                        fd = -1
+                    if points is None and fd >= 0:
                         try:
                             points = writer._pack_other(tagged, st, record.created)
                         except (KeyError, struct.error):

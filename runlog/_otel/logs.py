@@ -57,7 +57,7 @@ def _write_metrics(writer: RunWriter, metrics: Mapping[str, Any], step: Any, whe
         key = str(name)
         try:
             if isinstance(value, (tuple, list)):
-                writer.metric(LIST, key, encode_list(key, value), None)
+                writer.metric(LIST, key, encode_list(key, value), None, at=when)
             elif isinstance(value, Mapping):
                 _log.debug("ignoring tagged metric %r: a mapping is not a metric value", name)
             else:

@@ -20,6 +20,7 @@ from otel_helpers import Collect, Providers, driver_log, on_root, sdk_logging_ha
 import runlog
 from runlog._capture import driverlog
 from runlog._otel import logs as otel_logs
+from runlog._store.reader import RunReader
 from runlog.otel import RunLogExporter
 
 
@@ -242,9 +243,11 @@ def test_tagged_values_carry_their_records_timestamp(run: runlog.Run, providers:
     stamps = [1_700_000_000_000_000_000 + i * 250_000_000 for i in range(4)]
     values: list[Any] = [1.0, 2.0, "text", 4.0]
     for ns, value in zip(stamps, values):
-        log.emit(timestamp=ns, body="step", attributes={"runlog.metric.x": value})
+        log.emit(timestamp=ns, body="step", attributes={"runlog.metric.x": value, "runlog.metric.l": [value]})
     RunLogExporter().export(list(memory.get_finished_logs()))
     assert [(p.value, p.time) for p in run.get_metric_history("x")] == [(v, ns / 1e9) for v, ns in zip(values, stamps)]
+    lists = [(e[2], e[4]) for e in RunReader(run.path).metric_events() if e[1] == "l"]  # (a list value: its own kind)
+    assert lists == [([v], ns / 1e9) for v, ns in zip(values, stamps)]
 
 
 def test_a_mapping_value_is_not_a_metric_and_the_others_of_its_record_are_kept(
@@ -306,14 +309,14 @@ def test_write_tagged_groups_plain_values_and_checks_the_others_in_order() -> No
         def scalars(self, values: dict[str, Any], step: Any, when: float | None = None) -> None:
             calls.append(("scalars", (values, step, when)))
 
-        def metric(self, kind: Any, name: str, value: Any, step: Any) -> None:
-            calls.append(("metric", name))
+        def metric(self, kind: Any, name: str, value: Any, step: Any, at: float | None = None) -> None:
+            calls.append(("metric", (name, at)))
 
     tagged = [({"a": 1.0}, 0, 1.0), ({"b": 2}, None, 2.0), ({"c": "text"}, 1, 3.0), ({"d": [1, 2]}, None, 4.0), ({"e": 3.0}, 3, 5.0)]
     otel_logs._write_tagged(Writer(), tagged)  # type: ignore[arg-type]
     assert calls == [
         ("groups", [({"a": 1.0}, 1.0), ({"b": 2}, 2.0)]),
         ("scalars", ({"c": "text"}, 1, 3.0)),
-        ("metric", "d"),
+        ("metric", ("d", 4.0)),
         ("groups", [({"e": 3.0}, 5.0)]),
     ]

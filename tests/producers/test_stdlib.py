@@ -400,23 +400,6 @@ def test_tagged_metric_events(exp: runlog.Experiment) -> None:
     assert log_text(run).count("INFO:train:epoch done") == 2
 
 
-def test_tagged_values_carry_their_records_time(exp: runlog.Experiment) -> None:
-    """A tagged record's values are stored with the record's own time (``created``: when it was logged), on
-    the first record of its names, on the fast path, and for groups taken in turn (train/val of as many names)."""
-    run = exp.start_logging()
-    log = _only_handler("tagged.times", runlog.RunHandler())
-    times = [1_700_000_000.0 + i * 0.25 for i in range(6)]
-    groups = [{"loss": 0.5, "acc": 0.25}, {"val_loss": 0.75, "val_acc": 0.125}]
-    for i, when in enumerate(times):
-        record = log.makeRecord(log.name, logging.INFO, __file__, 1, "step %d", (i,), None, extra=runlog.metrics(groups[i % 2], step=i))
-        record.created = when
-        log.handle(record)
-    assert [(p.step, p.time) for p in run.get_metric_history("loss")] == [(0, times[0]), (2, times[2]), (4, times[4])]
-    assert [(p.step, p.time) for p in run.get_metric_history("val_acc")] == [(1, times[1]), (3, times[3]), (5, times[5])]
-    assert log_text(run).count("INFO:tagged.times:step") == 6
-    run.complete()
-
-
 def test_metrics_helper_checks_values() -> None:
     """runlog.metrics() refuses lists, empty calls and bad steps at the call, with the fix in the message."""
     assert runlog.metrics(a=1) == {"metrics": {"a": 1}}
