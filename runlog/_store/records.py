@@ -12,6 +12,7 @@ give them with the check bytes zeroed again: the type word is then the type, as 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import struct
 import sys
@@ -24,12 +25,20 @@ from typing import Any
 from . import layout
 from .damage import report_damage
 
+try:  # a tagged record's values packed in C: built at install when a C compiler is there (hatch_build.py)
+    from . import _packer as _native
+except ImportError:
+    _native = None  # type: ignore[assignment]
+if sys.byteorder != "little":  # (records are little-endian: the C function copies native numbers)
+    _native = None  # type: ignore[assignment]
+
 __all__ = [
     "CHECK_BIT",
     "CHECK_MASK",
     "decode_records",
     "good_records",
     "group_packer",
+    "python_group_packer",
     "pack_float",
     "pack_int",
     "pack_point",
@@ -80,12 +89,26 @@ def group_packer(names: tuple[str, ...], nids: tuple[int, ...], kinds: tuple[int
     exactly the classes ``kinds`` says (``T_FLOAT``: float, ``T_INT``: int; no subclass).
 
     None when ``values`` has another number of keys or a value of another class; KeyError when it lacks
-    one of the names; struct.error for an int beyond 64 bits. Generated once per group (one ``struct``
-    call for every record and one CRC per record, no loop): the writer keeps one per group of names a
-    program logs together (``RunWriter._pack``).
+    one of the names; struct.error for an int (or a step) beyond 64 bits. Made once per group: the writer
+    keeps one per group of names a program logs together (``RunWriter._pack``). The C function of
+    ``runlog._store._packer`` (built at install when a C compiler is there) bound to the group, else
+    :func:`python_group_packer`.
     """
+    _check_group(names, nids, kinds)
+    if _native is not None:
+        return functools.partial(_native.pack, (tuple(names), tuple(nids), tuple(kinds)))
+    return python_group_packer(names, nids, kinds)
+
+
+def _check_group(names: tuple[str, ...], nids: tuple[int, ...], kinds: tuple[int, ...]) -> None:
     if not names or len(names) != len(nids) or len(names) != len(kinds) or not set(kinds) <= set(_RECORD_FORMATS):
         raise ValueError("group_packer: names, ids and kinds (T_FLOAT or T_INT) of the same non-zero length")
+
+
+def python_group_packer(names: tuple[str, ...], nids: tuple[int, ...], kinds: tuple[int, ...]) -> GroupPacker:
+    """:func:`group_packer` in Python: generated once per group (one ``struct`` call for every record and one
+    CRC per record, no loop)."""
+    _check_group(names, nids, kinds)
     namespace: dict[str, Any] = {
         "P": struct.Struct("<" + "".join(_RECORD_FORMATS[k] for k in kinds)).pack,
         "F": _pack_float,

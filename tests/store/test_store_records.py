@@ -8,6 +8,7 @@ import struct
 import time
 import zlib
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -178,6 +179,16 @@ _I64 = st.integers(-(2**63), 2**63 - 1)
 _VALUE = st.one_of(st.floats(allow_nan=True, allow_infinity=True), _I64)
 
 
+def _c_group_packer(names: tuple[str, ...], nids: tuple[int, ...], kinds: tuple[int, ...]) -> records.GroupPacker:
+    """group_packer with the C function (runlog._store._packer, built at install by hatch_build.py)."""
+    assert records._native is not None, "the C packer was not built: hatch_build.py needs gcc and Python's headers"
+    return group_packer(names, nids, kinds)
+
+
+PACKERS = {"C": _c_group_packer, "Python": records.python_group_packer}
+
+
+@pytest.mark.parametrize("make", list(PACKERS.values()), ids=list(PACKERS))
 @settings(max_examples=300, deadline=None)
 @given(
     st.dictionaries(st.text(min_size=1, max_size=8), _VALUE, min_size=1, max_size=6),
@@ -185,20 +196,50 @@ _VALUE = st.one_of(st.floats(allow_nan=True, allow_infinity=True), _I64)
     _I64,
     st.floats(allow_nan=False),
 )
-def test_a_group_packer_packs_what_pack_point_packs(values: dict[str, float | int], first_id: int, step: int, now: float) -> None:
-    """The compiled packer of a group of names gives, byte for byte, the records pack_point gives each value."""
+def test_a_group_packer_packs_what_pack_point_packs(
+    make: Any, values: dict[str, float | int], first_id: int, step: int, now: float
+) -> None:
+    """The packer of a group of names (in C, and in Python) gives, byte for byte, the records pack_point gives each value."""
     names = tuple(values)
     nids = tuple((first_id + i) % 2**32 for i in range(len(names)))
     kinds = tuple(layout.T_FLOAT if type(v) is float else layout.T_INT for v in values.values())
-    packer = group_packer(names, nids, kinds)
+    packer = make(names, nids, kinds)
     expected = b"".join(pack_point(nid, kind, values[n], step, now) for n, nid, kind in zip(names, nids, kinds))
     assert packer(values, step, now) == expected
     assert packer(dict(reversed(values.items())), step, now) == expected  # (the compiled order)
     assert all(records._check_ok(expected[i : i + 32]) for i in range(0, len(expected), 32))
 
 
-def test_a_group_packer_refuses_what_it_was_not_compiled_for() -> None:
-    packer = group_packer(("loss", "n"), (0, 1), (layout.T_FLOAT, layout.T_INT))
+def _outcome(packer: Any, values: dict[str, Any], step: int, now: float) -> object:
+    try:
+        return packer(values, step, now)
+    except (KeyError, struct.error) as exc:
+        return type(exc)
+
+
+_ANY = st.one_of(_VALUE, st.integers(), st.booleans(), st.text(max_size=3), st.none())
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from("abcdef"), min_size=1, max_size=4, unique=True),
+    st.lists(st.sampled_from([layout.T_FLOAT, layout.T_INT]), min_size=4, max_size=4),
+    st.dictionaries(st.sampled_from("abcdefg"), _ANY, max_size=5),
+    st.one_of(_I64, st.integers()),
+    st.floats(),
+)
+def test_the_c_packer_answers_as_the_python_one_for_any_values(
+    names: list[str], kinds: list[int], values: dict[str, Any], step: int, now: float
+) -> None:
+    """The same bytes, the same None (another size or class), KeyError (a name missing) and struct.error (beyond
+    64 bits, value or step), in the same order of precedence, for any dict, step and time."""
+    group = (tuple(names), tuple(range(7, 7 + len(names))), tuple(kinds[: len(names)]))
+    assert _outcome(_c_group_packer(*group), values, step, now) == _outcome(records.python_group_packer(*group), values, step, now)
+
+
+@pytest.mark.parametrize("make", list(PACKERS.values()), ids=list(PACKERS))
+def test_a_group_packer_refuses_what_it_was_not_compiled_for(make: Any) -> None:
+    packer = make(("loss", "n"), (0, 1), (layout.T_FLOAT, layout.T_INT))
     assert packer({"loss": 1.0, "n": 2}, 3, 4.0) == pack_float(0, 1.0, 3, 4.0) + pack_int(1, layout.T_INT, 2, 3, 4.0)
     assert packer({"loss": 1, "n": 2}, 3, 4.0) is None  # an int where a float was
     assert packer({"loss": 1.0, "n": True}, 3, 4.0) is None  # a bool is not an int here
@@ -208,7 +249,7 @@ def test_a_group_packer_refuses_what_it_was_not_compiled_for() -> None:
         packer({"loss": 1.0, "m": 2}, 3, 4.0)
     with pytest.raises(struct.error):
         packer({"loss": 1.0, "n": 2**64}, 3, 4.0)
-    odd = group_packer(("a\n\"'\\", "{x}"), (5, 6), (layout.T_FLOAT, layout.T_FLOAT))  # names never in the source
+    odd = make(("a\n\"'\\", "{x}"), (5, 6), (layout.T_FLOAT, layout.T_FLOAT))  # names never in the source
     assert odd({"a\n\"'\\": 1.0, "{x}": 2.0}, NO_STEP, 1.0) == pack_float(5, 1.0, NO_STEP, 1.0) + pack_float(6, 2.0, NO_STEP, 1.0)
     with pytest.raises(ValueError, match="same non-zero length"):
-        group_packer((), (), ())
+        make((), (), ())

@@ -1,0 +1,3 @@
+from typing import Any
+
+def pack(spec: tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]], values: dict[str, Any], st: int, now: float, /) -> bytes | None: ...
