@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import shlex
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -23,9 +24,12 @@ def compile_packer(root: Path, out_dir: Path) -> Path:
     include = sysconfig.get_paths()["include"]
     if not Path(include, "Python.h").exists():
         raise RuntimeError(f"no Python headers ({include}/Python.h)")
-    cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
+    # LDSHARED: the installing Python's compiler with its flags for an extension module ("gcc -shared" on
+    # Linux, "-bundle -undefined dynamic_lookup" on macOS).
+    link = shlex.split(sysconfig.get_config_var("LDSHARED") or f"{sysconfig.get_config_var('CC') or 'cc'} -shared")
     target = out_dir / ("_packer" + importlib.machinery.EXTENSION_SUFFIXES[0])
-    command = [*cc, "-O2", "-fPIC", "-shared", f"-I{include}", str(root / SOURCE), "-o", str(target)]
+    target.unlink(missing_ok=True)  # (a failed build must not leave an older module in place)
+    command = [*link, "-O2", "-fPIC", f"-I{include}", str(root / SOURCE), "-o", str(target)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed: {done.stderr.strip()[-500:]}")
@@ -43,10 +47,16 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             if version == "editable":  # next to the source, where the editable install imports it from
                 compile_packer(root, root / SOURCE.parent)
                 return
-            built = compile_packer(root, Path(tempfile.mkdtemp(prefix="runlog-build-")))
+            self._scratch = tempfile.mkdtemp(prefix="runlog-build-")
+            built = compile_packer(root, Path(self._scratch))
         except Exception as exc:  # (no compiler, no headers): pure Python, as documented
             self.app.display_warning(f"runlog: the C packer was not built ({exc}); the Python one is used")
             return
         build_data["force_include"][str(built)] = f"{SOURCE.parent}/{built.name}"
         build_data["pure_python"] = False
         build_data["infer_tag"] = True
+
+    def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
+        scratch = getattr(self, "_scratch", None)
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)

@@ -5,7 +5,10 @@
  * each name, the 32-byte record <IIdqd (id, type word, value, step, time) whose type word holds the
  * kind in its low byte and (CRC-32 of the record with the word's high bytes zero | 1 << 31) & 0xFFFFFF00
  * in its high bytes. None for a dict of another size or a value of another class (exactly float for
- * kind 0, exactly int otherwise); KeyError for a name missing; struct.error beyond 64 bits.
+ * kind 0, exactly int otherwise; a dict subclass or another mapping too: the caller then packs it the
+ * careful way); KeyError for a name missing; struct.error beyond 64 bits (a value, the step, the time) or
+ * for a step or time of another type. VERSION: records.py loads only the version it was written for (an
+ * editable install keeps a module built from an older source until it is installed again).
  * Built at install time when a C compiler is there (hatch_build.py); records.py falls back to the
  * Python packer without it. Little-endian machines only (records.py does not load it elsewhere).
  */
@@ -31,6 +34,12 @@ static uint32_t crc32_of(const unsigned char *p, size_t len) {  /* zlib.crc32(by
     return c ^ 0xFFFFFFFFu;
 }
 
+static PyObject *to_struct_error(void) {  /* the pending error as struct.error (what struct.pack raises) */
+    PyErr_Clear();
+    PyErr_SetString(struct_error, "argument out of range or of another type (a step, time or int beyond 64 bits)");
+    return NULL;
+}
+
 static PyObject *pack(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 4 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 3) {
         PyErr_SetString(PyExc_TypeError, "pack(spec, values, st, now) with spec = (names, ids, kinds)");
@@ -44,46 +53,61 @@ static PyObject *pack(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     }
     PyObject *values = args[1];
     Py_ssize_t n = PyTuple_GET_SIZE(names);
+    /* A dict subclass or another mapping: None (the caller packs it the careful way). */
     if (!PyDict_CheckExact(values) || PyDict_GET_SIZE(values) != n) Py_RETURN_NONE;
-    /* As in Python, a value of another class (None) comes before a number beyond 64 bits (struct.error). */
-    int overflow = 0, too_big = 0;
-    long long st = PyLong_AsLongLongAndOverflow(args[2], &too_big);
-    if (st == -1 && PyErr_Occurred()) return NULL;
+    /* First every name looked up (a missing one: KeyError) and every class checked (another: None), as the
+       Python packer reads all values and then tests their classes; only then the numbers converted, any
+       failure there being struct.error, as from struct.pack. */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        if (PyDict_GetItemWithError(values, name) == NULL) {
+            if (!PyErr_Occurred()) PyErr_SetObject(PyExc_KeyError, name);
+            return NULL;
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = PyDict_GetItemWithError(values, PyTuple_GET_ITEM(names, i));
+        if (v == NULL) return PyErr_Occurred() ? NULL : (PyErr_SetObject(PyExc_KeyError, PyTuple_GET_ITEM(names, i)), NULL);
+        long kind = PyLong_AsLong(PyTuple_GET_ITEM(kinds, i));
+        if (kind == -1 && PyErr_Occurred()) return NULL;
+        if (kind == 0 ? !PyFloat_CheckExact(v) : !PyLong_CheckExact(v)) Py_RETURN_NONE;
+    }
+    int overflow = 0;
+    long long st = PyLong_AsLongLongAndOverflow(args[2], &overflow);
+    if (overflow || (st == -1 && PyErr_Occurred())) return to_struct_error();
     double now = PyFloat_AsDouble(args[3]);
-    if (now == -1.0 && PyErr_Occurred()) return NULL;
+    if (now == -1.0 && PyErr_Occurred()) return to_struct_error();
     PyObject *out = PyBytes_FromStringAndSize(NULL, 32 * n);
     if (out == NULL) return NULL;
     unsigned char *buf = (unsigned char *)PyBytes_AS_STRING(out);
-    int other_class = 0;  /* (every name is looked up first: a missing one is a KeyError, as in Python) */
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *name = PyTuple_GET_ITEM(names, i);
-        PyObject *v = PyDict_GetItemWithError(values, name);
+        /* (looked up again: converting the step or time above may have run Python code) */
+        PyObject *v = PyDict_GetItemWithError(values, PyTuple_GET_ITEM(names, i));
         if (v == NULL) {
-            if (!PyErr_Occurred()) PyErr_SetObject(PyExc_KeyError, name);
+            if (!PyErr_Occurred()) PyErr_SetObject(PyExc_KeyError, PyTuple_GET_ITEM(names, i));
             Py_DECREF(out);
             return NULL;
         }
-        if (other_class) continue;  /* (a number too big does not stop the class checks: None comes first) */
-        unsigned long nid = PyLong_AsUnsignedLong(PyTuple_GET_ITEM(ids, i));
-        unsigned long kind = PyLong_AsUnsignedLong(PyTuple_GET_ITEM(kinds, i));
-        if (PyErr_Occurred() || nid > 0xFFFFFFFFul || kind > 0xFFul) {
-            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "an id beyond 32 bits or a kind beyond 8");
+        long long nid = PyLong_AsLongLong(PyTuple_GET_ITEM(ids, i));
+        long kind = PyLong_AsLong(PyTuple_GET_ITEM(kinds, i));
+        if (PyErr_Occurred() || nid < 0 || nid > 0xFFFFFFFFll || kind < 0 || kind > 0xFF) {
             Py_DECREF(out);
-            return NULL;
+            return to_struct_error();
         }
         unsigned char *rec = buf + 32 * i;
-        if (kind == 0) {
-            if (!PyFloat_CheckExact(v)) { other_class = 1; continue; }
-            if (too_big) continue;
+        if (kind == 0 && PyFloat_CheckExact(v)) {
             double d = PyFloat_AS_DOUBLE(v);
             memcpy(rec + 8, &d, 8);
-        } else {
-            if (!PyLong_CheckExact(v)) { other_class = 1; continue; }
-            if (too_big) continue;
+        } else if (kind != 0 && PyLong_CheckExact(v)) {
             long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
-            if (overflow) { too_big = 1; continue; }
-            if (x == -1 && PyErr_Occurred()) { Py_DECREF(out); return NULL; }
+            if (overflow || (x == -1 && PyErr_Occurred())) {
+                Py_DECREF(out);
+                return to_struct_error();
+            }
             memcpy(rec + 8, &x, 8);
+        } else {  /* (changed meanwhile) */
+            Py_DECREF(out);
+            Py_RETURN_NONE;
         }
         uint32_t id32 = (uint32_t)nid, word = (uint32_t)kind;
         memcpy(rec, &id32, 4);
@@ -92,12 +116,6 @@ static PyObject *pack(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         memcpy(rec + 24, &now, 8);
         word |= (crc32_of(rec, 32) | 0x80000000u) & 0xFFFFFF00u;
         memcpy(rec + 4, &word, 4);
-    }
-    if (other_class || too_big) {
-        Py_DECREF(out);
-        if (other_class) Py_RETURN_NONE;
-        PyErr_SetString(struct_error, "argument out of range (an int or a step beyond 64 bits)");
-        return NULL;
     }
     return out;
 }
@@ -120,6 +138,11 @@ PyMODINIT_FUNC PyInit__packer(void) {
     Py_DECREF(struct_module);
     if (struct_error == NULL) return NULL;
     make_crc_table();
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddIntConstant(m, "VERSION", 1) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 #endif
 }

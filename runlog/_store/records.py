@@ -29,7 +29,9 @@ try:  # a tagged record's values packed in C: built at install when a C compiler
     from . import _packer as _native
 except ImportError:
     _native = None  # type: ignore[assignment]
-if sys.byteorder != "little":  # (records are little-endian: the C function copies native numbers)
+# Records are little-endian (the C function copies native numbers); a module of another version is one an
+# editable install built from an older source.
+if sys.byteorder != "little" or getattr(_native, "VERSION", None) != 1:
     _native = None  # type: ignore[assignment]
 
 __all__ = [
@@ -89,7 +91,9 @@ def group_packer(names: tuple[str, ...], nids: tuple[int, ...], kinds: tuple[int
     exactly the classes ``kinds`` says (``T_FLOAT``: float, ``T_INT``: int; no subclass).
 
     None when ``values`` has another number of keys or a value of another class; KeyError when it lacks
-    one of the names; struct.error for an int (or a step) beyond 64 bits. Made once per group: the writer
+    one of the names; struct.error for an int (or a step) beyond 64 bits. (The C function also answers None
+    for a dict subclass or another mapping, which the writer then packs the careful way, and checks exact
+    classes with no regard to a ``__class__`` that says otherwise.) Made once per group: the writer
     keeps one per group of names a program logs together (``RunWriter._pack``). The C function of
     ``runlog._store._packer`` (built at install when a C compiler is there) bound to the group, else
     :func:`python_group_packer`.
@@ -103,6 +107,8 @@ def group_packer(names: tuple[str, ...], nids: tuple[int, ...], kinds: tuple[int
 def _check_group(names: tuple[str, ...], nids: tuple[int, ...], kinds: tuple[int, ...]) -> None:
     if not names or len(names) != len(nids) or len(names) != len(kinds) or not set(kinds) <= set(_RECORD_FORMATS):
         raise ValueError("group_packer: names, ids and kinds (T_FLOAT or T_INT) of the same non-zero length")
+    if any(type(nid) is not int or not 0 <= nid < 2**32 for nid in nids):
+        raise ValueError(f"group_packer: name ids are ints from 0 to 2**32 - 1; got {nids}")
 
 
 def python_group_packer(names: tuple[str, ...], nids: tuple[int, ...], kinds: tuple[int, ...]) -> GroupPacker:
