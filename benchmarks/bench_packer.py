@@ -19,13 +19,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from _harness import paired_table, rotated_rounds, tagged_records
 
 
 def main() -> None:
@@ -68,18 +69,7 @@ def main() -> None:
     def tagged(make: Callable[[], logging.Handler], packer: Any) -> Callable[[], float]:
         def once() -> float:
             writer._packer = packer
-            handler = make()
-            log = logging.getLogger(f"bench.packer.{next(counter)}")
-            log.handlers[:] = [handler]
-            log.setLevel(logging.INFO)
-            log.propagate = False
-            info = log.info
-            t0 = time.process_time()
-            for i in range(n):
-                info("epoch %d done", i, extra={"metrics": {"loss": 0.5, "acc": 0.25}, "step": i})
-            elapsed = time.process_time() - t0
-            handler.close()
-            log.removeHandler(handler)
+            elapsed = tagged_records(make(), f"bench.packer.{next(counter)}", n)
             writer._packer = c_packer
             return elapsed
 
@@ -90,31 +80,19 @@ def main() -> None:
         "RunHandler tagged, packed in Python": tagged(runlog.RunHandler, python_packer),
         "RunHandler tagged, packed in C": tagged(runlog.RunHandler, c_packer),
     }
-    samples: dict[str, list[float]] = {label: [] for label in cases}
-    labels = list(cases)
-    for round_no in range(repeat):
-        shift = round_no % len(labels)
-        for label in labels[shift:] + labels[:shift]:
-            samples[label].append(cases[label]() / n * 1e6)
+    samples = rotated_rounds(cases, repeat, n)
     history = run.get_metric_history("loss")
     run.complete()
     assert len(history) == 3 + 2 * n * repeat, "values were lost"
 
-    def paired(a: str, b: str) -> float:
-        return statistics.median(x / y for x, y in zip(samples[a], samples[b]))
-
     print(f"### Tagged values packed in C or in Python ({n:,} records x {repeat} rounds; Python {sys.version.split()[0]})\n")
-    print("| case | CPU µs/record (median) | min | baseline | ratio (paired) |")
-    print("|---|---:|---:|---|---:|")
     rows = [
         ("FileHandler tagged", "FileHandler tagged"),
         ("RunHandler tagged, packed in Python", "FileHandler tagged"),
         ("RunHandler tagged, packed in C", "FileHandler tagged"),
         ("RunHandler tagged, packed in C", "RunHandler tagged, packed in Python"),
     ]
-    for label, baseline in rows:
-        v = samples[label]
-        print(f"| {label} | {statistics.median(v):.2f} | {min(v):.2f} | {baseline} | {paired(label, baseline):.3f} |")
+    print(paired_table(samples, rows, 3))
 
 
 if __name__ == "__main__":

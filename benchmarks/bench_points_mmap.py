@@ -23,13 +23,14 @@ import argparse
 import logging
 import mmap
 import os
-import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from _harness import paired_table, rotated_rounds, tagged_records
 
 CHUNK = 1 << 20
 
@@ -96,17 +97,7 @@ def main() -> None:
     def tagged(make: Callable[[], logging.Handler], mapped_points: bool) -> Callable[[], float]:
         def once() -> float:
             RunWriter._write_data = write_data_mapped if mapped_points else real_write_data  # type: ignore[method-assign]
-            handler = make()
-            log = logging.getLogger(f"bench.mmap.{next(counter)}")
-            log.handlers[:] = [handler]
-            log.setLevel(logging.INFO)
-            log.propagate = False
-            info = log.info
-            t0 = time.process_time()
-            for i in range(n):
-                info("epoch %d done", i, extra={"metrics": {"loss": 0.5, "acc": 0.25}, "step": i})
-            elapsed = time.process_time() - t0
-            handler.close()
+            elapsed = tagged_records(make(), f"bench.mmap.{next(counter)}", n)
             RunWriter._write_data = real_write_data  # type: ignore[method-assign]
             return elapsed
 
@@ -132,20 +123,10 @@ def main() -> None:
         "run.log, points by os.write": run_log(False),
         "run.log, points by the map": run_log(True),
     }
-    samples: dict[str, list[float]] = {label: [] for label in cases}
-    labels = list(cases)
-    for round_no in range(repeat):
-        shift = round_no % len(labels)
-        for label in labels[shift:] + labels[:shift]:
-            samples[label].append(cases[label]() / n * 1e6)
+    samples = rotated_rounds(cases, repeat, n)
     run.complete()
 
-    def paired(a: str, b: str) -> float:
-        return statistics.median(x / y for x, y in zip(samples[a], samples[b]))
-
     print(f"### Points through a shared map: a prototype ({n:,} records x {repeat} rounds; Python {sys.version.split()[0]})\n")
-    print("| case | CPU µs/record (median) | min | baseline | ratio (paired) |")
-    print("|---|---:|---:|---|---:|")
     rows: list[tuple[str, Any]] = [
         ("FileHandler tagged", "FileHandler tagged"),
         ("RunHandler tagged, points by os.write", "FileHandler tagged"),
@@ -153,9 +134,7 @@ def main() -> None:
         ("run.log, points by os.write", "run.log, points by os.write"),
         ("run.log, points by the map", "run.log, points by os.write"),
     ]
-    for label, baseline in rows:
-        v = samples[label]
-        print(f"| {label} | {statistics.median(v):.2f} | {min(v):.2f} | {baseline} | {paired(label, baseline):.2f} |")
+    print(paired_table(samples, rows, 2))
 
 
 if __name__ == "__main__":
