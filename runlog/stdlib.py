@@ -150,12 +150,14 @@ _BASIC_FORMATS = frozenset(
     )
 )
 _INSTANCE_OVERRIDES = frozenset(("format", "formatMessage", "formatTime", "usesTime", "converter"))
-_STDLIB_TIME = (
-    logging.Formatter.formatTime,
-    logging.Formatter.converter,
-    logging.Formatter.default_time_format,
-    logging.Formatter.default_msec_format,
-)
+
+
+def _class_time(cls: type[logging.Formatter]) -> tuple[Any, ...]:
+    """The time settings of formatters of class ``cls`` (RunHandler watches them: see ``RunHandler._replan``)."""
+    return (cls.formatTime, cls.converter, cls.default_time_format, cls.default_msec_format)
+
+
+_STDLIB_TIME = _class_time(logging.Formatter)
 
 
 class _UtcAsctime(logging.Formatter):
@@ -195,11 +197,6 @@ def _effective_formatter(formatter: logging.Formatter | None) -> logging.Formatt
         utc.__dict__.update(formatter.__dict__)
         return utc
     return formatter
-
-
-def _class_time(cls: type[logging.Formatter]) -> tuple[Any, ...]:
-    """The time settings of formatters of class ``cls`` (in ``_STDLIB_TIME``'s order; see ``RunHandler._replan``)."""
-    return (cls.formatTime, cls.converter, cls.default_time_format, cls.default_msec_format)
 
 
 class _NoStyle:
@@ -513,27 +510,6 @@ class RunHandler(logging.Handler):
         finally:
             tls.busy = False
 
-    def _write_points(self, writer: RunWriter, tagged: dict[str, Any], step: Any, created: float) -> bool:
-        """Store the values of a tagged record the fast way; False when they need ``RunWriter.scalars``.
-
-        ``RunWriter.scalars`` inlined: floats and ints under names stored before, an int (or no) step,
-        packed by the store's own ``RunWriter._pack`` and written by ``RunWriter._write_data`` (another
-        file: a second os.write, docs/logging.md).
-        """
-        if step is None:
-            st = NO_STEP
-        elif type(step) is int and step != NO_STEP:
-            st = step
-        else:
-            return False
-        try:
-            points = writer._pack(tagged, st, created)
-        except (KeyError, struct.error):
-            return False
-        if points:
-            writer._write_data(points)
-        return True
-
     def _write_slow(
         self, record: logging.LogRecord, run: Run | None, text: str | None, tagged: Any, step: Any, echoed: bool
     ) -> None:
@@ -564,9 +540,9 @@ class RunHandler(logging.Handler):
             if not echoed and text is not None:
                 fd = sink.fd if writer._log_fds is sink.fds else sink.open()
                 writer._write(fd, text.encode("utf-8", "backslashreplace"))  # raises StoreError saying what to do
-            if tagged and not self._write_points(writer, tagged, step, record.created):
+            if tagged:
                 try:
-                    writer.scalars(tagged, step, record.created)  # new names, other values or steps: the careful way
+                    writer.scalars(tagged, step, record.created)  # (packed as in handle; else the careful way)
                 except TypeError:  # InvalidMetricValue: store the good values, warn once per bad name
                     self._store_metrics(writer, tagged, step, record)
             if self._failing:

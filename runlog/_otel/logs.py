@@ -168,7 +168,7 @@ class RunLogExporter(_LogExporterBase):  # type: ignore[misc]
             else:
                 lines.append(converted.line)
                 if converted.metrics:
-                    tagged.append((converted.metrics, converted.step, converted.time))
+                    tagged.append((converted.metrics, converted.step, converted.ns / 1e9))
         if skipped == len(batch):
             # Nothing to write: typically only runlog's own diagnostics, logged by the previous
             # export and handed back by a batch processor: logging about them would feed the

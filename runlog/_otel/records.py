@@ -159,9 +159,9 @@ def _kind_of(key: str) -> int:
 
 
 class Converted:
-    """One exported record, converted once: its line(s), tagged metrics, step and time (seconds)."""
+    """One exported record, converted once: its line(s), tagged metrics, step and time (``ns``)."""
 
-    __slots__ = ("line", "metrics", "scope", "step", "time")
+    __slots__ = ("line", "metrics", "ns", "scope", "step")
 
     def __init__(self, record: Any, json_lines: bool) -> None:
         log_record = record.log_record
@@ -174,8 +174,7 @@ class Converted:
         self.step: Any = None
         if json_lines or not body_is_str:
             self.metrics, self.step = tagged_metrics(body, attributes)
-        ns = log_record.timestamp or log_record.observed_timestamp or time.time_ns()
-        self.time: float = ns / 1e9
+        self.ns = ns = log_record.timestamp or log_record.observed_timestamp or time.time_ns()
         trace_id = log_record.trace_id
         if json_lines:
             obj: dict[str, Any] = {
