@@ -11,13 +11,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-# An install compiles runlog/_store/_packer.c (hatch_build.py): a change to either installs again.
+# An install compiles runlog/_store/_packer.c and runlog/_capture/_hot.c (hatch_build.py): a change to any installs again.
 # The demo installs the viewer (`ui`) and MLflow's client (`mlflow`) too, so its printed next steps work.
-$(STAMP_DEMO): pyproject.toml hatch_build.py runlog/_store/_packer.c | $(BIN)/python
+$(STAMP_DEMO): pyproject.toml hatch_build.py runlog/_store/_packer.c runlog/_capture/_hot.c | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[structlog,otel,ui,mlflow]' matplotlib numpy
 	touch $@
 
-$(STAMP_TEST): pyproject.toml hatch_build.py runlog/_store/_packer.c | $(BIN)/python
+$(STAMP_TEST): pyproject.toml hatch_build.py runlog/_store/_packer.c runlog/_capture/_hot.c | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
 

@@ -47,6 +47,9 @@ from ._capture.driverlog import (
 )
 from ._capture.driverlog import thread_state as _tls
 from ._capture.fastformat import CompiledFormat, compile_formatter, utc_format_time
+from ._capture.hotpath import NATIVE as _NATIVE_HANDLE
+from ._capture.hotpath import HandlerBase as _HandlerBase
+from ._capture.hotpath import setup as _setup_native_handle
 from ._capture.output import echoed_to_console
 from ._capture.trace import current_trace_ids, with_trace_suffix
 from ._diagnostics import SYSTEM_LOG, get_logger, redact
@@ -135,6 +138,7 @@ _os_write = os.write
 _modules = sys.modules
 _formatting = False  # a RunHandler is running a compiled format unguarded (see RunHandler.handle)
 _current_run = _current.get
+_setup_native_handle(logging.LogRecord, _current, _pending, _driverlog, _tls, NO_STEP)
 
 _TRACE_SUFFIX, _TRACE_FIELDS, _TRACE_NONE = 0, 1, 2
 
@@ -226,7 +230,7 @@ class _Resume:
 
 
 
-class RunHandler(logging.Handler):
+class RunHandler(_HandlerBase, logging.Handler):
     """Sends each record to the driver log of the active run (see the module documentation).
 
     ``RunHandler(level=logging.NOTSET, *, json=False, fmt=None, datefmt=None, formatter=None)``:
@@ -317,8 +321,12 @@ class RunHandler(logging.Handler):
         )
         self._source = formatter  # last: another thread seeing it sees the rest of the plan
 
-    def handle(self, record: logging.LogRecord, _emit: bool = False) -> Any:
-        """Filter and write ``record`` (``emit`` is this without the filters).
+    def _handle_py(self, record: logging.LogRecord, _emit: bool = False, _compiled_failed: bool = False) -> Any:
+        """Filter and write ``record`` (``emit`` is this without the filters): ``handle`` in Python.
+
+        ``handle`` is this where the C module ``runlog._capture._hot`` was not built; where it was,
+        ``handle`` writes the usual record in C (the same checks in the same order) and calls this for
+        any other (``_compiled_failed``: the compiled format raised there; the stdlib's way is next).
 
         No lock: each record is one ``os.write`` of a whole line on an ``O_APPEND`` descriptor,
         so threads never interleave. The writing is done here rather than in a call to ``emit``:
@@ -384,7 +392,11 @@ class RunHandler(logging.Handler):
             # The compiled format, for a record it fits (no exception or stack, not a structlog dict).
             compiled = (
                 self._compiled
-                if record.exc_info is None and record.exc_text is None and record.stack_info is None and msg.__class__ is not dict
+                if record.exc_info is None
+                and record.exc_text is None
+                and record.stack_info is None
+                and msg.__class__ is not dict
+                and not _compiled_failed
                 else None
             )
             if compiled is not None and not _formatting:  # (_formatting: a record logged while one is formatted)
@@ -448,32 +460,7 @@ class RunHandler(logging.Handler):
                 if n != len(data):
                     writer._write(sink.fd, data[n:])  # the rest of a short write; raises StoreError saying what to do
             if tagged:
-                # RunWriter._pack and _write_data inlined (two calls less), timed by the record; new names,
-                points = None  # other values or steps, the points file not open yet: _write_slow.
-                fd = writer._points_fd
-                if fd >= 0 and (step is None or (step.__class__ is int and step != NO_STEP)):
-                    st = NO_STEP if step is None else step
-                    packer = writer._packer
-                    try:
-                        points = None if packer is None else packer(tagged, st, record.created)
-                    except KeyError:  # (another group of as many names)
-                        pass
-                    except struct.error:  # (an int beyond 64 bits)
-                        fd = -1
-                    if points is None and fd >= 0:
-                        try:
-                            points = writer._pack_other(tagged, st, record.created)
-                        except (KeyError, struct.error):
-                            pass
-                if points is None:
-                    self._write_slow(record, run, None, tagged, step, True)
-                elif points:
-                    try:
-                        n = _os_write(fd, points)
-                    except OSError:
-                        n = 0
-                    if n != len(points):
-                        writer._append(fd, points[n:], started=n > 0)  # a short write: the careful way
+                self._points(record, run, writer, tagged, step)
         except RecursionError:
             raise
         except Exception as exc:
@@ -481,6 +468,63 @@ class RunHandler(logging.Handler):
         if guarded and _tls.deferred is not None:  # logged while this one was formatted: written now
             drain_deferred(_tls)
         return True
+
+    if not _NATIVE_HANDLE:
+        handle = _handle_py
+
+    def _points(self, record: logging.LogRecord, run: Run, writer: RunWriter, tagged: dict[str, Any], step: Any) -> None:
+        """Store a written record's tagged values: packed as ``RunWriter._pack`` packs them (timed by the
+        record) and written with one ``os.write``; new names, other values or steps, the points file not
+        open yet: :meth:`_write_slow`. (The C ``handle`` writes the usual case itself and calls this for
+        any other.)"""
+        try:
+            points = None
+            fd = writer._points_fd
+            if fd >= 0 and (step is None or (step.__class__ is int and step != NO_STEP)):
+                st = NO_STEP if step is None else step
+                packer = writer._packer
+                try:
+                    points = None if packer is None else packer(tagged, st, record.created)
+                except KeyError:  # (another group of as many names)
+                    pass
+                except struct.error:  # (an int beyond 64 bits)
+                    fd = -1
+                if points is None and fd >= 0:
+                    try:
+                        points = writer._pack_other(tagged, st, record.created)
+                    except (KeyError, struct.error):
+                        pass
+            if points is None:
+                self._write_slow(record, run, None, tagged, step, True)
+            elif points:
+                try:
+                    n = _os_write(fd, points)
+                except OSError:
+                    n = 0
+                if n != len(points):
+                    writer._append(fd, points[n:], started=n > 0)  # a short write: the careful way
+        except RecursionError:
+            raise
+        except Exception as exc:
+            self._failed(record, exc)
+
+    def _points_rest(self, record: logging.LogRecord, writer: RunWriter, fd: int, points: bytes, n: int) -> None:
+        """The C ``handle``'s short or failed write of a record's points: the rest the careful way."""
+        try:
+            writer._append(fd, points[n:], started=n > 0)
+        except RecursionError:
+            raise
+        except Exception as exc:
+            self._failed(record, exc)
+
+    def _write_rest(self, record: logging.LogRecord, writer: RunWriter, fd: int, data: bytes, n: int) -> None:
+        """The C ``handle``'s short or failed write of a line: the rest the careful way (as ``_handle_py``)."""
+        try:
+            writer._write(fd, data[n:])  # raises StoreError saying what to do
+        except RecursionError:
+            raise
+        except Exception as exc:
+            self._failed(record, exc)
 
     def _format_guarded(self, record: logging.LogRecord, d: dict[str, Any], compiled: CompiledFormat | None) -> str | None:
         """The record's text (``compiled``, else ``formatter.format``), with this thread marked busy.
