@@ -10,7 +10,7 @@ One line of set-up sends a program's logging to the active run::
   fileConfig, ``setFormatter``), so the user's format reaches the driver log; without one
   (or with basicConfig's own default) lines are ``basicConfig``'s format with a UTC timestamp:
   ``2026-11-27T14:28:36.123Z INFO:train:epoch done``. ``asctime`` without ``datefmt`` in a plain
-  ``logging.Formatter`` is that UTC time too (see :func:`_effective_formatter`), and
+  ``logging.Formatter`` is that UTC time too (see :func:`runlog._capture.formatting.effective_formatter`), and
   ``RunHandler(json=True)`` writes JSON lines.
 - Tagged metric events: ``log.info("epoch done", extra=runlog.metrics(loss=0.1, step=3))``
   (or ``extra={"metrics": {...}, "step": 3}``) also stores the values as ``run.log`` would.
@@ -46,7 +46,18 @@ from ._capture.driverlog import (
     format_utc,
 )
 from ._capture.driverlog import thread_state as _tls
-from ._capture.fastformat import CompiledFormat, compile_formatter, utc_format_time
+from ._capture.fastformat import CompiledFormat, compile_formatter
+from ._capture.formatting import (
+    DEFAULT_FORMAT,
+    SYSTEM_FORMAT,
+    TRACE_FIELDS,
+    TRACE_SUFFIX,
+    NoStyle,
+    RunFormatter,
+    class_time,
+    effective_formatter,
+    trace_mode,
+)
 from ._capture.hotpath import NATIVE as _NATIVE_HANDLE
 from ._capture.hotpath import HandlerBase as _HandlerBase
 from ._capture.hotpath import setup as _setup_native_handle
@@ -63,8 +74,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_FORMAT", "RunFormatter", "RunHandler", "metrics"]
 
-DEFAULT_FORMAT = "%(asctime)s %(levelname)s:%(name)s:%(message)s"
-SYSTEM_FORMAT = "%(asctime)s %(levelname)s:%(name)s:pid %(process)d:%(message)s"
 _CHECK_INTERVAL = 1.0  # seconds between checks that the driver log file still exists
 
 _log = get_logger("runlog.stdlib")
@@ -92,26 +101,6 @@ def metrics(values: Mapping[str, Any] | None = None, /, *, step: int | None = No
     return extra
 
 
-class RunFormatter(logging.Formatter):
-    """``logging.Formatter`` with ``basicConfig``'s format and UTC ISO-8601 timestamps with milliseconds.
-
-    A structlog event dict reaching it (structlog wired to stdlib without a
-    ``ProcessorFormatter``) is rendered as ``event key=value ...``.
-    """
-
-    def __init__(self, fmt: str | None = None, datefmt: str | None = None, style: str = "%", validate: bool = True) -> None:
-        super().__init__(fmt or DEFAULT_FORMAT, datefmt, style, validate)  # type: ignore[arg-type]
-
-    formatTime = utc_format_time
-
-    def format(self, record: logging.LogRecord) -> str:
-        msg = record.msg
-        if msg.__class__ is dict:
-            record = logging.makeLogRecord(record.__dict__)
-            record.msg, record.args = _render_event(msg), ()
-        return super().format(record)
-
-
 def _tagged_values(d: dict[str, Any], msg: Any) -> tuple[dict[str, Any] | None, Any]:
     """The tagged values and step of a record (``extra`` fields, or a structlog event dict as msg)."""
     tagged = d.get("metrics")
@@ -126,95 +115,15 @@ def _tagged_values(d: dict[str, Any], msg: Any) -> tuple[dict[str, Any] | None, 
     return tagged, step
 
 
-def _render_event(event: dict[str, Any]) -> str:
-    parts = [str(event.get("event", ""))]
-    parts.extend(f"{k}={v!r}" for k, v in event.items() if k != "event" and not k.startswith("_"))
-    return " ".join(parts)
-
-
 _pid = os.getpid()
 _now = time.time
 _os_write = os.write
 _modules = sys.modules
 _formatting = False  # a RunHandler is running a compiled format unguarded (see RunHandler.handle)
 _current_run = _current.get
-_setup_native_handle(logging.LogRecord, _current, _pending, _driverlog, _tls, NO_STEP)
-
-_TRACE_SUFFIX, _TRACE_FIELDS, _TRACE_NONE = 0, 1, 2
-
-
-# basicConfig's own format when it is given none (per style): a RunHandler handed a formatter with
-# exactly this format uses runlog's default instead (the user named no format; see docs/logging.md).
-_BASIC_FORMATS = frozenset(
-    (style, fmt)
-    for style, fmt in (
-        (logging.PercentStyle, logging.BASIC_FORMAT),
-        (logging.StrFormatStyle, "{levelname}:{name}:{message}"),
-        (logging.StringTemplateStyle, "${levelname}:${name}:${message}"),
-    )
+_setup_native_handle(
+    logging.LogRecord, _current, _pending, _driverlog, _tls, NO_STEP, current_trace_ids, with_trace_suffix, globals()
 )
-_INSTANCE_OVERRIDES = frozenset(("format", "formatMessage", "formatTime", "usesTime", "converter"))
-
-
-def _class_time(cls: type[logging.Formatter]) -> tuple[Any, ...]:
-    """The time settings of formatters of class ``cls`` (RunHandler watches them: see ``RunHandler._replan``)."""
-    return (cls.formatTime, cls.converter, cls.default_time_format, cls.default_msec_format)
-
-
-_STDLIB_TIME = _class_time(logging.Formatter)
-
-
-class _UtcAsctime(logging.Formatter):
-    """A copy of a user's ``logging.Formatter`` whose ``asctime`` (no ``datefmt``) is runlog's UTC time."""
-
-    formatTime = utc_format_time
-
-
-def _effective_formatter(formatter: logging.Formatter | None) -> logging.Formatter:
-    """What RunHandler formats with when its formatter is ``formatter`` (see docs/logging.md, "Your format").
-
-    - None (nobody gave the handler one): runlog's default, ``RunFormatter()``;
-    - a ``logging.Formatter`` with basicConfig's own default format (what ``basicConfig`` hands
-      every handler when it is given no ``format=``): ``RunFormatter`` with its ``datefmt``;
-    - a ``logging.Formatter`` whose format uses ``asctime``, without ``datefmt`` and with the
-      stdlib's time settings (``formatTime``, ``converter``, default time formats) unchanged: a copy
-      whose ``asctime`` is runlog's UTC ISO-8601 time (the user's formatter is not changed: a
-      console handler sharing it keeps the local time);
-    - any other formatter: itself.
-    """
-    if formatter is None:
-        return _DEFAULT_FORMATTER
-    if type(formatter) is not logging.Formatter or not _INSTANCE_OVERRIDES.isdisjoint(formatter.__dict__):
-        return formatter
-    style = getattr(formatter, "_style", None)
-    if getattr(style, "_defaults", None):
-        return formatter
-    if (type(style), getattr(style, "_fmt", None)) in _BASIC_FORMATS:
-        return RunFormatter(None, formatter.datefmt)
-    cls = logging.Formatter
-    if (
-        not formatter.datefmt
-        and formatter.usesTime()
-        and (cls.formatTime, cls.converter, formatter.default_time_format, formatter.default_msec_format) == _STDLIB_TIME
-    ):
-        utc = _UtcAsctime.__new__(_UtcAsctime)
-        utc.__dict__.update(formatter.__dict__)
-        return utc
-    return formatter
-
-
-class _NoStyle:
-    _fmt = None
-
-
-def _trace_mode(formatter: logging.Formatter | None) -> int:
-    fmt = str(getattr(formatter, "_fmt", "") or "")
-    if "trace_id" in fmt or "span_id" in fmt:
-        return _TRACE_FIELDS
-    names = {c.__name__ for c in type(formatter).__mro__}
-    if names & {"RunJsonFormatter", "BaseJsonFormatter", "JsonFormatter", "ProcessorFormatter"}:
-        return _TRACE_NONE
-    return _TRACE_SUFFIX
 
 
 class _Resume:
@@ -227,7 +136,6 @@ class _Resume:
 
     def emit(self, args: tuple[Any, ...]) -> None:
         self.handler._write_slow(*args)
-
 
 
 class RunHandler(_HandlerBase, logging.Handler):
@@ -291,7 +199,7 @@ class RunHandler(_HandlerBase, logging.Handler):
         Kept: the formatter's attribute dict, its size, ``datefmt``, ``_style`` and the style's
         format, so that ``emit`` sees a later change (cheaply, per record) and plans again.
         """
-        effective = _effective_formatter(formatter)
+        effective = effective_formatter(formatter)
         attrs: dict[str, Any] = getattr(formatter, "__dict__", None) or {}
         style: Any = attrs.get("_style")
         # Watched for changes: a formatter with a style (any logging.Formatter); another object is
@@ -300,7 +208,7 @@ class RunHandler(_HandlerBase, logging.Handler):
         self._source_attrs = attrs
         self._source_len = len(attrs)
         self._source_datefmt = attrs.get("datefmt")
-        self._source_style: Any = style if self._watch else _NoStyle
+        self._source_style: Any = style if self._watch else NoStyle
         self._source_fmt = self._source_style._fmt
         # A format with asctime: the time settings its class has now. Set on logging.Formatter after this
         # (``logging.Formatter.converter = time.gmtime``), they change what the format writes: looked at
@@ -311,22 +219,25 @@ class RunHandler(_HandlerBase, logging.Handler):
         except Exception:
             pass
         self._time_class = time_class
-        self._time_settings = _class_time(time_class) if time_class is not None else ()
+        self._time_settings = class_time(time_class) if time_class is not None else ()
         self._effective = effective
-        self._trace = _trace_mode(effective)
-        self._trace_fields = self._trace == _TRACE_FIELDS
-        self._trace_suffix = self._trace == _TRACE_SUFFIX
+        trace = trace_mode(effective)
+        self._trace_fields = trace == TRACE_FIELDS
+        self._trace_suffix = trace == TRACE_SUFFIX
         self._compiled: CompiledFormat | None = compile_formatter(
             effective, (RunFormatter.format,), newline=True, side_effects=False
         )
         self._source = formatter  # last: another thread seeing it sees the rest of the plan
 
-    def _handle_py(self, record: logging.LogRecord, _emit: bool = False, _compiled_failed: bool = False) -> Any:
+    def _handle_py(
+        self, record: logging.LogRecord, _emit: bool = False, _nested: bool = False, _compiled_failed: bool = False
+    ) -> Any:
         """Filter and write ``record`` (``emit`` is this without the filters): ``handle`` in Python.
 
         ``handle`` is this where the C module ``runlog._capture._hot`` was not built; where it was,
         ``handle`` writes the usual record in C (the same checks in the same order) and calls this for
-        any other (``_compiled_failed``: the compiled format raised there; the stdlib's way is next).
+        any other: ``_nested``, a record logged while the C ``handle`` formats another (as
+        ``_formatting`` here); ``_compiled_failed``, the compiled format raised there.
 
         No lock: each record is one ``os.write`` of a whole line on an ``O_APPEND`` descriptor,
         so threads never interleave. The writing is done here rather than in a call to ``emit``:
@@ -381,7 +292,7 @@ class RunHandler(_HandlerBase, logging.Handler):
                     or (  # the time settings of its class, looked at once a second (see _replan)
                         record.created >= self._next_check
                         and self._time_class is not None
-                        and _class_time(self._time_class) != self._time_settings
+                        and class_time(self._time_class) != self._time_settings
                     )
                 ):
                     self._replan(formatter)
@@ -399,7 +310,7 @@ class RunHandler(_HandlerBase, logging.Handler):
                 and not _compiled_failed
                 else None
             )
-            if compiled is not None and not _formatting:  # (_formatting: a record logged while one is formatted)
+            if compiled is not None and not _formatting and not _nested:  # (a record logged while one is formatted: guarded)
                 # Unguarded: no per-thread flag. A record logged meanwhile (an argument's __str__, a __del__)
                 # sees _formatting and takes _format_guarded, which marks its thread busy: a record logged
                 # while *that* one is formatted waits, so logging that feeds on itself ends. (One flag for
@@ -517,14 +428,17 @@ class RunHandler(_HandlerBase, logging.Handler):
         except Exception as exc:
             self._failed(record, exc)
 
-    def _write_rest(self, record: logging.LogRecord, writer: RunWriter, fd: int, data: bytes, n: int) -> None:
-        """The C ``handle``'s short or failed write of a line: the rest the careful way (as ``_handle_py``)."""
+    def _write_rest(self, record: logging.LogRecord, writer: RunWriter, fd: int, data: bytes, n: int) -> bool:
+        """The C ``handle``'s short or failed write of a line: the rest the careful way (as ``_handle_py``);
+        False when it failed (the record's values are then not stored, as in ``_handle_py``)."""
         try:
             writer._write(fd, data[n:])  # raises StoreError saying what to do
         except RecursionError:
             raise
         except Exception as exc:
             self._failed(record, exc)
+            return False
+        return True
 
     def _format_guarded(self, record: logging.LogRecord, d: dict[str, Any], compiled: CompiledFormat | None) -> str | None:
         """The record's text (``compiled``, else ``formatter.format``), with this thread marked busy.
@@ -698,7 +612,6 @@ class RunHandler(_HandlerBase, logging.Handler):
 
 
 _SYSTEM_FORMATTER = RunFormatter(SYSTEM_FORMAT)
-_DEFAULT_FORMATTER = RunFormatter()
 
 
 def _after_fork_in_child() -> None:

@@ -11,12 +11,16 @@
  * the tagged values packed by the writer's packer with one more (store_points).
  * Any other record (or anything unexpected on the way) goes to self._handle_py(record) before anything
  * is written or marked; a line formatted here that cannot be written here goes to self._write_slow,
- * a short write to self._write_rest: so every outcome but the usual one is decided in Python.
+ * a short write to self._write_rest (which says whether the rest was written; the values are stored
+ * only then): so every outcome but the usual one is decided in Python.
  *
- * setup(LogRecord, current, pending, driverlog, thread_state, NO_STEP) gives it the record class, the
+ * setup(LogRecord, current, pending, driverlog, thread_state, NO_STEP, current_trace_ids,
+ * with_trace_suffix, handler_globals) gives it the record class, the
  * ContextVar of the active run, the deque of records buffered while no run is active,
  * runlog._capture.driverlog (whose mark_written and structlog_used it reads per record), its per-thread
- * state (written_msg: a structlog event written already) and the store's NO_STEP. VERSION: runlog._capture.hotpath loads
+ * state (written_msg: a structlog event written already), the store's NO_STEP,
+ * runlog._capture.trace's current_trace_ids and with_trace_suffix (where OpenTelemetry is loaded), and
+ * runlog.stdlib's globals (its _formatting: _handle_py runs a compiled format). VERSION: runlog._capture.hotpath loads
  * only the version it was written for. Built at install time with the C packer (hatch_build.py).
  */
 #define PY_SSIZE_T_CLEAN
@@ -78,20 +82,26 @@ static void hot_dealloc(HotHandler *self) {
 
 /* Set by setup(). */
 static PyTypeObject *record_type;
-static PyObject *current_run, *pending, *driverlog_dict, *thread_state, *no_step;
-static int formatting;  /* a compiled format is running (a record logged meanwhile goes to _handle_py) */
+static PyObject *current_run, *pending, *driverlog_dict, *thread_state, *no_step, *trace_ids, *trace_suffix, *handler_globals;
+/* A compiled format is running here (one flag for all threads, as runlog.stdlib's _formatting): a record
+   logged meanwhile goes to _handle_py(record, False, True), which formats it with its thread marked busy,
+   so that logging that feeds on itself ends (see RunHandler._handle_py). */
+static int formatting;
 
 static PyObject *s_name, *s_msg, *s_metrics, *s_exc_info, *s_exc_text, *s_stack_info, *s_created, *s_mark_written,
     *s_structlog_used, *s_runlog_written, *s_finished, *s_datefmt, *s__fmt, *s__style, *s_otel_trace, *s_run,
     *s_writer, *s_log_fds, *s_fds, *s_fd, *s_runlog, *s_handle_py, *s_write_slow, *s_write_rest, *s_step, *s_written_msg,
-    *s_points_fd, *s_packer, *s_points, *s_points_rest;
+    *s_points_fd, *s_packer, *s_points, *s_points_rest, *s_formatting;
 
-/* self._handle_py(*args, **kwargs), with failed_format appended when true (_handle_py's _compiled_failed). */
-static PyObject *handle_in_python(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, int failed_format) {
+/* self._handle_py(*args, **kwargs); nested (a record logged while a compiled format runs here) or
+   failed_format (the compiled format raised here): _handle_py(record, False, nested, failed_format). */
+static PyObject *handle_in_python(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, int nested,
+                                  int failed_format) {
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
-    if (failed_format) {  /* (only ever with the one record argument) */
-        PyObject *stack[4] = {self, args[0], Py_False, Py_True};
-        return PyObject_VectorcallMethod(s_handle_py, stack, 4, NULL);
+    if ((nested || failed_format) && (nargs == 1 || nargs == 2) && kwnames == NULL) {  /* (2: from emit) */
+        PyObject *stack[5] = {self, args[0], nargs == 2 ? args[1] : Py_False, nested ? Py_True : Py_False,
+                              failed_format ? Py_True : Py_False};
+        return PyObject_VectorcallMethod(s_handle_py, stack, 5, NULL);
     }
     if (nargs + nkw <= 7) {
         PyObject *stack[8];
@@ -184,8 +194,14 @@ python: {
 
 static PyObject *hot_handle(HotHandler *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
     PyObject *record, *d = NULL, *run = NULL, *text = NULL, *sink = NULL, *writer = NULL, *tagged = NULL, *step = NULL, *v, *w;
-    int mark = 0, failed_format = 0;
-    if (nargs != 1 || kwnames != NULL || formatting || record_type == NULL) goto python;
+    int mark = 0, failed_format = 0, nested = formatting;
+    if (record_type == NULL) goto python;
+    if (!nested) {  /* runlog.stdlib's _formatting: _handle_py runs a compiled format */
+        v = item(handler_globals, s_formatting);
+        if (v == NULL && PyErr_Occurred()) goto error;
+        nested = v != NULL && v != Py_False;
+    }
+    if (nargs != 1 || kwnames != NULL || nested) goto python;
     record = args[0];
     if (Py_TYPE(record) != record_type) goto python;
     if (self->filters == NULL || !PyList_CheckExact(self->filters) || PyList_GET_SIZE(self->filters) != 0) goto python;
@@ -264,11 +280,7 @@ static PyObject *hot_handle(HotHandler *self, PyObject *const *args, Py_ssize_t 
     if (v_created == NULL || !PyFloat_CheckExact(v_created)) goto error_or_python;
     double created = PyFloat_AS_DOUBLE(v_created);
     if (created >= PyFloat_AS_DOUBLE(self->next_check)) goto python;
-    if (self->trace_suffix != Py_False) {
-        if (self->trace_suffix != Py_True) goto python;
-        int traced = PyDict_Contains(PyImport_GetModuleDict(), s_otel_trace);
-        if (traced != 0) goto error_or_python;
-    }
+    if (self->trace_suffix != Py_False && self->trace_suffix != Py_True) goto python;
     /* Formatted: the same text as Formatter.format (runlog._capture.fastformat). */
     {
         PyObject *call[2] = {record, d};
@@ -286,6 +298,24 @@ static PyObject *hot_handle(HotHandler *self, PyObject *const *args, Py_ssize_t 
         goto python;
     }
     if (mark && PyDict_SetItem(d, s_runlog_written, Py_True) < 0) goto slow_error;
+    /* The current span's ids at the end of the line, where OpenTelemetry is loaded and a span records. */
+    if (self->trace_suffix == Py_True) {
+        int traced = PyDict_Contains(PyImport_GetModuleDict(), s_otel_trace);
+        if (traced < 0) goto slow_error;
+        if (traced) {
+            PyObject *ids = PyObject_CallNoArgs(trace_ids);
+            if (ids == NULL) goto slow_error;
+            if (ids != Py_None) {
+                PyObject *call[2] = {text, ids};
+                PyObject *suffixed = PyObject_Vectorcall(trace_suffix, call, 2, NULL);
+                Py_DECREF(ids);
+                if (suffixed == NULL) goto slow_error;
+                Py_SETREF(text, suffixed);
+            } else {
+                Py_DECREF(ids);
+            }
+        }
+    }
     /* From here on the line is written, here or in Python: nothing goes to _handle_py. */
     sink = self->sink;
     if (sink == NULL) goto slow;
@@ -345,6 +375,7 @@ static PyObject *hot_handle(HotHandler *self, PyObject *const *args, Py_ssize_t 
             Py_XDECREF(data);
             if (result == NULL) goto fail;
             Py_DECREF(result);
+            if (result == Py_False) Py_CLEAR(tagged);  /* the line failed: its values are not stored either */
         } else {
             Py_XDECREF(data);
         }
@@ -398,7 +429,7 @@ python:
     Py_XDECREF(d);
     Py_XDECREF(tagged);
     Py_XDECREF(step);
-    return handle_in_python((PyObject *)self, args, nargs, kwnames, failed_format);
+    return handle_in_python((PyObject *)self, args, nargs, kwnames, nested, failed_format);
 }
 
 static PyMethodDef hot_methods[] = {
@@ -422,8 +453,10 @@ static PyTypeObject HotHandlerType = {
 };
 
 static PyObject *setup(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 6 || !PyType_Check(args[0]) || !PyContextVar_CheckExact(args[1]) || !PyLong_CheckExact(args[5])) {
-        PyErr_SetString(PyExc_TypeError, "setup(LogRecord, current, pending, driverlog, thread_state, NO_STEP)");
+    if (nargs != 9 || !PyType_Check(args[0]) || !PyContextVar_CheckExact(args[1]) || !PyLong_CheckExact(args[5])
+        || !PyDict_CheckExact(args[8])) {
+        PyErr_SetString(PyExc_TypeError, "setup(LogRecord, current, pending, driverlog, thread_state, NO_STEP, "
+                                         "current_trace_ids, with_trace_suffix, handler_globals)");
         return NULL;
     }
     PyObject *dict = PyModule_GetDict(args[3]);  /* (borrowed; raises for a non-module) */
@@ -435,11 +468,16 @@ static PyObject *setup(PyObject *module, PyObject *const *args, Py_ssize_t nargs
     Py_XSETREF(driverlog_dict, Py_NewRef(dict));
     Py_XSETREF(thread_state, Py_NewRef(args[4]));
     Py_XSETREF(no_step, Py_NewRef(args[5]));
+    Py_XSETREF(trace_ids, Py_NewRef(args[6]));
+    Py_XSETREF(trace_suffix, Py_NewRef(args[7]));
+    Py_XSETREF(handler_globals, Py_NewRef(args[8]));
     Py_RETURN_NONE;
 }
 
 static PyMethodDef module_methods[] = {
-    {"setup", (PyCFunction)(void (*)(void))setup, METH_FASTCALL, "setup(LogRecord, current, pending, driverlog, thread_state, NO_STEP)"},
+    {"setup", (PyCFunction)(void (*)(void))setup, METH_FASTCALL,
+     "setup(LogRecord, current, pending, driverlog, thread_state, NO_STEP, current_trace_ids, with_trace_suffix, "
+     "handler_globals)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -478,6 +516,7 @@ PyMODINIT_FUNC PyInit__hot(void) {
     INTERN(s_packer, "_packer");
     INTERN(s_points, "_points");
     INTERN(s_points_rest, "_points_rest");
+    INTERN(s_formatting, "_formatting");
     if (PyType_Ready(&HotHandlerType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;

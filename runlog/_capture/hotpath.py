@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["FIELDS", "NATIVE", "HandlerBase", "setup"]
 
@@ -57,13 +58,30 @@ class _PythonBase:
     __slots__ = FIELDS
 
 
-HandlerBase: Any = _native.HotHandler if NATIVE else _PythonBase
+if TYPE_CHECKING:  # (the C class has the same attributes)
+    HandlerBase = _PythonBase
+else:
+    HandlerBase = _native.HotHandler if NATIVE else _PythonBase
 
 
-def setup(record_class: type, current: Any, pending: Any, driverlog: Any, thread_state: Any, no_step: int) -> None:
+def setup(
+    record_class: type,
+    current: Any,
+    pending: Any,
+    driverlog: Any,
+    thread_state: Any,
+    no_step: int,
+    trace_ids: Callable[[], tuple[str, str] | None],
+    trace_suffix: Callable[[str, tuple[str, str]], str],
+    handler_globals: dict[str, Any],
+) -> None:
     """Give the C ``handle`` what it reads besides the handler (a no-op without it): the record class
     it handles (``logging.LogRecord``), the ContextVar of the active run, the deque of records kept
     while no run is active, ``runlog._capture.driverlog`` (``mark_written``, ``structlog_used``), its
-    per-thread state (``written_msg``) and the store's ``NO_STEP``."""
+    per-thread state (``written_msg``), the store's ``NO_STEP``, and the functions that give a line the
+    current OpenTelemetry span's ids (``runlog._capture.trace``), and the globals of ``runlog.stdlib``
+    (its ``_formatting``: a record logged while its ``_handle_py`` formats one is formatted guarded)."""
     if NATIVE:
-        _native.setup(record_class, current, pending, driverlog, thread_state, no_step)
+        _native.setup(
+            record_class, current, pending, driverlog, thread_state, no_step, trace_ids, trace_suffix, handler_globals
+        )

@@ -1,4 +1,5 @@
-"""Fixtures of the producers' tests (OpenTelemetry providers, a running run, MLflow's tracking URI)."""
+"""Fixtures of the producers' tests (OpenTelemetry providers, a running run, MLflow's tracking URI, RunHandler
+with each of its two ``handle``s)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,27 @@ import pytest
 from otel_helpers import Providers
 
 import runlog
+from runlog._capture import hotpath
+
+
+class PythonRunHandler(runlog.RunHandler):
+    """RunHandler with its Python ``handle`` (``_handle_py``), what it is where the C module was not built."""
+
+    handle = runlog.RunHandler._handle_py  # type: ignore[assignment]
+
+
+@pytest.fixture(params=["C handle", "Python handle"])
+def handler_class(request: pytest.FixtureRequest) -> type[runlog.RunHandler]:
+    """``runlog.RunHandler`` with its C ``handle`` (``runlog._capture._hot``), then with the Python one. Where
+    the C module was not built the first is skipped, unless RUNLOG_REQUIRE_C is set (as ``make test``
+    sets it where a C compiler is), which fails it."""
+    if request.param == "Python handle":
+        return PythonRunHandler
+    if not hotpath.NATIVE:
+        if os.environ.get("RUNLOG_REQUIRE_C"):
+            pytest.fail("RUNLOG_REQUIRE_C is set but runlog._capture._hot was not built: reinstall (pip install -e .)")
+        pytest.skip("runlog._capture._hot was not built (no C compiler at install)")
+    return runlog.RunHandler
 
 
 @pytest.fixture()

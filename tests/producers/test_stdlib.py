@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from _fd_helpers import recorded_writes
 from _logging_helpers import restored_logging
 from _repo import EXAMPLES
 from click.testing import CliRunner
@@ -198,28 +199,22 @@ def test_a_subclass_overriding_emit_and_filters_still_work(exp: runlog.Experimen
 
 
 def test_a_tagged_record_is_one_write_for_its_line_and_one_for_its_points(
-    exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch
+    exp: runlog.Experiment, handler_class: type[runlog.RunHandler]
 ) -> None:
     """A tagged record through RunHandler (compiled format) is exactly two writes: its whole line to the driver
-    log and all its values to the points file (two files, so two writes; each is whole on kill -9)."""
+    log and all its values to the points file (two files, so two writes; each is whole on kill -9). Counted
+    under the descriptors: the C ``handle`` calls write(2) itself."""
     run = exp.start_logging()
-    log = _only_handler("tagged.writes", runlog.RunHandler())
+    log = _only_handler("tagged.writes", handler_class())
     log.info("warm-up", extra=runlog.metrics(loss=1.0, acc=0.0, step=0))  # opens the files, defines the names
-    writes: list[tuple[int, bytes]] = []
-    real_write = os.write
-
-    def counting_write(fd: int, data: bytes) -> int:
-        writes.append((fd, data))
-        return real_write(fd, data)
-
-    monkeypatch.setattr("runlog._store.writer._os_write", counting_write)
-    monkeypatch.setattr("runlog.stdlib._os_write", counting_write)  # (RunHandler writes its line itself)
-    log.info("epoch %d done", 1, extra=runlog.metrics(loss=0.5, acc=0.75, step=1))
-    monkeypatch.undo()
     writer = run._writer
-    assert [fd for fd, _ in writes] == [writer._log_fds["logs/driver_log.txt"], writer._points_fd]
-    assert writes[0][1].endswith(b" INFO:tagged.writes:epoch 1 done\n") and len(writes[1][1]) == 2 * 32
+    log_fd, points_fd = writer._log_fds["logs/driver_log.txt"], writer._points_fd
+    with recorded_writes(log_fd, points_fd) as writes:
+        log.info("epoch %d done", 1, extra=runlog.metrics(loss=0.5, acc=0.75, step=1))
+    assert [len(writes[log_fd]), len(writes[points_fd])] == [1, 1]
+    assert writes[log_fd][0].endswith(b" INFO:tagged.writes:epoch 1 done\n") and len(writes[points_fd][0]) == 2 * 32
     assert run.get_metrics() == {"loss": [1.0, 0.5], "acc": [0.0, 0.75]}
+    assert log_text(run).splitlines()[-1].endswith("epoch 1 done")
     run.complete()
 
 

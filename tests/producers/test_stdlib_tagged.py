@@ -4,14 +4,13 @@ its record's time; a points write that fails in ``handle`` costs that record's v
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _fd_helpers import failing_writes
 from _logging_helpers import restored_logging
 
 import runlog
@@ -27,11 +26,13 @@ def _restore_logging() -> Iterator[None]:
         yield
 
 
-def _tagged_logger(exp: runlog.Experiment) -> tuple[runlog.Run, runlog.RunHandler, logging.Logger, list[float]]:
+def _tagged_logger(
+    exp: runlog.Experiment, handler_class: type[runlog.RunHandler]
+) -> tuple[runlog.Run, runlog.RunHandler, logging.Logger, list[float]]:
     """A run, a RunHandler as the only handler of a logger, and the ``created`` of the records that took
     ``_write_slow`` (the careful way)."""
     run = exp.start_logging()
-    handler = runlog.RunHandler()
+    handler = handler_class()
     log = logging.getLogger("tagged.paths")
     log.handlers[:] = [handler]
     log.propagate = False
@@ -72,10 +73,12 @@ CASES: list[tuple[dict[str, Any], Any, bool]] = [
 ]
 
 
-def test_every_tagged_value_is_stored_once_with_its_step_and_record_time_whatever_its_path(exp: runlog.Experiment) -> None:
+def test_every_tagged_value_is_stored_once_with_its_step_and_record_time_whatever_its_path(
+    exp: runlog.Experiment, handler_class: type[runlog.RunHandler]
+) -> None:
     """Records in one second (no once-a-second check due): numbers under names stored before with an int or no
     step are packed and written in ``handle``; anything else goes the careful way; every value reads back once."""
-    run, _handler, log, slow = _tagged_logger(exp)
+    run, _handler, log, slow = _tagged_logger(exp, handler_class)
     base = time.time()
     _emit(log, {"warm": 0.0}, 0, base)  # (the first record opens the run's files and does the check)
     times = [base + i / 100 for i in range(1, len(CASES) + 1)]
@@ -91,31 +94,19 @@ def test_every_tagged_value_is_stored_once_with_its_step_and_record_time_whateve
 
 @pytest.mark.parametrize("failure", ["short write", "disk full"])
 def test_a_points_write_that_fails_in_handle_loses_that_records_values_only(
-    exp: runlog.Experiment, monkeypatch: pytest.MonkeyPatch, failure: str
+    exp: runlog.Experiment, handler_class: type[runlog.RunHandler], failure: str
 ) -> None:
     """The points write made in ``handle`` cut short, or refused (disk full): the handler reports it through
     handleError and goes on; the line of that record and the values before and after it are kept, and the
-    points files hold whole records only."""
-    run, handler, log, _slow = _tagged_logger(exp)
+    points files hold whole records only. (Failed under the descriptor: the C ``handle`` calls write(2).)"""
+    run, handler, log, _slow = _tagged_logger(exp, handler_class)
     errors: list[logging.LogRecord] = []
     handler.handleError = errors.append  # type: ignore[assignment,method-assign]
     base = time.time()
     _emit(log, {"loss": 1.0, "acc": 0.0}, 0, base)
     _emit(log, {"loss": 0.9, "acc": 0.1}, 1, base + 0.001)
-    points_fd = run._writer._points_fd
-    real_write = os.write
-
-    def failing(fd: int, data: bytes) -> int:
-        if fd != points_fd:
-            return real_write(fd, data)
-        if failure == "short write":
-            return real_write(fd, data[:16])
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr("runlog.stdlib._os_write", failing)
-    monkeypatch.setattr(os, "write", failing)
-    _emit(log, {"loss": 0.8, "acc": 0.2}, 2, base + 0.002)
-    monkeypatch.undo()
+    with failing_writes(run._writer._points_fd, failure):
+        _emit(log, {"loss": 0.8, "acc": 0.2}, 2, base + 0.002)
     assert len(errors) == 1
     for step in (3, 4):
         _emit(log, {"loss": 1.0 - step / 10, "acc": step / 10}, step, base + step * 2)  # past the once-a-second check
@@ -123,4 +114,30 @@ def test_a_points_write_that_fails_in_handle_loses_that_records_values_only(
     assert (run.path / "files" / "logs" / "driver_log.txt").read_text().count(":tagged.paths:m\n") == 5
     points = list((run.path / layout.EVENTS_DIR).glob("*" + layout.POINTS_SUFFIX))
     assert points and all(p.stat().st_size % layout.POINT_SIZE == 0 for p in points)
+    run.complete()
+
+
+@pytest.mark.parametrize("failure", ["short write", "disk full"])
+def test_a_line_write_that_fails_in_handle_is_reported_and_its_values_are_not_stored(
+    exp: runlog.Experiment, handler_class: type[runlog.RunHandler], failure: str
+) -> None:
+    """The line's write made in ``handle`` cut short or refused: the rest is tried the careful way, the
+    failure reported once through handleError, the record's values not stored (its line is not whole);
+    once the disk takes writes again the next records and their values are written, with a line saying
+    how many records were lost."""
+    run, handler, log, _slow = _tagged_logger(exp, handler_class)
+    errors: list[logging.LogRecord] = []
+    handler.handleError = errors.append  # type: ignore[assignment,method-assign]
+    base = time.time()
+    _emit(log, {"loss": 1.0}, 0, base)
+    _emit(log, {"loss": 0.9}, 1, base + 0.001)
+    with failing_writes(run._writer._log_fds["logs/driver_log.txt"], failure):
+        _emit(log, {"loss": 0.8}, 2, base + 0.002)
+    assert len(errors) == 1
+    for step in (3, 4):
+        _emit(log, {"loss": 1.0 - step / 10}, step, base + step * 2)  # past the once-a-second check: recovered
+    assert [p.step for p in run.get_metric_history("loss")] == [0, 1, 3, 4]
+    text = (run.path / "files" / "logs" / "driver_log.txt").read_text()
+    assert text.count(":tagged.paths:m\n") == 4
+    assert "1 record(s) could not be written to this log" in text
     run.complete()
