@@ -124,6 +124,11 @@ def main() -> None:
 
     stdlib_case("FileHandler default", file_handler(default_formatter))
     stdlib_case("RunHandler default", runlog.RunHandler)
+
+    class PythonRunHandler(runlog.RunHandler):
+        handle = runlog.RunHandler._handle_py  # type: ignore[assignment]  # (what it is without the C module)
+
+    stdlib_case("RunHandler default, Python handle", PythonRunHandler)
     stdlib_case("RunHandler default, two RunHandlers alive", runlog.RunHandler, alongside=True)
     stdlib_case("FileHandler user format", file_handler(user_formatter))
     stdlib_case("RunHandler user format", user_run_handler)
@@ -196,6 +201,7 @@ def main() -> None:
     rows = [
         ("FileHandler default", "FileHandler default", ""),
         ("RunHandler default", "FileHandler default", "<= 0.75"),
+        ("RunHandler default, Python handle", "FileHandler default", "(info: no C compiler at install)"),
         ("RunHandler default, two RunHandlers alive", "FileHandler default", "(info: each record marked)"),
         ("FileHandler user format", "FileHandler user format", ""),
         ("RunHandler user format", "FileHandler user format", "<= 0.8"),
@@ -212,6 +218,12 @@ def main() -> None:
     ]
     print(f"### A log record ({n:,} records per repetition, {repeat} repetitions; Python {sys.version.split()[0]})\n")
     print(f"User format: `{USER_FORMAT}`\n")
+    from runlog._capture import hotpath
+    from runlog._store import records
+
+    c_handle = "yes" if hotpath.NATIVE else "no (the Python handle)"
+    c_packer = "yes" if records._native is not None else "no (packed in Python)"
+    print(f"RunHandler's C handle (runlog._capture._hot): {c_handle}; C packer (runlog._store._packer): {c_packer}\n")
     print("| path | median µs/record | min | max | CPU µs/record | baseline | ratio (paired) | CPU ratio (paired) | target | met (ratio / CPU ratio) |")
     print("|---|---:|---:|---:|---:|---|---:|---:|---|---|")
     for label, baseline, target in rows:

@@ -25,7 +25,6 @@ Place it in a structlog pipeline, before the renderer::
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import traceback
@@ -49,6 +48,7 @@ from ._capture.driverlog import (
     format_utc,
     thread_state,
 )
+from ._capture.fastjson import encoder
 from ._capture.trace import current_trace_ids
 from ._diagnostics import get_logger, is_sdk_logger
 from ._model.context import active_run
@@ -71,7 +71,7 @@ def _json_default(obj: Any) -> Any:
 
 _modules = sys.modules
 _META = frozenset(("_record", "_from_structlog"))
-_dumps = json.JSONEncoder(default=_json_default, ensure_ascii=False).encode
+_dumps = encoder(_json_default)  # json.dumps(..., ensure_ascii=False, default=_json_default), the C encoder built once
 
 
 def _render_exception(exc_info: Any) -> str | None:

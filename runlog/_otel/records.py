@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from .._capture.driverlog import format_utc_ns
+from .._capture.fastjson import encoder
 from .export import WRITTEN_MARK, hex_span_id, hex_trace_id
 
 __all__ = ["METRIC_ATTRIBUTE_PREFIX", "STEP_ATTRIBUTE", "format_record", "tagged_metrics"]
@@ -46,10 +46,9 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
     return _json_default(value)
 
 
-# json.dumps(value, ensure_ascii=False, default=_json_default[, separators=...]) without building an
-# encoder per call (json.dumps makes a new JSONEncoder whenever an option is given).
-_encode_line = json.JSONEncoder(ensure_ascii=False, default=_json_default).encode
-_encode_text = json.JSONEncoder(ensure_ascii=False, default=_json_default, separators=(", ", ": ")).encode
+# json.dumps(value, ensure_ascii=False, default=_json_default) without building an encoder per call
+# (json.dumps makes a new JSONEncoder whenever an option is given, and encode a new C encoder per value).
+_encode_line = _encode_text = encoder(_json_default)
 
 
 def _to_json(value: Any, encode: Any = _encode_line) -> str:
@@ -60,53 +59,12 @@ def _to_json(value: Any, encode: Any = _encode_line) -> str:
         return encode(_jsonable(value))  # type: ignore[no-any-return]
 
 
-_encode_key = json.encoder.encode_basestring  # what the encoder uses for strings with ensure_ascii=False
-_INF = float("inf")
-_CACHE_LIMIT = 4096  # names (attribute keys) whose encoding or kind is kept: programs use a few dozen
-_key_json: dict[str, str] = {}  # key -> its JSON text and ": "
-
-
-def _simple_json(value: dict[Any, Any], depth: int = 0) -> str | None:
-    """``_encode_text(value)`` for a dict of str keys and str/int/float/bool/None/dict values (the usual
-    attributes: ``{"metrics": {"loss": 0.1}, "step": 3}``), without the encoder's per-call set-up; None
-    for anything else (the encoder then does it). Byte-identical: tests/producers/test_otel.py holds it so."""
-    parts = []
-    keys = _key_json
-    for k, v in value.items():
-        if k.__class__ is not str:
-            return None
-        prefix = keys.get(k)
-        if prefix is None:
-            prefix = _encode_key(k) + ": "
-            if len(keys) < _CACHE_LIMIT:
-                keys[k] = prefix
-        t = v.__class__
-        if t is str:
-            text = _encode_key(v)
-        elif t is float:
-            text = repr(v) if v == v and v != _INF and v != -_INF else ("NaN" if v != v else "Infinity" if v > 0 else "-Infinity")
-        elif t is int:
-            text = repr(v)
-        elif v is None:
-            text = "null"
-        elif t is bool:
-            text = "true" if v else "false"
-        elif t is dict and depth < 2:
-            found = _simple_json(v, depth + 1)
-            if found is None:
-                return None
-            text = found
-        else:
-            return None
-        parts.append(prefix + text)
-    return "{" + ", ".join(parts) + "}"
+_CACHE_LIMIT = 4096  # attribute keys whose kind is kept (_kinds): programs use a few dozen
 
 
 def _dumps(value: Any) -> str:
-    if value.__class__ is dict:
-        text = _simple_json(value)
-        if text is not None:
-            return text
+    """The JSON of an attribute dict (or a body) on a text line: ``json.dumps(value, ensure_ascii=False,
+    default=_json_default)``, any value written (see ``_to_json``)."""
     return _to_json(value, _encode_text)
 
 
