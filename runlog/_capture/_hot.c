@@ -194,6 +194,7 @@ python: {
 
 static PyObject *hot_handle(HotHandler *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
     PyObject *record, *d = NULL, *run = NULL, *text = NULL, *sink = NULL, *writer = NULL, *tagged = NULL, *step = NULL, *v, *w;
+    PyObject *answer = NULL;  /* (borrowed: Py_True, or NULL with an exception) */
     int mark = 0, failed_format = 0, nested = formatting;
     if (record_type == NULL) goto python;
     if (!nested) {  /* runlog.stdlib's _formatting: _handle_py runs a compiled format */
@@ -222,9 +223,9 @@ static PyObject *hot_handle(HotHandler *self, PyObject *const *args, Py_ssize_t 
     if (v != Py_False) {
         if (v != Py_True) goto python;
         v = item(d, s_runlog_written);
-        if (v != NULL) {
-            Py_DECREF(d);
-            Py_RETURN_TRUE;
+        if (v != NULL) {  /* written by another RunHandler already */
+            answer = Py_True;
+            goto done;
         }
         if (PyErr_Occurred()) goto error;
         v = item(driverlog_dict, s_structlog_used);
@@ -382,38 +383,28 @@ static PyObject *hot_handle(HotHandler *self, PyObject *const *args, Py_ssize_t 
     }
     if (tagged != NULL && PyDict_GET_SIZE(tagged) > 0 && store_points(self, record, run, writer, tagged, step, v_created) < 0)
         goto fail;
-    Py_DECREF(writer);
-    Py_DECREF(sink);
-    Py_DECREF(text);
-    Py_DECREF(run);
-    Py_DECREF(d);
-    Py_XDECREF(tagged);
-    Py_XDECREF(step);
-    Py_RETURN_TRUE;
+    answer = Py_True;
+    goto done;
 
 slow_error:
     if (!recoverable()) goto fail;
-slow:  /* formatted, not written: RunHandler._write_slow(record, run, text, None, None, False) */
+slow:  /* formatted, not written: RunHandler._write_slow(record, run, text, tagged, step, False) */
     {
         PyObject *call[7] = {(PyObject *)self, record, run, text, tagged == NULL ? Py_None : tagged, tagged == NULL ? Py_None : step, Py_False};
         PyObject *result = PyObject_VectorcallMethod(s_write_slow, call, 7, NULL);
         if (result == NULL) goto fail;
         Py_DECREF(result);
     }
-    Py_XDECREF(writer);
-    Py_XDECREF(sink);
-    Py_DECREF(text);
-    Py_DECREF(run);
-    Py_DECREF(d);
-    Py_XDECREF(tagged);
-    Py_XDECREF(step);
-    Py_RETURN_TRUE;
+    answer = Py_True;
+    goto done;
 
 error_or_python:  /* (before the format: nothing done yet) */
     if (!PyErr_Occurred()) goto python;
 error:
     if (recoverable()) goto python;
 fail:  /* a BaseException (KeyboardInterrupt, ...), or what _write_slow or _write_rest raised: raised */
+    answer = NULL;
+done:
     Py_XDECREF(writer);
     Py_XDECREF(sink);
     Py_XDECREF(text);
@@ -421,7 +412,7 @@ fail:  /* a BaseException (KeyboardInterrupt, ...), or what _write_slow or _writ
     Py_XDECREF(d);
     Py_XDECREF(tagged);
     Py_XDECREF(step);
-    return NULL;
+    return Py_XNewRef(answer);
 
 python:
     Py_XDECREF(text);

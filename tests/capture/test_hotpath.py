@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _logging_helpers import PythonRunHandler, require_c_handle
 from _repo import REPO
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -26,20 +27,10 @@ from runlog._capture.formatting import RunFormatter, effective_formatter
 pytestmark = pytest.mark.usefixtures("local_time_is_not_utc", "restored")
 
 
-class PythonRunHandler(runlog.RunHandler):
-    """RunHandler with the Python ``handle``."""
-
-    handle = runlog.RunHandler._handle_py  # type: ignore[assignment]
-
-
 @pytest.fixture()
 def native() -> None:
-    """The C ``handle`` is there (a failure where RUNLOG_REQUIRE_C is set, as ``make test`` sets it where a C
-    compiler is; skipped elsewhere)."""
-    if not hotpath.NATIVE:
-        if os.environ.get("RUNLOG_REQUIRE_C"):
-            pytest.fail("RUNLOG_REQUIRE_C is set but runlog._capture._hot was not built: reinstall (pip install -e .)")
-        pytest.skip("runlog._capture._hot was not built (no C compiler at install)")
+    """The C ``handle`` is there (see ``require_c_handle``)."""
+    require_c_handle()
 
 
 def _log_path(run: runlog.Run) -> Path:

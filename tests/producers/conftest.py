@@ -8,16 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _logging_helpers import PythonRunHandler, require_c_handle
 from otel_helpers import Providers
 
 import runlog
-from runlog._capture import hotpath
-
-
-class PythonRunHandler(runlog.RunHandler):
-    """RunHandler with its Python ``handle`` (``_handle_py``), what it is where the C module was not built."""
-
-    handle = runlog.RunHandler._handle_py  # type: ignore[assignment]
 
 
 @pytest.fixture(params=["C handle", "Python handle"])
@@ -27,10 +21,7 @@ def handler_class(request: pytest.FixtureRequest) -> type[runlog.RunHandler]:
     sets it where a C compiler is), which fails it."""
     if request.param == "Python handle":
         return PythonRunHandler
-    if not hotpath.NATIVE:
-        if os.environ.get("RUNLOG_REQUIRE_C"):
-            pytest.fail("RUNLOG_REQUIRE_C is set but runlog._capture._hot was not built: reinstall (pip install -e .)")
-        pytest.skip("runlog._capture._hot was not built (no C compiler at install)")
+    require_c_handle()
     return runlog.RunHandler
 
 
