@@ -195,6 +195,7 @@ python: {
 static PyObject *hot_handle(HotHandler *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
     PyObject *record, *d = NULL, *run = NULL, *text = NULL, *sink = NULL, *writer = NULL, *tagged = NULL, *step = NULL, *v, *w;
     PyObject *answer = NULL;  /* (borrowed: Py_True, or NULL with an exception) */
+    PyObject *compiled = NULL, *created_ref = NULL;
     int mark = 0, failed_format = 0, nested = formatting;
     if (record_type == NULL) goto python;
     if (!nested) {  /* runlog.stdlib's _formatting: _handle_py runs a compiled format */
@@ -285,9 +286,11 @@ static PyObject *hot_handle(HotHandler *self, PyObject *const *args, Py_ssize_t 
     /* Formatted: the same text as Formatter.format (runlog._capture.fastformat). */
     {
         PyObject *call[2] = {record, d};
+        compiled = Py_NewRef(self->compiled);  /* (held: the format may set another formatter) */
         formatting = 1;
-        text = PyObject_Vectorcall(self->compiled, call, 2, NULL);
+        text = PyObject_Vectorcall(compiled, call, 2, NULL);
         formatting = 0;
+        Py_CLEAR(compiled);
     }
     if (text == NULL) {
         if (!recoverable()) goto fail;
@@ -317,11 +320,21 @@ static PyObject *hot_handle(HotHandler *self, PyObject *const *args, Py_ssize_t 
             }
         }
     }
-    /* From here on the line is written, here or in Python: nothing goes to _handle_py. */
+    /* From here on the line is written, here or in Python: nothing goes to _handle_py. The record's time
+       read again and held: the format and the trace calls ran Python code, which may have set it. */
+    created_ref = Py_XNewRef(item(d, s_created));
+    if (created_ref == NULL) {
+        if (PyErr_Occurred()) goto slow_error;
+        goto slow;
+    }
+    if (!PyFloat_CheckExact(created_ref)) goto slow;
+    created = PyFloat_AS_DOUBLE(created_ref);
     sink = self->sink;
     if (sink == NULL) goto slow;
     Py_INCREF(sink);
-    if (PyObject_Length(pending) != 0) goto slow;
+    Py_ssize_t buffered = PyObject_Length(pending);
+    if (buffered < 0) goto slow_error;
+    if (buffered != 0) goto slow;
     v = PyObject_GetAttr(sink, s_run);
     if (v == NULL) goto slow_error;
     Py_DECREF(v);
@@ -381,7 +394,7 @@ static PyObject *hot_handle(HotHandler *self, PyObject *const *args, Py_ssize_t 
             Py_XDECREF(data);
         }
     }
-    if (tagged != NULL && PyDict_GET_SIZE(tagged) > 0 && store_points(self, record, run, writer, tagged, step, v_created) < 0)
+    if (tagged != NULL && PyDict_GET_SIZE(tagged) > 0 && store_points(self, record, run, writer, tagged, step, created_ref) < 0)
         goto fail;
     answer = Py_True;
     goto done;
@@ -405,6 +418,7 @@ error:
 fail:  /* a BaseException (KeyboardInterrupt, ...), or what _write_slow or _write_rest raised: raised */
     answer = NULL;
 done:
+    Py_XDECREF(created_ref);
     Py_XDECREF(writer);
     Py_XDECREF(sink);
     Py_XDECREF(text);

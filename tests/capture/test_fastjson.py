@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -67,14 +71,68 @@ def test_the_same_text_or_error_as_jsonencoder_encode(
 
 
 @pytest.mark.parametrize("shape", ["dict", "list"])
-def test_a_cycle_is_the_stdlibs_circular_reference_error(shape: str) -> None:
-    value: Any = {} if shape == "dict" else []
+def test_a_cycle_is_the_stdlibs_circular_reference_error_found_at_once(shape: str) -> None:
+    """A cycle is found as ``encode`` finds it (no recursion down to the limit, ``default`` called as often as
+    ``encode`` calls it, twice in all), even in a thread with a small stack; the error has no other error as
+    its context; the next value is encoded as usual."""
+    calls: list[object] = []
+
+    def default(obj: object) -> str:
+        calls.append(obj)
+        return repr(obj)
+
+    value: Any = {"odd": Odd()} if shape == "dict" else [Odd()]
     if shape == "dict":
         value["self"] = value
     else:
         value.append(value)
-    with pytest.raises(ValueError, match="Circular reference detected"):
-        encoder(repr)(value)
+    errors: list[BaseException] = []
+    fast = encoder(default)
+
+    def run() -> None:
+        try:
+            fast(value)
+        except ValueError as exc:
+            errors.append(exc)
+
+    old = threading.stack_size(256 * 1024)
+    try:
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()
+    finally:
+        threading.stack_size(old)
+    assert [str(e) for e in errors] == ["Circular reference detected"]
+    assert errors[0].__context__ is None
+    assert len(calls) <= 2
+    assert fast({"a": [1]}) == '{"a": [1]}'
+
+
+def test_threads_encoding_shared_values_get_encodes_answers() -> None:
+    """Threads share the markers: whatever one meets of another's, each gets exactly ``encode``'s text."""
+    shared = {"a": [1, {"b": Odd()}], "c": {"d": [Odd(), 2.5]}}
+
+    def slow_default(obj: object) -> str:
+        time.sleep(0)  # (lets another thread run inside an encoding)
+        return repr(obj)
+
+    fast = encoder(slow_default)
+    want = json.JSONEncoder(ensure_ascii=False, default=slow_default, separators=(", ", ": ")).encode(shared)
+    bad: dict[str, Any] = {"k": Odd()}
+    bad[""] = bad
+
+    def work(i: int) -> list[str]:
+        out = []
+        for _ in range(300):
+            out.append(fast(shared))
+            if i == 0:
+                with contextlib.suppress(ValueError):
+                    fast(bad)  # (failures clear the shared markers meanwhile)
+        return out
+
+    with ThreadPoolExecutor(4) as pool:
+        results = [text for texts in pool.map(work, range(4)) for text in texts]
+    assert set(results) == {want}
 
 
 def test_the_c_encoder_is_used_where_python_has_it() -> None:

@@ -251,3 +251,40 @@ def test_a_line_through_the_c_handle_is_formatter_format_and_the_python_handles(
         return
     want = effective_formatter(formatter).format(_copy(record, subclass)) + "\n"
     assert lines[0] == want.encode("utf-8", "backslashreplace")
+
+
+@pytest.mark.parametrize("handler_class", [runlog.RunHandler, PythonRunHandler], ids=["C handle", "Python handle"])
+def test_a_record_time_set_while_the_record_is_formatted_is_the_time_its_values_get(
+    exp: runlog.Experiment, handler_class: type[runlog.RunHandler]
+) -> None:
+    """An argument's ``__str__`` that sets the record's ``created`` (the old float then freed): the values are
+    stored with the new time, by the C handle as by the Python one (the C handle reads the time again after
+    the format, and holds it)."""
+    from runlog._store.reader import RunReader
+
+    run = exp.start_logging()
+    handler = handler_class()
+    log = logging.getLogger("hot.retime")
+    log.handlers[:] = [handler]
+    log.propagate, log.level = False, logging.INFO
+    for _ in range(2):  # (the run's files opened, the group's packer compiled: the next values are packed in C)
+        log.info("warm-up", extra=runlog.metrics(loss=1.0, step=0))
+
+    class Retiming:
+        record: logging.LogRecord
+
+        def __str__(self) -> str:
+            self.record.created = self.record.created - 0.5  # (a new float object: the old one is freed)
+            return "retimed"
+
+    arg = Retiming()
+    record = log.makeRecord(
+        log.name, logging.INFO, __file__, 1, "m %s", (arg,), None, extra=runlog.metrics(loss=0.5, step=1)
+    )
+    arg.record = record
+    record.created = time.time() + 0.25  # (a float object of its own)
+    log.handle(record)
+    events = [e for e in RunReader(run.path).metric_events() if e[3] == 1]
+    assert [(e[1], e[2]) for e in events] == [("loss", 0.5)] and events[0][4] == pytest.approx(record.created)
+    assert _log_path(run).read_text().splitlines()[-1].endswith("m retimed")
+    run.complete()
