@@ -48,24 +48,19 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
 
 # json.dumps(value, ensure_ascii=False, default=_json_default) without building an encoder per call
 # (json.dumps makes a new JSONEncoder whenever an option is given, and encode a new C encoder per value).
-_encode_line = _encode_text = encoder(_json_default)
-
-
-def _to_json(value: Any, encode: Any = _encode_line) -> str:
-    """``json.dumps`` that never fails: a record that JSON cannot hold as such must not cost its batch."""
-    try:
-        return encode(value)  # type: ignore[no-any-return]
-    except (TypeError, ValueError, RecursionError):  # e.g. tuple keys, a cycle
-        return encode(_jsonable(value))  # type: ignore[no-any-return]
-
-
-_CACHE_LIMIT = 4096  # attribute keys whose kind is kept (_kinds): programs use a few dozen
+_encode = encoder(_json_default)
 
 
 def _dumps(value: Any) -> str:
-    """The JSON of an attribute dict (or a body) on a text line: ``json.dumps(value, ensure_ascii=False,
-    default=_json_default)``, any value written (see ``_to_json``)."""
-    return _to_json(value, _encode_text)
+    """``json.dumps(value, ensure_ascii=False, default=_json_default)`` that never fails (a line's attributes,
+    a body, a JSON line): a record that JSON cannot hold as such must not cost its batch."""
+    try:
+        return _encode(value)
+    except (TypeError, ValueError, RecursionError):  # e.g. tuple keys, a cycle
+        return _encode(_jsonable(value))
+
+
+_CACHE_LIMIT = 4096  # attribute keys whose kind is kept (_kinds): programs use a few dozen
 
 
 def _severity(log_record: Any) -> str:
@@ -147,7 +142,7 @@ class Converted:
             if trace_id:
                 obj["trace_id"] = hex_trace_id(trace_id)
                 obj["span_id"] = hex_span_id(log_record.span_id)
-            self.line = _to_json(obj) + "\n"
+            self.line = _dumps(obj) + "\n"
             return
         message = body if body_is_str else ("" if body is None else _dumps(body))
         severity = log_record.severity_text
